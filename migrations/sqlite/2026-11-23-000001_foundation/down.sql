@@ -1,0 +1,15 @@
+DROP TABLE audit_events;
+DROP TABLE login_events;
+DROP TABLE sessions;
+DROP TABLE call_tasks;
+DROP TABLE conversation_assignments;
+DROP TABLE messages;
+DROP TABLE conversations;
+DROP TABLE contacts;
+DROP TABLE channel_members;
+DROP TABLE channels;
+DROP TABLE users;
+DROP TABLE role_permissions;
+DROP TABLE roles;
+DROP TABLE companies;
+DROP TABLE app_secrets;

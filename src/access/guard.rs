@@ -1,0 +1,220 @@
+//! The route guard: resolves the matched route to its declared rule and refuses before the
+//! handler runs. Deny by default: a matched route without a rule is refused.
+//!
+//! Order of checks: rule known → database reachable → signed in → same origin and CSRF token
+//! (every non-GET) → password change pending → permission.
+
+use actix_session::SessionExt;
+use actix_web::body::BoxBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::middleware::Next;
+use actix_web::web::{self, Bytes, BytesMut};
+use actix_web::{HttpMessage, ResponseError};
+use futures_util::StreamExt;
+
+use crate::AppState;
+use crate::access::{CurrentUser, RouteRules, Rule};
+use crate::auth::session_store::{UNAVAILABLE_KEY, auth_from_state};
+use crate::auth::{client, csrf};
+use crate::domain::roles;
+use crate::error::AppError;
+
+/// Forms are small; anything larger is not a form of ours.
+const FORM_LIMIT: usize = 256 * 1024;
+
+/// Routes a user who must change their password may still use.
+fn allowed_before_password_change(pattern: &str) -> bool {
+    pattern.starts_with("/account") || pattern == "/logout" || pattern.starts_with("/static")
+}
+
+fn refuse(req: ServiceRequest, err: AppError) -> ServiceResponse<BoxBody> {
+    let response = err.error_response();
+    req.into_response(response)
+}
+
+pub async fn guard(
+    mut req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let (Some(state), Some(rules)) = (
+        req.app_data::<web::Data<AppState>>().cloned(),
+        req.app_data::<web::Data<RouteRules>>().cloned(),
+    ) else {
+        return Ok(refuse(
+            req,
+            AppError::Internal("guard without state".into()),
+        ));
+    };
+
+    // Unmatched paths fall through to the 404 page.
+    let Some(pattern) = req.resource_map().match_pattern(req.path()) else {
+        return next.call(req).await;
+    };
+    let method = req.method().clone();
+    let Some(rule) = rules.rule(&method, &pattern) else {
+        if rules.knows_pattern(&pattern) {
+            return Ok(refuse(req, AppError::NotFound));
+        }
+        tracing::error!(%method, %pattern, "route has no declared access rule; refused");
+        return Ok(refuse(req, AppError::Forbidden));
+    };
+    let changes_state = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+
+    if rule == Rule::Webhook {
+        return next.call(req).await;
+    }
+
+    let session = req.get_session();
+    if session.contains_key(UNAVAILABLE_KEY) && rule.needs_session() {
+        return Ok(refuse(req, AppError::Unavailable("session store".into())));
+    }
+
+    if changes_state && !csrf::same_origin(req.request()) {
+        return Ok(refuse(req, AppError::CsrfRejected));
+    }
+
+    let auth = auth_from_state(&session);
+
+    if rule == Rule::Public {
+        if changes_state {
+            let expected = csrf::login_token(req.request(), state.config.cookie_secure);
+            let given = submitted_token(&mut req).await;
+            if !csrf::matches(expected.as_deref().unwrap_or(""), given.as_deref()) {
+                return Ok(refuse(req, AppError::CsrfRejected));
+            }
+        }
+        return next.call(req).await;
+    }
+
+    let Some(auth) = auth else {
+        let htmx = req.headers().contains_key("hx-request");
+        let next_path = if method == Method::GET {
+            match req.query_string() {
+                "" => req.path().to_string(),
+                query => format!("{}?{query}", req.path()),
+            }
+        } else {
+            "/".to_string()
+        };
+        return Ok(refuse(
+            req,
+            AppError::SignInRequired {
+                next: next_path,
+                htmx,
+            },
+        ));
+    };
+
+    if changes_state {
+        let given = submitted_token(&mut req).await;
+        if !csrf::matches(&auth.csrf_token, given.as_deref()) {
+            return Ok(refuse(req, AppError::CsrfRejected));
+        }
+    }
+
+    if (auth.must_change_password || auth.password_expired)
+        && !allowed_before_password_change(&pattern)
+    {
+        let response = actix_web::HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/account"))
+            .finish();
+        return Ok(req.into_response(response));
+    }
+
+    let permissions = match state.permission_cache.get(auth.role_id, auth.role_version) {
+        Some(set) => set,
+        None => {
+            let pool = state.pool.clone();
+            let role_id = auth.role_id;
+            let loaded = web::block(move || {
+                let mut conn = pool.get()?;
+                roles::permissions_of(&mut conn, role_id)
+            })
+            .await
+            .map_err(AppError::from)
+            .and_then(|inner| inner);
+            match loaded {
+                Ok(set) => {
+                    state
+                        .permission_cache
+                        .put(auth.role_id, auth.role_version, set);
+                    set
+                }
+                Err(err) => return Ok(refuse(req, err)),
+            }
+        }
+    };
+
+    if let Rule::AnyOf(required) = rule
+        && !permissions.contains_any(required)
+    {
+        return Ok(refuse(req, AppError::Forbidden));
+    }
+
+    let current = CurrentUser {
+        ip: client::client_ip(req.request(), &state.config.trusted_proxies),
+        user_agent: client::user_agent(req.request()),
+        auth,
+        permissions,
+    };
+    req.extensions_mut().insert(current);
+    next.call(req).await
+}
+
+/// The CSRF token of a request: the `X-CSRF-Token` header, else the `csrf_token` field of a
+/// urlencoded body (read here and put back for the handler).
+async fn submitted_token(req: &mut ServiceRequest) -> Option<String> {
+    if let Some(value) = req
+        .headers()
+        .get(csrf::HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        return Some(value.to_string());
+    }
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return None;
+    }
+    let mut payload = req.take_payload();
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let Ok(chunk) = chunk else { return None };
+        if body.len() + chunk.len() > FORM_LIMIT {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body: Bytes = body.freeze();
+    let token = csrf::token_in_form(&body);
+    req.set_payload(Payload::from(body));
+    token
+}
+
+/// The last line of "never a 500": an error that escaped every handler (the session
+/// middleware's own, when the database fails mid-request) becomes the 503 page.
+pub async fn unavailable_instead_of_500(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let response = match next.call(req).await {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::error!(error = %err, "request failed");
+            return Err(AppError::Unavailable(err.to_string()).into());
+        }
+    };
+    if response.status() == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!(path = %response.request().path(), "an internal error was answered as 503");
+        let request = response.request().clone();
+        return Ok(ServiceResponse::new(
+            request,
+            AppError::Unavailable("internal error".into()).error_response(),
+        ));
+    }
+    Ok(response)
+}

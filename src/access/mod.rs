@@ -1,0 +1,160 @@
+//! The access model: the permission catalog, the rule every route declares, the guard that
+//! enforces rules before any handler runs, and masking.
+//!
+//! The visibility rule for conversations is a query filter and lives with the query, in
+//! `domain::conversations::visible_to`.
+
+pub mod guard;
+pub mod masking;
+pub mod permissions;
+
+use std::collections::HashMap;
+use std::future::{Ready, ready};
+use std::sync::RwLock;
+
+use actix_web::http::Method;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload};
+
+use crate::domain::sessions::SessionAuth;
+use crate::domain::{Actor, Viewer};
+use crate::error::AppError;
+use permissions::{Permission, PermissionSet};
+
+/// Who may use a route. Every route declares one (see `web::route_table`); the guard refuses
+/// a matched route that has none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// Anyone. A state-changing public route (sign-in) still needs the sign-in form's token.
+    Public,
+    /// Inbound channel traffic: authenticated by the channel's bearer token, no session or CSRF.
+    Webhook,
+    /// Any signed-in user.
+    SignedIn,
+    /// A signed-in user holding at least one of these permissions.
+    AnyOf(&'static [Permission]),
+}
+
+impl Rule {
+    pub fn needs_session(self) -> bool {
+        matches!(self, Self::SignedIn | Self::AnyOf(_))
+    }
+
+    /// Human-readable, for the effective-access view and logs.
+    pub fn describe(self) -> String {
+        match self {
+            Self::Public => "public".into(),
+            Self::Webhook => "channel token".into(),
+            Self::SignedIn => "any signed-in user".into(),
+            Self::AnyOf(perms) => perms
+                .iter()
+                .map(|p| p.key())
+                .collect::<Vec<_>>()
+                .join(" or "),
+        }
+    }
+}
+
+/// The declared rule of every (method, route pattern), built from the route table.
+#[derive(Debug, Default)]
+pub struct RouteRules {
+    rules: HashMap<(Method, String), Rule>,
+}
+
+impl RouteRules {
+    pub fn new(entries: impl IntoIterator<Item = (Method, String, Rule)>) -> Self {
+        Self {
+            rules: entries
+                .into_iter()
+                .map(|(method, pattern, rule)| ((method, pattern), rule))
+                .collect(),
+        }
+    }
+
+    pub fn rule(&self, method: &Method, pattern: &str) -> Option<Rule> {
+        // HEAD is answered like GET.
+        let method = if method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
+        self.rules
+            .get(&(method.clone(), pattern.to_string()))
+            .copied()
+    }
+
+    /// True when some method of this pattern is declared (so another method is a plain 404).
+    pub fn knows_pattern(&self, pattern: &str) -> bool {
+        self.rules.keys().any(|(_, p)| p == pattern)
+    }
+}
+
+/// Permission sets by role id, each tagged with the role version it was read at. A role edit
+/// bumps the version in the database; the next request on any instance sees the new version
+/// in its session query and reloads.
+#[derive(Debug, Default)]
+pub struct PermissionCache {
+    by_role: RwLock<HashMap<i64, (i64, PermissionSet)>>,
+}
+
+impl PermissionCache {
+    pub fn get(&self, role_id: i64, version: i64) -> Option<PermissionSet> {
+        let map = self.by_role.read().ok()?;
+        map.get(&role_id)
+            .filter(|(cached_version, _)| *cached_version == version)
+            .map(|(_, set)| *set)
+    }
+
+    pub fn put(&self, role_id: i64, version: i64, set: PermissionSet) {
+        if let Ok(mut map) = self.by_role.write() {
+            map.insert(role_id, (version, set));
+        }
+    }
+}
+
+/// The signed-in user of this request, placed in the request by the guard.
+#[derive(Clone, Debug)]
+pub struct CurrentUser {
+    pub auth: SessionAuth,
+    pub permissions: PermissionSet,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+impl CurrentUser {
+    pub fn can(&self, permission: Permission) -> bool {
+        self.permissions.contains(permission)
+    }
+
+    pub fn viewer(&self) -> Viewer {
+        Viewer {
+            user_id: self.auth.user_id,
+            company_id: self.auth.company_id,
+            permissions: self.permissions,
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: Some(self.auth.user_id),
+            username: self.auth.username.clone(),
+            ip: self.ip.clone(),
+        }
+    }
+}
+
+impl FromRequest for CurrentUser {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<CurrentUser>()
+                .cloned()
+                .ok_or_else(|| AppError::SignInRequired {
+                    next: req.path().to_string(),
+                    htmx: req.headers().contains_key("hx-request"),
+                }),
+        )
+    }
+}

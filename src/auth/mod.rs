@@ -1,0 +1,8 @@
+//! Who is asking: passwords and their policy, sign-in and lockout, sessions, CSRF, client address.
+
+pub mod client;
+pub mod csrf;
+pub mod login;
+pub mod password;
+pub mod session_store;
+pub mod tokens;

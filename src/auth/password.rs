@@ -1,0 +1,225 @@
+//! Password hashing (argon2id, OWASP parameters) and the per-company password policy.
+//!
+//! Hashing costs ~19 MiB and tens of milliseconds on purpose: call these functions from a
+//! blocking thread (`web::block`), never on the async workers.
+
+use std::sync::LazyLock;
+
+use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
+
+use crate::error::AppError;
+
+/// The longest password accepted; argon2 would take more, but nobody types more.
+pub const MAX_LENGTH: usize = 128;
+
+fn hasher() -> Result<Argon2<'static>, AppError> {
+    // OWASP: argon2id, m = 19 MiB, t = 2, p = 1.
+    let params = Params::new(19 * 1024, 2, 1, None)
+        .map_err(|err| AppError::Internal(format!("argon2 params: {err}")))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+pub fn hash(password: &str) -> Result<String, AppError> {
+    hasher()?
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|err| AppError::Internal(format!("argon2 hash: {err}")))
+}
+
+/// True when `password` matches the stored PHC string. A malformed hash never matches.
+pub fn verify(password: &str, stored_hash: &str) -> bool {
+    match hasher() {
+        Ok(argon2) => argon2
+            .verify_password(password.as_bytes(), stored_hash)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A real hash of a random password: verifying against it costs what a real check costs, so
+/// an unknown username takes as long to refuse as a wrong password.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    hash(&crate::auth::tokens::random_token()).unwrap_or_else(|_| {
+        // Cannot happen with fixed parameters; a well-formed hash keeps the timing honest anyway.
+        "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$l7VjwtGEbSJi3QPgKBCF1rXqaHy2kXMx+TpX9J5E5pU".into()
+    })
+});
+
+/// Spends the time of one verification and returns false.
+pub fn verify_dummy(password: &str) {
+    let _ = verify(password, &DUMMY_HASH);
+}
+
+/// A company's password rules (from its settings).
+#[derive(Clone, Debug)]
+pub struct PasswordPolicy {
+    pub min_length: usize,
+    pub require_upper: bool,
+    pub require_lower: bool,
+    pub require_digit: bool,
+    pub require_symbol: bool,
+    /// zxcvbn score 0–4 that a password must reach.
+    pub min_score: u8,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self {
+            min_length: 12,
+            require_upper: true,
+            require_lower: true,
+            require_digit: true,
+            require_symbol: true,
+            min_score: 3,
+        }
+    }
+}
+
+/// Words a password must not contain: the person's and the company's own names.
+pub struct PersonalWords<'a> {
+    pub username: &'a str,
+    pub display_name: &'a str,
+    pub company_code: &'a str,
+}
+
+impl PasswordPolicy {
+    /// Every rule the password breaks, each as a sentence for the form. Empty when accepted.
+    pub fn check(&self, password: &str, words: &PersonalWords<'_>) -> Vec<String> {
+        let mut problems = Vec::new();
+        let length = password.chars().count();
+        if length < self.min_length {
+            problems.push(format!(
+                "Use at least {} characters (this one has {length}).",
+                self.min_length
+            ));
+        }
+        if length > MAX_LENGTH {
+            problems.push(format!("Use at most {MAX_LENGTH} characters."));
+            return problems;
+        }
+        if self.require_upper && !password.chars().any(char::is_uppercase) {
+            problems.push("Include an upper-case letter.".into());
+        }
+        if self.require_lower && !password.chars().any(char::is_lowercase) {
+            problems.push("Include a lower-case letter.".into());
+        }
+        if self.require_digit && !password.chars().any(|c| c.is_ascii_digit()) {
+            problems.push("Include a digit.".into());
+        }
+        if self.require_symbol && !password.chars().any(|c| !c.is_alphanumeric()) {
+            problems.push("Include a symbol (such as ! or -).".into());
+        }
+        let lowered = password.to_lowercase();
+        let mut personal = vec![
+            ("username", words.username),
+            ("company code", words.company_code),
+        ];
+        personal.extend(
+            words
+                .display_name
+                .split_whitespace()
+                .map(|part| ("name", part)),
+        );
+        for (what, word) in personal {
+            if word.chars().count() >= 3 && lowered.contains(&word.to_lowercase()) {
+                problems.push(format!("Do not use your {what} in the password."));
+                break;
+            }
+        }
+        if problems.is_empty() && self.min_score > 0 {
+            let inputs = [words.username, words.display_name, words.company_code];
+            let score = u8::from(zxcvbn::zxcvbn(password, &inputs).score());
+            if score < self.min_score {
+                problems.push(
+                    "This password is too easy to guess. Use a longer phrase of unrelated words."
+                        .into(),
+                );
+            }
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WORDS: PersonalWords<'static> = PersonalWords {
+        username: "alice",
+        display_name: "Alice Moreau",
+        company_code: "DEMO",
+    };
+
+    #[test]
+    fn hashes_are_argon2id_and_verify() {
+        let stored = hash("Harbor-Lantern-42!").unwrap();
+        assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(verify("Harbor-Lantern-42!", &stored));
+        assert!(!verify("harbor-lantern-42!", &stored));
+        assert!(!verify("anything", "not a hash"));
+    }
+
+    #[test]
+    fn demo_password_satisfies_the_default_policy() {
+        assert!(
+            PasswordPolicy::default()
+                .check("Harbor-Lantern-42!", &WORDS)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn each_rule_is_named() {
+        let policy = PasswordPolicy::default();
+        let short = policy.check("Ab1!", &WORDS);
+        assert!(short.iter().any(|p| p.contains("at least 12")));
+        assert!(
+            policy
+                .check("harbor-lantern-42!", &WORDS)
+                .iter()
+                .any(|p| p.contains("upper-case"))
+        );
+        assert!(
+            policy
+                .check("HARBOR-LANTERN-42!", &WORDS)
+                .iter()
+                .any(|p| p.contains("lower-case"))
+        );
+        assert!(
+            policy
+                .check("Harbor-Lantern-xx!", &WORDS)
+                .iter()
+                .any(|p| p.contains("digit"))
+        );
+        assert!(
+            policy
+                .check("HarborLantern42x", &WORDS)
+                .iter()
+                .any(|p| p.contains("symbol"))
+        );
+        assert!(
+            policy
+                .check("Alice-Lantern-42!", &WORDS)
+                .iter()
+                .any(|p| p.contains("username"))
+        );
+        assert!(
+            policy
+                .check("Moreau-Lantern-42!", &WORDS)
+                .iter()
+                .any(|p| p.contains("name"))
+        );
+        assert!(
+            policy
+                .check("Password123!", &WORDS)
+                .iter()
+                .any(|p| p.contains("too easy"))
+        );
+        assert!(
+            policy
+                .check(&"Aa1!".repeat(40), &WORDS)
+                .iter()
+                .any(|p| p.contains("at most"))
+        );
+    }
+}

@@ -1,0 +1,179 @@
+//! actix-session's store, backed by the `sessions` table.
+//!
+//! The cookie holds a random 256-bit token made here; the table keeps its SHA-256. Loading a
+//! session is one query that joins session, user, role and company (see
+//! `domain::sessions::load`), and answers "no session" for a revoked, expired or idle session
+//! or a user who is no longer active, so such a session ends on its very next request.
+
+use std::collections::HashMap;
+
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use actix_web::cookie::time::Duration;
+use actix_web::web;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::tokens;
+use crate::db::Pool;
+use crate::domain::now;
+use crate::domain::sessions::{self, NewSession, SessionAuth};
+use crate::error::AppError;
+
+/// Session-state key of the joined session/user/role row, put there by `load`.
+pub const AUTH_KEY: &str = "_auth";
+/// Session-state key that a successful sign-in sets; `save` turns it into a session row.
+pub const LOGIN_KEY: &str = "_login";
+/// Session-state key that says the database could not be asked (the guard answers 503).
+pub const UNAVAILABLE_KEY: &str = "_unavailable";
+
+/// What sign-in grants: the new session's owner and where they signed in from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoginGrant {
+    pub user_id: i64,
+    pub company_id: i64,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+#[derive(Clone)]
+pub struct DbSessionStore {
+    pool: Pool,
+}
+
+impl DbSessionStore {
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    async fn run<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut crate::db::DbConnection) -> Result<T, AppError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        web::block(move || {
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await?
+    }
+}
+
+/// Keys starting with '_' are derived on load or consumed on save; they are never stored.
+fn persistent_data(state: &HashMap<String, String>) -> String {
+    let kept: HashMap<&String, &String> =
+        state.iter().filter(|(k, _)| !k.starts_with('_')).collect();
+    serde_json::to_string(&kept).unwrap_or_else(|_| "{}".into())
+}
+
+fn anyhow_error(err: AppError) -> anyhow::Error {
+    anyhow::anyhow!(err.to_string())
+}
+
+impl SessionStore for DbSessionStore {
+    async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
+        let token_hash = tokens::sha256_hex(key.as_ref());
+        let loaded = self
+            .run(move |conn| {
+                let at = now();
+                let Some(loaded) = sessions::load(conn, &token_hash, at)? else {
+                    return Ok(None);
+                };
+                if loaded.is_idle(at) {
+                    sessions::revoke_by_token_hash(conn, &token_hash, "idle timeout")?;
+                    return Ok(None);
+                }
+                if loaded.needs_touch(at) {
+                    sessions::touch(conn, loaded.auth.session_id, at)?;
+                }
+                Ok(Some((loaded.auth, loaded.data)))
+            })
+            .await;
+        match loaded {
+            Ok(Some((auth, data))) => {
+                let mut state: HashMap<String, String> =
+                    serde_json::from_str(&data).unwrap_or_default();
+                state.retain(|k, _| !k.starts_with('_'));
+                let auth = serde_json::to_string(&auth)
+                    .map_err(|err| LoadError::Other(anyhow::anyhow!(err)))?;
+                state.insert(AUTH_KEY.into(), auth);
+                Ok(Some(state))
+            }
+            Ok(None) => Ok(None),
+            Err(err) => {
+                // Keep the cookie (the session may be fine) and let the guard answer 503.
+                tracing::error!(error = %err, "cannot load session");
+                Ok(Some(HashMap::from([(
+                    UNAVAILABLE_KEY.into(),
+                    "true".into(),
+                )])))
+            }
+        }
+    }
+
+    async fn save(
+        &self,
+        state: HashMap<String, String>,
+        _ttl: &Duration,
+    ) -> Result<SessionKey, SaveError> {
+        let grant: LoginGrant = state
+            .get(LOGIN_KEY)
+            .and_then(|value| serde_json::from_str(value).ok())
+            .ok_or_else(|| {
+                // Sessions are only ever created by signing in; anonymous visitors get none.
+                SaveError::Other(anyhow::anyhow!(
+                    "refusing to store a session without a sign-in"
+                ))
+            })?;
+        let token = tokens::random_token();
+        let token_hash = tokens::sha256_hex(&token);
+        let data = persistent_data(&state);
+        self.run(move |conn| {
+            sessions::create(
+                conn,
+                &NewSession {
+                    token_hash: &token_hash,
+                    company_id: grant.company_id,
+                    user_id: grant.user_id,
+                    csrf_token: &tokens::random_token(),
+                    ip: &grant.ip,
+                    user_agent: &grant.user_agent,
+                },
+            )?;
+            sessions::save_data(conn, &token_hash, &data)
+        })
+        .await
+        .map_err(|err| SaveError::Other(anyhow_error(err)))?;
+        SessionKey::try_from(token).map_err(|err| SaveError::Other(anyhow::anyhow!(err)))
+    }
+
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: HashMap<String, String>,
+        _ttl: &Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        let token_hash = tokens::sha256_hex(key.as_ref());
+        let data = persistent_data(&state);
+        self.run(move |conn| sessions::save_data(conn, &token_hash, &data))
+            .await
+            .map_err(|err| UpdateError::Other(anyhow_error(err)))?;
+        Ok(key)
+    }
+
+    async fn update_ttl(&self, _key: &SessionKey, _ttl: &Duration) -> Result<(), anyhow::Error> {
+        // Lifetimes are enforced on the server from company settings, not by cookie TTLs.
+        Ok(())
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
+        let token_hash = tokens::sha256_hex(key.as_ref());
+        self.run(move |conn| sessions::revoke_by_token_hash(conn, &token_hash, "signed out"))
+            .await
+            .map_err(anyhow_error)
+    }
+}
+
+/// The session of the current request, as loaded by the store.
+pub fn auth_from_state(session: &actix_session::Session) -> Option<SessionAuth> {
+    session.get::<SessionAuth>(AUTH_KEY).ok().flatten()
+}

@@ -1,0 +1,201 @@
+//! The command line (clap) and the configuration it and the environment make. A flag wins
+//! over its environment variable.
+
+use std::net::{IpAddr, SocketAddr};
+
+use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
+
+use crate::db::DatabaseUrl;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Switchboard: the team and access-control panel of an omnichannel messaging CRM"
+)]
+pub struct Cli {
+    /// Database URL: sqlite://PATH (default sqlite://switchboard.db) or postgres://…
+    #[arg(long, global = true, env = "SWITCHBOARD_DATABASE_URL")]
+    pub database: Option<String>,
+
+    /// Address to serve on.
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHBOARD_BIND",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub bind: String,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the panel (migrations are applied first). The default.
+    Serve,
+    /// Seed the demo workspace if it is missing, print the demo logins, then serve.
+    Demo,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Manage companies.
+    #[command(subcommand)]
+    Company(CompanyCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CompanyCommand {
+    /// Create a company and its first supervisor (password: first line of stdin or SWITCHBOARD_PASSWORD).
+    Create(CompanyCreate),
+}
+
+#[derive(Debug, Args)]
+pub struct CompanyCreate {
+    #[arg(long)]
+    pub code: String,
+    #[arg(long)]
+    pub name: String,
+    /// Username of the first supervisor.
+    #[arg(long)]
+    pub supervisor: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user (password: first line of stdin or SWITCHBOARD_PASSWORD).
+    Create(UserCreate),
+}
+
+#[derive(Debug, Args)]
+pub struct UserCreate {
+    #[arg(long)]
+    pub company: String,
+    #[arg(long)]
+    pub username: String,
+    /// Role name, e.g. Supervisor, Agent or a custom role.
+    #[arg(long)]
+    pub role: String,
+    #[arg(long)]
+    pub display_name: Option<String>,
+    #[arg(long)]
+    pub email: Option<String>,
+    #[arg(long)]
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain; exit 0 when intact, non-zero naming the first broken record.
+    Verify {
+        #[arg(long)]
+        company: Option<String>,
+    },
+}
+
+/// Everything the server needs to know, resolved from flags and environment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database: DatabaseUrl,
+    pub bind: String,
+    pub cookie_secure: bool,
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Config {
+    pub fn from_cli(cli: &Cli) -> Result<Self, String> {
+        let database = cli
+            .database
+            .clone()
+            .or_else(|| std::env::var("DATABASE_URL").ok())
+            .unwrap_or_else(|| "sqlite://switchboard.db".into());
+        let database = DatabaseUrl::parse(&database)?;
+        let cookie_secure = match std::env::var("SWITCHBOARD_COOKIE_SECURE") {
+            Ok(value) => parse_bool(&value).ok_or_else(|| {
+                format!("SWITCHBOARD_COOKIE_SECURE must be true or false, not '{value}'")
+            })?,
+            Err(_) => !is_loopback(&cli.bind),
+        };
+        let trusted_proxies =
+            parse_proxies(&std::env::var("SWITCHBOARD_TRUSTED_PROXIES").unwrap_or_default())?;
+        Ok(Self {
+            database,
+            bind: cli.bind.clone(),
+            cookie_secure,
+            trusted_proxies,
+        })
+    }
+
+    /// A configuration for tests and tools: local, cookies not Secure, no proxies.
+    pub fn local(database: DatabaseUrl) -> Self {
+        Self {
+            database,
+            bind: "127.0.0.1:0".into(),
+            cookie_secure: false,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Some(true),
+        "0" | "false" | "off" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// True for 127.0.0.0/8, ::1 and `localhost`.
+fn is_loopback(bind: &str) -> bool {
+    if let Ok(addr) = bind.parse::<SocketAddr>() {
+        return addr.ip().is_loopback();
+    }
+    let host = bind.rsplit_once(':').map_or(bind, |(host, _)| host);
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A comma-separated list of CIDRs (a bare address counts as a single host).
+pub fn parse_proxies(list: &str) -> Result<Vec<IpNet>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<IpNet>()
+                .or_else(|_| part.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    format!("SWITCHBOARD_TRUSTED_PROXIES: '{part}' is not a CIDR or address")
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secure_cookies_default_by_bind_address() {
+        assert!(is_loopback("127.0.0.1:8080"));
+        assert!(is_loopback("[::1]:8080"));
+        assert!(is_loopback("localhost:8080"));
+        assert!(!is_loopback("0.0.0.0:8080"));
+        assert!(!is_loopback("10.1.2.3:80"));
+    }
+
+    #[test]
+    fn proxies_parse() {
+        assert_eq!(parse_proxies("").map(|v| v.len()), Ok(0));
+        assert_eq!(
+            parse_proxies("10.0.0.0/8, 192.168.1.1").map(|v| v.len()),
+            Ok(2)
+        );
+        assert!(parse_proxies("nonsense").is_err());
+    }
+}

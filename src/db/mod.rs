@@ -1,0 +1,263 @@
+//! Databases: one connection type over SQLite and PostgreSQL, the pool, migrations and the
+//! write-transaction helper every change goes through.
+
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel::result::{ConnectionError, Error as DieselError};
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::AppError;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to whichever backend the URL names. Queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub type Pool = r2d2::Pool<DbManager>;
+pub type PooledConnection = r2d2::PooledConnection<DbManager>;
+
+/// Where the data lives, parsed from `--database` / `SWITCHBOARD_DATABASE_URL`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A file path (`sqlite://switchboard.db` → `switchboard.db`, `sqlite:///tmp/x.db` → `/tmp/x.db`).
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_string()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| {
+                format!(
+                    "unsupported database URL '{}': use sqlite://PATH or postgres://…",
+                    redact(url)
+                )
+            })?;
+        if path.is_empty() {
+            return Err("the SQLite database URL names no file (sqlite://PATH)".into());
+        }
+        Ok(Self::Sqlite(path.to_string()))
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "SQLite",
+            Self::Postgres(_) => "PostgreSQL",
+        }
+    }
+
+    /// The URL without any password, for logs and error lines.
+    pub fn display(&self) -> String {
+        match self {
+            Self::Sqlite(path) => format!("sqlite://{path}"),
+            Self::Postgres(url) => redact(url),
+        }
+    }
+}
+
+fn redact(url: &str) -> String {
+    // postgres://user:secret@host/db → postgres://user:***@host/db
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Opens connections of the configured backend only: never falls back to another backend.
+#[derive(Clone, Debug)]
+pub struct DbManager {
+    url: DatabaseUrl,
+}
+
+impl DbManager {
+    pub fn new(url: DatabaseUrl) -> Self {
+        Self { url }
+    }
+
+    pub fn connect_once(&self) -> Result<DbConnection, ConnectionError> {
+        match &self.url {
+            DatabaseUrl::Postgres(url) => {
+                let mut conn = PgConnection::establish(url)?;
+                conn.batch_execute("SET TIME ZONE 'UTC'")
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConnection::Postgres(conn))
+            }
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(path)?;
+                // WAL lets readers run beside the writer; the busy timeout makes a second writer
+                // wait for the first instead of failing.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 10000;
+                     PRAGMA journal_mode = WAL;
+                     PRAGMA synchronous = NORMAL;
+                     PRAGMA foreign_keys = ON;",
+                )
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl ManageConnection for DbManager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        self.connect_once().map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Builds the pool and checks that the database answers (fails within a few seconds if not).
+pub fn connect(url: &DatabaseUrl) -> Result<Pool, String> {
+    let manager = DbManager::new(url.clone());
+    // An unreachable database should say so at once, with the driver's reason.
+    manager.connect_once().map_err(|err| {
+        format!(
+            "cannot connect to the {} database at {}: {}",
+            url.backend_name(),
+            url.display(),
+            err.to_string().trim()
+        )
+    })?;
+    let max_size = match url {
+        DatabaseUrl::Sqlite(_) => 8,
+        DatabaseUrl::Postgres(_) => 12,
+    };
+    r2d2::Pool::builder()
+        .max_size(max_size)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(5))
+        .build(manager)
+        .map_err(|err| format!("cannot open a connection pool to {}: {err}", url.display()))
+}
+
+/// Applies every pending migration of the connection's dialect.
+pub fn migrate(conn: &mut DbConnection) -> Result<usize, String> {
+    let applied = match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConnection::Postgres(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
+    };
+    applied.map_err(|err| format!("migrations failed: {err}"))
+}
+
+/// Runs `change` in one transaction. On SQLite it begins IMMEDIATE, taking the write lock up
+/// front, so two writers queue on the busy timeout instead of one failing with "database is
+/// locked" when it upgrades a read lock.
+pub fn write_transaction<T, F>(conn: &mut DbConnection, change: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, AppError>,
+{
+    match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match change(conn) {
+        Ok(value) => {
+            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(err) => {
+            match <DbConnection as Connection>::TransactionManager::rollback_transaction(conn) {
+                Ok(()) | Err(DieselError::BrokenTransactionManager) => Err(err),
+                Err(rollback) => Err(rollback.into()),
+            }
+        }
+    }
+}
+
+/// The secret that signs session cookies: made once, kept in the database so every instance
+/// behind a load balancer shares it.
+pub fn cookie_secret(conn: &mut DbConnection) -> Result<Vec<u8>, AppError> {
+    use diesel::prelude::*;
+    use schema::app_secrets::dsl::*;
+    let generated = crate::auth::tokens::random_hex(64);
+    // Two instances starting at once: one insert wins, the other's fails and both read the winner.
+    let _ = diesel::insert_into(app_secrets)
+        .values((name.eq("cookie_key"), value.eq(&generated)))
+        .execute(conn);
+    let stored: String = app_secrets
+        .filter(name.eq("cookie_key"))
+        .select(value)
+        .first(conn)?;
+    hex::decode(stored).map_err(|_| AppError::Internal("stored cookie key is not hex".into()))
+}
+
+/// True when the database answers a trivial query (for `/readyz`).
+pub fn ping(pool: &Pool) -> bool {
+    pool.get()
+        .map(|mut conn| conn.ping().is_ok())
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_database_urls() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://switchboard.db"),
+            Ok(DatabaseUrl::Sqlite("switchboard.db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///tmp/x.db"),
+            Ok(DatabaseUrl::Sqlite("/tmp/x.db".into()))
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgres://u:p@h/db"),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            DatabaseUrl::parse("postgres://sb:hunter2@db:5432/sb")
+                .map(|u| u.display())
+                .ok(),
+            Some("postgres://sb:***@db:5432/sb".to_string())
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! The diesel view of `migrations/*/…_foundation/up.sql` (both dialects share it).
+
+diesel::table! {
+    app_secrets (name) {
+        name -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    companies (id) {
+        id -> BigInt,
+        code -> Text,
+        name -> Text,
+        password_min_length -> Integer,
+        password_require_upper -> Bool,
+        password_require_lower -> Bool,
+        password_require_digit -> Bool,
+        password_require_symbol -> Bool,
+        password_min_score -> Integer,
+        password_max_age_days -> Integer,
+        idle_timeout_minutes -> Integer,
+        session_lifetime_hours -> Integer,
+        lockout_threshold -> Integer,
+        reveal_daily_cap -> Integer,
+        missed_chat_minutes -> Integer,
+        end_session_on_client_change -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    roles (id) {
+        id -> BigInt,
+        company_id -> BigInt,
+        name -> Text,
+        builtin -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    role_permissions (role_id, permission) {
+        role_id -> BigInt,
+        permission -> Text,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        company_id -> BigInt,
+        username -> Text,
+        display_name -> Text,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        password_hash -> Nullable<Text>,
+        role_id -> BigInt,
+        status -> Text,
+        must_change_password -> Bool,
+        password_changed_at -> Timestamp,
+        failed_logins -> Integer,
+        lockouts -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        last_login_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    channels (id) {
+        id -> BigInt,
+        company_id -> BigInt,
+        name -> Text,
+        kind -> Text,
+        active -> Bool,
+        webhook_token -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    channel_members (channel_id, user_id) {
+        channel_id -> BigInt,
+        user_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    contacts (id) {
+        id -> BigInt,
+        company_id -> BigInt,
+        name -> Text,
+        phone -> Nullable<Text>,
+        phone_normalized -> Nullable<Text>,
+        email -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    conversations (id) {
+        id -> BigInt,
+        company_id -> BigInt,
+        channel_id -> BigInt,
+        contact_id -> BigInt,
+        assignee_id -> Nullable<BigInt>,
+        status -> Text,
+        external_contact_id -> Nullable<Text>,
+        last_message_at -> Timestamp,
+        created_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> BigInt,
+        company_id -> BigInt,
+        conversation_id -> BigInt,
+        channel_id -> BigInt,
+        direction -> Text,
+        author_id -> Nullable<BigInt>,
+        body -> Text,
+        external_id -> Nullable<Text>,
+        delivery -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    conversation_assignments (id) {
+        id -> BigInt,
+        conversation_id -> BigInt,
+        from_user_id -> Nullable<BigInt>,
+        to_user_id -> Nullable<BigInt>,
+        by_user_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    call_tasks (id) {
+        id -> BigInt,
+        company_id -> BigInt,
+        channel_id -> BigInt,
+        contact_id -> BigInt,
+        assignee_id -> Nullable<BigInt>,
+        call_status -> Text,
+        duration_seconds -> Integer,
+        status -> Text,
+        caller_id -> Nullable<Text>,
+        external_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        completed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        company_id -> BigInt,
+        user_id -> BigInt,
+        csrf_token -> Text,
+        data -> Text,
+        ip -> Text,
+        user_agent -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    login_events (id) {
+        id -> BigInt,
+        company_id -> Nullable<BigInt>,
+        company_code -> Text,
+        username -> Text,
+        user_id -> Nullable<BigInt>,
+        success -> Bool,
+        reason -> Text,
+        ip -> Text,
+        user_agent -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        company_id -> BigInt,
+        seq -> BigInt,
+        actor_id -> Nullable<BigInt>,
+        actor_username -> Text,
+        action -> Text,
+        target_type -> Text,
+        target_id -> Nullable<BigInt>,
+        target_label -> Text,
+        summary -> Text,
+        ip -> Text,
+        created_at -> Timestamp,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::joinable!(roles -> companies (company_id));
+diesel::joinable!(role_permissions -> roles (role_id));
+diesel::joinable!(users -> companies (company_id));
+diesel::joinable!(users -> roles (role_id));
+diesel::joinable!(channels -> companies (company_id));
+diesel::joinable!(channel_members -> channels (channel_id));
+diesel::joinable!(channel_members -> users (user_id));
+diesel::joinable!(contacts -> companies (company_id));
+diesel::joinable!(conversations -> channels (channel_id));
+diesel::joinable!(conversations -> contacts (contact_id));
+diesel::joinable!(conversations -> users (assignee_id));
+diesel::joinable!(messages -> conversations (conversation_id));
+diesel::joinable!(call_tasks -> channels (channel_id));
+diesel::joinable!(call_tasks -> contacts (contact_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(sessions -> companies (company_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    app_secrets,
+    companies,
+    roles,
+    role_permissions,
+    users,
+    channels,
+    channel_members,
+    contacts,
+    conversations,
+    messages,
+    conversation_assignments,
+    call_tasks,
+    sessions,
+    login_events,
+    audit_events,
+);

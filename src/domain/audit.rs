@@ -1,0 +1,195 @@
+//! The audit log: every change and its record commit together, and records are chained per
+//! company (each holds the SHA-256 of the previous one) so edits and deletions are detectable.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::db::DbConnection;
+use crate::db::schema::audit_events;
+use crate::domain::{Actor, now};
+use crate::error::AppError;
+
+/// The hash that stands before a company's first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+pub struct Entry<'a> {
+    pub company_id: i64,
+    pub actor: &'a Actor,
+    /// `area.verb`, e.g. `user.deactivate`.
+    pub action: &'static str,
+    pub target_type: &'static str,
+    pub target_id: Option<i64>,
+    pub target_label: &'a str,
+    /// What changed, in words. Never an email, phone number, password or token.
+    pub summary: String,
+}
+
+/// Text from users goes into records as one line: control characters (a newline that would
+/// forge a second log line, say) are escaped.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .take(1000)
+        .collect()
+}
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+pub struct Record {
+    pub id: i64,
+    pub company_id: i64,
+    pub seq: i64,
+    pub actor_id: Option<i64>,
+    pub actor_username: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<i64>,
+    pub target_label: String,
+    pub summary: String,
+    pub ip: String,
+    pub created_at: NaiveDateTime,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl Record {
+    /// The hash of this record's content and its predecessor's hash.
+    pub fn compute_hash(&self) -> String {
+        let content = serde_json::json!([
+            self.company_id,
+            self.seq,
+            self.actor_id,
+            self.actor_username,
+            self.action,
+            self.target_type,
+            self.target_id,
+            self.target_label,
+            self.summary,
+            self.ip,
+            self.created_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+            self.prev_hash,
+        ]);
+        hex::encode(Sha256::digest(content.to_string().as_bytes()))
+    }
+}
+
+/// Appends a record to the company's chain. Call inside the transaction of the change.
+pub fn record(conn: &mut DbConnection, entry: Entry<'_>) -> Result<(), AppError> {
+    // Serialize appenders per company so the chain cannot fork. SQLite's IMMEDIATE write
+    // transactions already serialize; PostgreSQL takes a transaction-scoped advisory lock.
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(entry.company_id)
+            .execute(pg)?;
+    }
+    let head: Option<(i64, String)> = audit_events::table
+        .filter(audit_events::company_id.eq(entry.company_id))
+        .order(audit_events::seq.desc())
+        .select((audit_events::seq, audit_events::hash))
+        .first(conn)
+        .optional()?;
+    let (prev_seq, prev_hash) = head.unwrap_or((0, GENESIS.to_string()));
+    let mut record = Record {
+        id: 0,
+        company_id: entry.company_id,
+        seq: prev_seq + 1,
+        actor_id: entry.actor.user_id,
+        actor_username: one_line(&entry.actor.username),
+        action: entry.action.to_string(),
+        target_type: entry.target_type.to_string(),
+        target_id: entry.target_id,
+        target_label: one_line(entry.target_label),
+        summary: one_line(&entry.summary),
+        ip: one_line(&entry.actor.ip),
+        created_at: now(),
+        prev_hash,
+        hash: String::new(),
+    };
+    record.hash = record.compute_hash();
+    diesel::insert_into(audit_events::table)
+        .values((
+            audit_events::company_id.eq(record.company_id),
+            audit_events::seq.eq(record.seq),
+            audit_events::actor_id.eq(record.actor_id),
+            audit_events::actor_username.eq(&record.actor_username),
+            audit_events::action.eq(&record.action),
+            audit_events::target_type.eq(&record.target_type),
+            audit_events::target_id.eq(record.target_id),
+            audit_events::target_label.eq(&record.target_label),
+            audit_events::summary.eq(&record.summary),
+            audit_events::ip.eq(&record.ip),
+            audit_events::created_at.eq(record.created_at),
+            audit_events::prev_hash.eq(&record.prev_hash),
+            audit_events::hash.eq(&record.hash),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// What `switchboard audit verify` reports for one company.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verification {
+    Intact {
+        records: i64,
+        head: String,
+    },
+    /// The first record whose content, link or position does not fit the chain.
+    Broken {
+        seq: i64,
+        id: Option<i64>,
+        reason: String,
+    },
+}
+
+/// Recomputes a company's chain from the first record, in pages.
+pub fn verify(conn: &mut DbConnection, company_id: i64) -> Result<Verification, AppError> {
+    let mut expected_prev = GENESIS.to_string();
+    let mut expected_seq = 1;
+    loop {
+        let page: Vec<Record> = audit_events::table
+            .filter(audit_events::company_id.eq(company_id))
+            .filter(audit_events::seq.ge(expected_seq))
+            .order(audit_events::seq)
+            .limit(1000)
+            .select(Record::as_select())
+            .load(conn)?;
+        if page.is_empty() {
+            return Ok(Verification::Intact {
+                records: expected_seq - 1,
+                head: expected_prev,
+            });
+        }
+        for record in page {
+            if record.seq != expected_seq {
+                return Ok(Verification::Broken {
+                    seq: expected_seq,
+                    id: None,
+                    reason: format!("record {expected_seq} is missing"),
+                });
+            }
+            if record.prev_hash != expected_prev {
+                return Ok(Verification::Broken {
+                    seq: record.seq,
+                    id: Some(record.id),
+                    reason: "its link to the previous record does not match".into(),
+                });
+            }
+            if record.compute_hash() != record.hash {
+                return Ok(Verification::Broken {
+                    seq: record.seq,
+                    id: Some(record.id),
+                    reason: "its content was altered".into(),
+                });
+            }
+            expected_prev = record.hash;
+            expected_seq += 1;
+        }
+    }
+}

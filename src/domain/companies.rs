@@ -1,0 +1,120 @@
+//! Companies (tenants) and their security settings.
+
+use diesel::prelude::*;
+
+use crate::auth::password::PasswordPolicy;
+use crate::db::DbConnection;
+use crate::db::schema::companies;
+use crate::domain::{Actor, audit, now, roles};
+use crate::error::AppError;
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = companies)]
+pub struct Company {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub password_min_length: i32,
+    pub password_require_upper: bool,
+    pub password_require_lower: bool,
+    pub password_require_digit: bool,
+    pub password_require_symbol: bool,
+    pub password_min_score: i32,
+    pub password_max_age_days: i32,
+    pub idle_timeout_minutes: i32,
+    pub session_lifetime_hours: i32,
+    pub lockout_threshold: i32,
+    pub reveal_daily_cap: i32,
+    pub missed_chat_minutes: i32,
+    pub end_session_on_client_change: bool,
+}
+
+impl Company {
+    pub fn password_policy(&self) -> PasswordPolicy {
+        PasswordPolicy {
+            min_length: usize::try_from(self.password_min_length).unwrap_or(12),
+            require_upper: self.password_require_upper,
+            require_lower: self.password_require_lower,
+            require_digit: self.password_require_digit,
+            require_symbol: self.password_require_symbol,
+            min_score: u8::try_from(self.password_min_score).unwrap_or(3),
+        }
+    }
+}
+
+/// Company codes are typed at sign-in: upper-case letters, digits, '-' and '_', 2–32 long.
+pub fn normalize_code(code: &str) -> Result<String, String> {
+    let code = code.trim().to_uppercase();
+    let valid_chars = code
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !(2..=32).contains(&code.len()) || !valid_chars {
+        return Err("A company code is 2 to 32 letters, digits, '-' or '_'.".into());
+    }
+    Ok(code)
+}
+
+pub fn find_by_code(conn: &mut DbConnection, code: &str) -> Result<Option<Company>, AppError> {
+    Ok(companies::table
+        .filter(companies::code.eq(code.trim().to_uppercase()))
+        .select(Company::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn get(conn: &mut DbConnection, company_id: i64) -> Result<Company, AppError> {
+    Ok(companies::table
+        .find(company_id)
+        .select(Company::as_select())
+        .first(conn)?)
+}
+
+/// Creates a company with its two built-in roles. Returns the company.
+pub fn create(
+    conn: &mut DbConnection,
+    code: &str,
+    name: &str,
+    actor: &Actor,
+) -> Result<Company, AppError> {
+    let code = normalize_code(code).map_err(AppError::Invalid)?;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AppError::Invalid(
+            "A company name is 1 to 100 characters.".into(),
+        ));
+    }
+    if find_by_code(conn, &code)?.is_some() {
+        return Err(AppError::Conflict(format!(
+            "A company with the code {code} already exists."
+        )));
+    }
+    let id: i64 = diesel::insert_into(companies::table)
+        .values((
+            companies::code.eq(&code),
+            companies::name.eq(name),
+            companies::created_at.eq(now()),
+        ))
+        .returning(companies::id)
+        .get_result(conn)?;
+    roles::create_builtin(conn, id)?;
+    audit::record(
+        conn,
+        audit::Entry {
+            company_id: id,
+            actor,
+            action: "company.create",
+            target_type: "company",
+            target_id: Some(id),
+            target_label: &code,
+            summary: format!("company {code} created"),
+        },
+    )?;
+    get(conn, id)
+}
+
+pub fn list(conn: &mut DbConnection) -> Result<Vec<Company>, AppError> {
+    Ok(companies::table
+        .order(companies::code)
+        .select(Company::as_select())
+        .load(conn)?)
+}

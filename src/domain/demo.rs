@@ -1,0 +1,392 @@
+//! The demo workspace of CONTRACT.md: companies DEMO and ACME, their people, channels,
+//! contacts, conversations and call tasks. Seeding is idempotent: a company that exists is
+//! left as it is.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::access::permissions::{Permission, PermissionSet};
+use crate::db::schema::{call_tasks, contacts, conversation_assignments, conversations, messages};
+use crate::db::{DbConnection, write_transaction};
+use crate::domain::users::{DEACTIVATED, NewUser};
+use crate::domain::{Actor, channels, companies, now, roles, users};
+use crate::error::AppError;
+
+pub const PASSWORD: &str = "Harbor-Lantern-42!";
+
+/// (company, username, role) of each demo login, for printing.
+pub const DEMO_LOGINS: [(&str, &str, &str); 8] = [
+    ("DEMO", "sofia", "Supervisor"),
+    ("DEMO", "sam", "Supervisor"),
+    ("DEMO", "alice", "Agent"),
+    ("DEMO", "bob", "Agent"),
+    ("DEMO", "dana", "Auditor (activity and login history)"),
+    ("DEMO", "carl", "Agent, deactivated: cannot sign in"),
+    ("ACME", "olga", "Supervisor"),
+    ("ACME", "alice", "Agent (a different alice)"),
+];
+
+const FIRST_NAMES: [&str; 20] = [
+    "Deniz",
+    "Mariana",
+    "Kenji",
+    "Amara",
+    "Lukas",
+    "Priya",
+    "Mateo",
+    "Ingrid",
+    "Tariq",
+    "Sofie",
+    "Chen",
+    "Olusegun",
+    "Valentina",
+    "Hamid",
+    "Freya",
+    "Rafael",
+    "Yuki",
+    "Leila",
+    "Bruno",
+    "Nadia",
+];
+const LAST_NAMES: [&str; 4] = ["Kaya", "Silva", "Novak", "Haddad"];
+const COUNTRY_PREFIXES: [&str; 5] = ["+90 532", "+44 7700", "+49 151", "+1 415", "+34 612"];
+const OPENERS: [&str; 6] = [
+    "Hello, is my order on its way?",
+    "Hi! Do you ship to Izmir?",
+    "I was charged twice for the same order.",
+    "Can I change the delivery address?",
+    "What are your opening hours on Saturday?",
+    "The parcel arrived damaged, what should I do?",
+];
+const REPLIES: [&str; 4] = [
+    "Thanks for writing! Let me check that for you.",
+    "Sure, could you send me your order number?",
+    "I am sorry about that, we will sort it out today.",
+    "Yes, we do. Delivery takes two to three days.",
+];
+
+/// Seeds whatever part of the demo workspace is missing. Returns true when anything was added.
+pub fn seed(conn: &mut DbConnection) -> Result<bool, AppError> {
+    let mut added = false;
+    if companies::find_by_code(conn, "DEMO")?.is_none() {
+        write_transaction(conn, seed_demo)?;
+        added = true;
+    }
+    if companies::find_by_code(conn, "ACME")?.is_none() {
+        write_transaction(conn, seed_acme)?;
+        added = true;
+    }
+    Ok(added)
+}
+
+struct Seeder<'a> {
+    company_id: i64,
+    company_code: &'a str,
+    actor: Actor,
+    at: NaiveDateTime,
+    contact_counter: usize,
+}
+
+impl Seeder<'_> {
+    fn user(
+        &self,
+        conn: &mut DbConnection,
+        username: &str,
+        display_name: &str,
+        role_id: i64,
+    ) -> Result<i64, AppError> {
+        let company = companies::get(conn, self.company_id)?;
+        let user = users::create(
+            conn,
+            &NewUser {
+                company_id: self.company_id,
+                username,
+                display_name,
+                email: Some(&format!(
+                    "{username}@{}.example",
+                    self.company_code.to_lowercase()
+                )),
+                phone: None,
+                role_id,
+                password: PASSWORD,
+                must_change_password: false,
+            },
+            &company.password_policy(),
+            self.company_code,
+            &self.actor,
+        )?;
+        Ok(user.id)
+    }
+
+    fn contact(&mut self, conn: &mut DbConnection) -> Result<(i64, String), AppError> {
+        let n = self.contact_counter;
+        self.contact_counter += 1;
+        let name = format!(
+            "{} {}",
+            FIRST_NAMES[n % FIRST_NAMES.len()],
+            LAST_NAMES[(n / FIRST_NAMES.len()) % LAST_NAMES.len()]
+        );
+        let prefix = COUNTRY_PREFIXES[n % COUNTRY_PREFIXES.len()];
+        let phone = format!(
+            "{prefix} {:03} {:04}",
+            100 + (n * 37) % 900,
+            1000 + (n * 7919) % 9000
+        );
+        let normalized: String = std::iter::once('+')
+            .chain(phone.chars().filter(char::is_ascii_digit))
+            .collect();
+        // most contacts have an email; every fifth does not
+        let email = (n % 5 != 4).then(|| {
+            format!(
+                "{}.{}@mail{}.example.com",
+                FIRST_NAMES[n % FIRST_NAMES.len()].to_lowercase(),
+                LAST_NAMES[(n / FIRST_NAMES.len()) % LAST_NAMES.len()].to_lowercase(),
+                n
+            )
+        });
+        let id: i64 = diesel::insert_into(contacts::table)
+            .values((
+                contacts::company_id.eq(self.company_id),
+                contacts::name.eq(&name),
+                contacts::phone.eq(Some(&phone)),
+                contacts::phone_normalized.eq(Some(&normalized)),
+                contacts::email.eq(email),
+                contacts::created_at.eq(self.at - Duration::days(30)),
+            ))
+            .returning(contacts::id)
+            .get_result(conn)?;
+        Ok((id, normalized))
+    }
+
+    /// A conversation with an inbound opener and, for every other one, a reply.
+    fn conversation(
+        &mut self,
+        conn: &mut DbConnection,
+        channel: (i64, &str),
+        assignee: Option<i64>,
+        status: &str,
+        age_minutes: i64,
+    ) -> Result<(), AppError> {
+        let (contact_id, normalized_phone) = self.contact(conn)?;
+        let n = self.contact_counter;
+        let (channel_id, kind) = channel;
+        let external = match kind {
+            "whatsapp" => format!("whatsapp:{normalized_phone}"),
+            "sms" => format!("sms:{normalized_phone}"),
+            "telegram" => format!("tg:user{n}"),
+            "instagram" => format!("ig:shopper_{n}"),
+            _ => format!("fb:psid{}", 4_000_000 + n),
+        };
+        let last = self.at - Duration::minutes(age_minutes);
+        let id: i64 = diesel::insert_into(conversations::table)
+            .values((
+                conversations::company_id.eq(self.company_id),
+                conversations::channel_id.eq(channel_id),
+                conversations::contact_id.eq(contact_id),
+                conversations::assignee_id.eq(assignee),
+                conversations::status.eq(status),
+                conversations::external_contact_id.eq(Some(external)),
+                conversations::last_message_at.eq(last),
+                conversations::created_at.eq(last - Duration::minutes(5)),
+                conversations::closed_at.eq((status == "closed").then_some(last)),
+            ))
+            .returning(conversations::id)
+            .get_result(conn)?;
+        let mut timeline = vec![(
+            "inbound",
+            None,
+            OPENERS[n % OPENERS.len()].to_string(),
+            last - Duration::minutes(5),
+        )];
+        if n % 2 == 0 && assignee.is_some() {
+            timeline.push((
+                "outbound",
+                assignee,
+                REPLIES[n % REPLIES.len()].to_string(),
+                last,
+            ));
+        }
+        for (i, (direction, author, body, created_at)) in timeline.into_iter().enumerate() {
+            diesel::insert_into(messages::table)
+                .values((
+                    messages::company_id.eq(self.company_id),
+                    messages::conversation_id.eq(id),
+                    messages::channel_id.eq(channel_id),
+                    messages::direction.eq(direction),
+                    messages::author_id.eq(author),
+                    messages::body.eq(body),
+                    messages::external_id.eq(Some(format!("demo-{id}-{i}"))),
+                    messages::delivery.eq(if direction == "inbound" {
+                        "received"
+                    } else {
+                        "queued"
+                    }),
+                    messages::created_at.eq(created_at),
+                ))
+                .execute(conn)?;
+        }
+        if assignee.is_some() {
+            diesel::insert_into(conversation_assignments::table)
+                .values((
+                    conversation_assignments::conversation_id.eq(id),
+                    conversation_assignments::to_user_id.eq(assignee),
+                    conversation_assignments::created_at.eq(last - Duration::minutes(4)),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    }
+
+    fn call_task(
+        &mut self,
+        conn: &mut DbConnection,
+        channel_id: i64,
+        assignee: Option<i64>,
+        call_status: &str,
+        status: &str,
+        age_minutes: i64,
+    ) -> Result<(), AppError> {
+        let (contact_id, normalized_phone) = self.contact(conn)?;
+        let at = self.at - Duration::minutes(age_minutes);
+        diesel::insert_into(call_tasks::table)
+            .values((
+                call_tasks::company_id.eq(self.company_id),
+                call_tasks::channel_id.eq(channel_id),
+                call_tasks::contact_id.eq(contact_id),
+                call_tasks::assignee_id.eq(assignee),
+                call_tasks::call_status.eq(call_status),
+                call_tasks::duration_seconds.eq(if call_status == "answered" { 184 } else { 0 }),
+                call_tasks::status.eq(status),
+                call_tasks::caller_id.eq(Some(normalized_phone)),
+                call_tasks::external_id.eq(Some(format!("call-{}", self.contact_counter))),
+                call_tasks::created_at.eq(at),
+                call_tasks::completed_at.eq((status == "done").then_some(at)),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+}
+
+fn seed_demo(conn: &mut DbConnection) -> Result<(), AppError> {
+    let actor = Actor {
+        user_id: None,
+        username: "demo".into(),
+        ip: "local".into(),
+    };
+    let company = companies::create(conn, "DEMO", "Demo Trading Co.", &actor)?;
+    let mut s = Seeder {
+        company_id: company.id,
+        company_code: "DEMO",
+        actor,
+        at: now(),
+        contact_counter: 0,
+    };
+    let supervisor = roles::find_by_name(conn, company.id, "Supervisor")?.id;
+    let agent = roles::find_by_name(conn, company.id, "Agent")?.id;
+    let auditor = roles::create(
+        conn,
+        company.id,
+        "Auditor",
+        None,
+        [Permission::ActivityView, Permission::LoginsView]
+            .into_iter()
+            .collect::<PermissionSet>(),
+    )?;
+
+    let sofia = s.user(conn, "sofia", "Sofia Lindqvist", supervisor)?;
+    let sam = s.user(conn, "sam", "Sam Okafor", supervisor)?;
+    let alice = s.user(conn, "alice", "Alice Moreau", agent)?;
+    let bob = s.user(conn, "bob", "Bob Tanaka", agent)?;
+    s.user(conn, "dana", "Dana Whitfield", auditor)?;
+    let carl = s.user(conn, "carl", "Carl Jensen", agent)?;
+
+    let channel = |conn: &mut DbConnection, name: &str, kind: &'static str| {
+        channels::create(conn, company.id, name, kind, &s.actor).map(|id| (id, kind))
+    };
+    let whatsapp = channel(conn, "WhatsApp Sales", "whatsapp")?;
+    let instagram = channel(conn, "Instagram", "instagram")?;
+    let messenger = channel(conn, "Messenger", "messenger")?;
+    let telegram = channel(conn, "Telegram", "telegram")?;
+    let sms = channel(conn, "SMS", "sms")?;
+    let voip = channel(conn, "Call Center", "voip")?;
+
+    let all = [whatsapp, instagram, messenger, telegram, sms, voip];
+    let memberships: [(i64, &[(i64, &str)]); 5] = [
+        (sofia, &all),
+        (sam, &all),
+        (alice, &[whatsapp, instagram]),
+        (bob, &[whatsapp, telegram, sms]),
+        (carl, &[messenger]),
+    ];
+    for (user, channels_of_user) in memberships {
+        for (channel_id, _) in channels_of_user {
+            channels::add_member(conn, company.id, *channel_id, user, &s.actor)?;
+        }
+    }
+
+    let mut age = 3;
+    for i in 0..22 {
+        let ch = if i % 3 == 0 { instagram } else { whatsapp };
+        s.conversation(conn, ch, Some(alice), "open", age)?;
+        age += 17;
+    }
+    for i in 0..12 {
+        let ch = [whatsapp, telegram, sms][i % 3];
+        s.conversation(conn, ch, Some(bob), "open", age)?;
+        age += 23;
+    }
+    for ch in [whatsapp, instagram, messenger, telegram, sms, whatsapp] {
+        s.conversation(conn, ch, None, "open", age)?;
+        age += 31;
+    }
+    for (ch, who) in [
+        (whatsapp, alice),
+        (instagram, alice),
+        (sms, bob),
+        (telegram, bob),
+        (whatsapp, sam),
+    ] {
+        s.conversation(conn, ch, Some(who), "closed", age)?;
+        age += 120;
+    }
+    s.conversation(conn, messenger, Some(carl), "open", age)?;
+    s.conversation(conn, messenger, Some(carl), "closed", age + 60)?;
+
+    s.call_task(conn, voip.0, Some(sam), "missed", "open", 12)?;
+    s.call_task(conn, voip.0, Some(sam), "answered", "open", 45)?;
+    s.call_task(conn, voip.0, Some(sofia), "missed", "open", 80)?;
+    s.call_task(conn, voip.0, Some(sofia), "answered", "done", 200)?;
+    s.call_task(conn, voip.0, None, "missed", "open", 25)?;
+
+    users::set_status(conn, company.id, carl, DEACTIVATED, &s.actor)?;
+    Ok(())
+}
+
+fn seed_acme(conn: &mut DbConnection) -> Result<(), AppError> {
+    let actor = Actor {
+        user_id: None,
+        username: "demo".into(),
+        ip: "local".into(),
+    };
+    let company = companies::create(conn, "ACME", "Acme Logistics", &actor)?;
+    let mut s = Seeder {
+        company_id: company.id,
+        company_code: "ACME",
+        actor,
+        at: now(),
+        // different people from DEMO's contacts
+        contact_counter: 57,
+    };
+    let supervisor = roles::find_by_name(conn, company.id, "Supervisor")?.id;
+    let agent = roles::find_by_name(conn, company.id, "Agent")?.id;
+    let olga = s.user(conn, "olga", "Olga Petrova", supervisor)?;
+    let alice = s.user(conn, "alice", "Alice Novak", agent)?;
+    let whatsapp = channels::create(conn, company.id, "Acme WhatsApp", "whatsapp", &s.actor)?;
+    channels::add_member(conn, company.id, whatsapp, olga, &s.actor)?;
+    channels::add_member(conn, company.id, whatsapp, alice, &s.actor)?;
+    for (i, age) in [7, 50, 190].into_iter().enumerate() {
+        let status = if i == 2 { "closed" } else { "open" };
+        s.conversation(conn, (whatsapp, "whatsapp"), Some(alice), status, age)?;
+    }
+    Ok(())
+}

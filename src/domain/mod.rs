@@ -1,0 +1,49 @@
+//! The domain: one module per aggregate, plain functions over a connection. No HTTP here;
+//! every function that changes data takes the connection of an open write transaction
+//! (see `db::write_transaction`) and writes its audit record in it.
+
+pub mod audit;
+pub mod channels;
+pub mod companies;
+pub mod conversations;
+pub mod demo;
+pub mod login_events;
+pub mod roles;
+pub mod sessions;
+pub mod users;
+
+use chrono::{NaiveDateTime, SubsecRound, Utc};
+
+use crate::access::permissions::PermissionSet;
+
+/// The current UTC time at microsecond precision, which both databases store exactly.
+pub fn now() -> NaiveDateTime {
+    Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+/// Who is looking: every query that returns company data is scoped by this.
+#[derive(Clone, Debug)]
+pub struct Viewer {
+    pub user_id: i64,
+    pub company_id: i64,
+    pub permissions: PermissionSet,
+}
+
+/// Who did it, for audit records: the signed-in user (or the command line) and their address.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub user_id: Option<i64>,
+    pub username: String,
+    pub ip: String,
+}
+
+impl Actor {
+    /// Changes made by an operator at the command line.
+    pub fn cli() -> Self {
+        Self {
+            user_id: None,
+            username: "cli".into(),
+            ip: "local".into(),
+        }
+    }
+}

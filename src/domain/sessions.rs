@@ -1,0 +1,271 @@
+//! Server-side sessions. The cookie carries a random token; only its SHA-256 is stored here.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::db::DbConnection;
+use crate::db::schema::{companies, roles, sessions, users};
+use crate::domain::{now, users::ACTIVE};
+use crate::error::AppError;
+
+/// What a signed-in request knows about its session, user, role and company: read in one
+/// query on every request, so a deactivation or role change acts at once.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SessionAuth {
+    pub session_id: i64,
+    pub user_id: i64,
+    pub company_id: i64,
+    pub company_code: String,
+    pub company_name: String,
+    pub username: String,
+    pub display_name: String,
+    pub role_id: i64,
+    pub role_name: String,
+    pub role_version: i64,
+    pub must_change_password: bool,
+    pub password_expired: bool,
+    pub csrf_token: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub end_on_client_change: bool,
+}
+
+/// The session row plus what it joins, before timeouts are applied.
+pub struct LoadedSession {
+    pub auth: SessionAuth,
+    /// Other session state (flash messages), JSON.
+    pub data: String,
+    last_seen_at: NaiveDateTime,
+    idle_timeout_minutes: i32,
+}
+
+type LoadedRow = (
+    (i64, i64, i64, String, String, String, String, NaiveDateTime),
+    (String, String, i64, bool, NaiveDateTime),
+    (String, String, i32, i32, bool),
+    (i64, String),
+);
+
+/// One query: session ⋈ user ⋈ role ⋈ company, for a live session of an active user.
+pub fn load(
+    conn: &mut DbConnection,
+    token_hash: &str,
+    at: NaiveDateTime,
+) -> Result<Option<LoadedSession>, AppError> {
+    let row: Option<LoadedRow> = sessions::table
+        .inner_join(users::table.inner_join(roles::table))
+        .inner_join(companies::table)
+        .filter(sessions::token_hash.eq(token_hash))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(at))
+        .filter(users::status.eq(ACTIVE))
+        .filter(users::company_id.eq(sessions::company_id))
+        .select((
+            (
+                sessions::id,
+                sessions::user_id,
+                sessions::company_id,
+                sessions::csrf_token,
+                sessions::data,
+                sessions::ip,
+                sessions::user_agent,
+                sessions::last_seen_at,
+            ),
+            (
+                users::username,
+                users::display_name,
+                users::role_id,
+                users::must_change_password,
+                users::password_changed_at,
+            ),
+            (
+                companies::code,
+                companies::name,
+                companies::idle_timeout_minutes,
+                companies::password_max_age_days,
+                companies::end_session_on_client_change,
+            ),
+            (roles::version, roles::name),
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(s, u, c, r)| {
+        let (session_id, user_id, company_id, csrf_token, data, ip, user_agent, last_seen_at) = s;
+        let (username, display_name, role_id, must_change_password, password_changed_at) = u;
+        let (company_code, company_name, idle_timeout_minutes, max_age_days, end_on_change) = c;
+        let (role_version, role_name) = r;
+        let password_expired =
+            max_age_days > 0 && password_changed_at + Duration::days(max_age_days.into()) < at;
+        LoadedSession {
+            auth: SessionAuth {
+                session_id,
+                user_id,
+                company_id,
+                company_code,
+                company_name,
+                username,
+                display_name,
+                role_id,
+                role_name,
+                role_version,
+                must_change_password,
+                password_expired,
+                csrf_token,
+                ip,
+                user_agent,
+                end_on_client_change: end_on_change,
+            },
+            data,
+            last_seen_at,
+            idle_timeout_minutes,
+        }
+    }))
+}
+
+impl LoadedSession {
+    pub fn is_idle(&self, at: NaiveDateTime) -> bool {
+        self.idle_timeout_minutes > 0
+            && self.last_seen_at + Duration::minutes(self.idle_timeout_minutes.into()) <= at
+    }
+
+    /// `last_seen_at` is written at most once a minute, so most requests only read.
+    pub fn needs_touch(&self, at: NaiveDateTime) -> bool {
+        self.last_seen_at + Duration::seconds(60) <= at
+    }
+}
+
+pub fn touch(conn: &mut DbConnection, session_id: i64, at: NaiveDateTime) -> Result<(), AppError> {
+    diesel::update(sessions::table.filter(sessions::id.eq(session_id)))
+        .set(sessions::last_seen_at.eq(at))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub struct NewSession<'a> {
+    pub token_hash: &'a str,
+    pub company_id: i64,
+    pub user_id: i64,
+    pub csrf_token: &'a str,
+    pub ip: &'a str,
+    pub user_agent: &'a str,
+}
+
+/// Stores a new session; its absolute lifetime comes from the company's settings.
+pub fn create(conn: &mut DbConnection, new: &NewSession<'_>) -> Result<(), AppError> {
+    let lifetime_hours: i32 = companies::table
+        .find(new.company_id)
+        .select(companies::session_lifetime_hours)
+        .first(conn)?;
+    let at = now();
+    diesel::insert_into(sessions::table)
+        .values((
+            sessions::token_hash.eq(new.token_hash),
+            sessions::company_id.eq(new.company_id),
+            sessions::user_id.eq(new.user_id),
+            sessions::csrf_token.eq(new.csrf_token),
+            sessions::ip.eq(new.ip),
+            sessions::user_agent.eq(new.user_agent),
+            sessions::created_at.eq(at),
+            sessions::last_seen_at.eq(at),
+            sessions::expires_at.eq(at + Duration::hours(lifetime_hours.max(1).into())),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn save_data(conn: &mut DbConnection, token_hash: &str, data: &str) -> Result<(), AppError> {
+    diesel::update(sessions::table.filter(sessions::token_hash.eq(token_hash)))
+        .set(sessions::data.eq(data))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn revoke_by_token_hash(
+    conn: &mut DbConnection,
+    token_hash: &str,
+    reason: &str,
+) -> Result<(), AppError> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::token_hash.eq(token_hash))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set((
+        sessions::revoked_at.eq(Some(now())),
+        sessions::revoked_reason.eq(Some(reason)),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Ends one session of `user_id`; false when it is not theirs or already ended.
+pub fn revoke_for_user(
+    conn: &mut DbConnection,
+    user_id: i64,
+    session_id: i64,
+    reason: &str,
+) -> Result<bool, AppError> {
+    let ended = diesel::update(
+        sessions::table
+            .filter(sessions::id.eq(session_id))
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set((
+        sessions::revoked_at.eq(Some(now())),
+        sessions::revoked_reason.eq(Some(reason)),
+    ))
+    .execute(conn)?;
+    Ok(ended > 0)
+}
+
+/// Ends every live session of a user, except `keep` (the one making the change). Returns how many.
+pub fn revoke_all_for_user(
+    conn: &mut DbConnection,
+    user_id: i64,
+    keep: Option<i64>,
+    reason: &str,
+) -> Result<usize, AppError> {
+    let ended = diesel::update(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::id.ne(keep.unwrap_or(-1))),
+    )
+    .set((
+        sessions::revoked_at.eq(Some(now())),
+        sessions::revoked_reason.eq(Some(reason)),
+    ))
+    .execute(conn)?;
+    Ok(ended)
+}
+
+#[derive(Clone, Debug, Queryable)]
+pub struct SessionRow {
+    pub id: i64,
+    pub ip: String,
+    pub user_agent: String,
+    pub created_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+}
+
+/// A user's live sessions, newest first.
+pub fn list_live_for_user(
+    conn: &mut DbConnection,
+    user_id: i64,
+) -> Result<Vec<SessionRow>, AppError> {
+    Ok(sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now()))
+        .order(sessions::id.desc())
+        .select((
+            sessions::id,
+            sessions::ip,
+            sessions::user_agent,
+            sessions::created_at,
+            sessions::last_seen_at,
+        ))
+        .load(conn)?)
+}

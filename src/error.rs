@@ -1,0 +1,179 @@
+//! One error type for the whole product, mapped to the status codes of CONTRACT.md.
+//!
+//! Error policy:
+//! - Domain functions and handlers return `Result<_, AppError>`; nothing a client sends may
+//!   end in a panic or a 500. `unwrap`/`expect` are denied by clippy outside tests.
+//! - Not signed in → 303 to `/login?next=…` (401 + `HX-Redirect` for htmx). Missing permission
+//!   → 403. Anything that does not exist, belongs to another company or is not visible to the
+//!   user → 404, and the answer never says which of the three it was.
+//! - Invalid form input is answered by the handler itself: 422 with the form and a message per
+//!   field (see `web::forms`). A rule that forbids the action → 409 with what must happen first.
+//! - The database being unreachable or failing → 503; the process keeps running.
+//! - Messages shown to users never carry internal detail; the detail goes to the log.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// No valid session; `next` is the local path to come back to.
+    #[error("sign-in required")]
+    SignInRequired { next: String, htmx: bool },
+    #[error("permission missing")]
+    Forbidden,
+    #[error("CSRF check failed")]
+    CsrfRejected,
+    #[error("not found")]
+    NotFound,
+    /// A rule forbids the action; the message says what must happen first.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Input that cannot be processed where no form can be shown again.
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A broken invariant inside the server (never caused by input); logged, answered 503.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    title: &'a str,
+    message: &'a str,
+}
+
+impl AppError {
+    fn title_and_message(&self) -> (&'static str, String) {
+        match self {
+            Self::SignInRequired { .. } => ("Sign-in required", "Please sign in.".into()),
+            Self::Forbidden => (
+                "Access denied",
+                "Your role does not include this page. Ask a supervisor if you need it.".into(),
+            ),
+            Self::CsrfRejected => (
+                "Request refused",
+                "This form has expired or did not come from Switchboard. Go back, reload the page and try again.".into(),
+            ),
+            Self::NotFound => ("Not found", "There is nothing here, or you cannot see it.".into()),
+            Self::Conflict(message) => ("This cannot be done yet", message.clone()),
+            Self::Invalid(message) => ("Invalid input", message.clone()),
+            Self::TooManyRequests { .. } => (
+                "Too many attempts",
+                "Too many failed sign-ins from your address. Wait a few minutes and try again.".into(),
+            ),
+            Self::Unavailable(_) | Self::Internal(_) => (
+                "Temporarily unavailable",
+                "Switchboard cannot reach its database right now. Try again in a moment.".into(),
+            ),
+        }
+    }
+
+    /// The error page alone, for middleware that answers before any handler runs.
+    pub fn page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+        let body = ErrorPage {
+            status: status.as_u16(),
+            title,
+            message,
+        }
+        .render()
+        .unwrap_or_else(|_| message.to_string());
+        HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(body)
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::SignInRequired { htmx: true, .. } => StatusCode::UNAUTHORIZED,
+            Self::SignInRequired { htmx: false, .. } => StatusCode::SEE_OTHER,
+            Self::Forbidden | Self::CsrfRejected => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) | Self::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::SignInRequired { htmx: true, .. } => HttpResponse::Unauthorized()
+                .insert_header(("HX-Redirect", "/login"))
+                .finish(),
+            Self::SignInRequired { next, htmx: false } => {
+                let location = format!("/login?next={}", encode_query_value(next));
+                HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, location))
+                    .finish()
+            }
+            other => {
+                if let Self::Unavailable(detail) | Self::Internal(detail) = other {
+                    tracing::error!(%detail, "answering 503");
+                }
+                let (title, message) = other.title_and_message();
+                let mut response = Self::page(self.status_code(), title, &message);
+                if let Self::TooManyRequests { retry_after_secs } = other
+                    && let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string())
+                {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+                response
+            }
+        }
+    }
+}
+
+/// Percent-encodes a value for a query string (RFC 3986 unreserved characters pass).
+pub fn encode_query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(err: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match err {
+            Error::NotFound => Self::NotFound,
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                Self::Conflict("That already exists.".into())
+            }
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for AppError {
+    fn from(err: diesel::r2d2::PoolError) -> Self {
+        Self::Unavailable(err.to_string())
+    }
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    fn from(err: actix_web::error::BlockingError) -> Self {
+        Self::Internal(err.to_string())
+    }
+}
+
+impl From<askama::Error> for AppError {
+    fn from(err: askama::Error) -> Self {
+        Self::Internal(format!("template: {err}"))
+    }
+}

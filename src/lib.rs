@@ -1,0 +1,147 @@
+//! Switchboard: the access-control and team panel of an omnichannel messaging CRM.
+//!
+//! Layers, one way: `web` → `access`/`auth` → `domain` → `db`. [`app`] builds the actix App
+//! used by the binary and by the tests alike.
+
+pub mod access;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod web;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, CookieContentSecurity};
+use actix_web::App;
+use actix_web::body::MessageBody;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::web::{self as aweb, Data};
+
+use crate::access::{PermissionCache, RouteRules};
+use crate::auth::session_store::DbSessionStore;
+use crate::config::Config;
+use crate::db::Pool;
+use crate::error::AppError;
+
+/// What every request can reach: the pool, the configuration, the permission cache.
+pub struct AppState {
+    pub pool: Pool,
+    pub config: Config,
+    pub permission_cache: PermissionCache,
+    /// Signs session cookies; shared by all instances through the database.
+    pub cookie_key: Key,
+}
+
+impl AppState {
+    /// Reads (or makes, on first start) the cookie key from the database.
+    pub fn new(pool: Pool, config: Config) -> Result<Self, String> {
+        let secret = pool
+            .get()
+            .map_err(|err| format!("cannot reach the database: {err}"))
+            .and_then(|mut conn| {
+                db::cookie_secret(&mut conn)
+                    .map_err(|err| format!("cannot read the cookie key: {err}"))
+            })?;
+        let cookie_key =
+            Key::try_from(secret.as_slice()).map_err(|err| format!("cookie key: {err}"))?;
+        Ok(Self {
+            pool,
+            config,
+            permission_cache: PermissionCache::default(),
+            cookie_key,
+        })
+    }
+}
+
+/// The name of the session cookie: `__Host-` prefixed when Secure, so it is bound to this host.
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-switchboard"
+    } else {
+        "switchboard_session"
+    }
+}
+
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// The whole application: routes, guard, sessions, headers.
+pub fn app(
+    state: Data<AppState>,
+    rules: Data<RouteRules>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let secure = state.config.cookie_secure;
+    let sessions = SessionMiddleware::builder(
+        DbSessionStore::new(state.pool.clone()),
+        state.cookie_key.clone(),
+    )
+    .cookie_name(session_cookie_name(secure).to_string())
+    .cookie_secure(secure)
+    .cookie_http_only(true)
+    .cookie_same_site(SameSite::Lax)
+    .cookie_path("/".into())
+    .cookie_content_security(CookieContentSecurity::Signed)
+    .session_lifecycle(BrowserSession::default())
+    .build();
+
+    let mut headers = DefaultHeaders::new()
+        .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "same-origin"))
+        .add(("X-Frame-Options", "DENY"))
+        // Static assets set their own caching; everything else is per user and never cached.
+        .add(("Cache-Control", "no-store"));
+    if secure {
+        headers = headers.add((
+            "Strict-Transport-Security",
+            "max-age=31536000; includeSubDomains",
+        ));
+    }
+
+    App::new()
+        .app_data(state)
+        .app_data(rules)
+        .app_data(
+            aweb::FormConfig::default()
+                .limit(256 * 1024)
+                .error_handler(|err, _| {
+                    AppError::Invalid(format!("The form could not be read: {err}")).into()
+                }),
+        )
+        .app_data(aweb::QueryConfig::default().error_handler(|_, _| {
+            AppError::Invalid("The filters in the address are not valid.".into()).into()
+        }))
+        .app_data(aweb::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
+        .configure(web::configure)
+        .default_service(aweb::to(web::not_found))
+        .wrap(from_fn(access::guard::guard))
+        .wrap(sessions)
+        .wrap(headers)
+        .wrap(from_fn(access::guard::unavailable_instead_of_500))
+        .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %Dms").exclude("/healthz"))
+}
+
+/// Serves until stopped. Fails with a clear message when the address cannot be bound.
+pub async fn serve(config: Config, pool: Pool) -> Result<(), String> {
+    let bind = config.bind.clone();
+    let state = Data::new(AppState::new(pool, config)?);
+    let rules = Data::new(web::route_rules());
+    let server = actix_web::HttpServer::new(move || app(state.clone(), rules.clone()))
+        .bind(&bind)
+        .map_err(|err| format!("cannot listen on {bind}: {err}"))?;
+    tracing::info!("Switchboard is listening on http://{bind}");
+    server
+        .run()
+        .await
+        .map_err(|err| format!("server stopped: {err}"))
+}

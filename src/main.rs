@@ -1,0 +1,208 @@
+//! The `switchboard` binary: serve, demo, migrate, company/user creation, audit verification.
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use clap::Parser;
+use switchboard::config::{AuditCommand, Cli, Command, CompanyCommand, Config, UserCommand};
+use switchboard::db::{self, DbConnection};
+use switchboard::domain::users::NewUser;
+use switchboard::domain::{Actor, audit, companies, demo, roles, users};
+use switchboard::error::AppError;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("switchboard: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    let config = Config::from_cli(&cli)?;
+    let pool = db::connect(&config.database)?;
+    let mut conn = pool
+        .get()
+        .map_err(|err| format!("cannot reach the database: {err}"))?;
+    let applied = db::migrate(&mut conn)?;
+    if applied > 0 {
+        tracing::info!(applied, "migrations applied");
+    }
+
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => {
+            println!("{applied} migration(s) applied; the database is up to date.");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve => {
+            drop(conn);
+            serve(config, pool)
+        }
+        Command::Demo => {
+            let added = demo::seed(&mut conn).map_err(describe)?;
+            drop(conn);
+            print_demo_logins(&config, added);
+            serve(config, pool)
+        }
+        Command::Company(CompanyCommand::Create(args)) => {
+            let password = read_password()?;
+            let actor = Actor::cli();
+            let (company, user) = db::write_transaction(&mut conn, |conn| {
+                let company = companies::create(conn, &args.code, &args.name, &actor)?;
+                let role = roles::find_by_name(conn, company.id, "Supervisor")?;
+                let user = users::create(
+                    conn,
+                    &NewUser {
+                        company_id: company.id,
+                        username: &args.supervisor,
+                        display_name: &args.supervisor,
+                        email: None,
+                        phone: None,
+                        role_id: role.id,
+                        password: &password,
+                        must_change_password: false,
+                    },
+                    &company.password_policy(),
+                    &company.code,
+                    &actor,
+                )?;
+                Ok((company, user))
+            })
+            .map_err(describe)?;
+            println!(
+                "Company {} ({}) created with supervisor {}.",
+                company.code, company.name, user.username
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(UserCommand::Create(args)) => {
+            let password = read_password()?;
+            let user = create_user(&mut conn, &args, &password).map_err(describe)?;
+            println!("User {} created.", user.username);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Verify { company }) => verify_audit(&mut conn, company),
+    }
+}
+
+fn serve(config: Config, pool: db::Pool) -> Result<ExitCode, String> {
+    actix_web::rt::System::new().block_on(switchboard::serve(config, pool))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn create_user(
+    conn: &mut DbConnection,
+    args: &switchboard::config::UserCreate,
+    password: &str,
+) -> Result<users::User, AppError> {
+    let company = companies::find_by_code(conn, &args.company)?
+        .ok_or_else(|| AppError::Invalid(format!("No company has the code {}.", args.company)))?;
+    let role = roles::find_by_name(conn, company.id, &args.role).map_err(|_| {
+        AppError::Invalid(format!(
+            "Company {} has no role named {}.",
+            company.code, args.role
+        ))
+    })?;
+    db::write_transaction(conn, |conn| {
+        users::create(
+            conn,
+            &NewUser {
+                company_id: company.id,
+                username: &args.username,
+                display_name: args.display_name.as_deref().unwrap_or(&args.username),
+                email: args.email.as_deref(),
+                phone: args.phone.as_deref(),
+                role_id: role.id,
+                password,
+                must_change_password: false,
+            },
+            &company.password_policy(),
+            &company.code,
+            &Actor::cli(),
+        )
+    })
+}
+
+fn verify_audit(conn: &mut DbConnection, company: Option<String>) -> Result<ExitCode, String> {
+    let targets: Vec<companies::Company> = match company {
+        Some(code) => vec![
+            companies::find_by_code(conn, &code)
+                .map_err(describe)?
+                .ok_or_else(|| format!("no company has the code {code}"))?,
+        ],
+        None => companies::list(conn).map_err(describe)?,
+    };
+    let mut intact = true;
+    for company in targets {
+        match audit::verify(conn, company.id).map_err(describe)? {
+            audit::Verification::Intact { records, head } => {
+                println!("{}: intact, {records} record(s), head {head}", company.code);
+            }
+            audit::Verification::Broken { seq, id, reason } => {
+                intact = false;
+                let id = id.map(|id| format!(" (id {id})")).unwrap_or_default();
+                println!("{}: BROKEN at record {seq}{id}: {reason}", company.code);
+            }
+        }
+    }
+    Ok(if intact {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `SWITCHBOARD_PASSWORD`, else the first line of standard input.
+fn read_password() -> Result<String, String> {
+    if let Ok(password) = std::env::var("SWITCHBOARD_PASSWORD") {
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|err| format!("cannot read the password from standard input: {err}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        return Err(
+            "give the password as the first line of standard input or in SWITCHBOARD_PASSWORD"
+                .into(),
+        );
+    }
+    Ok(password)
+}
+
+fn describe(err: AppError) -> String {
+    match err {
+        AppError::Invalid(message) | AppError::Conflict(message) => message,
+        AppError::NotFound => "not found".into(),
+        other => other.to_string(),
+    }
+}
+
+fn print_demo_logins(config: &Config, added: bool) {
+    println!();
+    println!(
+        "Switchboard demo workspace {}.",
+        if added { "created" } else { "already present" }
+    );
+    println!("Open http://{} and sign in with one of:", config.bind);
+    println!();
+    println!("  {:<8} {:<10} {}", "company", "username", "role");
+    for (company, username, role) in demo::DEMO_LOGINS {
+        println!("  {company:<8} {username:<10} {role}");
+    }
+    println!();
+    println!("Every demo password is {}", demo::PASSWORD);
+    println!();
+}

@@ -1,0 +1,109 @@
+//! What every signed-in page shares: header, navigation, CSRF token, flash message.
+
+use actix_session::Session;
+use actix_web::http::Method;
+
+use crate::AppState;
+use crate::access::{CurrentUser, RouteRules, Rule};
+use crate::domain::conversations;
+use crate::error::AppError;
+use crate::web::db;
+
+/// The product's pages in navigation order. An entry shows only when its route is registered
+/// and the user passes the route's own rule, so the navigation and the guard cannot disagree.
+pub const NAV: [(&str, &str); 11] = [
+    ("/conversations", "Conversations"),
+    ("/users", "Users"),
+    ("/roles", "Roles"),
+    ("/channels", "Channels"),
+    ("/assignments", "Assignments"),
+    ("/reports", "Reports"),
+    ("/activity", "Activity"),
+    ("/logins", "Login history"),
+    ("/sessions", "Sessions"),
+    ("/settings", "Settings"),
+    ("/account", "My account"),
+];
+
+pub struct NavItem {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub active: bool,
+    pub badge: Option<i64>,
+}
+
+pub struct Layout {
+    pub title: String,
+    pub company_name: String,
+    pub company_code: String,
+    pub display_name: String,
+    pub username: String,
+    pub role_name: String,
+    pub csrf_token: String,
+    pub nav: Vec<NavItem>,
+    pub flash: Option<String>,
+}
+
+/// True when the user may open `path` with GET, by the route's declared rule.
+pub fn may_open(rules: &RouteRules, user: &CurrentUser, path: &str) -> bool {
+    match rules.rule(&Method::GET, path) {
+        Some(Rule::Public | Rule::SignedIn) => true,
+        Some(Rule::AnyOf(required)) => user.permissions.contains_any(required),
+        Some(Rule::Webhook) | None => false,
+    }
+}
+
+pub fn set_flash(session: &Session, message: &str) {
+    if let Err(err) = session.insert("flash", message) {
+        tracing::warn!(error = %err, "cannot store flash message");
+    }
+}
+
+impl Layout {
+    pub async fn build(
+        state: &AppState,
+        rules: &RouteRules,
+        user: &CurrentUser,
+        session: &Session,
+        title: &str,
+        active: &str,
+    ) -> Result<Self, AppError> {
+        let open_count = if may_open(rules, user, "/conversations") {
+            let viewer = user.viewer();
+            Some(
+                db(state, move |conn| {
+                    conversations::open_assigned_count(conn, &viewer)
+                })
+                .await?,
+            )
+        } else {
+            None
+        };
+        let nav = NAV
+            .iter()
+            .filter(|(href, _)| may_open(rules, user, href))
+            .map(|(href, label)| NavItem {
+                href,
+                label,
+                active: *href == active,
+                badge: if *href == "/conversations" {
+                    open_count.filter(|n| *n > 0)
+                } else {
+                    None
+                },
+            })
+            .collect();
+        let flash = session.remove_as::<String>("flash").and_then(Result::ok);
+        Ok(Self {
+            title: title.to_string(),
+            company_name: user.auth.company_name.clone(),
+            company_code: user.auth.company_code.clone(),
+            display_name: user.auth.display_name.clone(),
+            username: user.auth.username.clone(),
+            role_name: user.auth.role_name.clone(),
+            csrf_token: user.auth.csrf_token.clone(),
+            nav,
+            flash,
+        })
+    }
+}

@@ -1,0 +1,180 @@
+//! `GET/POST /login` and `POST /logout`.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::access::CurrentUser;
+use crate::auth::login::{Credentials, authenticate};
+use crate::auth::session_store::{LOGIN_KEY, auth_from_state};
+use crate::auth::{client, csrf};
+use crate::error::AppError;
+use crate::web::{render, see_other};
+
+#[derive(Template)]
+#[template(path = "login/index.html")]
+struct LoginPage {
+    csrf_token: String,
+    next: String,
+    company_code: String,
+    username: String,
+    error: Option<&'static str>,
+}
+
+/// The only message a failed sign-in ever shows, whatever the reason.
+const GENERIC_FAILURE: &str =
+    "Those details did not match an active account. Check the company code, username and password.";
+
+/// Keeps `next` only when it is a path on this site (no scheme, no `//host`, no backslash).
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && !path.chars().any(char::is_control)
+                && !path.starts_with("/login") =>
+        {
+            path.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+fn login_page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    mut page: LoginPage,
+) -> Result<HttpResponse, AppError> {
+    let secure = state.config.cookie_secure;
+    let (token, new_cookie) = match csrf::login_token(req, secure) {
+        Some(token) => (token, None),
+        None => {
+            let (token, cookie) = csrf::new_login_cookie(secure);
+            (token, Some(cookie))
+        }
+    };
+    page.csrf_token = token;
+    let mut response = render(status, &page)?;
+    if let Some(cookie) = new_cookie
+        && let Err(err) = response.add_cookie(&cookie)
+    {
+        tracing::warn!(error = %err, "cannot set the sign-in form cookie");
+    }
+    Ok(response)
+}
+
+pub async fn form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    query: web::Query<NextQuery>,
+) -> Result<HttpResponse, AppError> {
+    let next = safe_next(query.next.as_deref());
+    if auth_from_state(&session).is_some() {
+        return Ok(see_other(&next));
+    }
+    login_page(
+        &req,
+        &state,
+        StatusCode::OK,
+        LoginPage {
+            csrf_token: String::new(),
+            next,
+            company_code: String::new(),
+            username: String::new(),
+            error: None,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    company_code: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    next: Option<String>,
+}
+
+pub async fn submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    let next = safe_next(form.next.as_deref());
+    let failure_page = |company_code: String, username: String| LoginPage {
+        csrf_token: String::new(),
+        next: next.clone(),
+        company_code,
+        username,
+        error: Some(GENERIC_FAILURE),
+    };
+    // Absurd input is a failure like any other (and never reaches argon2).
+    if form.company_code.len() > 64 || form.username.len() > 64 || form.password.len() > 1024 {
+        return login_page(
+            &req,
+            &state,
+            StatusCode::UNAUTHORIZED,
+            failure_page(String::new(), String::new()),
+        );
+    }
+    let credentials = Credentials {
+        company_code: form.company_code.clone(),
+        username: form.username.clone(),
+        password: form.password,
+        ip: client::client_ip(&req, &state.config.trusted_proxies),
+        user_agent: client::user_agent(&req),
+    };
+    let outcome = crate::web::db(&state, move |conn| authenticate(conn, &credentials)).await?;
+    match outcome {
+        Ok(grant) => {
+            // A new token at every sign-in: whatever session the browser had is ended.
+            session.renew();
+            session.clear();
+            session
+                .insert(LOGIN_KEY, grant)
+                .map_err(|err| AppError::Internal(err.to_string()))?;
+            Ok(see_other(&next))
+        }
+        Err(_) => login_page(
+            &req,
+            &state,
+            StatusCode::UNAUTHORIZED,
+            failure_page(form.company_code, form.username),
+        ),
+    }
+}
+
+pub async fn logout(_user: CurrentUser, session: Session) -> HttpResponse {
+    session.purge();
+    see_other("/login")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_is_local_only() {
+        assert_eq!(safe_next(Some("/users?q=a")), "/users?q=a");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(Some("//evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("/login")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

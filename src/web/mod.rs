@@ -1,0 +1,139 @@
+//! The pages. `route_table` is the one place where every route is registered together with
+//! its access rule; the guard enforces the rules and refuses any matched route without one.
+
+pub mod account;
+pub mod assets;
+pub mod conversations;
+pub mod health;
+pub mod home;
+pub mod layout;
+pub mod login;
+pub mod users;
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpResponse, Route, web};
+use askama::Template;
+
+use crate::AppState;
+use crate::access::Rule;
+use crate::access::permissions::Permission;
+use crate::db::DbConnection;
+use crate::error::AppError;
+
+/// A route and its access rule, declared together.
+pub struct RouteDef {
+    pub method: Method,
+    pub path: &'static str,
+    pub rule: Rule,
+    make: fn() -> Route,
+}
+
+macro_rules! route {
+    ($method:ident $path:literal, $rule:expr, $handler:path) => {
+        RouteDef {
+            method: Method::$method,
+            path: $path,
+            rule: $rule,
+            make: || web::route().method(Method::$method).to($handler),
+        }
+    };
+}
+
+const VIEW_CONVERSATIONS: Rule = Rule::AnyOf(&Permission::VIEW_CONVERSATIONS);
+const USERS_VIEW: Rule = Rule::AnyOf(&[Permission::UsersView]);
+
+/// Every route of the product. Order matters where patterns overlap: specific paths first.
+/// Numeric ids are constrained (`{id:\d+}`) so `/users/new` can never match `/users/{id}`.
+pub fn route_table() -> Vec<RouteDef> {
+    vec![
+        route!(GET "/healthz", Rule::Public, health::healthz),
+        route!(GET "/readyz", Rule::Public, health::readyz),
+        route!(GET "/static/{path:.*}", Rule::Public, assets::serve),
+        route!(GET "/login", Rule::Public, login::form),
+        route!(POST "/login", Rule::Public, login::submit),
+        route!(POST "/logout", Rule::SignedIn, login::logout),
+        route!(GET "/", Rule::SignedIn, home::index),
+        route!(GET "/account", Rule::SignedIn, account::show),
+        route!(POST "/account/password", Rule::SignedIn, account::change_password),
+        route!(GET "/account/sessions", Rule::SignedIn, account::sessions),
+        route!(POST r"/account/sessions/{id:\d+}/revoke", Rule::SignedIn, account::revoke_session),
+        route!(GET "/users", USERS_VIEW, users::index),
+        route!(GET "/conversations", VIEW_CONVERSATIONS, conversations::index),
+        route!(GET r"/conversations/{id:\d+}", VIEW_CONVERSATIONS, conversations::show),
+    ]
+}
+
+/// Registers the route table on an App (or scope).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let table = route_table();
+    let mut paths: Vec<&'static str> = Vec::new();
+    for def in &table {
+        if !paths.contains(&def.path) {
+            paths.push(def.path);
+        }
+    }
+    for path in paths {
+        let mut resource = web::resource(path);
+        for def in table.iter().filter(|def| def.path == path) {
+            resource = resource.route((def.make)());
+        }
+        cfg.service(resource);
+    }
+}
+
+/// The rules of the route table, for the guard.
+pub fn route_rules() -> crate::access::RouteRules {
+    crate::access::RouteRules::new(
+        route_table()
+            .into_iter()
+            .map(|def| (def.method, def.path.to_string(), def.rule)),
+    )
+}
+
+/// Runs database work on a blocking thread with a pooled connection.
+pub async fn db<T, F>(state: &AppState, work: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+{
+    let pool = state.pool.clone();
+    web::block(move || {
+        let mut conn = pool.get()?;
+        work(&mut conn)
+    })
+    .await?
+}
+
+/// Renders a template with a status.
+pub fn render(status: StatusCode, template: &impl Template) -> Result<HttpResponse, AppError> {
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(template.render()?))
+}
+
+pub fn page(template: &impl Template) -> Result<HttpResponse, AppError> {
+    render(StatusCode::OK, template)
+}
+
+/// 303 to a local path.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, location.to_string()))
+        .finish()
+}
+
+/// The 404 page for paths no route matches.
+pub async fn not_found() -> HttpResponse {
+    AppError::NotFound.error_response_page()
+}
+
+impl AppError {
+    fn error_response_page(&self) -> HttpResponse {
+        actix_web::ResponseError::error_response(self)
+    }
+}
+
+/// Formats a UTC timestamp for pages.
+pub fn format_time(at: &chrono::NaiveDateTime) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
