@@ -198,7 +198,7 @@ fn print_demo_logins(config: &Config, added: bool) {
     );
     println!("Open http://{} and sign in with one of:", config.bind);
     println!();
-    println!("  {:<8} {:<10} {}", "company", "username", "role");
+    println!("  company  username   role");
     for (company, username, role) in demo::DEMO_LOGINS {
         println!("  {company:<8} {username:<10} {role}");
     }

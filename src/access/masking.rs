@@ -96,10 +96,9 @@ pub fn mask_phone(phone: &str) -> String {
             }
         } else if ch == '+' {
             out.push('+');
-        } else if ch.is_whitespace() || ch == '-' || ch == '.' || ch == '(' || ch == ')' {
-            if !out.ends_with(' ') {
-                out.push(' ');
-            }
+        } else if (ch.is_whitespace() || matches!(ch, '-' | '.' | '(' | ')')) && !out.ends_with(' ')
+        {
+            out.push(' ');
         }
         // any other character is dropped
     }

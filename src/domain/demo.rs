@@ -198,7 +198,7 @@ impl Seeder<'_> {
             OPENERS[n % OPENERS.len()].to_string(),
             last - Duration::minutes(5),
         )];
-        if n % 2 == 0 && assignee.is_some() {
+        if n.is_multiple_of(2) && assignee.is_some() {
             timeline.push((
                 "outbound",
                 assignee,

@@ -298,6 +298,16 @@ pub struct TeamRow {
 
 pub const TEAM_PAGE_SIZE: i64 = 50;
 
+type TeamTuple = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<NaiveDateTime>,
+    Option<NaiveDateTime>,
+);
+
 /// The company's users ordered by username, `TEAM_PAGE_SIZE` at a time after `after_username`
 /// (keyset pagination). Deleted users are left out. Two queries, whatever the page size.
 pub fn team_page(
@@ -324,15 +334,7 @@ pub fn team_page(
     if let Some(after) = after_username {
         query = query.filter(users::username.gt(after.to_string()));
     }
-    let rows: Vec<(
-        i64,
-        String,
-        String,
-        String,
-        String,
-        Option<NaiveDateTime>,
-        Option<NaiveDateTime>,
-    )> = query.load(conn)?;
+    let rows: Vec<TeamTuple> = query.load(conn)?;
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
     let memberships: Vec<(i64, String)> = channel_members::table
         .inner_join(channels::table)

@@ -1,0 +1,415 @@
+//! Test support: a fresh database per test (a SQLite file, or a new PostgreSQL database that
+//! is dropped afterwards), the real App over it with the demo workspace, and a client that
+//! keeps cookies and the CSRF token like a browser.
+//!
+//! PostgreSQL: `SWITCHBOARD_TEST_POSTGRES` names the server (a URL of any database on it);
+//! default `postgres://postgres@127.0.0.1:5432/postgres`.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::{test, web};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use futures_util::future::LocalBoxFuture;
+use switchboard::config::Config;
+use switchboard::db::{self, DatabaseUrl, PooledConnection};
+use switchboard::{AppState, app};
+
+pub const PASSWORD: &str = "Harbor-Lantern-42!";
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database that exists for one test and is removed afterwards.
+pub struct TestDatabase {
+    pub url: DatabaseUrl,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(std::path::PathBuf),
+    Postgres { server: String, name: String },
+}
+
+pub fn postgres_server() -> String {
+    std::env::var("SWITCHBOARD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// The server URL with another database name.
+fn with_database(server: &str, name: &str) -> String {
+    let (base, _) = server.rsplit_once('/').unwrap_or((server, ""));
+    format!("{base}/{name}")
+}
+
+impl TestDatabase {
+    pub fn create(backend: Backend) -> Self {
+        let unique = format!(
+            "sb_test_{}_{}",
+            std::process::id(),
+            switchboard::auth::tokens::random_hex(6)
+        );
+        match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("{unique}.db"));
+                Self {
+                    url: DatabaseUrl::Sqlite(path.to_string_lossy().into_owned()),
+                    cleanup: Cleanup::File(path),
+                }
+            }
+            Backend::Postgres => {
+                let server = postgres_server();
+                let mut admin = PgConnection::establish(&server).unwrap_or_else(|err| {
+                    panic!(
+                        "PostgreSQL tests need a server at {server} ({err}). Start it, or set \
+                         SWITCHBOARD_TEST_POSTGRES, or run only the SQLite tests: cargo test sqlite"
+                    )
+                });
+                diesel::sql_query(format!("CREATE DATABASE {unique}"))
+                    .execute(&mut admin)
+                    .expect("create test database");
+                Self {
+                    url: DatabaseUrl::Postgres(with_database(&server, &unique)),
+                    cleanup: Cleanup::Postgres {
+                        server,
+                        name: unique,
+                    },
+                }
+            }
+        }
+    }
+
+    pub fn url_string(&self) -> String {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
+            DatabaseUrl::Postgres(url) => url.clone(),
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Cleanup::Postgres { server, name } => {
+                if let Ok(mut admin) = PgConnection::establish(server) {
+                    let _ =
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut admin);
+                }
+            }
+        }
+    }
+}
+
+/// What a response looked like to the client.
+#[derive(Debug)]
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> Option<&str> {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body:\n{}",
+            &self.body[..self.body.len().min(3000)]
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_contains(&self, text: &str) -> &Self {
+        assert!(
+            self.body.contains(text),
+            "expected {text:?} in:\n{}",
+            self.body
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_lacks(&self, text: &str) -> &Self {
+        assert!(
+            !self.body.contains(text),
+            "did not expect {text:?} in:\n{}",
+            self.body
+        );
+        self
+    }
+
+    /// The navigation's link targets.
+    pub fn nav_links(&self) -> Vec<String> {
+        let Some(start) = self.body.find("id=\"main-nav\"") else {
+            return Vec::new();
+        };
+        let end = self.body[start..]
+            .find("</nav>")
+            .map_or(self.body.len(), |e| start + e);
+        self.body[start..end]
+            .split("href=\"")
+            .skip(1)
+            .filter_map(|part| part.split('"').next())
+            .map(String::from)
+            .collect()
+    }
+}
+
+fn meta_csrf(body: &str) -> Option<String> {
+    let marker = "<meta name=\"csrf-token\" content=\"";
+    let start = body.find(marker)? + marker.len();
+    let end = body[start..].find('"')? + start;
+    Some(body[start..end].to_string())
+}
+
+type Call = Rc<dyn Fn(actix_http::Request) -> LocalBoxFuture<'static, Page>>;
+
+/// The real App over a fresh database with the demo workspace.
+pub struct TestApp {
+    call: Call,
+    pub state: web::Data<AppState>,
+    pub backend: Backend,
+    // dropped last: the pool above closes before the database is removed
+    _database: TestDatabase,
+}
+
+impl TestApp {
+    pub async fn new(backend: Backend) -> Self {
+        Self::with_config(backend, |_| {}).await
+    }
+
+    pub async fn with_config(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
+        let database = TestDatabase::create(backend);
+        let mut config = Config::local(database.url.clone());
+        adjust(&mut config);
+        let url = database.url.clone();
+        let pool = web::block(move || {
+            let pool = db::connect(&url).expect("connect");
+            let mut conn = pool.get().expect("connection");
+            db::migrate(&mut conn).expect("migrate");
+            switchboard::domain::demo::seed(&mut conn).expect("seed demo");
+            pool
+        })
+        .await
+        .expect("setup");
+        let state = web::Data::new(AppState::new(pool, config).expect("state"));
+        let rules = web::Data::new(switchboard::web::route_rules());
+        let service = Rc::new(test::init_service(app(state.clone(), rules)).await);
+        let call: Call = Rc::new(move |req| {
+            let service = service.clone();
+            Box::pin(async move {
+                let response: ServiceResponse<BoxBody> = match service.call(req).await {
+                    Ok(response) => response.map_into_boxed_body(),
+                    Err(err) => {
+                        let response = err.error_response();
+                        return Page {
+                            status: response.status(),
+                            headers: response.headers().clone(),
+                            body: body_text(response.into_body()).await,
+                        };
+                    }
+                };
+                let status = response.status();
+                let headers = response.headers().clone();
+                let body = body_text(response.into_body()).await;
+                Page {
+                    status,
+                    headers,
+                    body,
+                }
+            })
+        });
+        Self {
+            call,
+            state,
+            backend,
+            _database: database,
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client {
+            call: self.call.clone(),
+            cookies: HashMap::new(),
+            csrf: None,
+            peer: "127.0.0.1:40000".parse().expect("addr"),
+            user_agent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36".into(),
+        }
+    }
+
+    /// A client signed in as `username` of `company` (asserts success).
+    pub async fn signed_in(&self, company: &str, username: &str) -> Client {
+        let mut client = self.client();
+        let page = client.login(company, username, PASSWORD).await;
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "sign-in of {username} failed: {}",
+            page.body
+        );
+        client
+    }
+
+    pub fn conn(&self) -> PooledConnection {
+        self.state.pool.get().expect("connection")
+    }
+}
+
+async fn body_text(body: impl MessageBody) -> String {
+    match actix_web::body::to_bytes(body).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => String::new(),
+    }
+}
+
+/// A browser-like client: keeps cookies, remembers the page's CSRF token.
+pub struct Client {
+    call: Call,
+    pub cookies: HashMap<String, String>,
+    pub csrf: Option<String>,
+    pub peer: SocketAddr,
+    pub user_agent: String,
+}
+
+impl Client {
+    pub async fn request(
+        &mut self,
+        method: Method,
+        path: &str,
+        form: Option<&[(&str, &str)]>,
+        extra: &[(&str, &str)],
+    ) -> Page {
+        let mut req = test::TestRequest::default()
+            .method(method)
+            .uri(path)
+            .peer_addr(self.peer)
+            .insert_header((header::USER_AGENT, self.user_agent.clone()));
+        if !self.cookies.is_empty() {
+            let cookie = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            req = req.insert_header((header::COOKIE, cookie));
+        }
+        for (name, value) in extra {
+            req = req.insert_header((name.to_string(), value.to_string()));
+        }
+        if let Some(form) = form {
+            let body = serde_urlencoded::to_string(form).expect("form");
+            req = req
+                .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+                .set_payload(body);
+        }
+        let page = (self.call)(req.to_request()).await;
+        for value in page.headers.get_all(header::SET_COOKIE) {
+            let Ok(text) = value.to_str() else { continue };
+            let Some((pair, attributes)) = text.split_once(';').or(Some((text, ""))) else {
+                continue;
+            };
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            let removed = attributes.contains("Max-Age=0") || value.is_empty();
+            if removed {
+                self.cookies.remove(name.trim());
+            } else {
+                self.cookies
+                    .insert(name.trim().to_string(), value.trim().to_string());
+            }
+        }
+        if let Some(token) = meta_csrf(&page.body) {
+            self.csrf = Some(token);
+        }
+        page
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        self.request(Method::GET, path, None, &[]).await
+    }
+
+    /// Posts a form with the current page's CSRF token, as the page's own form would.
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let token = self.csrf.clone().unwrap_or_default();
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf_token", &token));
+        self.request(Method::POST, path, Some(&form), &[]).await
+    }
+
+    /// Posts a form exactly as given (no token added).
+    pub async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        self.request(Method::POST, path, Some(fields), &[]).await
+    }
+
+    /// Signs in through the form. The form's token is the one in its cookie (a signed-in
+    /// browser is redirected away from `/login` but keeps that cookie).
+    pub async fn login(&mut self, company: &str, username: &str, password: &str) -> Page {
+        self.get("/login").await;
+        let token = self
+            .cookies
+            .get("sb_login_csrf")
+            .cloned()
+            .unwrap_or_default();
+        self.post_raw(
+            "/login",
+            &[
+                ("company_code", company),
+                ("username", username),
+                ("password", password),
+                ("csrf_token", &token),
+            ],
+        )
+        .await
+    }
+
+    pub fn session_cookie(&self) -> Option<String> {
+        self.cookies.get("switchboard_session").cloned()
+    }
+}
+
+/// Generates a SQLite and a PostgreSQL test for each `async fn name(app: TestApp)`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[actix_web::test]
+                async fn sqlite() {
+                    super::$name($crate::common::TestApp::new($crate::common::Backend::Sqlite).await).await;
+                }
+                #[actix_web::test]
+                async fn postgres() {
+                    super::$name($crate::common::TestApp::new($crate::common::Backend::Postgres).await).await;
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,852 @@
+//! The foundation through the real App, on SQLite and on PostgreSQL: sign-in, sessions,
+//! CSRF, the route guard, tenancy, masking, security headers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on the unexpected
+
+mod common;
+
+use actix_web::http::Method;
+use chrono::Duration;
+use common::{Backend, PASSWORD, TestApp};
+use diesel::prelude::*;
+use switchboard::access::Rule;
+use switchboard::db::schema::{contacts, conversations, login_events, roles, sessions, users};
+use switchboard::domain::{self, Actor};
+
+const GENERIC: &str = "Those details did not match an active account.";
+
+fn user_id(app: &TestApp, company: &str, username: &str) -> i64 {
+    let mut conn = app.conn();
+    let company = domain::companies::find_by_code(&mut conn, company)
+        .unwrap()
+        .unwrap();
+    domain::users::find_by_username(&mut conn, company.id, username)
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+async fn sign_in_succeeds_and_lands_on_next(app: TestApp) {
+    let mut client = app.client();
+    client
+        .get("/login?next=/conversations%3Fstatus%3Dall")
+        .await
+        .assert_status(200);
+    let page = client
+        .post(
+            "/login",
+            &[
+                ("company_code", "demo"),
+                ("username", "Alice"),
+                ("password", PASSWORD),
+                ("next", "/conversations?status=all"),
+            ],
+        )
+        .await;
+    page.assert_status(303);
+    assert_eq!(page.location(), Some("/conversations?status=all"));
+    let cookie = page.header("set-cookie").unwrap();
+    assert!(cookie.starts_with("switchboard_session="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let home = client.get("/conversations").await;
+    home.assert_status(200)
+        .assert_contains("Alice Moreau")
+        .assert_contains("DEMO");
+
+    // the server keeps only the token's hash, with who, where and when
+    let mut conn = app.conn();
+    let (token_hash, ip, agent): (String, String, String) = sessions::table
+        .select((sessions::token_hash, sessions::ip, sessions::user_agent))
+        .order(sessions::id.desc())
+        .first(&mut conn)
+        .unwrap();
+    let raw = client.session_cookie().unwrap();
+    assert!(!raw.contains(&token_hash));
+    assert_eq!(token_hash.len(), 64);
+    assert_eq!(ip, "127.0.0.1");
+    assert!(agent.contains("Chrome"));
+}
+
+async fn every_sign_in_failure_is_the_same_401(app: TestApp) {
+    let cases = [
+        ("DEMO", "alice", "wrong-Password-1!", "bad_password"),
+        ("DEMO", "nobody", PASSWORD, "unknown_user"),
+        ("NOPE", "alice", PASSWORD, "unknown_company"),
+        ("DEMO", "carl", PASSWORD, "deactivated"),
+        ("DEMO", "", "", "unknown_user"),
+    ];
+    for (company, username, password, _) in cases {
+        let mut client = app.client();
+        let page = client.login(company, username, password).await;
+        page.assert_status(401).assert_contains(GENERIC);
+        assert!(
+            client.session_cookie().is_none(),
+            "no session for a failure"
+        );
+        assert!(!page.body.contains(password) || password.is_empty());
+    }
+    let mut conn = app.conn();
+    let recorded: Vec<(String, String, bool)> = login_events::table
+        .order(login_events::id)
+        .select((
+            login_events::username,
+            login_events::reason,
+            login_events::success,
+        ))
+        .load(&mut conn)
+        .unwrap();
+    let reasons: Vec<&str> = recorded.iter().map(|(_, r, _)| r.as_str()).collect();
+    assert_eq!(reasons, cases.iter().map(|c| c.3).collect::<Vec<_>>());
+    assert!(recorded.iter().all(|(_, _, success)| !success));
+    // no password ever reaches the login history
+    let all: Vec<(String, String, String)> = login_events::table
+        .select((
+            login_events::username,
+            login_events::user_agent,
+            login_events::company_code,
+        ))
+        .load(&mut conn)
+        .unwrap();
+    for row in all {
+        assert!(!format!("{row:?}").contains("Harbor-Lantern"));
+    }
+}
+
+async fn sign_in_never_redirects_off_site(app: TestApp) {
+    let mut client = app.client();
+    client.get("/login").await;
+    let page = client
+        .post(
+            "/login",
+            &[
+                ("company_code", "DEMO"),
+                ("username", "sofia"),
+                ("password", PASSWORD),
+                ("next", "//evil.example/steal"),
+            ],
+        )
+        .await;
+    page.assert_status(303);
+    assert_eq!(page.location(), Some("/"));
+    // `/` sends a supervisor to the first page of the navigation
+    let home = client.get("/").await;
+    assert_eq!(home.location(), Some("/conversations"));
+}
+
+async fn a_new_token_at_every_sign_in(app: TestApp) {
+    let mut client = app.signed_in("DEMO", "alice").await;
+    let first = client.session_cookie().unwrap();
+    client.get("/conversations").await.assert_status(200);
+    // signing in again on the same browser replaces the token
+    let page = client.login("DEMO", "bob", PASSWORD).await;
+    page.assert_status(303);
+    let second = client.session_cookie().unwrap();
+    assert_ne!(first, second);
+    client
+        .get("/conversations")
+        .await
+        .assert_contains("Bob Tanaka");
+    // the old token is worthless now
+    let mut stale = app.client();
+    stale.cookies.insert("switchboard_session".into(), first);
+    let page = stale.get("/conversations").await;
+    page.assert_status(303);
+    assert_eq!(page.location(), Some("/login?next=/conversations"));
+}
+
+async fn logout_revokes_on_the_server(app: TestApp) {
+    let mut client = app.signed_in("DEMO", "alice").await;
+    client.get("/account").await.assert_status(200);
+    let stolen = client.session_cookie().unwrap();
+    let page = client.post("/logout", &[]).await;
+    page.assert_status(303);
+    assert_eq!(page.location(), Some("/login"));
+    let mut replay = app.client();
+    replay.cookies.insert("switchboard_session".into(), stolen);
+    replay.get("/account").await.assert_status(303);
+    let mut conn = app.conn();
+    let reasons: Vec<Option<String>> = sessions::table
+        .select(sessions::revoked_reason)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(reasons, vec![Some("signed out".to_string())]);
+}
+
+async fn idle_and_absolute_timeouts_end_sessions(app: TestApp) {
+    let mut idle = app.signed_in("DEMO", "alice").await;
+    idle.get("/account").await.assert_status(200);
+    let mut absolute = app.signed_in("DEMO", "bob").await;
+    absolute.get("/account").await.assert_status(200);
+    let (alice, bob) = (user_id(&app, "DEMO", "alice"), user_id(&app, "DEMO", "bob"));
+    let mut conn = app.conn();
+    let now = domain::now();
+    // 29 idle minutes are fine (default idle timeout: 30)
+    diesel::update(sessions::table.filter(sessions::user_id.eq(alice)))
+        .set(sessions::last_seen_at.eq(now - Duration::minutes(29)))
+        .execute(&mut conn)
+        .unwrap();
+    idle.get("/account").await.assert_status(200);
+    diesel::update(sessions::table.filter(sessions::user_id.eq(alice)))
+        .set(sessions::last_seen_at.eq(now - Duration::minutes(31)))
+        .execute(&mut conn)
+        .unwrap();
+    idle.get("/account").await.assert_status(303);
+    // absolute lifetime (default 12 h) ends even an active session
+    let (created, expires): (chrono::NaiveDateTime, chrono::NaiveDateTime) = sessions::table
+        .filter(sessions::user_id.eq(bob))
+        .select((sessions::created_at, sessions::expires_at))
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!(expires - created, Duration::hours(12));
+    diesel::update(sessions::table.filter(sessions::user_id.eq(bob)))
+        .set(sessions::expires_at.eq(now - Duration::seconds(1)))
+        .execute(&mut conn)
+        .unwrap();
+    absolute.get("/account").await.assert_status(303);
+    let idle_reason: Option<String> = sessions::table
+        .filter(sessions::user_id.eq(alice))
+        .select(sessions::revoked_reason)
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!(idle_reason.as_deref(), Some("idle timeout"));
+}
+
+async fn state_changes_without_a_valid_csrf_token_are_refused(app: TestApp) {
+    let mut client = app.signed_in("DEMO", "alice").await;
+    client.get("/account").await.assert_status(200);
+    let change = [
+        ("current_password", PASSWORD),
+        ("new_password", "Quiet-Meadow-Otter-93"),
+        ("confirm_password", "Quiet-Meadow-Otter-93"),
+    ];
+    client
+        .post_raw("/account/password", &change)
+        .await
+        .assert_status(403);
+    let mut with_bad_token = change.to_vec();
+    with_bad_token.push(("csrf_token", "not-the-token"));
+    client
+        .post_raw("/account/password", &with_bad_token)
+        .await
+        .assert_status(403);
+    // the right token from another site is refused too
+    let token = client.csrf.clone().unwrap();
+    let mut good = change.to_vec();
+    good.push(("csrf_token", &token));
+    client
+        .request(
+            Method::POST,
+            "/account/password",
+            Some(&good),
+            &[("Origin", "https://evil.example")],
+        )
+        .await
+        .assert_status(403);
+    client
+        .request(
+            Method::POST,
+            "/account/password",
+            Some(&good),
+            &[("Sec-Fetch-Site", "cross-site")],
+        )
+        .await
+        .assert_status(403);
+    // nothing changed: the old password still signs in
+    app.signed_in("DEMO", "alice").await;
+    // the sign-in form needs its own token
+    let mut fresh = app.client();
+    fresh
+        .post_raw(
+            "/login",
+            &[
+                ("company_code", "DEMO"),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await
+        .assert_status(403);
+    // htmx sends the token as a header
+    let mut client = app.signed_in("DEMO", "sofia").await;
+    client.get("/account").await;
+    let token = client.csrf.clone().unwrap();
+    let page = client
+        .request(
+            Method::POST,
+            "/logout",
+            None,
+            &[("X-CSRF-Token", &token), ("HX-Request", "true")],
+        )
+        .await;
+    page.assert_status(303);
+}
+
+/// Deny by default: every route in the table is enforced as declared.
+async fn every_route_is_guarded_as_declared(app: TestApp) {
+    let table = switchboard::web::route_table();
+    assert!(table.len() >= 10);
+    // dana's custom role (activity.view, logins.view) opens none of today's permission routes
+    let mut dana = app.signed_in("DEMO", "dana").await;
+    dana.get("/account").await.assert_status(200);
+    for def in &table {
+        let path = def
+            .path
+            .replace(r"{id:\d+}", "1")
+            .replace("{path:.*}", "app.css");
+        let mut anonymous = app.client();
+        anonymous.get("/login").await;
+        let page = if def.method == Method::GET {
+            anonymous.get(&path).await
+        } else {
+            anonymous.post(&path, &[]).await
+        };
+        match def.rule {
+            Rule::Public | Rule::Webhook => {
+                assert_ne!(page.status.as_u16(), 303, "{} {path} is public", def.method)
+            }
+            Rule::SignedIn | Rule::AnyOf(_) => {
+                assert_eq!(
+                    page.status.as_u16(),
+                    303,
+                    "{} {path} must need sign-in",
+                    def.method
+                );
+                assert!(page.location().unwrap().starts_with("/login?next="));
+            }
+        }
+        if let Rule::AnyOf(required) = def.rule {
+            assert!(
+                !required.is_empty(),
+                "{path}: an empty permission list would open nothing"
+            );
+            let page = if def.method == Method::GET {
+                dana.get(&path).await
+            } else {
+                dana.post(&path, &[]).await
+            };
+            assert_eq!(
+                page.status.as_u16(),
+                403,
+                "{} {path} must refuse dana",
+                def.method
+            );
+        }
+    }
+    // htmx requests get 401 with HX-Redirect instead of a redirect
+    let mut anonymous = app.client();
+    let page = anonymous
+        .request(Method::GET, "/users", None, &[("HX-Request", "true")])
+        .await;
+    page.assert_status(401);
+    assert_eq!(page.header("hx-redirect"), Some("/login"));
+}
+
+async fn agents_are_refused_supervisor_pages(app: TestApp) {
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    alice
+        .get("/users")
+        .await
+        .assert_status(403)
+        .assert_contains("Access denied");
+    let page = alice.get("/conversations").await;
+    assert_eq!(page.nav_links(), vec!["/conversations", "/account"]);
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let page = sofia.get("/users").await;
+    page.assert_status(200)
+        .assert_contains("Bob Tanaka")
+        .assert_contains("deactivated");
+    assert_eq!(
+        page.nav_links(),
+        vec!["/conversations", "/users", "/account"]
+    );
+    // another company's users never show
+    page.assert_lacks("Olga");
+}
+
+async fn tenants_are_isolated(app: TestApp) {
+    let mut conn = app.conn();
+    let demo = domain::companies::find_by_code(&mut conn, "DEMO")
+        .unwrap()
+        .unwrap();
+    let demo_conversation: i64 = conversations::table
+        .filter(conversations::company_id.eq(demo.id))
+        .select(conversations::id)
+        .first(&mut conn)
+        .unwrap();
+    let mut olga = app.signed_in("ACME", "olga").await;
+    olga.get(&format!("/conversations/{demo_conversation}"))
+        .await
+        .assert_status(404);
+    olga.get("/conversations/999999").await.assert_status(404);
+    let list = olga.get("/conversations?status=all").await;
+    list.assert_status(200).assert_lacks("WhatsApp Sales");
+    // the two alices are different people with separate accounts
+    let mut acme_alice = app.signed_in("ACME", "alice").await;
+    acme_alice
+        .get("/account")
+        .await
+        .assert_contains("Alice Novak")
+        .assert_lacks("Alice Moreau");
+    let mut demo_alice = app.signed_in("DEMO", "alice").await;
+    demo_alice
+        .get("/account")
+        .await
+        .assert_contains("Alice Moreau");
+    demo_alice
+        .get(&format!("/conversations/{demo_conversation}"))
+        .await
+        .assert_status(200);
+    assert_ne!(
+        user_id(&app, "DEMO", "alice"),
+        user_id(&app, "ACME", "alice")
+    );
+    // ACME alice changing her password leaves DEMO alice's alone
+    acme_alice.get("/account").await;
+    acme_alice
+        .post(
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "Copper-Kettle-Rain-77"),
+                ("confirm_password", "Copper-Kettle-Rain-77"),
+            ],
+        )
+        .await
+        .assert_status(303);
+    app.client()
+        .login("DEMO", "alice", PASSWORD)
+        .await
+        .assert_status(303);
+    app.client()
+        .login("ACME", "alice", PASSWORD)
+        .await
+        .assert_status(401);
+}
+
+async fn conversations_are_visible_by_the_rule(app: TestApp) {
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    let page = alice.get("/conversations").await;
+    page.assert_status(200);
+    // alice sees her 22 open conversations and nobody else's
+    assert_eq!(page.body.matches("<tr>").count() - 1, 22);
+    page.assert_lacks("Bob Tanaka").assert_lacks("unassigned");
+    let mut conn = app.conn();
+    let bob = user_id(&app, "DEMO", "bob");
+    let bobs: i64 = conversations::table
+        .filter(conversations::assignee_id.eq(bob))
+        .select(conversations::id)
+        .first(&mut conn)
+        .unwrap();
+    alice
+        .get(&format!("/conversations/{bobs}"))
+        .await
+        .assert_status(404);
+    // removing her from a channel hides its conversations at once
+    let instagram: i64 = switchboard::db::schema::channels::table
+        .filter(switchboard::db::schema::channels::name.eq("Instagram"))
+        .select(switchboard::db::schema::channels::id)
+        .first(&mut conn)
+        .unwrap();
+    let alice_id = user_id(&app, "DEMO", "alice");
+    diesel::delete(
+        switchboard::db::schema::channel_members::table
+            .filter(switchboard::db::schema::channel_members::user_id.eq(alice_id))
+            .filter(switchboard::db::schema::channel_members::channel_id.eq(instagram)),
+    )
+    .execute(&mut conn)
+    .unwrap();
+    let page = alice.get("/conversations").await;
+    page.assert_lacks("Instagram");
+    assert!(page.body.matches("<tr>").count() - 1 < 22);
+    // a supervisor sees every conversation of the company, including unassigned ones
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia
+        .get("/conversations")
+        .await
+        .assert_contains("unassigned")
+        .assert_contains("Bob Tanaka");
+}
+
+async fn agents_never_receive_full_contact_details(app: TestApp) {
+    let mut conn = app.conn();
+    let details: Vec<(Option<String>, Option<String>, Option<String>)> = contacts::table
+        .inner_join(conversations::table)
+        .select((
+            contacts::phone,
+            contacts::email,
+            conversations::external_contact_id,
+        ))
+        .load(&mut conn)
+        .unwrap();
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    let mut pages = vec![
+        alice.get("/conversations").await,
+        alice.get("/conversations?status=all").await,
+    ];
+    let ids: Vec<i64> = conversations::table
+        .filter(conversations::assignee_id.eq(user_id(&app, "DEMO", "alice")))
+        .select(conversations::id)
+        .load(&mut conn)
+        .unwrap();
+    for id in ids {
+        pages.push(alice.get(&format!("/conversations/{id}")).await);
+    }
+    let mut masked_seen = 0;
+    for page in &pages {
+        page.assert_status(200);
+        for (phone, email, external) in &details {
+            let phone = phone.as_ref().unwrap();
+            let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+            page.assert_lacks(phone);
+            page.assert_lacks(&digits);
+            if let Some(email) = email {
+                page.assert_lacks(email);
+            }
+            if let Some(external) = external.as_ref().filter(|x| x.starts_with("whatsapp:")) {
+                page.assert_lacks(external);
+            }
+        }
+        masked_seen += page.body.matches("***@***.").count();
+    }
+    assert!(masked_seen > 20, "masked emails are shown");
+    // a supervisor (contacts.view_unmasked) sees them in full
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let page = sofia.get("/conversations?status=all").await;
+    let (phone, email, _) = &details[0];
+    page.assert_contains(phone.as_ref().unwrap());
+    page.assert_contains(email.as_ref().unwrap());
+}
+
+async fn deactivation_ends_open_sessions(app: TestApp) {
+    let mut bob = app.signed_in("DEMO", "bob").await;
+    bob.get("/conversations").await.assert_status(200);
+    let bob_id = user_id(&app, "DEMO", "bob");
+    let mut conn = app.conn();
+    let demo = domain::companies::find_by_code(&mut conn, "DEMO")
+        .unwrap()
+        .unwrap();
+    switchboard::db::write_transaction(&mut conn, |conn| {
+        domain::users::set_status(
+            conn,
+            demo.id,
+            bob_id,
+            domain::users::DEACTIVATED,
+            &Actor::cli(),
+        )
+    })
+    .unwrap();
+    let page = bob.get("/conversations").await;
+    page.assert_status(303);
+    assert_eq!(page.location(), Some("/login?next=/conversations"));
+    app.client()
+        .login("DEMO", "bob", PASSWORD)
+        .await
+        .assert_status(401);
+}
+
+async fn role_changes_act_on_open_sessions(app: TestApp) {
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    alice.get("/users").await.assert_status(403);
+    let mut conn = app.conn();
+    let alice_id = user_id(&app, "DEMO", "alice");
+    let demo = domain::companies::find_by_code(&mut conn, "DEMO")
+        .unwrap()
+        .unwrap();
+    let supervisor = domain::roles::find_by_name(&mut conn, demo.id, "Supervisor").unwrap();
+    diesel::update(users::table.filter(users::id.eq(alice_id)))
+        .set(users::role_id.eq(supervisor.id))
+        .execute(&mut conn)
+        .unwrap();
+    alice.get("/users").await.assert_status(200);
+    // a permission removed from a role (version bumped) is gone on the next request
+    diesel::delete(
+        switchboard::db::schema::role_permissions::table
+            .filter(switchboard::db::schema::role_permissions::role_id.eq(supervisor.id))
+            .filter(switchboard::db::schema::role_permissions::permission.eq("users.view")),
+    )
+    .execute(&mut conn)
+    .unwrap();
+    diesel::update(roles::table.filter(roles::id.eq(supervisor.id)))
+        .set(roles::version.eq(roles::version + 1))
+        .execute(&mut conn)
+        .unwrap();
+    alice.get("/users").await.assert_status(403);
+}
+
+async fn password_change_checks_and_ends_other_sessions(app: TestApp) {
+    let mut laptop = app.signed_in("DEMO", "bob").await;
+    let mut phone = app.signed_in("DEMO", "bob").await;
+    phone.get("/account").await.assert_status(200);
+    laptop.get("/account").await;
+    let attempt = |current: &'static str, new: &'static str, confirm: &'static str| {
+        [
+            ("current_password", current),
+            ("new_password", new),
+            ("confirm_password", confirm),
+        ]
+    };
+    laptop
+        .post(
+            "/account/password",
+            &attempt("wrong", "Quiet-Meadow-Otter-93", "Quiet-Meadow-Otter-93"),
+        )
+        .await
+        .assert_status(422)
+        .assert_contains("not your current password");
+    laptop
+        .post(
+            "/account/password",
+            &attempt(PASSWORD, "short1!A", "short1!A"),
+        )
+        .await
+        .assert_status(422)
+        .assert_contains("at least 12");
+    laptop
+        .post(
+            "/account/password",
+            &attempt(PASSWORD, "Quiet-Meadow-Otter-93", "Quiet-Meadow-Otter-94"),
+        )
+        .await
+        .assert_status(422)
+        .assert_contains("differ");
+    laptop
+        .post(
+            "/account/password",
+            &attempt(PASSWORD, "Bob-Tanaka-Rules-1!", "Bob-Tanaka-Rules-1!"),
+        )
+        .await
+        .assert_status(422)
+        .assert_contains("Do not use your");
+    // nothing was saved by the failures
+    app.client()
+        .login("DEMO", "bob", PASSWORD)
+        .await
+        .assert_status(303);
+    let page = laptop
+        .post(
+            "/account/password",
+            &attempt(PASSWORD, "Quiet-Meadow-Otter-93", "Quiet-Meadow-Otter-93"),
+        )
+        .await;
+    page.assert_status(303);
+    laptop
+        .get("/account")
+        .await
+        .assert_status(200)
+        .assert_contains("password was changed");
+    phone.get("/account").await.assert_status(303);
+    app.client()
+        .login("DEMO", "bob", PASSWORD)
+        .await
+        .assert_status(401);
+    app.client()
+        .login("DEMO", "bob", "Quiet-Meadow-Otter-93")
+        .await
+        .assert_status(303);
+    // the change is in the audit log
+    let mut conn = app.conn();
+    let actions: Vec<String> = switchboard::db::schema::audit_events::table
+        .select(switchboard::db::schema::audit_events::action)
+        .load(&mut conn)
+        .unwrap();
+    assert!(actions.iter().any(|a| a == "user.password_change"));
+}
+
+async fn users_end_their_own_sessions(app: TestApp) {
+    let mut laptop = app.signed_in("DEMO", "alice").await;
+    let mut phone = app.signed_in("DEMO", "alice").await;
+    phone.user_agent = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1".into();
+    phone.get("/account").await.assert_status(200);
+    let page = laptop.get("/account/sessions").await;
+    page.assert_status(200).assert_contains("this session");
+    assert_eq!(page.body.matches("/revoke").count(), 2);
+    let mut conn = app.conn();
+    let alice_id = user_id(&app, "DEMO", "alice");
+    let sessions_of_alice: Vec<i64> = sessions::table
+        .filter(sessions::user_id.eq(alice_id))
+        .order(sessions::id)
+        .select(sessions::id)
+        .load(&mut conn)
+        .unwrap();
+    let phone_session = sessions_of_alice[1];
+    // someone else's session is not hers to end
+    let mut bob = app.signed_in("DEMO", "bob").await;
+    bob.get("/account").await;
+    bob.post(&format!("/account/sessions/{phone_session}/revoke"), &[])
+        .await
+        .assert_status(404);
+    phone.get("/account").await.assert_status(200);
+    laptop
+        .post(&format!("/account/sessions/{phone_session}/revoke"), &[])
+        .await
+        .assert_status(303);
+    phone.get("/account").await.assert_status(303);
+    laptop.get("/account").await.assert_status(200);
+}
+
+async fn pending_password_change_comes_first(app: TestApp) {
+    let alice_id = user_id(&app, "DEMO", "alice");
+    let mut conn = app.conn();
+    diesel::update(users::table.filter(users::id.eq(alice_id)))
+        .set(users::must_change_password.eq(true))
+        .execute(&mut conn)
+        .unwrap();
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    let page = alice.get("/conversations").await;
+    page.assert_status(303);
+    assert_eq!(page.location(), Some("/account"));
+    alice
+        .get("/account")
+        .await
+        .assert_status(200)
+        .assert_contains("Choose a new password");
+    alice
+        .post(
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "Quiet-Meadow-Otter-93"),
+                ("confirm_password", "Quiet-Meadow-Otter-93"),
+            ],
+        )
+        .await
+        .assert_status(303);
+    alice.get("/conversations").await.assert_status(200);
+}
+
+async fn every_answer_carries_security_headers(app: TestApp) {
+    let mut client = app.client();
+    for page in [client.get("/login").await, client.get("/nowhere").await] {
+        let csp = page.header("content-security-policy").unwrap();
+        assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
+        assert!(!csp.contains("unsafe-inline"));
+        assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(page.header("referrer-policy"), Some("same-origin"));
+    }
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    let page = alice.get("/conversations").await;
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    assert!(page.header("strict-transport-security").is_none());
+    page.assert_contains("<meta name=\"csrf-token\" content=\"");
+    page.assert_contains("name=\"csrf_token\"");
+    let css = alice.get("/static/app.css").await;
+    css.assert_status(200);
+    assert!(css.header("cache-control").unwrap().contains("max-age"));
+    alice
+        .get("/static/vendor/htmx-2.0.11.min.js")
+        .await
+        .assert_status(200);
+    alice.get("/static/nothing.js").await.assert_status(404);
+    client.get("/nowhere").await.assert_status(404);
+    client
+        .get("/healthz")
+        .await
+        .assert_status(200)
+        .assert_contains("ok");
+    client.get("/readyz").await.assert_status(200);
+}
+
+async fn database_failure_answers_503(app: TestApp) {
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    alice.get("/conversations").await.assert_status(200);
+    let mut conn = app.conn();
+    let drop = match app.backend {
+        Backend::Sqlite => "DROP TABLE sessions",
+        Backend::Postgres => "DROP TABLE sessions CASCADE",
+    };
+    diesel::sql_query(drop).execute(&mut conn).unwrap();
+    alice.get("/conversations").await.assert_status(503);
+    app.client()
+        .login("DEMO", "alice", PASSWORD)
+        .await
+        .assert_status(503);
+    app.client().get("/healthz").await.assert_status(200);
+}
+
+on_both_databases!(
+    sign_in_succeeds_and_lands_on_next,
+    every_sign_in_failure_is_the_same_401,
+    sign_in_never_redirects_off_site,
+    a_new_token_at_every_sign_in,
+    logout_revokes_on_the_server,
+    idle_and_absolute_timeouts_end_sessions,
+    state_changes_without_a_valid_csrf_token_are_refused,
+    every_route_is_guarded_as_declared,
+    agents_are_refused_supervisor_pages,
+    tenants_are_isolated,
+    conversations_are_visible_by_the_rule,
+    agents_never_receive_full_contact_details,
+    deactivation_ends_open_sessions,
+    role_changes_act_on_open_sessions,
+    password_change_checks_and_ends_other_sessions,
+    users_end_their_own_sessions,
+    pending_password_change_comes_first,
+    every_answer_carries_security_headers,
+    database_failure_answers_503,
+);
+
+/// A route registered without going through the route table is refused by the guard.
+#[actix_web::test]
+async fn a_route_without_a_rule_is_refused() {
+    use actix_web::{test, web};
+    let database = common::TestDatabase::create(Backend::Sqlite);
+    let url = database.url.clone();
+    let pool = web::block(move || {
+        let pool = switchboard::db::connect(&url).unwrap();
+        switchboard::db::migrate(&mut pool.get().unwrap()).unwrap();
+        pool
+    })
+    .await
+    .unwrap();
+    let state = web::Data::new(
+        switchboard::AppState::new(
+            pool,
+            switchboard::config::Config::local(database.url.clone()),
+        )
+        .unwrap(),
+    );
+    let rules = web::Data::new(switchboard::web::route_rules());
+    let service = test::init_service(
+        switchboard::app(state, rules).route("/sneaky", web::get().to(|| async { "secret" })),
+    )
+    .await;
+    let response = test::call_service(
+        &service,
+        test::TestRequest::get().uri("/sneaky").to_request(),
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 403);
+    let body = test::read_body(response).await;
+    assert!(!String::from_utf8_lossy(&body).contains("secret"));
+}
+
+/// Secure deployments: `__Host-` cookie, Secure, HSTS.
+#[actix_web::test]
+async fn secure_cookies_use_the_host_prefix() {
+    let app = TestApp::with_config(Backend::Sqlite, |config| config.cookie_secure = true).await;
+    let mut client = app.client();
+    let page = client.get("/login").await;
+    assert!(page.header("strict-transport-security").is_some());
+    let cookie = page.header("set-cookie").unwrap();
+    assert!(
+        cookie.starts_with("__Host-sb_login_csrf=") && cookie.contains("Secure"),
+        "{cookie}"
+    );
+    let page = client
+        .post(
+            "/login",
+            &[
+                ("company_code", "DEMO"),
+                ("username", "sam"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    page.assert_status(303);
+    let cookie = page.header("set-cookie").unwrap();
+    assert!(cookie.starts_with("__Host-switchboard="), "{cookie}");
+    assert!(cookie.contains("Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"));
+}
