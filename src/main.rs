@@ -22,6 +22,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(message) => {
+            // one line, whatever the driver said (libpq's messages span several)
+            let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
             eprintln!("switchboard: {message}");
             ExitCode::FAILURE
         }

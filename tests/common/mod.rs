@@ -413,3 +413,44 @@ macro_rules! on_both_databases {
         )*
     };
 }
+
+/// A child process that is killed when the test ends, however it ends.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port")
+}
+
+/// Waits until something answers on the port (at most `seconds`).
+pub fn wait_for_port(port: u16, seconds: u64) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
+/// The real `switchboard` binary with a fresh database and no inherited configuration.
+pub fn switchboard(database: &TestDatabase) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command
+        .env_remove("SWITCHBOARD_BIND")
+        .env_remove("SWITCHBOARD_PASSWORD")
+        .env_remove("DATABASE_URL")
+        .env("SWITCHBOARD_DATABASE_URL", database.url_string())
+        .env("SWITCHBOARD_LOG", "warn");
+    command
+}

@@ -1,0 +1,201 @@
+//! The `switchboard` binary as operators use it, on SQLite and on PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on the unexpected
+
+mod common;
+
+use std::io::Write;
+use std::process::{Output, Stdio};
+
+use common::{Backend, TestDatabase, switchboard};
+use diesel::prelude::*;
+
+fn run(database: &TestDatabase, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = switchboard(database)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[track_caller]
+fn assert_one_clear_line(output: &Output, expected: &str) {
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line, got: {stderr}");
+    assert!(lines[0].starts_with("switchboard: "), "{stderr}");
+    assert!(lines[0].contains(expected), "{stderr}");
+}
+
+#[test]
+fn a_bad_database_url_is_one_clear_line() {
+    let database = TestDatabase::create(Backend::Sqlite);
+    let output = run(&database, &["--database", "mysql://db/x", "migrate"], None);
+    assert_one_clear_line(&output, "unsupported database URL");
+}
+
+#[test]
+fn an_unreachable_database_is_one_clear_line() {
+    let database = TestDatabase::create(Backend::Sqlite);
+    let output = run(
+        &database,
+        &[
+            "--database",
+            "postgres://sb:secret@127.0.0.1:1/nowhere",
+            "migrate",
+        ],
+        None,
+    );
+    assert_one_clear_line(
+        &output,
+        "cannot connect to the PostgreSQL database at postgres://sb:***@127.0.0.1:1/nowhere",
+    );
+    assert!(!text(&output.stderr).contains("secret"));
+}
+
+#[test]
+fn a_taken_port_is_one_clear_line() {
+    let database = TestDatabase::create(Backend::Sqlite);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let bind = listener.local_addr().unwrap().to_string();
+    let output = run(&database, &["serve", "--bind", &bind], None);
+    assert_one_clear_line(&output, &format!("cannot listen on {bind}"));
+}
+
+fn operators_create_companies_and_users_and_verify_the_audit_log(backend: Backend) {
+    let database = TestDatabase::create(backend);
+    let output = run(&database, &["migrate"], None);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("1 migration(s) applied"));
+    let output = run(&database, &["migrate"], None);
+    assert!(text(&output.stdout).contains("0 migration(s) applied"));
+
+    let output = run(
+        &database,
+        &[
+            "company",
+            "create",
+            "--code",
+            "newco",
+            "--name",
+            "New Co",
+            "--supervisor",
+            "boss",
+        ],
+        Some("Velvet-Harbor-Crane-58\n"),
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("Company NEWCO (New Co) created with supervisor boss."));
+
+    // the password policy applies at the command line too
+    let output = switchboard(&database)
+        .args([
+            "user",
+            "create",
+            "--company",
+            "NEWCO",
+            "--username",
+            "agent1",
+            "--role",
+            "agent",
+        ])
+        .env("SWITCHBOARD_PASSWORD", "password")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("at least 12"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    let output = switchboard(&database)
+        .args([
+            "user",
+            "create",
+            "--company",
+            "NEWCO",
+            "--username",
+            "agent1",
+            "--role",
+            "Agent",
+            "--display-name",
+            "First Agent",
+            "--email",
+            "agent1@newco.example",
+        ])
+        .env("SWITCHBOARD_PASSWORD", "Orchid-Tunnel-Maple-31")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+
+    let output = run(
+        &database,
+        &[
+            "user",
+            "create",
+            "--company",
+            "NEWCO",
+            "--username",
+            "x1",
+            "--role",
+            "Janitor",
+        ],
+        Some("Orchid-Tunnel-Maple-31\n"),
+    );
+    assert!(text(&output.stderr).contains("no role named Janitor"));
+
+    let output = run(&database, &["audit", "verify"], None);
+    assert!(output.status.success(), "{}", text(&output.stdout));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("NEWCO: intact, 3 record(s), head "),
+        "{stdout}"
+    );
+
+    // an edited record is found and named
+    let pool = switchboard::db::connect(&database.url).unwrap();
+    let mut conn = pool.get().unwrap();
+    use switchboard::db::schema::audit_events::dsl::*;
+    diesel::update(audit_events.filter(seq.eq(2)))
+        .set(summary.eq("nothing happened here"))
+        .execute(&mut conn)
+        .unwrap();
+    drop(conn);
+    drop(pool);
+    let output = run(&database, &["audit", "verify", "--company", "newco"], None);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stdout).contains("NEWCO: BROKEN at record 2"),
+        "{}",
+        text(&output.stdout)
+    );
+}
+
+#[test]
+fn operators_create_companies_and_users_sqlite() {
+    operators_create_companies_and_users_and_verify_the_audit_log(Backend::Sqlite);
+}
+
+#[test]
+fn operators_create_companies_and_users_postgres() {
+    operators_create_companies_and_users_and_verify_the_audit_log(Backend::Postgres);
+}
