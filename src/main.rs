@@ -32,10 +32,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     let config = Config::from_cli(&cli)?;
-    let pool = db::connect(&config.database)?;
-    let mut conn = pool
-        .get()
-        .map_err(|err| format!("cannot reach the database: {err}"))?;
+    let mut conn = db::connect_single(&config.database)?;
     let applied = db::migrate(&mut conn)?;
     if applied > 0 {
         tracing::info!(applied, "migrations applied");
@@ -48,13 +45,13 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Serve => {
             drop(conn);
-            serve(config, pool)
+            serve(config)
         }
         Command::Demo => {
             let added = demo::seed(&mut conn).map_err(describe)?;
             drop(conn);
             print_demo_logins(&config, added);
-            serve(config, pool)
+            serve(config)
         }
         Command::Company(CompanyCommand::Create(args)) => {
             let password = read_password()?;
@@ -97,7 +94,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     }
 }
 
-fn serve(config: Config, pool: db::Pool) -> Result<ExitCode, String> {
+fn serve(config: Config) -> Result<ExitCode, String> {
+    let pool = db::connect(&config.database)?;
     actix_web::rt::System::new().block_on(switchboard::serve(config, pool))?;
     Ok(ExitCode::SUCCESS)
 }

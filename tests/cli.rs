@@ -164,7 +164,13 @@ fn operators_create_companies_and_users_and_verify_the_audit_log(backend: Backen
     assert!(text(&output.stderr).contains("no role named Janitor"));
 
     let output = run(&database, &["audit", "verify"], None);
-    assert!(output.status.success(), "{}", text(&output.stdout));
+    assert!(
+        output.status.success(),
+        "{:?} {} {}",
+        output.status,
+        text(&output.stdout),
+        text(&output.stderr)
+    );
     let stdout = text(&output.stdout);
     assert!(
         stdout.contains("NEWCO: intact, 3 record(s), head "),
@@ -172,15 +178,14 @@ fn operators_create_companies_and_users_and_verify_the_audit_log(backend: Backen
     );
 
     // an edited record is found and named
-    let pool = switchboard::db::connect(&database.url).unwrap();
-    let mut conn = pool.get().unwrap();
+    let mut conn = switchboard::db::connect_single(&database.url).unwrap();
     use switchboard::db::schema::audit_events::dsl::*;
-    diesel::update(audit_events.filter(seq.eq(2)))
+    let changed = diesel::update(audit_events.filter(seq.eq(2)))
         .set(summary.eq("nothing happened here"))
         .execute(&mut conn)
         .unwrap();
+    assert_eq!(changed, 1);
     drop(conn);
-    drop(pool);
     let output = run(&database, &["audit", "verify", "--company", "newco"], None);
     assert!(!output.status.success());
     assert!(

@@ -143,18 +143,23 @@ impl ManageConnection for DbManager {
     }
 }
 
-/// Builds the pool and checks that the database answers (fails within a few seconds if not).
-pub fn connect(url: &DatabaseUrl) -> Result<Pool, String> {
-    let manager = DbManager::new(url.clone());
-    // An unreachable database should say so at once, with the driver's reason.
-    manager.connect_once().map_err(|err| {
+/// One connection, for the command line: no pool threads to outlive `main`.
+pub fn connect_single(url: &DatabaseUrl) -> Result<DbConnection, String> {
+    DbManager::new(url.clone()).connect_once().map_err(|err| {
         format!(
             "cannot connect to the {} database at {}: {}",
             url.backend_name(),
             url.display(),
             err.to_string().trim()
         )
-    })?;
+    })
+}
+
+/// Builds the pool and checks that the database answers (fails within a few seconds if not).
+pub fn connect(url: &DatabaseUrl) -> Result<Pool, String> {
+    let manager = DbManager::new(url.clone());
+    // An unreachable database should say so at once, with the driver's reason.
+    drop(connect_single(url)?);
     let max_size = match url {
         DatabaseUrl::Sqlite(_) => 8,
         DatabaseUrl::Postgres(_) => 12,
