@@ -766,7 +766,188 @@ async fn database_failure_answers_503(app: TestApp) {
     app.client().get("/healthz").await.assert_status(200);
 }
 
+async fn demo_workspace_matches_the_contract(app: TestApp) {
+    use switchboard::db::schema::{call_tasks, channel_members, channels, companies};
+    let mut conn = app.conn();
+    // seeding again changes nothing
+    assert!(!domain::demo::seed(&mut conn).unwrap());
+    let demo = domain::companies::find_by_code(&mut conn, "DEMO")
+        .unwrap()
+        .unwrap();
+    assert_eq!(demo.name, "Demo Trading Co.");
+    let acme = domain::companies::find_by_code(&mut conn, "ACME")
+        .unwrap()
+        .unwrap();
+    assert_eq!(acme.name, "Acme Logistics");
+    assert_eq!(
+        companies::table
+            .count()
+            .get_result::<i64>(&mut conn)
+            .unwrap(),
+        2
+    );
+
+    let people: Vec<(String, String, String)> = users::table
+        .inner_join(roles::table)
+        .filter(users::company_id.eq(demo.id))
+        .order(users::username)
+        .select((users::username, roles::name, users::status))
+        .load(&mut conn)
+        .unwrap();
+    let expected = [
+        ("alice", "Agent", "active"),
+        ("bob", "Agent", "active"),
+        ("carl", "Agent", "deactivated"),
+        ("dana", "Auditor", "active"),
+        ("sam", "Supervisor", "active"),
+        ("sofia", "Supervisor", "active"),
+    ];
+    let people: Vec<(&str, &str, &str)> = people
+        .iter()
+        .map(|(u, r, s)| (u.as_str(), r.as_str(), s.as_str()))
+        .collect();
+    assert_eq!(people, expected);
+    let auditor = domain::roles::find_by_name(&mut conn, demo.id, "Auditor").unwrap();
+    let keys: Vec<&str> = domain::roles::permissions_of(&mut conn, auditor.id)
+        .unwrap()
+        .iter()
+        .map(|p| p.key())
+        .collect();
+    assert_eq!(keys, ["activity.view", "logins.view"]);
+    let agent = domain::roles::find_by_name(&mut conn, demo.id, "Agent").unwrap();
+    let keys: Vec<&str> = domain::roles::permissions_of(&mut conn, agent.id)
+        .unwrap()
+        .iter()
+        .map(|p| p.key())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "conversations.view_assigned",
+            "conversations.reply",
+            "conversations.close"
+        ]
+    );
+
+    let kinds: Vec<(String, String)> = channels::table
+        .filter(channels::company_id.eq(demo.id))
+        .order(channels::name)
+        .select((channels::name, channels::kind))
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(kinds.len(), 6);
+    for (name, kind) in [
+        ("WhatsApp Sales", "whatsapp"),
+        ("Instagram", "instagram"),
+        ("Messenger", "messenger"),
+        ("Telegram", "telegram"),
+        ("SMS", "sms"),
+        ("Call Center", "voip"),
+    ] {
+        assert!(
+            kinds.contains(&(name.to_string(), kind.to_string())),
+            "{name}"
+        );
+    }
+    let channels_of =
+        |conn: &mut switchboard::db::PooledConnection, username: &str| -> Vec<String> {
+            channel_members::table
+                .inner_join(channels::table)
+                .inner_join(users::table)
+                .filter(users::company_id.eq(demo.id))
+                .filter(users::username.eq(username))
+                .order(channels::name)
+                .select(channels::name)
+                .load(conn)
+                .unwrap()
+        };
+    assert_eq!(
+        channels_of(&mut conn, "alice"),
+        ["Instagram", "WhatsApp Sales"]
+    );
+    assert_eq!(
+        channels_of(&mut conn, "bob"),
+        ["SMS", "Telegram", "WhatsApp Sales"]
+    );
+    assert_eq!(channels_of(&mut conn, "carl"), ["Messenger"]);
+    assert!(channels_of(&mut conn, "dana").is_empty());
+    assert_eq!(channels_of(&mut conn, "sofia").len(), 6);
+    assert_eq!(channels_of(&mut conn, "sam").len(), 6);
+
+    let open_for = |conn: &mut switchboard::db::PooledConnection, who: Option<i64>| -> i64 {
+        let query = conversations::table
+            .filter(conversations::company_id.eq(demo.id))
+            .filter(conversations::status.eq("open"))
+            .into_boxed();
+        let query = match who {
+            Some(id) => query.filter(conversations::assignee_id.eq(id)),
+            None => query.filter(conversations::assignee_id.is_null()),
+        };
+        query.count().get_result(conn).unwrap()
+    };
+    assert!(open_for(&mut conn, Some(user_id(&app, "DEMO", "alice"))) >= 20);
+    assert!(open_for(&mut conn, Some(user_id(&app, "DEMO", "bob"))) >= 10);
+    assert!(open_for(&mut conn, None) >= 5);
+    let closed: i64 = conversations::table
+        .filter(conversations::status.eq("closed"))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert!(closed > 0);
+    let (total, with_phone, with_email): (i64, i64, i64) = (
+        contacts::table.count().get_result(&mut conn).unwrap(),
+        contacts::table
+            .filter(contacts::phone.is_not_null())
+            .count()
+            .get_result(&mut conn)
+            .unwrap(),
+        contacts::table
+            .filter(contacts::email.is_not_null())
+            .count()
+            .get_result(&mut conn)
+            .unwrap(),
+    );
+    assert_eq!(total, with_phone);
+    assert!(with_email * 2 > total && with_email < total);
+    let missed: i64 = call_tasks::table
+        .filter(call_tasks::company_id.eq(demo.id))
+        .filter(call_tasks::call_status.eq("missed"))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert!(missed > 0);
+
+    let acme_people: Vec<(String, String)> = users::table
+        .inner_join(roles::table)
+        .filter(users::company_id.eq(acme.id))
+        .order(users::username)
+        .select((users::username, roles::name))
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(
+        acme_people,
+        [
+            ("alice".to_string(), "Agent".to_string()),
+            ("olga".to_string(), "Supervisor".to_string())
+        ]
+    );
+    let acme_conversations: i64 = conversations::table
+        .filter(conversations::company_id.eq(acme.id))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert!(acme_conversations >= 2);
+    // every change of the seeding is in each company's intact audit chain
+    for company in [demo.id, acme.id] {
+        assert!(matches!(
+            domain::audit::verify(&mut conn, company).unwrap(),
+            domain::audit::Verification::Intact { records, .. } if records > 5
+        ));
+    }
+}
+
 on_both_databases!(
+    demo_workspace_matches_the_contract,
     sign_in_succeeds_and_lands_on_next,
     every_sign_in_failure_is_the_same_401,
     sign_in_never_redirects_off_site,
