@@ -91,6 +91,23 @@ pub struct ConversationRow {
     pub last_message_at: NaiveDateTime,
 }
 
+impl ConversationRow {
+    fn new(mask: ContactMask, row: RowTuple) -> Self {
+        let (id, status, last_message_at, external_id, contact, channel, assignee) = row;
+        let (name, phone, email) = contact;
+        let (channel_name, channel_kind) = channel;
+        Self {
+            id,
+            contact: ContactCard::new(mask, name, phone, email, external_id),
+            channel_name,
+            channel_kind,
+            assignee,
+            status,
+            last_message_at,
+        }
+    }
+}
+
 /// Filters of the conversation list (query string of `GET /conversations`).
 #[derive(Clone, Debug, Default)]
 pub struct ListFilter {
@@ -105,6 +122,27 @@ pub struct ListFilter {
 }
 
 pub const PAGE_SIZE: i64 = 50;
+
+/// Conversations with their contact, channel and assignee, filtered by visibility: the one
+/// shape every conversation page reads.
+macro_rules! visible_rows {
+    ($visible:expr) => {
+        conversations::table
+            .inner_join(contacts::table)
+            .inner_join(channels::table)
+            .left_join(users::table)
+            .filter($visible)
+            .select((
+                conversations::id,
+                conversations::status,
+                conversations::last_message_at,
+                conversations::external_contact_id,
+                (contacts::name, contacts::phone, contacts::email),
+                (channels::name, channels::kind),
+                users::display_name.nullable(),
+            ))
+    };
+}
 
 type RowTuple = (
     i64,
@@ -123,25 +161,12 @@ pub fn list(
     filter: &ListFilter,
 ) -> Result<Vec<ConversationRow>, AppError> {
     let visible = visible_to(conn, viewer)?;
-    let mut query = conversations::table
-        .inner_join(contacts::table)
-        .inner_join(channels::table)
-        .left_join(users::table)
-        .filter(visible)
+    let mut query = visible_rows!(visible)
         .order((
             conversations::last_message_at.desc(),
             conversations::id.desc(),
         ))
         .limit(PAGE_SIZE)
-        .select((
-            conversations::id,
-            conversations::status,
-            conversations::last_message_at,
-            conversations::external_contact_id,
-            (contacts::name, contacts::phone, contacts::email),
-            (channels::name, channels::kind),
-            users::display_name.nullable(),
-        ))
         .into_boxed();
     if let Some(status) = &filter.status {
         query = query.filter(conversations::status.eq(status.clone()));
@@ -172,27 +197,7 @@ pub fn list(
     let mask = ContactMask::for_viewer(viewer.permissions);
     Ok(rows
         .into_iter()
-        .map(
-            |(
-                id,
-                status,
-                last_message_at,
-                external_id,
-                (name, phone, email),
-                (channel_name, channel_kind),
-                assignee,
-            )| {
-                ConversationRow {
-                    id,
-                    contact: ContactCard::new(mask, name, phone, email, external_id),
-                    channel_name,
-                    channel_kind,
-                    assignee,
-                    status,
-                    last_message_at,
-                }
-            },
-        )
+        .map(|row| ConversationRow::new(mask, row))
         .collect())
 }
 
@@ -222,30 +227,10 @@ pub fn get(
     conversation_id: i64,
 ) -> Result<ConversationDetail, AppError> {
     let visible = visible_to(conn, viewer)?;
-    let (
-        id,
-        status,
-        last_message_at,
-        external_id,
-        (name, phone, email),
-        (channel_name, channel_kind),
-        assignee,
-    ): RowTuple = conversations::table
-        .inner_join(contacts::table)
-        .inner_join(channels::table)
-        .left_join(users::table)
-        .filter(visible)
+    let row: RowTuple = visible_rows!(visible)
         .filter(conversations::id.eq(conversation_id))
-        .select((
-            conversations::id,
-            conversations::status,
-            conversations::last_message_at,
-            conversations::external_contact_id,
-            (contacts::name, contacts::phone, contacts::email),
-            (channels::name, channels::kind),
-            users::display_name.nullable(),
-        ))
         .first(conn)?;
+    let id = row.0;
     let mask = ContactMask::for_viewer(viewer.permissions);
     let messages = messages::table
         .left_join(users::table.on(users::id.nullable().eq(messages::author_id)))
@@ -268,15 +253,7 @@ pub fn get(
         })
         .collect();
     Ok(ConversationDetail {
-        row: ConversationRow {
-            id,
-            contact: ContactCard::new(mask, name, phone, email, external_id),
-            channel_name,
-            channel_kind,
-            assignee,
-            status,
-            last_message_at,
-        },
+        row: ConversationRow::new(mask, row),
         messages,
     })
 }

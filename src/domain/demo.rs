@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use crate::access::permissions::{Permission, PermissionSet};
 use crate::db::schema::{call_tasks, contacts, conversation_assignments, conversations, messages};
 use crate::db::{DbConnection, write_transaction};
+use crate::domain::companies::Company;
 use crate::domain::users::{DEACTIVATED, NewUser};
 use crate::domain::{Actor, channels, companies, now, roles, users};
 use crate::error::AppError;
@@ -267,22 +268,33 @@ impl Seeder<'_> {
     }
 }
 
-fn seed_demo(conn: &mut DbConnection) -> Result<(), AppError> {
+/// Creates the company and a seeder for it; `first_contact` keeps companies' customers apart.
+fn start<'a>(
+    conn: &mut DbConnection,
+    code: &'a str,
+    name: &str,
+    first_contact: usize,
+) -> Result<(Company, Seeder<'a>, i64, i64), AppError> {
     let actor = Actor {
         user_id: None,
         username: "demo".into(),
         ip: "local".into(),
     };
-    let company = companies::create(conn, "DEMO", "Demo Trading Co.", &actor)?;
-    let mut s = Seeder {
-        company_id: company.id,
-        company_code: "DEMO",
-        actor,
-        at: now(),
-        contact_counter: 0,
-    };
+    let company = companies::create(conn, code, name, &actor)?;
     let supervisor = roles::find_by_name(conn, company.id, "Supervisor")?.id;
     let agent = roles::find_by_name(conn, company.id, "Agent")?.id;
+    let seeder = Seeder {
+        company_id: company.id,
+        company_code: code,
+        actor,
+        at: now(),
+        contact_counter: first_contact,
+    };
+    Ok((company, seeder, supervisor, agent))
+}
+
+fn seed_demo(conn: &mut DbConnection) -> Result<(), AppError> {
+    let (company, mut s, supervisor, agent) = start(conn, "DEMO", "Demo Trading Co.", 0)?;
     let auditor = roles::create(
         conn,
         company.id,
@@ -363,22 +375,7 @@ fn seed_demo(conn: &mut DbConnection) -> Result<(), AppError> {
 }
 
 fn seed_acme(conn: &mut DbConnection) -> Result<(), AppError> {
-    let actor = Actor {
-        user_id: None,
-        username: "demo".into(),
-        ip: "local".into(),
-    };
-    let company = companies::create(conn, "ACME", "Acme Logistics", &actor)?;
-    let mut s = Seeder {
-        company_id: company.id,
-        company_code: "ACME",
-        actor,
-        at: now(),
-        // different people from DEMO's contacts
-        contact_counter: 57,
-    };
-    let supervisor = roles::find_by_name(conn, company.id, "Supervisor")?.id;
-    let agent = roles::find_by_name(conn, company.id, "Agent")?.id;
+    let (company, mut s, supervisor, agent) = start(conn, "ACME", "Acme Logistics", 57)?;
     let olga = s.user(conn, "olga", "Olga Petrova", supervisor)?;
     let alice = s.user(conn, "alice", "Alice Novak", agent)?;
     let whatsapp = channels::create(conn, company.id, "Acme WhatsApp", "whatsapp", &s.actor)?;
