@@ -33,6 +33,9 @@ pub enum AppError {
     /// Input that cannot be processed where no form can be shown again.
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// Form input with a message per field; handlers show the form again with them (422).
+    #[error("invalid fields: {0:?}")]
+    Fields(FieldErrors),
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
     #[error("database unavailable: {0}")]
@@ -65,6 +68,7 @@ impl AppError {
             Self::NotFound => ("Not found", "There is nothing here, or you cannot see it.".into()),
             Self::Conflict(message) => ("This cannot be done yet", message.clone()),
             Self::Invalid(message) => ("Invalid input", message.clone()),
+            Self::Fields(errors) => ("Invalid input", errors.sentence()),
             Self::TooManyRequests { .. } => (
                 "Too many attempts",
                 "Too many failed sign-ins from your address. Wait a few minutes and try again.".into(),
@@ -99,7 +103,7 @@ impl ResponseError for AppError {
             Self::Forbidden | Self::CsrfRejected => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Invalid(_) | Self::Fields(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -129,6 +133,54 @@ impl ResponseError for AppError {
                 }
                 response
             }
+        }
+    }
+}
+
+/// Messages per form field, in the order they were found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FieldErrors(Vec<(&'static str, String)>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.push((field, message.into()));
+    }
+
+    /// The first message for a field (templates show one line per field).
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(name, _)| *name == field)
+            .map(|(_, message)| message.as_str())
+    }
+
+    /// Every message for a field.
+    pub fn all(&self, field: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(name, _)| *name == field)
+            .map(|(_, message)| message.as_str())
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn sentence(&self) -> String {
+        self.0
+            .iter()
+            .map(|(_, message)| message.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// `Ok(())` when nothing was found, else the errors.
+    pub fn into_result(self) -> Result<(), AppError> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::Fields(self))
         }
     }
 }

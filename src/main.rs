@@ -70,6 +70,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                         role_id: role.id,
                         password: &password,
                         must_change_password: false,
+                        channel_ids: &[],
                     },
                     &company.password_policy(),
                     &company.code,
@@ -125,6 +126,7 @@ fn create_user(
                 role_id: role.id,
                 password,
                 must_change_password: false,
+                channel_ids: &[],
             },
             &company.password_policy(),
             &company.code,
@@ -185,6 +187,7 @@ fn read_password() -> Result<String, String> {
 fn describe(err: AppError) -> String {
     match err {
         AppError::Invalid(message) | AppError::Conflict(message) => message,
+        AppError::Fields(errors) => errors.sentence(),
         AppError::NotFound => "not found".into(),
         other => other.to_string(),
     }

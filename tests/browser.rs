@@ -159,7 +159,7 @@ async fn sign_in_see_navigation_sign_out(backend: Backend) {
     for link in c.find_all(Locator::Css("#main-nav a")).await.unwrap() {
         nav.push(link.text().await.unwrap().trim().to_string());
     }
-    assert_eq!(nav, ["Conversations", "Users", "My account"]);
+    assert_eq!(nav, ["Conversations", "Users", "Settings", "My account"]);
     let who = c
         .find(Locator::Id("current-user"))
         .await

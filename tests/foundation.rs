@@ -360,7 +360,7 @@ async fn agents_are_refused_supervisor_pages(app: TestApp) {
         .assert_contains("deactivated");
     assert_eq!(
         page.nav_links(),
-        vec!["/conversations", "/users", "/account"]
+        vec!["/conversations", "/users", "/settings", "/account"]
     );
     // another company's users never show
     page.assert_lacks("Olga");
@@ -529,13 +529,7 @@ async fn deactivation_ends_open_sessions(app: TestApp) {
         .unwrap()
         .unwrap();
     switchboard::db::write_transaction(&mut conn, |conn| {
-        domain::users::set_status(
-            conn,
-            demo.id,
-            bob_id,
-            domain::users::DEACTIVATED,
-            &Actor::cli(),
-        )
+        domain::users::deactivate(conn, demo.id, bob_id, &Actor::cli())
     })
     .unwrap();
     let page = bob.get("/conversations").await;

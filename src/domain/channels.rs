@@ -133,3 +133,53 @@ pub fn add_member(
     }
     Ok(())
 }
+
+/// The ids among `ids` that are channels of the company (foreign or unknown ids drop out).
+pub fn ids_of_company(
+    conn: &mut DbConnection,
+    company_id: i64,
+    ids: &[i64],
+) -> Result<Vec<i64>, AppError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(channels::table
+        .filter(channels::company_id.eq(company_id))
+        .filter(channels::id.eq_any(ids))
+        .select(channels::id)
+        .load(conn)?)
+}
+
+/// Removes a user from every channel; returns how many memberships ended.
+pub fn remove_all_memberships(
+    conn: &mut DbConnection,
+    company_id: i64,
+    user_id: i64,
+    actor: &Actor,
+) -> Result<usize, AppError> {
+    let user = crate::domain::users::get(conn, company_id, user_id)?;
+    let names: Vec<String> = channel_members::table
+        .inner_join(channels::table)
+        .filter(channel_members::user_id.eq(user.id))
+        .order(channels::name)
+        .select(channels::name)
+        .load(conn)?;
+    if names.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(channel_members::table.filter(channel_members::user_id.eq(user.id)))
+        .execute(conn)?;
+    audit::record(
+        conn,
+        audit::Entry {
+            company_id,
+            actor,
+            action: "assignment.remove_all",
+            target_type: "user",
+            target_id: Some(user.id),
+            target_label: &user.username,
+            summary: format!("{} removed from {}", user.username, names.join(", ")),
+        },
+    )?;
+    Ok(names.len())
+}

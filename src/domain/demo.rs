@@ -9,7 +9,7 @@ use crate::access::permissions::{Permission, PermissionSet};
 use crate::db::schema::{call_tasks, contacts, conversation_assignments, conversations, messages};
 use crate::db::{DbConnection, write_transaction};
 use crate::domain::companies::Company;
-use crate::domain::users::{DEACTIVATED, NewUser};
+use crate::domain::users::NewUser;
 use crate::domain::{Actor, channels, companies, now, roles, users};
 use crate::error::AppError;
 
@@ -111,6 +111,7 @@ impl Seeder<'_> {
                 role_id,
                 password: PASSWORD,
                 must_change_password: false,
+                channel_ids: &[],
             },
             &company.password_policy(),
             self.company_code,
@@ -370,7 +371,7 @@ fn seed_demo(conn: &mut DbConnection) -> Result<(), AppError> {
     s.call_task(conn, voip.0, Some(sofia), "answered", "done", 200)?;
     s.call_task(conn, voip.0, None, "missed", "open", 25)?;
 
-    users::set_status(conn, company.id, carl, DEACTIVATED, &s.actor)?;
+    users::deactivate(conn, company.id, carl, &s.actor)?;
     Ok(())
 }
 

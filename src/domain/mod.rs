@@ -8,9 +8,12 @@ pub mod companies;
 pub mod conversations;
 pub mod demo;
 pub mod login_events;
+pub mod offboarding;
 pub mod roles;
 pub mod sessions;
+pub mod settings;
 pub mod users;
+pub mod validate;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 

@@ -102,3 +102,18 @@ pub fn permissions_of(conn: &mut DbConnection, role_id: i64) -> Result<Permissio
         .load(conn)?;
     Ok(PermissionSet::from_keys(keys.iter().map(String::as_str)))
 }
+
+/// A role of the company, or 404 (also for another company's role).
+pub fn get(conn: &mut DbConnection, company_id: i64, role_id: i64) -> Result<Role, AppError> {
+    Ok(roles::table
+        .filter(roles::id.eq(role_id))
+        .filter(roles::company_id.eq(company_id))
+        .select(Role::as_select())
+        .first(conn)?)
+}
+
+impl Role {
+    pub fn is_builtin(&self) -> bool {
+        self.builtin.is_some()
+    }
+}

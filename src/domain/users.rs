@@ -1,13 +1,18 @@
-//! Users of a company: creation, sign-in bookkeeping, password changes, the team list.
+//! Users of a company: creation, profile and role changes, deactivation, password resets,
+//! unlocking, sign-in bookkeeping and the team list. Every change writes its audit record in
+//! the caller's transaction.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
+use crate::access::permissions::PermissionSet;
 use crate::auth::password::{PasswordPolicy, PersonalWords};
 use crate::db::DbConnection;
-use crate::db::schema::{channel_members, channels, roles, users};
-use crate::domain::{Actor, audit, now, sessions};
-use crate::error::AppError;
+use crate::db::schema::{call_tasks, channel_members, channels, conversations, roles, users};
+use crate::domain::{
+    Actor, audit, channels as channel_domain, now, roles as role_domain, sessions, validate,
+};
+use crate::error::{AppError, FieldErrors};
 
 pub const ACTIVE: &str = "active";
 pub const DEACTIVATED: &str = "deactivated";
@@ -71,9 +76,42 @@ pub struct NewUser<'a> {
     pub role_id: i64,
     pub password: &'a str,
     pub must_change_password: bool,
+    pub channel_ids: &'a [i64],
 }
 
-/// Validates and inserts a user (password hashed here: call from a blocking thread).
+/// The company's role by id, or a field error when it is not one of the company's roles.
+fn role_of_company(
+    conn: &mut DbConnection,
+    company_id: i64,
+    role_id: i64,
+    errors: &mut FieldErrors,
+) -> Result<Option<role_domain::Role>, AppError> {
+    match role_domain::get(conn, company_id, role_id) {
+        Ok(role) => Ok(Some(role)),
+        Err(AppError::NotFound) => {
+            errors.add("role_id", "Choose one of the company's roles.");
+            Ok(None)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// Refuses a role that holds a permission the actor lacks: nobody escalates through roles.
+pub fn ensure_grantable(
+    conn: &mut DbConnection,
+    role_id: i64,
+    actor_permissions: PermissionSet,
+) -> Result<(), AppError> {
+    let granted = role_domain::permissions_of(conn, role_id)?;
+    if granted.iter().all(|p| actor_permissions.contains(p)) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
+/// Validates and inserts a user with their channels (password hashed here: call from a
+/// blocking thread). Invalid input is `AppError::Fields`, one message per field.
 pub fn create(
     conn: &mut DbConnection,
     new: &NewUser<'_>,
@@ -81,55 +119,64 @@ pub fn create(
     company_code: &str,
     actor: &Actor,
 ) -> Result<User, AppError> {
-    let username = normalize_username(new.username).map_err(AppError::Invalid)?;
-    let display_name = new.display_name.trim();
-    let display_name = if display_name.is_empty() {
-        username.as_str()
+    let mut errors = FieldErrors::default();
+    let username = normalize_username(new.username)
+        .map_err(|message| errors.add("username", message))
+        .ok();
+    let display_name = if new.display_name.trim().is_empty() {
+        username.clone()
     } else {
-        display_name
+        validate::display_name(new.display_name)
+            .map_err(|message| errors.add("display_name", message))
+            .ok()
     };
-    if display_name.chars().count() > 100 {
-        return Err(AppError::Invalid(
-            "A display name is at most 100 characters.".into(),
-        ));
+    let email = validate::email(new.email.unwrap_or(""))
+        .map_err(|message| errors.add("email", message))
+        .ok()
+        .flatten();
+    let phone = validate::phone(new.phone.unwrap_or(""))
+        .map_err(|message| errors.add("phone", message))
+        .ok()
+        .flatten();
+    let role = role_of_company(conn, new.company_id, new.role_id, &mut errors)?;
+    let known_channels = channel_domain::ids_of_company(conn, new.company_id, new.channel_ids)?;
+    if known_channels.len() != new.channel_ids.len() {
+        errors.add("channel_ids", "Choose channels of this company only.");
     }
-    let problems = policy.check(
-        new.password,
-        &PersonalWords {
-            username: &username,
-            display_name,
-            company_code,
-        },
-    );
-    if !problems.is_empty() {
-        return Err(AppError::Invalid(problems.join(" ")));
+    if let Some(username) = &username {
+        for problem in policy.check(
+            new.password,
+            &PersonalWords {
+                username,
+                display_name: display_name.as_deref().unwrap_or(""),
+                company_code,
+            },
+        ) {
+            errors.add("password", problem);
+        }
+        if find_by_username(conn, new.company_id, username)?.is_some() {
+            errors.add(
+                "username",
+                format!("The username {username} is already taken in this company."),
+            );
+        }
     }
-    let role_name: String = roles::table
-        .filter(roles::id.eq(new.role_id))
-        .filter(roles::company_id.eq(new.company_id))
-        .select(roles::name)
-        .first(conn)?;
-    let exists: i64 = users::table
-        .filter(users::company_id.eq(new.company_id))
-        .filter(users::username.eq(&username))
-        .count()
-        .get_result(conn)?;
-    if exists > 0 {
-        return Err(AppError::Conflict(format!(
-            "The username {username} is already taken in this company."
-        )));
-    }
+    errors.into_result()?;
+    let (Some(username), Some(display_name), Some(role)) = (username, display_name, role) else {
+        return Err(AppError::Internal("validated user fields missing".into()));
+    };
+
     let password_hash = crate::auth::password::hash(new.password)?;
     let at = now();
     let id: i64 = diesel::insert_into(users::table)
         .values((
             users::company_id.eq(new.company_id),
             users::username.eq(&username),
-            users::display_name.eq(display_name),
-            users::email.eq(new.email.map(str::trim).filter(|s| !s.is_empty())),
-            users::phone.eq(new.phone.map(str::trim).filter(|s| !s.is_empty())),
+            users::display_name.eq(&display_name),
+            users::email.eq(email),
+            users::phone.eq(phone),
             users::password_hash.eq(Some(password_hash)),
-            users::role_id.eq(new.role_id),
+            users::role_id.eq(role.id),
             users::status.eq(ACTIVE),
             users::must_change_password.eq(new.must_change_password),
             users::password_changed_at.eq(at),
@@ -147,9 +194,12 @@ pub fn create(
             target_type: "user",
             target_id: Some(id),
             target_label: &username,
-            summary: format!("user {username} created with role {role_name}"),
+            summary: format!("user {username} created with role {}", role.name),
         },
     )?;
+    for channel_id in known_channels {
+        channel_domain::add_member(conn, new.company_id, channel_id, id, actor)?;
+    }
     get(conn, new.company_id, id)
 }
 
@@ -160,6 +210,19 @@ pub fn get(conn: &mut DbConnection, company_id: i64, user_id: i64) -> Result<Use
         .filter(users::company_id.eq(company_id))
         .select(User::as_select())
         .first(conn)?)
+}
+
+/// A user who can still be managed: deleted users answer 404 like missing ones.
+pub fn get_manageable(
+    conn: &mut DbConnection,
+    company_id: i64,
+    user_id: i64,
+) -> Result<User, AppError> {
+    let user = get(conn, company_id, user_id)?;
+    if user.status == DELETED {
+        return Err(AppError::NotFound);
+    }
+    Ok(user)
 }
 
 pub fn find_by_username(
@@ -175,36 +238,311 @@ pub fn find_by_username(
         .optional()?)
 }
 
-/// Sets a user's status (used by the command line and the demo; the user pages come later).
-pub fn set_status(
+fn is_supervisor_role(conn: &mut DbConnection, role_id: i64) -> Result<bool, AppError> {
+    let builtin: Option<String> = roles::table
+        .find(role_id)
+        .select(roles::builtin)
+        .first(conn)?;
+    Ok(builtin.as_deref() == Some(role_domain::SUPERVISOR))
+}
+
+/// Active users holding the built-in Supervisor role.
+pub fn active_supervisor_count(conn: &mut DbConnection, company_id: i64) -> Result<i64, AppError> {
+    Ok(users::table
+        .inner_join(roles::table)
+        .filter(users::company_id.eq(company_id))
+        .filter(users::status.eq(ACTIVE))
+        .filter(roles::builtin.eq(role_domain::SUPERVISOR))
+        .count()
+        .get_result(conn)?)
+}
+
+/// True when the user is the only active supervisor left.
+pub fn is_last_supervisor(conn: &mut DbConnection, user: &User) -> Result<bool, AppError> {
+    Ok(user.is_active()
+        && is_supervisor_role(conn, user.role_id)?
+        && active_supervisor_count(conn, user.company_id)? <= 1)
+}
+
+fn refuse_last_supervisor(
     conn: &mut DbConnection,
-    company_id: i64,
-    user_id: i64,
-    status: &str,
-    actor: &Actor,
+    user: &User,
+    what: &str,
 ) -> Result<(), AppError> {
-    let user = get(conn, company_id, user_id)?;
-    diesel::update(users::table.filter(users::id.eq(user.id)))
-        .set((users::status.eq(status), users::updated_at.eq(now())))
-        .execute(conn)?;
-    if status != ACTIVE {
-        sessions::revoke_all_for_user(conn, user.id, None, "user deactivated")?;
+    if is_last_supervisor(conn, user)? {
+        return Err(AppError::Conflict(format!(
+            "{} is the company's last active supervisor and cannot be {what}. Make another user a supervisor first.",
+            user.display_name
+        )));
     }
+    Ok(())
+}
+
+fn refuse_self(user: &User, actor: &Actor, what: &str) -> Result<(), AppError> {
+    if actor.user_id == Some(user.id) {
+        return Err(AppError::Conflict(format!(
+            "You cannot {what} your own account."
+        )));
+    }
+    Ok(())
+}
+
+fn record(
+    conn: &mut DbConnection,
+    user: &User,
+    actor: &Actor,
+    action: &'static str,
+    summary: String,
+) -> Result<(), AppError> {
     audit::record(
         conn,
         audit::Entry {
-            company_id,
+            company_id: user.company_id,
             actor,
-            action: if status == ACTIVE {
-                "user.reactivate"
-            } else {
-                "user.deactivate"
-            },
+            action,
             target_type: "user",
             target_id: Some(user.id),
             target_label: &user.username,
-            summary: format!("user {} is now {status}", user.username),
+            summary,
         },
+    )
+}
+
+/// Changes display name, email and phone.
+pub fn update_profile(
+    conn: &mut DbConnection,
+    company_id: i64,
+    user_id: i64,
+    fields: (&str, &str, &str),
+    actor: &Actor,
+) -> Result<(), AppError> {
+    let user = get_manageable(conn, company_id, user_id)?;
+    let mut errors = FieldErrors::default();
+    let display_name = validate::display_name(fields.0)
+        .map_err(|m| errors.add("display_name", m))
+        .ok();
+    let email = validate::email(fields.1)
+        .map_err(|m| errors.add("email", m))
+        .ok();
+    let phone = validate::phone(fields.2)
+        .map_err(|m| errors.add("phone", m))
+        .ok();
+    errors.into_result()?;
+    let (Some(display_name), Some(email), Some(phone)) = (display_name, email, phone) else {
+        return Err(AppError::Internal(
+            "validated profile fields missing".into(),
+        ));
+    };
+    // The audit record names what changed, never the personal values themselves.
+    let mut changed = Vec::new();
+    if display_name != user.display_name {
+        changed.push("display name");
+    }
+    if email != user.email {
+        changed.push("email");
+    }
+    if phone != user.phone {
+        changed.push("phone");
+    }
+    if changed.is_empty() {
+        return Ok(());
+    }
+    diesel::update(users::table.filter(users::id.eq(user.id)))
+        .set((
+            users::display_name.eq(&display_name),
+            users::email.eq(&email),
+            users::phone.eq(&phone),
+            users::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    record(
+        conn,
+        &user,
+        actor,
+        "user.update",
+        format!("{} of {} changed", changed.join(", "), user.username),
+    )
+}
+
+/// Gives a user another role of the company. Acts on their open sessions at once (the guard
+/// reads the role on every request).
+pub fn change_role(
+    conn: &mut DbConnection,
+    company_id: i64,
+    user_id: i64,
+    role_id: i64,
+    actor: &Actor,
+    actor_permissions: PermissionSet,
+) -> Result<(), AppError> {
+    let user = get_manageable(conn, company_id, user_id)?;
+    refuse_self(&user, actor, "change the role of")?;
+    let mut errors = FieldErrors::default();
+    let role = role_of_company(conn, company_id, role_id, &mut errors)?;
+    errors.into_result()?;
+    let Some(role) = role else {
+        return Err(AppError::Internal("validated role missing".into()));
+    };
+    if role.id == user.role_id {
+        return Ok(());
+    }
+    ensure_grantable(conn, role.id, actor_permissions)?;
+    if role.builtin.as_deref() != Some(role_domain::SUPERVISOR) {
+        refuse_last_supervisor(conn, &user, "given another role")?;
+    }
+    let old_name: String = roles::table
+        .find(user.role_id)
+        .select(roles::name)
+        .first(conn)?;
+    diesel::update(users::table.filter(users::id.eq(user.id)))
+        .set((users::role_id.eq(role.id), users::updated_at.eq(now())))
+        .execute(conn)?;
+    record(
+        conn,
+        &user,
+        actor,
+        "user.role_change",
+        format!(
+            "role of {} changed from {old_name} to {}",
+            user.username, role.name
+        ),
+    )
+}
+
+/// Temporarily removes a user's access: every session ends at once; history stays.
+pub fn deactivate(
+    conn: &mut DbConnection,
+    company_id: i64,
+    user_id: i64,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    let user = get_manageable(conn, company_id, user_id)?;
+    if !user.is_active() {
+        return Ok(());
+    }
+    refuse_self(&user, actor, "deactivate")?;
+    refuse_last_supervisor(conn, &user, "deactivated")?;
+    diesel::update(users::table.filter(users::id.eq(user.id)))
+        .set((users::status.eq(DEACTIVATED), users::updated_at.eq(now())))
+        .execute(conn)?;
+    let ended = sessions::revoke_all_for_user(conn, user.id, None, "user deactivated")?;
+    record(
+        conn,
+        &user,
+        actor,
+        "user.deactivate",
+        format!("{} deactivated; {ended} session(s) ended", user.username),
+    )
+}
+
+pub fn reactivate(
+    conn: &mut DbConnection,
+    company_id: i64,
+    user_id: i64,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    let user = get_manageable(conn, company_id, user_id)?;
+    if user.is_active() {
+        return Ok(());
+    }
+    diesel::update(users::table.filter(users::id.eq(user.id)))
+        .set((users::status.eq(ACTIVE), users::updated_at.eq(now())))
+        .execute(conn)?;
+    record(
+        conn,
+        &user,
+        actor,
+        "user.reactivate",
+        format!("{} reactivated", user.username),
+    )
+}
+
+/// A temporary password that satisfies the company's policy.
+fn temporary_password(
+    policy: &PasswordPolicy,
+    words: &PersonalWords<'_>,
+) -> Result<String, AppError> {
+    for _ in 0..10 {
+        let random = crate::auth::tokens::random_token();
+        let length = policy
+            .min_length
+            .clamp(20, crate::auth::password::MAX_LENGTH)
+            - 4;
+        let candidate = format!("Tmp-{}7a!", &random[..length.min(random.len())]);
+        if policy.check(&candidate, words).is_empty() {
+            return Ok(candidate);
+        }
+    }
+    Err(AppError::Internal(
+        "cannot make a temporary password for this policy".into(),
+    ))
+}
+
+/// Sets a one-time temporary password (returned to show once), ends every session and forces
+/// a change at the next sign-in. The password itself is never logged.
+pub fn reset_password(
+    conn: &mut DbConnection,
+    company_id: i64,
+    user_id: i64,
+    policy: &PasswordPolicy,
+    company_code: &str,
+    actor: &Actor,
+) -> Result<String, AppError> {
+    let user = get_manageable(conn, company_id, user_id)?;
+    refuse_self(&user, actor, "reset the password of")?;
+    let temporary = temporary_password(
+        policy,
+        &PersonalWords {
+            username: &user.username,
+            display_name: &user.display_name,
+            company_code,
+        },
+    )?;
+    let at = now();
+    diesel::update(users::table.filter(users::id.eq(user.id)))
+        .set((
+            users::password_hash.eq(Some(crate::auth::password::hash(&temporary)?)),
+            users::must_change_password.eq(true),
+            users::password_changed_at.eq(at),
+            users::failed_logins.eq(0),
+            users::locked_until.eq(None::<NaiveDateTime>),
+            users::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    let ended = sessions::revoke_all_for_user(conn, user.id, None, "password reset")?;
+    record(
+        conn,
+        &user,
+        actor,
+        "user.password_reset",
+        format!(
+            "temporary password set for {}; {ended} session(s) ended",
+            user.username
+        ),
+    )?;
+    Ok(temporary)
+}
+
+/// Lifts a lockout from failed sign-ins at once.
+pub fn unlock(
+    conn: &mut DbConnection,
+    company_id: i64,
+    user_id: i64,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    let user = get_manageable(conn, company_id, user_id)?;
+    diesel::update(users::table.filter(users::id.eq(user.id)))
+        .set((
+            users::failed_logins.eq(0),
+            users::lockouts.eq(0),
+            users::locked_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    record(
+        conn,
+        &user,
+        actor,
+        "user.unlock",
+        format!("{} unlocked", user.username),
     )
 }
 
@@ -266,21 +604,29 @@ pub fn set_password(
         ))
         .execute(conn)?;
     let ended = sessions::revoke_all_for_user(conn, user.id, keep_session, "password changed")?;
-    audit::record(
+    record(
         conn,
-        audit::Entry {
-            company_id: user.company_id,
-            actor,
-            action: "user.password_change",
-            target_type: "user",
-            target_id: Some(user.id),
-            target_label: &user.username,
-            summary: format!(
-                "password of {} changed; {ended} other session(s) ended",
-                user.username
-            ),
-        },
+        user,
+        actor,
+        "user.password_change",
+        format!(
+            "password of {} changed; {ended} other session(s) ended",
+            user.username
+        ),
     )
+}
+
+/// Filters of the team list.
+#[derive(Clone, Debug, Default)]
+pub struct TeamFilter {
+    /// Part of a name or username.
+    pub q: Option<String>,
+    pub role_id: Option<i64>,
+    /// `active`, `deactivated` or `locked`.
+    pub status: Option<String>,
+    pub channel_id: Option<i64>,
+    /// Keyset cursor: usernames after this one.
+    pub after: Option<String>,
 }
 
 /// One row of the team list.
@@ -308,13 +654,20 @@ type TeamTuple = (
     Option<NaiveDateTime>,
 );
 
-/// The company's users ordered by username, `TEAM_PAGE_SIZE` at a time after `after_username`
-/// (keyset pagination). Deleted users are left out. Two queries, whatever the page size.
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// The company's users ordered by username, `TEAM_PAGE_SIZE` at a time (keyset pagination on
+/// the unique (company, username) index). Deleted users are left out. Two queries per page.
 pub fn team_page(
     conn: &mut DbConnection,
     company_id: i64,
-    after_username: Option<&str>,
+    filter: &TeamFilter,
 ) -> Result<Vec<TeamRow>, AppError> {
+    let at = now();
     let mut query = users::table
         .inner_join(roles::table)
         .filter(users::company_id.eq(company_id))
@@ -331,18 +684,41 @@ pub fn team_page(
             users::last_login_at,
         ))
         .into_boxed();
-    if let Some(after) = after_username {
-        query = query.filter(users::username.gt(after.to_string()));
+    if let Some(after) = &filter.after {
+        query = query.filter(users::username.gt(after.clone()));
+    }
+    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+        query = query.filter(
+            users::username
+                .like(pattern.clone())
+                .escape('\\')
+                .or(
+                    diesel::dsl::sql::<diesel::sql_types::Bool>("LOWER(users.display_name) LIKE ")
+                        .bind::<diesel::sql_types::Text, _>(pattern)
+                        .sql(" ESCAPE '\\'"),
+                ),
+        );
+    }
+    if let Some(role_id) = filter.role_id {
+        query = query.filter(users::role_id.eq(role_id));
+    }
+    match filter.status.as_deref() {
+        Some("active") => query = query.filter(users::status.eq(ACTIVE)),
+        Some("deactivated") => query = query.filter(users::status.eq(DEACTIVATED)),
+        Some("locked") => query = query.filter(users::locked_until.gt(at)),
+        _ => {}
+    }
+    if let Some(channel_id) = filter.channel_id {
+        let members: Vec<i64> = channel_members::table
+            .filter(channel_members::channel_id.eq(channel_id))
+            .select(channel_members::user_id)
+            .load(conn)?;
+        query = query.filter(users::id.eq_any(members));
     }
     let rows: Vec<TeamTuple> = query.load(conn)?;
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-    let memberships: Vec<(i64, String)> = channel_members::table
-        .inner_join(channels::table)
-        .filter(channel_members::user_id.eq_any(&ids))
-        .order(channels::name)
-        .select((channel_members::user_id, channels::name))
-        .load(conn)?;
-    let at = now();
+    let memberships = channel_names_of(conn, &ids)?;
     Ok(rows
         .into_iter()
         .map(
@@ -350,8 +726,8 @@ pub fn team_page(
                 TeamRow {
                     channels: memberships
                         .iter()
-                        .filter(|(user_id, _)| *user_id == id)
-                        .map(|(_, name)| name.clone())
+                        .filter(|(user_id, _, _)| *user_id == id)
+                        .map(|(_, _, name)| name.clone())
                         .collect(),
                     id,
                     username,
@@ -364,4 +740,65 @@ pub fn team_page(
             },
         )
         .collect())
+}
+
+/// (user id, channel id, channel name) for every membership of these users, by channel name.
+pub fn channel_names_of(
+    conn: &mut DbConnection,
+    user_ids: &[i64],
+) -> Result<Vec<(i64, i64, String)>, AppError> {
+    Ok(channel_members::table
+        .inner_join(channels::table)
+        .filter(channel_members::user_id.eq_any(user_ids))
+        .order(channels::name)
+        .select((channel_members::user_id, channels::id, channels::name))
+        .load(conn)?)
+}
+
+/// Everything the user page shows about one user.
+pub struct Profile {
+    pub user: User,
+    pub role: role_domain::Role,
+    pub permissions: PermissionSet,
+    pub channels: Vec<(i64, String)>,
+    pub open_conversations: i64,
+    pub open_call_tasks: i64,
+    pub sessions: Vec<sessions::SessionRow>,
+    pub last_supervisor: bool,
+}
+
+pub fn profile(
+    conn: &mut DbConnection,
+    company_id: i64,
+    user_id: i64,
+) -> Result<Profile, AppError> {
+    let user = get_manageable(conn, company_id, user_id)?;
+    let role = role_domain::get(conn, company_id, user.role_id)?;
+    let permissions = role_domain::permissions_of(conn, role.id)?;
+    let channels = channel_names_of(conn, &[user.id])?
+        .into_iter()
+        .map(|(_, id, name)| (id, name))
+        .collect();
+    let open_conversations = conversations::table
+        .filter(conversations::assignee_id.eq(user.id))
+        .filter(conversations::status.eq("open"))
+        .count()
+        .get_result(conn)?;
+    let open_call_tasks = call_tasks::table
+        .filter(call_tasks::assignee_id.eq(user.id))
+        .filter(call_tasks::status.eq("open"))
+        .count()
+        .get_result(conn)?;
+    let sessions = sessions::list_live_for_user(conn, user.id)?;
+    let last_supervisor = is_last_supervisor(conn, &user)?;
+    Ok(Profile {
+        user,
+        role,
+        permissions,
+        channels,
+        open_conversations,
+        open_call_tasks,
+        sessions,
+        last_supervisor,
+    })
 }

@@ -8,6 +8,7 @@ pub mod health;
 pub mod home;
 pub mod layout;
 pub mod login;
+pub mod settings;
 pub mod users;
 
 use actix_web::http::{Method, StatusCode};
@@ -41,6 +42,8 @@ macro_rules! route {
 
 const VIEW_CONVERSATIONS: Rule = Rule::AnyOf(&Permission::VIEW_CONVERSATIONS);
 const USERS_VIEW: Rule = Rule::AnyOf(&[Permission::UsersView]);
+const USERS_MANAGE: Rule = Rule::AnyOf(&[Permission::UsersManage]);
+const SETTINGS_MANAGE: Rule = Rule::AnyOf(&[Permission::SettingsManage]);
 
 /// Every route of the product. Order matters where patterns overlap: specific paths first.
 /// Numeric ids are constrained (`{id:\d+}`) so `/users/new` can never match `/users/{id}`.
@@ -58,6 +61,21 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(GET "/account/sessions", Rule::SignedIn, account::sessions),
         route!(POST r"/account/sessions/{id:\d+}/revoke", Rule::SignedIn, account::revoke_session),
         route!(GET "/users", USERS_VIEW, users::index),
+        route!(GET "/users/new", USERS_MANAGE, users::new_form),
+        route!(POST "/users", USERS_MANAGE, users::create),
+        route!(GET r"/users/{id:\d+}", USERS_VIEW, users::show),
+        route!(POST r"/users/{id:\d+}", USERS_MANAGE, users::update),
+        route!(POST r"/users/{id:\d+}/role", USERS_MANAGE, users::change_role),
+        route!(POST r"/users/{id:\d+}/deactivate", USERS_MANAGE, users::deactivate),
+        route!(POST r"/users/{id:\d+}/reactivate", USERS_MANAGE, users::reactivate),
+        route!(POST r"/users/{id:\d+}/reset-password", USERS_MANAGE, users::reset_password),
+        route!(POST r"/users/{id:\d+}/unlock", USERS_MANAGE, users::unlock),
+        route!(GET r"/users/{id:\d+}/offboard", USERS_MANAGE, users::offboard),
+        route!(POST r"/users/{id:\d+}/offboard/transfer", USERS_MANAGE, users::offboard_transfer),
+        route!(POST r"/users/{id:\d+}/offboard/channels", USERS_MANAGE, users::offboard_channels),
+        route!(POST r"/users/{id:\d+}/delete", USERS_MANAGE, users::delete),
+        route!(GET "/settings", SETTINGS_MANAGE, settings::show),
+        route!(POST "/settings", SETTINGS_MANAGE, settings::update),
         route!(GET "/conversations", VIEW_CONVERSATIONS, conversations::index),
         route!(GET r"/conversations/{id:\d+}", VIEW_CONVERSATIONS, conversations::show),
     ]

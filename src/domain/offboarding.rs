@@ -1,0 +1,327 @@
+//! Offboarding: what blocks deleting a user, the fixes (transfer every open conversation in
+//! one action, leave every channel), and deletion itself, which erases personal data but
+//! keeps the name that history shows.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::access::permissions::{Permission, PermissionSet};
+use crate::db::DbConnection;
+use crate::db::schema::{
+    call_tasks, channel_members, channels, contacts, conversation_assignments, conversations,
+    login_events, role_permissions, sessions, users,
+};
+use crate::domain::users::{self as user_domain, ACTIVE, DELETED, User};
+use crate::domain::{Actor, audit, channels as channel_domain, now, sessions as session_domain};
+use crate::error::{AppError, FieldErrors};
+
+pub struct OpenConversation {
+    pub id: i64,
+    pub contact_name: String,
+    pub channel_id: i64,
+    pub channel_name: String,
+}
+
+pub struct OpenCallTask {
+    pub id: i64,
+    pub channel_name: String,
+    pub call_status: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// Someone who can take over the user's open conversations.
+pub struct Candidate {
+    pub id: i64,
+    pub display_name: String,
+    pub username: String,
+}
+
+pub struct Checklist {
+    pub user: User,
+    pub conversations: Vec<OpenConversation>,
+    pub channels: Vec<(i64, String)>,
+    pub call_tasks: Vec<OpenCallTask>,
+    pub candidates: Vec<Candidate>,
+    pub last_supervisor: bool,
+}
+
+impl Checklist {
+    /// What must happen before the user can be deleted, in words.
+    pub fn blockers(&self) -> Vec<String> {
+        let mut blockers = Vec::new();
+        if self.last_supervisor {
+            blockers.push(format!(
+                "{} is the company's last active supervisor: make another user a supervisor first.",
+                self.user.display_name
+            ));
+        }
+        if !self.conversations.is_empty() {
+            blockers.push(format!(
+                "Transfer {} open conversation(s) to another agent.",
+                self.conversations.len()
+            ));
+        }
+        if !self.channels.is_empty() {
+            blockers.push(format!(
+                "Remove the user from {} channel(s).",
+                self.channels.len()
+            ));
+        }
+        if !self.call_tasks.is_empty() {
+            blockers.push(format!(
+                "Complete {} open call task(s): call tasks cannot be reassigned.",
+                self.call_tasks.len()
+            ));
+        }
+        blockers
+    }
+}
+
+pub fn checklist(
+    conn: &mut DbConnection,
+    company_id: i64,
+    user_id: i64,
+) -> Result<Checklist, AppError> {
+    let user = user_domain::get_manageable(conn, company_id, user_id)?;
+    let conversations: Vec<OpenConversation> = conversations::table
+        .inner_join(contacts::table)
+        .inner_join(channels::table)
+        .filter(conversations::assignee_id.eq(user.id))
+        .filter(conversations::status.eq("open"))
+        .order(conversations::id)
+        .select((
+            conversations::id,
+            contacts::name,
+            channels::id,
+            channels::name,
+        ))
+        .load::<(i64, String, i64, String)>(conn)?
+        .into_iter()
+        .map(
+            |(id, contact_name, channel_id, channel_name)| OpenConversation {
+                id,
+                contact_name,
+                channel_id,
+                channel_name,
+            },
+        )
+        .collect();
+    let channels = user_domain::channel_names_of(conn, &[user.id])?
+        .into_iter()
+        .map(|(_, id, name)| (id, name))
+        .collect();
+    let call_tasks = call_tasks::table
+        .inner_join(channels::table)
+        .filter(call_tasks::assignee_id.eq(user.id))
+        .filter(call_tasks::status.eq("open"))
+        .order(call_tasks::id)
+        .select((
+            call_tasks::id,
+            channels::name,
+            call_tasks::call_status,
+            call_tasks::created_at,
+        ))
+        .load::<(i64, String, String, NaiveDateTime)>(conn)?
+        .into_iter()
+        .map(|(id, channel_name, call_status, created_at)| OpenCallTask {
+            id,
+            channel_name,
+            call_status,
+            created_at,
+        })
+        .collect();
+    let mut needed: Vec<i64> = conversations.iter().map(|c| c.channel_id).collect();
+    needed.sort_unstable();
+    needed.dedup();
+    let candidates = candidates(conn, company_id, user.id, &needed)?;
+    let last_supervisor = user_domain::is_last_supervisor(conn, &user)?;
+    Ok(Checklist {
+        user,
+        conversations,
+        channels,
+        call_tasks,
+        candidates,
+        last_supervisor,
+    })
+}
+
+/// Active users (other than `exclude`) who can hold assigned conversations and are members
+/// of every channel in `needed`. Three queries, however many users.
+fn candidates(
+    conn: &mut DbConnection,
+    company_id: i64,
+    exclude: i64,
+    needed: &[i64],
+) -> Result<Vec<Candidate>, AppError> {
+    let people: Vec<(i64, String, String, i64)> = users::table
+        .filter(users::company_id.eq(company_id))
+        .filter(users::status.eq(ACTIVE))
+        .filter(users::id.ne(exclude))
+        .order(users::display_name)
+        .select((
+            users::id,
+            users::display_name,
+            users::username,
+            users::role_id,
+        ))
+        .load(conn)?;
+    let role_ids: Vec<i64> = people.iter().map(|p| p.3).collect();
+    let mut permissions: HashMap<i64, PermissionSet> = HashMap::new();
+    for (role_id, key) in role_permissions::table
+        .filter(role_permissions::role_id.eq_any(&role_ids))
+        .select((role_permissions::role_id, role_permissions::permission))
+        .load::<(i64, String)>(conn)?
+    {
+        if let Some(permission) = Permission::from_key(&key) {
+            permissions.entry(role_id).or_default().insert(permission);
+        }
+    }
+    let ids: Vec<i64> = people.iter().map(|p| p.0).collect();
+    let memberships: Vec<(i64, i64)> = channel_members::table
+        .filter(channel_members::user_id.eq_any(&ids))
+        .select((channel_members::user_id, channel_members::channel_id))
+        .load(conn)?;
+    Ok(people
+        .into_iter()
+        .filter(|(id, _, _, role_id)| {
+            let can_hold = permissions
+                .get(role_id)
+                .is_some_and(|set| set.contains_any(&Permission::VIEW_CONVERSATIONS));
+            let on_every_channel = needed
+                .iter()
+                .all(|channel| memberships.contains(&(*id, *channel)));
+            can_hold && on_every_channel
+        })
+        .map(|(id, display_name, username, _)| Candidate {
+            id,
+            display_name,
+            username,
+        })
+        .collect())
+}
+
+/// Moves every open conversation of `from_id` to `to_id` in one action, with assignment
+/// history and one audit record. Returns how many moved.
+pub fn transfer_open_conversations(
+    conn: &mut DbConnection,
+    company_id: i64,
+    from_id: i64,
+    to_id: i64,
+    actor: &Actor,
+) -> Result<usize, AppError> {
+    let list = checklist(conn, company_id, from_id)?;
+    if list.conversations.is_empty() {
+        return Ok(0);
+    }
+    let Some(target) = list.candidates.iter().find(|c| c.id == to_id) else {
+        let mut errors = FieldErrors::default();
+        errors.add(
+            "assignee_id",
+            "Choose an active agent who is a member of every channel of these conversations.",
+        );
+        return Err(AppError::Fields(errors));
+    };
+    let at = now();
+    let ids: Vec<i64> = list.conversations.iter().map(|c| c.id).collect();
+    diesel::update(conversations::table.filter(conversations::id.eq_any(&ids)))
+        .set(conversations::assignee_id.eq(Some(target.id)))
+        .execute(conn)?;
+    for id in &ids {
+        diesel::insert_into(conversation_assignments::table)
+            .values((
+                conversation_assignments::conversation_id.eq(id),
+                conversation_assignments::from_user_id.eq(Some(from_id)),
+                conversation_assignments::to_user_id.eq(Some(target.id)),
+                conversation_assignments::by_user_id.eq(actor.user_id),
+                conversation_assignments::created_at.eq(at),
+            ))
+            .execute(conn)?;
+    }
+    audit::record(
+        conn,
+        audit::Entry {
+            company_id,
+            actor,
+            action: "conversation.transfer_all",
+            target_type: "user",
+            target_id: Some(from_id),
+            target_label: &list.user.username,
+            summary: format!(
+                "{} open conversation(s) of {} transferred to {}",
+                ids.len(),
+                list.user.username,
+                target.username
+            ),
+        },
+    )?;
+    Ok(ids.len())
+}
+
+/// Removes the user from every channel (an offboarding step).
+pub fn leave_all_channels(
+    conn: &mut DbConnection,
+    company_id: i64,
+    user_id: i64,
+    actor: &Actor,
+) -> Result<usize, AppError> {
+    user_domain::get_manageable(conn, company_id, user_id)?;
+    channel_domain::remove_all_memberships(conn, company_id, user_id, actor)
+}
+
+/// Deletes a user for good once nothing blocks it: access ends, email, phone, password hash
+/// and the addresses in their login history are erased; the name stays for history.
+pub fn delete_user(
+    conn: &mut DbConnection,
+    company_id: i64,
+    user_id: i64,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    let list = checklist(conn, company_id, user_id)?;
+    if actor.user_id == Some(user_id) {
+        return Err(AppError::Conflict(
+            "You cannot delete your own account.".into(),
+        ));
+    }
+    let blockers = list.blockers();
+    if !blockers.is_empty() {
+        return Err(AppError::Conflict(blockers.join(" ")));
+    }
+    let user = list.user;
+    let at = now();
+    diesel::update(users::table.filter(users::id.eq(user.id)))
+        .set((
+            users::status.eq(DELETED),
+            users::email.eq(None::<String>),
+            users::phone.eq(None::<String>),
+            users::password_hash.eq(None::<String>),
+            users::must_change_password.eq(false),
+            users::locked_until.eq(None::<NaiveDateTime>),
+            users::deleted_at.eq(Some(at)),
+            users::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    session_domain::revoke_all_for_user(conn, user.id, None, "user deleted")?;
+    diesel::update(sessions::table.filter(sessions::user_id.eq(user.id)))
+        .set((sessions::ip.eq("erased"), sessions::user_agent.eq("")))
+        .execute(conn)?;
+    diesel::update(login_events::table.filter(login_events::user_id.eq(user.id)))
+        .set((
+            login_events::ip.eq("erased"),
+            login_events::user_agent.eq(""),
+        ))
+        .execute(conn)?;
+    audit::record(
+        conn,
+        audit::Entry {
+            company_id,
+            actor,
+            action: "user.delete",
+            target_type: "user",
+            target_id: Some(user.id),
+            target_label: &user.username,
+            summary: format!("{} deleted; personal data erased", user.username),
+        },
+    )
+}
