@@ -1,0 +1,919 @@
+//! User Management through the real App, on SQLite and on PostgreSQL: every action and its
+//! audit record, bad input, the last-supervisor rule, escalation, offboarding and deletion,
+//! settings and the password policy.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on the unexpected
+
+mod common;
+
+use common::{PASSWORD, TestApp};
+use diesel::prelude::*;
+use switchboard::access::permissions::{Permission, PermissionSet};
+use switchboard::db::schema::{
+    audit_events, channel_members, channels, conversations, messages, users,
+};
+use switchboard::domain;
+
+fn id_of(app: &TestApp, company: &str, username: &str) -> i64 {
+    let mut conn = app.conn();
+    let company = domain::companies::find_by_code(&mut conn, company)
+        .unwrap()
+        .unwrap();
+    domain::users::find_by_username(&mut conn, company.id, username)
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+fn company_id(app: &TestApp, code: &str) -> i64 {
+    domain::companies::find_by_code(&mut app.conn(), code)
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+fn role_id(app: &TestApp, company: &str, name: &str) -> i64 {
+    domain::roles::find_by_name(&mut app.conn(), company_id(app, company), name)
+        .unwrap()
+        .id
+}
+
+fn channel_id(app: &TestApp, name: &str) -> i64 {
+    channels::table
+        .filter(channels::name.eq(name))
+        .select(channels::id)
+        .first(&mut app.conn())
+        .unwrap()
+}
+
+/// (action, target label, summary) of the audit records, oldest first.
+fn audit_log(app: &TestApp) -> Vec<(String, String, String)> {
+    audit_events::table
+        .order(audit_events::id)
+        .select((
+            audit_events::action,
+            audit_events::target_label,
+            audit_events::summary,
+        ))
+        .load(&mut app.conn())
+        .unwrap()
+}
+
+fn last_audit(app: &TestApp) -> (String, String, String) {
+    audit_log(app).pop().unwrap()
+}
+
+fn user_count(app: &TestApp) -> i64 {
+    users::table.count().get_result(&mut app.conn()).unwrap()
+}
+
+/// Gives dana a custom "Manager" role holding only the user-management permissions.
+fn make_dana_a_manager(app: &TestApp) {
+    let mut conn = app.conn();
+    let demo = company_id(app, "DEMO");
+    let manager = domain::roles::create(
+        &mut conn,
+        demo,
+        "Manager",
+        None,
+        [Permission::UsersView, Permission::UsersManage]
+            .into_iter()
+            .collect::<PermissionSet>(),
+    )
+    .unwrap();
+    diesel::update(users::table.filter(users::id.eq(id_of(app, "DEMO", "dana"))))
+        .set(users::role_id.eq(manager))
+        .execute(&mut conn)
+        .unwrap();
+}
+
+async fn supervisors_add_users_who_must_change_their_password(app: TestApp) {
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let form = sofia.get("/users/new").await;
+    form.assert_status(200).assert_contains("WhatsApp Sales");
+    let (agent, whatsapp, telegram) = (
+        role_id(&app, "DEMO", "Agent").to_string(),
+        channel_id(&app, "WhatsApp Sales").to_string(),
+        channel_id(&app, "Telegram").to_string(),
+    );
+    let page = sofia
+        .post(
+            "/users",
+            &[
+                ("username", "Erin.K"),
+                ("display_name", "Erin Kowalski"),
+                ("email", "erin@demo.example"),
+                ("phone", "+48 601 234 567"),
+                ("role_id", &agent),
+                ("channel_ids", &whatsapp),
+                ("channel_ids", &telegram),
+                ("password", "Spruce-Lantern-Otter-62"),
+            ],
+        )
+        .await;
+    page.assert_status(303);
+    let erin = id_of(&app, "DEMO", "erin.k");
+    assert_eq!(page.location(), Some(format!("/users/{erin}").as_str()));
+    sofia
+        .get(&format!("/users/{erin}"))
+        .await
+        .assert_status(200)
+        .assert_contains("Erin Kowalski was added")
+        .assert_contains("Telegram, WhatsApp Sales");
+    let memberships: i64 = channel_members::table
+        .filter(channel_members::user_id.eq(erin))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(memberships, 2);
+    let log = audit_log(&app);
+    let tail: Vec<&str> = log[log.len() - 3..]
+        .iter()
+        .map(|(a, _, _)| a.as_str())
+        .collect();
+    assert_eq!(tail, ["user.create", "assignment.add", "assignment.add"]);
+    assert!(
+        log.iter()
+            .all(|(_, _, summary)| !summary.contains("Spruce"))
+    );
+
+    // the new agent is made to change the password first, then works
+    let mut erin_client = app.client();
+    erin_client
+        .login("DEMO", "erin.k", "Spruce-Lantern-Otter-62")
+        .await
+        .assert_status(303);
+    let page = erin_client.get("/conversations").await;
+    assert_eq!(page.location(), Some("/account"));
+    erin_client
+        .get("/account")
+        .await
+        .assert_contains("Choose a new password");
+    erin_client
+        .post(
+            "/account/password",
+            &[
+                ("current_password", "Spruce-Lantern-Otter-62"),
+                ("new_password", "Walnut-Harbor-Fjord-17"),
+                ("confirm_password", "Walnut-Harbor-Fjord-17"),
+            ],
+        )
+        .await
+        .assert_status(303);
+    erin_client
+        .get("/conversations")
+        .await
+        .assert_status(200)
+        .assert_contains("No conversations here");
+}
+
+async fn bad_input_to_add_user_is_422_and_saves_nothing(app: TestApp) {
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia.get("/users/new").await;
+    let agent = role_id(&app, "DEMO", "Agent").to_string();
+    let acme_role = role_id(&app, "ACME", "Agent").to_string();
+    let acme_channel = channel_id(&app, "Acme WhatsApp").to_string();
+    let good = "Spruce-Lantern-Otter-62";
+    let cases: [(&[(&str, &str)], &str); 11] = [
+        (
+            &[("username", ""), ("role_id", &agent), ("password", good)],
+            "A username is 3 to 32",
+        ),
+        (
+            &[
+                ("username", "bad name!"),
+                ("role_id", &agent),
+                ("password", good),
+            ],
+            "A username is 3 to 32",
+        ),
+        (
+            &[
+                ("username", "alice"),
+                ("role_id", &agent),
+                ("password", good),
+            ],
+            "already taken",
+        ),
+        (
+            &[
+                ("username", "newbie"),
+                ("email", "not-an-email"),
+                ("role_id", &agent),
+                ("password", good),
+            ],
+            "Enter an email address",
+        ),
+        (
+            &[
+                ("username", "newbie"),
+                ("phone", "call me"),
+                ("role_id", &agent),
+                ("password", good),
+            ],
+            "Enter a phone number",
+        ),
+        (
+            &[
+                ("username", "newbie"),
+                ("role_id", "abc"),
+                ("password", good),
+            ],
+            "Choose one of the company",
+        ),
+        (
+            &[
+                ("username", "newbie"),
+                ("role_id", &acme_role),
+                ("password", good),
+            ],
+            "Choose one of the company",
+        ),
+        (
+            &[
+                ("username", "newbie"),
+                ("role_id", &agent),
+                ("channel_ids", &acme_channel),
+                ("password", good),
+            ],
+            "channels of this company only",
+        ),
+        (
+            &[
+                ("username", "newbie"),
+                ("role_id", &agent),
+                ("channel_ids", "x"),
+                ("password", good),
+            ],
+            "channels of this company only",
+        ),
+        (
+            &[
+                ("username", "newbie"),
+                ("role_id", &agent),
+                ("password", "short"),
+            ],
+            "at least 12",
+        ),
+        (
+            &[
+                ("username", "newbie"),
+                ("display_name", &"n".repeat(101)),
+                ("role_id", &agent),
+                ("password", good),
+            ],
+            "at most 100",
+        ),
+    ];
+    let users_before = user_count(&app);
+    let audit_before = audit_log(&app).len();
+    for (fields, message) in cases {
+        let page = sofia.post("/users", fields).await;
+        page.assert_status(422)
+            .assert_contains(message)
+            .assert_contains("id=\"new-user-form\"");
+    }
+    assert_eq!(user_count(&app), users_before);
+    assert_eq!(audit_log(&app).len(), audit_before);
+}
+
+async fn agents_cannot_manage_users(app: TestApp) {
+    let bob = id_of(&app, "DEMO", "bob");
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    alice.get("/account").await;
+    let agent = role_id(&app, "DEMO", "Agent").to_string();
+    let attempts: Vec<(String, Vec<(&str, &str)>)> = vec![
+        (
+            "/users".into(),
+            vec![
+                ("username", "sneaky"),
+                ("role_id", &agent),
+                ("password", "Spruce-Lantern-Otter-62"),
+            ],
+        ),
+        (format!("/users/{bob}"), vec![("display_name", "Hacked")]),
+        (format!("/users/{bob}/role"), vec![("role_id", "1")]),
+        (format!("/users/{bob}/deactivate"), vec![]),
+        (format!("/users/{bob}/reset-password"), vec![]),
+        (format!("/users/{bob}/unlock"), vec![]),
+        (format!("/users/{bob}/offboard/channels"), vec![]),
+        (format!("/users/{bob}/delete"), vec![]),
+        ("/settings".into(), vec![("password_min_length", "8")]),
+    ];
+    let audit_before = audit_log(&app).len();
+    for (path, fields) in attempts {
+        alice.post(&path, &fields).await.assert_status(403);
+    }
+    for path in ["/users/new", &format!("/users/{bob}/offboard"), "/settings"] {
+        alice.get(path).await.assert_status(403);
+    }
+    assert_eq!(audit_log(&app).len(), audit_before);
+    app.client()
+        .login("DEMO", "bob", PASSWORD)
+        .await
+        .assert_status(303);
+}
+
+async fn profiles_are_edited_with_specific_errors(app: TestApp) {
+    let bob = id_of(&app, "DEMO", "bob");
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia
+        .get(&format!("/users/{bob}"))
+        .await
+        .assert_status(200)
+        .assert_contains("Effective access");
+    sofia
+        .post(
+            &format!("/users/{bob}"),
+            &[("display_name", ""), ("email", "bob@"), ("phone", "12")],
+        )
+        .await
+        .assert_status(422)
+        .assert_contains("Enter a name.")
+        .assert_contains("Enter an email address")
+        .assert_contains("Enter a phone number");
+    sofia
+        .post(
+            &format!("/users/{bob}"),
+            &[
+                ("display_name", "Robert Tanaka"),
+                ("email", "robert@demo.example"),
+                ("phone", "+81 90 1234 5678"),
+            ],
+        )
+        .await
+        .assert_status(303);
+    let (name, email): (String, Option<String>) = users::table
+        .find(bob)
+        .select((users::display_name, users::email))
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(
+        (name.as_str(), email.as_deref()),
+        ("Robert Tanaka", Some("robert@demo.example"))
+    );
+    let (action, target, summary) = last_audit(&app);
+    assert_eq!((action.as_str(), target.as_str()), ("user.update", "bob"));
+    assert!(
+        summary.contains("email") && !summary.contains("robert@"),
+        "{summary}"
+    );
+}
+
+async fn role_changes_apply_at_once_and_cannot_escalate(app: TestApp) {
+    let (bob, sofia_id) = (id_of(&app, "DEMO", "bob"), id_of(&app, "DEMO", "sofia"));
+    let mut bob_client = app.signed_in("DEMO", "bob").await;
+    bob_client.get("/users").await.assert_status(403);
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia.get("/users").await;
+    let supervisor = role_id(&app, "DEMO", "Supervisor").to_string();
+    sofia
+        .post(&format!("/users/{bob}/role"), &[("role_id", &supervisor)])
+        .await
+        .assert_status(303);
+    // bob's open session has the new role on its next request
+    bob_client.get("/users").await.assert_status(200);
+    let (action, _, summary) = last_audit(&app);
+    assert_eq!(action, "user.role_change");
+    assert!(summary.contains("from Agent to Supervisor"));
+    // a foreign or malformed role is a field error
+    let acme_role = role_id(&app, "ACME", "Supervisor").to_string();
+    sofia
+        .post(&format!("/users/{bob}/role"), &[("role_id", &acme_role)])
+        .await
+        .assert_status(422)
+        .assert_contains("Choose one of the company");
+    sofia
+        .post(&format!("/users/{bob}/role"), &[("role_id", "x")])
+        .await
+        .assert_status(422);
+    // nobody changes their own role
+    let agent = role_id(&app, "DEMO", "Agent").to_string();
+    sofia
+        .post(&format!("/users/{sofia_id}/role"), &[("role_id", &agent)])
+        .await
+        .assert_status(409);
+
+    // a manager who holds only user permissions cannot hand out more than they hold
+    make_dana_a_manager(&app);
+    let alice = id_of(&app, "DEMO", "alice");
+    let mut dana = app.signed_in("DEMO", "dana").await;
+    dana.get("/users").await.assert_status(200);
+    dana.post(&format!("/users/{alice}/role"), &[("role_id", &supervisor)])
+        .await
+        .assert_status(403);
+    dana.post(
+        "/users",
+        &[
+            ("username", "minion"),
+            ("role_id", &supervisor),
+            ("password", "Spruce-Lantern-Otter-62"),
+        ],
+    )
+    .await
+    .assert_status(403);
+    assert!(
+        domain::users::find_by_username(&mut app.conn(), company_id(&app, "DEMO"), "minion")
+            .unwrap()
+            .is_none()
+    );
+    let alice_role: i64 = users::table
+        .find(alice)
+        .select(users::role_id)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(alice_role, role_id(&app, "DEMO", "Agent"));
+}
+
+async fn the_last_supervisor_stays(app: TestApp) {
+    let (sam, sofia_id) = (id_of(&app, "DEMO", "sam"), id_of(&app, "DEMO", "sofia"));
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia
+        .get("/users")
+        .await
+        .assert_lacks("only one active supervisor");
+    sofia
+        .post(&format!("/users/{sam}/deactivate"), &[])
+        .await
+        .assert_status(303);
+    sofia
+        .get("/users")
+        .await
+        .assert_contains("only one active supervisor");
+    sofia
+        .get(&format!("/users/{sofia_id}"))
+        .await
+        .assert_contains("only active supervisor");
+    sofia
+        .post(&format!("/users/{sofia_id}/deactivate"), &[])
+        .await
+        .assert_status(409);
+
+    make_dana_a_manager(&app);
+    let manager = role_id(&app, "DEMO", "Manager").to_string();
+    let mut dana = app.signed_in("DEMO", "dana").await;
+    dana.get("/users").await;
+    let audit_before = audit_log(&app).len();
+    dana.post(&format!("/users/{sofia_id}/deactivate"), &[])
+        .await
+        .assert_status(409)
+        .assert_contains("last active supervisor");
+    dana.post(&format!("/users/{sofia_id}/role"), &[("role_id", &manager)])
+        .await
+        .assert_status(409);
+    dana.post(&format!("/users/{sofia_id}/delete"), &[])
+        .await
+        .assert_status(409)
+        .assert_contains("last active supervisor");
+    assert_eq!(audit_log(&app).len(), audit_before);
+    let status: String = users::table
+        .find(sofia_id)
+        .select(users::status)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(status, "active");
+    // with sam back, sofia is no longer the last one
+    sofia
+        .post(&format!("/users/{sam}/reactivate"), &[])
+        .await
+        .assert_status(303);
+    dana.post(&format!("/users/{sofia_id}/role"), &[("role_id", &manager)])
+        .await
+        .assert_status(303);
+}
+
+async fn deactivation_and_reactivation(app: TestApp) {
+    let bob = id_of(&app, "DEMO", "bob");
+    let mut bob_client = app.signed_in("DEMO", "bob").await;
+    bob_client.get("/conversations").await.assert_status(200);
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia.get("/users").await;
+    sofia
+        .post(&format!("/users/{bob}/deactivate"), &[])
+        .await
+        .assert_status(303);
+    bob_client.get("/conversations").await.assert_status(303);
+    app.client()
+        .login("DEMO", "bob", PASSWORD)
+        .await
+        .assert_status(401);
+    let (action, _, summary) = last_audit(&app);
+    assert_eq!(action, "user.deactivate");
+    assert!(summary.contains("1 session(s) ended"), "{summary}");
+    sofia
+        .get("/users?status=deactivated")
+        .await
+        .assert_contains("Bob Tanaka")
+        .assert_contains("Carl Jensen")
+        .assert_lacks("Alice Moreau");
+    sofia
+        .post(&format!("/users/{bob}/reactivate"), &[])
+        .await
+        .assert_status(303);
+    assert_eq!(last_audit(&app).0, "user.reactivate");
+    app.client()
+        .login("DEMO", "bob", PASSWORD)
+        .await
+        .assert_status(303);
+}
+
+async fn password_resets_show_a_temporary_password_once(app: TestApp) {
+    let bob = id_of(&app, "DEMO", "bob");
+    let mut bob_client = app.signed_in("DEMO", "bob").await;
+    bob_client.get("/conversations").await.assert_status(200);
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia.get(&format!("/users/{bob}")).await;
+    let page = sofia
+        .post(&format!("/users/{bob}/reset-password"), &[])
+        .await;
+    page.assert_status(200).assert_contains("shown only now");
+    let marker = "id=\"temporary-password\">";
+    let start = page.body.find(marker).unwrap() + marker.len();
+    let temporary = page.body[start..start + page.body[start..].find('<').unwrap()].to_string();
+    assert!(temporary.len() >= 20);
+    bob_client.get("/conversations").await.assert_status(303);
+    app.client()
+        .login("DEMO", "bob", PASSWORD)
+        .await
+        .assert_status(401);
+    let mut bob_again = app.client();
+    bob_again
+        .login("DEMO", "bob", &temporary)
+        .await
+        .assert_status(303);
+    assert_eq!(
+        bob_again.get("/conversations").await.location(),
+        Some("/account")
+    );
+    // the temporary password is in no record
+    assert!(
+        audit_log(&app)
+            .iter()
+            .all(|(_, _, s)| !s.contains(&temporary))
+    );
+    assert_eq!(last_audit(&app).0, "user.password_reset");
+    sofia
+        .get(&format!("/users/{bob}"))
+        .await
+        .assert_lacks(&temporary);
+}
+
+async fn locked_accounts_are_unlocked_by_a_supervisor(app: TestApp) {
+    let bob = id_of(&app, "DEMO", "bob");
+    for _ in 0..10 {
+        app.client()
+            .login("DEMO", "bob", "not-the-password")
+            .await
+            .assert_status(401);
+    }
+    // locked: even the right password is refused the same way
+    app.client()
+        .login("DEMO", "bob", PASSWORD)
+        .await
+        .assert_status(401)
+        .assert_contains("did not match");
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia
+        .get("/users?status=locked")
+        .await
+        .assert_contains("Bob Tanaka")
+        .assert_lacks("Alice Moreau");
+    sofia
+        .get(&format!("/users/{bob}"))
+        .await
+        .assert_contains("id=\"unlock\"");
+    sofia
+        .post(&format!("/users/{bob}/unlock"), &[])
+        .await
+        .assert_status(303);
+    assert_eq!(last_audit(&app).0, "user.unlock");
+    app.client()
+        .login("DEMO", "bob", PASSWORD)
+        .await
+        .assert_status(303);
+}
+
+async fn delete_is_refused_until_offboarding_is_done(app: TestApp) {
+    let (bob, alice, sam) = (
+        id_of(&app, "DEMO", "bob"),
+        id_of(&app, "DEMO", "alice"),
+        id_of(&app, "DEMO", "sam"),
+    );
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia
+        .get(&format!("/users/{bob}/offboard"))
+        .await
+        .assert_status(200)
+        .assert_contains("Transfer 12 open conversation(s)");
+    let audit_before = audit_log(&app).len();
+    let page = sofia.post(&format!("/users/{bob}/delete"), &[]).await;
+    page.assert_status(409)
+        .assert_contains("Transfer 12 open conversation(s)")
+        .assert_contains("Remove the user from 3 channel(s)");
+    assert_eq!(audit_log(&app).len(), audit_before);
+    // alice is not on Telegram or SMS: she cannot take bob's conversations
+    sofia
+        .post(
+            &format!("/users/{bob}/offboard/transfer"),
+            &[("assignee_id", &alice.to_string())],
+        )
+        .await
+        .assert_status(422)
+        .assert_contains("member of every channel");
+    sofia
+        .post(
+            &format!("/users/{bob}/offboard/transfer"),
+            &[("assignee_id", &sam.to_string())],
+        )
+        .await
+        .assert_status(303);
+    let moved: i64 = conversations::table
+        .filter(conversations::assignee_id.eq(sam))
+        .filter(conversations::status.eq("open"))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(moved, 12);
+    assert!(
+        last_audit(&app)
+            .2
+            .contains("12 open conversation(s) of bob transferred to sam")
+    );
+    sofia
+        .post(&format!("/users/{bob}/delete"), &[])
+        .await
+        .assert_status(409)
+        .assert_contains("Remove the user from 3 channel(s)");
+    sofia
+        .post(&format!("/users/{bob}/offboard/channels"), &[])
+        .await
+        .assert_status(303);
+    sofia
+        .get(&format!("/users/{bob}/offboard"))
+        .await
+        .assert_contains("Nothing blocks deleting");
+    sofia
+        .post(&format!("/users/{bob}/delete"), &[])
+        .await
+        .assert_status(303);
+    assert_eq!(last_audit(&app).0, "user.delete");
+
+    // access is gone, personal data erased, the name stays in history
+    app.client()
+        .login("DEMO", "bob", PASSWORD)
+        .await
+        .assert_status(401);
+    sofia.get(&format!("/users/{bob}")).await.assert_status(404);
+    sofia.get("/users").await.assert_lacks("Bob Tanaka");
+    let (status, email, hash): (String, Option<String>, Option<String>) = users::table
+        .find(bob)
+        .select((users::status, users::email, users::password_hash))
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!((status.as_str(), email, hash), ("deleted", None, None));
+    let closed_of_bob: i64 = conversations::table
+        .filter(conversations::assignee_id.eq(bob))
+        .select(conversations::id)
+        .first(&mut app.conn())
+        .unwrap();
+    sofia
+        .get(&format!("/conversations/{closed_of_bob}"))
+        .await
+        .assert_status(200)
+        .assert_contains("Bob Tanaka");
+    let authored: i64 = messages::table
+        .filter(messages::author_id.eq(bob))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert!(authored > 0);
+    assert!(audit_log(&app).iter().any(|(_, target, _)| target == "bob"));
+
+    // call tasks cannot be reassigned: sam must complete his first
+    sofia
+        .post(&format!("/users/{sam}/offboard/channels"), &[])
+        .await
+        .assert_status(303);
+    let page = sofia.post(&format!("/users/{sam}/delete"), &[]).await;
+    page.assert_status(409).assert_contains("open call task(s)");
+}
+
+async fn settings_are_validated_and_applied(app: TestApp) {
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia
+        .get("/settings")
+        .await
+        .assert_status(200)
+        .assert_contains("value=\"12\"");
+    let bad = [
+        ("password_min_length", "5"),
+        ("password_min_score", "7"),
+        ("password_max_age_days", "-1"),
+        ("idle_timeout_minutes", "abc"),
+        ("session_lifetime_hours", "12"),
+        ("lockout_threshold", "10"),
+    ];
+    let audit_before = audit_log(&app).len();
+    sofia
+        .post("/settings", &bad)
+        .await
+        .assert_status(422)
+        .assert_contains("Minimum length must be a whole number from 8 to 128")
+        .assert_contains("Strength score must be")
+        .assert_contains("Maximum age must be")
+        .assert_contains("Idle timeout must be");
+    assert_eq!(audit_log(&app).len(), audit_before);
+    let good = [
+        ("password_min_length", "16"),
+        ("password_require_upper", "on"),
+        ("password_require_lower", "on"),
+        ("password_require_digit", "on"),
+        ("password_min_score", "3"),
+        ("password_max_age_days", "90"),
+        ("idle_timeout_minutes", "15"),
+        ("session_lifetime_hours", "8"),
+        ("lockout_threshold", "5"),
+    ];
+    sofia.post("/settings", &good).await.assert_status(303);
+    assert_eq!(last_audit(&app).0, "settings.update");
+    let company = domain::companies::get(&mut app.conn(), company_id(&app, "DEMO")).unwrap();
+    assert_eq!(
+        (
+            company.password_min_length,
+            company.password_require_symbol,
+            company.idle_timeout_minutes
+        ),
+        (16, false, 15)
+    );
+    // the policy applies to new users at once: 16 characters now, symbols optional
+    let agent = role_id(&app, "DEMO", "Agent").to_string();
+    sofia.get("/users/new").await;
+    sofia
+        .post(
+            "/users",
+            &[
+                ("username", "newbie"),
+                ("role_id", &agent),
+                ("password", "Spruce-Otter-62"),
+            ],
+        )
+        .await
+        .assert_status(422)
+        .assert_contains("at least 16");
+    sofia
+        .post(
+            "/users",
+            &[
+                ("username", "newbie"),
+                ("role_id", &agent),
+                ("password", "SpruceLanternOtter62"),
+            ],
+        )
+        .await
+        .assert_status(303);
+}
+
+async fn expired_passwords_must_be_changed(app: TestApp) {
+    let alice = id_of(&app, "DEMO", "alice");
+    let mut conn = app.conn();
+    diesel::update(
+        switchboard::db::schema::companies::table
+            .filter(switchboard::db::schema::companies::code.eq("DEMO")),
+    )
+    .set(switchboard::db::schema::companies::password_max_age_days.eq(30))
+    .execute(&mut conn)
+    .unwrap();
+    diesel::update(users::table.find(alice))
+        .set(users::password_changed_at.eq(domain::now() - chrono::Duration::days(31)))
+        .execute(&mut conn)
+        .unwrap();
+    let mut client = app.signed_in("DEMO", "alice").await;
+    assert_eq!(
+        client.get("/conversations").await.location(),
+        Some("/account")
+    );
+    client
+        .get("/account")
+        .await
+        .assert_contains("Your password has expired");
+}
+
+async fn other_companies_users_are_not_found(app: TestApp) {
+    let olga = id_of(&app, "ACME", "olga");
+    let acme_alice = id_of(&app, "ACME", "alice");
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia.get("/users").await;
+    for path in [
+        format!("/users/{olga}"),
+        format!("/users/{olga}/offboard"),
+        "/users/999999".into(),
+    ] {
+        sofia.get(&path).await.assert_status(404);
+    }
+    for path in [
+        format!("/users/{acme_alice}/deactivate"),
+        format!("/users/{acme_alice}/reset-password"),
+        format!("/users/{acme_alice}/delete"),
+        format!("/users/{acme_alice}/offboard/channels"),
+    ] {
+        sofia.post(&path, &[]).await.assert_status(404);
+    }
+    sofia
+        .post(&format!("/users/{acme_alice}"), &[("display_name", "X")])
+        .await
+        .assert_status(404);
+    app.client()
+        .login("ACME", "alice", PASSWORD)
+        .await
+        .assert_status(303);
+    let members: i64 = channel_members::table
+        .filter(channel_members::user_id.eq(acme_alice))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(members, 1);
+}
+
+async fn the_team_list_filters_and_pages(app: TestApp) {
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia
+        .get("/users?q=ali")
+        .await
+        .assert_contains("Alice Moreau")
+        .assert_lacks("Bob Tanaka");
+    sofia
+        .get("/users?q=tanaka")
+        .await
+        .assert_contains("Bob Tanaka")
+        .assert_lacks("Alice Moreau");
+    let supervisor = role_id(&app, "DEMO", "Supervisor");
+    sofia
+        .get(&format!("/users?role={supervisor}"))
+        .await
+        .assert_contains("Sam Okafor")
+        .assert_lacks("Bob Tanaka");
+    let telegram = channel_id(&app, "Telegram");
+    sofia
+        .get(&format!("/users?channel={telegram}"))
+        .await
+        .assert_contains("Bob Tanaka")
+        .assert_lacks("Alice Moreau");
+    sofia.get("/users?role=abc").await.assert_status(422);
+
+    // many users: 50 a page, keyset cursor, nothing twice
+    let demo = company_id(&app, "DEMO");
+    let agent = role_id(&app, "DEMO", "Agent");
+    let hash: Option<String> = users::table
+        .find(id_of(&app, "DEMO", "alice"))
+        .select(users::password_hash)
+        .first(&mut app.conn())
+        .unwrap();
+    let at = domain::now();
+    for n in 0..60 {
+        diesel::insert_into(users::table)
+            .values((
+                users::company_id.eq(demo),
+                users::username.eq(format!("temp{n:02}")),
+                users::display_name.eq(format!("Temp {n:02}")),
+                users::password_hash.eq(hash.clone()),
+                users::role_id.eq(agent),
+                users::password_changed_at.eq(at),
+                users::created_at.eq(at),
+                users::updated_at.eq(at),
+            ))
+            .execute(&mut app.conn())
+            .unwrap();
+    }
+    let first = sofia.get("/users").await;
+    assert_eq!(first.body.matches("<tr>").count() - 1, 50);
+    let marker = "/users?after=";
+    let start = first.body.find(marker).unwrap() + marker.len();
+    let cursor = &first.body[start..start + first.body[start..].find('&').unwrap()];
+    let second = sofia.get(&format!("/users?after={cursor}")).await;
+    let rows = second.body.matches("<tr>").count() - 1;
+    assert_eq!(50 + rows, 66);
+    for n in 0..60 {
+        let name = format!("Temp {n:02}");
+        assert!(
+            first.body.contains(&name) ^ second.body.contains(&name),
+            "{name} on exactly one page"
+        );
+    }
+}
+
+on_both_databases!(
+    supervisors_add_users_who_must_change_their_password,
+    bad_input_to_add_user_is_422_and_saves_nothing,
+    agents_cannot_manage_users,
+    profiles_are_edited_with_specific_errors,
+    role_changes_apply_at_once_and_cannot_escalate,
+    the_last_supervisor_stays,
+    deactivation_and_reactivation,
+    password_resets_show_a_temporary_password_once,
+    locked_accounts_are_unlocked_by_a_supervisor,
+    delete_is_refused_until_offboarding_is_done,
+    settings_are_validated_and_applied,
+    expired_passwords_must_be_changed,
+    other_companies_users_are_not_found,
+    the_team_list_filters_and_pages,
+);
