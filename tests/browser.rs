@@ -63,18 +63,64 @@ async fn start_browser() -> Browser {
     }
 }
 
-async fn sign_in_see_navigation_sign_out(backend: Backend) {
-    let database = TestDatabase::create(backend);
+/// The real binary serving the demo workspace on a fresh database: (process, base URL).
+fn start_demo(database: &TestDatabase) -> (ChildGuard, String) {
     let port = free_port();
     let server = ChildGuard(
-        switchboard(&database)
+        switchboard(database)
             .args(["demo", "--bind", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())
             .spawn()
             .expect("start switchboard"),
     );
     assert!(wait_for_port(port, 60), "switchboard did not start");
-    let base = format!("http://127.0.0.1:{port}");
+    (server, format!("http://127.0.0.1:{port}"))
+}
+
+/// Fills the sign-in form and submits it.
+async fn sign_in(
+    c: &fantoccini::Client,
+    base: &str,
+    company: &str,
+    username: &str,
+    password: &str,
+) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    let form = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("login-form"))
+        .await
+        .unwrap();
+    form.find(Locator::Css("input[name=company_code]"))
+        .await
+        .unwrap()
+        .send_keys(company)
+        .await
+        .unwrap();
+    form.find(Locator::Css("input[name=username]"))
+        .await
+        .unwrap()
+        .send_keys(username)
+        .await
+        .unwrap();
+    form.find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn sign_in_see_navigation_sign_out(backend: Backend) {
+    let database = TestDatabase::create(backend);
+    let (server, base) = start_demo(&database);
     let browser = start_browser().await;
     let c = &browser.client;
 
@@ -202,6 +248,167 @@ async fn sign_in_see_navigation_sign_out(backend: Backend) {
 
     browser.client.clone().close().await.unwrap();
     drop(server);
+}
+
+/// A supervisor adds an agent with two channels through the form; the agent signs in, is
+/// made to change the password, and sees the conversation list.
+async fn supervisor_adds_an_agent_who_gets_to_work(backend: Backend) {
+    let database = TestDatabase::create(backend);
+    let (server, base) = start_demo(&database);
+    let browser = start_browser().await;
+    let c = &browser.client;
+    let wait = || c.wait().at_most(Duration::from_secs(10));
+
+    sign_in(c, &base, "DEMO", "sofia", common::PASSWORD).await;
+    wait().for_element(Locator::Id("main-nav")).await.unwrap();
+    c.goto(&format!("{base}/users")).await.unwrap();
+    wait()
+        .for_element(Locator::Id("add-user"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let form = wait()
+        .for_element(Locator::Id("new-user-form"))
+        .await
+        .unwrap();
+    form.find(Locator::Css("input[name=username]"))
+        .await
+        .unwrap()
+        .send_keys("erin")
+        .await
+        .unwrap();
+    form.find(Locator::Css("input[name=display_name]"))
+        .await
+        .unwrap()
+        .send_keys("Erin Kowalski")
+        .await
+        .unwrap();
+    form.find(Locator::Css("input[name=email]"))
+        .await
+        .unwrap()
+        .send_keys("erin@demo.example")
+        .await
+        .unwrap();
+    // Agent is preselected; tick two channels by their labels
+    for label in c.find_all(Locator::Css("label.check")).await.unwrap() {
+        let text = label.text().await.unwrap();
+        if text.contains("WhatsApp Sales") || text.contains("Instagram") {
+            label
+                .find(Locator::Css("input"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+        }
+    }
+    form.find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys("Spruce-Lantern-Otter-62")
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let role = wait().for_element(Locator::Id("user-role")).await.unwrap();
+    assert_eq!(role.text().await.unwrap(), "Agent");
+    let body = c.source().await.unwrap();
+    assert!(
+        body.contains("Instagram, WhatsApp Sales"),
+        "both channels on the user page"
+    );
+    if let Ok(dir) = std::env::var("SWITCHBOARD_SCREENSHOTS") {
+        std::fs::write(
+            format!("{dir}/user-{backend:?}.png"),
+            c.screenshot().await.unwrap(),
+        )
+        .unwrap();
+    }
+    c.find(Locator::Id("sign-out"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait().for_element(Locator::Id("login-form")).await.unwrap();
+
+    sign_in(c, &base, "DEMO", "erin", "Spruce-Lantern-Otter-62").await;
+    let form = wait()
+        .for_element(Locator::Id("password-form"))
+        .await
+        .unwrap();
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .ends_with("/account")
+    );
+    form.find(Locator::Css("input[name=current_password]"))
+        .await
+        .unwrap()
+        .send_keys("Spruce-Lantern-Otter-62")
+        .await
+        .unwrap();
+    form.find(Locator::Css("input[name=new_password]"))
+        .await
+        .unwrap()
+        .send_keys("Walnut-Harbor-Fjord-17")
+        .await
+        .unwrap();
+    form.find(Locator::Css("input[name=confirm_password]"))
+        .await
+        .unwrap()
+        .send_keys("Walnut-Harbor-Fjord-17")
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait().for_element(Locator::Css(".flash")).await.unwrap();
+    c.find(Locator::Css("#main-nav a[href='/conversations']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let heading = wait().for_element(Locator::Css("main h1")).await.unwrap();
+    assert_eq!(heading.text().await.unwrap(), "Conversations");
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .ends_with("/conversations")
+    );
+    if let Ok(dir) = std::env::var("SWITCHBOARD_SCREENSHOTS") {
+        std::fs::write(
+            format!("{dir}/agent-{backend:?}.png"),
+            c.screenshot().await.unwrap(),
+        )
+        .unwrap();
+    }
+    browser.client.clone().close().await.unwrap();
+    drop(server);
+}
+
+#[tokio::test]
+async fn browser_supervisor_adds_an_agent_sqlite() {
+    supervisor_adds_an_agent_who_gets_to_work(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn browser_supervisor_adds_an_agent_postgres() {
+    supervisor_adds_an_agent_who_gets_to_work(Backend::Postgres).await;
 }
 
 #[tokio::test]
