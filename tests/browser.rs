@@ -205,7 +205,18 @@ async fn sign_in_see_navigation_sign_out(backend: Backend) {
     for link in c.find_all(Locator::Css("#main-nav a")).await.unwrap() {
         nav.push(link.text().await.unwrap().trim().to_string());
     }
-    assert_eq!(nav, ["Conversations", "Users", "Settings", "My account"]);
+    assert_eq!(
+        nav,
+        [
+            "Conversations",
+            "Users",
+            "Roles",
+            "Channels",
+            "Assignments",
+            "Settings",
+            "My account"
+        ]
+    );
     let who = c
         .find(Locator::Id("current-user"))
         .await

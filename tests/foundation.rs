@@ -360,7 +360,15 @@ async fn agents_are_refused_supervisor_pages(app: TestApp) {
         .assert_contains("deactivated");
     assert_eq!(
         page.nav_links(),
-        vec!["/conversations", "/users", "/settings", "/account"]
+        vec![
+            "/conversations",
+            "/users",
+            "/roles",
+            "/channels",
+            "/assignments",
+            "/settings",
+            "/account"
+        ]
     );
     // another company's users never show
     page.assert_lacks("Olga");

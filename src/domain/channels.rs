@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use crate::db::DbConnection;
 use crate::db::schema::{channel_members, channels};
 use crate::domain::{Actor, audit, now};
-use crate::error::AppError;
+use crate::error::{AppError, FieldErrors};
 
 /// The six kinds of channel: (key, label).
 pub const KINDS: [(&str, &str); 6] = [
@@ -105,7 +105,7 @@ pub fn add_member(
         .filter(channels::company_id.eq(company_id))
         .select(channels::name)
         .first(conn)?;
-    let user = crate::domain::users::get(conn, company_id, user_id)?;
+    let user = crate::domain::users::get_manageable(conn, company_id, user_id)?;
     let row = (
         channel_members::channel_id.eq(channel_id),
         channel_members::user_id.eq(user_id),
@@ -182,4 +182,207 @@ pub fn remove_all_memberships(
         },
     )?;
     Ok(names.len())
+}
+
+fn validate_name(
+    conn: &mut DbConnection,
+    company_id: i64,
+    name: &str,
+    except: Option<i64>,
+    errors: &mut FieldErrors,
+) -> Result<String, AppError> {
+    let name = name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
+        errors.add("name", "A channel name is 1 to 80 characters on one line.");
+        return Ok(name);
+    }
+    let taken = list(conn, company_id)?
+        .into_iter()
+        .any(|c| Some(c.id) != except && c.name.to_lowercase() == name.to_lowercase());
+    if taken {
+        errors.add("name", format!("A channel named {name} already exists."));
+    }
+    Ok(name)
+}
+
+/// A channel of the company, or 404.
+pub fn get(conn: &mut DbConnection, company_id: i64, channel_id: i64) -> Result<Channel, AppError> {
+    Ok(channels::table
+        .filter(channels::id.eq(channel_id))
+        .filter(channels::company_id.eq(company_id))
+        .select(Channel::as_select())
+        .first(conn)?)
+}
+
+/// The channel's inbound token (shown to `channels.manage` holders only).
+pub fn webhook_token(
+    conn: &mut DbConnection,
+    company_id: i64,
+    channel_id: i64,
+) -> Result<String, AppError> {
+    Ok(channels::table
+        .filter(channels::id.eq(channel_id))
+        .filter(channels::company_id.eq(company_id))
+        .select(channels::webhook_token)
+        .first(conn)?)
+}
+
+pub struct ChannelSummary {
+    pub channel: Channel,
+    pub members: i64,
+    pub open_conversations: i64,
+}
+
+/// Every channel with member and open-conversation counts (three queries).
+pub fn list_with_counts(
+    conn: &mut DbConnection,
+    company_id: i64,
+) -> Result<Vec<ChannelSummary>, AppError> {
+    use crate::db::schema::{conversations, users};
+    let all = list(conn, company_id)?;
+    let ids: Vec<i64> = all.iter().map(|c| c.id).collect();
+    let members: Vec<(i64, i64)> = channel_members::table
+        .inner_join(users::table)
+        .filter(channel_members::channel_id.eq_any(&ids))
+        .filter(users::status.eq(crate::domain::users::ACTIVE))
+        .group_by(channel_members::channel_id)
+        .select((channel_members::channel_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    let open: Vec<(i64, i64)> = conversations::table
+        .filter(conversations::channel_id.eq_any(&ids))
+        .filter(conversations::status.eq("open"))
+        .group_by(conversations::channel_id)
+        .select((conversations::channel_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    let count =
+        |list: &[(i64, i64)], id: i64| list.iter().find(|(c, _)| *c == id).map_or(0, |(_, n)| *n);
+    Ok(all
+        .into_iter()
+        .map(|channel| ChannelSummary {
+            members: count(&members, channel.id),
+            open_conversations: count(&open, channel.id),
+            channel,
+        })
+        .collect())
+}
+
+/// (id, display name, username, status) of a channel's members.
+pub fn members_of(
+    conn: &mut DbConnection,
+    channel_id: i64,
+) -> Result<Vec<(i64, String, String, String)>, AppError> {
+    use crate::db::schema::users;
+    Ok(channel_members::table
+        .inner_join(users::table)
+        .filter(channel_members::channel_id.eq(channel_id))
+        .order(users::display_name)
+        .select((
+            users::id,
+            users::display_name,
+            users::username,
+            users::status,
+        ))
+        .load(conn)?)
+}
+
+/// Renames, disables or enables a channel.
+pub fn update(
+    conn: &mut DbConnection,
+    company_id: i64,
+    channel_id: i64,
+    name: &str,
+    active: bool,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    let channel = get(conn, company_id, channel_id)?;
+    let mut errors = FieldErrors::default();
+    let name = validate_name(conn, company_id, name, Some(channel.id), &mut errors)?;
+    errors.into_result()?;
+    let mut changes = Vec::new();
+    if name != channel.name {
+        changes.push(format!("renamed from {} to {name}", channel.name));
+    }
+    if active != channel.active {
+        changes.push(if active {
+            "enabled".to_string()
+        } else {
+            "disabled".to_string()
+        });
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    diesel::update(channels::table.filter(channels::id.eq(channel.id)))
+        .set((channels::name.eq(&name), channels::active.eq(active)))
+        .execute(conn)?;
+    audit::record(
+        conn,
+        audit::Entry {
+            company_id,
+            actor,
+            action: "channel.update",
+            target_type: "channel",
+            target_id: Some(channel.id),
+            target_label: &name,
+            summary: format!("channel {}", changes.join(", ")),
+        },
+    )
+}
+
+/// Replaces the channel's inbound token; the old one stops working at once.
+pub fn rotate_token(
+    conn: &mut DbConnection,
+    company_id: i64,
+    channel_id: i64,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    let channel = get(conn, company_id, channel_id)?;
+    diesel::update(channels::table.filter(channels::id.eq(channel.id)))
+        .set(channels::webhook_token.eq(crate::auth::tokens::random_token()))
+        .execute(conn)?;
+    audit::record(
+        conn,
+        audit::Entry {
+            company_id,
+            actor,
+            action: "channel.rotate_token",
+            target_type: "channel",
+            target_id: Some(channel.id),
+            target_label: &channel.name,
+            summary: format!("inbound token of {} replaced", channel.name),
+        },
+    )
+}
+
+/// Removes a user from one channel; idempotent.
+pub fn remove_member(
+    conn: &mut DbConnection,
+    company_id: i64,
+    channel_id: i64,
+    user_id: i64,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    let channel = get(conn, company_id, channel_id)?;
+    let user = crate::domain::users::get_manageable(conn, company_id, user_id)?;
+    let removed = diesel::delete(
+        channel_members::table
+            .filter(channel_members::channel_id.eq(channel.id))
+            .filter(channel_members::user_id.eq(user.id)),
+    )
+    .execute(conn)?;
+    if removed > 0 {
+        audit::record(
+            conn,
+            audit::Entry {
+                company_id,
+                actor,
+                action: "assignment.remove",
+                target_type: "user",
+                target_id: Some(user.id),
+                target_label: &user.username,
+                summary: format!("{} removed from channel {}", user.username, channel.name),
+            },
+        )?;
+    }
+    Ok(())
 }

@@ -5,8 +5,8 @@ use diesel::prelude::*;
 use crate::access::permissions::{Permission, PermissionSet};
 use crate::db::DbConnection;
 use crate::db::schema::{role_permissions, roles};
-use crate::domain::now;
-use crate::error::AppError;
+use crate::domain::{Actor, audit, now};
+use crate::error::{AppError, FieldErrors};
 
 pub const SUPERVISOR: &str = "supervisor";
 pub const AGENT: &str = "agent";
@@ -116,4 +116,284 @@ impl Role {
     pub fn is_builtin(&self) -> bool {
         self.builtin.is_some()
     }
+}
+
+/// A role with how many (not deleted) users hold it.
+pub struct RoleSummary {
+    pub role: Role,
+    pub members: i64,
+    pub permissions: PermissionSet,
+}
+
+/// Every role of the company with member counts and permissions (three queries).
+pub fn list_with_counts(
+    conn: &mut DbConnection,
+    company_id: i64,
+) -> Result<Vec<RoleSummary>, AppError> {
+    use crate::db::schema::users;
+    let all = list(conn, company_id)?;
+    let ids: Vec<i64> = all.iter().map(|r| r.id).collect();
+    let counts: Vec<(i64, i64)> = users::table
+        .filter(users::role_id.eq_any(&ids))
+        .filter(users::status.ne(crate::domain::users::DELETED))
+        .group_by(users::role_id)
+        .select((users::role_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    let grants: Vec<(i64, String)> = role_permissions::table
+        .filter(role_permissions::role_id.eq_any(&ids))
+        .select((role_permissions::role_id, role_permissions::permission))
+        .load(conn)?;
+    Ok(all
+        .into_iter()
+        .map(|role| RoleSummary {
+            members: counts
+                .iter()
+                .find(|(id, _)| *id == role.id)
+                .map_or(0, |(_, n)| *n),
+            permissions: PermissionSet::from_keys(
+                grants
+                    .iter()
+                    .filter(|(id, _)| *id == role.id)
+                    .map(|(_, key)| key.as_str()),
+            ),
+            role,
+        })
+        .collect())
+}
+
+/// (id, display name, username) of the users who hold a role, deleted users left out.
+pub fn members(
+    conn: &mut DbConnection,
+    company_id: i64,
+    role_id: i64,
+) -> Result<Vec<(i64, String, String)>, AppError> {
+    use crate::db::schema::users;
+    Ok(users::table
+        .filter(users::company_id.eq(company_id))
+        .filter(users::role_id.eq(role_id))
+        .filter(users::status.ne(crate::domain::users::DELETED))
+        .order(users::display_name)
+        .select((users::id, users::display_name, users::username))
+        .load(conn)?)
+}
+
+/// Parses submitted permission keys; unknown keys are a field error.
+pub fn parse_permissions(keys: &[String], errors: &mut FieldErrors) -> PermissionSet {
+    let mut set = PermissionSet::empty();
+    for key in keys {
+        match Permission::from_key(key) {
+            Some(permission) => set.insert(permission),
+            None => errors.add(
+                "permissions",
+                format!(
+                    "'{}' is not a permission.",
+                    key.chars().take(60).collect::<String>()
+                ),
+            ),
+        }
+    }
+    set
+}
+
+fn validate_name(
+    conn: &mut DbConnection,
+    company_id: i64,
+    name: &str,
+    except: Option<i64>,
+    errors: &mut FieldErrors,
+) -> Result<String, AppError> {
+    let name = name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 50 || name.chars().any(char::is_control) {
+        errors.add("name", "A role name is 1 to 50 characters on one line.");
+        return Ok(name);
+    }
+    let taken = list(conn, company_id)?
+        .into_iter()
+        .any(|role| Some(role.id) != except && role.name.to_lowercase() == name.to_lowercase());
+    if taken {
+        errors.add("name", format!("A role named {name} already exists."));
+    }
+    Ok(name)
+}
+
+/// Refuses to grant what the actor does not hold: no escalation through custom roles.
+fn refuse_escalation(
+    requested: PermissionSet,
+    actor_permissions: PermissionSet,
+) -> Result<(), AppError> {
+    if requested.iter().all(|p| actor_permissions.contains(p)) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
+fn describe(set: PermissionSet) -> String {
+    let keys: Vec<&str> = set.iter().map(Permission::key).collect();
+    if keys.is_empty() {
+        "none".into()
+    } else {
+        keys.join(", ")
+    }
+}
+
+/// Creates a custom role.
+pub fn create_custom(
+    conn: &mut DbConnection,
+    company_id: i64,
+    name: &str,
+    permission_keys: &[String],
+    actor: &Actor,
+    actor_permissions: PermissionSet,
+) -> Result<i64, AppError> {
+    let mut errors = FieldErrors::default();
+    let name = validate_name(conn, company_id, name, None, &mut errors)?;
+    let permissions = parse_permissions(permission_keys, &mut errors);
+    errors.into_result()?;
+    refuse_escalation(permissions, actor_permissions)?;
+    let id = create(conn, company_id, &name, None, permissions)?;
+    audit::record(
+        conn,
+        audit::Entry {
+            company_id,
+            actor,
+            action: "role.create",
+            target_type: "role",
+            target_id: Some(id),
+            target_label: &name,
+            summary: format!("role {name} created with {}", describe(permissions)),
+        },
+    )?;
+    Ok(id)
+}
+
+/// Renames a custom role and replaces its permissions; bumps its version so every open
+/// session of its members, on every instance, uses the new set on its next request.
+pub fn update_custom(
+    conn: &mut DbConnection,
+    company_id: i64,
+    role_id: i64,
+    name: &str,
+    permission_keys: &[String],
+    actor: &Actor,
+    actor_permissions: PermissionSet,
+) -> Result<(), AppError> {
+    let role = get(conn, company_id, role_id)?;
+    if role.is_builtin() {
+        return Err(AppError::Conflict(format!(
+            "{} is a built-in role and cannot be changed. Create a custom role instead.",
+            role.name
+        )));
+    }
+    let mut errors = FieldErrors::default();
+    let name = validate_name(conn, company_id, name, Some(role.id), &mut errors)?;
+    let permissions = parse_permissions(permission_keys, &mut errors);
+    errors.into_result()?;
+    let before = permissions_of(conn, role.id)?;
+    // Only what is added counts as granting: removing a permission one lacks is fine.
+    refuse_escalation(
+        permissions
+            .iter()
+            .filter(|p| !before.contains(*p))
+            .collect(),
+        actor_permissions,
+    )?;
+    diesel::update(roles::table.filter(roles::id.eq(role.id)))
+        .set((
+            roles::name.eq(&name),
+            roles::version.eq(roles::version + 1),
+            roles::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    diesel::delete(role_permissions::table.filter(role_permissions::role_id.eq(role.id)))
+        .execute(conn)?;
+    for permission in permissions.iter() {
+        diesel::insert_into(role_permissions::table)
+            .values((
+                role_permissions::role_id.eq(role.id),
+                role_permissions::permission.eq(permission.key()),
+            ))
+            .execute(conn)?;
+    }
+    let added: PermissionSet = permissions
+        .iter()
+        .filter(|p| !before.contains(*p))
+        .collect();
+    let removed: PermissionSet = before
+        .iter()
+        .filter(|p| !permissions.contains(*p))
+        .collect();
+    let renamed = if name == role.name {
+        String::new()
+    } else {
+        format!("renamed from {}; ", role.name)
+    };
+    audit::record(
+        conn,
+        audit::Entry {
+            company_id,
+            actor,
+            action: "role.update",
+            target_type: "role",
+            target_id: Some(role.id),
+            target_label: &name,
+            summary: format!(
+                "role {name}: {renamed}added {}; removed {}",
+                describe(added),
+                describe(removed)
+            ),
+        },
+    )
+}
+
+/// Deletes an empty custom role; a role still held by someone is a 409 naming them.
+pub fn delete_custom(
+    conn: &mut DbConnection,
+    company_id: i64,
+    role_id: i64,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    use crate::db::schema::users;
+    let role = get(conn, company_id, role_id)?;
+    if role.is_builtin() {
+        return Err(AppError::Conflict(format!(
+            "{} is a built-in role and cannot be deleted.",
+            role.name
+        )));
+    }
+    let holders = members(conn, company_id, role.id)?;
+    if !holders.is_empty() {
+        let names: Vec<String> = holders
+            .into_iter()
+            .map(|(_, name, username)| format!("{name} (@{username})"))
+            .collect();
+        return Err(AppError::Conflict(format!(
+            "The role {} is still held by {}. Give them another role first.",
+            role.name,
+            names.join(", ")
+        )));
+    }
+    // Deleted users keep a role id for history; they move to the built-in Agent role.
+    let agent = list(conn, company_id)?
+        .into_iter()
+        .find(|r| r.builtin.as_deref() == Some(AGENT))
+        .ok_or_else(|| AppError::Internal("company without an Agent role".into()))?;
+    diesel::update(users::table.filter(users::role_id.eq(role.id)))
+        .set(users::role_id.eq(agent.id))
+        .execute(conn)?;
+    diesel::delete(role_permissions::table.filter(role_permissions::role_id.eq(role.id)))
+        .execute(conn)?;
+    diesel::delete(roles::table.filter(roles::id.eq(role.id))).execute(conn)?;
+    audit::record(
+        conn,
+        audit::Entry {
+            company_id,
+            actor,
+            action: "role.delete",
+            target_type: "role",
+            target_id: Some(role.id),
+            target_label: &role.name,
+            summary: format!("role {} deleted", role.name),
+        },
+    )
 }

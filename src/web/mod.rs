@@ -3,11 +3,13 @@
 
 pub mod account;
 pub mod assets;
+pub mod channels;
 pub mod conversations;
 pub mod health;
 pub mod home;
 pub mod layout;
 pub mod login;
+pub mod roles;
 pub mod settings;
 pub mod users;
 
@@ -44,6 +46,10 @@ const VIEW_CONVERSATIONS: Rule = Rule::AnyOf(&Permission::VIEW_CONVERSATIONS);
 const USERS_VIEW: Rule = Rule::AnyOf(&[Permission::UsersView]);
 const USERS_MANAGE: Rule = Rule::AnyOf(&[Permission::UsersManage]);
 const SETTINGS_MANAGE: Rule = Rule::AnyOf(&[Permission::SettingsManage]);
+const ROLES_MANAGE: Rule = Rule::AnyOf(&[Permission::RolesManage]);
+const CHANNELS_VIEW: Rule = Rule::AnyOf(&[Permission::ChannelsView]);
+const CHANNELS_MANAGE: Rule = Rule::AnyOf(&[Permission::ChannelsManage]);
+const CHANNELS_ASSIGN: Rule = Rule::AnyOf(&[Permission::ChannelsAssign]);
 
 /// Every route of the product. Order matters where patterns overlap: specific paths first.
 /// Numeric ids are constrained (`{id:\d+}`) so `/users/new` can never match `/users/{id}`.
@@ -74,6 +80,19 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(POST r"/users/{id:\d+}/offboard/transfer", USERS_MANAGE, users::offboard_transfer),
         route!(POST r"/users/{id:\d+}/offboard/channels", USERS_MANAGE, users::offboard_channels),
         route!(POST r"/users/{id:\d+}/delete", USERS_MANAGE, users::delete),
+        route!(GET "/roles", ROLES_MANAGE, roles::index),
+        route!(POST "/roles", ROLES_MANAGE, roles::create),
+        route!(GET r"/roles/{id:\d+}", ROLES_MANAGE, roles::show),
+        route!(POST r"/roles/{id:\d+}", ROLES_MANAGE, roles::update),
+        route!(POST r"/roles/{id:\d+}/delete", ROLES_MANAGE, roles::delete),
+        route!(GET "/channels", CHANNELS_VIEW, channels::index),
+        route!(POST "/channels", CHANNELS_MANAGE, channels::create),
+        route!(GET r"/channels/{id:\d+}", CHANNELS_VIEW, channels::show),
+        route!(POST r"/channels/{id:\d+}", CHANNELS_MANAGE, channels::update),
+        route!(POST r"/channels/{id:\d+}/rotate-token", CHANNELS_MANAGE, channels::rotate_token),
+        route!(GET "/assignments", CHANNELS_ASSIGN, channels::assignments),
+        route!(POST "/assignments", CHANNELS_ASSIGN, channels::assign),
+        route!(POST "/assignments/bulk", CHANNELS_ASSIGN, channels::assign_bulk),
         route!(GET "/settings", SETTINGS_MANAGE, settings::show),
         route!(POST "/settings", SETTINGS_MANAGE, settings::update),
         route!(GET "/conversations", VIEW_CONVERSATIONS, conversations::index),
