@@ -42,15 +42,13 @@ pub fn create(
     kind: &str,
     actor: &Actor,
 ) -> Result<i64, AppError> {
+    let mut errors = FieldErrors::default();
     if !KINDS.iter().any(|(key, _)| *key == kind) {
-        return Err(AppError::Invalid(format!("Unknown channel kind '{kind}'.")));
+        errors.add("kind", "Choose one of the six kinds of channel.");
     }
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 80 {
-        return Err(AppError::Invalid(
-            "A channel name is 1 to 80 characters.".into(),
-        ));
-    }
+    let name = validate_name(conn, company_id, name, None, &mut errors)?;
+    let name = name.as_str();
+    errors.into_result()?;
     let id: i64 = diesel::insert_into(channels::table)
         .values((
             channels::company_id.eq(company_id),
