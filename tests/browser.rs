@@ -412,6 +412,144 @@ async fn supervisor_adds_an_agent_who_gets_to_work(backend: Backend) {
     drop(server);
 }
 
+/// A supervisor builds a custom role from the matrix and gives it to bob; bob's navigation
+/// shows exactly the role's pages. On the way, an assignment cell toggles through htmx
+/// without a page load (the CSP allows no inline script, so this proves htmx runs).
+async fn custom_role_shapes_the_navigation(backend: Backend) {
+    let database = TestDatabase::create(backend);
+    let (server, base) = start_demo(&database);
+    let browser = start_browser().await;
+    let c = &browser.client;
+    let wait = || c.wait().at_most(Duration::from_secs(10));
+
+    sign_in(c, &base, "DEMO", "sofia", common::PASSWORD).await;
+    wait().for_element(Locator::Id("main-nav")).await.unwrap();
+    c.goto(&format!("{base}/roles")).await.unwrap();
+    let form = wait()
+        .for_element(Locator::Id("new-role-form"))
+        .await
+        .unwrap();
+    form.find(Locator::Css("input[name=name]"))
+        .await
+        .unwrap()
+        .send_keys("Team Lead")
+        .await
+        .unwrap();
+    for key in ["users.view", "channels.view"] {
+        form.find(Locator::Css(&format!("input[value='{key}']")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait()
+        .for_element(Locator::Id("edit-role-form"))
+        .await
+        .unwrap();
+
+    // give it to bob from his page
+    c.goto(&format!("{base}/users?q=bob")).await.unwrap();
+    wait()
+        .for_element(Locator::LinkText("Bob Tanaka"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let role_form = wait().for_element(Locator::Id("role-form")).await.unwrap();
+    role_form
+        .find(Locator::Css("select[name=role_id]"))
+        .await
+        .unwrap()
+        .select_by_label("Team Lead")
+        .await
+        .unwrap();
+    role_form
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let role = wait().for_element(Locator::Id("user-role")).await.unwrap();
+    assert_eq!(role.text().await.unwrap(), "Team Lead");
+
+    // htmx toggles a cell in place
+    c.goto(&format!("{base}/assignments")).await.unwrap();
+    let table = wait()
+        .for_element(Locator::Id("assignments"))
+        .await
+        .unwrap();
+    let marker = table.attr("id").await.unwrap();
+    let first_off = c
+        .find(Locator::Css("button.toggle[aria-pressed=false]"))
+        .await
+        .unwrap();
+    let cell_id = c
+        .execute(
+            "return arguments[0].closest('td').id",
+            vec![serde_json::to_value(&first_off).unwrap()],
+        )
+        .await
+        .unwrap();
+    let cell_id = cell_id.as_str().unwrap().to_string();
+    first_off.click().await.unwrap();
+    let selector = format!("#{cell_id} button[aria-pressed=true]");
+    wait().for_element(Locator::Css(&selector)).await.unwrap();
+    // the same document: no navigation happened
+    assert_eq!(
+        c.find(Locator::Id("assignments"))
+            .await
+            .unwrap()
+            .attr("id")
+            .await
+            .unwrap(),
+        marker
+    );
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .ends_with("/assignments")
+    );
+    c.find(Locator::Id("sign-out"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait().for_element(Locator::Id("login-form")).await.unwrap();
+
+    sign_in(c, &base, "DEMO", "bob", common::PASSWORD).await;
+    wait().for_element(Locator::Id("main-nav")).await.unwrap();
+    let mut nav = Vec::new();
+    for link in c.find_all(Locator::Css("#main-nav a")).await.unwrap() {
+        nav.push(link.text().await.unwrap().trim().to_string());
+    }
+    assert_eq!(nav, ["Users", "Channels", "My account"]);
+    assert!(c.current_url().await.unwrap().as_str().ends_with("/users"));
+    browser.client.clone().close().await.unwrap();
+    drop(server);
+}
+
+#[tokio::test]
+async fn browser_custom_role_navigation_sqlite() {
+    custom_role_shapes_the_navigation(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn browser_custom_role_navigation_postgres() {
+    custom_role_shapes_the_navigation(Backend::Postgres).await;
+}
+
 #[tokio::test]
 async fn browser_supervisor_adds_an_agent_sqlite() {
     supervisor_adds_an_agent_who_gets_to_work(Backend::Sqlite).await;
