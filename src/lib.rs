@@ -121,6 +121,7 @@ pub fn app(
         .app_data(aweb::QueryConfig::default().error_handler(|_, _| {
             AppError::Invalid("The filters in the address are not valid.".into()).into()
         }))
+        .app_data(aweb::PayloadConfig::new(web::hooks::BODY_LIMIT))
         .app_data(aweb::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
         .configure(web::configure)
         .default_service(aweb::to(web::not_found))

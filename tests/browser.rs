@@ -209,6 +209,7 @@ async fn sign_in_see_navigation_sign_out(backend: Backend) {
         nav,
         [
             "Conversations",
+            "Calls",
             "Users",
             "Roles",
             "Channels",
@@ -478,7 +479,9 @@ async fn custom_role_shapes_the_navigation(backend: Backend) {
         .click()
         .await
         .unwrap();
-    let role = wait().for_element(Locator::Id("user-role")).await.unwrap();
+    // the flash exists only on the page after the change
+    wait().for_element(Locator::Css(".flash")).await.unwrap();
+    let role = c.find(Locator::Id("user-role")).await.unwrap();
     assert_eq!(role.text().await.unwrap(), "Team Lead");
 
     // htmx toggles a cell in place

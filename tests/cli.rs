@@ -84,7 +84,7 @@ fn operators_create_companies_and_users_and_verify_the_audit_log(backend: Backen
     let database = TestDatabase::create(backend);
     let output = run(&database, &["migrate"], None);
     assert!(output.status.success(), "{}", text(&output.stderr));
-    assert!(text(&output.stdout).contains("1 migration(s) applied"));
+    assert!(text(&output.stdout).contains("2 migration(s) applied"));
     let output = run(&database, &["migrate"], None);
     assert!(text(&output.stdout).contains("0 migration(s) applied"));
 

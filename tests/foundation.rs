@@ -352,7 +352,10 @@ async fn agents_are_refused_supervisor_pages(app: TestApp) {
         .assert_status(403)
         .assert_contains("Access denied");
     let page = alice.get("/conversations").await;
-    assert_eq!(page.nav_links(), vec!["/conversations", "/account"]);
+    assert_eq!(
+        page.nav_links(),
+        vec!["/conversations", "/calls", "/account"]
+    );
     let mut sofia = app.signed_in("DEMO", "sofia").await;
     let page = sofia.get("/users").await;
     page.assert_status(200)
@@ -362,6 +365,7 @@ async fn agents_are_refused_supervisor_pages(app: TestApp) {
         page.nav_links(),
         vec![
             "/conversations",
+            "/calls",
             "/users",
             "/roles",
             "/channels",

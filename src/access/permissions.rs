@@ -209,6 +209,11 @@ impl PermissionSet {
         permissions.iter().any(|p| self.contains(*p))
     }
 
+    /// Whether a user with these permissions can be assigned conversations (sees them).
+    pub fn can_hold_assigned(self) -> bool {
+        self.contains_any(&Permission::VIEW_CONVERSATIONS)
+    }
+
     pub fn insert(&mut self, permission: Permission) {
         self.0 |= permission.bit();
     }

@@ -115,6 +115,27 @@ diesel::table! {
         last_message_at -> Timestamp,
         created_at -> Timestamp,
         closed_at -> Nullable<Timestamp>,
+        awaiting_reply_since -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    conversation_labels (conversation_id, label) {
+        conversation_id -> BigInt,
+        company_id -> BigInt,
+        label -> Text,
+    }
+}
+
+diesel::table! {
+    contact_reveals (id) {
+        id -> BigInt,
+        company_id -> BigInt,
+        user_id -> BigInt,
+        contact_id -> BigInt,
+        conversation_id -> BigInt,
+        reason -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -225,8 +246,10 @@ diesel::joinable!(conversations -> channels (channel_id));
 diesel::joinable!(conversations -> contacts (contact_id));
 diesel::joinable!(conversations -> users (assignee_id));
 diesel::joinable!(messages -> conversations (conversation_id));
+diesel::joinable!(conversation_labels -> conversations (conversation_id));
 diesel::joinable!(call_tasks -> channels (channel_id));
 diesel::joinable!(call_tasks -> contacts (contact_id));
+diesel::joinable!(call_tasks -> users (assignee_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(sessions -> companies (company_id));
 
@@ -240,6 +263,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     channel_members,
     contacts,
     conversations,
+    conversation_labels,
+    contact_reveals,
     messages,
     conversation_assignments,
     call_tasks,

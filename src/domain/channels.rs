@@ -384,3 +384,69 @@ pub fn remove_member(
     }
     Ok(())
 }
+
+/// An active member of a channel who can hold assigned conversations, with their load.
+#[derive(Clone, Debug)]
+pub struct Holder {
+    pub id: i64,
+    pub display_name: String,
+    pub username: String,
+    pub open: i64,
+}
+
+/// The channel's possible assignees, least loaded first (ties: the earliest user). Three
+/// queries, however many members.
+pub fn holders(
+    conn: &mut DbConnection,
+    company_id: i64,
+    channel_id: i64,
+) -> Result<Vec<Holder>, AppError> {
+    use crate::db::schema::{conversations, role_permissions, users};
+    let members: Vec<(i64, String, String, i64)> = channel_members::table
+        .inner_join(users::table)
+        .filter(channel_members::channel_id.eq(channel_id))
+        .filter(users::company_id.eq(company_id))
+        .filter(users::status.eq(crate::domain::users::ACTIVE))
+        .select((
+            users::id,
+            users::display_name,
+            users::username,
+            users::role_id,
+        ))
+        .load(conn)?;
+    let role_ids: Vec<i64> = members.iter().map(|m| m.3).collect();
+    let grants: Vec<(i64, String)> = role_permissions::table
+        .filter(role_permissions::role_id.eq_any(&role_ids))
+        .select((role_permissions::role_id, role_permissions::permission))
+        .load(conn)?;
+    let ids: Vec<i64> = members.iter().map(|m| m.0).collect();
+    let loads: Vec<(Option<i64>, i64)> = conversations::table
+        .filter(conversations::assignee_id.eq_any(&ids))
+        .filter(conversations::status.eq("open"))
+        .group_by(conversations::assignee_id)
+        .select((conversations::assignee_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    let mut holders: Vec<Holder> = members
+        .into_iter()
+        .filter(|(_, _, _, role_id)| {
+            crate::access::permissions::PermissionSet::from_keys(
+                grants
+                    .iter()
+                    .filter(|(r, _)| r == role_id)
+                    .map(|(_, k)| k.as_str()),
+            )
+            .can_hold_assigned()
+        })
+        .map(|(id, display_name, username, _)| Holder {
+            open: loads
+                .iter()
+                .find(|(a, _)| *a == Some(id))
+                .map_or(0, |(_, n)| *n),
+            id,
+            display_name,
+            username,
+        })
+        .collect();
+    holders.sort_by_key(|h| (h.open, h.id));
+    Ok(holders)
+}

@@ -12,10 +12,14 @@ use diesel::sql_types::Bool;
 
 use crate::access::masking::ContactMask;
 use crate::access::permissions::Permission;
-use crate::db::schema::{channels, contacts, conversations, messages, users};
+use crate::db::schema::{
+    channels, contact_reveals, contacts, conversation_assignments, conversation_labels,
+    conversations, messages, users,
+};
 use crate::db::{DbConnection, MultiBackend};
-use crate::domain::{Viewer, channels as channel_domain};
+use crate::domain::{Actor, Viewer, audit, channels as channel_domain, now};
 use crate::error::AppError;
+use crate::error::FieldErrors;
 
 pub const OPEN: &str = "open";
 pub const CLOSED: &str = "closed";
@@ -115,8 +119,11 @@ pub struct ListFilter {
     pub status: Option<String>,
     pub channel_id: Option<i64>,
     pub assignee_id: Option<i64>,
-    /// Text searched in the contact's name.
+    /// Text searched in the contact's name and the messages.
     pub q: Option<String>,
+    pub label: Option<String>,
+    /// Only conversations waiting for a reply since before this time (missed chats).
+    pub waiting_since_before: Option<NaiveDateTime>,
     /// Keyset cursor: rows strictly older than this (last_message_at, id).
     pub before: Option<(NaiveDateTime, i64)>,
 }
@@ -178,11 +185,39 @@ pub fn list(
         query = query.filter(conversations::assignee_id.eq(Some(assignee_id)));
     }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        query = query.filter(
-            contacts::name
-                .like(format!("%{}%", escape_like(q)))
-                .escape('\\'),
-        );
+        let pattern = format!("%{}%", escape_like(q));
+        let in_messages = messages::table
+            .filter(messages::company_id.eq(viewer.company_id))
+            .filter(messages::body.like(pattern.clone()).escape('\\'))
+            .select(messages::conversation_id);
+        // A masked viewer searching a number or an address would learn whose it is from the
+        // hits, so such searches look at names only.
+        let looks_personal = q.contains('@') || q.chars().filter(char::is_ascii_digit).count() >= 6;
+        if ContactMask::for_viewer(viewer.permissions) == ContactMask::Masked && looks_personal {
+            query = query.filter(contacts::name.like(pattern).escape('\\'));
+        } else {
+            query = query.filter(
+                contacts::name
+                    .like(pattern)
+                    .escape('\\')
+                    .or(conversations::id.eq_any(in_messages)),
+            );
+        }
+    }
+    if let Some(label) = filter
+        .label
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        let labelled = conversation_labels::table
+            .filter(conversation_labels::company_id.eq(viewer.company_id))
+            .filter(conversation_labels::label.eq(label.to_lowercase()))
+            .select(conversation_labels::conversation_id);
+        query = query.filter(conversations::id.eq_any(labelled));
+    }
+    if let Some(before) = filter.waiting_since_before {
+        query = query.filter(conversations::awaiting_reply_since.lt(before));
     }
     if let Some((at, id)) = filter.before {
         query = query.filter(
@@ -215,9 +250,22 @@ pub struct MessageView {
     pub created_at: NaiveDateTime,
 }
 
+/// (from, to, by, when) of one assignment change.
+type AssignmentRow = (Option<i64>, Option<i64>, Option<i64>, NaiveDateTime);
+
+pub struct AssignmentView {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub by: Option<String>,
+    pub at: NaiveDateTime,
+}
+
 pub struct ConversationDetail {
     pub row: ConversationRow,
+    pub channel_id: i64,
     pub messages: Vec<MessageView>,
+    pub history: Vec<AssignmentView>,
+    pub labels: Vec<String>,
 }
 
 /// One visible conversation with its timeline, or 404 (missing, other company, not visible).
@@ -252,9 +300,58 @@ pub fn get(
             created_at,
         })
         .collect();
+    let channel_id: i64 = conversations::table
+        .find(id)
+        .select(conversations::channel_id)
+        .first(conn)?;
+    let assignments: Vec<AssignmentRow> =
+        conversation_assignments::table
+            .filter(conversation_assignments::conversation_id.eq(id))
+            .order(conversation_assignments::id)
+            .select((
+                conversation_assignments::from_user_id,
+                conversation_assignments::to_user_id,
+                conversation_assignments::by_user_id,
+                conversation_assignments::created_at,
+            ))
+            .load(conn)?;
+    let people: Vec<i64> = assignments
+        .iter()
+        .flat_map(|(a, b, c, _)| [*a, *b, *c])
+        .flatten()
+        .collect();
+    let names: Vec<(i64, String)> = users::table
+        .filter(users::id.eq_any(&people))
+        .select((users::id, users::display_name))
+        .load(conn)?;
+    let name = |id: Option<i64>| {
+        id.and_then(|id| {
+            names
+                .iter()
+                .find(|(n, _)| *n == id)
+                .map(|(_, name)| name.clone())
+        })
+    };
+    let history = assignments
+        .into_iter()
+        .map(|(from, to, by, at)| AssignmentView {
+            from: name(from),
+            to: name(to),
+            by: name(by),
+            at,
+        })
+        .collect();
+    let labels = conversation_labels::table
+        .filter(conversation_labels::conversation_id.eq(id))
+        .order(conversation_labels::label)
+        .select(conversation_labels::label)
+        .load(conn)?;
     Ok(ConversationDetail {
         row: ConversationRow::new(mask, row),
+        channel_id,
         messages,
+        history,
+        labels,
     })
 }
 
@@ -267,4 +364,374 @@ pub fn open_assigned_count(conn: &mut DbConnection, viewer: &Viewer) -> Result<i
         .filter(conversations::status.eq(OPEN))
         .count()
         .get_result(conn)?)
+}
+
+/// The longest reply accepted.
+pub const MAX_BODY: usize = 4000;
+
+/// What a change to one conversation needs to know about it (after the visibility check).
+struct Target {
+    id: i64,
+    channel_id: i64,
+    contact_id: i64,
+    assignee_id: Option<i64>,
+    status: String,
+}
+
+/// The conversation if the viewer may see it, else 404: every action starts here.
+fn visible_target(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    conversation_id: i64,
+) -> Result<Target, AppError> {
+    let visible = visible_to(conn, viewer)?;
+    let (id, channel_id, contact_id, assignee_id, status) = conversations::table
+        .filter(visible)
+        .filter(conversations::id.eq(conversation_id))
+        .select((
+            conversations::id,
+            conversations::channel_id,
+            conversations::contact_id,
+            conversations::assignee_id,
+            conversations::status,
+        ))
+        .first::<(i64, i64, i64, Option<i64>, String)>(conn)?;
+    Ok(Target {
+        id,
+        channel_id,
+        contact_id,
+        assignee_id,
+        status,
+    })
+}
+
+fn record(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    actor: &Actor,
+    id: i64,
+    action: &'static str,
+    summary: String,
+) -> Result<(), AppError> {
+    audit::record(
+        conn,
+        audit::Entry {
+            company_id: viewer.company_id,
+            actor,
+            action,
+            target_type: "conversation",
+            target_id: Some(id),
+            target_label: &format!("#{id}"),
+            summary,
+        },
+    )
+}
+
+/// Appends an outbound reply, queued for the channel (sending to the networks is outside
+/// this product). Returns the message as the viewer sees it.
+pub fn reply(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    conversation_id: i64,
+    body: &str,
+    actor: &Actor,
+) -> Result<MessageView, AppError> {
+    let target = visible_target(conn, viewer, conversation_id)?;
+    let body = body.trim();
+    let mut errors = FieldErrors::default();
+    if body.is_empty() {
+        errors.add("body", "Write a message first.");
+    } else if body.chars().count() > MAX_BODY {
+        errors.add("body", format!("A reply is at most {MAX_BODY} characters."));
+    }
+    errors.into_result()?;
+    let at = now();
+    diesel::insert_into(messages::table)
+        .values((
+            messages::company_id.eq(viewer.company_id),
+            messages::conversation_id.eq(target.id),
+            messages::channel_id.eq(target.channel_id),
+            messages::direction.eq("outbound"),
+            messages::author_id.eq(Some(viewer.user_id)),
+            messages::body.eq(body),
+            messages::delivery.eq("queued"),
+            messages::created_at.eq(at),
+        ))
+        .execute(conn)?;
+    diesel::update(conversations::table.find(target.id))
+        .set((
+            conversations::last_message_at.eq(at),
+            conversations::awaiting_reply_since.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    record(
+        conn,
+        viewer,
+        actor,
+        target.id,
+        "conversation.reply",
+        format!(
+            "reply queued in conversation #{} ({} characters)",
+            target.id,
+            body.chars().count()
+        ),
+    )?;
+    let author: String = users::table
+        .find(viewer.user_id)
+        .select(users::display_name)
+        .first(conn)?;
+    Ok(MessageView {
+        direction: "outbound".into(),
+        author: Some(author),
+        body: ContactMask::for_viewer(viewer.permissions).identifier(body),
+        created_at: at,
+    })
+}
+
+/// Closes or reopens a conversation.
+pub fn set_status(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    conversation_id: i64,
+    open: bool,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    let target = visible_target(conn, viewer, conversation_id)?;
+    let wanted = if open { OPEN } else { CLOSED };
+    if target.status == wanted {
+        return Ok(());
+    }
+    diesel::update(conversations::table.find(target.id))
+        .set((
+            conversations::status.eq(wanted),
+            conversations::closed_at.eq(if open { None } else { Some(now()) }),
+        ))
+        .execute(conn)?;
+    let (action, verb) = if open {
+        ("conversation.reopen", "reopened")
+    } else {
+        ("conversation.close", "closed")
+    };
+    record(
+        conn,
+        viewer,
+        actor,
+        target.id,
+        action,
+        format!("conversation #{} {verb}", target.id),
+    )
+}
+
+/// Who a conversation can be transferred to: active members of its channel who can hold it.
+pub fn transfer_options(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    conversation_id: i64,
+) -> Result<Vec<channel_domain::Holder>, AppError> {
+    let target = visible_target(conn, viewer, conversation_id)?;
+    Ok(
+        channel_domain::holders(conn, viewer.company_id, target.channel_id)?
+            .into_iter()
+            .filter(|h| Some(h.id) != target.assignee_id)
+            .collect(),
+    )
+}
+
+/// Gives the conversation to another agent. The previous assignee loses sight of it at once
+/// unless another right (channel-wide or company-wide view) still shows it to them.
+pub fn transfer(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    conversation_id: i64,
+    to_user_id: i64,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    let target = visible_target(conn, viewer, conversation_id)?;
+    if Some(to_user_id) == target.assignee_id {
+        return Ok(());
+    }
+    let holders = channel_domain::holders(conn, viewer.company_id, target.channel_id)?;
+    let Some(to) = holders.iter().find(|h| h.id == to_user_id) else {
+        let mut errors = FieldErrors::default();
+        errors.add(
+            "assignee_id",
+            "Choose an active member of this conversation's channel who can hold conversations.",
+        );
+        return Err(AppError::Fields(errors));
+    };
+    diesel::update(conversations::table.find(target.id))
+        .set(conversations::assignee_id.eq(Some(to.id)))
+        .execute(conn)?;
+    diesel::insert_into(conversation_assignments::table)
+        .values((
+            conversation_assignments::conversation_id.eq(target.id),
+            conversation_assignments::from_user_id.eq(target.assignee_id),
+            conversation_assignments::to_user_id.eq(Some(to.id)),
+            conversation_assignments::by_user_id.eq(Some(viewer.user_id)),
+            conversation_assignments::created_at.eq(now()),
+        ))
+        .execute(conn)?;
+    record(
+        conn,
+        viewer,
+        actor,
+        target.id,
+        "conversation.transfer",
+        format!("conversation #{} transferred to {}", target.id, to.username),
+    )
+}
+
+/// Labels are short words, lower-case.
+fn clean_label(label: &str) -> Result<String, AppError> {
+    let label = label.trim().to_lowercase();
+    if label.is_empty()
+        || label.chars().count() > 30
+        || !label
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+    {
+        let mut errors = FieldErrors::default();
+        errors.add(
+            "label",
+            "A label is 1 to 30 letters, digits, spaces, '-' or '_'.",
+        );
+        return Err(AppError::Fields(errors));
+    }
+    Ok(label)
+}
+
+pub fn add_label(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    conversation_id: i64,
+    label: &str,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    let target = visible_target(conn, viewer, conversation_id)?;
+    let label = clean_label(label)?;
+    let exists: i64 = conversation_labels::table
+        .filter(conversation_labels::conversation_id.eq(target.id))
+        .filter(conversation_labels::label.eq(&label))
+        .count()
+        .get_result(conn)?;
+    if exists > 0 {
+        return Ok(());
+    }
+    diesel::insert_into(conversation_labels::table)
+        .values((
+            conversation_labels::conversation_id.eq(target.id),
+            conversation_labels::company_id.eq(viewer.company_id),
+            conversation_labels::label.eq(&label),
+        ))
+        .execute(conn)?;
+    record(
+        conn,
+        viewer,
+        actor,
+        target.id,
+        "conversation.label_add",
+        format!("label {label} added to conversation #{}", target.id),
+    )
+}
+
+pub fn remove_label(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    conversation_id: i64,
+    label: &str,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    let target = visible_target(conn, viewer, conversation_id)?;
+    let label = label.trim().to_lowercase();
+    let removed = diesel::delete(
+        conversation_labels::table
+            .filter(conversation_labels::conversation_id.eq(target.id))
+            .filter(conversation_labels::label.eq(&label)),
+    )
+    .execute(conn)?;
+    if removed == 0 {
+        return Ok(());
+    }
+    record(
+        conn,
+        viewer,
+        actor,
+        target.id,
+        "conversation.label_remove",
+        format!("label {label} removed from conversation #{}", target.id),
+    )
+}
+
+/// Shows one contact's full details once, for a stated reason, within the company's daily cap
+/// per user; the reveal and its reason go to the activity log (the details do not).
+pub fn reveal(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    conversation_id: i64,
+    reason: &str,
+    daily_cap: i32,
+    actor: &Actor,
+) -> Result<ContactCard, AppError> {
+    let target = visible_target(conn, viewer, conversation_id)?;
+    let reason = reason.trim();
+    if reason.chars().count() < 5 || reason.chars().count() > 300 {
+        let mut errors = FieldErrors::default();
+        errors.add(
+            "reason",
+            "Say in 5 to 300 characters why you need the full details.",
+        );
+        return Err(AppError::Fields(errors));
+    }
+    let at = now();
+    let since = at - chrono::Duration::hours(24);
+    let used: i64 = contact_reveals::table
+        .filter(contact_reveals::user_id.eq(viewer.user_id))
+        .filter(contact_reveals::created_at.gt(since))
+        .count()
+        .get_result(conn)?;
+    if used >= i64::from(daily_cap) {
+        return Err(AppError::Conflict(format!(
+            "You have revealed {used} contacts in the last 24 hours, the most your company allows. Ask a supervisor, or try again tomorrow."
+        )));
+    }
+    diesel::insert_into(contact_reveals::table)
+        .values((
+            contact_reveals::company_id.eq(viewer.company_id),
+            contact_reveals::user_id.eq(viewer.user_id),
+            contact_reveals::contact_id.eq(target.contact_id),
+            contact_reveals::conversation_id.eq(target.id),
+            contact_reveals::reason.eq(reason),
+            contact_reveals::created_at.eq(at),
+        ))
+        .execute(conn)?;
+    let (name, phone, email): (String, Option<String>, Option<String>) = contacts::table
+        .find(target.contact_id)
+        .select((contacts::name, contacts::phone, contacts::email))
+        .first(conn)?;
+    let external: Option<String> = conversations::table
+        .find(target.id)
+        .select(conversations::external_contact_id)
+        .first(conn)?;
+    audit::record(
+        conn,
+        audit::Entry {
+            company_id: viewer.company_id,
+            actor,
+            action: "contact.reveal",
+            target_type: "contact",
+            target_id: Some(target.contact_id),
+            target_label: &name,
+            summary: format!(
+                "details of {name} revealed in conversation #{}; reason: {reason}",
+                target.id
+            ),
+        },
+    )?;
+    Ok(ContactCard::new(
+        ContactMask::Full,
+        name,
+        phone,
+        email,
+        external,
+    ))
 }

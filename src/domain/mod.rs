@@ -4,10 +4,12 @@
 
 pub mod assignments;
 pub mod audit;
+pub mod calls;
 pub mod channels;
 pub mod companies;
 pub mod conversations;
 pub mod demo;
+pub mod inbound;
 pub mod login_events;
 pub mod offboarding;
 pub mod roles;

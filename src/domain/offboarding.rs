@@ -188,7 +188,7 @@ fn candidates(
         .filter(|(id, _, _, role_id)| {
             let can_hold = permissions
                 .get(role_id)
-                .is_some_and(|set| set.contains_any(&Permission::VIEW_CONVERSATIONS));
+                .is_some_and(|set| set.can_hold_assigned());
             let on_every_channel = needed
                 .iter()
                 .all(|channel| memberships.contains(&(*id, *channel)));

@@ -11,8 +11,9 @@ use crate::web::db;
 
 /// The product's pages in navigation order. An entry shows only when its route is registered
 /// and the user passes the route's own rule, so the navigation and the guard cannot disagree.
-pub const NAV: [(&str, &str); 11] = [
+pub const NAV: [(&str, &str); 12] = [
     ("/conversations", "Conversations"),
+    ("/calls", "Calls"),
     ("/users", "Users"),
     ("/roles", "Roles"),
     ("/channels", "Channels"),

@@ -3,10 +3,12 @@
 
 pub mod account;
 pub mod assets;
+pub mod calls;
 pub mod channels;
 pub mod conversations;
 pub mod health;
 pub mod home;
+pub mod hooks;
 pub mod layout;
 pub mod login;
 pub mod roles;
@@ -43,6 +45,10 @@ macro_rules! route {
 }
 
 const VIEW_CONVERSATIONS: Rule = Rule::AnyOf(&Permission::VIEW_CONVERSATIONS);
+const REPLY: Rule = Rule::AnyOf(&[Permission::ConversationsReply]);
+const CLOSE: Rule = Rule::AnyOf(&[Permission::ConversationsClose]);
+const TRANSFER: Rule = Rule::AnyOf(&[Permission::ConversationsTransfer]);
+const REVEAL: Rule = Rule::AnyOf(&[Permission::ContactsReveal]);
 const USERS_VIEW: Rule = Rule::AnyOf(&[Permission::UsersView]);
 const USERS_MANAGE: Rule = Rule::AnyOf(&[Permission::UsersManage]);
 const SETTINGS_MANAGE: Rule = Rule::AnyOf(&[Permission::SettingsManage]);
@@ -97,6 +103,16 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(POST "/settings", SETTINGS_MANAGE, settings::update),
         route!(GET "/conversations", VIEW_CONVERSATIONS, conversations::index),
         route!(GET r"/conversations/{id:\d+}", VIEW_CONVERSATIONS, conversations::show),
+        route!(POST r"/conversations/{id:\d+}/messages", REPLY, conversations::reply),
+        route!(POST r"/conversations/{id:\d+}/close", CLOSE, conversations::close),
+        route!(POST r"/conversations/{id:\d+}/reopen", CLOSE, conversations::reopen),
+        route!(POST r"/conversations/{id:\d+}/transfer", TRANSFER, conversations::transfer),
+        route!(POST r"/conversations/{id:\d+}/labels", REPLY, conversations::add_label),
+        route!(POST r"/conversations/{id:\d+}/labels/remove", REPLY, conversations::remove_label),
+        route!(POST r"/conversations/{id:\d+}/reveal", REVEAL, conversations::reveal),
+        route!(GET "/calls", VIEW_CONVERSATIONS, calls::index),
+        route!(POST r"/calls/{id:\d+}/complete", VIEW_CONVERSATIONS, calls::complete),
+        route!(POST r"/hooks/channels/{id:\d+}/messages", Rule::Webhook, hooks::receive),
     ]
 }
 

@@ -1,0 +1,180 @@
+//! VOIP call tasks. They follow the conversations' visibility rule, are completed by their
+//! assignee, and are never reassigned (as in the CRM this product serves), which is why
+//! offboarding waits for them.
+
+use chrono::NaiveDateTime;
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+
+use crate::access::masking::ContactMask;
+use crate::access::permissions::Permission;
+use crate::db::DbConnection;
+use crate::db::schema::{call_tasks, channels, contacts, users};
+use crate::domain::{Actor, Viewer, audit, channels as channel_domain, now};
+use crate::error::AppError;
+
+type Filter<QS> = Box<dyn BoxableExpression<QS, crate::db::MultiBackend, SqlType = Bool>>;
+
+/// The conversations' visibility rule, applied to call tasks.
+fn visible_to<QS>(conn: &mut DbConnection, viewer: &Viewer) -> Result<Filter<QS>, AppError>
+where
+    QS: 'static,
+    call_tasks::company_id: SelectableExpression<QS>,
+    call_tasks::channel_id: SelectableExpression<QS>,
+{
+    let same_company = call_tasks::company_id.eq(viewer.company_id);
+    let perms = viewer.permissions;
+    if perms.contains(Permission::ConversationsViewAll) {
+        return Ok(Box::new(same_company));
+    }
+    if !perms.can_hold_assigned() {
+        return Ok(Box::new(sql::<Bool>("1 = 0")));
+    }
+    let mine = channel_domain::member_channel_ids(conn, viewer.user_id)?;
+    let on_my_channels = same_company.and(call_tasks::channel_id.eq_any(mine));
+    if perms.contains(Permission::ConversationsViewChannel) {
+        Ok(Box::new(on_my_channels))
+    } else {
+        Ok(Box::new(
+            on_my_channels.and(
+                sql::<Bool>("call_tasks.assignee_id = ")
+                    .bind::<diesel::sql_types::BigInt, _>(viewer.user_id),
+            ),
+        ))
+    }
+}
+
+pub struct CallView {
+    pub id: i64,
+    pub contact_name: String,
+    /// Masked for viewers without `contacts.view_unmasked`.
+    pub caller: Option<String>,
+    pub channel_name: String,
+    pub assignee: Option<String>,
+    pub assignee_id: Option<i64>,
+    pub call_status: String,
+    pub duration_seconds: i32,
+    pub status: String,
+    pub created_at: NaiveDateTime,
+}
+
+type Row = (
+    i64,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<i64>,
+    String,
+    i32,
+    String,
+    NaiveDateTime,
+);
+
+/// Visible call tasks, newest first; `only_missed_open` for the supervisors' missed-calls view.
+pub fn list(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    only_missed_open: bool,
+) -> Result<Vec<CallView>, AppError> {
+    let visible = visible_to(conn, viewer)?;
+    let mut query = call_tasks::table
+        .inner_join(contacts::table)
+        .inner_join(channels::table)
+        .left_join(users::table)
+        .filter(visible)
+        .order(call_tasks::id.desc())
+        .limit(200)
+        .select((
+            call_tasks::id,
+            contacts::name,
+            call_tasks::caller_id,
+            channels::name,
+            users::display_name.nullable(),
+            call_tasks::assignee_id,
+            call_tasks::call_status,
+            call_tasks::duration_seconds,
+            call_tasks::status,
+            call_tasks::created_at,
+        ))
+        .into_boxed();
+    if only_missed_open {
+        query = query
+            .filter(call_tasks::call_status.eq("missed"))
+            .filter(call_tasks::status.eq("open"));
+    }
+    let mask = ContactMask::for_viewer(viewer.permissions);
+    Ok(query
+        .load::<Row>(conn)?
+        .into_iter()
+        .map(
+            |(
+                id,
+                contact_name,
+                caller,
+                channel_name,
+                assignee,
+                assignee_id,
+                call_status,
+                duration_seconds,
+                status,
+                created_at,
+            )| CallView {
+                id,
+                contact_name,
+                caller: caller.map(|c| mask.identifier(&c)),
+                channel_name,
+                assignee,
+                assignee_id,
+                call_status,
+                duration_seconds,
+                status,
+                created_at,
+            },
+        )
+        .collect())
+}
+
+/// The assignee marks their call task done (404 when not visible, 409 when not theirs or done).
+pub fn complete(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    call_task_id: i64,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    let visible = visible_to(conn, viewer)?;
+    let (id, assignee, status): (i64, Option<i64>, String) = call_tasks::table
+        .filter(visible)
+        .filter(call_tasks::id.eq(call_task_id))
+        .select((call_tasks::id, call_tasks::assignee_id, call_tasks::status))
+        .first(conn)?;
+    if assignee != Some(viewer.user_id) {
+        return Err(AppError::Conflict(
+            "Only the agent a call task is assigned to can complete it.".into(),
+        ));
+    }
+    if status == "done" {
+        return Err(AppError::Conflict(
+            "This call task is already completed.".into(),
+        ));
+    }
+    diesel::update(call_tasks::table.find(id))
+        .set((
+            call_tasks::status.eq("done"),
+            call_tasks::completed_at.eq(Some(now())),
+        ))
+        .execute(conn)?;
+    audit::record(
+        conn,
+        audit::Entry {
+            company_id: viewer.company_id,
+            actor,
+            action: "call_task.complete",
+            target_type: "call_task",
+            target_id: Some(id),
+            target_label: &format!("#{id}"),
+            summary: format!("call task #{id} completed"),
+        },
+    )
+}

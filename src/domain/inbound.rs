@@ -1,0 +1,407 @@
+//! Inbound channel traffic (`POST /hooks/channels/{id}/messages`): a message joins the
+//! contact's open conversation on the channel, or opens a new one assigned to the least-loaded
+//! member who can hold it. VOIP calls become call tasks, assigned the same way. Deliveries are
+//! idempotent per channel on `external_id`, by a unique constraint, so concurrent retries
+//! store one message.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde::Deserialize;
+
+use crate::auth::tokens::constant_time_eq;
+use crate::db::schema::{
+    call_tasks, channels, contacts, conversation_assignments, conversations, messages,
+};
+use crate::db::{DbConnection, write_transaction};
+use crate::domain::{channels as channel_domain, now};
+use crate::error::AppError;
+
+#[derive(Debug, Deserialize)]
+pub struct Payload {
+    pub external_id: String,
+    pub contact: ContactPayload,
+    pub text: Option<String>,
+    pub call: Option<CallPayload>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ContactPayload {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallPayload {
+    pub status: String,
+    #[serde(default)]
+    pub duration_seconds: i32,
+}
+
+/// What the hook answers.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Message {
+        conversation_id: i64,
+        message_id: i64,
+        created: bool,
+    },
+    Call {
+        call_task_id: i64,
+        created: bool,
+    },
+}
+
+/// Why a delivery is refused, mapped to 400 / 401 by the handler.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// 401: unknown or disabled channel, or a wrong token (never says which).
+    Unauthorized,
+    /// 400: the body is not what the contract describes.
+    Malformed(String),
+}
+
+/// Digits with a leading '+', for matching contacts by phone.
+pub fn normalize_phone(phone: &str) -> Option<String> {
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    (6..=20)
+        .contains(&digits.len())
+        .then(|| format!("+{digits}"))
+}
+
+struct Checked {
+    external_id: String,
+    name: String,
+    phone: Option<String>,
+    phone_normalized: Option<String>,
+    email: Option<String>,
+    kind: Kind,
+}
+
+enum Kind {
+    Text(String),
+    Call { missed: bool, duration: i32 },
+}
+
+fn check(payload: Payload, voip: bool) -> Result<Checked, Refusal> {
+    let bad = |m: &str| Refusal::Malformed(m.to_string());
+    let external_id = payload.external_id.trim().to_string();
+    if external_id.is_empty() || external_id.len() > 200 {
+        return Err(bad("external_id must be 1 to 200 characters"));
+    }
+    let phone = payload
+        .contact
+        .phone
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty());
+    let phone_normalized = match &phone {
+        Some(p) => {
+            Some(normalize_phone(p).ok_or_else(|| bad("contact.phone is not a phone number"))?)
+        }
+        None => None,
+    };
+    let email = match payload
+        .contact
+        .email
+        .map(|e| e.trim().to_lowercase())
+        .filter(|e| !e.is_empty())
+    {
+        Some(e) => Some(
+            crate::domain::validate::email(&e)
+                .ok()
+                .flatten()
+                .ok_or_else(|| bad("contact.email is not an email address"))?,
+        ),
+        None => None,
+    };
+    if phone.is_none() && email.is_none() {
+        return Err(bad("contact needs a phone or an email"));
+    }
+    let name = payload
+        .contact
+        .name
+        .map(|n| {
+            n.trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(100)
+                .collect::<String>()
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "Unknown contact".into());
+    let kind = if voip {
+        let call = payload
+            .call
+            .ok_or_else(|| bad("a VOIP channel sends call"))?;
+        let missed = match call.status.as_str() {
+            "missed" => true,
+            "answered" => false,
+            _ => return Err(bad("call.status is missed or answered")),
+        };
+        if !(0..=86_400).contains(&call.duration_seconds) {
+            return Err(bad("call.duration_seconds is 0 to 86400"));
+        }
+        Kind::Call {
+            missed,
+            duration: call.duration_seconds,
+        }
+    } else {
+        let text = payload
+            .text
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| bad("text is required"))?;
+        if text.chars().count() > 10_000 {
+            return Err(bad("text is at most 10000 characters"));
+        }
+        Kind::Text(text)
+    };
+    Ok(Checked {
+        external_id,
+        name,
+        phone,
+        phone_normalized,
+        email,
+        kind,
+    })
+}
+
+fn is_duplicate(err: &AppError) -> bool {
+    matches!(err, AppError::Conflict(message) if message == DUPLICATE)
+}
+
+const DUPLICATE: &str = "duplicate delivery";
+
+fn duplicate_or(err: DieselError) -> AppError {
+    match err {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            AppError::Conflict(DUPLICATE.into())
+        }
+        other => other.into(),
+    }
+}
+
+/// Authenticates and stores one delivery.
+pub fn receive(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    bearer: &str,
+    payload: Payload,
+) -> Result<Result<Outcome, Refusal>, AppError> {
+    let channel: Option<(i64, String, String, bool)> = channels::table
+        .find(channel_id)
+        .select((
+            channels::company_id,
+            channels::kind,
+            channels::webhook_token,
+            channels::active,
+        ))
+        .first(conn)
+        .optional()?;
+    // compare even for an unknown channel, so timing says nothing about which ids exist
+    let (company_id, kind, token, active) =
+        channel.unwrap_or((0, String::new(), "x".repeat(43), false));
+    let token_ok = constant_time_eq(&token, bearer);
+    if !token_ok || !active || company_id == 0 {
+        return Ok(Err(Refusal::Unauthorized));
+    }
+    let checked = match check(payload, kind == "voip") {
+        Ok(checked) => checked,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    if let Some(outcome) = existing(conn, channel_id, &checked)? {
+        return Ok(Ok(outcome));
+    }
+    let stored = write_transaction(conn, |conn| store(conn, company_id, channel_id, &checked));
+    match stored {
+        Ok(outcome) => Ok(Ok(outcome)),
+        // a concurrent retry stored it first: answer with what it stored
+        Err(err) if is_duplicate(&err) => existing(conn, channel_id, &checked)?
+            .map(Ok)
+            .ok_or_else(|| AppError::Internal("duplicate delivery not found".into())),
+        Err(other) => Err(other),
+    }
+}
+
+fn existing(
+    conn: &mut DbConnection,
+    channel_id: i64,
+    checked: &Checked,
+) -> Result<Option<Outcome>, AppError> {
+    match checked.kind {
+        Kind::Text(_) => Ok(messages::table
+            .filter(messages::channel_id.eq(channel_id))
+            .filter(messages::external_id.eq(&checked.external_id))
+            .select((messages::conversation_id, messages::id))
+            .first::<(i64, i64)>(conn)
+            .optional()?
+            .map(|(conversation_id, message_id)| Outcome::Message {
+                conversation_id,
+                message_id,
+                created: false,
+            })),
+        Kind::Call { .. } => Ok(call_tasks::table
+            .filter(call_tasks::channel_id.eq(channel_id))
+            .filter(call_tasks::external_id.eq(&checked.external_id))
+            .select(call_tasks::id)
+            .first::<i64>(conn)
+            .optional()?
+            .map(|call_task_id| Outcome::Call {
+                call_task_id,
+                created: false,
+            })),
+    }
+}
+
+/// The company's contact with this phone or email, or a new one.
+fn contact_for(
+    conn: &mut DbConnection,
+    company_id: i64,
+    checked: &Checked,
+    at: NaiveDateTime,
+) -> Result<i64, AppError> {
+    let mut found = None;
+    if let Some(phone) = &checked.phone_normalized {
+        found = contacts::table
+            .filter(contacts::company_id.eq(company_id))
+            .filter(contacts::phone_normalized.eq(phone))
+            .order(contacts::id)
+            .select(contacts::id)
+            .first::<i64>(conn)
+            .optional()?;
+    }
+    if found.is_none()
+        && let Some(email) = &checked.email
+    {
+        found = contacts::table
+            .filter(contacts::company_id.eq(company_id))
+            .filter(contacts::email.eq(email))
+            .order(contacts::id)
+            .select(contacts::id)
+            .first::<i64>(conn)
+            .optional()?;
+    }
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    Ok(diesel::insert_into(contacts::table)
+        .values((
+            contacts::company_id.eq(company_id),
+            contacts::name.eq(&checked.name),
+            contacts::phone.eq(&checked.phone),
+            contacts::phone_normalized.eq(&checked.phone_normalized),
+            contacts::email.eq(&checked.email),
+            contacts::created_at.eq(at),
+        ))
+        .returning(contacts::id)
+        .get_result(conn)?)
+}
+
+fn store(
+    conn: &mut DbConnection,
+    company_id: i64,
+    channel_id: i64,
+    checked: &Checked,
+) -> Result<Outcome, AppError> {
+    let at = now();
+    let contact_id = contact_for(conn, company_id, checked, at)?;
+    let assignee = channel_domain::holders(conn, company_id, channel_id)?
+        .first()
+        .map(|h| h.id);
+    let network_id = checked
+        .phone_normalized
+        .clone()
+        .or_else(|| checked.email.clone());
+    match &checked.kind {
+        Kind::Call { missed, duration } => {
+            let id: i64 = diesel::insert_into(call_tasks::table)
+                .values((
+                    call_tasks::company_id.eq(company_id),
+                    call_tasks::channel_id.eq(channel_id),
+                    call_tasks::contact_id.eq(contact_id),
+                    call_tasks::assignee_id.eq(assignee),
+                    call_tasks::call_status.eq(if *missed { "missed" } else { "answered" }),
+                    call_tasks::duration_seconds.eq(duration),
+                    call_tasks::caller_id.eq(&network_id),
+                    call_tasks::external_id.eq(Some(&checked.external_id)),
+                    call_tasks::created_at.eq(at),
+                ))
+                .returning(call_tasks::id)
+                .get_result(conn)
+                .map_err(duplicate_or)?;
+            Ok(Outcome::Call {
+                call_task_id: id,
+                created: true,
+            })
+        }
+        Kind::Text(text) => {
+            let open: Option<i64> = conversations::table
+                .filter(conversations::contact_id.eq(contact_id))
+                .filter(conversations::channel_id.eq(channel_id))
+                .filter(conversations::status.eq("open"))
+                .order(conversations::id.desc())
+                .select(conversations::id)
+                .first(conn)
+                .optional()?;
+            let conversation_id = match open {
+                Some(id) => id,
+                None => {
+                    let id: i64 = diesel::insert_into(conversations::table)
+                        .values((
+                            conversations::company_id.eq(company_id),
+                            conversations::channel_id.eq(channel_id),
+                            conversations::contact_id.eq(contact_id),
+                            conversations::assignee_id.eq(assignee),
+                            conversations::status.eq("open"),
+                            conversations::external_contact_id.eq(&network_id),
+                            conversations::last_message_at.eq(at),
+                            conversations::created_at.eq(at),
+                        ))
+                        .returning(conversations::id)
+                        .get_result(conn)?;
+                    if assignee.is_some() {
+                        diesel::insert_into(conversation_assignments::table)
+                            .values((
+                                conversation_assignments::conversation_id.eq(id),
+                                conversation_assignments::to_user_id.eq(assignee),
+                                conversation_assignments::created_at.eq(at),
+                            ))
+                            .execute(conn)?;
+                    }
+                    id
+                }
+            };
+            let message_id: i64 = diesel::insert_into(messages::table)
+                .values((
+                    messages::company_id.eq(company_id),
+                    messages::conversation_id.eq(conversation_id),
+                    messages::channel_id.eq(channel_id),
+                    messages::direction.eq("inbound"),
+                    messages::body.eq(text),
+                    messages::external_id.eq(Some(&checked.external_id)),
+                    messages::delivery.eq("received"),
+                    messages::created_at.eq(at),
+                ))
+                .returning(messages::id)
+                .get_result(conn)
+                .map_err(duplicate_or)?;
+            // the oldest unanswered message sets the waiting time
+            diesel::update(conversations::table.find(conversation_id))
+                .set(conversations::last_message_at.eq(at))
+                .execute(conn)?;
+            diesel::update(
+                conversations::table
+                    .find(conversation_id)
+                    .filter(conversations::awaiting_reply_since.is_null()),
+            )
+            .set(conversations::awaiting_reply_since.eq(Some(at)))
+            .execute(conn)?;
+            Ok(Outcome::Message {
+                conversation_id,
+                message_id,
+                created: true,
+            })
+        }
+    }
+}

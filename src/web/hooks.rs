@@ -1,0 +1,88 @@
+//! `POST /hooks/channels/{id}/messages`: inbound channel traffic, authenticated by the
+//! channel's bearer token (no session, no CSRF). Answers are JSON.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use crate::AppState;
+use crate::domain::inbound::{self, Outcome, Payload, Refusal};
+use crate::error::AppError;
+use crate::web::db;
+
+/// The largest body accepted (413 above it).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+fn answer(status: StatusCode, body: serde_json::Value) -> HttpResponse {
+    HttpResponse::build(status).json(body)
+}
+
+pub async fn receive(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let channel_id = path.into_inner();
+    let bearer = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let payload: Payload = match serde_json::from_slice(&body) {
+        Ok(payload) => payload,
+        Err(err) => {
+            // Unknown senders learn nothing about the format before authenticating.
+            if bearer.is_empty() {
+                return Ok(answer(
+                    StatusCode::UNAUTHORIZED,
+                    json!({"error": "unauthorized"}),
+                ));
+            }
+            let message = if err.is_data() {
+                format!("missing or invalid field: {err}")
+            } else {
+                "malformed JSON".into()
+            };
+            return Ok(answer(StatusCode::BAD_REQUEST, json!({"error": message})));
+        }
+    };
+    let outcome = db(&state, move |conn| {
+        inbound::receive(conn, channel_id, &bearer, payload)
+    })
+    .await?;
+    Ok(match outcome {
+        Err(Refusal::Unauthorized) => {
+            answer(StatusCode::UNAUTHORIZED, json!({"error": "unauthorized"}))
+        }
+        Err(Refusal::Malformed(message)) => {
+            answer(StatusCode::BAD_REQUEST, json!({"error": message}))
+        }
+        Ok(Outcome::Message {
+            conversation_id,
+            message_id,
+            created,
+        }) => answer(
+            if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            },
+            json!({"conversation_id": conversation_id, "message_id": message_id}),
+        ),
+        Ok(Outcome::Call {
+            call_task_id,
+            created,
+        }) => answer(
+            if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            },
+            json!({"call_task_id": call_task_id}),
+        ),
+    })
+}
