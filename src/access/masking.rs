@@ -121,52 +121,78 @@ pub fn mask_email(email: &str) -> String {
     format!("{first}***@***{tld}")
 }
 
-/// Masks every email-like word and every run of 6+ digits inside an identifier such as
-/// `whatsapp:+905320001167` or `sms:905320001167@carrier.example`.
-pub fn mask_identifier(identifier: &str) -> String {
-    let mut out = String::with_capacity(identifier.len());
-    for (i, word) in identifier.split(' ').enumerate() {
+/// Masks every email-like word and every phone-like run (6 or more digits, possibly written
+/// with spaces, dashes, dots or brackets between them) inside free text or an identifier such
+/// as `whatsapp:+905320001167`, `sms:+90 532 000 1167` or a message body.
+pub fn mask_identifier(text: &str) -> String {
+    // emails first, word by word (keeping a `scheme:` prefix), then numbers across words
+    let mut emails_masked = String::with_capacity(text.len());
+    for (i, word) in text.split(' ').enumerate() {
         if i > 0 {
-            out.push(' ');
+            emails_masked.push(' ');
         }
         if word.contains('@') {
-            // keep a `scheme:` prefix, mask the address
             match word.split_once(':') {
                 Some((scheme, rest)) if rest.contains('@') => {
-                    out.push_str(scheme);
-                    out.push(':');
-                    out.push_str(&mask_email(rest));
+                    emails_masked.push_str(scheme);
+                    emails_masked.push(':');
+                    emails_masked.push_str(&mask_email(rest));
                 }
-                _ => out.push_str(&mask_email(word)),
+                _ => emails_masked.push_str(&mask_email(word)),
             }
         } else {
-            out.push_str(&mask_digit_runs(word));
+            emails_masked.push_str(word);
         }
     }
-    out
+    mask_digit_runs(&emails_masked)
 }
 
-fn mask_digit_runs(word: &str) -> String {
-    let chars: Vec<char> = word.chars().collect();
-    let mut out = String::with_capacity(word.len());
+fn is_separator(c: char) -> bool {
+    matches!(c, ' ' | '-' | '.' | '(' | ')')
+}
+
+fn mask_digit_runs(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < chars.len() {
-        // a run of digits, optionally with a leading '+', and separators inside it
         let starts_run = chars[i].is_ascii_digit()
-            || (chars[i] == '+' && chars.get(i + 1).is_some_and(char::is_ascii_digit));
+            || (chars[i] == '+' && chars.get(i + 1).is_some_and(char::is_ascii_digit))
+            || (chars[i] == '(' && chars.get(i + 1).is_some_and(char::is_ascii_digit));
         if !starts_run {
             out.push(chars[i]);
             i += 1;
             continue;
         }
+        // extend over digits and single separators that are followed by more digits
         let start = i;
         let mut end = i + 1;
-        while end < chars.len() && (chars[end].is_ascii_digit() || chars[end] == '-') {
-            end += 1;
+        while end < chars.len() {
+            if chars[end].is_ascii_digit() {
+                end += 1;
+            } else if is_separator(chars[end]) {
+                let mut next = end;
+                while next < chars.len() && is_separator(chars[next]) && next - end < 2 {
+                    next += 1;
+                }
+                if next < chars.len() && chars[next].is_ascii_digit() {
+                    end = next;
+                } else {
+                    break;
+                }
+            } else {
+                break;
+            }
         }
         let run: String = chars[start..end].iter().collect();
         if run.chars().filter(char::is_ascii_digit).count() >= 6 {
-            out.push_str(&mask_phone(&run).replace(' ', ""));
+            let masked = mask_phone(&run);
+            // written without spaces, it stays without spaces
+            if run.contains(' ') {
+                out.push_str(&masked);
+            } else {
+                out.push_str(&masked.replace(' ', ""));
+            }
         } else {
             out.push_str(&run);
         }
@@ -227,6 +253,15 @@ mod tests {
             "mailto:j***@***.com"
         );
         assert_eq!(mask_identifier("ig:harbor_shop"), "ig:harbor_shop");
+        assert_eq!(
+            mask_identifier("call me on +90 532 999 8877 or lee@example.org"),
+            "call me on +90 *** *** **77 or l***@***.org"
+        );
+        assert_eq!(
+            mask_identifier("order 1182, 3 items"),
+            "order 1182, 3 items"
+        );
+        assert_eq!(mask_identifier("(415) 555-0142"), "*** *** **42");
     }
 
     #[test]

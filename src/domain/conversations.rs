@@ -304,17 +304,16 @@ pub fn get(
         .find(id)
         .select(conversations::channel_id)
         .first(conn)?;
-    let assignments: Vec<AssignmentRow> =
-        conversation_assignments::table
-            .filter(conversation_assignments::conversation_id.eq(id))
-            .order(conversation_assignments::id)
-            .select((
-                conversation_assignments::from_user_id,
-                conversation_assignments::to_user_id,
-                conversation_assignments::by_user_id,
-                conversation_assignments::created_at,
-            ))
-            .load(conn)?;
+    let assignments: Vec<AssignmentRow> = conversation_assignments::table
+        .filter(conversation_assignments::conversation_id.eq(id))
+        .order(conversation_assignments::id)
+        .select((
+            conversation_assignments::from_user_id,
+            conversation_assignments::to_user_id,
+            conversation_assignments::by_user_id,
+            conversation_assignments::created_at,
+        ))
+        .load(conn)?;
     let people: Vec<i64> = assignments
         .iter()
         .flat_map(|(a, b, c, _)| [*a, *b, *c])

@@ -207,6 +207,11 @@ impl Seeder<'_> {
                 REPLIES[n % REPLIES.len()].to_string(),
                 last,
             ));
+        } else if status == "open" {
+            // the customer's opener is still waiting for an answer
+            diesel::update(conversations::table.find(id))
+                .set(conversations::awaiting_reply_since.eq(Some(last - Duration::minutes(5))))
+                .execute(conn)?;
         }
         for (i, (direction, author, body, created_at)) in timeline.into_iter().enumerate() {
             diesel::insert_into(messages::table)

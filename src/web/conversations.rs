@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration};
 use serde::Deserialize;
 
 use crate::AppState;
+use crate::access::masking::ContactMask;
 use crate::access::permissions::Permission;
 use crate::access::{CurrentUser, RouteRules};
 use crate::db::write_transaction;
@@ -178,7 +179,8 @@ pub async fn index(
             })
             .collect(),
         status: status.unwrap_or_else(|| "all".into()),
-        q: query.q.unwrap_or_default(),
+        // what the viewer typed comes back masked like everything else they are shown
+        q: ContactMask::for_viewer(user.permissions).identifier(&query.q.unwrap_or_default()),
         label: query.label.unwrap_or_default(),
         missed,
         can_see_all: see_all,

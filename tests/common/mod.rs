@@ -352,6 +352,25 @@ impl Client {
         page
     }
 
+    /// A raw POST (JSON hooks): no cookies, no CSRF, just the body and headers given.
+    pub async fn post_body(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Page {
+        let mut req = test::TestRequest::post()
+            .uri(path)
+            .peer_addr(self.peer)
+            .insert_header((header::CONTENT_TYPE, content_type.to_string()))
+            .set_payload(body);
+        for (name, value) in headers {
+            req = req.insert_header((name.to_string(), value.to_string()));
+        }
+        (self.call)(req.to_request()).await
+    }
+
     pub async fn get(&mut self, path: &str) -> Page {
         self.request(Method::GET, path, None, &[]).await
     }

@@ -1,0 +1,801 @@
+//! The agent workspace through the real App, on SQLite and on PostgreSQL: visibility per
+//! permission level, masking on every page and fragment an agent reaches, replies, close,
+//! reopen, transfers, labels, reveals, inbound traffic and call tasks.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on the unexpected
+
+mod common;
+
+use actix_web::http::Method;
+use common::{Client, Page, TestApp};
+use diesel::prelude::*;
+use serde_json::json;
+use switchboard::access::permissions::{Permission, PermissionSet};
+use switchboard::db::schema::{
+    audit_events, call_tasks, channels, companies, contacts, conversations, messages, users,
+};
+use switchboard::domain;
+
+fn company_id(app: &TestApp, code: &str) -> i64 {
+    domain::companies::find_by_code(&mut app.conn(), code)
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+fn id_of(app: &TestApp, company: &str, username: &str) -> i64 {
+    domain::users::find_by_username(&mut app.conn(), company_id(app, company), username)
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+fn channel(app: &TestApp, name: &str) -> (i64, String) {
+    channels::table
+        .filter(channels::name.eq(name))
+        .select((channels::id, channels::webhook_token))
+        .first(&mut app.conn())
+        .unwrap()
+}
+
+fn last_audit(app: &TestApp) -> (String, String) {
+    audit_events::table
+        .order(audit_events::id.desc())
+        .select((audit_events::action, audit_events::summary))
+        .first(&mut app.conn())
+        .unwrap()
+}
+
+/// An open conversation assigned to `user` on `channel_name`.
+fn conversation_of(app: &TestApp, user: i64, channel_name: &str) -> i64 {
+    let (channel_id, _) = channel(app, channel_name);
+    conversations::table
+        .filter(conversations::assignee_id.eq(user))
+        .filter(conversations::channel_id.eq(channel_id))
+        .filter(conversations::status.eq("open"))
+        .order(conversations::id)
+        .select(conversations::id)
+        .first(&mut app.conn())
+        .unwrap()
+}
+
+fn give_role(app: &TestApp, username: &str, name: &str, permissions: &[Permission]) {
+    let mut conn = app.conn();
+    let role = domain::roles::create(
+        &mut conn,
+        company_id(app, "DEMO"),
+        name,
+        None,
+        permissions.iter().copied().collect::<PermissionSet>(),
+    )
+    .unwrap();
+    diesel::update(users::table.find(id_of(app, "DEMO", username)))
+        .set(users::role_id.eq(role))
+        .execute(&mut conn)
+        .unwrap();
+}
+
+fn rows(page: &Page) -> usize {
+    page.body.matches("<tr>").count().saturating_sub(1)
+}
+
+async fn hook(client: &mut Client, channel_id: i64, token: &str, body: serde_json::Value) -> Page {
+    client
+        .post_body(
+            &format!("/hooks/channels/{channel_id}/messages"),
+            "application/json",
+            body.to_string().into_bytes(),
+            &[("Authorization", &format!("Bearer {token}"))],
+        )
+        .await
+}
+
+async fn visibility_follows_each_permission_level(app: TestApp) {
+    let open_on = |app: &TestApp, names: &[&str], assignee: Option<i64>| -> usize {
+        let ids: Vec<i64> = names.iter().map(|n| channel(app, n).0).collect();
+        let mut query = conversations::table
+            .filter(conversations::status.eq("open"))
+            .filter(conversations::channel_id.eq_any(ids))
+            .into_boxed();
+        if let Some(user) = assignee {
+            query = query.filter(conversations::assignee_id.eq(user));
+        }
+        query.count().get_result::<i64>(&mut app.conn()).unwrap() as usize
+    };
+    let bob = id_of(&app, "DEMO", "bob");
+    // assigned only (Agent): his own, on his channels
+    let mut bob_client = app.signed_in("DEMO", "bob").await;
+    let page = bob_client.get("/conversations").await;
+    assert_eq!(
+        rows(&page),
+        open_on(&app, &["WhatsApp Sales", "Telegram", "SMS"], Some(bob))
+    );
+    page.assert_lacks("Alice Moreau").assert_lacks("unassigned");
+    // channel-wide: everything on his channels, assigned to anyone or nobody
+    give_role(
+        &app,
+        "bob",
+        "Channel Agent",
+        &[Permission::ConversationsViewChannel],
+    );
+    let page = bob_client.get("/conversations").await;
+    assert_eq!(
+        rows(&page),
+        open_on(&app, &["WhatsApp Sales", "Telegram", "SMS"], None)
+    );
+    page.assert_contains("Alice Moreau")
+        .assert_contains("unassigned")
+        .assert_lacks("Instagram");
+    // company-wide
+    give_role(
+        &app,
+        "bob",
+        "Everything",
+        &[Permission::ConversationsViewAll],
+    );
+    let page = bob_client.get("/conversations").await;
+    let all_open: i64 = conversations::table
+        .filter(conversations::company_id.eq(company_id(&app, "DEMO")))
+        .filter(conversations::status.eq("open"))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(rows(&page), all_open as usize);
+    page.assert_contains("Instagram")
+        .assert_contains("Messenger");
+    // none of the three: the page itself is refused
+    give_role(&app, "bob", "Nothing", &[Permission::UsersView]);
+    bob_client.get("/conversations").await.assert_status(403);
+    bob_client.get("/calls").await.assert_status(403);
+}
+
+/// Every page and fragment alice reaches, scanned for any customer's full phone or email.
+async fn agents_never_see_full_phone_numbers_or_emails(app: TestApp) {
+    let alice = id_of(&app, "DEMO", "alice");
+    let (whatsapp, token) = channel(&app, "WhatsApp Sales");
+    // a customer writes their own details into a message
+    let mut hook_client = app.client();
+    hook(&mut hook_client, whatsapp, &token, json!({"external_id": "leak-1", "contact": {"name": "Leaky Lee", "phone": "+90 532 999 8877", "email": "leaky.lee@example.org"}, "text": "call me on +90 532 999 8877 or leaky.lee@example.org"})).await.assert_status(201);
+    let secrets: Vec<String> = contacts::table
+        .select((contacts::phone, contacts::email))
+        .load::<(Option<String>, Option<String>)>(&mut app.conn())
+        .unwrap()
+        .into_iter()
+        .flat_map(|(phone, email)| {
+            let mut out = Vec::new();
+            if let Some(phone) = phone {
+                out.push(
+                    phone
+                        .chars()
+                        .filter(char::is_ascii_digit)
+                        .collect::<String>(),
+                );
+                out.push(phone);
+            }
+            out.extend(email);
+            out
+        })
+        .collect();
+    let mut alice_client = app.signed_in("DEMO", "alice").await;
+    let leak_conversation: i64 = messages::table
+        .filter(messages::external_id.eq("leak-1"))
+        .select(messages::conversation_id)
+        .first(&mut app.conn())
+        .unwrap();
+    // make sure alice can see it: it is hers
+    diesel::update(conversations::table.find(leak_conversation))
+        .set(conversations::assignee_id.eq(alice))
+        .execute(&mut app.conn())
+        .unwrap();
+    let mut pages = Vec::new();
+    for path in [
+        "/conversations".to_string(),
+        "/conversations?status=all".into(),
+        "/conversations?status=closed".into(),
+        "/conversations?q=Leaky".into(),
+        "/conversations?q=%2B90+532+999+8877".into(),
+        "/conversations?q=leaky.lee%40example.org".into(),
+        "/conversations?q=905329998877".into(),
+        "/calls".into(),
+        "/account".into(),
+    ] {
+        pages.push(alice_client.get(&path).await);
+    }
+    let visible: Vec<i64> = conversations::table
+        .filter(conversations::assignee_id.eq(alice))
+        .select(conversations::id)
+        .load(&mut app.conn())
+        .unwrap();
+    for id in &visible {
+        pages.push(alice_client.get(&format!("/conversations/{id}")).await);
+    }
+    // fragments: an htmx reply and a refused one
+    let token = alice_client.csrf.clone().unwrap();
+    let reply = [("body", "Thanks, I will call +90 532 999 8877 shortly")];
+    pages.push(
+        alice_client
+            .request(
+                Method::POST,
+                &format!("/conversations/{leak_conversation}/messages"),
+                Some(&reply),
+                &[("HX-Request", "true"), ("X-CSRF-Token", &token)],
+            )
+            .await,
+    );
+    pages.push(
+        alice_client
+            .request(
+                Method::POST,
+                &format!("/conversations/{leak_conversation}/messages"),
+                Some(&[("body", "")]),
+                &[("HX-Request", "true"), ("X-CSRF-Token", &token)],
+            )
+            .await,
+    );
+    pages.push(
+        alice_client
+            .get(&format!("/conversations/{leak_conversation}"))
+            .await,
+    );
+    let mut scanned = 0;
+    for page in &pages {
+        assert!(
+            page.status.is_success() || page.status.as_u16() == 422,
+            "{}",
+            page.status
+        );
+        for secret in &secrets {
+            assert!(
+                !page.body.contains(secret.as_str()),
+                "{secret} leaked in:\n{}",
+                page.body
+            );
+        }
+        scanned += 1;
+    }
+    assert!(scanned > 25);
+    // searching by the full number does not single the contact out
+    let search = alice_client
+        .get("/conversations?q=%2B90+532+999+8877")
+        .await;
+    search.assert_lacks("Leaky Lee");
+    pages[0].assert_contains("***@***.");
+    let leak_page = alice_client
+        .get(&format!("/conversations/{leak_conversation}"))
+        .await;
+    leak_page
+        .assert_contains("+90 *** *** **77")
+        .assert_contains("l***@***.org");
+}
+
+async fn reply_close_reopen_and_their_records(app: TestApp) {
+    let alice = id_of(&app, "DEMO", "alice");
+    let id = conversation_of(&app, alice, "WhatsApp Sales");
+    let mut client = app.signed_in("DEMO", "alice").await;
+    client
+        .get(&format!("/conversations/{id}"))
+        .await
+        .assert_status(200)
+        .assert_contains("id=\"reply-form\"");
+    let token = client.csrf.clone().unwrap();
+    let fragment = client
+        .request(
+            Method::POST,
+            &format!("/conversations/{id}/messages"),
+            Some(&[("body", "We ship tomorrow morning.")]),
+            &[("HX-Request", "true"), ("X-CSRF-Token", &token)],
+        )
+        .await;
+    fragment
+        .assert_status(200)
+        .assert_contains("We ship tomorrow morning.")
+        .assert_contains("message outbound")
+        .assert_contains("hx-swap-oob");
+    let (delivery, author): (String, Option<i64>) = messages::table
+        .filter(messages::conversation_id.eq(id))
+        .order(messages::id.desc())
+        .select((messages::delivery, messages::author_id))
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!((delivery.as_str(), author), ("queued", Some(alice)));
+    assert_eq!(last_audit(&app).0, "conversation.reply");
+    assert!(
+        !last_audit(&app).1.contains("tomorrow"),
+        "the audit log does not copy message text"
+    );
+    // without JavaScript: a plain post and a redirect back
+    let page = client
+        .post(
+            &format!("/conversations/{id}/messages"),
+            &[("body", "Anything else?")],
+        )
+        .await;
+    page.assert_status(303);
+    client
+        .post(&format!("/conversations/{id}/messages"), &[("body", "   ")])
+        .await
+        .assert_status(422)
+        .assert_contains("Write a message first");
+    let long = "x".repeat(4001);
+    client
+        .post(&format!("/conversations/{id}/messages"), &[("body", &long)])
+        .await
+        .assert_status(422)
+        .assert_contains("at most 4000");
+    client
+        .post(&format!("/conversations/{id}/close"), &[])
+        .await
+        .assert_status(303);
+    assert_eq!(last_audit(&app).0, "conversation.close");
+    client
+        .get(&format!("/conversations/{id}"))
+        .await
+        .assert_contains("id=\"reopen\"");
+    client
+        .post(&format!("/conversations/{id}/reopen"), &[])
+        .await
+        .assert_status(303);
+    assert_eq!(last_audit(&app).0, "conversation.reopen");
+    // labels: add, filter, remove; bad labels are 422
+    client
+        .post(&format!("/conversations/{id}/labels"), &[("label", "VIP")])
+        .await
+        .assert_status(303);
+    assert_eq!(last_audit(&app).0, "conversation.label_add");
+    assert_eq!(rows(&client.get("/conversations?label=vip").await), 1);
+    client
+        .post(&format!("/conversations/{id}/labels"), &[("label", "<b>")])
+        .await
+        .assert_status(422);
+    client
+        .post(
+            &format!("/conversations/{id}/labels/remove"),
+            &[("label", "vip")],
+        )
+        .await
+        .assert_status(303);
+    assert_eq!(rows(&client.get("/conversations?label=vip").await), 0);
+    // agents cannot transfer
+    client
+        .post(
+            &format!("/conversations/{id}/transfer"),
+            &[("assignee_id", &id_of(&app, "DEMO", "bob").to_string())],
+        )
+        .await
+        .assert_status(403);
+}
+
+async fn transfers_go_only_to_who_can_hold_them(app: TestApp) {
+    let (alice, bob, carl, dana) = (
+        id_of(&app, "DEMO", "alice"),
+        id_of(&app, "DEMO", "bob"),
+        id_of(&app, "DEMO", "carl"),
+        id_of(&app, "DEMO", "dana"),
+    );
+    let olga = id_of(&app, "ACME", "olga");
+    let telegram_of_bob = conversation_of(&app, bob, "Telegram");
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let page = sofia
+        .get(&format!("/conversations/{telegram_of_bob}"))
+        .await;
+    page.assert_status(200)
+        .assert_contains("id=\"transfer-form\"");
+    for (to, why) in [
+        (alice, "not on Telegram"),
+        (carl, "deactivated"),
+        (dana, "cannot hold"),
+        (olga, "other company"),
+    ] {
+        sofia
+            .post(
+                &format!("/conversations/{telegram_of_bob}/transfer"),
+                &[("assignee_id", &to.to_string())],
+            )
+            .await
+            .assert_status(422)
+            .assert_contains("Choose an active member of this conversation");
+        let _ = why;
+    }
+    sofia
+        .post(
+            &format!("/conversations/{telegram_of_bob}/transfer"),
+            &[("assignee_id", "x")],
+        )
+        .await
+        .assert_status(422);
+    let still: Option<i64> = conversations::table
+        .find(telegram_of_bob)
+        .select(conversations::assignee_id)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(still, Some(bob));
+    // a WhatsApp conversation of alice goes to bob: alice loses it at once
+    let whatsapp_of_alice = conversation_of(&app, alice, "WhatsApp Sales");
+    let mut alice_client = app.signed_in("DEMO", "alice").await;
+    alice_client
+        .get(&format!("/conversations/{whatsapp_of_alice}"))
+        .await
+        .assert_status(200);
+    sofia
+        .get(&format!("/conversations/{whatsapp_of_alice}"))
+        .await;
+    sofia
+        .post(
+            &format!("/conversations/{whatsapp_of_alice}/transfer"),
+            &[("assignee_id", &bob.to_string())],
+        )
+        .await
+        .assert_status(303);
+    let (action, summary) = last_audit(&app);
+    assert_eq!(action, "conversation.transfer");
+    assert!(summary.contains("transferred to bob"));
+    alice_client
+        .get(&format!("/conversations/{whatsapp_of_alice}"))
+        .await
+        .assert_status(404);
+    let mut bob_client = app.signed_in("DEMO", "bob").await;
+    bob_client
+        .get(&format!("/conversations/{whatsapp_of_alice}"))
+        .await
+        .assert_status(200)
+        .assert_contains("transferred from Alice Moreau to Bob Tanaka by Sofia Lindqvist");
+}
+
+async fn reveals_need_a_reason_and_respect_the_cap(app: TestApp) {
+    let alice = id_of(&app, "DEMO", "alice");
+    give_role(
+        &app,
+        "alice",
+        "Callback Agent",
+        &[
+            Permission::ConversationsViewAssigned,
+            Permission::ConversationsReply,
+            Permission::ContactsReveal,
+        ],
+    );
+    diesel::update(companies::table.filter(companies::code.eq("DEMO")))
+        .set(companies::reveal_daily_cap.eq(2))
+        .execute(&mut app.conn())
+        .unwrap();
+    let id = conversation_of(&app, alice, "WhatsApp Sales");
+    let (phone, email): (Option<String>, Option<String>) = conversations::table
+        .inner_join(contacts::table)
+        .filter(conversations::id.eq(id))
+        .select((contacts::phone, contacts::email))
+        .first(&mut app.conn())
+        .unwrap();
+    let phone = phone.unwrap();
+    let mut client = app.signed_in("DEMO", "alice").await;
+    client
+        .get(&format!("/conversations/{id}"))
+        .await
+        .assert_contains("id=\"reveal-form\"")
+        .assert_lacks(&phone);
+    client
+        .post(&format!("/conversations/{id}/reveal"), &[("reason", "")])
+        .await
+        .assert_status(422)
+        .assert_contains("Say in 5 to 300 characters");
+    let page = client
+        .post(
+            &format!("/conversations/{id}/reveal"),
+            &[("reason", "Customer asked for a call back")],
+        )
+        .await;
+    page.assert_status(200).assert_contains(&phone);
+    if let Some(email) = &email {
+        page.assert_contains(email);
+    }
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    let (action, summary) = last_audit(&app);
+    assert_eq!(action, "contact.reveal");
+    assert!(summary.contains("reason: Customer asked for a call back"));
+    assert!(
+        !summary.contains(&phone) && email.as_ref().is_none_or(|e| !summary.contains(e.as_str()))
+    );
+    // shown once: the conversation page is masked again
+    client
+        .get(&format!("/conversations/{id}"))
+        .await
+        .assert_lacks(&phone);
+    client
+        .post(
+            &format!("/conversations/{id}/reveal"),
+            &[("reason", "Second call back today")],
+        )
+        .await
+        .assert_status(200);
+    client
+        .post(
+            &format!("/conversations/{id}/reveal"),
+            &[("reason", "Third call back today")],
+        )
+        .await
+        .assert_status(409)
+        .assert_contains("the most your company allows");
+    // agents without contacts.reveal are refused
+    let mut bob = app.signed_in("DEMO", "bob").await;
+    bob.get("/account").await;
+    bob.post(
+        &format!("/conversations/{id}/reveal"),
+        &[("reason", "Because I want to")],
+    )
+    .await
+    .assert_status(403);
+}
+
+async fn inbound_traffic_is_routed_and_stored_once(app: TestApp) {
+    let (whatsapp, token) = channel(&app, "WhatsApp Sales");
+    let mut client = app.client();
+    // a new contact: a new conversation for the least-loaded member who can hold it
+    let holders =
+        domain::channels::holders(&mut app.conn(), company_id(&app, "DEMO"), whatsapp).unwrap();
+    let expected = holders.first().unwrap().id;
+    let page = hook(&mut client, whatsapp, &token, json!({"external_id": "wamid.1", "contact": {"name": "Deniz", "phone": "+90 532 000 1122", "email": "deniz@example.com"}, "text": "Hello"})).await;
+    page.assert_status(201);
+    let answer: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+    let conversation_id = answer["conversation_id"].as_i64().unwrap();
+    let assignee: Option<i64> = conversations::table
+        .find(conversation_id)
+        .select(conversations::assignee_id)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(assignee, Some(expected));
+    // the same contact again (phone written differently): joins the open conversation
+    let page = hook(&mut client, whatsapp, &token, json!({"external_id": "wamid.2", "contact": {"phone": "+905320001122"}, "text": "Are you there?"})).await;
+    page.assert_status(201);
+    let again: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+    assert_eq!(again["conversation_id"].as_i64(), Some(conversation_id));
+    // a repeated delivery: 200, same ids, nothing stored twice
+    let page = hook(&mut client, whatsapp, &token, json!({"external_id": "wamid.1", "contact": {"phone": "+90 532 000 1122"}, "text": "Hello"})).await;
+    page.assert_status(200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&page.body).unwrap(),
+        answer
+    );
+    let stored: i64 = messages::table
+        .filter(messages::external_id.eq("wamid.1"))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(stored, 1);
+
+    // ten identical deliveries at once: one message, every answer names it
+    let body = json!({"external_id": "wamid.burst", "contact": {"name": "Burst", "phone": "+44 7700 900123"}, "text": "once"});
+    let mut clients: Vec<Client> = (0..10).map(|_| app.client()).collect();
+    let answers = futures_util::future::join_all(
+        clients
+            .iter_mut()
+            .map(|c| hook(c, whatsapp, &token, body.clone())),
+    )
+    .await;
+    let created = answers.iter().filter(|p| p.status.as_u16() == 201).count();
+    assert_eq!(created, 1, "exactly one delivery creates");
+    let ids: Vec<serde_json::Value> = answers
+        .iter()
+        .map(|p| {
+            assert!(p.status.is_success(), "{}: {}", p.status, p.body);
+            serde_json::from_str(&p.body).unwrap()
+        })
+        .collect();
+    assert!(ids.iter().all(|a| *a == ids[0]));
+    let stored: i64 = messages::table
+        .filter(messages::external_id.eq("wamid.burst"))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(stored, 1);
+    let burst_contacts: i64 = contacts::table
+        .filter(contacts::name.eq("Burst"))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(burst_contacts, 1);
+
+    // refusals
+    let good = json!({"external_id": "x1", "contact": {"phone": "+90 532 000 1122"}, "text": "hi"});
+    hook(&mut client, whatsapp, "wrong-token", good.clone())
+        .await
+        .assert_status(401);
+    hook(&mut client, 999_999, &token, good.clone())
+        .await
+        .assert_status(401);
+    let acme = channel(&app, "Acme WhatsApp");
+    hook(&mut client, whatsapp, &acme.1, good.clone())
+        .await
+        .assert_status(401);
+    let path = format!("/hooks/channels/{whatsapp}/messages");
+    let auth = format!("Bearer {token}");
+    client
+        .post_body(
+            &path,
+            "application/json",
+            b"{not json".to_vec(),
+            &[("Authorization", &auth)],
+        )
+        .await
+        .assert_status(400);
+    hook(
+        &mut client,
+        whatsapp,
+        &token,
+        json!({"contact": {"phone": "+90 532 000 1122"}, "text": "hi"}),
+    )
+    .await
+    .assert_status(400);
+    hook(
+        &mut client,
+        whatsapp,
+        &token,
+        json!({"external_id": "x2", "contact": {"name": "No way to reach"}, "text": "hi"}),
+    )
+    .await
+    .assert_status(400);
+    hook(
+        &mut client,
+        whatsapp,
+        &token,
+        json!({"external_id": "x3", "contact": {"phone": "+90 532 000 1122"}}),
+    )
+    .await
+    .assert_status(400);
+    let huge = json!({"external_id": "x4", "contact": {"phone": "+90 532 000 1122"}, "text": "y".repeat(70_000)});
+    hook(&mut client, whatsapp, &token, huge)
+        .await
+        .assert_status(413);
+    // a disabled channel takes nothing
+    diesel::update(channels::table.find(whatsapp))
+        .set(channels::active.eq(false))
+        .execute(&mut app.conn())
+        .unwrap();
+    hook(&mut client, whatsapp, &token, good)
+        .await
+        .assert_status(401);
+
+    // VOIP: a call task, assigned like a conversation
+    let (voip, voip_token) = channel(&app, "Call Center");
+    let page = hook(&mut client, voip, &voip_token, json!({"external_id": "call-77", "contact": {"phone": "+49 151 2345 6789"}, "call": {"status": "missed", "duration_seconds": 0}})).await;
+    page.assert_status(201);
+    let task: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+    let (status, assignee): (String, Option<i64>) = call_tasks::table
+        .find(task["call_task_id"].as_i64().unwrap())
+        .select((call_tasks::call_status, call_tasks::assignee_id))
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(status, "missed");
+    assert!(assignee.is_some());
+    hook(&mut client, voip, &voip_token, json!({"external_id": "call-78", "contact": {"phone": "+49 151 2345 6789"}, "text": "not a call"})).await.assert_status(400);
+}
+
+async fn call_tasks_are_completed_by_their_assignee(app: TestApp) {
+    let sam = id_of(&app, "DEMO", "sam");
+    let task: i64 = call_tasks::table
+        .filter(call_tasks::assignee_id.eq(sam))
+        .filter(call_tasks::status.eq("open"))
+        .select(call_tasks::id)
+        .first(&mut app.conn())
+        .unwrap();
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let missed = sofia.get("/calls?missed=1").await;
+    missed
+        .assert_status(200)
+        .assert_contains("Missed calls")
+        .assert_lacks(">answered<");
+    sofia
+        .post(&format!("/calls/{task}/complete"), &[])
+        .await
+        .assert_status(409);
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    alice
+        .get("/calls")
+        .await
+        .assert_status(200)
+        .assert_contains("No call tasks here");
+    alice
+        .post(&format!("/calls/{task}/complete"), &[])
+        .await
+        .assert_status(404);
+    let mut sam_client = app.signed_in("DEMO", "sam").await;
+    sam_client.get("/calls").await.assert_contains("Complete");
+    sam_client
+        .post(&format!("/calls/{task}/complete"), &[])
+        .await
+        .assert_status(303);
+    assert_eq!(last_audit(&app).0, "call_task.complete");
+    sam_client
+        .post(&format!("/calls/{task}/complete"), &[])
+        .await
+        .assert_status(409);
+}
+
+async fn missed_chats_are_those_still_waiting(app: TestApp) {
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let page = sofia.get("/conversations?missed=1").await;
+    page.assert_status(200).assert_contains("Missed chats");
+    let before = rows(&page);
+    assert!(before > 0);
+    let waiting: i64 = conversations::table
+        .filter(conversations::awaiting_reply_since.is_not_null())
+        .filter(conversations::status.eq("open"))
+        .filter(conversations::company_id.eq(company_id(&app, "DEMO")))
+        .select(conversations::id)
+        .first(&mut app.conn())
+        .unwrap();
+    sofia.get(&format!("/conversations/{waiting}")).await;
+    sofia
+        .post(
+            &format!("/conversations/{waiting}/messages"),
+            &[("body", "Sorry for the wait!")],
+        )
+        .await
+        .assert_status(303);
+    assert_eq!(
+        rows(&sofia.get("/conversations?missed=1").await),
+        before - 1
+    );
+}
+
+async fn other_companies_conversations_are_not_found(app: TestApp) {
+    let alice = id_of(&app, "DEMO", "alice");
+    let demo_conversation = conversation_of(&app, alice, "WhatsApp Sales");
+    let demo_task: i64 = call_tasks::table
+        .select(call_tasks::id)
+        .first(&mut app.conn())
+        .unwrap();
+    let mut olga = app.signed_in("ACME", "olga").await;
+    olga.get("/account").await;
+    let before: i64 = messages::table.count().get_result(&mut app.conn()).unwrap();
+    olga.get(&format!("/conversations/{demo_conversation}"))
+        .await
+        .assert_status(404);
+    olga.post(
+        &format!("/conversations/{demo_conversation}/messages"),
+        &[("body", "hi")],
+    )
+    .await
+    .assert_status(404);
+    olga.post(&format!("/conversations/{demo_conversation}/close"), &[])
+        .await
+        .assert_status(404);
+    olga.post(
+        &format!("/conversations/{demo_conversation}/transfer"),
+        &[("assignee_id", &id_of(&app, "ACME", "alice").to_string())],
+    )
+    .await
+    .assert_status(404);
+    olga.post(
+        &format!("/conversations/{demo_conversation}/labels"),
+        &[("label", "mine")],
+    )
+    .await
+    .assert_status(404);
+    olga.post(
+        &format!("/conversations/{demo_conversation}/reveal"),
+        &[("reason", "just looking around")],
+    )
+    .await
+    .assert_status(404);
+    olga.post(&format!("/calls/{demo_task}/complete"), &[])
+        .await
+        .assert_status(404);
+    let after: i64 = messages::table.count().get_result(&mut app.conn()).unwrap();
+    assert_eq!(before, after);
+    let status: String = conversations::table
+        .find(demo_conversation)
+        .select(conversations::status)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(status, "open");
+}
+
+on_both_databases!(
+    visibility_follows_each_permission_level,
+    agents_never_see_full_phone_numbers_or_emails,
+    reply_close_reopen_and_their_records,
+    transfers_go_only_to_who_can_hold_them,
+    reveals_need_a_reason_and_respect_the_cap,
+    inbound_traffic_is_routed_and_stored_once,
+    call_tasks_are_completed_by_their_assignee,
+    missed_chats_are_those_still_waiting,
+    other_companies_conversations_are_not_found,
+);
