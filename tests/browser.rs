@@ -543,6 +543,102 @@ async fn custom_role_shapes_the_navigation(backend: Backend) {
     drop(server);
 }
 
+/// An agent opens a conversation, replies, and sees the reply appear without a page load.
+async fn agent_replies_in_place(backend: Backend) {
+    let database = TestDatabase::create(backend);
+    let (server, base) = start_demo(&database);
+    let browser = start_browser().await;
+    let c = &browser.client;
+    let wait = || c.wait().at_most(Duration::from_secs(10));
+
+    sign_in(c, &base, "DEMO", "alice", common::PASSWORD).await;
+    let table = wait()
+        .for_element(Locator::Id("conversations-table"))
+        .await
+        .unwrap();
+    table
+        .find(Locator::Css("tbody a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let form = wait().for_element(Locator::Id("reply-form")).await.unwrap();
+    let url = c.current_url().await.unwrap();
+    // a marker on this document: it survives only if the page is not reloaded
+    c.execute(
+        "document.body.dataset.marker = 'same-page'; return null;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let before = c
+        .find_all(Locator::Css("#timeline article"))
+        .await
+        .unwrap()
+        .len();
+    form.find(Locator::Css("textarea[name=body]"))
+        .await
+        .unwrap()
+        .send_keys("Your parcel leaves today.")
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(
+            "//section[@id='timeline']/article[contains(., 'Your parcel leaves today.')]",
+        ))
+        .await
+        .unwrap();
+    let after = c
+        .find_all(Locator::Css("#timeline article"))
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(after, before + 1);
+    let marker = c
+        .execute("return document.body.dataset.marker || null;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        marker.as_str(),
+        Some("same-page"),
+        "the page was not reloaded"
+    );
+    assert_eq!(c.current_url().await.unwrap(), url);
+    // the form is fresh again
+    let body = c
+        .find(Locator::Css("#reply-form textarea[name=body]"))
+        .await
+        .unwrap();
+    assert_eq!(body.prop("value").await.unwrap().unwrap_or_default(), "");
+    if let Ok(dir) = std::env::var("SWITCHBOARD_SCREENSHOTS") {
+        std::fs::write(
+            format!("{dir}/reply-{backend:?}.png"),
+            c.screenshot().await.unwrap(),
+        )
+        .unwrap();
+    }
+    browser.client.clone().close().await.unwrap();
+    drop(server);
+}
+
+#[tokio::test]
+async fn browser_agent_replies_in_place_sqlite() {
+    agent_replies_in_place(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn browser_agent_replies_in_place_postgres() {
+    agent_replies_in_place(Backend::Postgres).await;
+}
+
 #[tokio::test]
 async fn browser_custom_role_navigation_sqlite() {
     custom_role_shapes_the_navigation(Backend::Sqlite).await;
