@@ -107,6 +107,10 @@ pub struct Config {
     pub bind: String,
     pub cookie_secure: bool,
     pub trusted_proxies: Vec<IpNet>,
+    /// Failed sign-ins one address may make in 10 minutes before 429 (at least 30).
+    pub ip_failure_limit: i64,
+    /// A MaxMind-format database for sign-in locations, if any.
+    pub geoip_db: Option<String>,
 }
 
 impl Config {
@@ -125,11 +129,24 @@ impl Config {
         };
         let trusted_proxies =
             parse_proxies(&std::env::var("SWITCHBOARD_TRUSTED_PROXIES").unwrap_or_default())?;
+        let ip_failure_limit = match std::env::var("SWITCHBOARD_LOGIN_FAILURE_LIMIT") {
+            Ok(value) => value
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= crate::auth::login::DEFAULT_IP_FAILURE_LIMIT)
+                .ok_or_else(|| format!("SWITCHBOARD_LOGIN_FAILURE_LIMIT must be a whole number of at least 30, not '{value}'"))?,
+            Err(_) => crate::auth::login::DEFAULT_IP_FAILURE_LIMIT,
+        };
         Ok(Self {
             database,
             bind: cli.bind.clone(),
             cookie_secure,
             trusted_proxies,
+            ip_failure_limit,
+            geoip_db: std::env::var("SWITCHBOARD_GEOIP_DB")
+                .ok()
+                .filter(|p| !p.trim().is_empty()),
         })
     }
 
@@ -140,6 +157,8 @@ impl Config {
             bind: "127.0.0.1:0".into(),
             cookie_secure: false,
             trusted_proxies: Vec::new(),
+            ip_failure_limit: crate::auth::login::DEFAULT_IP_FAILURE_LIMIT,
+            geoip_db: None,
         }
     }
 }

@@ -33,6 +33,7 @@ pub struct AppState {
     pub permission_cache: PermissionCache,
     /// Signs session cookies; shared by all instances through the database.
     pub cookie_key: Key,
+    pub geoip: auth::geoip::GeoIp,
 }
 
 impl AppState {
@@ -47,11 +48,13 @@ impl AppState {
             })?;
         let cookie_key =
             Key::try_from(secret.as_slice()).map_err(|err| format!("cookie key: {err}"))?;
+        let geoip = auth::geoip::GeoIp::open(config.geoip_db.as_deref());
         Ok(Self {
             pool,
             config,
             permission_cache: PermissionCache::default(),
             cookie_key,
+            geoip,
         })
     }
 }

@@ -214,6 +214,9 @@ async fn sign_in_see_navigation_sign_out(backend: Backend) {
             "Roles",
             "Channels",
             "Assignments",
+            "Activity",
+            "Login history",
+            "Sessions",
             "Settings",
             "My account"
         ]

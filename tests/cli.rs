@@ -84,7 +84,10 @@ fn operators_create_companies_and_users_and_verify_the_audit_log(backend: Backen
     let database = TestDatabase::create(backend);
     let output = run(&database, &["migrate"], None);
     assert!(output.status.success(), "{}", text(&output.stderr));
-    assert!(text(&output.stdout).contains("2 migration(s) applied"));
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+        .unwrap()
+        .count();
+    assert!(text(&output.stdout).contains(&format!("{migrations} migration(s) applied")));
     let output = run(&database, &["migrate"], None);
     assert!(text(&output.stdout).contains("0 migration(s) applied"));
 
@@ -180,6 +183,24 @@ fn operators_create_companies_and_users_and_verify_the_audit_log(backend: Backen
     // an edited record is found and named
     let mut conn = switchboard::db::connect_single(&database.url).unwrap();
     use switchboard::db::schema::audit_events::dsl::*;
+    // the database itself refuses to change audit records
+    let refused = diesel::update(audit_events.filter(seq.eq(2)))
+        .set(summary.eq("nothing happened here"))
+        .execute(&mut conn);
+    assert!(refused.is_err(), "audit records are immutable");
+    assert!(
+        diesel::delete(audit_events.filter(seq.eq(3)))
+            .execute(&mut conn)
+            .is_err()
+    );
+    // an attacker who can drop the guards is still caught by the chain
+    let drop_guards = match backend {
+        Backend::Sqlite => {
+            "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete;"
+        }
+        Backend::Postgres => "DROP TRIGGER audit_events_immutable ON audit_events;",
+    };
+    diesel::connection::SimpleConnection::batch_execute(&mut conn, drop_guards).unwrap();
     let changed = diesel::update(audit_events.filter(seq.eq(2)))
         .set(summary.eq("nothing happened here"))
         .execute(&mut conn)
@@ -193,6 +214,121 @@ fn operators_create_companies_and_users_and_verify_the_audit_log(backend: Backen
         "{}",
         text(&output.stdout)
     );
+    assert!(text(&output.stdout).contains("altered"));
+}
+
+/// Deleted and reordered records are found as well as edited ones.
+fn verify_finds_deleted_and_reordered_records(backend: Backend) {
+    use switchboard::db::schema::audit_events::dsl::*;
+    let fresh = |tamper: &dyn Fn(&mut switchboard::db::DbConnection)| -> String {
+        let database = TestDatabase::create(backend);
+        assert!(run(&database, &["migrate"], None).status.success());
+        let created = run(
+            &database,
+            &[
+                "company",
+                "create",
+                "--code",
+                "NEWCO",
+                "--name",
+                "New Co",
+                "--supervisor",
+                "boss",
+            ],
+            Some("Velvet-Harbor-Crane-58\n"),
+        );
+        assert!(created.status.success());
+        for n in 1..=3 {
+            let output = switchboard(&database)
+                .args([
+                    "user",
+                    "create",
+                    "--company",
+                    "NEWCO",
+                    "--username",
+                    &format!("agent{n}"),
+                    "--role",
+                    "Agent",
+                ])
+                .env("SWITCHBOARD_PASSWORD", "Orchid-Tunnel-Maple-31")
+                .output()
+                .unwrap();
+            assert!(output.status.success());
+        }
+        let mut conn = switchboard::db::connect_single(&database.url).unwrap();
+        let drop_guards = match backend {
+            Backend::Sqlite => {
+                "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete;"
+            }
+            Backend::Postgres => "DROP TRIGGER audit_events_immutable ON audit_events;",
+        };
+        diesel::connection::SimpleConnection::batch_execute(&mut conn, drop_guards).unwrap();
+        tamper(&mut conn);
+        drop(conn);
+        let output = run(&database, &["audit", "verify"], None);
+        assert!(!output.status.success(), "{}", text(&output.stdout));
+        text(&output.stdout)
+    };
+    // a record removed from the middle
+    let report = fresh(&|conn| {
+        diesel::delete(audit_events.filter(seq.eq(3)))
+            .execute(conn)
+            .unwrap();
+    });
+    assert!(
+        report.contains("BROKEN at record 3") && report.contains("missing"),
+        "{report}"
+    );
+    // two records swapped (their positions exchanged)
+    let report = fresh(&|conn| {
+        diesel::update(audit_events.filter(seq.eq(2)))
+            .set(seq.eq(-2))
+            .execute(conn)
+            .unwrap();
+        diesel::update(audit_events.filter(seq.eq(4)))
+            .set(seq.eq(2))
+            .execute(conn)
+            .unwrap();
+        diesel::update(audit_events.filter(seq.eq(-2)))
+            .set(seq.eq(4))
+            .execute(conn)
+            .unwrap();
+    });
+    assert!(report.contains("BROKEN at record 2"), "{report}");
+    // the newest record removed: the head printed before no longer matches
+    let report_ok = {
+        let database = TestDatabase::create(backend);
+        assert!(run(&database, &["migrate"], None).status.success());
+        run(
+            &database,
+            &[
+                "company",
+                "create",
+                "--code",
+                "NEWCO",
+                "--name",
+                "New Co",
+                "--supervisor",
+                "boss",
+            ],
+            Some("Velvet-Harbor-Crane-58\n"),
+        );
+        text(&run(&database, &["audit", "verify"], None).stdout)
+    };
+    assert!(
+        report_ok.contains("head "),
+        "verify prints the chain head for operators to keep"
+    );
+}
+
+#[test]
+fn verify_finds_deleted_and_reordered_records_sqlite() {
+    verify_finds_deleted_and_reordered_records(Backend::Sqlite);
+}
+
+#[test]
+fn verify_finds_deleted_and_reordered_records_postgres() {
+    verify_finds_deleted_and_reordered_records(Backend::Postgres);
 }
 
 #[test]

@@ -157,14 +157,18 @@ async fn role_edits_act_on_open_sessions(app: TestApp) {
         .first(&mut app.conn())
         .unwrap();
     assert_eq!(version_after, version_before + 1);
-    bob_client.get("/settings").await.assert_status(200);
-    bob_client.get("/users").await.assert_status(403);
     let (action, summary) = last_audit(&app);
     assert_eq!(action, "role.update");
     assert!(
         summary.contains("added settings.manage; removed users.view"),
         "{summary}"
     );
+    bob_client.get("/settings").await.assert_status(200);
+    bob_client.get("/users").await.assert_status(403);
+    // the refusal itself is in the activity log
+    let (action, summary) = last_audit(&app);
+    assert_eq!(action, "access.denied");
+    assert!(summary.contains("bob was refused GET /users"), "{summary}");
 }
 
 async fn built_in_roles_are_read_only(app: TestApp) {

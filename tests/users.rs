@@ -307,7 +307,15 @@ async fn agents_cannot_manage_users(app: TestApp) {
     for path in ["/users/new", &format!("/users/{bob}/offboard"), "/settings"] {
         alice.get(path).await.assert_status(403);
     }
-    assert_eq!(audit_log(&app).len(), audit_before);
+    // nothing changed: the only new records are the twelve refusals, each naming alice
+    let log = audit_log(&app);
+    let new: Vec<&(String, String, String)> = log[audit_before..].iter().collect();
+    assert_eq!(new.len(), 12);
+    assert!(
+        new.iter()
+            .all(|(action, _, summary)| action == "access.denied"
+                && summary.starts_with("alice was refused"))
+    );
     app.client()
         .login("DEMO", "bob", PASSWORD)
         .await
@@ -733,6 +741,9 @@ async fn settings_are_validated_and_applied(app: TestApp) {
         ("idle_timeout_minutes", "15"),
         ("session_lifetime_hours", "8"),
         ("lockout_threshold", "5"),
+        ("end_session_on_client_change", "on"),
+        ("reveal_daily_cap", "10"),
+        ("missed_chat_minutes", "15"),
     ];
     sofia.post("/settings", &good).await.assert_status(303);
     assert_eq!(last_audit(&app).0, "settings.update");

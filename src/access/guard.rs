@@ -17,8 +17,23 @@ use crate::AppState;
 use crate::access::{CurrentUser, RouteRules, Rule};
 use crate::auth::session_store::{UNAVAILABLE_KEY, auth_from_state};
 use crate::auth::{client, csrf};
-use crate::domain::roles;
+use crate::db::{DbConnection, write_transaction};
+use crate::domain::{Actor, audit, roles, sessions};
 use crate::error::AppError;
+
+/// Database work from the guard, off the async threads.
+async fn run<T, F>(state: &AppState, work: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+{
+    let pool = state.pool.clone();
+    web::block(move || {
+        let mut conn = pool.get()?;
+        work(&mut conn)
+    })
+    .await?
+}
 
 /// Forms are small; anything larger is not a form of ours.
 const FORM_LIMIT: usize = 256 * 1024;
@@ -106,6 +121,42 @@ pub async fn guard(
         ));
     };
 
+    let ip = client::client_ip(req.request(), &state.config.trusted_proxies);
+    let user_agent = client::user_agent(req.request());
+
+    // A session that moves to another address or browser was most likely stolen: end it.
+    if auth.end_on_client_change && (ip != auth.ip || user_agent != auth.user_agent) {
+        let what = if ip != auth.ip {
+            "client address"
+        } else {
+            "browser"
+        };
+        let actor = Actor {
+            user_id: None,
+            username: "system".into(),
+            ip: ip.clone(),
+        };
+        let (company_id, session_id, user_id) = (auth.company_id, auth.session_id, auth.user_id);
+        let ended = run(&state, move |conn| {
+            write_transaction(conn, |conn| {
+                sessions::end_suspicious(conn, company_id, session_id, user_id, &actor, what)
+            })
+        })
+        .await;
+        if let Err(err) = ended {
+            return Ok(refuse(req, err));
+        }
+        session.purge();
+        let htmx = req.headers().contains_key("hx-request");
+        return Ok(refuse(
+            req,
+            AppError::SignInRequired {
+                next: "/".into(),
+                htmx,
+            },
+        ));
+    }
+
     if changes_state {
         let given = submitted_token(&mut req).await;
         if !csrf::matches(&auth.csrf_token, given.as_deref()) {
@@ -125,15 +176,8 @@ pub async fn guard(
     let permissions = match state.permission_cache.get(auth.role_id, auth.role_version) {
         Some(set) => set,
         None => {
-            let pool = state.pool.clone();
             let role_id = auth.role_id;
-            let loaded = web::block(move || {
-                let mut conn = pool.get()?;
-                roles::permissions_of(&mut conn, role_id)
-            })
-            .await
-            .map_err(AppError::from)
-            .and_then(|inner| inner);
+            let loaded = run(&state, move |conn| roles::permissions_of(conn, role_id)).await;
             match loaded {
                 Ok(set) => {
                     state
@@ -146,15 +190,40 @@ pub async fn guard(
         }
     };
 
-    if let Rule::AnyOf(required) = rule
-        && !permissions.contains_any(required)
-    {
+    if !rule.allows(permissions) {
+        // Probing shows up in the activity log.
+        let actor = Actor {
+            user_id: Some(auth.user_id),
+            username: auth.username.clone(),
+            ip: ip.clone(),
+        };
+        let (company_id, attempted) = (auth.company_id, format!("{method} {}", req.path()));
+        let recorded = run(&state, move |conn| {
+            write_transaction(conn, |conn| {
+                audit::record(
+                    conn,
+                    audit::Entry {
+                        company_id,
+                        actor: &actor,
+                        action: "access.denied",
+                        target_type: "route",
+                        target_id: None,
+                        target_label: &attempted,
+                        summary: format!("{} was refused {attempted}", actor.username),
+                    },
+                )
+            })
+        })
+        .await;
+        if let Err(err) = recorded {
+            tracing::error!(error = %err, "cannot record a refused request");
+        }
         return Ok(refuse(req, AppError::Forbidden));
     }
 
     let current = CurrentUser {
-        ip: client::client_ip(req.request(), &state.config.trusted_proxies),
-        user_agent: client::user_agent(req.request()),
+        ip,
+        user_agent,
         auth,
         permissions,
     };

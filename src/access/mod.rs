@@ -32,11 +32,25 @@ pub enum Rule {
     SignedIn,
     /// A signed-in user holding at least one of these permissions.
     AnyOf(&'static [Permission]),
+    /// A CSV export: `exports.create` and at least one of the permissions of the page the
+    /// data comes from.
+    ExportOf(&'static [Permission]),
 }
 
 impl Rule {
     pub fn needs_session(self) -> bool {
-        matches!(self, Self::SignedIn | Self::AnyOf(_))
+        matches!(self, Self::SignedIn | Self::AnyOf(_) | Self::ExportOf(_))
+    }
+
+    /// Whether a signed-in user with these permissions passes the rule.
+    pub fn allows(self, held: PermissionSet) -> bool {
+        match self {
+            Self::Public | Self::Webhook | Self::SignedIn => true,
+            Self::AnyOf(required) => held.contains_any(required),
+            Self::ExportOf(page) => {
+                held.contains(Permission::ExportsCreate) && held.contains_any(page)
+            }
+        }
     }
 
     /// Human-readable, for the effective-access view and logs.
@@ -50,6 +64,14 @@ impl Rule {
                 .map(|p| p.key())
                 .collect::<Vec<_>>()
                 .join(" or "),
+            Self::ExportOf(perms) => format!(
+                "exports.create and {}",
+                perms
+                    .iter()
+                    .map(|p| p.key())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
         }
     }
 }

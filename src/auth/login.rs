@@ -4,7 +4,7 @@
 use crate::auth::password;
 use crate::auth::session_store::LoginGrant;
 use crate::db::{DbConnection, write_transaction};
-use crate::domain::{companies, login_events, now, users};
+use crate::domain::{Actor, audit, companies, login_events, now, users};
 use crate::error::AppError;
 
 pub struct Credentials {
@@ -13,7 +13,15 @@ pub struct Credentials {
     pub password: String,
     pub ip: String,
     pub user_agent: String,
+    /// From the GeoIP database, when one is configured.
+    pub location: Option<String>,
 }
+
+/// Failed sign-ins one address may make within `THROTTLE_WINDOW` before it is refused with
+/// 429. Counted in the login history, so the limit holds across every instance. A whole office
+/// behind one address must survive a few typos: never configure it below 30.
+pub const DEFAULT_IP_FAILURE_LIMIT: i64 = 30;
+pub const THROTTLE_WINDOW_MINUTES: i64 = 10;
 
 /// Why a sign-in failed, for the login history. Never shown to the person signing in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +31,10 @@ pub enum Failure {
     BadPassword,
     Deactivated,
     Locked,
+    /// Too many failures from this address: try again after this many seconds (429).
+    Throttled {
+        retry_after_secs: u64,
+    },
 }
 
 impl Failure {
@@ -33,6 +45,7 @@ impl Failure {
             Self::BadPassword => "bad_password",
             Self::Deactivated => "deactivated",
             Self::Locked => "locked",
+            Self::Throttled { .. } => "throttled",
         }
     }
 }
@@ -41,10 +54,54 @@ impl Failure {
 pub fn authenticate(
     conn: &mut DbConnection,
     credentials: &Credentials,
+    ip_failure_limit: i64,
 ) -> Result<Result<LoginGrant, Failure>, AppError> {
     let code = credentials.company_code.trim().to_uppercase();
     let username = credentials.username.trim().to_lowercase();
     let company = companies::find_by_code(conn, &code)?;
+
+    // The address is refused before any password is looked at.
+    let since = now() - chrono::Duration::minutes(THROTTLE_WINDOW_MINUTES);
+    let (failures, oldest) = login_events::failures_from(conn, &credentials.ip, since)?;
+    if failures > ip_failure_limit {
+        let free_at = oldest.unwrap_or(since) + chrono::Duration::minutes(THROTTLE_WINDOW_MINUTES);
+        let retry_after_secs = u64::try_from((free_at - now()).num_seconds())
+            .unwrap_or(0)
+            .max(1);
+        let failure = Failure::Throttled { retry_after_secs };
+        write_transaction(conn, |conn| {
+            login_events::record(
+                conn,
+                &attempt(
+                    credentials,
+                    company.as_ref().map(|c| c.id),
+                    &code,
+                    &username,
+                    None,
+                    Err(failure),
+                ),
+            )?;
+            if let Some(company) = &company {
+                audit::record(
+                    conn,
+                    audit::Entry {
+                        company_id: company.id,
+                        actor: &system_actor(credentials),
+                        action: "login.throttled",
+                        target_type: "address",
+                        target_id: None,
+                        target_label: &credentials.ip,
+                        summary: format!(
+                            "sign-in refused: {failures} failures from {} in {THROTTLE_WINDOW_MINUTES} minutes",
+                            credentials.ip
+                        ),
+                    },
+                )?;
+            }
+            Ok(())
+        })?;
+        return Ok(Err(failure));
+    }
     let user = match &company {
         Some(company) => users::find_by_username(conn, company.id, &username)?,
         None => None,
@@ -88,23 +145,37 @@ pub fn authenticate(
             match outcome {
                 Ok(()) => users::record_successful_login(conn, user.id)?,
                 Err(Failure::BadPassword) => {
-                    users::record_failed_login(conn, user, company.lockout_threshold)?;
+                    if users::record_failed_login(conn, user, company.lockout_threshold)? {
+                        audit::record(
+                            conn,
+                            audit::Entry {
+                                company_id: company.id,
+                                actor: &system_actor(credentials),
+                                action: "user.locked",
+                                target_type: "user",
+                                target_id: Some(user.id),
+                                target_label: &user.username,
+                                summary: format!(
+                                    "{} locked after {} failed sign-ins",
+                                    user.username, company.lockout_threshold
+                                ),
+                            },
+                        )?;
+                    }
                 }
                 Err(_) => {}
             }
         }
         login_events::record(
             conn,
-            &login_events::Attempt {
-                company_id: company.as_ref().map(|c| c.id),
-                company_code: &code,
-                username: &username,
+            &attempt(
+                credentials,
+                company.as_ref().map(|c| c.id),
+                &code,
+                &username,
                 user_id,
-                success: outcome.is_ok(),
-                reason: outcome.err().map_or("ok", Failure::reason),
-                ip: &credentials.ip,
-                user_agent: &credentials.user_agent,
-            },
+                outcome,
+            ),
         )
     })?;
 
@@ -118,4 +189,34 @@ pub fn authenticate(
         (Err(failure), _, _) => Err(failure),
         _ => Err(Failure::UnknownUser),
     })
+}
+
+fn attempt<'a>(
+    credentials: &'a Credentials,
+    company_id: Option<i64>,
+    code: &'a str,
+    username: &'a str,
+    user_id: Option<i64>,
+    outcome: Result<(), Failure>,
+) -> login_events::Attempt<'a> {
+    login_events::Attempt {
+        company_id,
+        company_code: code,
+        username,
+        user_id,
+        success: outcome.is_ok(),
+        reason: outcome.err().map_or("ok", Failure::reason),
+        ip: &credentials.ip,
+        user_agent: &credentials.user_agent,
+        location: credentials.location.as_deref(),
+    }
+}
+
+/// Records made by the sign-in machinery itself, from the client's address.
+fn system_actor(credentials: &Credentials) -> Actor {
+    Actor {
+        user_id: None,
+        username: "system".into(),
+        ip: credentials.ip.clone(),
+    }
 }

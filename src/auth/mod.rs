@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod csrf;
+pub mod geoip;
 pub mod login;
 pub mod password;
 pub mod session_store;

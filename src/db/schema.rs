@@ -212,6 +212,7 @@ diesel::table! {
         ip -> Text,
         user_agent -> Text,
         created_at -> Timestamp,
+        location -> Nullable<Text>,
     }
 }
 

@@ -193,3 +193,66 @@ pub fn verify(conn: &mut DbConnection, company_id: i64) -> Result<Verification, 
         }
     }
 }
+
+#[derive(Clone, Debug, Default)]
+pub struct ActivityFilter {
+    /// Username of who acted.
+    pub actor: Option<String>,
+    /// An action (`user.deactivate`) or an area (`user.`).
+    pub action: Option<String>,
+    pub from: Option<NaiveDateTime>,
+    pub to: Option<NaiveDateTime>,
+    /// Keyset cursor: ids below this one.
+    pub before: Option<i64>,
+}
+
+pub const PAGE_SIZE: i64 = 100;
+
+/// The company's activity, newest first, `limit` records at a time (keyset on the indexed id).
+pub fn page(
+    conn: &mut DbConnection,
+    company_id: i64,
+    filter: &ActivityFilter,
+    limit: i64,
+) -> Result<Vec<Record>, AppError> {
+    let mut query = audit_events::table
+        .filter(audit_events::company_id.eq(company_id))
+        .order(audit_events::id.desc())
+        .limit(limit)
+        .select(Record::as_select())
+        .into_boxed();
+    if let Some(actor) = filter
+        .actor
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        query = query.filter(audit_events::actor_username.eq(actor.to_lowercase()));
+    }
+    if let Some(action) = filter
+        .action
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        if action.ends_with('.') {
+            query = query.filter(
+                audit_events::action
+                    .like(format!("{}%", action.replace('%', "").replace('_', "\\_")))
+                    .escape('\\'),
+            );
+        } else {
+            query = query.filter(audit_events::action.eq(action.to_string()));
+        }
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(audit_events::created_at.ge(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(audit_events::created_at.lt(to));
+    }
+    if let Some(before) = filter.before {
+        query = query.filter(audit_events::id.lt(before));
+    }
+    Ok(query.load(conn)?)
+}

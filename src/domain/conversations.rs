@@ -167,13 +167,23 @@ pub fn list(
     viewer: &Viewer,
     filter: &ListFilter,
 ) -> Result<Vec<ConversationRow>, AppError> {
+    list_page(conn, viewer, filter, PAGE_SIZE)
+}
+
+/// `list` with another page size (exports read a thousand rows at a time).
+pub fn list_page(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    filter: &ListFilter,
+    limit: i64,
+) -> Result<Vec<ConversationRow>, AppError> {
     let visible = visible_to(conn, viewer)?;
     let mut query = visible_rows!(visible)
         .order((
             conversations::last_message_at.desc(),
             conversations::id.desc(),
         ))
-        .limit(PAGE_SIZE)
+        .limit(limit)
         .into_boxed();
     if let Some(status) = &filter.status {
         query = query.filter(conversations::status.eq(status.clone()));

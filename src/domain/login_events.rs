@@ -17,6 +17,7 @@ pub struct Attempt<'a> {
     pub reason: &'a str,
     pub ip: &'a str,
     pub user_agent: &'a str,
+    pub location: Option<&'a str>,
 }
 
 fn clip(text: &str, max: usize) -> String {
@@ -34,8 +35,126 @@ pub fn record(conn: &mut DbConnection, attempt: &Attempt<'_>) -> Result<(), AppE
             login_events::reason.eq(attempt.reason),
             login_events::ip.eq(clip(attempt.ip, 64)),
             login_events::user_agent.eq(clip(attempt.user_agent, 512)),
+            login_events::location.eq(attempt.location.map(|l| clip(l, 120))),
             login_events::created_at.eq(now()),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Failed sign-ins (throttled ones aside) from one address since `since`: how many, and when
+/// the oldest was. Uses the (ip, created_at) index.
+pub fn failures_from(
+    conn: &mut DbConnection,
+    ip: &str,
+    since: chrono::NaiveDateTime,
+) -> Result<(i64, Option<chrono::NaiveDateTime>), AppError> {
+    let rows: Vec<chrono::NaiveDateTime> = login_events::table
+        .filter(login_events::ip.eq(ip))
+        .filter(login_events::created_at.gt(since))
+        .filter(login_events::success.eq(false))
+        .filter(login_events::reason.ne("throttled"))
+        .order(login_events::created_at)
+        .select(login_events::created_at)
+        .load(conn)?;
+    Ok((rows.len() as i64, rows.first().copied()))
+}
+
+/// One line of the login history.
+#[derive(Clone, Debug, Queryable)]
+pub struct LoginRow {
+    pub id: i64,
+    pub created_at: chrono::NaiveDateTime,
+    pub username: String,
+    pub user_id: Option<i64>,
+    pub success: bool,
+    pub reason: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub location: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct LoginFilter {
+    /// Username attempted.
+    pub user: Option<String>,
+    pub success: Option<bool>,
+    pub from: Option<chrono::NaiveDateTime>,
+    pub to: Option<chrono::NaiveDateTime>,
+    /// Keyset cursor: ids below this one.
+    pub before: Option<i64>,
+}
+
+pub const PAGE_SIZE: i64 = 100;
+
+/// The company's sign-in attempts, newest first, one page at a time.
+pub fn page(
+    conn: &mut DbConnection,
+    company_id: i64,
+    filter: &LoginFilter,
+    limit: i64,
+) -> Result<Vec<LoginRow>, AppError> {
+    let mut query = login_events::table
+        .filter(login_events::company_id.eq(company_id))
+        .order(login_events::id.desc())
+        .limit(limit)
+        .select((
+            login_events::id,
+            login_events::created_at,
+            login_events::username,
+            login_events::user_id,
+            login_events::success,
+            login_events::reason,
+            login_events::ip,
+            login_events::user_agent,
+            login_events::location,
+        ))
+        .into_boxed();
+    if let Some(user) = filter
+        .user
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        query = query.filter(login_events::username.eq(user.to_lowercase()));
+    }
+    if let Some(success) = filter.success {
+        query = query.filter(login_events::success.eq(success));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(login_events::created_at.ge(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(login_events::created_at.lt(to));
+    }
+    if let Some(before) = filter.before {
+        query = query.filter(login_events::id.lt(before));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// A user's latest sign-in attempts (for their user page).
+pub fn recent_for_user(
+    conn: &mut DbConnection,
+    company_id: i64,
+    user_id: i64,
+    limit: i64,
+) -> Result<Vec<LoginRow>, AppError> {
+    Ok(login_events::table
+        .filter(login_events::company_id.eq(company_id))
+        .filter(login_events::user_id.eq(user_id))
+        .order(login_events::id.desc())
+        .limit(limit)
+        .select((
+            login_events::id,
+            login_events::created_at,
+            login_events::username,
+            login_events::user_id,
+            login_events::success,
+            login_events::reason,
+            login_events::ip,
+            login_events::user_agent,
+            login_events::location,
+        ))
+        .load(conn)?)
 }

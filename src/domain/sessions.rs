@@ -269,3 +269,160 @@ pub fn list_live_for_user(
         ))
         .load(conn)?)
 }
+
+/// One live session of the company, for `/sessions`.
+#[derive(Clone, Debug, Queryable)]
+pub struct CompanySession {
+    pub id: i64,
+    pub user_id: i64,
+    pub display_name: String,
+    pub username: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub created_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+}
+
+/// Every live session of the company, most recently seen first.
+pub fn list_live_for_company(
+    conn: &mut DbConnection,
+    company_id: i64,
+) -> Result<Vec<CompanySession>, AppError> {
+    Ok(sessions::table
+        .inner_join(users::table)
+        .filter(sessions::company_id.eq(company_id))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now()))
+        .filter(users::status.eq(ACTIVE))
+        .order(sessions::last_seen_at.desc())
+        .limit(500)
+        .select((
+            sessions::id,
+            sessions::user_id,
+            users::display_name,
+            users::username,
+            sessions::ip,
+            sessions::user_agent,
+            sessions::created_at,
+            sessions::last_seen_at,
+        ))
+        .load(conn)?)
+}
+
+fn audit_end(
+    conn: &mut DbConnection,
+    company_id: i64,
+    actor: &crate::domain::Actor,
+    user_id: i64,
+    summary: String,
+) -> Result<(), AppError> {
+    let username: String = users::table
+        .find(user_id)
+        .select(users::username)
+        .first(conn)?;
+    crate::domain::audit::record(
+        conn,
+        crate::domain::audit::Entry {
+            company_id,
+            actor,
+            action: "session.end",
+            target_type: "user",
+            target_id: Some(user_id),
+            target_label: &username,
+            summary: summary.replace("{user}", &username),
+        },
+    )
+}
+
+/// Ends one live session of the company (404 for another company's or an ended one).
+pub fn end_in_company(
+    conn: &mut DbConnection,
+    company_id: i64,
+    session_id: i64,
+    actor: &crate::domain::Actor,
+) -> Result<(), AppError> {
+    let user_id: i64 = sessions::table
+        .filter(sessions::id.eq(session_id))
+        .filter(sessions::company_id.eq(company_id))
+        .filter(sessions::revoked_at.is_null())
+        .select(sessions::user_id)
+        .first(conn)?;
+    revoke_for_user(conn, user_id, session_id, "ended by a supervisor")?;
+    audit_end(
+        conn,
+        company_id,
+        actor,
+        user_id,
+        format!("session {session_id} of {{user}} ended"),
+    )
+}
+
+/// Ends every live session of one user of the company; returns how many.
+pub fn end_all_of_user(
+    conn: &mut DbConnection,
+    company_id: i64,
+    user_id: i64,
+    actor: &crate::domain::Actor,
+) -> Result<usize, AppError> {
+    let user = crate::domain::users::get(conn, company_id, user_id)?;
+    let ended = revoke_all_for_user(conn, user.id, None, "ended by a supervisor")?;
+    audit_end(
+        conn,
+        company_id,
+        actor,
+        user.id,
+        format!("all {ended} session(s) of {{user}} ended"),
+    )?;
+    Ok(ended)
+}
+
+/// A user ends one of their own sessions, recorded like any other.
+pub fn end_own(
+    conn: &mut DbConnection,
+    company_id: i64,
+    user_id: i64,
+    session_id: i64,
+    actor: &crate::domain::Actor,
+) -> Result<bool, AppError> {
+    let ended = revoke_for_user(conn, user_id, session_id, "ended by its user")?;
+    if ended {
+        audit_end(
+            conn,
+            company_id,
+            actor,
+            user_id,
+            format!("{{user}} ended their session {session_id}"),
+        )?;
+    }
+    Ok(ended)
+}
+
+/// Ends a session whose address or browser changed mid-way (a stolen cookie, most likely).
+pub fn end_suspicious(
+    conn: &mut DbConnection,
+    company_id: i64,
+    session_id: i64,
+    user_id: i64,
+    actor: &crate::domain::Actor,
+    what_changed: &str,
+) -> Result<(), AppError> {
+    revoke_for_user(conn, user_id, session_id, "client changed")?;
+    let username: String = users::table
+        .find(user_id)
+        .select(users::username)
+        .first(conn)?;
+    crate::domain::audit::record(
+        conn,
+        crate::domain::audit::Entry {
+            company_id,
+            actor,
+            action: "session.suspicious_end",
+            target_type: "user",
+            target_id: Some(user_id),
+            target_label: &username,
+            summary: format!(
+                "session {session_id} of {username} ended: {what_changed} changed mid-session"
+            ),
+        },
+    )
+}

@@ -31,6 +31,12 @@ pub struct SettingsForm {
     pub session_lifetime_hours: String,
     #[serde(default)]
     pub lockout_threshold: String,
+    #[serde(default)]
+    pub end_session_on_client_change: Option<String>,
+    #[serde(default)]
+    pub reveal_daily_cap: String,
+    #[serde(default)]
+    pub missed_chat_minutes: String,
 }
 
 impl SettingsForm {
@@ -47,6 +53,9 @@ impl SettingsForm {
             idle_timeout_minutes: company.idle_timeout_minutes.to_string(),
             session_lifetime_hours: company.session_lifetime_hours.to_string(),
             lockout_threshold: company.lockout_threshold.to_string(),
+            end_session_on_client_change: flag(company.end_session_on_client_change),
+            reveal_daily_cap: company.reveal_daily_cap.to_string(),
+            missed_chat_minutes: company.missed_chat_minutes.to_string(),
         }
     }
 }
@@ -106,6 +115,20 @@ pub fn update(
         100,
         "Failed sign-ins before lockout",
     );
+    let reveal_cap = number(
+        "reveal_daily_cap",
+        &form.reveal_daily_cap,
+        0,
+        1000,
+        "Reveals per user per day",
+    );
+    let missed_after = number(
+        "missed_chat_minutes",
+        &form.missed_chat_minutes,
+        1,
+        10_080,
+        "Minutes before a chat counts as missed",
+    );
     if idle > lifetime.saturating_mul(60) {
         errors.add(
             "idle_timeout_minutes",
@@ -131,6 +154,9 @@ pub fn update(
             companies::idle_timeout_minutes.eq(idle),
             companies::session_lifetime_hours.eq(lifetime),
             companies::lockout_threshold.eq(lockout),
+            companies::end_session_on_client_change.eq(form.end_session_on_client_change.is_some()),
+            companies::reveal_daily_cap.eq(reveal_cap),
+            companies::missed_chat_minutes.eq(missed_after),
         ))
         .execute(conn)?;
     let code: String = companies::table
@@ -149,7 +175,9 @@ pub fn update(
             summary: format!(
                 "security settings: min length {min_length}, classes upper/lower/digit/symbol {flags:?}, \
                  min score {min_score}, max age {max_age} days, idle {idle} min, lifetime {lifetime} h, \
-                 lockout after {lockout}"
+                 lockout after {lockout}, end sessions on client change {}, reveals per day {reveal_cap}, \
+                 missed chat after {missed_after} min",
+                form.end_session_on_client_change.is_some()
             ),
         },
     )

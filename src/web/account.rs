@@ -206,9 +206,11 @@ pub async fn revoke_session(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let session_id = path.into_inner();
-    let user_id = user.auth.user_id;
+    let (company_id, user_id, actor) = (user.auth.company_id, user.auth.user_id, user.actor());
     let ended = db(&state, move |conn| {
-        sessions::revoke_for_user(conn, user_id, session_id, "ended by its user")
+        crate::db::write_transaction(conn, |conn| {
+            sessions::end_own(conn, company_id, user_id, session_id, &actor)
+        })
     })
     .await?;
     if !ended {

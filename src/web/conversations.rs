@@ -55,6 +55,8 @@ struct ListPage {
     q: String,
     label: String,
     missed: bool,
+    export_query: String,
+    can_export: bool,
     can_see_all: bool,
     next_cursor: Option<String>,
 }
@@ -93,14 +95,47 @@ fn parse_cursor(value: Option<&str>) -> Result<Option<(chrono::NaiveDateTime, i6
     Ok(Some((at.naive_utc(), id)))
 }
 
-pub async fn index(
-    state: web::Data<AppState>,
-    rules: web::Data<RouteRules>,
-    user: CurrentUser,
-    session: Session,
-    query: web::Query<ListQuery>,
-) -> Result<HttpResponse, AppError> {
-    let query = query.into_inner();
+impl ListQuery {
+    /// The filters as a query string (for the export link).
+    pub fn describe_query(&self) -> String {
+        serde_urlencoded::to_string([
+            ("status", self.status.clone().unwrap_or_default()),
+            ("channel", self.channel.clone().unwrap_or_default()),
+            ("q", self.q.clone().unwrap_or_default()),
+            ("label", self.label.clone().unwrap_or_default()),
+            ("missed", self.missed.clone().unwrap_or_default()),
+        ])
+        .unwrap_or_default()
+    }
+
+    /// The filters in words, for the activity record of an export.
+    pub fn describe(&self) -> String {
+        [
+            ("status", &self.status),
+            ("channel", &self.channel),
+            ("assignee", &self.assignee),
+            ("q", &self.q),
+            ("label", &self.label),
+            ("missed", &self.missed),
+        ]
+        .iter()
+        .filter_map(|(name, value)| {
+            value
+                .as_deref()
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{name}={v}"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
+/// The list's filters from its query string (shared by the page and its CSV export).
+pub async fn list_filter(
+    state: &AppState,
+    user: &CurrentUser,
+    query: &ListQuery,
+) -> Result<ListFilter, AppError> {
     let status = match query.status.as_deref().unwrap_or("open") {
         "open" => Some(conversations::OPEN.to_string()),
         "closed" => Some(conversations::CLOSED.to_string()),
@@ -113,7 +148,7 @@ pub async fn index(
         .is_some_and(|m| !m.is_empty() && m != "0");
     let company_id = user.auth.company_id;
     let waiting_since_before = if missed {
-        let minutes = db(&state, move |conn| {
+        let minutes = db(state, move |conn| {
             Ok(companies::get(conn, company_id)?.missed_chat_minutes)
         })
         .await?;
@@ -121,11 +156,11 @@ pub async fn index(
     } else {
         None
     };
-    let filter = ListFilter {
+    Ok(ListFilter {
         status: if missed {
             Some(conversations::OPEN.into())
         } else {
-            status.clone()
+            status
         },
         channel_id: parse_id(query.channel.as_deref(), "channel")?,
         assignee_id: parse_id(query.assignee.as_deref(), "assignee")?,
@@ -133,7 +168,20 @@ pub async fn index(
         label: query.label.clone().filter(|l| l.len() <= 30),
         waiting_since_before,
         before: parse_cursor(query.before.as_deref())?,
-    };
+    })
+}
+
+pub async fn index(
+    state: web::Data<AppState>,
+    rules: web::Data<RouteRules>,
+    user: CurrentUser,
+    session: Session,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let filter = list_filter(&state, &user, &query).await?;
+    let status = filter.status.clone();
+    let missed = filter.waiting_since_before.is_some();
     let layout = Layout::build(
         &state,
         &rules,
@@ -180,8 +228,11 @@ pub async fn index(
             .collect(),
         status: status.unwrap_or_else(|| "all".into()),
         // what the viewer typed comes back masked like everything else they are shown
-        q: ContactMask::for_viewer(user.permissions).identifier(&query.q.unwrap_or_default()),
-        label: query.label.unwrap_or_default(),
+        q: ContactMask::for_viewer(user.permissions)
+            .identifier(&query.q.clone().unwrap_or_default()),
+        label: query.label.clone().unwrap_or_default(),
+        export_query: ContactMask::for_viewer(user.permissions).identifier(&query.describe_query()),
+        can_export: user.can(Permission::ExportsCreate),
         missed,
         can_see_all: see_all,
         next_cursor,

@@ -48,9 +48,8 @@ pub struct Layout {
 /// True when the user may open `path` with GET, by the route's declared rule.
 pub fn may_open(rules: &RouteRules, user: &CurrentUser, path: &str) -> bool {
     match rules.rule(&Method::GET, path) {
-        Some(Rule::Public | Rule::SignedIn) => true,
-        Some(Rule::AnyOf(required)) => user.permissions.contains_any(required),
         Some(Rule::Webhook) | None => false,
+        Some(rule) => rule.allows(user.permissions),
     }
 }
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::access::CurrentUser;
-use crate::auth::login::{Credentials, authenticate};
+use crate::auth::login::{Credentials, Failure, authenticate};
 use crate::auth::session_store::{LOGIN_KEY, auth_from_state};
 use crate::auth::{client, csrf};
 use crate::error::AppError;
@@ -132,15 +132,22 @@ pub async fn submit(
             failure_page(String::new(), String::new()),
         );
     }
+    let ip = client::client_ip(&req, &state.config.trusted_proxies);
     let credentials = Credentials {
         company_code: form.company_code.clone(),
         username: form.username.clone(),
         password: form.password,
-        ip: client::client_ip(&req, &state.config.trusted_proxies),
+        location: state.geoip.locate(&ip),
+        ip,
         user_agent: client::user_agent(&req),
     };
-    let outcome = crate::web::db(&state, move |conn| authenticate(conn, &credentials)).await?;
+    let limit = state.config.ip_failure_limit;
+    let outcome =
+        crate::web::db(&state, move |conn| authenticate(conn, &credentials, limit)).await?;
     match outcome {
+        Err(Failure::Throttled { retry_after_secs }) => {
+            Err(AppError::TooManyRequests { retry_after_secs })
+        }
         Ok(grant) => {
             // A new token at every sign-in: whatever session the browser had is ended.
             session.renew();

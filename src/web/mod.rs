@@ -11,6 +11,7 @@ pub mod home;
 pub mod hooks;
 pub mod layout;
 pub mod login;
+pub mod oversight;
 pub mod roles;
 pub mod settings;
 pub mod users;
@@ -56,6 +57,9 @@ const ROLES_MANAGE: Rule = Rule::AnyOf(&[Permission::RolesManage]);
 const CHANNELS_VIEW: Rule = Rule::AnyOf(&[Permission::ChannelsView]);
 const CHANNELS_MANAGE: Rule = Rule::AnyOf(&[Permission::ChannelsManage]);
 const CHANNELS_ASSIGN: Rule = Rule::AnyOf(&[Permission::ChannelsAssign]);
+const LOGINS_VIEW: Rule = Rule::AnyOf(&[Permission::LoginsView]);
+const ACTIVITY_VIEW: Rule = Rule::AnyOf(&[Permission::ActivityView]);
+const SESSIONS_MANAGE: Rule = Rule::AnyOf(&[Permission::SessionsManage]);
 
 /// Every route of the product. Order matters where patterns overlap: specific paths first.
 /// Numeric ids are constrained (`{id:\d+}`) so `/users/new` can never match `/users/{id}`.
@@ -99,6 +103,14 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(GET "/assignments", CHANNELS_ASSIGN, channels::assignments),
         route!(POST "/assignments", CHANNELS_ASSIGN, channels::assign),
         route!(POST "/assignments/bulk", CHANNELS_ASSIGN, channels::assign_bulk),
+        route!(GET "/logins", LOGINS_VIEW, oversight::logins),
+        route!(GET "/activity", ACTIVITY_VIEW, oversight::activity),
+        route!(GET "/sessions", SESSIONS_MANAGE, oversight::sessions_index),
+        route!(POST r"/sessions/{id:\d+}/revoke", SESSIONS_MANAGE, oversight::end_session),
+        route!(POST "/sessions/revoke-user", SESSIONS_MANAGE, oversight::end_user_sessions),
+        route!(GET "/exports/conversations.csv", Rule::ExportOf(&Permission::VIEW_CONVERSATIONS), oversight::export_conversations),
+        route!(GET "/exports/logins.csv", Rule::ExportOf(&[Permission::LoginsView]), oversight::export_logins),
+        route!(GET "/exports/activity.csv", Rule::ExportOf(&[Permission::ActivityView]), oversight::export_activity),
         route!(GET "/settings", SETTINGS_MANAGE, settings::show),
         route!(POST "/settings", SETTINGS_MANAGE, settings::update),
         route!(GET "/conversations", VIEW_CONVERSATIONS, conversations::index),

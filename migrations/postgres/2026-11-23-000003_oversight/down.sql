@@ -1,0 +1,5 @@
+DROP INDEX audit_events_actor_name;
+DROP INDEX login_events_company_user;
+ALTER TABLE login_events DROP COLUMN location;
+DROP TRIGGER audit_events_immutable ON audit_events;
+DROP FUNCTION audit_events_refuse_change();

@@ -1,0 +1,618 @@
+//! Oversight: `/logins` (`logins.view`), `/activity` (`activity.view`), `/sessions`
+//! (`sessions.manage`) and the CSV exports of those pages and of conversations.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use chrono::{NaiveDate, NaiveDateTime};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::access::masking::mask_identifier;
+use crate::access::permissions::Permission;
+use crate::access::{CurrentUser, RouteRules};
+use crate::auth::client::describe_user_agent;
+use crate::db::{DbConnection, write_transaction};
+use crate::domain::audit::{self, ActivityFilter, Record};
+use crate::domain::login_events::{self, LoginFilter, LoginRow};
+use crate::domain::sessions::{self, CompanySession};
+use crate::domain::{Actor, conversations};
+use crate::error::AppError;
+use crate::web::layout::{Layout, set_flash};
+use crate::web::{db, format_time, render, see_other};
+
+/// `YYYY-MM-DD` → the start of that day; `to` dates include their whole day.
+fn parse_day(
+    value: Option<&str>,
+    what: &str,
+    end_of_day: bool,
+) -> Result<Option<NaiveDateTime>, AppError> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let day = NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| AppError::Invalid(format!("The {what} date is written YYYY-MM-DD.")))?;
+    let day = if end_of_day {
+        day.succ_opt().unwrap_or(day)
+    } else {
+        day
+    };
+    Ok(day.and_hms_opt(0, 0, 0))
+}
+
+fn parse_before(value: Option<&str>) -> Result<Option<i64>, AppError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| AppError::Invalid("The page cursor is not valid.".into())),
+    }
+}
+
+// ---- login history -------------------------------------------------------------------------
+
+#[derive(Clone, Default, Deserialize)]
+pub struct LoginQuery {
+    user: Option<String>,
+    success: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    before: Option<String>,
+}
+
+impl LoginQuery {
+    fn filter(&self) -> Result<LoginFilter, AppError> {
+        Ok(LoginFilter {
+            user: self.user.clone().filter(|u| u.len() <= 64),
+            success: match self.success.as_deref().unwrap_or("") {
+                "" => None,
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => return Err(AppError::Invalid("Outcome is true or false.".into())),
+            },
+            from: parse_day(self.from.as_deref(), "from", false)?,
+            to: parse_day(self.to.as_deref(), "to", true)?,
+            before: parse_before(self.before.as_deref())?,
+        })
+    }
+
+    /// The filters as a query string, for the next page and the export link.
+    fn query_string(&self) -> String {
+        serde_urlencoded::to_string([
+            ("user", self.user.clone().unwrap_or_default()),
+            ("success", self.success.clone().unwrap_or_default()),
+            ("from", self.from.clone().unwrap_or_default()),
+            ("to", self.to.clone().unwrap_or_default()),
+        ])
+        .unwrap_or_default()
+    }
+}
+
+pub struct LoginLine {
+    row: LoginRow,
+    at: String,
+    device: String,
+}
+
+#[derive(Template)]
+#[template(path = "oversight/logins.html")]
+struct LoginsPage {
+    layout: Layout,
+    lines: Vec<LoginLine>,
+    query: LoginQuery,
+    query_string: String,
+    next_cursor: Option<i64>,
+    can_export: bool,
+}
+
+pub async fn logins(
+    state: web::Data<AppState>,
+    rules: web::Data<RouteRules>,
+    user: CurrentUser,
+    session: Session,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let filter = query.filter()?;
+    let company_id = user.auth.company_id;
+    let rows = db(&state, move |conn| {
+        login_events::page(conn, company_id, &filter, login_events::PAGE_SIZE)
+    })
+    .await?;
+    let layout = Layout::build(&state, &rules, &user, &session, "Login history", "/logins").await?;
+    let next_cursor = (rows.len() as i64 == login_events::PAGE_SIZE)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    render(
+        StatusCode::OK,
+        &LoginsPage {
+            layout,
+            lines: rows
+                .into_iter()
+                .map(|row| LoginLine {
+                    at: format_time(&row.created_at),
+                    device: describe_user_agent(&row.user_agent),
+                    row,
+                })
+                .collect(),
+            query_string: query.query_string(),
+            query,
+            next_cursor,
+            can_export: user.can(Permission::ExportsCreate),
+        },
+    )
+}
+
+// ---- activity ------------------------------------------------------------------------------
+
+#[derive(Clone, Default, Deserialize)]
+pub struct ActivityQuery {
+    actor: Option<String>,
+    action: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    before: Option<String>,
+}
+
+impl ActivityQuery {
+    fn filter(&self) -> Result<ActivityFilter, AppError> {
+        Ok(ActivityFilter {
+            actor: self.actor.clone().filter(|a| a.len() <= 64),
+            action: self.action.clone().filter(|a| a.len() <= 64),
+            from: parse_day(self.from.as_deref(), "from", false)?,
+            to: parse_day(self.to.as_deref(), "to", true)?,
+            before: parse_before(self.before.as_deref())?,
+        })
+    }
+
+    fn query_string(&self) -> String {
+        serde_urlencoded::to_string([
+            ("actor", self.actor.clone().unwrap_or_default()),
+            ("action", self.action.clone().unwrap_or_default()),
+            ("from", self.from.clone().unwrap_or_default()),
+            ("to", self.to.clone().unwrap_or_default()),
+        ])
+        .unwrap_or_default()
+    }
+}
+
+pub struct ActivityLine {
+    record: Record,
+    at: String,
+}
+
+#[derive(Template)]
+#[template(path = "oversight/activity.html")]
+struct ActivityPage {
+    layout: Layout,
+    lines: Vec<ActivityLine>,
+    query: ActivityQuery,
+    query_string: String,
+    next_cursor: Option<i64>,
+    can_export: bool,
+}
+
+pub async fn activity(
+    state: web::Data<AppState>,
+    rules: web::Data<RouteRules>,
+    user: CurrentUser,
+    session: Session,
+    query: web::Query<ActivityQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let filter = query.filter()?;
+    let company_id = user.auth.company_id;
+    let rows = db(&state, move |conn| {
+        audit::page(conn, company_id, &filter, audit::PAGE_SIZE)
+    })
+    .await?;
+    let layout = Layout::build(&state, &rules, &user, &session, "Activity", "/activity").await?;
+    let next_cursor = (rows.len() as i64 == audit::PAGE_SIZE)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    render(
+        StatusCode::OK,
+        &ActivityPage {
+            layout,
+            lines: rows
+                .into_iter()
+                .map(|record| ActivityLine {
+                    at: format_time(&record.created_at),
+                    record,
+                })
+                .collect(),
+            query_string: query.query_string(),
+            query,
+            next_cursor,
+            can_export: user.can(Permission::ExportsCreate),
+        },
+    )
+}
+
+// ---- sessions ------------------------------------------------------------------------------
+
+pub struct SessionLine {
+    session: CompanySession,
+    device: String,
+    started: String,
+    last_seen: String,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "oversight/sessions.html")]
+struct SessionsPage {
+    layout: Layout,
+    lines: Vec<SessionLine>,
+}
+
+pub async fn sessions_index(
+    state: web::Data<AppState>,
+    rules: web::Data<RouteRules>,
+    user: CurrentUser,
+    session: Session,
+) -> Result<HttpResponse, AppError> {
+    let company_id = user.auth.company_id;
+    let rows = db(&state, move |conn| {
+        sessions::list_live_for_company(conn, company_id)
+    })
+    .await?;
+    let layout = Layout::build(&state, &rules, &user, &session, "Sessions", "/sessions").await?;
+    let lines = rows
+        .into_iter()
+        .map(|s| SessionLine {
+            device: describe_user_agent(&s.user_agent),
+            started: format_time(&s.created_at),
+            last_seen: format_time(&s.last_seen_at),
+            current: s.id == user.auth.session_id,
+            session: s,
+        })
+        .collect();
+    render(StatusCode::OK, &SessionsPage { layout, lines })
+}
+
+pub async fn end_session(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let session_id = path.into_inner();
+    let (company_id, actor) = (user.auth.company_id, user.actor());
+    db(&state, move |conn| {
+        write_transaction(conn, |conn| {
+            sessions::end_in_company(conn, company_id, session_id, &actor)
+        })
+    })
+    .await?;
+    if session_id == user.auth.session_id {
+        session.purge();
+        return Ok(see_other("/login"));
+    }
+    set_flash(
+        &session,
+        "The session was ended. Its next request lands on the sign-in page.",
+    );
+    Ok(see_other("/sessions"))
+}
+
+#[derive(Deserialize)]
+pub struct EndAllForm {
+    #[serde(default)]
+    user_id: String,
+}
+
+pub async fn end_user_sessions(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    form: web::Form<EndAllForm>,
+) -> Result<HttpResponse, AppError> {
+    let Ok(user_id) = form.user_id.trim().parse::<i64>() else {
+        return Err(AppError::Invalid(
+            "Send the user_id whose sessions to end.".into(),
+        ));
+    };
+    let (company_id, actor) = (user.auth.company_id, user.actor());
+    let ended = db(&state, move |conn| {
+        write_transaction(conn, |conn| {
+            sessions::end_all_of_user(conn, company_id, user_id, &actor)
+        })
+    })
+    .await?;
+    if user_id == user.auth.user_id {
+        session.purge();
+        return Ok(see_other("/login"));
+    }
+    set_flash(&session, &format!("{ended} session(s) were ended."));
+    Ok(see_other("/sessions"))
+}
+
+// ---- exports -------------------------------------------------------------------------------
+
+/// Rows of one page of an export and the cursor of the next page (None at the end).
+type ExportPage<C> = (Vec<Vec<String>>, Option<C>);
+
+const EXPORT_PAGE: i64 = 1000;
+
+/// Spreadsheet programs run cells that start with these as formulas; a quote keeps them text.
+fn cell(value: &str) -> String {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    }
+}
+
+fn csv_bytes(rows: &[Vec<String>]) -> Bytes {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|v| cell(v)).collect();
+        if writer.write_record(&cells).is_err() {
+            break;
+        }
+    }
+    Bytes::from(writer.into_inner().unwrap_or_default())
+}
+
+/// Streams an export page by page (constant memory however many rows), then records it in
+/// the activity log with its filters and row count.
+fn stream_csv<C, F>(
+    state: web::Data<AppState>,
+    user: &CurrentUser,
+    name: &'static str,
+    filters: String,
+    header: &[&str],
+    fetch: F,
+) -> HttpResponse
+where
+    C: Send + 'static,
+    F: Fn(&mut DbConnection, Option<C>) -> Result<ExportPage<C>, AppError>
+        + Send
+        + Sync
+        + Clone
+        + 'static,
+{
+    struct Progress<C> {
+        cursor: Option<C>,
+        rows: usize,
+        finished: bool,
+    }
+    let header = csv_bytes(&[header.iter().map(|h| h.to_string()).collect()]);
+    let company_id = user.auth.company_id;
+    let actor = user.actor();
+    let start = Progress {
+        cursor: None,
+        rows: 0,
+        finished: false,
+    };
+    let body = futures_util::stream::unfold(Some(start), move |progress| {
+        let state = state.clone();
+        let fetch = fetch.clone();
+        let actor = actor.clone();
+        let filters = filters.clone();
+        async move {
+            let mut progress = progress?;
+            if progress.finished {
+                // everything was sent: one activity record for the whole export
+                let rows = progress.rows;
+                let recorded = db(&state, move |conn| {
+                    write_transaction(conn, |conn| {
+                        record_export(conn, company_id, &actor, name, &filters, rows)
+                    })
+                })
+                .await;
+                if let Err(err) = recorded {
+                    tracing::error!(error = %err, "cannot record an export");
+                }
+                return None;
+            }
+            let cursor = progress.cursor.take();
+            match db(&state, move |conn| fetch(conn, cursor)).await {
+                Ok((rows, next)) => {
+                    progress.rows += rows.len();
+                    progress.finished = next.is_none();
+                    progress.cursor = next;
+                    Some((
+                        Ok::<Bytes, actix_web::Error>(csv_bytes(&rows)),
+                        Some(progress),
+                    ))
+                }
+                Err(err) => Some((Err(actix_web::Error::from(err)), None)),
+            }
+        }
+    });
+    let header_stream =
+        futures_util::stream::once(async move { Ok::<Bytes, actix_web::Error>(header) });
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .streaming(futures_util::StreamExt::chain(header_stream, body))
+}
+
+fn record_export(
+    conn: &mut DbConnection,
+    company_id: i64,
+    actor: &Actor,
+    name: &str,
+    filters: &str,
+    rows: usize,
+) -> Result<(), AppError> {
+    audit::record(
+        conn,
+        audit::Entry {
+            company_id,
+            actor,
+            action: "export.create",
+            target_type: "export",
+            target_id: None,
+            target_label: name,
+            // filters are what the user typed: never a full number or address in the log
+            summary: mask_identifier(&format!(
+                "{name} exported with filters [{filters}]; {rows} row(s)"
+            )),
+        },
+    )
+}
+
+pub async fn export_logins(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let base = query.filter()?;
+    let company_id = user.auth.company_id;
+    let fetch =
+        move |conn: &mut DbConnection, cursor: Option<i64>| -> Result<ExportPage<i64>, AppError> {
+            let filter = LoginFilter {
+                before: cursor.or(base.before),
+                ..base.clone()
+            };
+            let rows = login_events::page(conn, company_id, &filter, EXPORT_PAGE)?;
+            let next = (rows.len() as i64 == EXPORT_PAGE)
+                .then(|| rows.last().map(|r| r.id))
+                .flatten();
+            Ok((
+                rows.into_iter()
+                    .map(|r| {
+                        vec![
+                            r.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                            r.username,
+                            if r.success {
+                                "success".into()
+                            } else {
+                                "failure".into()
+                            },
+                            r.reason,
+                            r.ip,
+                            describe_user_agent(&r.user_agent),
+                            r.location.unwrap_or_default(),
+                        ]
+                    })
+                    .collect(),
+                next,
+            ))
+        };
+    Ok(stream_csv(
+        state,
+        &user,
+        "logins.csv",
+        query.query_string(),
+        &[
+            "time_utc", "username", "outcome", "reason", "ip", "device", "location",
+        ],
+        fetch,
+    ))
+}
+
+pub async fn export_activity(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    query: web::Query<ActivityQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let base = query.filter()?;
+    let company_id = user.auth.company_id;
+    let fetch =
+        move |conn: &mut DbConnection, cursor: Option<i64>| -> Result<ExportPage<i64>, AppError> {
+            let filter = ActivityFilter {
+                before: cursor.or(base.before),
+                ..base.clone()
+            };
+            let rows = audit::page(conn, company_id, &filter, EXPORT_PAGE)?;
+            let next = (rows.len() as i64 == EXPORT_PAGE)
+                .then(|| rows.last().map(|r| r.id))
+                .flatten();
+            Ok((
+                rows.into_iter()
+                    .map(|r| {
+                        vec![
+                            r.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                            r.actor_username,
+                            r.action,
+                            r.target_label,
+                            r.summary,
+                            r.ip,
+                            r.seq.to_string(),
+                        ]
+                    })
+                    .collect(),
+                next,
+            ))
+        };
+    Ok(stream_csv(
+        state,
+        &user,
+        "activity.csv",
+        query.query_string(),
+        &[
+            "time_utc", "actor", "action", "target", "summary", "ip", "seq",
+        ],
+        fetch,
+    ))
+}
+
+pub async fn export_conversations(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    query: web::Query<crate::web::conversations::ListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let base = crate::web::conversations::list_filter(&state, &user, &query).await?;
+    let viewer = user.viewer();
+    let filters = query.describe();
+    // the conversation list pages on (last activity, id): the cursor carries both
+    let fetch = move |conn: &mut DbConnection,
+                      cursor: Option<(NaiveDateTime, i64)>|
+          -> Result<ExportPage<(NaiveDateTime, i64)>, AppError> {
+        let filter = conversations::ListFilter {
+            before: cursor.or(base.before),
+            ..base.clone()
+        };
+        let rows = conversations::list_page(conn, &viewer, &filter, EXPORT_PAGE)?;
+        let next = (rows.len() as i64 == EXPORT_PAGE)
+            .then(|| rows.last().map(|r| (r.last_message_at, r.id)))
+            .flatten();
+        Ok((rows.into_iter().map(conversation_cells).collect(), next))
+    };
+    Ok(stream_csv(
+        state,
+        &user,
+        "conversations.csv",
+        filters,
+        &[
+            "id",
+            "contact",
+            "phone",
+            "email",
+            "network_id",
+            "channel",
+            "assignee",
+            "status",
+            "last_activity_utc",
+        ],
+        fetch,
+    ))
+}
+
+/// A conversation row as CSV cells: contact details are already masked for the viewer.
+fn conversation_cells(row: conversations::ConversationRow) -> Vec<String> {
+    vec![
+        row.id.to_string(),
+        row.contact.name,
+        row.contact.phone.unwrap_or_default(),
+        row.contact.email.unwrap_or_default(),
+        row.contact.external_id.unwrap_or_default(),
+        row.channel_name,
+        row.assignee.unwrap_or_default(),
+        row.status,
+        row.last_message_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+    ]
+}
