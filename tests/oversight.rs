@@ -1,0 +1,705 @@
+//! Oversight and protection through the real App, on SQLite and on PostgreSQL: login history,
+//! the activity log, sessions, lockout and throttling, exports.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on the unexpected
+
+mod common;
+
+use common::{PASSWORD, TestApp};
+use diesel::prelude::*;
+use switchboard::db::schema::{audit_events, contacts, login_events, sessions, users};
+use switchboard::domain;
+
+fn company_id(app: &TestApp, code: &str) -> i64 {
+    domain::companies::find_by_code(&mut app.conn(), code)
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+fn id_of(app: &TestApp, company: &str, username: &str) -> i64 {
+    domain::users::find_by_username(&mut app.conn(), company_id(app, company), username)
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+fn actions_since(app: &TestApp, after_id: i64) -> Vec<String> {
+    audit_events::table
+        .filter(audit_events::id.gt(after_id))
+        .order(audit_events::id)
+        .select(audit_events::action)
+        .load(&mut app.conn())
+        .unwrap()
+}
+
+fn last_audit_id(app: &TestApp) -> i64 {
+    audit_events::table
+        .select(diesel::dsl::max(audit_events::id))
+        .first::<Option<i64>>(&mut app.conn())
+        .unwrap()
+        .unwrap_or(0)
+}
+
+async fn every_attempt_is_in_the_login_history(app: TestApp) {
+    app.client()
+        .login("DEMO", "alice", PASSWORD)
+        .await
+        .assert_status(303);
+    app.client()
+        .login("DEMO", "alice", "Wrong-Password-99")
+        .await
+        .assert_status(401);
+    app.client()
+        .login("DEMO", "ghost", PASSWORD)
+        .await
+        .assert_status(401);
+    app.client()
+        .login("DEMO", "carl", PASSWORD)
+        .await
+        .assert_status(401);
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let page = sofia.get("/logins").await;
+    page.assert_status(200)
+        .assert_contains("bad_password")
+        .assert_contains("unknown_user")
+        .assert_contains("deactivated")
+        .assert_contains("Chrome on Linux");
+    // no password, token or session id is ever stored
+    let stored: Vec<(String, String, String, String)> = login_events::table
+        .select((
+            login_events::username,
+            login_events::reason,
+            login_events::ip,
+            login_events::user_agent,
+        ))
+        .load(&mut app.conn())
+        .unwrap();
+    let tokens: Vec<String> = sessions::table
+        .select(sessions::token_hash)
+        .load(&mut app.conn())
+        .unwrap();
+    for row in &stored {
+        let line = format!("{row:?}");
+        assert!(!line.contains("Harbor-Lantern") && !line.contains("Wrong-Password"));
+        assert!(tokens.iter().all(|t| !line.contains(t.as_str())));
+    }
+    // filters: user, outcome, dates
+    let failed = sofia.get("/logins?user=alice&success=false").await;
+    failed
+        .assert_contains("bad_password")
+        .assert_lacks("unknown_user")
+        .assert_lacks("signed in<");
+    let today = chrono::Utc::now().date_naive();
+    sofia
+        .get(&format!("/logins?from={today}&to={today}"))
+        .await
+        .assert_contains("bad_password");
+    sofia
+        .get("/logins?from=2001-01-01&to=2001-01-02")
+        .await
+        .assert_contains("No sign-in attempts match");
+    sofia.get("/logins?from=yesterday").await.assert_status(422);
+    // other companies' attempts are not shown
+    app.client()
+        .login("ACME", "olga", "Wrong-Password-99")
+        .await;
+    sofia
+        .get("/logins?user=olga")
+        .await
+        .assert_contains("No sign-in attempts match");
+    // an admin (dana: logins.view, activity.view) reads it; an agent cannot
+    let mut dana = app.signed_in("DEMO", "dana").await;
+    dana.get("/logins").await.assert_status(200);
+    app.signed_in("DEMO", "alice")
+        .await
+        .get("/logins")
+        .await
+        .assert_status(403);
+}
+
+async fn forwarded_addresses_are_believed_only_from_trusted_proxies(app: TestApp) {
+    let mut direct = app.client();
+    direct.peer = "203.0.113.7:5000".parse().unwrap();
+    direct.get("/login").await;
+    let token = direct.cookies.get("sb_login_csrf").cloned().unwrap();
+    direct
+        .request(
+            actix_web::http::Method::POST,
+            "/login",
+            Some(&[
+                ("company_code", "DEMO"),
+                ("username", "bob"),
+                ("password", "nope-nope-nope"),
+                ("csrf_token", &token),
+            ]),
+            &[("X-Forwarded-For", "198.51.100.9")],
+        )
+        .await
+        .assert_status(401);
+    let ip: String = login_events::table
+        .order(login_events::id.desc())
+        .select(login_events::ip)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(
+        ip, "203.0.113.7",
+        "an untrusted peer cannot choose its address"
+    );
+
+    let trusting = TestApp::with_config(app.backend, |config| {
+        config.trusted_proxies = switchboard::config::parse_proxies("10.0.0.0/8").unwrap();
+    })
+    .await;
+    let mut via_proxy = trusting.client();
+    via_proxy.peer = "10.1.2.3:5000".parse().unwrap();
+    via_proxy.get("/login").await;
+    let token = via_proxy.cookies.get("sb_login_csrf").cloned().unwrap();
+    via_proxy
+        .request(
+            actix_web::http::Method::POST,
+            "/login",
+            Some(&[
+                ("company_code", "DEMO"),
+                ("username", "bob"),
+                ("password", "nope-nope-nope"),
+                ("csrf_token", &token),
+            ]),
+            &[("X-Forwarded-For", "1.1.1.1, 198.51.100.9")],
+        )
+        .await
+        .assert_status(401);
+    let ip: String = login_events::table
+        .order(login_events::id.desc())
+        .select(login_events::ip)
+        .first(&mut trusting.conn())
+        .unwrap();
+    assert_eq!(ip, "198.51.100.9");
+}
+
+/// A sign-in attempt from its own address (so the per-address throttle stays out of the way).
+async fn attempt_from(app: &TestApp, n: u32, username: &str, password: &str) -> common::Page {
+    let mut client = app.client();
+    client.peer = format!("10.77.{}.{}:4000", n / 250, n % 250 + 1)
+        .parse()
+        .unwrap();
+    client.login("DEMO", username, password).await
+}
+
+async fn lockouts_grow_and_supervisors_unlock(app: TestApp) {
+    let bob = id_of(&app, "DEMO", "bob");
+    let before = last_audit_id(&app);
+    for n in 0..10 {
+        attempt_from(&app, n, "bob", "Wrong-Password-99")
+            .await
+            .assert_status(401);
+    }
+    let (locked_until, lockouts): (Option<chrono::NaiveDateTime>, i32) = users::table
+        .find(bob)
+        .select((users::locked_until, users::lockouts))
+        .first(&mut app.conn())
+        .unwrap();
+    let first = locked_until.unwrap() - domain::now();
+    assert!(
+        first <= chrono::Duration::minutes(1) && first > chrono::Duration::seconds(50),
+        "{first}"
+    );
+    assert_eq!(lockouts, 1);
+    app.client()
+        .login("DEMO", "bob", PASSWORD)
+        .await
+        .assert_status(401);
+    let reason: String = login_events::table
+        .order(login_events::id.desc())
+        .select(login_events::reason)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(reason, "locked");
+    assert!(actions_since(&app, before).contains(&"user.locked".to_string()));
+    // the lock runs out; ten more failures lock for twice as long
+    diesel::update(users::table.find(bob))
+        .set(users::locked_until.eq(Some(domain::now() - chrono::Duration::seconds(1))))
+        .execute(&mut app.conn())
+        .unwrap();
+    for n in 0..10 {
+        attempt_from(&app, n, "bob", "Wrong-Password-99")
+            .await
+            .assert_status(401);
+    }
+    let locked_until: Option<chrono::NaiveDateTime> = users::table
+        .find(bob)
+        .select(users::locked_until)
+        .first(&mut app.conn())
+        .unwrap();
+    let second = locked_until.unwrap() - domain::now();
+    assert!(
+        second > chrono::Duration::seconds(110) && second <= chrono::Duration::minutes(2),
+        "{second}"
+    );
+    // never more than 15 minutes
+    diesel::update(users::table.find(bob))
+        .set((
+            users::lockouts.eq(9),
+            users::locked_until.eq(None::<chrono::NaiveDateTime>),
+        ))
+        .execute(&mut app.conn())
+        .unwrap();
+    for n in 0..10 {
+        attempt_from(&app, n + 100, "bob", "Wrong-Password-99").await;
+    }
+    let locked_until: Option<chrono::NaiveDateTime> = users::table
+        .find(bob)
+        .select(users::locked_until)
+        .first(&mut app.conn())
+        .unwrap();
+    assert!(locked_until.unwrap() - domain::now() <= chrono::Duration::minutes(15));
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia.get(&format!("/users/{bob}")).await;
+    sofia
+        .post(&format!("/users/{bob}/unlock"), &[])
+        .await
+        .assert_status(303);
+    app.client()
+        .login("DEMO", "bob", PASSWORD)
+        .await
+        .assert_status(303);
+}
+
+async fn one_address_failing_too_often_is_throttled(app: TestApp) {
+    let mut attacker = app.client();
+    attacker.peer = "192.0.2.66:4000".parse().unwrap();
+    // different accounts, so no single account locks first
+    for n in 0..31 {
+        attacker
+            .login("DEMO", &format!("nobody{n}"), "Wrong-Password-99")
+            .await
+            .assert_status(401);
+    }
+    let page = attacker.login("DEMO", "sofia", PASSWORD).await;
+    page.assert_status(429);
+    let retry: u64 = page.header("retry-after").unwrap().parse().unwrap();
+    assert!(retry > 0 && retry <= 600, "{retry}");
+    let reason: String = login_events::table
+        .order(login_events::id.desc())
+        .select(login_events::reason)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(reason, "throttled");
+    let (action, summary): (String, String) = audit_events::table
+        .order(audit_events::id.desc())
+        .select((audit_events::action, audit_events::summary))
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(action, "login.throttled");
+    assert!(summary.contains("192.0.2.66"));
+    // another address is not affected; after the window the address may try again
+    app.client()
+        .login("DEMO", "sofia", PASSWORD)
+        .await
+        .assert_status(303);
+    diesel::update(login_events::table.filter(login_events::ip.eq("192.0.2.66")))
+        .set(login_events::created_at.eq(domain::now() - chrono::Duration::minutes(11)))
+        .execute(&mut app.conn())
+        .unwrap();
+    attacker
+        .login("DEMO", "sofia", PASSWORD)
+        .await
+        .assert_status(303);
+}
+
+/// Every kind of change writes exactly one activity record, and the page shows them.
+async fn each_change_writes_one_activity_record(app: TestApp) {
+    let (alice, bob) = (id_of(&app, "DEMO", "alice"), id_of(&app, "DEMO", "bob"));
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia.get("/users").await;
+    let agent = domain::roles::find_by_name(&mut app.conn(), company_id(&app, "DEMO"), "Agent")
+        .unwrap()
+        .id
+        .to_string();
+    let whatsapp: i64 = switchboard::db::schema::channels::table
+        .filter(switchboard::db::schema::channels::name.eq("WhatsApp Sales"))
+        .select(switchboard::db::schema::channels::id)
+        .first(&mut app.conn())
+        .unwrap();
+    let conversation: i64 = switchboard::db::schema::conversations::table
+        .filter(switchboard::db::schema::conversations::assignee_id.eq(alice))
+        .filter(switchboard::db::schema::conversations::channel_id.eq(whatsapp))
+        .filter(switchboard::db::schema::conversations::status.eq("open"))
+        .select(switchboard::db::schema::conversations::id)
+        .first(&mut app.conn())
+        .unwrap();
+    let settings = [
+        ("password_min_length", "12"),
+        ("password_require_upper", "on"),
+        ("password_require_lower", "on"),
+        ("password_require_digit", "on"),
+        ("password_require_symbol", "on"),
+        ("password_min_score", "3"),
+        ("password_max_age_days", "0"),
+        ("idle_timeout_minutes", "30"),
+        ("session_lifetime_hours", "12"),
+        ("lockout_threshold", "10"),
+        ("end_session_on_client_change", "on"),
+        ("reveal_daily_cap", "10"),
+        ("missed_chat_minutes", "15"),
+    ];
+    let steps: Vec<(String, Vec<(&str, String)>, &str)> = vec![
+        (
+            format!("/users/{bob}"),
+            vec![
+                ("display_name", "Bob T".into()),
+                ("email", "".into()),
+                ("phone", "".into()),
+            ],
+            "user.update",
+        ),
+        (
+            format!("/users/{bob}/deactivate"),
+            vec![],
+            "user.deactivate",
+        ),
+        (
+            format!("/users/{bob}/reactivate"),
+            vec![],
+            "user.reactivate",
+        ),
+        (format!("/users/{bob}/unlock"), vec![], "user.unlock"),
+        (
+            "/roles".into(),
+            vec![
+                ("name", "Finance".into()),
+                ("permissions", "reports.view".into()),
+            ],
+            "role.create",
+        ),
+        (
+            "/channels".into(),
+            vec![("name", "Line".into()), ("kind", "sms".into())],
+            "channel.create",
+        ),
+        (
+            "/assignments".into(),
+            vec![
+                ("user_id", bob.to_string()),
+                ("channel_id", whatsapp.to_string()),
+                ("assigned", "false".into()),
+            ],
+            "assignment.remove",
+        ),
+        (
+            format!("/conversations/{conversation}/messages"),
+            vec![("body", "On it".into())],
+            "conversation.reply",
+        ),
+        (
+            format!("/conversations/{conversation}/close"),
+            vec![],
+            "conversation.close",
+        ),
+        (
+            "/settings".into(),
+            settings.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            "settings.update",
+        ),
+        (
+            format!("/users/{alice}/role"),
+            vec![("role_id", agent.clone())],
+            "",
+        ),
+    ];
+    for (path, fields, action) in steps {
+        let before = last_audit_id(&app);
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let page = sofia.post(&path, &fields).await;
+        assert!(page.status.is_redirection(), "{path}: {}", page.status);
+        let written = actions_since(&app, before);
+        if action.is_empty() {
+            assert!(written.is_empty(), "no change, no record: {written:?}");
+        } else {
+            assert_eq!(written, vec![action.to_string()], "{path}");
+        }
+    }
+    // sessions ended by a supervisor, and exports, are changes too
+    let mut bob_client = app.signed_in("DEMO", "bob").await;
+    bob_client.get("/conversations").await;
+    let bob_session: i64 = sessions::table
+        .filter(sessions::user_id.eq(bob))
+        .filter(sessions::revoked_at.is_null())
+        .select(sessions::id)
+        .first(&mut app.conn())
+        .unwrap();
+    sofia.get("/sessions").await;
+    let before = last_audit_id(&app);
+    sofia
+        .post(&format!("/sessions/{bob_session}/revoke"), &[])
+        .await
+        .assert_status(303);
+    assert_eq!(actions_since(&app, before), ["session.end"]);
+    let page = sofia.get("/activity?action=user.").await;
+    page.assert_status(200)
+        .assert_contains("<code>user.deactivate</code>")
+        .assert_contains("<code>user.reactivate</code>")
+        .assert_lacks("<code>role.create</code>");
+    sofia
+        .get("/activity?actor=sofia&action=settings.update")
+        .await
+        .assert_contains("<code>settings.update</code>")
+        .assert_lacks("<code>user.deactivate</code>");
+    sofia
+        .get("/activity?from=2001-01-01&to=2001-01-01")
+        .await
+        .assert_contains("No activity matches");
+    sofia.get("/activity?to=soon").await.assert_status(422);
+    // every record of the company still forms an intact chain
+    assert!(matches!(
+        domain::audit::verify(&mut app.conn(), company_id(&app, "DEMO")).unwrap(),
+        domain::audit::Verification::Intact { .. }
+    ));
+}
+
+async fn the_activity_log_pages_by_keyset(app: TestApp) {
+    let demo = company_id(&app, "DEMO");
+    let mut conn = app.conn();
+    switchboard::db::write_transaction(&mut conn, |conn| {
+        for n in 0..250 {
+            domain::audit::record(
+                conn,
+                domain::audit::Entry {
+                    company_id: demo,
+                    actor: &domain::Actor::cli(),
+                    action: "test.bulk",
+                    target_type: "test",
+                    target_id: None,
+                    target_label: "bulk",
+                    summary: format!("bulk record {n:03}"),
+                },
+            )?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    drop(conn);
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let mut seen = std::collections::HashSet::new();
+    let mut path = "/activity?action=test.bulk".to_string();
+    for _ in 0..5 {
+        let page = sofia.get(&path).await;
+        for n in 0..250 {
+            let needle = format!("bulk record {n:03}<");
+            if page.body.contains(&needle) {
+                assert!(seen.insert(n), "record {n} shown twice");
+            }
+        }
+        let Some(start) = page.body.find("before=") else {
+            break;
+        };
+        let cursor: String = page.body[start + 7..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        path = format!("/activity?action=test.bulk&before={cursor}");
+    }
+    assert_eq!(seen.len(), 250);
+}
+
+async fn supervisors_list_and_end_sessions_of_their_company_only(app: TestApp) {
+    let bob = id_of(&app, "DEMO", "bob");
+    let mut laptop = app.signed_in("DEMO", "bob").await;
+    let mut phone = app.signed_in("DEMO", "bob").await;
+    laptop.get("/conversations").await.assert_status(200);
+    phone.get("/conversations").await.assert_status(200);
+    let mut olga = app.signed_in("ACME", "olga").await;
+    olga.get("/sessions")
+        .await
+        .assert_status(200)
+        .assert_lacks("Bob Tanaka");
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let page = sofia.get("/sessions").await;
+    page.assert_status(200)
+        .assert_contains("Bob Tanaka")
+        .assert_contains("you, here")
+        .assert_lacks("Olga");
+    let bobs: Vec<i64> = sessions::table
+        .filter(sessions::user_id.eq(bob))
+        .order(sessions::id)
+        .select(sessions::id)
+        .load(&mut app.conn())
+        .unwrap();
+    // ACME's supervisor cannot end DEMO's sessions
+    olga.post(&format!("/sessions/{}/revoke", bobs[0]), &[])
+        .await
+        .assert_status(404);
+    olga.post("/sessions/revoke-user", &[("user_id", &bob.to_string())])
+        .await
+        .assert_status(404);
+    laptop.get("/conversations").await.assert_status(200);
+    sofia
+        .post(&format!("/sessions/{}/revoke", bobs[0]), &[])
+        .await
+        .assert_status(303);
+    laptop.get("/conversations").await.assert_status(303);
+    phone.get("/conversations").await.assert_status(200);
+    let mut tablet = app.signed_in("DEMO", "bob").await;
+    sofia.get("/sessions").await;
+    sofia
+        .post("/sessions/revoke-user", &[("user_id", &bob.to_string())])
+        .await
+        .assert_status(303);
+    phone.get("/conversations").await.assert_status(303);
+    tablet.get("/conversations").await.assert_status(303);
+    // agents cannot see or end anyone's sessions
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    alice.get("/sessions").await.assert_status(403);
+}
+
+async fn a_session_moving_to_another_address_is_ended(app: TestApp) {
+    let alice = id_of(&app, "DEMO", "alice");
+    let mut client = app.signed_in("DEMO", "alice").await;
+    client.get("/conversations").await.assert_status(200);
+    let before = last_audit_id(&app);
+    // the cookie shows up from elsewhere
+    client.peer = "198.51.100.200:1234".parse().unwrap();
+    let page = client.get("/conversations").await;
+    page.assert_status(303);
+    assert!(page.location().unwrap().starts_with("/login"));
+    let reason: Option<String> = sessions::table
+        .filter(sessions::user_id.eq(alice))
+        .select(sessions::revoked_reason)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(reason.as_deref(), Some("client changed"));
+    assert_eq!(actions_since(&app, before), ["session.suspicious_end"]);
+    // going back does not revive it
+    client.peer = "127.0.0.1:40000".parse().unwrap();
+    client.get("/conversations").await.assert_status(303);
+    // a company may switch the rule off
+    diesel::update(
+        switchboard::db::schema::companies::table
+            .filter(switchboard::db::schema::companies::code.eq("DEMO")),
+    )
+    .set(switchboard::db::schema::companies::end_session_on_client_change.eq(false))
+    .execute(&mut app.conn())
+    .unwrap();
+    let mut roaming = app.signed_in("DEMO", "alice").await;
+    roaming.peer = "198.51.100.200:1234".parse().unwrap();
+    roaming.get("/conversations").await.assert_status(200);
+}
+
+async fn exports_are_gated_masked_and_recorded(app: TestApp) {
+    // alice (agent) holds no exports.create
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    alice
+        .get("/exports/conversations.csv")
+        .await
+        .assert_status(403);
+    // give alice's role exports.create: she exports her conversations, masked
+    let agent = domain::roles::find_by_name(&mut app.conn(), company_id(&app, "DEMO"), "Agent")
+        .unwrap()
+        .id;
+    diesel::insert_into(switchboard::db::schema::role_permissions::table)
+        .values((
+            switchboard::db::schema::role_permissions::role_id.eq(agent),
+            switchboard::db::schema::role_permissions::permission.eq("exports.create"),
+        ))
+        .execute(&mut app.conn())
+        .unwrap();
+    diesel::update(switchboard::db::schema::roles::table.find(agent))
+        .set(
+            switchboard::db::schema::roles::version.eq(switchboard::db::schema::roles::version + 1),
+        )
+        .execute(&mut app.conn())
+        .unwrap();
+    let before = last_audit_id(&app);
+    let csv = alice.get("/exports/conversations.csv?status=all").await;
+    csv.assert_status(200);
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert!(lines[0].starts_with("id,contact,phone,email"));
+    let hers: i64 = switchboard::db::schema::conversations::table
+        .filter(
+            switchboard::db::schema::conversations::assignee_id.eq(id_of(&app, "DEMO", "alice")),
+        )
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(
+        lines.len() as i64 - 1,
+        hers,
+        "every conversation of alice's, open and closed"
+    );
+    let secrets: Vec<(Option<String>, Option<String>)> = contacts::table
+        .select((contacts::phone, contacts::email))
+        .load(&mut app.conn())
+        .unwrap();
+    for (phone, email) in secrets {
+        let phone = phone.unwrap();
+        assert!(
+            !csv.body.contains(&phone)
+                && !csv.body.contains(
+                    &phone
+                        .chars()
+                        .filter(char::is_ascii_digit)
+                        .collect::<String>()
+                )
+        );
+        if let Some(email) = email {
+            assert!(!csv.body.contains(&email));
+        }
+    }
+    assert!(csv.body.contains("***@***."));
+    let (action, summary): (String, String) = audit_events::table
+        .filter(audit_events::id.gt(before))
+        .select((audit_events::action, audit_events::summary))
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(action, "export.create");
+    assert!(
+        summary.contains(&format!(
+            "conversations.csv exported with filters [status=all]; {hers} row(s)"
+        )),
+        "{summary}"
+    );
+    // logins and activity exports need their pages' permissions too
+    alice.get("/exports/logins.csv").await.assert_status(403);
+    alice.get("/exports/activity.csv").await.assert_status(403);
+    let mut dana = app.signed_in("DEMO", "dana").await;
+    dana.get("/exports/logins.csv").await.assert_status(403);
+    // a supervisor exports everything, in full, with the page's filters
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let logins = sofia.get("/exports/logins.csv?user=alice").await;
+    logins.assert_status(200);
+    assert!(logins.body.lines().skip(1).all(|l| l.contains(",alice,")));
+    assert!(logins.body.lines().count() >= 2);
+    let activity = sofia.get("/exports/activity.csv?action=export.").await;
+    activity.assert_status(200).assert_contains("export.create");
+    let full = sofia.get("/exports/conversations.csv?status=all").await;
+    let demo_contacts: i64 = switchboard::db::schema::conversations::table
+        .filter(switchboard::db::schema::conversations::company_id.eq(company_id(&app, "DEMO")))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(full.body.lines().count() as i64 - 1, demo_contacts);
+    let first_phone: Option<String> = contacts::table
+        .filter(contacts::company_id.eq(company_id(&app, "DEMO")))
+        .select(contacts::phone)
+        .first(&mut app.conn())
+        .unwrap();
+    // phones start with '+': kept as text for spreadsheets
+    assert!(full.body.contains(&format!("'{}", first_phone.unwrap())));
+    sofia
+        .get("/exports/logins.csv?from=nope")
+        .await
+        .assert_status(422);
+}
+
+on_both_databases!(
+    every_attempt_is_in_the_login_history,
+    forwarded_addresses_are_believed_only_from_trusted_proxies,
+    lockouts_grow_and_supervisors_unlock,
+    one_address_failing_too_often_is_throttled,
+    each_change_writes_one_activity_record,
+    the_activity_log_pages_by_keyset,
+    supervisors_list_and_end_sessions_of_their_company_only,
+    a_session_moving_to_another_address_is_ended,
+    exports_are_gated_masked_and_recorded,
+);
