@@ -632,6 +632,84 @@ async fn agent_replies_in_place(backend: Backend) {
     drop(server);
 }
 
+/// A supervisor ends an agent's session; the agent's next click lands on the sign-in page.
+async fn supervisor_ends_an_agents_session(backend: Backend) {
+    let database = TestDatabase::create(backend);
+    let (server, base) = start_demo(&database);
+    let agent = start_browser().await;
+    let supervisor = start_browser().await;
+    fn wait(c: &fantoccini::Client) -> fantoccini::wait::Wait<'_> {
+        c.wait().at_most(Duration::from_secs(10))
+    }
+
+    sign_in(&agent.client, &base, "DEMO", "alice", common::PASSWORD).await;
+    wait(&agent.client)
+        .for_element(Locator::Id("conversations-table"))
+        .await
+        .unwrap();
+
+    let s = &supervisor.client;
+    sign_in(s, &base, "DEMO", "sofia", common::PASSWORD).await;
+    wait(s).for_element(Locator::Id("main-nav")).await.unwrap();
+    s.find(Locator::Css("#main-nav a[href='/sessions']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let table = wait(s)
+        .for_element(Locator::Id("sessions-table"))
+        .await
+        .unwrap();
+    let row = table
+        .find(Locator::XPath(".//tr[contains(., '@alice')]"))
+        .await
+        .unwrap();
+    row.find(Locator::Css("button.danger"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait(s).for_element(Locator::Css(".flash")).await.unwrap();
+    let remaining = s
+        .find(Locator::Id("sessions-table"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!remaining.contains("@alice"), "{remaining}");
+
+    // alice clicks on, and is asked to sign in again
+    let a = &agent.client;
+    a.find(Locator::Css("#conversations-table tbody a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait(a)
+        .for_element(Locator::Id("login-form"))
+        .await
+        .unwrap();
+    assert!(a.current_url().await.unwrap().path().ends_with("/login"));
+
+    agent.client.clone().close().await.unwrap();
+    supervisor.client.clone().close().await.unwrap();
+    drop(server);
+}
+
+#[tokio::test]
+async fn browser_supervisor_ends_a_session_sqlite() {
+    supervisor_ends_an_agents_session(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn browser_supervisor_ends_a_session_postgres() {
+    supervisor_ends_an_agents_session(Backend::Postgres).await;
+}
+
 #[tokio::test]
 async fn browser_agent_replies_in_place_sqlite() {
     agent_replies_in_place(Backend::Sqlite).await;
