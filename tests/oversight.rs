@@ -307,6 +307,9 @@ async fn one_address_failing_too_often_is_throttled(app: TestApp) {
         .assert_status(303);
 }
 
+/// (path, form fields, the one action it must record; empty when nothing changes)
+type Step = (String, Vec<(&'static str, String)>, &'static str);
+
 /// Every kind of change writes exactly one activity record, and the page shows them.
 async fn each_change_writes_one_activity_record(app: TestApp) {
     let (alice, bob) = (id_of(&app, "DEMO", "alice"), id_of(&app, "DEMO", "bob"));
@@ -343,7 +346,7 @@ async fn each_change_writes_one_activity_record(app: TestApp) {
         ("reveal_daily_cap", "10"),
         ("missed_chat_minutes", "15"),
     ];
-    let steps: Vec<(String, Vec<(&str, String)>, &str)> = vec![
+    let steps: Vec<Step> = vec![
         (
             format!("/users/{bob}"),
             vec![
