@@ -84,6 +84,14 @@ async fn every_attempt_is_in_the_login_history(app: TestApp) {
         assert!(!line.contains("Harbor-Lantern") && !line.contains("Wrong-Password"));
         assert!(tokens.iter().all(|t| !line.contains(t.as_str())));
     }
+    // a user's own page shows their recent sign-ins
+    let alice = id_of(&app, "DEMO", "alice");
+    sofia
+        .get(&format!("/users/{alice}"))
+        .await
+        .assert_contains("id=\"recent-logins\"")
+        .assert_contains("failed: bad_password")
+        .assert_contains("signed in");
     // filters: user, outcome, dates
     let failed = sofia.get("/logins?user=alice&success=false").await;
     failed

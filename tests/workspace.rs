@@ -322,6 +322,30 @@ async fn reply_close_reopen_and_their_records(app: TestApp) {
         .await
         .assert_status(422)
         .assert_contains("at most 4000");
+    // an internal note: in the timeline for colleagues, never queued for the customer
+    client
+        .post(
+            &format!("/conversations/{id}/messages"),
+            &[("body", "Customer is a reseller"), ("note", "1")],
+        )
+        .await
+        .assert_status(303);
+    let (direction, delivery): (String, String) = messages::table
+        .filter(messages::conversation_id.eq(id))
+        .order(messages::id.desc())
+        .select((messages::direction, messages::delivery))
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(
+        (direction.as_str(), delivery.as_str()),
+        ("note", "internal")
+    );
+    assert_eq!(last_audit(&app).0, "conversation.note");
+    client
+        .get(&format!("/conversations/{id}"))
+        .await
+        .assert_contains("message note")
+        .assert_contains("internal note");
     client
         .post(&format!("/conversations/{id}/close"), &[])
         .await

@@ -436,13 +436,22 @@ fn record(
     )
 }
 
-/// Appends an outbound reply, queued for the channel (sending to the networks is outside
-/// this product). Returns the message as the viewer sees it.
+/// What an agent writes into a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writing {
+    /// To the customer: queued for the channel (sending to the networks is outside this product).
+    Reply,
+    /// For colleagues only: never sent, does not answer the customer.
+    Note,
+}
+
+/// Appends a reply or an internal note. Returns the message as the viewer sees it.
 pub fn reply(
     conn: &mut DbConnection,
     viewer: &Viewer,
     conversation_id: i64,
     body: &str,
+    kind: Writing,
     actor: &Actor,
 ) -> Result<MessageView, AppError> {
     let target = visible_target(conn, viewer, conversation_id)?;
@@ -451,36 +460,50 @@ pub fn reply(
     if body.is_empty() {
         errors.add("body", "Write a message first.");
     } else if body.chars().count() > MAX_BODY {
-        errors.add("body", format!("A reply is at most {MAX_BODY} characters."));
+        errors.add(
+            "body",
+            format!("A message is at most {MAX_BODY} characters."),
+        );
     }
     errors.into_result()?;
+    let (direction, delivery, action, what) = match kind {
+        Writing::Reply => ("outbound", "queued", "conversation.reply", "reply queued"),
+        Writing::Note => (
+            "note",
+            "internal",
+            "conversation.note",
+            "internal note added",
+        ),
+    };
     let at = now();
     diesel::insert_into(messages::table)
         .values((
             messages::company_id.eq(viewer.company_id),
             messages::conversation_id.eq(target.id),
             messages::channel_id.eq(target.channel_id),
-            messages::direction.eq("outbound"),
+            messages::direction.eq(direction),
             messages::author_id.eq(Some(viewer.user_id)),
             messages::body.eq(body),
-            messages::delivery.eq("queued"),
+            messages::delivery.eq(delivery),
             messages::created_at.eq(at),
         ))
         .execute(conn)?;
-    diesel::update(conversations::table.find(target.id))
-        .set((
-            conversations::last_message_at.eq(at),
-            conversations::awaiting_reply_since.eq(None::<NaiveDateTime>),
-        ))
-        .execute(conn)?;
+    if kind == Writing::Reply {
+        diesel::update(conversations::table.find(target.id))
+            .set((
+                conversations::last_message_at.eq(at),
+                conversations::awaiting_reply_since.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?;
+    }
     record(
         conn,
         viewer,
         actor,
         target.id,
-        "conversation.reply",
+        action,
         format!(
-            "reply queued in conversation #{} ({} characters)",
+            "{what} in conversation #{} ({} characters)",
             target.id,
             body.chars().count()
         ),
@@ -490,7 +513,7 @@ pub fn reply(
         .select(users::display_name)
         .first(conn)?;
     Ok(MessageView {
-        direction: "outbound".into(),
+        direction: direction.into(),
         author: Some(author),
         body: ContactMask::for_viewer(viewer.permissions).identifier(body),
         created_at: at,

@@ -386,6 +386,8 @@ struct ReplyFragment {
 pub struct ReplyForm {
     #[serde(default)]
     body: String,
+    /// Present when the "internal note" button sent the form.
+    note: Option<String>,
 }
 
 fn is_htmx(req: &HttpRequest) -> bool {
@@ -402,12 +404,18 @@ pub async fn reply(
     form: web::Form<ReplyForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let body = form.into_inner().body;
+    let form = form.into_inner();
+    let kind = if form.note.is_some() {
+        conversations::Writing::Note
+    } else {
+        conversations::Writing::Reply
+    };
+    let body = form.body;
     let (viewer, actor) = (user.viewer(), user.actor());
     let text = body.clone();
     let result = db(&state, move |conn| {
         write_transaction(conn, |conn| {
-            conversations::reply(conn, &viewer, id, &text, &actor)
+            conversations::reply(conn, &viewer, id, &text, kind, &actor)
         })
     })
     .await;

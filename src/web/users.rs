@@ -367,6 +367,8 @@ struct ShowPage {
     roles: Vec<Choice>,
     access: Vec<AccessLine>,
     sessions: Vec<SessionLine>,
+    sees_logins: bool,
+    recent_logins: Vec<SessionLine>,
     display_name: String,
     email: String,
     phone: String,
@@ -414,11 +416,18 @@ async fn show_page(
     edits: Option<(&[(String, String)], FieldErrors)>,
 ) -> Result<HttpResponse, AppError> {
     let company_id = user.auth.company_id;
-    let (profile, role_list, supervisors) = db(state, move |conn| {
+    let sees_logins = user.can(Permission::LoginsView);
+    let (profile, role_list, supervisors, recent) = db(state, move |conn| {
+        let recent = if sees_logins {
+            crate::domain::login_events::recent_for_user(conn, company_id, user_id, 10)?
+        } else {
+            Vec::new()
+        };
         Ok((
             users::profile(conn, company_id, user_id)?,
             roles::list(conn, company_id)?,
             users::active_supervisor_count(conn, company_id)?,
+            recent,
         ))
     })
     .await?;
@@ -476,6 +485,23 @@ async fn show_page(
                     device: describe_user_agent(&s.user_agent),
                     ip: s.ip.clone(),
                     last_seen: format_time(&s.last_seen_at),
+                })
+                .collect(),
+            sees_logins,
+            recent_logins: recent
+                .into_iter()
+                .map(|r| SessionLine {
+                    device: describe_user_agent(&r.user_agent),
+                    ip: r.ip,
+                    last_seen: format!(
+                        "{} · {}",
+                        format_time(&r.created_at),
+                        if r.success {
+                            "signed in".to_string()
+                        } else {
+                            format!("failed: {}", r.reason)
+                        }
+                    ),
                 })
                 .collect(),
             profile,
