@@ -1,0 +1,231 @@
+//! How the activity log and the login history behave when they are large: seeds N records
+//! (default 200 000; `SWITCHBOARD_BENCH_ROWS`) into a fresh SQLite file, or into PostgreSQL
+//! when `SWITCHBOARD_BENCH_POSTGRES` names a server, then times the queries the pages run.
+//! Prints figures; asserts nothing. Run: `cargo bench --bench activity`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark may panic on the unexpected
+
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use switchboard::db::schema::{audit_events, login_events};
+use switchboard::db::{self, DatabaseUrl, write_transaction};
+use switchboard::domain::audit::{self, ActivityFilter};
+use switchboard::domain::login_events::{self as logins, LoginFilter};
+use switchboard::domain::{Actor, companies, now};
+
+fn time<T>(label: &str, runs: u32, mut f: impl FnMut() -> T) {
+    let mut total = Duration::ZERO;
+    let mut worst = Duration::ZERO;
+    for _ in 0..runs {
+        let start = Instant::now();
+        std::hint::black_box(f());
+        let took = start.elapsed();
+        total += took;
+        worst = worst.max(took);
+    }
+    println!(
+        "{label:<58} mean {:>8.2} ms   worst {:>8.2} ms",
+        total.as_secs_f64() * 1000.0 / f64::from(runs),
+        worst.as_secs_f64() * 1000.0
+    );
+}
+
+fn main() {
+    let rows: i64 = std::env::var("SWITCHBOARD_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let (url, cleanup): (DatabaseUrl, Box<dyn Fn()>) =
+        match std::env::var("SWITCHBOARD_BENCH_POSTGRES") {
+            Ok(server) => {
+                let name = format!("sb_bench_{}", std::process::id());
+                let mut admin = diesel::PgConnection::establish(&server).unwrap();
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .unwrap();
+                let base = server
+                    .rsplit_once('/')
+                    .map_or(server.as_str(), |(b, _)| b)
+                    .to_string();
+                let url = DatabaseUrl::Postgres(format!("{base}/{name}"));
+                let drop_it = move || {
+                    if let Ok(mut admin) = diesel::PgConnection::establish(&server) {
+                        let _ = diesel::sql_query(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        ))
+                        .execute(&mut admin);
+                    }
+                };
+                (url, Box::new(drop_it))
+            }
+            Err(_) => {
+                let path = std::env::temp_dir().join(format!("sb_bench_{}.db", std::process::id()));
+                let shown = path.clone();
+                (
+                    DatabaseUrl::Sqlite(path.to_string_lossy().into_owned()),
+                    Box::new(move || {
+                        for suffix in ["", "-wal", "-shm"] {
+                            let _ = std::fs::remove_file(format!("{}{suffix}", shown.display()));
+                        }
+                    }),
+                )
+            }
+        };
+    println!(
+        "backend {}, {rows} activity records and {rows} sign-in attempts",
+        url.backend_name()
+    );
+    let mut conn = db::connect_single(&url).unwrap();
+    db::migrate(&mut conn).unwrap();
+    let company = write_transaction(&mut conn, |c| {
+        companies::create(c, "BENCH", "Bench Co", &Actor::cli())
+    })
+    .unwrap();
+
+    let seed = Instant::now();
+    let actors = ["sofia", "sam", "alice", "bob", "dana"];
+    let actions = [
+        "user.update",
+        "conversation.reply",
+        "conversation.close",
+        "assignment.add",
+        "session.end",
+    ];
+    for chunk in 0..(rows / 10_000).max(1) {
+        write_transaction(&mut conn, |c| {
+            for n in 0..10_000.min(rows) {
+                let i = (chunk * 10_000 + n) as usize;
+                let actor = Actor {
+                    user_id: None,
+                    username: actors[i % 5].into(),
+                    ip: "10.0.0.1".into(),
+                };
+                audit::record(
+                    c,
+                    audit::Entry {
+                        company_id: company.id,
+                        actor: &actor,
+                        action: actions[(i / 5) % 5],
+                        target_type: "user",
+                        target_id: None,
+                        target_label: "someone",
+                        summary: format!("change {i}"),
+                    },
+                )?;
+                diesel::insert_into(login_events::table)
+                    .values((
+                        login_events::company_id.eq(Some(company.id)),
+                        login_events::company_code.eq("BENCH"),
+                        login_events::username.eq(actors[i % 5]),
+                        login_events::success.eq(!i.is_multiple_of(7)),
+                        login_events::reason.eq(if !i.is_multiple_of(7) {
+                            "ok"
+                        } else {
+                            "bad_password"
+                        }),
+                        login_events::ip.eq(format!("10.0.{}.{}", i % 250, i % 200)),
+                        login_events::user_agent.eq("Mozilla/5.0"),
+                        login_events::created_at.eq(now()),
+                    ))
+                    .execute(c)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    println!("seeded in {:.1} s\n", seed.elapsed().as_secs_f64());
+
+    let newest: i64 = audit_events::table
+        .select(diesel::dsl::max(audit_events::id))
+        .first::<Option<i64>>(&mut conn)
+        .unwrap()
+        .unwrap_or(0);
+    let page = audit::PAGE_SIZE;
+    time("activity: first page", 50, || {
+        audit::page(&mut conn, company.id, &ActivityFilter::default(), page).unwrap()
+    });
+    time("activity: a page deep in the log (keyset)", 50, || {
+        audit::page(
+            &mut conn,
+            company.id,
+            &ActivityFilter {
+                before: Some(newest / 10),
+                ..Default::default()
+            },
+            page,
+        )
+        .unwrap()
+    });
+    time("activity: filtered by actor", 50, || {
+        audit::page(
+            &mut conn,
+            company.id,
+            &ActivityFilter {
+                actor: Some("dana".into()),
+                ..Default::default()
+            },
+            page,
+        )
+        .unwrap()
+    });
+    time("activity: filtered by action", 50, || {
+        audit::page(
+            &mut conn,
+            company.id,
+            &ActivityFilter {
+                action: Some("session.end".into()),
+                ..Default::default()
+            },
+            page,
+        )
+        .unwrap()
+    });
+    time("activity: filtered by area (prefix)", 50, || {
+        audit::page(
+            &mut conn,
+            company.id,
+            &ActivityFilter {
+                action: Some("conversation.".into()),
+                ..Default::default()
+            },
+            page,
+        )
+        .unwrap()
+    });
+    time("logins: first page", 50, || {
+        logins::page(
+            &mut conn,
+            company.id,
+            &LoginFilter::default(),
+            logins::PAGE_SIZE,
+        )
+        .unwrap()
+    });
+    time("logins: failures of one user", 50, || {
+        logins::page(
+            &mut conn,
+            company.id,
+            &LoginFilter {
+                user: Some("bob".into()),
+                success: Some(false),
+                ..Default::default()
+            },
+            logins::PAGE_SIZE,
+        )
+        .unwrap()
+    });
+    time(
+        "sign-in throttle: failures from one address, 10 min",
+        50,
+        || {
+            logins::failures_from(&mut conn, "10.0.3.3", now() - chrono::Duration::minutes(10))
+                .unwrap()
+        },
+    );
+    time("audit verify: the whole chain", 1, || {
+        audit::verify(&mut conn, company.id).unwrap()
+    });
+    drop(conn);
+    cleanup();
+}
