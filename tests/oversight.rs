@@ -5,24 +5,10 @@
 
 mod common;
 
-use common::{PASSWORD, TestApp};
+use common::{PASSWORD, TestApp, company_id, id_of};
 use diesel::prelude::*;
 use switchboard::db::schema::{audit_events, contacts, login_events, sessions, users};
 use switchboard::domain;
-
-fn company_id(app: &TestApp, code: &str) -> i64 {
-    domain::companies::find_by_code(&mut app.conn(), code)
-        .unwrap()
-        .unwrap()
-        .id
-}
-
-fn id_of(app: &TestApp, company: &str, username: &str) -> i64 {
-    domain::users::find_by_username(&mut app.conn(), company_id(app, company), username)
-        .unwrap()
-        .unwrap()
-        .id
-}
 
 fn actions_since(app: &TestApp, after_id: i64) -> Vec<String> {
     audit_events::table

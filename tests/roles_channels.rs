@@ -6,41 +6,13 @@
 mod common;
 
 use actix_web::http::Method;
-use common::{Client, TestApp};
+use common::{Client, TestApp, channel_id, company_id, id_of, role_id};
 use diesel::prelude::*;
 use switchboard::access::permissions::{Permission, PermissionSet};
 use switchboard::db::schema::{
     audit_events, channel_members, channels, conversations, roles, users,
 };
 use switchboard::domain;
-
-fn company_id(app: &TestApp, code: &str) -> i64 {
-    domain::companies::find_by_code(&mut app.conn(), code)
-        .unwrap()
-        .unwrap()
-        .id
-}
-
-fn id_of(app: &TestApp, company: &str, username: &str) -> i64 {
-    domain::users::find_by_username(&mut app.conn(), company_id(app, company), username)
-        .unwrap()
-        .unwrap()
-        .id
-}
-
-fn role_id(app: &TestApp, company: &str, name: &str) -> i64 {
-    domain::roles::find_by_name(&mut app.conn(), company_id(app, company), name)
-        .unwrap()
-        .id
-}
-
-fn channel_id(app: &TestApp, name: &str) -> i64 {
-    channels::table
-        .filter(channels::name.eq(name))
-        .select(channels::id)
-        .first(&mut app.conn())
-        .unwrap()
-}
 
 fn last_audit(app: &TestApp) -> (String, String) {
     audit_events::table

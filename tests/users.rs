@@ -6,45 +6,11 @@
 
 mod common;
 
-use common::{PASSWORD, TestApp};
+use common::{PASSWORD, TestApp, channel_id, company_id, id_of, role_id};
 use diesel::prelude::*;
 use switchboard::access::permissions::{Permission, PermissionSet};
-use switchboard::db::schema::{
-    audit_events, channel_members, channels, conversations, messages, users,
-};
+use switchboard::db::schema::{audit_events, channel_members, conversations, messages, users};
 use switchboard::domain;
-
-fn id_of(app: &TestApp, company: &str, username: &str) -> i64 {
-    let mut conn = app.conn();
-    let company = domain::companies::find_by_code(&mut conn, company)
-        .unwrap()
-        .unwrap();
-    domain::users::find_by_username(&mut conn, company.id, username)
-        .unwrap()
-        .unwrap()
-        .id
-}
-
-fn company_id(app: &TestApp, code: &str) -> i64 {
-    domain::companies::find_by_code(&mut app.conn(), code)
-        .unwrap()
-        .unwrap()
-        .id
-}
-
-fn role_id(app: &TestApp, company: &str, name: &str) -> i64 {
-    domain::roles::find_by_name(&mut app.conn(), company_id(app, company), name)
-        .unwrap()
-        .id
-}
-
-fn channel_id(app: &TestApp, name: &str) -> i64 {
-    channels::table
-        .filter(channels::name.eq(name))
-        .select(channels::id)
-        .first(&mut app.conn())
-        .unwrap()
-}
 
 /// (action, target label, summary) of the audit records, oldest first.
 fn audit_log(app: &TestApp) -> Vec<(String, String, String)> {

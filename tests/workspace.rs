@@ -7,7 +7,7 @@
 mod common;
 
 use actix_web::http::Method;
-use common::{Client, Page, TestApp};
+use common::{Client, Page, TestApp, company_id, id_of};
 use diesel::prelude::*;
 use serde_json::json;
 use switchboard::access::permissions::{Permission, PermissionSet};
@@ -15,20 +15,6 @@ use switchboard::db::schema::{
     audit_events, call_tasks, channels, companies, contacts, conversations, messages, users,
 };
 use switchboard::domain;
-
-fn company_id(app: &TestApp, code: &str) -> i64 {
-    domain::companies::find_by_code(&mut app.conn(), code)
-        .unwrap()
-        .unwrap()
-        .id
-}
-
-fn id_of(app: &TestApp, company: &str, username: &str) -> i64 {
-    domain::users::find_by_username(&mut app.conn(), company_id(app, company), username)
-        .unwrap()
-        .unwrap()
-        .id
-}
 
 fn channel(app: &TestApp, name: &str) -> (i64, String) {
     channels::table

@@ -6,6 +6,7 @@
 //! default `postgres://postgres@127.0.0.1:5432/postgres`.
 
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test support panics on the unexpected
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,7 +16,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{test, web};
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::{Connection, ExpressionMethods, PgConnection, QueryDsl, RunQueryDsl};
 use futures_util::future::LocalBoxFuture;
 use switchboard::config::Config;
 use switchboard::db::{self, DatabaseUrl, PooledConnection};
@@ -472,4 +473,38 @@ pub fn switchboard(database: &TestDatabase) -> std::process::Command {
         .env("SWITCHBOARD_DATABASE_URL", database.url_string())
         .env("SWITCHBOARD_LOG", "warn");
     command
+}
+
+/// Lookups the tests share.
+pub fn company_id(app: &TestApp, code: &str) -> i64 {
+    switchboard::domain::companies::find_by_code(&mut app.conn(), code)
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+pub fn id_of(app: &TestApp, company: &str, username: &str) -> i64 {
+    switchboard::domain::users::find_by_username(
+        &mut app.conn(),
+        company_id(app, company),
+        username,
+    )
+    .unwrap()
+    .unwrap()
+    .id
+}
+
+pub fn role_id(app: &TestApp, company: &str, name: &str) -> i64 {
+    switchboard::domain::roles::find_by_name(&mut app.conn(), company_id(app, company), name)
+        .unwrap()
+        .id
+}
+
+pub fn channel_id(app: &TestApp, name: &str) -> i64 {
+    use switchboard::db::schema::channels;
+    channels::table
+        .filter(channels::name.eq(name))
+        .select(channels::id)
+        .first(&mut app.conn())
+        .unwrap()
 }
