@@ -8,15 +8,15 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use crate::access::masking::ContactMask;
-use crate::access::permissions::Permission;
 use crate::db::DbConnection;
 use crate::db::schema::{call_tasks, channels, contacts, users};
-use crate::domain::{Actor, Viewer, audit, channels as channel_domain, now};
+use crate::domain::visibility::{self, Scope};
+use crate::domain::{Actor, Viewer, audit, now};
 use crate::error::AppError;
 
 type Filter<QS> = Box<dyn BoxableExpression<QS, crate::db::MultiBackend, SqlType = Bool>>;
 
-/// The conversations' visibility rule, applied to call tasks.
+/// The visibility rule (`domain::visibility::scope`) as a filter on call tasks.
 fn visible_to<QS>(conn: &mut DbConnection, viewer: &Viewer) -> Result<Filter<QS>, AppError>
 where
     QS: 'static,
@@ -24,25 +24,22 @@ where
     call_tasks::channel_id: SelectableExpression<QS>,
 {
     let same_company = call_tasks::company_id.eq(viewer.company_id);
-    let perms = viewer.permissions;
-    if perms.contains(Permission::ConversationsViewAll) {
-        return Ok(Box::new(same_company));
-    }
-    if !perms.can_hold_assigned() {
-        return Ok(Box::new(sql::<Bool>("1 = 0")));
-    }
-    let mine = channel_domain::member_channel_ids(conn, viewer.user_id)?;
-    let on_my_channels = same_company.and(call_tasks::channel_id.eq_any(mine));
-    if perms.contains(Permission::ConversationsViewChannel) {
-        Ok(Box::new(on_my_channels))
-    } else {
-        Ok(Box::new(
-            on_my_channels.and(
-                sql::<Bool>("call_tasks.assignee_id = ")
-                    .bind::<diesel::sql_types::BigInt, _>(viewer.user_id),
-            ),
-        ))
-    }
+    Ok(match visibility::scope(conn, viewer)? {
+        Scope::Company => Box::new(same_company),
+        Scope::Channels(channels) => {
+            Box::new(same_company.and(call_tasks::channel_id.eq_any(channels)))
+        }
+        Scope::AssignedOnChannels { channels, user_id } => {
+            let assigned = sql::<Bool>("call_tasks.assignee_id = ")
+                .bind::<diesel::sql_types::BigInt, _>(user_id);
+            Box::new(
+                same_company
+                    .and(call_tasks::channel_id.eq_any(channels))
+                    .and(assigned),
+            )
+        }
+        Scope::Nothing => Box::new(sql::<Bool>("1 = 0")),
+    })
 }
 
 pub struct CallView {

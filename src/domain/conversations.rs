@@ -11,12 +11,12 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use crate::access::masking::ContactMask;
-use crate::access::permissions::Permission;
 use crate::db::schema::{
     channels, contact_reveals, contacts, conversation_assignments, conversation_labels,
     conversations, messages, users,
 };
 use crate::db::{DbConnection, MultiBackend};
+use crate::domain::visibility::{self, Scope};
 use crate::domain::{Actor, Viewer, audit, channels as channel_domain, now};
 use crate::error::AppError;
 use crate::error::FieldErrors;
@@ -26,9 +26,8 @@ pub const CLOSED: &str = "closed";
 
 type Filter<QS> = Box<dyn BoxableExpression<QS, MultiBackend, SqlType = Bool>>;
 
-/// The visibility rule as a query filter. A conversation is visible to a viewer of its company
-/// who has `view_all`; or `view_channel` and membership of its channel; or `view_assigned`,
-/// is its assignee and is a member of its channel. Anything else sees nothing.
+/// The visibility rule (`domain::visibility::scope`) as a filter on conversations, for any
+/// query that selects from them.
 pub fn visible_to<QS>(conn: &mut DbConnection, viewer: &Viewer) -> Result<Filter<QS>, AppError>
 where
     QS: 'static,
@@ -37,25 +36,23 @@ where
     conversations::assignee_id: SelectableExpression<QS>,
 {
     let same_company = conversations::company_id.eq(viewer.company_id);
-    let perms = viewer.permissions;
-    if perms.contains(Permission::ConversationsViewAll) {
-        return Ok(Box::new(same_company));
-    }
-    let by_channel = perms.contains(Permission::ConversationsViewChannel);
-    let by_assignment = perms.contains(Permission::ConversationsViewAssigned);
-    if !by_channel && !by_assignment {
-        return Ok(Box::new(sql::<Bool>("1 = 0")));
-    }
-    let member_of = channel_domain::member_channel_ids(conn, viewer.user_id)?;
-    let on_my_channels = same_company.and(conversations::channel_id.eq_any(member_of));
-    if by_channel {
-        Ok(Box::new(on_my_channels))
-    } else {
-        // `assignee_id = ?` as a literal keeps the filter non-nullable for every query source.
-        let assigned_to_me = sql::<Bool>("conversations.assignee_id = ")
-            .bind::<diesel::sql_types::BigInt, _>(viewer.user_id);
-        Ok(Box::new(on_my_channels.and(assigned_to_me)))
-    }
+    Ok(match visibility::scope(conn, viewer)? {
+        Scope::Company => Box::new(same_company),
+        Scope::Channels(channels) => {
+            Box::new(same_company.and(conversations::channel_id.eq_any(channels)))
+        }
+        Scope::AssignedOnChannels { channels, user_id } => {
+            // `assignee_id = ?` as a literal keeps the filter non-nullable for every query source
+            let assigned = sql::<Bool>("conversations.assignee_id = ")
+                .bind::<diesel::sql_types::BigInt, _>(user_id);
+            Box::new(
+                same_company
+                    .and(conversations::channel_id.eq_any(channels))
+                    .and(assigned),
+            )
+        }
+        Scope::Nothing => Box::new(sql::<Bool>("1 = 0")),
+    })
 }
 
 /// A contact as one viewer may see it: phone, email and network id already masked as needed.

@@ -17,6 +17,7 @@ pub mod sessions;
 pub mod settings;
 pub mod users;
 pub mod validate;
+pub mod visibility;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 
