@@ -700,52 +700,28 @@ async fn supervisor_ends_an_agents_session(backend: Backend) {
     drop(server);
 }
 
-#[tokio::test]
-async fn browser_supervisor_ends_a_session_sqlite() {
-    supervisor_ends_an_agents_session(Backend::Sqlite).await;
+/// Generates a SQLite and a PostgreSQL browser test for each flow.
+macro_rules! in_chromium_on_both_databases {
+    ($($flow:ident),* $(,)?) => {
+        $(
+            mod $flow {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$flow(super::Backend::Sqlite).await;
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    super::$flow(super::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
 }
 
-#[tokio::test]
-async fn browser_supervisor_ends_a_session_postgres() {
-    supervisor_ends_an_agents_session(Backend::Postgres).await;
-}
-
-#[tokio::test]
-async fn browser_agent_replies_in_place_sqlite() {
-    agent_replies_in_place(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn browser_agent_replies_in_place_postgres() {
-    agent_replies_in_place(Backend::Postgres).await;
-}
-
-#[tokio::test]
-async fn browser_custom_role_navigation_sqlite() {
-    custom_role_shapes_the_navigation(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn browser_custom_role_navigation_postgres() {
-    custom_role_shapes_the_navigation(Backend::Postgres).await;
-}
-
-#[tokio::test]
-async fn browser_supervisor_adds_an_agent_sqlite() {
-    supervisor_adds_an_agent_who_gets_to_work(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn browser_supervisor_adds_an_agent_postgres() {
-    supervisor_adds_an_agent_who_gets_to_work(Backend::Postgres).await;
-}
-
-#[tokio::test]
-async fn browser_sign_in_navigation_sign_out_sqlite() {
-    sign_in_see_navigation_sign_out(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn browser_sign_in_navigation_sign_out_postgres() {
-    sign_in_see_navigation_sign_out(Backend::Postgres).await;
-}
+in_chromium_on_both_databases!(
+    supervisor_ends_an_agents_session,
+    agent_replies_in_place,
+    custom_role_shapes_the_navigation,
+    supervisor_adds_an_agent_who_gets_to_work,
+    sign_in_see_navigation_sign_out,
+);
