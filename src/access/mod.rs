@@ -1,8 +1,8 @@
 //! The access model: the permission catalog, the rule every route declares, the guard that
 //! enforces rules before any handler runs, and masking.
 //!
-//! The visibility rule for conversations is a query filter and lives with the query, in
-//! `domain::conversations::visible_to`.
+//! The visibility rule needs the viewer's channel memberships, so it is decided in the domain,
+//! in one function: `domain::visibility::scope`.
 
 pub mod guard;
 pub mod masking;

@@ -112,6 +112,7 @@ impl Seeder<'_> {
                 password: PASSWORD,
                 must_change_password: false,
                 channel_ids: &[],
+                granted_by: None,
             },
             &company.password_policy(),
             self.company_code,

@@ -77,6 +77,9 @@ pub struct NewUser<'a> {
     pub password: &'a str,
     pub must_change_password: bool,
     pub channel_ids: &'a [i64],
+    /// The permissions of whoever adds the user: the role may hold nothing beyond them.
+    /// `None` for the operator at the command line and the demo seed.
+    pub granted_by: Option<PermissionSet>,
 }
 
 /// The company's role by id, or a field error when it is not one of the company's roles.
@@ -139,8 +142,14 @@ pub fn create(
         .ok()
         .flatten();
     let role = role_of_company(conn, new.company_id, new.role_id, &mut errors)?;
-    let known_channels = channel_domain::ids_of_company(conn, new.company_id, new.channel_ids)?;
-    if known_channels.len() != new.channel_ids.len() {
+    if let (Some(role), Some(held)) = (&role, new.granted_by) {
+        ensure_grantable(conn, role.id, held)?;
+    }
+    let mut wanted_channels = new.channel_ids.to_vec();
+    wanted_channels.sort_unstable();
+    wanted_channels.dedup();
+    let known_channels = channel_domain::ids_of_company(conn, new.company_id, &wanted_channels)?;
+    if known_channels.len() != wanted_channels.len() {
         errors.add("channel_ids", "Choose channels of this company only.");
     }
     if let Some(username) = &username {

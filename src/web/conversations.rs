@@ -527,11 +527,8 @@ pub async fn transfer(
     form: web::Form<TransferForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let Ok(to) = form.assignee_id.trim().parse::<i64>() else {
-        let mut errors = FieldErrors::default();
-        errors.add("assignee_id", "Choose who takes over the conversation.");
-        return show_page(&state, &rules, &user, &session, id, errors, String::new()).await;
-    };
+    // not a number: no such user, so the domain's own message answers beside the field
+    let to = form.assignee_id.trim().parse::<i64>().unwrap_or(-1);
     let (viewer, actor) = (user.viewer(), user.actor());
     let result = db(&state, move |conn| {
         write_transaction(conn, |conn| {

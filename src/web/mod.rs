@@ -189,13 +189,7 @@ pub fn see_other(location: &str) -> HttpResponse {
 
 /// The 404 page for paths no route matches.
 pub async fn not_found() -> HttpResponse {
-    AppError::NotFound.error_response_page()
-}
-
-impl AppError {
-    fn error_response_page(&self) -> HttpResponse {
-        actix_web::ResponseError::error_response(self)
-    }
+    actix_web::ResponseError::error_response(&AppError::NotFound)
 }
 
 /// Formats a UTC timestamp for pages.

@@ -32,20 +32,12 @@ fn field(fields: &[(String, String)], name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// An id field: a missing or non-numeric value is a field error.
-fn id_field(
-    fields: &[(String, String)],
-    name: &'static str,
-    errors: &mut FieldErrors,
-    message: &str,
-) -> i64 {
-    match field(fields, name).trim().parse::<i64>() {
-        Ok(id) => id,
-        Err(_) => {
-            errors.add(name, message);
-            0
-        }
-    }
+/// An id that matches no row: a missing or non-numeric id field becomes it, so the domain's
+/// own "choose one of the company's …" message answers, beside the field, with 422.
+const NO_SUCH_ID: i64 = -1;
+
+fn id_or_none(fields: &[(String, String)], name: &str) -> i64 {
+    field(fields, name).trim().parse().unwrap_or(NO_SUCH_ID)
 }
 
 pub struct UserItem {
@@ -259,64 +251,36 @@ pub async fn create(
     form: Fields,
 ) -> Result<HttpResponse, AppError> {
     let fields = form.into_inner();
-    let mut errors = FieldErrors::default();
-    let role_id = id_field(
-        &fields,
-        "role_id",
-        &mut errors,
-        "Choose one of the company's roles.",
-    );
-    let mut channel_ids = Vec::new();
-    for (_, value) in fields.iter().filter(|(k, _)| k == "channel_ids") {
-        match value.trim().parse::<i64>() {
-            Ok(id) => channel_ids.push(id),
-            Err(_) => errors.add("channel_ids", "Choose channels of this company only."),
-        }
-    }
-    channel_ids.sort_unstable();
-    channel_ids.dedup();
-    let company_id = user.auth.company_id;
-    let actor = user.actor();
-    let permissions = user.permissions;
+    let role_id = id_or_none(&fields, "role_id");
+    let channel_ids: Vec<i64> = fields
+        .iter()
+        .filter(|(k, _)| k == "channel_ids")
+        .map(|(_, v)| v.trim().parse().unwrap_or(NO_SUCH_ID))
+        .collect();
+    let (company_id, actor, held) = (user.auth.company_id, user.actor(), user.permissions);
     let submitted = fields.clone();
     let created = db(&state, move |conn| {
         let company = companies::get(conn, company_id)?;
+        let new = NewUser {
+            company_id,
+            username: &field(&submitted, "username"),
+            display_name: &field(&submitted, "display_name"),
+            email: Some(&field(&submitted, "email")),
+            phone: Some(&field(&submitted, "phone")),
+            role_id,
+            password: &field(&submitted, "password"),
+            must_change_password: true,
+            channel_ids: &channel_ids,
+            granted_by: Some(held),
+        };
         write_transaction(conn, |conn| {
-            if role_id > 0 && roles::get(conn, company_id, role_id).is_ok() {
-                users::ensure_grantable(conn, role_id, permissions)?;
-            }
-            let new = NewUser {
-                company_id,
-                username: &field(&submitted, "username"),
-                display_name: &field(&submitted, "display_name"),
-                email: Some(&field(&submitted, "email")),
-                phone: Some(&field(&submitted, "phone")),
-                role_id,
-                password: &field(&submitted, "password"),
-                must_change_password: true,
-                channel_ids: &channel_ids,
-            };
-            match users::create(
+            users::create(
                 conn,
                 &new,
                 &company.password_policy(),
                 &company.code,
                 &actor,
-            ) {
-                // the id errors found above join the domain's
-                Err(AppError::Fields(mut found)) => {
-                    for field_name in ["role_id", "channel_ids"] {
-                        if let Some(message) = errors.get(field_name)
-                            && found.get(field_name).is_none()
-                        {
-                            found.add(field_name, message.to_string());
-                        }
-                    }
-                    Err(AppError::Fields(found))
-                }
-                Ok(_) if !errors.is_empty() => Err(AppError::Fields(errors.clone())),
-                other => other,
-            }
+            )
         })
     })
     .await;
@@ -581,24 +545,7 @@ pub async fn change_role(
 ) -> Result<HttpResponse, AppError> {
     let user_id = path.into_inner();
     let fields = form.into_inner();
-    let mut errors = FieldErrors::default();
-    let role_id = id_field(
-        &fields,
-        "role_id",
-        &mut errors,
-        "Choose one of the company's roles.",
-    );
-    if !errors.is_empty() {
-        return show_page(
-            &state,
-            &rules,
-            &user,
-            &session,
-            user_id,
-            Some((&[], errors)),
-        )
-        .await;
-    }
+    let role_id = id_or_none(&fields, "role_id");
     let (company_id, actor, permissions) = (user.auth.company_id, user.actor(), user.permissions);
     let result = db(&state, move |conn| {
         write_transaction(conn, |conn| {
@@ -851,25 +798,7 @@ pub async fn offboard_transfer(
 ) -> Result<HttpResponse, AppError> {
     let user_id = path.into_inner();
     let fields = form.into_inner();
-    let mut errors = FieldErrors::default();
-    let to_id = id_field(
-        &fields,
-        "assignee_id",
-        &mut errors,
-        "Choose who takes over the conversations.",
-    );
-    if !errors.is_empty() {
-        return offboard_page(
-            &state,
-            &rules,
-            &user,
-            &session,
-            user_id,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            errors,
-        )
-        .await;
-    }
+    let to_id = id_or_none(&fields, "assignee_id");
     let (company_id, actor) = (user.auth.company_id, user.actor());
     let result = db(&state, move |conn| {
         write_transaction(conn, |conn| {
