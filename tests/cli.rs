@@ -194,13 +194,7 @@ fn operators_create_companies_and_users_and_verify_the_audit_log(backend: Backen
             .is_err()
     );
     // an attacker who can drop the guards is still caught by the chain
-    let drop_guards = match backend {
-        Backend::Sqlite => {
-            "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete;"
-        }
-        Backend::Postgres => "DROP TRIGGER audit_events_immutable ON audit_events;",
-    };
-    diesel::connection::SimpleConnection::batch_execute(&mut conn, drop_guards).unwrap();
+    diesel::connection::SimpleConnection::batch_execute(&mut conn, drop_guards(backend)).unwrap();
     let changed = diesel::update(audit_events.filter(seq.eq(2)))
         .set(summary.eq("nothing happened here"))
         .execute(&mut conn)
@@ -256,13 +250,8 @@ fn verify_finds_deleted_and_reordered_records(backend: Backend) {
             assert!(output.status.success());
         }
         let mut conn = switchboard::db::connect_single(&database.url).unwrap();
-        let drop_guards = match backend {
-            Backend::Sqlite => {
-                "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete;"
-            }
-            Backend::Postgres => "DROP TRIGGER audit_events_immutable ON audit_events;",
-        };
-        diesel::connection::SimpleConnection::batch_execute(&mut conn, drop_guards).unwrap();
+        diesel::connection::SimpleConnection::batch_execute(&mut conn, drop_guards(backend))
+            .unwrap();
         tamper(&mut conn);
         drop(conn);
         let output = run(&database, &["audit", "verify"], None);
@@ -295,30 +284,55 @@ fn verify_finds_deleted_and_reordered_records(backend: Backend) {
             .unwrap();
     });
     assert!(report.contains("BROKEN at record 2"), "{report}");
-    // the newest record removed: the head printed before no longer matches
-    let report_ok = {
-        let database = TestDatabase::create(backend);
-        assert!(run(&database, &["migrate"], None).status.success());
-        run(
-            &database,
-            &[
-                "company",
-                "create",
-                "--code",
-                "NEWCO",
-                "--name",
-                "New Co",
-                "--supervisor",
-                "boss",
-            ],
-            Some("Velvet-Harbor-Crane-58\n"),
-        );
-        text(&run(&database, &["audit", "verify"], None).stdout)
-    };
-    assert!(
-        report_ok.contains("head "),
-        "verify prints the chain head for operators to keep"
+    // the newest record removed: the rest still chains, so only the head an operator kept
+    // elsewhere shows the truncation; verify prints it for exactly that
+    let database = TestDatabase::create(backend);
+    assert!(run(&database, &["migrate"], None).status.success());
+    let created = run(
+        &database,
+        &[
+            "company",
+            "create",
+            "--code",
+            "NEWCO",
+            "--name",
+            "New Co",
+            "--supervisor",
+            "boss",
+        ],
+        Some("Velvet-Harbor-Crane-58\n"),
     );
+    assert!(created.status.success());
+    let head_of = |report: &str| -> String {
+        report
+            .split("head ")
+            .nth(1)
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default()
+    };
+    let before = text(&run(&database, &["audit", "verify"], None).stdout);
+    assert!(before.contains("NEWCO: intact, 2 record(s)"), "{before}");
+    let kept = head_of(&before);
+    assert_eq!(kept.len(), 64);
+    let mut conn = switchboard::db::connect_single(&database.url).unwrap();
+    diesel::connection::SimpleConnection::batch_execute(&mut conn, drop_guards(backend)).unwrap();
+    diesel::delete(audit_events.filter(seq.eq(2)))
+        .execute(&mut conn)
+        .unwrap();
+    drop(conn);
+    let after = text(&run(&database, &["audit", "verify"], None).stdout);
+    assert!(after.contains("NEWCO: intact, 1 record(s)"), "{after}");
+    assert_ne!(head_of(&after), kept, "the kept head no longer matches");
+}
+
+/// The statements an attacker with DDL rights would run to lift the immutability triggers.
+fn drop_guards(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete;"
+        }
+        Backend::Postgres => "DROP TRIGGER audit_events_immutable ON audit_events;",
+    }
 }
 
 #[test]

@@ -995,10 +995,9 @@ on_both_databases!(
 );
 
 /// A route registered without going through the route table is refused by the guard.
-#[actix_web::test]
-async fn a_route_without_a_rule_is_refused() {
+async fn a_route_without_a_rule_is_refused(backend: Backend) {
     use actix_web::{test, web};
-    let database = common::TestDatabase::create(Backend::Sqlite);
+    let database = common::TestDatabase::create(backend);
     let url = database.url.clone();
     let pool = web::block(move || {
         let pool = switchboard::db::connect(&url).unwrap();
@@ -1030,9 +1029,8 @@ async fn a_route_without_a_rule_is_refused() {
 }
 
 /// Secure deployments: `__Host-` cookie, Secure, HSTS.
-#[actix_web::test]
-async fn secure_cookies_use_the_host_prefix() {
-    let app = TestApp::with_config(Backend::Sqlite, |config| config.cookie_secure = true).await;
+async fn secure_cookies_use_the_host_prefix(backend: Backend) {
+    let app = TestApp::with_config(backend, |config| config.cookie_secure = true).await;
     let mut client = app.client();
     let page = client.get("/login").await;
     assert!(page.header("strict-transport-security").is_some());
@@ -1056,3 +1054,26 @@ async fn secure_cookies_use_the_host_prefix() {
     assert!(cookie.starts_with("__Host-switchboard="), "{cookie}");
     assert!(cookie.contains("Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"));
 }
+
+/// The two tests above need their own App, so they are generated here for both databases.
+macro_rules! with_own_app_on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[actix_web::test]
+                async fn sqlite() {
+                    super::$name(super::Backend::Sqlite).await;
+                }
+                #[actix_web::test]
+                async fn postgres() {
+                    super::$name(super::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}
+
+with_own_app_on_both_databases!(
+    a_route_without_a_rule_is_refused,
+    secure_cookies_use_the_host_prefix
+);

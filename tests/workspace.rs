@@ -404,7 +404,12 @@ async fn transfers_go_only_to_who_can_hold_them(app: TestApp) {
             .await
             .assert_status(422)
             .assert_contains("Choose an active member of this conversation");
-        let _ = why;
+        let assignee: Option<i64> = conversations::table
+            .find(telegram_of_bob)
+            .select(conversations::assignee_id)
+            .first(&mut app.conn())
+            .unwrap();
+        assert_eq!(assignee, Some(bob), "refused ({why}), nothing changed");
     }
     sofia
         .post(
