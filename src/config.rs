@@ -1,5 +1,5 @@
-//! The command line (clap) and the configuration it and the environment make. A flag wins
-//! over its environment variable.
+//! The command line (clap) and the configuration it and the environment make: clap reads
+//! each setting from its flag or its environment variable (a flag wins), `Config` checks them.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -19,6 +19,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "SWITCHBOARD_DATABASE_URL")]
     pub database: Option<String>,
 
+    /// `DATABASE_URL`, read when neither --database nor SWITCHBOARD_DATABASE_URL is set.
+    #[arg(long = "database-url-fallback", env = "DATABASE_URL", hide = true)]
+    pub database_fallback: Option<String>,
+
     /// Address to serve on.
     #[arg(
         long,
@@ -27,6 +31,22 @@ pub struct Cli {
         default_value = "127.0.0.1:8080"
     )]
     pub bind: String,
+
+    /// Mark the session cookie Secure (true/false); default: off on a loopback address only.
+    #[arg(long, global = true, env = "SWITCHBOARD_COOKIE_SECURE")]
+    pub cookie_secure: Option<String>,
+
+    /// Comma-separated CIDRs whose X-Forwarded-For is believed.
+    #[arg(long, global = true, env = "SWITCHBOARD_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+
+    /// Failed sign-ins one address may make in 10 minutes before 429 (at least 30).
+    #[arg(long, global = true, env = "SWITCHBOARD_LOGIN_FAILURE_LIMIT")]
+    pub login_failure_limit: Option<String>,
+
+    /// A MaxMind-format database for sign-in locations.
+    #[arg(long, global = true, env = "SWITCHBOARD_GEOIP_DB")]
+    pub geoip_db: Option<String>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -100,6 +120,9 @@ pub enum AuditCommand {
     },
 }
 
+/// Failed sign-ins one address may make within the throttle window, unless configured higher.
+pub const DEFAULT_IP_FAILURE_LIMIT: i64 = 30;
+
 /// Everything the server needs to know, resolved from flags and environment.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -118,35 +141,31 @@ impl Config {
         let database = cli
             .database
             .clone()
-            .or_else(|| std::env::var("DATABASE_URL").ok())
+            .or_else(|| cli.database_fallback.clone())
             .unwrap_or_else(|| "sqlite://switchboard.db".into());
         let database = DatabaseUrl::parse(&database)?;
-        let cookie_secure = match std::env::var("SWITCHBOARD_COOKIE_SECURE") {
-            Ok(value) => parse_bool(&value).ok_or_else(|| {
+        let cookie_secure = match &cli.cookie_secure {
+            Some(value) => parse_bool(value).ok_or_else(|| {
                 format!("SWITCHBOARD_COOKIE_SECURE must be true or false, not '{value}'")
             })?,
-            Err(_) => !is_loopback(&cli.bind),
+            None => !is_loopback(&cli.bind),
         };
-        let trusted_proxies =
-            parse_proxies(&std::env::var("SWITCHBOARD_TRUSTED_PROXIES").unwrap_or_default())?;
-        let ip_failure_limit = match std::env::var("SWITCHBOARD_LOGIN_FAILURE_LIMIT") {
-            Ok(value) => value
+        let ip_failure_limit = match &cli.login_failure_limit {
+            Some(value) => value
                 .trim()
                 .parse::<i64>()
                 .ok()
-                .filter(|n| *n >= crate::auth::login::DEFAULT_IP_FAILURE_LIMIT)
+                .filter(|n| *n >= DEFAULT_IP_FAILURE_LIMIT)
                 .ok_or_else(|| format!("SWITCHBOARD_LOGIN_FAILURE_LIMIT must be a whole number of at least 30, not '{value}'"))?,
-            Err(_) => crate::auth::login::DEFAULT_IP_FAILURE_LIMIT,
+            None => DEFAULT_IP_FAILURE_LIMIT,
         };
         Ok(Self {
             database,
             bind: cli.bind.clone(),
             cookie_secure,
-            trusted_proxies,
+            trusted_proxies: parse_proxies(&cli.trusted_proxies)?,
             ip_failure_limit,
-            geoip_db: std::env::var("SWITCHBOARD_GEOIP_DB")
-                .ok()
-                .filter(|p| !p.trim().is_empty()),
+            geoip_db: cli.geoip_db.clone().filter(|p| !p.trim().is_empty()),
         })
     }
 
@@ -157,7 +176,7 @@ impl Config {
             bind: "127.0.0.1:0".into(),
             cookie_secure: false,
             trusted_proxies: Vec::new(),
-            ip_failure_limit: crate::auth::login::DEFAULT_IP_FAILURE_LIMIT,
+            ip_failure_limit: DEFAULT_IP_FAILURE_LIMIT,
             geoip_db: None,
         }
     }

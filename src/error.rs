@@ -7,9 +7,12 @@
 //!   → 403. Anything that does not exist, belongs to another company or is not visible to the
 //!   user → 404, and the answer never says which of the three it was.
 //! - Invalid form input is answered by the handler itself: 422 with the form and a message per
-//!   field (see `web::forms`). A rule that forbids the action → 409 with what must happen first.
+//!   field (`AppError::Fields`; forms are read by `web::forms`). Input that fits no form → 422
+//!   with a plain message. A rule that forbids the action → 409 with what must happen first.
 //! - The database being unreachable or failing → 503; the process keeps running.
-//! - Messages shown to users never carry internal detail; the detail goes to the log.
+//! - Messages shown to users never carry internal detail; the detail goes to the log, with the
+//!   whole chain of causes (`Unavailable` and `Internal` keep theirs as `source`).
+//! - Outside requests (start-up, the command line) errors are `anyhow::Result` with context.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -38,11 +41,65 @@ pub enum AppError {
     Fields(FieldErrors),
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
+    #[error("database unavailable: {context}")]
+    Unavailable {
+        context: String,
+        #[source]
+        source: Option<Cause>,
+    },
     /// A broken invariant inside the server (never caused by input); logged, answered 503.
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error("internal error: {context}")]
+    Internal {
+        context: String,
+        #[source]
+        source: Option<Cause>,
+    },
+}
+
+/// The underlying error of an `Unavailable` or `Internal`.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+impl AppError {
+    pub fn unavailable(context: impl Into<String>) -> Self {
+        Self::Unavailable {
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    pub fn internal(context: impl Into<String>) -> Self {
+        Self::Internal {
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    /// An internal error caused by `source`.
+    pub fn internal_from(context: impl Into<String>, source: impl Into<Cause>) -> Self {
+        Self::Internal {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    fn unavailable_from(context: &str, source: impl Into<Cause>) -> Self {
+        Self::Unavailable {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// This error and every cause below it, for the log.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(err) = cause {
+            text.push_str(": ");
+            text.push_str(&err.to_string());
+            cause = err.source();
+        }
+        text
+    }
 }
 
 #[derive(Template)]
@@ -73,7 +130,7 @@ impl AppError {
                 "Too many attempts",
                 "Too many failed sign-ins from your address. Wait a few minutes and try again.".into(),
             ),
-            Self::Unavailable(_) | Self::Internal(_) => (
+            Self::Unavailable { .. } | Self::Internal { .. } => (
                 "Temporarily unavailable",
                 "Switchboard cannot reach its database right now. Try again in a moment.".into(),
             ),
@@ -105,7 +162,7 @@ impl ResponseError for AppError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Invalid(_) | Self::Fields(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) | Self::Internal(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } | Self::Internal { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -121,8 +178,8 @@ impl ResponseError for AppError {
                     .finish()
             }
             other => {
-                if let Self::Unavailable(detail) | Self::Internal(detail) = other {
-                    tracing::error!(%detail, "answering 503");
+                if let Self::Unavailable { .. } | Self::Internal { .. } = other {
+                    tracing::error!(error = %other.chain(), "answering 503");
                 }
                 let (title, message) = other.title_and_message();
                 let mut response = Self::page(self.status_code(), title, &message);
@@ -207,25 +264,25 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 Self::Conflict("That already exists.".into())
             }
-            other => Self::Unavailable(other.to_string()),
+            other => Self::unavailable_from("database query failed", other),
         }
     }
 }
 
 impl From<diesel::r2d2::PoolError> for AppError {
     fn from(err: diesel::r2d2::PoolError) -> Self {
-        Self::Unavailable(err.to_string())
+        Self::unavailable_from("no database connection", err)
     }
 }
 
 impl From<actix_web::error::BlockingError> for AppError {
     fn from(err: actix_web::error::BlockingError) -> Self {
-        Self::Internal(err.to_string())
+        Self::internal_from("the blocking thread pool failed", err)
     }
 }
 
 impl From<askama::Error> for AppError {
     fn from(err: askama::Error) -> Self {
-        Self::Internal(format!("template: {err}"))
+        Self::internal_from("a template failed to render", err)
     }
 }

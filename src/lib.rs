@@ -1,17 +1,22 @@
 //! Switchboard: the access-control and team panel of an omnichannel messaging CRM.
 //!
-//! Layers, one way: `web` → `access`/`auth` → `domain` → `db`. [`app`] builds the actix App
-//! used by the binary and by the tests alike.
+//! Layers, one way: `web` → `access`/`auth` → `domain` → `db` → `core` (with `error` beside
+//! `core`: every layer may use both, they use nothing above them). `config` sits above `db`
+//! and below `access`/`auth`. A test (`tests/integration/layering.rs`) reads every
+//! `crate::` path and fails on an import that goes up or a cycle between modules.
+//! [`app`] builds the actix App used by the binary and by the tests alike.
 
 pub mod access;
 pub mod auth;
 pub mod config;
+pub mod core;
 pub mod db;
 pub mod domain;
 pub mod error;
 pub mod web;
 
 use actix_session::SessionMiddleware;
+use anyhow::Context;
 use actix_session::config::{BrowserSession, CookieContentSecurity};
 use actix_web::App;
 use actix_web::body::MessageBody;
@@ -38,16 +43,11 @@ pub struct AppState {
 
 impl AppState {
     /// Reads (or makes, on first start) the cookie key from the database.
-    pub fn new(pool: Pool, config: Config) -> Result<Self, String> {
-        let secret = pool
-            .get()
-            .map_err(|err| format!("cannot reach the database: {err}"))
-            .and_then(|mut conn| {
-                db::cookie_secret(&mut conn)
-                    .map_err(|err| format!("cannot read the cookie key: {err}"))
-            })?;
-        let cookie_key =
-            Key::try_from(secret.as_slice()).map_err(|err| format!("cookie key: {err}"))?;
+    pub fn new(pool: Pool, config: Config) -> anyhow::Result<Self> {
+        let mut conn = pool.get().context("cannot reach the database")?;
+        let secret = db::cookie_secret(&mut conn).context("cannot read the cookie key")?;
+        drop(conn);
+        let cookie_key = Key::try_from(secret.as_slice()).context("the cookie key")?;
         let geoip = auth::geoip::GeoIp::open(config.geoip_db.as_deref());
         Ok(Self {
             pool,
@@ -136,16 +136,13 @@ pub fn app(
 }
 
 /// Serves until stopped. Fails with a clear message when the address cannot be bound.
-pub async fn serve(config: Config, pool: Pool) -> Result<(), String> {
+pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
     let bind = config.bind.clone();
     let state = Data::new(AppState::new(pool, config)?);
     let rules = Data::new(web::route_rules());
     let server = actix_web::HttpServer::new(move || app(state.clone(), rules.clone()))
         .bind(&bind)
-        .map_err(|err| format!("cannot listen on {bind}: {err}"))?;
+        .with_context(|| format!("cannot listen on {bind}"))?;
     tracing::info!("Switchboard is listening on http://{bind}");
-    server
-        .run()
-        .await
-        .map_err(|err| format!("server stopped: {err}"))
+    server.run().await.context("server stopped")
 }

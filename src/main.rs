@@ -3,6 +3,7 @@
 use std::io::BufRead;
 use std::process::ExitCode;
 
+use anyhow::{Context, anyhow, bail};
 use clap::Parser;
 use switchboard::config::{AuditCommand, Cli, Command, CompanyCommand, Config, UserCommand};
 use switchboard::db::{self, DbConnection};
@@ -21,8 +22,9 @@ fn main() -> ExitCode {
         .init();
     match run(cli) {
         Ok(code) => code,
-        Err(message) => {
-            // one line, whatever the driver said (libpq's messages span several)
+        Err(err) => {
+            // one line with every cause, whatever the driver said (libpq's span several)
+            let message = format!("{err:#}");
             let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
             eprintln!("switchboard: {message}");
             ExitCode::FAILURE
@@ -30,8 +32,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode, String> {
-    let config = Config::from_cli(&cli)?;
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::from_cli(&cli).map_err(|message| anyhow!(message))?;
     let mut conn = db::connect_single(&config.database)?;
     let applied = db::migrate(&mut conn)?;
     if applied > 0 {
@@ -67,7 +69,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                         display_name: &args.supervisor,
                         email: None,
                         phone: None,
-                        role_id: role.id,
+                        role_id: Some(role.id),
                         password: &password,
                         must_change_password: false,
                         channel_ids: &[],
@@ -96,7 +98,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     }
 }
 
-fn serve(config: Config) -> Result<ExitCode, String> {
+fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let pool = db::connect(&config.database)?;
     actix_web::rt::System::new().block_on(switchboard::serve(config, pool))?;
     Ok(ExitCode::SUCCESS)
@@ -124,7 +126,7 @@ fn create_user(
                 display_name: args.display_name.as_deref().unwrap_or(&args.username),
                 email: args.email.as_deref(),
                 phone: args.phone.as_deref(),
-                role_id: role.id,
+                role_id: Some(role.id),
                 password,
                 must_change_password: false,
                 channel_ids: &[],
@@ -137,12 +139,12 @@ fn create_user(
     })
 }
 
-fn verify_audit(conn: &mut DbConnection, company: Option<String>) -> Result<ExitCode, String> {
+fn verify_audit(conn: &mut DbConnection, company: Option<String>) -> anyhow::Result<ExitCode> {
     let targets: Vec<companies::Company> = match company {
         Some(code) => vec![
             companies::find_by_code(conn, &code)
                 .map_err(describe)?
-                .ok_or_else(|| format!("no company has the code {code}"))?,
+                .with_context(|| format!("no company has the code {code}"))?,
         ],
         None => companies::list(conn).map_err(describe)?,
     };
@@ -167,7 +169,7 @@ fn verify_audit(conn: &mut DbConnection, company: Option<String>) -> Result<Exit
 }
 
 /// `SWITCHBOARD_PASSWORD`, else the first line of standard input.
-fn read_password() -> Result<String, String> {
+fn read_password() -> anyhow::Result<String> {
     if let Ok(password) = std::env::var("SWITCHBOARD_PASSWORD") {
         return Ok(password);
     }
@@ -175,23 +177,21 @@ fn read_password() -> Result<String, String> {
     std::io::stdin()
         .lock()
         .read_line(&mut line)
-        .map_err(|err| format!("cannot read the password from standard input: {err}"))?;
+        .context("cannot read the password from standard input")?;
     let password = line.trim_end_matches(['\r', '\n']).to_string();
     if password.is_empty() {
-        return Err(
-            "give the password as the first line of standard input or in SWITCHBOARD_PASSWORD"
-                .into(),
-        );
+        bail!("give the password as the first line of standard input or in SWITCHBOARD_PASSWORD");
     }
     Ok(password)
 }
 
-fn describe(err: AppError) -> String {
+/// What the operator reads: the message a form would show, or the error with its causes.
+fn describe(err: AppError) -> anyhow::Error {
     match err {
-        AppError::Invalid(message) | AppError::Conflict(message) => message,
-        AppError::Fields(errors) => errors.sentence(),
-        AppError::NotFound => "not found".into(),
-        other => other.to_string(),
+        AppError::Invalid(message) | AppError::Conflict(message) => anyhow!(message),
+        AppError::Fields(errors) => anyhow!(errors.sentence()),
+        AppError::NotFound => anyhow!("not found"),
+        other => anyhow::Error::from(other),
     }
 }
 

@@ -36,7 +36,7 @@ async fn start_browser() -> Browser {
     assert!(wait_for_port(port, 20), "chromedriver did not start");
     let profile = std::env::temp_dir().join(format!(
         "sb-chromium-{}",
-        switchboard::auth::tokens::random_hex(6)
+        switchboard::core::secrets::random_hex(6)
     ));
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(

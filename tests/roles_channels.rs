@@ -8,7 +8,7 @@ mod common;
 use actix_web::http::Method;
 use common::{Client, TestApp, channel_id, company_id, id_of, role_id};
 use diesel::prelude::*;
-use switchboard::access::permissions::{Permission, PermissionSet};
+use switchboard::core::permissions::{Permission, PermissionSet};
 use switchboard::db::schema::{
     audit_events, channel_members, channels, conversations, roles, users,
 };

@@ -10,7 +10,7 @@ use actix_web::http::Method;
 use common::{Client, Page, TestApp, company_id, id_of};
 use diesel::prelude::*;
 use serde_json::json;
-use switchboard::access::permissions::{Permission, PermissionSet};
+use switchboard::core::permissions::{Permission, PermissionSet};
 use switchboard::db::schema::{
     audit_events, call_tasks, channels, companies, contacts, conversations, messages, users,
 };

@@ -27,16 +27,11 @@ where
     T: Send + 'static,
     F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
 {
-    let pool = state.pool.clone();
-    web::block(move || {
-        let mut conn = pool.get()?;
-        work(&mut conn)
-    })
-    .await?
+    crate::db::run(&state.pool, work).await
 }
 
 /// Forms are small; anything larger is not a form of ours.
-const FORM_LIMIT: usize = 256 * 1024;
+pub const FORM_LIMIT: usize = 256 * 1024;
 
 /// Routes a user who must change their password may still use.
 fn allowed_before_password_change(pattern: &str) -> bool {
@@ -58,7 +53,7 @@ pub async fn guard(
     ) else {
         return Ok(refuse(
             req,
-            AppError::Internal("guard without state".into()),
+            AppError::internal("guard without state"),
         ));
     };
 
@@ -82,7 +77,7 @@ pub async fn guard(
 
     let session = req.get_session();
     if session.contains_key(UNAVAILABLE_KEY) && rule.needs_session() {
-        return Ok(refuse(req, AppError::Unavailable("session store".into())));
+        return Ok(refuse(req, AppError::unavailable("the session store cannot be read")));
     }
 
     if changes_state && !csrf::same_origin(req.request()) {
@@ -103,7 +98,7 @@ pub async fn guard(
     }
 
     let Some(auth) = auth else {
-        let htmx = req.headers().contains_key("hx-request");
+        let htmx = client::is_htmx(req.request());
         let next_path = if method == Method::GET {
             match req.query_string() {
                 "" => req.path().to_string(),
@@ -147,7 +142,7 @@ pub async fn guard(
             return Ok(refuse(req, err));
         }
         session.purge();
-        let htmx = req.headers().contains_key("hx-request");
+        let htmx = client::is_htmx(req.request());
         return Ok(refuse(
             req,
             AppError::SignInRequired {
@@ -274,7 +269,7 @@ pub async fn unavailable_instead_of_500(
         Ok(response) => response,
         Err(err) => {
             tracing::error!(error = %err, "request failed");
-            return Err(AppError::Unavailable(err.to_string()).into());
+            return Err(AppError::unavailable(format!("request failed: {err}")).into());
         }
     };
     if response.status() == StatusCode::INTERNAL_SERVER_ERROR {
@@ -282,7 +277,7 @@ pub async fn unavailable_instead_of_500(
         let request = response.request().clone();
         return Ok(ServiceResponse::new(
             request,
-            AppError::Unavailable("internal error".into()).error_response(),
+            AppError::unavailable("an internal error was answered").error_response(),
         ));
     }
     Ok(response)

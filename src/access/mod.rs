@@ -5,8 +5,6 @@
 //! in one function: `domain::visibility::scope`.
 
 pub mod guard;
-pub mod masking;
-pub mod permissions;
 
 use std::collections::HashMap;
 use std::future::{Ready, ready};
@@ -16,9 +14,9 @@ use actix_web::http::Method;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload};
 
 use crate::domain::sessions::SessionAuth;
-use crate::domain::{Actor, Viewer};
+use crate::domain::{Actor, Caller, Viewer};
 use crate::error::AppError;
-use permissions::{Permission, PermissionSet};
+use crate::core::permissions::{Permission, PermissionSet};
 
 /// Who may use a route. Every route declares one (see `web::route_table`); the guard refuses
 /// a matched route that has none.
@@ -152,6 +150,14 @@ impl CurrentUser {
             user_id: self.auth.user_id,
             company_id: self.auth.company_id,
             permissions: self.permissions,
+        }
+    }
+
+    pub fn caller(&self) -> Caller {
+        Caller {
+            company_id: self.auth.company_id,
+            viewer: self.viewer(),
+            actor: self.actor(),
         }
     }
 

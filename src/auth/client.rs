@@ -97,3 +97,8 @@ mod tests {
         assert_eq!(describe_user_agent(ua), "Chrome on Windows 10");
     }
 }
+
+/// True when htmx sent the request (it expects a fragment, not a page).
+pub fn is_htmx(req: &actix_web::HttpRequest) -> bool {
+    req.headers().contains_key("hx-request")
+}

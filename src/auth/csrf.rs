@@ -5,7 +5,7 @@
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite};
 
-use crate::auth::tokens;
+use crate::core::secrets;
 
 pub const FORM_FIELD: &str = "csrf_token";
 pub const HEADER: &str = "x-csrf-token";
@@ -27,7 +27,7 @@ pub fn login_token(req: &HttpRequest, secure: bool) -> Option<String> {
 }
 
 pub fn new_login_cookie(secure: bool) -> (String, Cookie<'static>) {
-    let token = tokens::random_token();
+    let token = secrets::random_token();
     let cookie = Cookie::build(login_cookie_name(secure), token.clone())
         .path("/")
         .http_only(true)
@@ -66,7 +66,7 @@ pub fn token_in_form(body: &[u8]) -> Option<String> {
 }
 
 pub fn matches(expected: &str, given: Option<&str>) -> bool {
-    given.is_some_and(|given| !expected.is_empty() && tokens::constant_time_eq(expected, given))
+    given.is_some_and(|given| !expected.is_empty() && secrets::constant_time_eq(expected, given))
 }
 
 #[cfg(test)]

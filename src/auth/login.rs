@@ -1,7 +1,7 @@
 //! Sign-in: company code + username + password. Every failure looks the same to the client
 //! (one generic 401) and costs the same time; the reason goes to the login history only.
 
-use crate::auth::password;
+use crate::core::passwords;
 use crate::auth::session_store::LoginGrant;
 use crate::db::{DbConnection, write_transaction};
 use crate::domain::{Actor, audit, companies, login_events, now, users};
@@ -20,7 +20,7 @@ pub struct Credentials {
 /// Failed sign-ins one address may make within `THROTTLE_WINDOW` before it is refused with
 /// 429. Counted in the login history, so the limit holds across every instance. A whole office
 /// behind one address must survive a few typos: never configure it below 30.
-pub const DEFAULT_IP_FAILURE_LIMIT: i64 = 30;
+pub use crate::config::DEFAULT_IP_FAILURE_LIMIT;
 pub const THROTTLE_WINDOW_MINUTES: i64 = 10;
 
 /// Why a sign-in failed, for the login history. Never shown to the person signing in.
@@ -110,18 +110,18 @@ pub fn authenticate(
     // Verify before looking at status or lock, so every path spends one verification.
     let (outcome, user_id) = match (&company, &user) {
         (None, _) => {
-            password::verify_dummy(&credentials.password);
+            passwords::verify_dummy(&credentials.password);
             (Err(Failure::UnknownCompany), None)
         }
         (Some(_), None) => {
-            password::verify_dummy(&credentials.password);
+            passwords::verify_dummy(&credentials.password);
             (Err(Failure::UnknownUser), None)
         }
         (Some(_), Some(user)) => {
             let password_ok = match &user.password_hash {
-                Some(hash) => password::verify(&credentials.password, hash),
+                Some(hash) => passwords::verify(&credentials.password, hash),
                 None => {
-                    password::verify_dummy(&credentials.password);
+                    passwords::verify_dummy(&credentials.password);
                     false
                 }
             };

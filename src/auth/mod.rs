@@ -4,6 +4,4 @@ pub mod client;
 pub mod csrf;
 pub mod geoip;
 pub mod login;
-pub mod password;
 pub mod session_store;
-pub mod tokens;

@@ -9,10 +9,9 @@ use std::collections::HashMap;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration;
-use actix_web::web;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::tokens;
+use crate::core::secrets;
 use crate::db::Pool;
 use crate::domain::now;
 use crate::domain::sessions::{self, NewSession, SessionAuth};
@@ -49,12 +48,7 @@ impl DbSessionStore {
         T: Send + 'static,
         F: FnOnce(&mut crate::db::DbConnection) -> Result<T, AppError> + Send + 'static,
     {
-        let pool = self.pool.clone();
-        web::block(move || {
-            let mut conn = pool.get()?;
-            work(&mut conn)
-        })
-        .await?
+        crate::db::run(&self.pool, work).await
     }
 }
 
@@ -65,13 +59,9 @@ fn persistent_data(state: &HashMap<String, String>) -> String {
     serde_json::to_string(&kept).unwrap_or_else(|_| "{}".into())
 }
 
-fn anyhow_error(err: AppError) -> anyhow::Error {
-    anyhow::anyhow!(err.to_string())
-}
-
 impl SessionStore for DbSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
-        let token_hash = tokens::sha256_hex(key.as_ref());
+        let token_hash = secrets::sha256_hex(key.as_ref());
         let loaded = self
             .run(move |conn| {
                 let at = now();
@@ -124,8 +114,8 @@ impl SessionStore for DbSessionStore {
                     "refusing to store a session without a sign-in"
                 ))
             })?;
-        let token = tokens::random_token();
-        let token_hash = tokens::sha256_hex(&token);
+        let token = secrets::random_token();
+        let token_hash = secrets::sha256_hex(&token);
         let data = persistent_data(&state);
         self.run(move |conn| {
             sessions::create(
@@ -134,7 +124,7 @@ impl SessionStore for DbSessionStore {
                     token_hash: &token_hash,
                     company_id: grant.company_id,
                     user_id: grant.user_id,
-                    csrf_token: &tokens::random_token(),
+                    csrf_token: &secrets::random_token(),
                     ip: &grant.ip,
                     user_agent: &grant.user_agent,
                 },
@@ -142,7 +132,7 @@ impl SessionStore for DbSessionStore {
             sessions::save_data(conn, &token_hash, &data)
         })
         .await
-        .map_err(|err| SaveError::Other(anyhow_error(err)))?;
+        .map_err(|err| SaveError::Other(anyhow::Error::from(err)))?;
         SessionKey::try_from(token).map_err(|err| SaveError::Other(anyhow::anyhow!(err)))
     }
 
@@ -152,11 +142,11 @@ impl SessionStore for DbSessionStore {
         state: HashMap<String, String>,
         _ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
-        let token_hash = tokens::sha256_hex(key.as_ref());
+        let token_hash = secrets::sha256_hex(key.as_ref());
         let data = persistent_data(&state);
         self.run(move |conn| sessions::save_data(conn, &token_hash, &data))
             .await
-            .map_err(|err| UpdateError::Other(anyhow_error(err)))?;
+            .map_err(|err| UpdateError::Other(anyhow::Error::from(err)))?;
         Ok(key)
     }
 
@@ -166,10 +156,10 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
-        let token_hash = tokens::sha256_hex(key.as_ref());
+        let token_hash = secrets::sha256_hex(key.as_ref());
         self.run(move |conn| sessions::revoke_by_token_hash(conn, &token_hash, "signed out"))
             .await
-            .map_err(anyhow_error)
+            .map_err(anyhow::Error::from)
     }
 }
 

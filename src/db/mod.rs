@@ -9,6 +9,7 @@ use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionMa
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::result::{ConnectionError, Error as DieselError};
 use diesel::{Connection, PgConnection, SqliteConnection};
+use anyhow::Context;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::error::AppError;
@@ -144,19 +145,18 @@ impl ManageConnection for DbManager {
 }
 
 /// One connection, for the command line: no pool threads to outlive `main`.
-pub fn connect_single(url: &DatabaseUrl) -> Result<DbConnection, String> {
-    DbManager::new(url.clone()).connect_once().map_err(|err| {
+pub fn connect_single(url: &DatabaseUrl) -> anyhow::Result<DbConnection> {
+    DbManager::new(url.clone()).connect_once().with_context(|| {
         format!(
-            "cannot connect to the {} database at {}: {}",
+            "cannot connect to the {} database at {}",
             url.backend_name(),
             url.display(),
-            err.to_string().trim()
         )
     })
 }
 
 /// Builds the pool and checks that the database answers (fails within a few seconds if not).
-pub fn connect(url: &DatabaseUrl) -> Result<Pool, String> {
+pub fn connect(url: &DatabaseUrl) -> anyhow::Result<Pool> {
     let manager = DbManager::new(url.clone());
     // An unreachable database should say so at once, with the driver's reason.
     drop(connect_single(url)?);
@@ -169,18 +169,33 @@ pub fn connect(url: &DatabaseUrl) -> Result<Pool, String> {
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(5))
         .build(manager)
-        .map_err(|err| format!("cannot open a connection pool to {}: {err}", url.display()))
+        .with_context(|| format!("cannot open a connection pool to {}", url.display()))
 }
 
 /// Applies every pending migration of the connection's dialect.
-pub fn migrate(conn: &mut DbConnection) -> Result<usize, String> {
+pub fn migrate(conn: &mut DbConnection) -> anyhow::Result<usize> {
     let applied = match conn {
         DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
         DbConnection::Postgres(c) => c
             .run_pending_migrations(POSTGRES_MIGRATIONS)
             .map(|v| v.len()),
     };
-    applied.map_err(|err| format!("migrations failed: {err}"))
+    applied.map_err(|err| anyhow::anyhow!("migrations failed: {err}"))
+}
+
+/// Runs database work on a blocking thread with a pooled connection: the one way async code
+/// (handlers, the guard, the session store) reaches the database.
+pub async fn run<T, F>(pool: &Pool, work: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get()?;
+        work(&mut conn)
+    })
+    .await?
 }
 
 /// Runs `change` in one transaction. On SQLite it begins IMMEDIATE, taking the write lock up
@@ -215,7 +230,7 @@ where
 pub fn cookie_secret(conn: &mut DbConnection) -> Result<Vec<u8>, AppError> {
     use diesel::prelude::*;
     use schema::app_secrets::dsl::*;
-    let generated = crate::auth::tokens::random_hex(64);
+    let generated = crate::core::secrets::random_hex(64);
     // Two instances starting at once: one insert wins, the other's fails and both read the winner.
     let _ = diesel::insert_into(app_secrets)
         .values((name.eq("cookie_key"), value.eq(&generated)))
@@ -224,7 +239,7 @@ pub fn cookie_secret(conn: &mut DbConnection) -> Result<Vec<u8>, AppError> {
         .filter(name.eq("cookie_key"))
         .select(value)
         .first(conn)?;
-    hex::decode(stored).map_err(|_| AppError::Internal("stored cookie key is not hex".into()))
+    hex::decode(stored).map_err(|err| AppError::internal_from("the stored cookie key is not hex", err))
 }
 
 /// True when the database answers a trivial query (for `/readyz`).

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::schema::{channel_members, conversations, users};
-use crate::domain::Actor;
+use crate::domain::Caller;
 use crate::domain::channels::{self, Channel};
 use crate::domain::users::DELETED;
 use crate::error::AppError;
@@ -87,12 +87,12 @@ pub struct Cell {
 /// Assigns or removes one user on one channel (both of this company, else 404).
 pub fn set(
     conn: &mut DbConnection,
-    company_id: i64,
+    me: &Caller,
     user_id: i64,
     channel_id: i64,
     assigned: bool,
-    actor: &Actor,
 ) -> Result<Cell, AppError> {
+    let (company_id, actor) = (me.company_id, &me.actor);
     if assigned {
         channels::add_member(conn, company_id, channel_id, user_id, actor)?;
     } else {
@@ -129,11 +129,11 @@ pub fn cell(
 /// Assigns a user to every channel of the company, or clears all their channels.
 pub fn set_all(
     conn: &mut DbConnection,
-    company_id: i64,
+    me: &Caller,
     user_id: i64,
     assigned: bool,
-    actor: &Actor,
 ) -> Result<(), AppError> {
+    let (company_id, actor) = (me.company_id, &me.actor);
     let user = crate::domain::users::get_manageable(conn, company_id, user_id)?;
     if assigned {
         for channel in channels::list(conn, company_id)? {

@@ -7,11 +7,11 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
-use crate::access::masking::ContactMask;
+use crate::core::masking::ContactMask;
 use crate::db::DbConnection;
 use crate::db::schema::{call_tasks, channels, contacts, users};
 use crate::domain::visibility::{self, Scope};
-use crate::domain::{Actor, Viewer, audit, now};
+use crate::domain::{Caller, Viewer, audit, now};
 use crate::error::AppError;
 
 type Filter<QS> = Box<dyn BoxableExpression<QS, crate::db::MultiBackend, SqlType = Bool>>;
@@ -136,10 +136,10 @@ pub fn list(
 /// The assignee marks their call task done (404 when not visible, 409 when not theirs or done).
 pub fn complete(
     conn: &mut DbConnection,
-    viewer: &Viewer,
+    me: &Caller,
     call_task_id: i64,
-    actor: &Actor,
 ) -> Result<(), AppError> {
+    let (viewer, actor) = (&me.viewer, &me.actor);
     let visible = visible_to(conn, viewer)?;
     let (id, assignee, status): (i64, Option<i64>, String) = call_tasks::table
         .filter(visible)

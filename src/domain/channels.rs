@@ -2,9 +2,10 @@
 
 use diesel::prelude::*;
 
+use crate::core::status::UserStatus;
 use crate::db::DbConnection;
 use crate::db::schema::{channel_members, channels};
-use crate::domain::{Actor, audit, now};
+use crate::domain::{Actor, Caller, audit, now};
 use crate::error::{AppError, FieldErrors};
 
 /// The six kinds of channel: (key, label).
@@ -37,11 +38,11 @@ pub struct Channel {
 
 pub fn create(
     conn: &mut DbConnection,
-    company_id: i64,
+    me: &Caller,
     name: &str,
     kind: &str,
-    actor: &Actor,
 ) -> Result<i64, AppError> {
+    let (company_id, actor) = (me.company_id, &me.actor);
     let mut errors = FieldErrors::default();
     if !KINDS.iter().any(|(key, _)| *key == kind) {
         errors.add("kind", "Choose one of the six kinds of channel.");
@@ -54,7 +55,7 @@ pub fn create(
             channels::company_id.eq(company_id),
             channels::name.eq(name),
             channels::kind.eq(kind),
-            channels::webhook_token.eq(crate::auth::tokens::random_token()),
+            channels::webhook_token.eq(crate::core::secrets::random_token()),
             channels::created_at.eq(now()),
         ))
         .returning(channels::id)
@@ -265,33 +266,38 @@ pub fn list_with_counts(
 }
 
 /// (id, display name, username, status) of a channel's members.
+/// A member of a channel, as the channel page lists them.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = crate::db::schema::users)]
+pub struct ChannelMember {
+    pub id: i64,
+    pub display_name: String,
+    pub username: String,
+    pub status: UserStatus,
+}
+
 pub fn members_of(
     conn: &mut DbConnection,
     channel_id: i64,
-) -> Result<Vec<(i64, String, String, String)>, AppError> {
+) -> Result<Vec<ChannelMember>, AppError> {
     use crate::db::schema::users;
     Ok(channel_members::table
         .inner_join(users::table)
         .filter(channel_members::channel_id.eq(channel_id))
         .order(users::display_name)
-        .select((
-            users::id,
-            users::display_name,
-            users::username,
-            users::status,
-        ))
+        .select(ChannelMember::as_select())
         .load(conn)?)
 }
 
 /// Renames, disables or enables a channel.
 pub fn update(
     conn: &mut DbConnection,
-    company_id: i64,
+    me: &Caller,
     channel_id: i64,
     name: &str,
     active: bool,
-    actor: &Actor,
 ) -> Result<(), AppError> {
+    let (company_id, actor) = (me.company_id, &me.actor);
     let channel = get(conn, company_id, channel_id)?;
     let mut errors = FieldErrors::default();
     let name = validate_name(conn, company_id, name, Some(channel.id), &mut errors)?;
@@ -330,13 +336,13 @@ pub fn update(
 /// Replaces the channel's inbound token; the old one stops working at once.
 pub fn rotate_token(
     conn: &mut DbConnection,
-    company_id: i64,
+    me: &Caller,
     channel_id: i64,
-    actor: &Actor,
 ) -> Result<(), AppError> {
+    let (company_id, actor) = (me.company_id, &me.actor);
     let channel = get(conn, company_id, channel_id)?;
     diesel::update(channels::table.filter(channels::id.eq(channel.id)))
-        .set(channels::webhook_token.eq(crate::auth::tokens::random_token()))
+        .set(channels::webhook_token.eq(crate::core::secrets::random_token()))
         .execute(conn)?;
     audit::record(
         conn,
@@ -429,7 +435,7 @@ pub fn holders(
     let mut holders: Vec<Holder> = members
         .into_iter()
         .filter(|(_, _, _, role_id)| {
-            crate::access::permissions::PermissionSet::from_keys(
+            crate::core::permissions::PermissionSet::from_keys(
                 grants
                     .iter()
                     .filter(|(r, _)| r == role_id)

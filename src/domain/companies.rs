@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use crate::auth::password::PasswordPolicy;
+use crate::core::passwords::PasswordPolicy;
 use crate::db::DbConnection;
 use crate::db::schema::companies;
 use crate::domain::{Actor, audit, now, roles};

@@ -10,14 +10,14 @@ use diesel::expression::BoxableExpression;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
-use crate::access::masking::ContactMask;
+use crate::core::masking::ContactMask;
 use crate::db::schema::{
     channels, contact_reveals, contacts, conversation_assignments, conversation_labels,
     conversations, messages, users,
 };
 use crate::db::{DbConnection, MultiBackend};
 use crate::domain::visibility::{self, Scope};
-use crate::domain::{Actor, Viewer, audit, channels as channel_domain, now};
+use crate::domain::{Actor, Caller, Viewer, audit, channels as channel_domain, now};
 use crate::error::AppError;
 use crate::error::FieldErrors;
 
@@ -445,12 +445,12 @@ pub enum Writing {
 /// Appends a reply or an internal note. Returns the message as the viewer sees it.
 pub fn reply(
     conn: &mut DbConnection,
-    viewer: &Viewer,
+    me: &Caller,
     conversation_id: i64,
     body: &str,
     kind: Writing,
-    actor: &Actor,
 ) -> Result<MessageView, AppError> {
+    let (viewer, actor) = (&me.viewer, &me.actor);
     let target = visible_target(conn, viewer, conversation_id)?;
     let body = body.trim();
     let mut errors = FieldErrors::default();
@@ -520,11 +520,11 @@ pub fn reply(
 /// Closes or reopens a conversation.
 pub fn set_status(
     conn: &mut DbConnection,
-    viewer: &Viewer,
+    me: &Caller,
     conversation_id: i64,
     open: bool,
-    actor: &Actor,
 ) -> Result<(), AppError> {
+    let (viewer, actor) = (&me.viewer, &me.actor);
     let target = visible_target(conn, viewer, conversation_id)?;
     let wanted = if open { OPEN } else { CLOSED };
     if target.status == wanted {
@@ -570,17 +570,17 @@ pub fn transfer_options(
 /// unless another right (channel-wide or company-wide view) still shows it to them.
 pub fn transfer(
     conn: &mut DbConnection,
-    viewer: &Viewer,
+    me: &Caller,
     conversation_id: i64,
-    to_user_id: i64,
-    actor: &Actor,
+    to_user_id: Option<i64>,
 ) -> Result<(), AppError> {
+    let (viewer, actor) = (&me.viewer, &me.actor);
     let target = visible_target(conn, viewer, conversation_id)?;
-    if Some(to_user_id) == target.assignee_id {
+    if to_user_id.is_some() && to_user_id == target.assignee_id {
         return Ok(());
     }
     let holders = channel_domain::holders(conn, viewer.company_id, target.channel_id)?;
-    let Some(to) = holders.iter().find(|h| h.id == to_user_id) else {
+    let Some(to) = holders.iter().find(|h| Some(h.id) == to_user_id) else {
         let mut errors = FieldErrors::default();
         errors.add(
             "assignee_id",
@@ -631,11 +631,11 @@ fn clean_label(label: &str) -> Result<String, AppError> {
 
 pub fn add_label(
     conn: &mut DbConnection,
-    viewer: &Viewer,
+    me: &Caller,
     conversation_id: i64,
     label: &str,
-    actor: &Actor,
 ) -> Result<(), AppError> {
+    let (viewer, actor) = (&me.viewer, &me.actor);
     let target = visible_target(conn, viewer, conversation_id)?;
     let label = clean_label(label)?;
     let exists: i64 = conversation_labels::table
@@ -665,11 +665,11 @@ pub fn add_label(
 
 pub fn remove_label(
     conn: &mut DbConnection,
-    viewer: &Viewer,
+    me: &Caller,
     conversation_id: i64,
     label: &str,
-    actor: &Actor,
 ) -> Result<(), AppError> {
+    let (viewer, actor) = (&me.viewer, &me.actor);
     let target = visible_target(conn, viewer, conversation_id)?;
     let label = label.trim().to_lowercase();
     let removed = diesel::delete(
@@ -695,12 +695,12 @@ pub fn remove_label(
 /// per user; the reveal and its reason go to the activity log (the details do not).
 pub fn reveal(
     conn: &mut DbConnection,
-    viewer: &Viewer,
+    me: &Caller,
     conversation_id: i64,
     reason: &str,
-    daily_cap: i32,
-    actor: &Actor,
 ) -> Result<ContactCard, AppError> {
+    let (viewer, actor) = (&me.viewer, &me.actor);
+    let daily_cap = crate::domain::companies::get(conn, me.company_id)?.reveal_daily_cap;
     let target = visible_target(conn, viewer, conversation_id)?;
     let reason = reason.trim();
     if reason.chars().count() < 5 || reason.chars().count() > 300 {

@@ -5,12 +5,12 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::access::permissions::{Permission, PermissionSet};
+use crate::core::permissions::{Permission, PermissionSet};
 use crate::db::schema::{call_tasks, contacts, conversation_assignments, conversations, messages};
 use crate::db::{DbConnection, write_transaction};
 use crate::domain::companies::Company;
 use crate::domain::users::NewUser;
-use crate::domain::{Actor, channels, companies, now, roles, users};
+use crate::domain::{Actor, Caller, channels, companies, now, roles, users};
 use crate::error::AppError;
 
 pub const PASSWORD: &str = "Harbor-Lantern-42!";
@@ -108,7 +108,7 @@ impl Seeder<'_> {
                     self.company_code.to_lowercase()
                 )),
                 phone: None,
-                role_id,
+                role_id: Some(role_id),
                 password: PASSWORD,
                 must_change_password: false,
                 channel_ids: &[],
@@ -320,7 +320,7 @@ fn seed_demo(conn: &mut DbConnection) -> Result<(), AppError> {
     let carl = s.user(conn, "carl", "Carl Jensen", agent)?;
 
     let channel = |conn: &mut DbConnection, name: &str, kind: &'static str| {
-        channels::create(conn, company.id, name, kind, &s.actor).map(|id| (id, kind))
+        channels::create(conn, &Caller::system(company.id, s.actor.clone()), name, kind).map(|id| (id, kind))
     };
     let whatsapp = channel(conn, "WhatsApp Sales", "whatsapp")?;
     let instagram = channel(conn, "Instagram", "instagram")?;
@@ -377,7 +377,7 @@ fn seed_demo(conn: &mut DbConnection) -> Result<(), AppError> {
     s.call_task(conn, voip.0, Some(sofia), "answered", "done", 200)?;
     s.call_task(conn, voip.0, None, "missed", "open", 25)?;
 
-    users::deactivate(conn, company.id, carl, &s.actor)?;
+    users::deactivate(conn, &Caller::system(company.id, s.actor.clone()), carl)?;
     Ok(())
 }
 
@@ -385,7 +385,12 @@ fn seed_acme(conn: &mut DbConnection) -> Result<(), AppError> {
     let (company, mut s, supervisor, agent) = start(conn, "ACME", "Acme Logistics", 57)?;
     let olga = s.user(conn, "olga", "Olga Petrova", supervisor)?;
     let alice = s.user(conn, "alice", "Alice Novak", agent)?;
-    let whatsapp = channels::create(conn, company.id, "Acme WhatsApp", "whatsapp", &s.actor)?;
+    let whatsapp = channels::create(
+        conn,
+        &Caller::system(company.id, s.actor.clone()),
+        "Acme WhatsApp",
+        "whatsapp",
+    )?;
     channels::add_member(conn, company.id, whatsapp, olga, &s.actor)?;
     channels::add_member(conn, company.id, whatsapp, alice, &s.actor)?;
     for (i, age) in [7, 50, 190].into_iter().enumerate() {

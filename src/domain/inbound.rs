@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Deserialize;
 
-use crate::auth::tokens::constant_time_eq;
+use crate::core::secrets::constant_time_eq;
 use crate::db::schema::{
     call_tasks, channels, contacts, conversation_assignments, conversations, messages,
 };
@@ -219,7 +219,7 @@ pub fn receive(
         // a concurrent retry stored it first: answer with what it stored
         Err(err) if is_duplicate(&err) => existing(conn, channel_id, &checked)?
             .map(Ok)
-            .ok_or_else(|| AppError::Internal("duplicate delivery not found".into())),
+            .ok_or_else(|| AppError::internal("duplicate delivery not found")),
         Err(other) => Err(other),
     }
 }

@@ -21,7 +21,7 @@ pub mod visibility;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 
-use crate::access::permissions::PermissionSet;
+use crate::core::permissions::PermissionSet;
 
 /// The current UTC time at microsecond precision, which both databases store exactly.
 pub fn now() -> NaiveDateTime {
@@ -42,6 +42,39 @@ pub struct Actor {
     pub user_id: Option<i64>,
     pub username: String,
     pub ip: String,
+}
+
+/// Who is calling a domain function: their company, what they may see (viewer) and how the
+/// activity log names them (actor). Built once per request by the web layer.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub company_id: i64,
+    pub viewer: Viewer,
+    pub actor: Actor,
+}
+
+impl Caller {
+    /// The operator at the command line or the demo seed, acting on one company: every
+    /// permission, and no user of the company (so no "not yourself" rule applies).
+    pub fn system(company_id: i64, actor: Actor) -> Self {
+        Self {
+            company_id,
+            viewer: Viewer {
+                user_id: 0,
+                company_id,
+                permissions: PermissionSet::all(),
+            },
+            actor,
+        }
+    }
+
+    pub fn user_id(&self) -> i64 {
+        self.viewer.user_id
+    }
+
+    pub fn permissions(&self) -> PermissionSet {
+        self.viewer.permissions
+    }
 }
 
 impl Actor {

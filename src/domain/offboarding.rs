@@ -7,14 +7,14 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::access::permissions::{Permission, PermissionSet};
+use crate::core::permissions::{Permission, PermissionSet};
 use crate::db::DbConnection;
 use crate::db::schema::{
     call_tasks, channel_members, channels, contacts, conversation_assignments, conversations,
     login_events, role_permissions, sessions, users,
 };
 use crate::domain::users::{self as user_domain, ACTIVE, DELETED, User};
-use crate::domain::{Actor, audit, channels as channel_domain, now, sessions as session_domain};
+use crate::domain::{Caller, audit, channels as channel_domain, now, sessions as session_domain};
 use crate::error::{AppError, FieldErrors};
 
 pub struct OpenConversation {
@@ -206,16 +206,16 @@ fn candidates(
 /// history and one audit record. Returns how many moved.
 pub fn transfer_open_conversations(
     conn: &mut DbConnection,
-    company_id: i64,
+    me: &Caller,
     from_id: i64,
-    to_id: i64,
-    actor: &Actor,
+    to_id: Option<i64>,
 ) -> Result<usize, AppError> {
+    let (company_id, actor) = (me.company_id, &me.actor);
     let list = checklist(conn, company_id, from_id)?;
     if list.conversations.is_empty() {
         return Ok(0);
     }
-    let Some(target) = list.candidates.iter().find(|c| c.id == to_id) else {
+    let Some(target) = list.candidates.iter().find(|c| Some(c.id) == to_id) else {
         let mut errors = FieldErrors::default();
         errors.add(
             "assignee_id",
@@ -262,22 +262,17 @@ pub fn transfer_open_conversations(
 /// Removes the user from every channel (an offboarding step).
 pub fn leave_all_channels(
     conn: &mut DbConnection,
-    company_id: i64,
+    me: &Caller,
     user_id: i64,
-    actor: &Actor,
 ) -> Result<usize, AppError> {
-    user_domain::get_manageable(conn, company_id, user_id)?;
-    channel_domain::remove_all_memberships(conn, company_id, user_id, actor)
+    user_domain::get_manageable(conn, me.company_id, user_id)?;
+    channel_domain::remove_all_memberships(conn, me.company_id, user_id, &me.actor)
 }
 
 /// Deletes a user for good once nothing blocks it: access ends, email, phone, password hash
 /// and the addresses in their login history are erased; the name stays for history.
-pub fn delete_user(
-    conn: &mut DbConnection,
-    company_id: i64,
-    user_id: i64,
-    actor: &Actor,
-) -> Result<(), AppError> {
+pub fn delete_user(conn: &mut DbConnection, me: &Caller, user_id: i64) -> Result<(), AppError> {
+    let (company_id, actor) = (me.company_id, &me.actor);
     let list = checklist(conn, company_id, user_id)?;
     if actor.user_id == Some(user_id) {
         return Err(AppError::Conflict(

@@ -2,10 +2,11 @@
 
 use diesel::prelude::*;
 
-use crate::access::permissions::{Permission, PermissionSet};
+use crate::core::permissions::{Permission, PermissionSet};
 use crate::db::DbConnection;
 use crate::db::schema::{role_permissions, roles};
-use crate::domain::{Actor, audit, now};
+use crate::core::status::UserStatus;
+use crate::domain::{Caller, audit, now};
 use crate::error::{AppError, FieldErrors};
 
 pub const SUPERVISOR: &str = "supervisor";
@@ -162,18 +163,27 @@ pub fn list_with_counts(
 }
 
 /// (id, display name, username) of the users who hold a role, deleted users left out.
+/// A user holding a role, as the role page lists them.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = crate::db::schema::users)]
+pub struct RoleMember {
+    pub id: i64,
+    pub display_name: String,
+    pub username: String,
+}
+
 pub fn members(
     conn: &mut DbConnection,
     company_id: i64,
     role_id: i64,
-) -> Result<Vec<(i64, String, String)>, AppError> {
+) -> Result<Vec<RoleMember>, AppError> {
     use crate::db::schema::users;
     Ok(users::table
         .filter(users::company_id.eq(company_id))
         .filter(users::role_id.eq(role_id))
-        .filter(users::status.ne(crate::domain::users::DELETED))
+        .filter(users::status.ne(UserStatus::Deleted))
         .order(users::display_name)
-        .select((users::id, users::display_name, users::username))
+        .select(RoleMember::as_select())
         .load(conn)?)
 }
 
@@ -240,12 +250,11 @@ fn describe(set: PermissionSet) -> String {
 /// Creates a custom role.
 pub fn create_custom(
     conn: &mut DbConnection,
-    company_id: i64,
+    me: &Caller,
     name: &str,
     permission_keys: &[String],
-    actor: &Actor,
-    actor_permissions: PermissionSet,
 ) -> Result<i64, AppError> {
+    let (company_id, actor, actor_permissions) = (me.company_id, &me.actor, me.permissions());
     let mut errors = FieldErrors::default();
     let name = validate_name(conn, company_id, name, None, &mut errors)?;
     let permissions = parse_permissions(permission_keys, &mut errors);
@@ -271,13 +280,12 @@ pub fn create_custom(
 /// session of its members, on every instance, uses the new set on its next request.
 pub fn update_custom(
     conn: &mut DbConnection,
-    company_id: i64,
+    me: &Caller,
     role_id: i64,
     name: &str,
     permission_keys: &[String],
-    actor: &Actor,
-    actor_permissions: PermissionSet,
 ) -> Result<(), AppError> {
+    let (company_id, actor, actor_permissions) = (me.company_id, &me.actor, me.permissions());
     let role = get(conn, company_id, role_id)?;
     if role.is_builtin() {
         return Err(AppError::Conflict(format!(
@@ -349,10 +357,10 @@ pub fn update_custom(
 /// Deletes an empty custom role; a role still held by someone is a 409 naming them.
 pub fn delete_custom(
     conn: &mut DbConnection,
-    company_id: i64,
+    me: &Caller,
     role_id: i64,
-    actor: &Actor,
 ) -> Result<(), AppError> {
+    let (company_id, actor) = (me.company_id, &me.actor);
     use crate::db::schema::users;
     let role = get(conn, company_id, role_id)?;
     if role.is_builtin() {
@@ -365,7 +373,7 @@ pub fn delete_custom(
     if !holders.is_empty() {
         let names: Vec<String> = holders
             .into_iter()
-            .map(|(_, name, username)| format!("{name} (@{username})"))
+            .map(|m| format!("{} (@{})", m.display_name, m.username))
             .collect();
         return Err(AppError::Conflict(format!(
             "The role {} is still held by {}. Give them another role first.",
@@ -377,7 +385,7 @@ pub fn delete_custom(
     let agent = list(conn, company_id)?
         .into_iter()
         .find(|r| r.builtin.as_deref() == Some(AGENT))
-        .ok_or_else(|| AppError::Internal("company without an Agent role".into()))?;
+        .ok_or_else(|| AppError::internal("company without an Agent role"))?;
     diesel::update(users::table.filter(users::role_id.eq(role.id)))
         .set(users::role_id.eq(agent.id))
         .execute(conn)?;

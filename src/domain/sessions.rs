@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::DbConnection;
 use crate::db::schema::{companies, roles, sessions, users};
-use crate::domain::{now, users::ACTIVE};
+use crate::domain::{Caller, now, users::ACTIVE};
 use crate::error::AppError;
 
 /// What a signed-in request knows about its session, user, role and company: read in one
@@ -337,10 +337,10 @@ fn audit_end(
 /// Ends one live session of the company (404 for another company's or an ended one).
 pub fn end_in_company(
     conn: &mut DbConnection,
-    company_id: i64,
+    me: &Caller,
     session_id: i64,
-    actor: &crate::domain::Actor,
 ) -> Result<(), AppError> {
+    let (company_id, actor) = (me.company_id, &me.actor);
     let user_id: i64 = sessions::table
         .filter(sessions::id.eq(session_id))
         .filter(sessions::company_id.eq(company_id))
@@ -360,10 +360,10 @@ pub fn end_in_company(
 /// Ends every live session of one user of the company; returns how many.
 pub fn end_all_of_user(
     conn: &mut DbConnection,
-    company_id: i64,
+    me: &Caller,
     user_id: i64,
-    actor: &crate::domain::Actor,
 ) -> Result<usize, AppError> {
+    let (company_id, actor) = (me.company_id, &me.actor);
     let user = crate::domain::users::get(conn, company_id, user_id)?;
     let ended = revoke_all_for_user(conn, user.id, None, "ended by a supervisor")?;
     audit_end(

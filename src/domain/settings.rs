@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use crate::db::DbConnection;
 use crate::db::schema::companies;
 use crate::domain::companies::Company;
-use crate::domain::{Actor, audit, validate};
+use crate::domain::{Caller, audit, validate};
 use crate::error::{AppError, FieldErrors};
 
 /// The settings as the form sends them (text, validated here).
@@ -63,10 +63,10 @@ impl SettingsForm {
 /// Validates and saves; every rule that fails is named beside its field, and nothing is saved.
 pub fn update(
     conn: &mut DbConnection,
-    company_id: i64,
+    me: &Caller,
     form: &SettingsForm,
-    actor: &Actor,
 ) -> Result<(), AppError> {
+    let (company_id, actor) = (me.company_id, &me.actor);
     let mut errors = FieldErrors::default();
     let mut number = |field: &'static str, value: &str, min: i32, max: i32, what: &str| {
         validate::number_in(value, min, max, what)

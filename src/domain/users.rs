@@ -5,12 +5,13 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::access::permissions::PermissionSet;
-use crate::auth::password::{PasswordPolicy, PersonalWords};
+use crate::core::permissions::PermissionSet;
+use crate::core::passwords::{PasswordPolicy, PersonalWords};
 use crate::db::DbConnection;
 use crate::db::schema::{call_tasks, channel_members, channels, conversations, roles, users};
 use crate::domain::{
-    Actor, audit, channels as channel_domain, now, roles as role_domain, sessions, validate,
+    Actor, Caller, audit, channels as channel_domain, companies as company_domain, now,
+    roles as role_domain, sessions, validate,
 };
 use crate::error::{AppError, FieldErrors};
 
@@ -73,10 +74,12 @@ pub struct NewUser<'a> {
     pub display_name: &'a str,
     pub email: Option<&'a str>,
     pub phone: Option<&'a str>,
-    pub role_id: i64,
+    /// `None` when nothing (or nothing that names a role) was chosen.
+    pub role_id: Option<i64>,
     pub password: &'a str,
     pub must_change_password: bool,
-    pub channel_ids: &'a [i64],
+    /// `None` entries name no channel (a value that did not parse); they are refused.
+    pub channel_ids: &'a [Option<i64>],
     /// The permissions of whoever adds the user: the role may hold nothing beyond them.
     /// `None` for the operator at the command line and the demo seed.
     pub granted_by: Option<PermissionSet>,
@@ -86,9 +89,13 @@ pub struct NewUser<'a> {
 fn role_of_company(
     conn: &mut DbConnection,
     company_id: i64,
-    role_id: i64,
+    role_id: Option<i64>,
     errors: &mut FieldErrors,
 ) -> Result<Option<role_domain::Role>, AppError> {
+    let Some(role_id) = role_id else {
+        errors.add("role_id", "Choose one of the company's roles.");
+        return Ok(None);
+    };
     match role_domain::get(conn, company_id, role_id) {
         Ok(role) => Ok(Some(role)),
         Err(AppError::NotFound) => {
@@ -145,11 +152,11 @@ pub fn create(
     if let (Some(role), Some(held)) = (&role, new.granted_by) {
         ensure_grantable(conn, role.id, held)?;
     }
-    let mut wanted_channels = new.channel_ids.to_vec();
+    let mut wanted_channels: Vec<i64> = new.channel_ids.iter().flatten().copied().collect();
     wanted_channels.sort_unstable();
     wanted_channels.dedup();
     let known_channels = channel_domain::ids_of_company(conn, new.company_id, &wanted_channels)?;
-    if known_channels.len() != wanted_channels.len() {
+    if known_channels.len() != wanted_channels.len() || new.channel_ids.contains(&None) {
         errors.add("channel_ids", "Choose channels of this company only.");
     }
     if let Some(username) = &username {
@@ -172,10 +179,10 @@ pub fn create(
     }
     errors.into_result()?;
     let (Some(username), Some(display_name), Some(role)) = (username, display_name, role) else {
-        return Err(AppError::Internal("validated user fields missing".into()));
+        return Err(AppError::internal("validated user fields missing"));
     };
 
-    let password_hash = crate::auth::password::hash(new.password)?;
+    let password_hash = crate::core::passwords::hash(new.password)?;
     let at = now();
     let id: i64 = diesel::insert_into(users::table)
         .values((
@@ -210,6 +217,12 @@ pub fn create(
         channel_domain::add_member(conn, new.company_id, channel_id, id, actor)?;
     }
     get(conn, new.company_id, id)
+}
+
+/// `create` for a signed-in caller, under their company's password policy.
+pub fn create_by(conn: &mut DbConnection, me: &Caller, new: &NewUser<'_>) -> Result<User, AppError> {
+    let company = company_domain::get(conn, me.company_id)?;
+    create(conn, new, &company.password_policy(), &company.code, &me.actor)
 }
 
 /// A user of the company, or 404 (also for another company's user).
@@ -317,30 +330,35 @@ fn record(
     )
 }
 
+/// A user's contact details as typed.
+pub struct ProfileFields {
+    pub display_name: String,
+    pub email: String,
+    pub phone: String,
+}
+
 /// Changes display name, email and phone.
 pub fn update_profile(
     conn: &mut DbConnection,
-    company_id: i64,
+    me: &Caller,
     user_id: i64,
-    fields: (&str, &str, &str),
-    actor: &Actor,
+    fields: &ProfileFields,
 ) -> Result<(), AppError> {
-    let user = get_manageable(conn, company_id, user_id)?;
+    let actor = &me.actor;
+    let user = get_manageable(conn, me.company_id, user_id)?;
     let mut errors = FieldErrors::default();
-    let display_name = validate::display_name(fields.0)
+    let display_name = validate::display_name(&fields.display_name)
         .map_err(|m| errors.add("display_name", m))
         .ok();
-    let email = validate::email(fields.1)
+    let email = validate::email(&fields.email)
         .map_err(|m| errors.add("email", m))
         .ok();
-    let phone = validate::phone(fields.2)
+    let phone = validate::phone(&fields.phone)
         .map_err(|m| errors.add("phone", m))
         .ok();
     errors.into_result()?;
     let (Some(display_name), Some(email), Some(phone)) = (display_name, email, phone) else {
-        return Err(AppError::Internal(
-            "validated profile fields missing".into(),
-        ));
+        return Err(AppError::internal("validated profile fields missing"));
     };
     // The audit record names what changed, never the personal values themselves.
     let mut changed = Vec::new();
@@ -377,19 +395,18 @@ pub fn update_profile(
 /// reads the role on every request).
 pub fn change_role(
     conn: &mut DbConnection,
-    company_id: i64,
+    me: &Caller,
     user_id: i64,
-    role_id: i64,
-    actor: &Actor,
-    actor_permissions: PermissionSet,
+    role_id: Option<i64>,
 ) -> Result<(), AppError> {
+    let (company_id, actor, actor_permissions) = (me.company_id, &me.actor, me.permissions());
     let user = get_manageable(conn, company_id, user_id)?;
     refuse_self(&user, actor, "change the role of")?;
     let mut errors = FieldErrors::default();
     let role = role_of_company(conn, company_id, role_id, &mut errors)?;
     errors.into_result()?;
     let Some(role) = role else {
-        return Err(AppError::Internal("validated role missing".into()));
+        return Err(AppError::internal("validated role missing"));
     };
     if role.id == user.role_id {
         return Ok(());
@@ -418,13 +435,9 @@ pub fn change_role(
 }
 
 /// Temporarily removes a user's access: every session ends at once; history stays.
-pub fn deactivate(
-    conn: &mut DbConnection,
-    company_id: i64,
-    user_id: i64,
-    actor: &Actor,
-) -> Result<(), AppError> {
-    let user = get_manageable(conn, company_id, user_id)?;
+pub fn deactivate(conn: &mut DbConnection, me: &Caller, user_id: i64) -> Result<(), AppError> {
+    let actor = &me.actor;
+    let user = get_manageable(conn, me.company_id, user_id)?;
     if !user.is_active() {
         return Ok(());
     }
@@ -443,13 +456,9 @@ pub fn deactivate(
     )
 }
 
-pub fn reactivate(
-    conn: &mut DbConnection,
-    company_id: i64,
-    user_id: i64,
-    actor: &Actor,
-) -> Result<(), AppError> {
-    let user = get_manageable(conn, company_id, user_id)?;
+pub fn reactivate(conn: &mut DbConnection, me: &Caller, user_id: i64) -> Result<(), AppError> {
+    let actor = &me.actor;
+    let user = get_manageable(conn, me.company_id, user_id)?;
     if user.is_active() {
         return Ok(());
     }
@@ -471,45 +480,42 @@ fn temporary_password(
     words: &PersonalWords<'_>,
 ) -> Result<String, AppError> {
     for _ in 0..10 {
-        let random = crate::auth::tokens::random_token();
+        let random = crate::core::secrets::random_token();
         let length = policy
             .min_length
-            .clamp(20, crate::auth::password::MAX_LENGTH)
+            .clamp(20, crate::core::passwords::MAX_LENGTH)
             - 4;
         let candidate = format!("Tmp-{}7a!", &random[..length.min(random.len())]);
         if policy.check(&candidate, words).is_empty() {
             return Ok(candidate);
         }
     }
-    Err(AppError::Internal(
-        "cannot make a temporary password for this policy".into(),
-    ))
+    Err(AppError::internal("cannot make a temporary password for this policy"))
 }
 
 /// Sets a one-time temporary password (returned to show once), ends every session and forces
 /// a change at the next sign-in. The password itself is never logged.
 pub fn reset_password(
     conn: &mut DbConnection,
-    company_id: i64,
+    me: &Caller,
     user_id: i64,
-    policy: &PasswordPolicy,
-    company_code: &str,
-    actor: &Actor,
-) -> Result<String, AppError> {
-    let user = get_manageable(conn, company_id, user_id)?;
+) -> Result<(User, String), AppError> {
+    let actor = &me.actor;
+    let user = get_manageable(conn, me.company_id, user_id)?;
     refuse_self(&user, actor, "reset the password of")?;
+    let company = company_domain::get(conn, me.company_id)?;
     let temporary = temporary_password(
-        policy,
+        &company.password_policy(),
         &PersonalWords {
             username: &user.username,
             display_name: &user.display_name,
-            company_code,
+            company_code: &company.code,
         },
     )?;
     let at = now();
     diesel::update(users::table.filter(users::id.eq(user.id)))
         .set((
-            users::password_hash.eq(Some(crate::auth::password::hash(&temporary)?)),
+            users::password_hash.eq(Some(crate::core::passwords::hash(&temporary)?)),
             users::must_change_password.eq(true),
             users::password_changed_at.eq(at),
             users::failed_logins.eq(0),
@@ -528,17 +534,13 @@ pub fn reset_password(
             user.username
         ),
     )?;
-    Ok(temporary)
+    Ok((user, temporary))
 }
 
 /// Lifts a lockout from failed sign-ins at once.
-pub fn unlock(
-    conn: &mut DbConnection,
-    company_id: i64,
-    user_id: i64,
-    actor: &Actor,
-) -> Result<(), AppError> {
-    let user = get_manageable(conn, company_id, user_id)?;
+pub fn unlock(conn: &mut DbConnection, me: &Caller, user_id: i64) -> Result<(), AppError> {
+    let actor = &me.actor;
+    let user = get_manageable(conn, me.company_id, user_id)?;
     diesel::update(users::table.filter(users::id.eq(user.id)))
         .set((
             users::failed_logins.eq(0),
@@ -593,6 +595,62 @@ pub fn record_successful_login(conn: &mut DbConnection, user_id: i64) -> Result<
     Ok(())
 }
 
+/// The signed-in user's own password change, as typed.
+pub struct PasswordChange {
+    pub current: String,
+    pub new: String,
+    pub confirm: String,
+}
+
+/// Checks the current password and the new one against the company's policy, then sets it
+/// and ends the caller's other sessions. Field errors name `current_password`,
+/// `new_password` (one per broken rule) and `confirm_password`. Call it outside a
+/// transaction: it opens its own write transaction only after the checks, so the argon2
+/// verification holds no write lock.
+pub fn change_own_password(
+    conn: &mut DbConnection,
+    me: &Caller,
+    keep_session: i64,
+    change: &PasswordChange,
+) -> Result<(), AppError> {
+    let company = company_domain::get(conn, me.company_id)?;
+    let user = get(conn, me.company_id, me.user_id())?;
+    let mut errors = FieldErrors::default();
+    let current_ok = change.current.len() <= 1024
+        && user
+            .password_hash
+            .as_deref()
+            .is_some_and(|hash| crate::core::passwords::verify(&change.current, hash));
+    if !current_ok {
+        errors.add("current_password", "This is not your current password.");
+    }
+    let problems = company.password_policy().check(
+        &change.new,
+        &PersonalWords {
+            username: &user.username,
+            display_name: &user.display_name,
+            company_code: &company.code,
+        },
+    );
+    let policy_met = problems.is_empty();
+    for problem in problems {
+        errors.add("new_password", problem);
+    }
+    if policy_met && change.new == change.current {
+        errors.add(
+            "new_password",
+            "Choose a password different from the current one.",
+        );
+    }
+    if change.new != change.confirm {
+        errors.add("confirm_password", "The two new passwords differ.");
+    }
+    errors.into_result()?;
+    crate::db::write_transaction(conn, |conn| {
+        set_password(conn, &user, &change.new, Some(keep_session), &me.actor)
+    })
+}
+
 /// Replaces a user's password (already checked against the policy by the caller), ends
 /// their other sessions and writes the audit record.
 pub fn set_password(
@@ -602,7 +660,7 @@ pub fn set_password(
     keep_session: Option<i64>,
     actor: &Actor,
 ) -> Result<(), AppError> {
-    let password_hash = crate::auth::password::hash(new_password)?;
+    let password_hash = crate::core::passwords::hash(new_password)?;
     let at = now();
     diesel::update(users::table.filter(users::id.eq(user.id)))
         .set((

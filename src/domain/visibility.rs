@@ -2,7 +2,7 @@
 //! the scope into a filter on their own columns (`conversations::visible_to`,
 //! `calls::visible_to`); every query for either goes through those filters.
 
-use crate::access::permissions::Permission;
+use crate::core::permissions::Permission;
 use crate::db::DbConnection;
 use crate::domain::{Viewer, channels};
 use crate::error::AppError;

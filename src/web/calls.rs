@@ -1,18 +1,15 @@
 //! `/calls`: VOIP call tasks under the conversations' visibility rule; assignees complete
 //! theirs. `?missed=1` is the supervisors' missed-calls view.
 
-use actix_session::Session;
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
+use actix_web::web::Path;
 use askama::Template;
 use serde::Deserialize;
 
-use crate::AppState;
-use crate::access::{CurrentUser, RouteRules};
-use crate::db::write_transaction;
 use crate::domain::calls::{self, CallView};
 use crate::error::AppError;
-use crate::web::layout::{Layout, set_flash};
-use crate::web::{db, format_time, page, see_other};
+use crate::web::layout::Layout;
+use crate::web::{Cx, Query, format_time, page};
 
 pub struct CallItem {
     call: CallView,
@@ -33,27 +30,22 @@ pub struct CallsQuery {
     missed: Option<String>,
 }
 
-pub async fn index(
-    state: web::Data<AppState>,
-    rules: web::Data<RouteRules>,
-    user: CurrentUser,
-    session: Session,
-    query: web::Query<CallsQuery>,
-) -> Result<HttpResponse, AppError> {
+pub async fn index(cx: Cx, Query(query): Query<CallsQuery>) -> Result<HttpResponse, AppError> {
     let missed = query
         .missed
         .as_deref()
         .is_some_and(|m| !m.is_empty() && m != "0");
-    let viewer = user.viewer();
-    let list = db(&state, move |conn| calls::list(conn, &viewer, missed)).await?;
-    let layout = Layout::build(&state, &rules, &user, &session, "Calls", "/calls").await?;
+    let list = cx
+        .read(move |conn, me| calls::list(conn, &me.viewer, missed))
+        .await?;
+    let me = cx.user.auth.user_id;
     page(&CallsPage {
-        layout,
+        layout: cx.layout("Calls", "/calls").await?,
         calls: list
             .into_iter()
             .map(|call| CallItem {
                 at: format_time(&call.created_at),
-                mine: call.assignee_id == Some(user.auth.user_id),
+                mine: call.assignee_id == Some(me),
                 call,
             })
             .collect(),
@@ -61,18 +53,9 @@ pub async fn index(
     })
 }
 
-pub async fn complete(
-    state: web::Data<AppState>,
-    user: CurrentUser,
-    session: Session,
-    path: web::Path<i64>,
-) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
-    let (viewer, actor) = (user.viewer(), user.actor());
-    db(&state, move |conn| {
-        write_transaction(conn, |conn| calls::complete(conn, &viewer, id, &actor))
-    })
-    .await?;
-    set_flash(&session, "The call task was completed.");
-    Ok(see_other("/calls"))
+pub async fn complete(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    cx.write(move |conn, me| calls::complete(conn, me, id))
+        .await?;
+    Ok(cx.done("The call task was completed.", "/calls"))
 }

@@ -2,21 +2,17 @@
 //! (`channels.assign`): the company's channels, their members and inbound tokens, and the
 //! users × channels matrix (htmx toggles, plain form posts without JavaScript).
 
-use actix_session::Session;
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::HttpResponse;
+use actix_web::web::Path;
 use askama::Template;
 use serde::Deserialize;
 
-use crate::AppState;
-use crate::access::permissions::Permission;
-use crate::access::{CurrentUser, RouteRules};
-use crate::db::write_transaction;
+use crate::core::permissions::Permission;
 use crate::domain::assignments::{self, Cell, Matrix};
 use crate::domain::channels::{self, Channel, ChannelSummary, KINDS, kind_label};
 use crate::error::{AppError, FieldErrors};
-use crate::web::layout::{Layout, set_flash};
-use crate::web::{db, render, see_other};
+use crate::web::layout::Layout;
+use crate::web::{Cx, Form, form_page, page};
 
 #[derive(Template)]
 #[template(path = "channels/index.html")]
@@ -30,52 +26,30 @@ struct ListPage {
     errors: FieldErrors,
 }
 
-async fn list_page(
-    state: &AppState,
-    rules: &RouteRules,
-    user: &CurrentUser,
-    session: &Session,
-    submitted: Option<(NewChannel, FieldErrors)>,
-) -> Result<HttpResponse, AppError> {
-    let company_id = user.auth.company_id;
-    let list = db(state, move |conn| {
-        channels::list_with_counts(conn, company_id)
-    })
-    .await?;
-    let layout = Layout::build(state, rules, user, session, "Channels", "/channels").await?;
-    let (form, errors) = submitted.unwrap_or_default();
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
+async fn list_page(cx: &Cx, form: NewChannel, errors: FieldErrors) -> Result<HttpResponse, AppError> {
+    let list = cx
+        .read(|conn, me| channels::list_with_counts(conn, me.company_id))
+        .await?;
+    let page = ListPage {
+        layout: cx.layout("Channels", "/channels").await?,
+        channels: list
+            .into_iter()
+            .map(|summary| {
+                let label = kind_label(&summary.channel.kind);
+                (summary, label)
+            })
+            .collect(),
+        kinds: KINDS,
+        can_manage: cx.can(Permission::ChannelsManage),
+        name: form.name,
+        kind: form.kind,
+        errors,
     };
-    render(
-        status,
-        &ListPage {
-            layout,
-            channels: list
-                .into_iter()
-                .map(|summary| {
-                    let label = kind_label(&summary.channel.kind);
-                    (summary, label)
-                })
-                .collect(),
-            kinds: KINDS,
-            can_manage: user.can(Permission::ChannelsManage),
-            name: form.name,
-            kind: form.kind,
-            errors,
-        },
-    )
+    form_page(&page.errors, &page)
 }
 
-pub async fn index(
-    state: web::Data<AppState>,
-    rules: web::Data<RouteRules>,
-    user: CurrentUser,
-    session: Session,
-) -> Result<HttpResponse, AppError> {
-    list_page(&state, &rules, &user, &session, None).await
+pub async fn index(cx: Cx) -> Result<HttpResponse, AppError> {
+    list_page(&cx, NewChannel::default(), FieldErrors::default()).await
 }
 
 #[derive(Clone, Default, Deserialize)]
@@ -86,33 +60,17 @@ pub struct NewChannel {
     kind: String,
 }
 
-pub async fn create(
-    state: web::Data<AppState>,
-    rules: web::Data<RouteRules>,
-    user: CurrentUser,
-    session: Session,
-    form: web::Form<NewChannel>,
-) -> Result<HttpResponse, AppError> {
-    let form = form.into_inner();
-    let (company_id, actor) = (user.auth.company_id, user.actor());
+pub async fn create(cx: Cx, Form(form): Form<NewChannel>) -> Result<HttpResponse, AppError> {
     let submitted = form.clone();
-    let result = db(&state, move |conn| {
-        write_transaction(conn, |conn| {
-            channels::create(conn, company_id, &submitted.name, &submitted.kind, &actor)
-        })
-    })
-    .await;
-    match result {
-        Ok(id) => {
-            set_flash(
-                &session,
-                "The channel was created. Connect it with the inbound address and token below.",
-            );
-            Ok(see_other(&format!("/channels/{id}")))
-        }
-        Err(AppError::Fields(errors)) => {
-            list_page(&state, &rules, &user, &session, Some((form, errors))).await
-        }
+    match cx
+        .write(move |conn, me| channels::create(conn, me, &submitted.name, &submitted.kind))
+        .await
+    {
+        Ok(id) => Ok(cx.done(
+            "The channel was created. Connect it with the inbound address and token below.",
+            format!("/channels/{id}"),
+        )),
+        Err(AppError::Fields(errors)) => list_page(&cx, form, errors).await,
         Err(other) => Err(other),
     }
 }
@@ -123,7 +81,7 @@ struct ShowPage {
     layout: Layout,
     channel: Channel,
     kind_label: &'static str,
-    members: Vec<(i64, String, String, String)>,
+    members: Vec<channels::ChannelMember>,
     /// Only for `channels.manage` holders.
     token: Option<String>,
     inbound_path: String,
@@ -132,57 +90,41 @@ struct ShowPage {
 }
 
 async fn show_page(
-    state: &AppState,
-    rules: &RouteRules,
-    user: &CurrentUser,
-    session: &Session,
+    cx: &Cx,
     channel_id: i64,
     submitted: Option<(String, FieldErrors)>,
 ) -> Result<HttpResponse, AppError> {
-    let company_id = user.auth.company_id;
-    let manage = user.can(Permission::ChannelsManage);
-    let (channel, members, token) = db(state, move |conn| {
-        let channel = channels::get(conn, company_id, channel_id)?;
-        let members = channels::members_of(conn, channel.id)?;
-        let token = if manage {
-            Some(channels::webhook_token(conn, company_id, channel.id)?)
-        } else {
-            None
-        };
-        Ok((channel, members, token))
-    })
-    .await?;
-    let layout = Layout::build(state, rules, user, session, &channel.name, "/channels").await?;
+    let manage = cx.can(Permission::ChannelsManage);
+    let (channel, members, token) = cx
+        .read(move |conn, me| {
+            let channel = channels::get(conn, me.company_id, channel_id)?;
+            let members = channels::members_of(conn, channel.id)?;
+            let token = if manage {
+                Some(channels::webhook_token(conn, me.company_id, channel.id)?)
+            } else {
+                None
+            };
+            Ok((channel, members, token))
+        })
+        .await?;
+    let layout = cx.layout(&channel.name, "/channels").await?;
     let (name, errors) =
         submitted.unwrap_or_else(|| (channel.name.clone(), FieldErrors::default()));
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
+    let page = ShowPage {
+        layout,
+        kind_label: kind_label(&channel.kind),
+        inbound_path: format!("/hooks/channels/{}/messages", channel.id),
+        channel,
+        members,
+        token,
+        name,
+        errors,
     };
-    render(
-        status,
-        &ShowPage {
-            layout,
-            kind_label: kind_label(&channel.kind),
-            inbound_path: format!("/hooks/channels/{}/messages", channel.id),
-            channel,
-            members,
-            token,
-            name,
-            errors,
-        },
-    )
+    form_page(&page.errors, &page)
 }
 
-pub async fn show(
-    state: web::Data<AppState>,
-    rules: web::Data<RouteRules>,
-    user: CurrentUser,
-    session: Session,
-    path: web::Path<i64>,
-) -> Result<HttpResponse, AppError> {
-    show_page(&state, &rules, &user, &session, path.into_inner(), None).await
+pub async fn show(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+    show_page(&cx, id.into_inner(), None).await
 }
 
 #[derive(Deserialize)]
@@ -194,62 +136,30 @@ pub struct ChannelEdit {
 }
 
 pub async fn update(
-    state: web::Data<AppState>,
-    rules: web::Data<RouteRules>,
-    user: CurrentUser,
-    session: Session,
-    path: web::Path<i64>,
-    form: web::Form<ChannelEdit>,
+    cx: Cx,
+    id: Path<i64>,
+    Form(form): Form<ChannelEdit>,
 ) -> Result<HttpResponse, AppError> {
-    let channel_id = path.into_inner();
-    let form = form.into_inner();
-    let (company_id, actor) = (user.auth.company_id, user.actor());
+    let id = id.into_inner();
     let (name, active) = (form.name.clone(), form.active.is_some());
-    let result = db(&state, move |conn| {
-        write_transaction(conn, |conn| {
-            channels::update(conn, company_id, channel_id, &name, active, &actor)
-        })
-    })
-    .await;
-    match result {
-        Ok(()) => {
-            set_flash(&session, "The channel was saved.");
-            Ok(see_other(&format!("/channels/{channel_id}")))
-        }
-        Err(AppError::Fields(errors)) => {
-            show_page(
-                &state,
-                &rules,
-                &user,
-                &session,
-                channel_id,
-                Some((form.name, errors)),
-            )
-            .await
-        }
+    match cx
+        .write(move |conn, me| channels::update(conn, me, id, &name, active))
+        .await
+    {
+        Ok(()) => Ok(cx.done("The channel was saved.", format!("/channels/{id}"))),
+        Err(AppError::Fields(errors)) => show_page(&cx, id, Some((form.name, errors))).await,
         Err(other) => Err(other),
     }
 }
 
-pub async fn rotate_token(
-    state: web::Data<AppState>,
-    user: CurrentUser,
-    session: Session,
-    path: web::Path<i64>,
-) -> Result<HttpResponse, AppError> {
-    let channel_id = path.into_inner();
-    let (company_id, actor) = (user.auth.company_id, user.actor());
-    db(&state, move |conn| {
-        write_transaction(conn, |conn| {
-            channels::rotate_token(conn, company_id, channel_id, &actor)
-        })
-    })
-    .await?;
-    set_flash(
-        &session,
+pub async fn rotate_token(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    cx.write(move |conn, me| channels::rotate_token(conn, me, id))
+        .await?;
+    Ok(cx.done(
         "A new token was issued. The old one no longer works: update the channel's connection.",
-    );
-    Ok(see_other(&format!("/channels/{channel_id}")))
+        format!("/channels/{id}"),
+    ))
 }
 
 // ---- assignments ---------------------------------------------------------------------------
@@ -300,33 +210,18 @@ fn lines(matrix: Matrix) -> (Vec<Channel>, Vec<MatrixLine>) {
     (matrix.channels, lines)
 }
 
-pub async fn assignments(
-    state: web::Data<AppState>,
-    rules: web::Data<RouteRules>,
-    user: CurrentUser,
-    session: Session,
-) -> Result<HttpResponse, AppError> {
-    let company_id = user.auth.company_id;
-    let matrix = db(&state, move |conn| assignments::matrix(conn, company_id)).await?;
-    let layout = Layout::build(
-        &state,
-        &rules,
-        &user,
-        &session,
-        "Assignments",
-        "/assignments",
-    )
-    .await?;
+pub async fn assignments(cx: Cx) -> Result<HttpResponse, AppError> {
+    let matrix = cx
+        .read(|conn, me| assignments::matrix(conn, me.company_id))
+        .await?;
+    let layout = cx.layout("Assignments", "/assignments").await?;
     let (channels, lines) = lines(matrix);
-    render(
-        StatusCode::OK,
-        &AssignmentsPage {
-            csrf_token: layout.csrf_token.clone(),
-            layout,
-            channels,
-            lines,
-        },
-    )
+    page(&AssignmentsPage {
+        csrf_token: layout.csrf_token.clone(),
+        layout,
+        channels,
+        lines,
+    })
 }
 
 /// One cell of the matrix: what an htmx toggle swaps in.
@@ -339,100 +234,58 @@ struct CellFragment {
 
 #[derive(Deserialize)]
 pub struct Toggle {
-    #[serde(default)]
-    user_id: String,
-    #[serde(default)]
-    channel_id: String,
-    #[serde(default)]
-    assigned: String,
+    user_id: i64,
+    channel_id: i64,
+    assigned: bool,
 }
 
-pub async fn assign(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    user: CurrentUser,
-    session: Session,
-    form: web::Form<Toggle>,
-) -> Result<HttpResponse, AppError> {
-    let form = form.into_inner();
-    let user_id = form.user_id.trim().parse::<i64>();
-    let channel_id = form.channel_id.trim().parse::<i64>();
-    let assigned = match form.assigned.as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(()),
-    };
-    let (Ok(user_id), Ok(channel_id), Ok(assigned)) = (user_id, channel_id, assigned) else {
-        return Err(AppError::Invalid(
-            "Send user_id, channel_id and assigned=true or false.".into(),
-        ));
-    };
-    let (company_id, actor) = (user.auth.company_id, user.actor());
-    let cell = db(&state, move |conn| {
-        write_transaction(conn, |conn| {
-            assignments::set(conn, company_id, user_id, channel_id, assigned, &actor)
+pub async fn assign(cx: Cx, Form(form): Form<Toggle>) -> Result<HttpResponse, AppError> {
+    let cell = cx
+        .write(move |conn, me| {
+            assignments::set(conn, me, form.user_id, form.channel_id, form.assigned)
         })
-    })
-    .await?;
-    if req.headers().contains_key("hx-request") {
-        return render(
-            StatusCode::OK,
-            &CellFragment {
-                cell,
-                csrf_token: user.auth.csrf_token.clone(),
-            },
-        );
+        .await?;
+    if cx.htmx {
+        return page(&CellFragment {
+            cell,
+            csrf_token: cx.user.auth.csrf_token.clone(),
+        });
     }
     let verb = if cell.member {
         "now works on"
     } else {
         "no longer works on"
     };
-    set_flash(
-        &session,
-        &format!("{} {verb} {}.", cell.display_name, cell.channel_name),
-    );
-    Ok(see_other("/assignments"))
+    Ok(cx.done(
+        format!("{} {verb} {}.", cell.display_name, cell.channel_name),
+        "/assignments",
+    ))
+}
+
+/// Every channel, or none.
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BulkChoice {
+    All,
+    None,
 }
 
 #[derive(Deserialize)]
 pub struct Bulk {
-    #[serde(default)]
-    user_id: String,
-    /// `all` or `none`.
-    #[serde(default)]
-    channels: String,
+    user_id: i64,
+    channels: BulkChoice,
 }
 
-pub async fn assign_bulk(
-    state: web::Data<AppState>,
-    user: CurrentUser,
-    session: Session,
-    form: web::Form<Bulk>,
-) -> Result<HttpResponse, AppError> {
-    let form = form.into_inner();
-    let Ok(user_id) = form.user_id.trim().parse::<i64>() else {
-        return Err(AppError::Invalid("Send the user_id of a user.".into()));
-    };
-    let assigned = match form.channels.as_str() {
-        "all" => true,
-        "none" => false,
-        _ => return Err(AppError::Invalid("channels is all or none.".into())),
-    };
-    let (company_id, actor) = (user.auth.company_id, user.actor());
-    db(&state, move |conn| {
-        write_transaction(conn, |conn| {
-            assignments::set_all(conn, company_id, user_id, assigned, &actor)
-        })
-    })
-    .await?;
-    set_flash(
-        &session,
+pub async fn assign_bulk(cx: Cx, Form(form): Form<Bulk>) -> Result<HttpResponse, AppError> {
+    let assigned = matches!(form.channels, BulkChoice::All);
+    cx.write(move |conn, me| assignments::set_all(conn, me, form.user_id, assigned))
+        .await?;
+    Ok(cx.done(
         if assigned {
             "The user now works on every channel."
         } else {
             "The user was removed from every channel."
         },
-    );
-    Ok(see_other("/assignments"))
+        "/assignments",
+    ))
 }

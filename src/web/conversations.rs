@@ -2,26 +2,24 @@
 //! timelines and fragments come from `domain::conversations`, already filtered by the
 //! visibility rule and masked for the viewer.
 
-use actix_session::Session;
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::web::Path;
 use askama::Template;
 use chrono::{DateTime, Duration};
 use serde::Deserialize;
 
-use crate::AppState;
-use crate::access::masking::ContactMask;
-use crate::access::permissions::Permission;
-use crate::access::{CurrentUser, RouteRules};
-use crate::db::write_transaction;
+use crate::core::masking::ContactMask;
+use crate::core::permissions::Permission;
 use crate::domain::channels::{self, Channel, Holder, kind_label};
 use crate::domain::conversations::{
     self, AssignmentView, ContactCard, ConversationRow, ListFilter, MessageView, PAGE_SIZE,
 };
 use crate::domain::{companies, now};
 use crate::error::{AppError, FieldErrors};
-use crate::web::layout::{Layout, set_flash};
-use crate::web::{db, format_time, page, render, see_other};
+use crate::web::forms::lenient;
+use crate::web::layout::Layout;
+use crate::web::{Cx, Form, Query, form_page, format_time, page, render, see_other};
 
 pub struct ChannelOption {
     id: i64,
@@ -64,22 +62,12 @@ struct ListPage {
 #[derive(Deserialize)]
 pub struct ListQuery {
     status: Option<String>,
-    channel: Option<String>,
-    assignee: Option<String>,
+    channel: Option<i64>,
+    assignee: Option<i64>,
     q: Option<String>,
     label: Option<String>,
     missed: Option<String>,
     before: Option<String>,
-}
-
-fn parse_id(value: Option<&str>, what: &str) -> Result<Option<i64>, AppError> {
-    match value.map(str::trim).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(v) => v
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| AppError::Invalid(format!("The {what} filter must be a number."))),
-    }
 }
 
 /// Cursor format: `<unix microseconds>_<id>` of the last row shown.
@@ -100,7 +88,10 @@ impl ListQuery {
     pub fn describe_query(&self) -> String {
         serde_urlencoded::to_string([
             ("status", self.status.clone().unwrap_or_default()),
-            ("channel", self.channel.clone().unwrap_or_default()),
+            (
+                "channel",
+                self.channel.map(|c| c.to_string()).unwrap_or_default(),
+            ),
             ("q", self.q.clone().unwrap_or_default()),
             ("label", self.label.clone().unwrap_or_default()),
             ("missed", self.missed.clone().unwrap_or_default()),
@@ -110,10 +101,14 @@ impl ListQuery {
 
     /// The filters in words, for the activity record of an export.
     pub fn describe(&self) -> String {
+        let (channel, assignee) = (
+            self.channel.map(|c| c.to_string()),
+            self.assignee.map(|a| a.to_string()),
+        );
         [
             ("status", &self.status),
-            ("channel", &self.channel),
-            ("assignee", &self.assignee),
+            ("channel", &channel),
+            ("assignee", &assignee),
             ("q", &self.q),
             ("label", &self.label),
             ("missed", &self.missed),
@@ -131,11 +126,7 @@ impl ListQuery {
 }
 
 /// The list's filters from its query string (shared by the page and its CSV export).
-pub async fn list_filter(
-    state: &AppState,
-    user: &CurrentUser,
-    query: &ListQuery,
-) -> Result<ListFilter, AppError> {
+pub async fn list_filter(cx: &Cx, query: &ListQuery) -> Result<ListFilter, AppError> {
     let status = match query.status.as_deref().unwrap_or("open") {
         "open" => Some(conversations::OPEN.to_string()),
         "closed" => Some(conversations::CLOSED.to_string()),
@@ -146,12 +137,10 @@ pub async fn list_filter(
         .missed
         .as_deref()
         .is_some_and(|m| !m.is_empty() && m != "0");
-    let company_id = user.auth.company_id;
     let waiting_since_before = if missed {
-        let minutes = db(state, move |conn| {
-            Ok(companies::get(conn, company_id)?.missed_chat_minutes)
-        })
-        .await?;
+        let minutes = cx
+            .read(|conn, me| Ok(companies::get(conn, me.company_id)?.missed_chat_minutes))
+            .await?;
         Some(now() - Duration::minutes(minutes.into()))
     } else {
         None
@@ -162,8 +151,8 @@ pub async fn list_filter(
         } else {
             status
         },
-        channel_id: parse_id(query.channel.as_deref(), "channel")?,
-        assignee_id: parse_id(query.assignee.as_deref(), "assignee")?,
+        channel_id: query.channel,
+        assignee_id: query.assignee,
         q: query.q.clone().filter(|q| q.len() <= 200),
         label: query.label.clone().filter(|l| l.len() <= 30),
         waiting_since_before,
@@ -171,39 +160,24 @@ pub async fn list_filter(
     })
 }
 
-pub async fn index(
-    state: web::Data<AppState>,
-    rules: web::Data<RouteRules>,
-    user: CurrentUser,
-    session: Session,
-    query: web::Query<ListQuery>,
-) -> Result<HttpResponse, AppError> {
-    let query = query.into_inner();
-    let filter = list_filter(&state, &user, &query).await?;
+pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Result<HttpResponse, AppError> {
+    let filter = list_filter(&cx, &query).await?;
     let status = filter.status.clone();
     let missed = filter.waiting_since_before.is_some();
-    let layout = Layout::build(
-        &state,
-        &rules,
-        &user,
-        &session,
-        "Conversations",
-        "/conversations",
-    )
-    .await?;
-    let viewer = user.viewer();
-    let see_all = user.can(Permission::ConversationsViewAll);
+    let layout = cx.layout("Conversations", "/conversations").await?;
+    let see_all = cx.can(Permission::ConversationsViewAll);
     let channel_filter = filter.channel_id;
-    let (rows, channel_list) = db(&state, move |conn| {
-        let rows = conversations::list(conn, &viewer, &filter)?;
-        let mut channel_list = channels::list(conn, viewer.company_id)?;
-        if !see_all {
-            let mine = channels::member_channel_ids(conn, viewer.user_id)?;
-            channel_list.retain(|c| mine.contains(&c.id));
-        }
-        Ok((rows, channel_list))
-    })
-    .await?;
+    let (rows, channel_list) = cx
+        .read(move |conn, me| {
+            let rows = conversations::list(conn, &me.viewer, &filter)?;
+            let mut channel_list = channels::list(conn, me.company_id)?;
+            if !see_all {
+                let mine = channels::member_channel_ids(conn, me.user_id())?;
+                channel_list.retain(|c| mine.contains(&c.id));
+            }
+            Ok((rows, channel_list))
+        })
+        .await?;
     let next_cursor = (rows.len() as i64 == PAGE_SIZE)
         .then(|| {
             rows.last().map(|r| {
@@ -228,11 +202,12 @@ pub async fn index(
             .collect(),
         status: status.unwrap_or_else(|| "all".into()),
         // what the viewer typed comes back masked like everything else they are shown
-        q: ContactMask::for_viewer(user.permissions)
+        q: ContactMask::for_viewer(cx.user.permissions)
             .identifier(&query.q.clone().unwrap_or_default()),
         label: query.label.clone().unwrap_or_default(),
-        export_query: ContactMask::for_viewer(user.permissions).identifier(&query.describe_query()),
-        can_export: user.can(Permission::ExportsCreate),
+        export_query: ContactMask::for_viewer(cx.user.permissions)
+            .identifier(&query.describe_query()),
+        can_export: cx.can(Permission::ExportsCreate),
         missed,
         can_see_all: see_all,
         next_cursor,
@@ -298,77 +273,43 @@ struct ShowPage {
 }
 
 async fn show_page(
-    state: &AppState,
-    rules: &RouteRules,
-    user: &CurrentUser,
-    session: &Session,
+    cx: &Cx,
     id: i64,
     errors: FieldErrors,
     reply_body: String,
 ) -> Result<HttpResponse, AppError> {
-    let viewer = user.viewer();
-    let can_transfer = user.can(Permission::ConversationsTransfer);
-    let (detail, holders) = db(state, move |conn| {
-        let detail = conversations::get(conn, &viewer, id)?;
-        let holders = if can_transfer {
-            conversations::transfer_options(conn, &viewer, id)?
-        } else {
-            Vec::new()
-        };
-        Ok((detail, holders))
-    })
-    .await?;
-    let layout = Layout::build(
-        state,
-        rules,
-        user,
-        session,
-        "Conversation",
-        "/conversations",
-    )
-    .await?;
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
+    let can_transfer = cx.can(Permission::ConversationsTransfer);
+    let (detail, holders) = cx
+        .read(move |conn, me| {
+            let detail = conversations::get(conn, &me.viewer, id)?;
+            let holders = if can_transfer {
+                conversations::transfer_options(conn, &me.viewer, id)?
+            } else {
+                Vec::new()
+            };
+            Ok((detail, holders))
+        })
+        .await?;
+    let page = ShowPage {
+        layout: cx.layout("Conversation", "/conversations").await?,
+        item: RowItem::new(detail.row),
+        messages: detail.messages.into_iter().map(MessageItem::new).collect(),
+        history: detail.history.into_iter().map(HistoryItem::new).collect(),
+        labels: detail.labels,
+        holders,
+        can_reply: cx.can(Permission::ConversationsReply),
+        can_close: cx.can(Permission::ConversationsClose),
+        can_transfer,
+        can_reveal: cx.can(Permission::ContactsReveal)
+            && !cx.can(Permission::ContactsViewUnmasked),
+        errors,
+        reply_body,
     };
-    render(
-        status,
-        &ShowPage {
-            layout,
-            item: RowItem::new(detail.row),
-            messages: detail.messages.into_iter().map(MessageItem::new).collect(),
-            history: detail.history.into_iter().map(HistoryItem::new).collect(),
-            labels: detail.labels,
-            holders,
-            can_reply: user.can(Permission::ConversationsReply),
-            can_close: user.can(Permission::ConversationsClose),
-            can_transfer,
-            can_reveal: user.can(Permission::ContactsReveal)
-                && !user.can(Permission::ContactsViewUnmasked),
-            errors,
-            reply_body,
-        },
-    )
+    form_page(&page.errors, &page)
 }
 
-pub async fn show(
-    state: web::Data<AppState>,
-    rules: web::Data<RouteRules>,
-    user: CurrentUser,
-    session: Session,
-    path: web::Path<i64>,
-) -> Result<HttpResponse, AppError> {
-    show_page(
-        &state,
-        &rules,
-        &user,
-        &session,
-        path.into_inner(),
-        FieldErrors::default(),
-        String::new(),
-    )
-    .await
+pub async fn show(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+    show_page(&cx, id.into_inner(), FieldErrors::default(), String::new()).await
 }
 
 /// The new message and a fresh reply form: what an htmx reply swaps in.
@@ -390,161 +331,82 @@ pub struct ReplyForm {
     note: Option<String>,
 }
 
-fn is_htmx(req: &HttpRequest) -> bool {
-    req.headers().contains_key("hx-request")
-}
-
 pub async fn reply(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    rules: web::Data<RouteRules>,
-    user: CurrentUser,
-    session: Session,
-    path: web::Path<i64>,
-    form: web::Form<ReplyForm>,
+    cx: Cx,
+    id: Path<i64>,
+    Form(form): Form<ReplyForm>,
 ) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
-    let form = form.into_inner();
+    let id = id.into_inner();
     let kind = if form.note.is_some() {
         conversations::Writing::Note
     } else {
         conversations::Writing::Reply
     };
     let body = form.body;
-    let (viewer, actor) = (user.viewer(), user.actor());
     let text = body.clone();
-    let result = db(&state, move |conn| {
-        write_transaction(conn, |conn| {
-            conversations::reply(conn, &viewer, id, &text, kind, &actor)
-        })
-    })
-    .await;
-    let htmx = is_htmx(&req);
+    let result = cx
+        .write(move |conn, me| conversations::reply(conn, me, id, &text, kind))
+        .await;
+    let fragment = |message, error, reply_body| ReplyFragment {
+        conversation_id: id,
+        message,
+        csrf_token: cx.user.auth.csrf_token.clone(),
+        error,
+        reply_body,
+    };
     match result {
-        Ok(message) if htmx => render(
-            StatusCode::OK,
-            &ReplyFragment {
-                conversation_id: id,
-                message: Some(MessageItem::new(message)),
-                csrf_token: user.auth.csrf_token.clone(),
-                error: None,
-                reply_body: String::new(),
-            },
-        ),
+        Ok(message) if cx.htmx => page(&fragment(
+            Some(MessageItem::new(message)),
+            None,
+            String::new(),
+        )),
         Ok(_) => Ok(see_other(&format!("/conversations/{id}"))),
-        Err(AppError::Fields(errors)) if htmx => render(
+        Err(AppError::Fields(errors)) if cx.htmx => render(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &ReplyFragment {
-                conversation_id: id,
-                message: None,
-                csrf_token: user.auth.csrf_token.clone(),
-                error: errors.get("body").map(String::from),
-                reply_body: body.chars().take(conversations::MAX_BODY + 100).collect(),
-            },
+            &fragment(
+                None,
+                errors.get("body").map(String::from),
+                body.chars().take(conversations::MAX_BODY + 100).collect(),
+            ),
         ),
-        Err(AppError::Fields(errors)) => {
-            show_page(&state, &rules, &user, &session, id, errors, body).await
-        }
+        Err(AppError::Fields(errors)) => show_page(&cx, id, errors, body).await,
         Err(other) => Err(other),
     }
 }
 
-/// Runs one action on a conversation, then back to it with a message.
-async fn act<F>(
-    state: &AppState,
-    user: &CurrentUser,
-    session: &Session,
-    id: i64,
-    done: &str,
-    action: F,
-) -> Result<HttpResponse, AppError>
-where
-    F: FnOnce(
-            &mut crate::db::DbConnection,
-            &crate::domain::Viewer,
-            &crate::domain::Actor,
-        ) -> Result<(), AppError>
-        + Send
-        + 'static,
-{
-    let (viewer, actor) = (user.viewer(), user.actor());
-    db(state, move |conn| {
-        write_transaction(conn, |conn| action(conn, &viewer, &actor))
-    })
-    .await?;
-    set_flash(session, done);
-    Ok(see_other(&format!("/conversations/{id}")))
+pub async fn close(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    cx.write(move |conn, me| conversations::set_status(conn, me, id, false))
+        .await?;
+    Ok(cx.done("The conversation was closed.", format!("/conversations/{id}")))
 }
 
-pub async fn close(
-    state: web::Data<AppState>,
-    user: CurrentUser,
-    session: Session,
-    path: web::Path<i64>,
-) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
-    act(
-        &state,
-        &user,
-        &session,
-        id,
-        "The conversation was closed.",
-        move |conn, viewer, actor| conversations::set_status(conn, viewer, id, false, actor),
-    )
-    .await
-}
-
-pub async fn reopen(
-    state: web::Data<AppState>,
-    user: CurrentUser,
-    session: Session,
-    path: web::Path<i64>,
-) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
-    act(
-        &state,
-        &user,
-        &session,
-        id,
-        "The conversation was reopened.",
-        move |conn, viewer, actor| conversations::set_status(conn, viewer, id, true, actor),
-    )
-    .await
+pub async fn reopen(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    cx.write(move |conn, me| conversations::set_status(conn, me, id, true))
+        .await?;
+    Ok(cx.done("The conversation was reopened.", format!("/conversations/{id}")))
 }
 
 #[derive(Deserialize)]
 pub struct TransferForm {
-    #[serde(default)]
-    assignee_id: String,
+    #[serde(default, deserialize_with = "lenient::id")]
+    assignee_id: Option<i64>,
 }
 
 pub async fn transfer(
-    state: web::Data<AppState>,
-    rules: web::Data<RouteRules>,
-    user: CurrentUser,
-    session: Session,
-    path: web::Path<i64>,
-    form: web::Form<TransferForm>,
+    cx: Cx,
+    id: Path<i64>,
+    Form(form): Form<TransferForm>,
 ) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
-    // not a number: no such user, so the domain's own message answers beside the field
-    let to = form.assignee_id.trim().parse::<i64>().unwrap_or(-1);
-    let (viewer, actor) = (user.viewer(), user.actor());
-    let result = db(&state, move |conn| {
-        write_transaction(conn, |conn| {
-            conversations::transfer(conn, &viewer, id, to, &actor)
-        })
-    })
-    .await;
-    match result {
-        Ok(()) => {
-            set_flash(&session, "The conversation was transferred.");
-            // the transfer may have taken it out of the viewer's sight
-            Ok(see_other("/conversations"))
-        }
-        Err(AppError::Fields(errors)) => {
-            show_page(&state, &rules, &user, &session, id, errors, String::new()).await
-        }
+    let id = id.into_inner();
+    match cx
+        .write(move |conn, me| conversations::transfer(conn, me, id, form.assignee_id))
+        .await
+    {
+        // the transfer may have taken it out of the viewer's sight
+        Ok(()) => Ok(cx.done("The conversation was transferred.", "/conversations")),
+        Err(AppError::Fields(errors)) => show_page(&cx, id, errors, String::new()).await,
         Err(other) => Err(other),
     }
 }
@@ -556,49 +418,30 @@ pub struct LabelForm {
 }
 
 pub async fn add_label(
-    state: web::Data<AppState>,
-    rules: web::Data<RouteRules>,
-    user: CurrentUser,
-    session: Session,
-    path: web::Path<i64>,
-    form: web::Form<LabelForm>,
+    cx: Cx,
+    id: Path<i64>,
+    Form(form): Form<LabelForm>,
 ) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
-    let label = form.into_inner().label;
-    let (viewer, actor) = (user.viewer(), user.actor());
-    let result = db(&state, move |conn| {
-        write_transaction(conn, |conn| {
-            conversations::add_label(conn, &viewer, id, &label, &actor)
-        })
-    })
-    .await;
-    match result {
+    let id = id.into_inner();
+    match cx
+        .write(move |conn, me| conversations::add_label(conn, me, id, &form.label))
+        .await
+    {
         Ok(()) => Ok(see_other(&format!("/conversations/{id}"))),
-        Err(AppError::Fields(errors)) => {
-            show_page(&state, &rules, &user, &session, id, errors, String::new()).await
-        }
+        Err(AppError::Fields(errors)) => show_page(&cx, id, errors, String::new()).await,
         Err(other) => Err(other),
     }
 }
 
 pub async fn remove_label(
-    state: web::Data<AppState>,
-    user: CurrentUser,
-    session: Session,
-    path: web::Path<i64>,
-    form: web::Form<LabelForm>,
+    cx: Cx,
+    id: Path<i64>,
+    Form(form): Form<LabelForm>,
 ) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
-    let label = form.into_inner().label;
-    act(
-        &state,
-        &user,
-        &session,
-        id,
-        "The label was removed.",
-        move |conn, viewer, actor| conversations::remove_label(conn, viewer, id, &label, actor),
-    )
-    .await
+    let id = id.into_inner();
+    cx.write(move |conn, me| conversations::remove_label(conn, me, id, &form.label))
+        .await?;
+    Ok(cx.done("The label was removed.", format!("/conversations/{id}")))
 }
 
 #[derive(Template)]
@@ -617,46 +460,21 @@ pub struct RevealForm {
 
 /// Shows one contact's full details once; the page is never cached.
 pub async fn reveal(
-    state: web::Data<AppState>,
-    rules: web::Data<RouteRules>,
-    user: CurrentUser,
-    session: Session,
-    path: web::Path<i64>,
-    form: web::Form<RevealForm>,
+    cx: Cx,
+    id: Path<i64>,
+    Form(form): Form<RevealForm>,
 ) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
-    let reason = form.into_inner().reason;
-    let (viewer, actor, company_id) = (user.viewer(), user.actor(), user.auth.company_id);
-    let result = db(&state, move |conn| {
-        let cap = companies::get(conn, company_id)?.reveal_daily_cap;
-        write_transaction(conn, |conn| {
-            conversations::reveal(conn, &viewer, id, &reason, cap, &actor)
-        })
-    })
-    .await;
-    match result {
-        Ok(card) => {
-            let layout = Layout::build(
-                &state,
-                &rules,
-                &user,
-                &session,
-                "Contact details",
-                "/conversations",
-            )
-            .await?;
-            render(
-                StatusCode::OK,
-                &RevealPage {
-                    layout,
-                    conversation_id: id,
-                    card,
-                },
-            )
-        }
-        Err(AppError::Fields(errors)) => {
-            show_page(&state, &rules, &user, &session, id, errors, String::new()).await
-        }
+    let id = id.into_inner();
+    match cx
+        .write(move |conn, me| conversations::reveal(conn, me, id, &form.reason))
+        .await
+    {
+        Ok(card) => page(&RevealPage {
+            layout: cx.layout("Contact details", "/conversations").await?,
+            conversation_id: id,
+            card,
+        }),
+        Err(AppError::Fields(errors)) => show_page(&cx, id, errors, String::new()).await,
         Err(other) => Err(other),
     }
 }

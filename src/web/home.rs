@@ -1,16 +1,15 @@
 //! `GET /`: the first page the user may open.
 
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
 
-use crate::access::{CurrentUser, RouteRules};
 use crate::web::layout::{NAV, may_open};
-use crate::web::see_other;
+use crate::web::{Cx, see_other};
 
-pub async fn index(user: CurrentUser, rules: web::Data<RouteRules>) -> HttpResponse {
+pub async fn index(cx: Cx) -> HttpResponse {
     let first = NAV
         .iter()
         .map(|(href, _)| *href)
-        .find(|href| may_open(&rules, &user, href))
+        .find(|href| may_open(&cx.rules, &cx.user, href))
         .unwrap_or("/account");
     see_other(first)
 }

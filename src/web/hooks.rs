@@ -8,7 +8,6 @@ use serde_json::json;
 use crate::AppState;
 use crate::domain::inbound::{self, Outcome, Payload, Refusal};
 use crate::error::AppError;
-use crate::web::db;
 
 /// The largest body accepted (413 above it).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -50,7 +49,7 @@ pub async fn receive(
             return Ok(answer(StatusCode::BAD_REQUEST, json!({"error": message})));
         }
     };
-    let outcome = db(&state, move |conn| {
+    let outcome = crate::db::run(&state.pool, move |conn| {
         inbound::receive(conn, channel_id, &bearer, payload)
     })
     .await?;

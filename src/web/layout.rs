@@ -3,11 +3,10 @@
 use actix_session::Session;
 use actix_web::http::Method;
 
-use crate::AppState;
 use crate::access::{CurrentUser, RouteRules, Rule};
 use crate::domain::conversations;
 use crate::error::AppError;
-use crate::web::db;
+use crate::web::Cx;
 
 /// The product's pages in navigation order. An entry shows only when its route is registered
 /// and the user passes the route's own rule, so the navigation and the guard cannot disagree.
@@ -60,21 +59,12 @@ pub fn set_flash(session: &Session, message: &str) {
 }
 
 impl Layout {
-    pub async fn build(
-        state: &AppState,
-        rules: &RouteRules,
-        user: &CurrentUser,
-        session: &Session,
-        title: &str,
-        active: &str,
-    ) -> Result<Self, AppError> {
+    pub async fn build(cx: &Cx, title: &str, active: &str) -> Result<Self, AppError> {
+        let (rules, user, session) = (&cx.rules, &cx.user, &cx.session);
         let open_count = if may_open(rules, user, "/conversations") {
-            let viewer = user.viewer();
             Some(
-                db(state, move |conn| {
-                    conversations::open_assigned_count(conn, &viewer)
-                })
-                .await?,
+                cx.read(|conn, me| conversations::open_assigned_count(conn, &me.viewer))
+                    .await?,
             )
         } else {
             None

@@ -12,7 +12,7 @@ use crate::auth::login::{Credentials, Failure, authenticate};
 use crate::auth::session_store::{LOGIN_KEY, auth_from_state};
 use crate::auth::{client, csrf};
 use crate::error::AppError;
-use crate::web::{render, see_other};
+use crate::web::{Form, Query, render, see_other};
 
 #[derive(Template)]
 #[template(path = "login/index.html")]
@@ -36,12 +36,19 @@ pub fn safe_next(next: Option<&str>) -> String {
                 && !path.starts_with("//")
                 && !path.contains('\\')
                 && !path.chars().any(char::is_control)
-                && !path.starts_with("/login") =>
+                && !is_sign_in_page(path) =>
         {
             path.to_string()
         }
         _ => "/".to_string(),
     }
+}
+
+/// `/login` itself (with or without a query or fragment) would loop back to this form;
+/// `/logins` and other paths that merely start alike are pages like any other.
+fn is_sign_in_page(path: &str) -> bool {
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    path.trim_end_matches('/') == "/login"
 }
 
 #[derive(Deserialize)]
@@ -77,7 +84,7 @@ pub async fn form(
     req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
-    query: web::Query<NextQuery>,
+    Query(query): Query<NextQuery>,
 ) -> Result<HttpResponse, AppError> {
     let next = safe_next(query.next.as_deref());
     if auth_from_state(&session).is_some() {
@@ -112,9 +119,8 @@ pub async fn submit(
     req: HttpRequest,
     state: web::Data<AppState>,
     session: Session,
-    form: web::Form<LoginForm>,
+    Form(form): Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
-    let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
     let failure_page = |company_code: String, username: String| LoginPage {
         csrf_token: String::new(),
@@ -143,7 +149,7 @@ pub async fn submit(
     };
     let limit = state.config.ip_failure_limit;
     let outcome =
-        crate::web::db(&state, move |conn| authenticate(conn, &credentials, limit)).await?;
+        crate::db::run(&state.pool, move |conn| authenticate(conn, &credentials, limit)).await?;
     match outcome {
         Err(Failure::Throttled { retry_after_secs }) => {
             Err(AppError::TooManyRequests { retry_after_secs })
@@ -154,7 +160,7 @@ pub async fn submit(
             session.clear();
             session
                 .insert(LOGIN_KEY, grant)
-                .map_err(|err| AppError::Internal(err.to_string()))?;
+                .map_err(|err| AppError::internal(format!("cannot store the sign-in: {err}")))?;
             Ok(see_other(&next))
         }
         Err(_) => login_page(
@@ -182,6 +188,11 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
         assert_eq!(safe_next(Some("/login")), "/");
+        assert_eq!(safe_next(Some("/login?next=/users")), "/");
+        assert_eq!(safe_next(Some("/login/")), "/");
         assert_eq!(safe_next(None), "/");
+        // pages that merely start like the sign-in page are kept
+        assert_eq!(safe_next(Some("/logins")), "/logins");
+        assert_eq!(safe_next(Some("/logins?user=ali")), "/logins?user=ali");
     }
 }

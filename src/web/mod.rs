@@ -5,7 +5,9 @@ pub mod account;
 pub mod assets;
 pub mod calls;
 pub mod channels;
+pub mod context;
 pub mod conversations;
+pub mod forms;
 pub mod health;
 pub mod home;
 pub mod hooks;
@@ -20,10 +22,12 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, Route, web};
 use askama::Template;
 
-use crate::AppState;
 use crate::access::Rule;
-use crate::access::permissions::Permission;
-use crate::db::DbConnection;
+use crate::core::permissions::Permission;
+
+pub use crate::auth::client::is_htmx;
+pub use context::{Cx, form_page};
+pub use forms::{Form, Query};
 use crate::error::AppError;
 
 /// A route and its access rule, declared together.
@@ -155,19 +159,6 @@ pub fn route_rules() -> crate::access::RouteRules {
     )
 }
 
-/// Runs database work on a blocking thread with a pooled connection.
-pub async fn db<T, F>(state: &AppState, work: F) -> Result<T, AppError>
-where
-    T: Send + 'static,
-    F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
-{
-    let pool = state.pool.clone();
-    web::block(move || {
-        let mut conn = pool.get()?;
-        work(&mut conn)
-    })
-    .await?
-}
 
 /// Renders a template with a status.
 pub fn render(status: StatusCode, template: &impl Template) -> Result<HttpResponse, AppError> {

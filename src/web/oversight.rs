@@ -1,27 +1,23 @@
 //! Oversight: `/logins` (`logins.view`), `/activity` (`activity.view`), `/sessions`
 //! (`sessions.manage`) and the CSV exports of those pages and of conversations.
 
-use actix_session::Session;
-use actix_web::http::StatusCode;
-use actix_web::web::Bytes;
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
+use actix_web::web::{Bytes, Path};
 use askama::Template;
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::Deserialize;
 
-use crate::AppState;
-use crate::access::masking::mask_identifier;
-use crate::access::permissions::Permission;
-use crate::access::{CurrentUser, RouteRules};
 use crate::auth::client::describe_user_agent;
-use crate::db::{DbConnection, write_transaction};
+use crate::core::masking::mask_identifier;
+use crate::core::permissions::Permission;
+use crate::db::DbConnection;
 use crate::domain::audit::{self, ActivityFilter, Record};
 use crate::domain::login_events::{self, LoginFilter, LoginRow};
 use crate::domain::sessions::{self, CompanySession};
-use crate::domain::{Actor, conversations};
+use crate::domain::{Caller, conversations};
 use crate::error::AppError;
-use crate::web::layout::{Layout, set_flash};
-use crate::web::{db, format_time, render, see_other};
+use crate::web::layout::Layout;
+use crate::web::{Cx, Form, Query, format_time, page, see_other};
 
 /// `YYYY-MM-DD` → the start of that day; `to` dates include their whole day.
 fn parse_day(
@@ -108,26 +104,18 @@ struct LoginsPage {
     can_export: bool,
 }
 
-pub async fn logins(
-    state: web::Data<AppState>,
-    rules: web::Data<RouteRules>,
-    user: CurrentUser,
-    session: Session,
-    query: web::Query<LoginQuery>,
-) -> Result<HttpResponse, AppError> {
-    let query = query.into_inner();
+pub async fn logins(cx: Cx, Query(query): Query<LoginQuery>) -> Result<HttpResponse, AppError> {
     let filter = query.filter()?;
-    let company_id = user.auth.company_id;
-    let rows = db(&state, move |conn| {
-        login_events::page(conn, company_id, &filter, login_events::PAGE_SIZE)
-    })
-    .await?;
-    let layout = Layout::build(&state, &rules, &user, &session, "Login history", "/logins").await?;
+    let rows = cx
+        .read(move |conn, me| {
+            login_events::page(conn, me.company_id, &filter, login_events::PAGE_SIZE)
+        })
+        .await?;
+    let layout = cx.layout("Login history", "/logins").await?;
     let next_cursor = (rows.len() as i64 == login_events::PAGE_SIZE)
         .then(|| rows.last().map(|r| r.id))
         .flatten();
-    render(
-        StatusCode::OK,
+    page(
         &LoginsPage {
             layout,
             lines: rows
@@ -141,7 +129,7 @@ pub async fn logins(
             query_string: query.query_string(),
             query,
             next_cursor,
-            can_export: user.can(Permission::ExportsCreate),
+            can_export: cx.can(Permission::ExportsCreate),
         },
     )
 }
@@ -196,25 +184,18 @@ struct ActivityPage {
 }
 
 pub async fn activity(
-    state: web::Data<AppState>,
-    rules: web::Data<RouteRules>,
-    user: CurrentUser,
-    session: Session,
-    query: web::Query<ActivityQuery>,
+    cx: Cx,
+    Query(query): Query<ActivityQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let query = query.into_inner();
     let filter = query.filter()?;
-    let company_id = user.auth.company_id;
-    let rows = db(&state, move |conn| {
-        audit::page(conn, company_id, &filter, audit::PAGE_SIZE)
-    })
-    .await?;
-    let layout = Layout::build(&state, &rules, &user, &session, "Activity", "/activity").await?;
+    let rows = cx
+        .read(move |conn, me| audit::page(conn, me.company_id, &filter, audit::PAGE_SIZE))
+        .await?;
+    let layout = cx.layout("Activity", "/activity").await?;
     let next_cursor = (rows.len() as i64 == audit::PAGE_SIZE)
         .then(|| rows.last().map(|r| r.id))
         .flatten();
-    render(
-        StatusCode::OK,
+    page(
         &ActivityPage {
             layout,
             lines: rows
@@ -227,7 +208,7 @@ pub async fn activity(
             query_string: query.query_string(),
             query,
             next_cursor,
-            can_export: user.can(Permission::ExportsCreate),
+            can_export: cx.can(Permission::ExportsCreate),
         },
     )
 }
@@ -249,86 +230,58 @@ struct SessionsPage {
     lines: Vec<SessionLine>,
 }
 
-pub async fn sessions_index(
-    state: web::Data<AppState>,
-    rules: web::Data<RouteRules>,
-    user: CurrentUser,
-    session: Session,
-) -> Result<HttpResponse, AppError> {
-    let company_id = user.auth.company_id;
-    let rows = db(&state, move |conn| {
-        sessions::list_live_for_company(conn, company_id)
+pub async fn sessions_index(cx: Cx) -> Result<HttpResponse, AppError> {
+    let rows = cx
+        .read(|conn, me| sessions::list_live_for_company(conn, me.company_id))
+        .await?;
+    let current = cx.user.auth.session_id;
+    page(&SessionsPage {
+        layout: cx.layout("Sessions", "/sessions").await?,
+        lines: rows
+            .into_iter()
+            .map(|s| SessionLine {
+                device: describe_user_agent(&s.user_agent),
+                started: format_time(&s.created_at),
+                last_seen: format_time(&s.last_seen_at),
+                current: s.id == current,
+                session: s,
+            })
+            .collect(),
     })
-    .await?;
-    let layout = Layout::build(&state, &rules, &user, &session, "Sessions", "/sessions").await?;
-    let lines = rows
-        .into_iter()
-        .map(|s| SessionLine {
-            device: describe_user_agent(&s.user_agent),
-            started: format_time(&s.created_at),
-            last_seen: format_time(&s.last_seen_at),
-            current: s.id == user.auth.session_id,
-            session: s,
-        })
-        .collect();
-    render(StatusCode::OK, &SessionsPage { layout, lines })
 }
 
-pub async fn end_session(
-    state: web::Data<AppState>,
-    user: CurrentUser,
-    session: Session,
-    path: web::Path<i64>,
-) -> Result<HttpResponse, AppError> {
-    let session_id = path.into_inner();
-    let (company_id, actor) = (user.auth.company_id, user.actor());
-    db(&state, move |conn| {
-        write_transaction(conn, |conn| {
-            sessions::end_in_company(conn, company_id, session_id, &actor)
-        })
-    })
-    .await?;
-    if session_id == user.auth.session_id {
-        session.purge();
+pub async fn end_session(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+    let session_id = id.into_inner();
+    cx.write(move |conn, me| sessions::end_in_company(conn, me, session_id))
+        .await?;
+    if session_id == cx.user.auth.session_id {
+        cx.session.purge();
         return Ok(see_other("/login"));
     }
-    set_flash(
-        &session,
+    Ok(cx.done(
         "The session was ended. Its next request lands on the sign-in page.",
-    );
-    Ok(see_other("/sessions"))
+        "/sessions",
+    ))
 }
 
 #[derive(Deserialize)]
 pub struct EndAllForm {
-    #[serde(default)]
-    user_id: String,
+    user_id: i64,
 }
 
 pub async fn end_user_sessions(
-    state: web::Data<AppState>,
-    user: CurrentUser,
-    session: Session,
-    form: web::Form<EndAllForm>,
+    cx: Cx,
+    Form(form): Form<EndAllForm>,
 ) -> Result<HttpResponse, AppError> {
-    let Ok(user_id) = form.user_id.trim().parse::<i64>() else {
-        return Err(AppError::Invalid(
-            "Send the user_id whose sessions to end.".into(),
-        ));
-    };
-    let (company_id, actor) = (user.auth.company_id, user.actor());
-    let ended = db(&state, move |conn| {
-        write_transaction(conn, |conn| {
-            sessions::end_all_of_user(conn, company_id, user_id, &actor)
-        })
-    })
-    .await?;
-    if user_id == user.auth.user_id {
-        session.purge();
+    let user_id = form.user_id;
+    let ended = cx
+        .write(move |conn, me| sessions::end_all_of_user(conn, me, user_id))
+        .await?;
+    if user_id == cx.user.auth.user_id {
+        cx.session.purge();
         return Ok(see_other("/login"));
     }
-    set_flash(&session, &format!("{ended} session(s) were ended."));
-    Ok(see_other("/sessions"))
+    Ok(cx.done(format!("{ended} session(s) were ended."), "/sessions"))
 }
 
 // ---- exports -------------------------------------------------------------------------------
@@ -361,8 +314,7 @@ fn csv_bytes(rows: &[Vec<String>]) -> Bytes {
 /// Streams an export page by page (constant memory however many rows), then records it in
 /// the activity log with its filters and row count.
 fn stream_csv<C, F>(
-    state: web::Data<AppState>,
-    user: &CurrentUser,
+    cx: &Cx,
     name: &'static str,
     filters: String,
     header: &[&str],
@@ -382,26 +334,24 @@ where
         finished: bool,
     }
     let header = csv_bytes(&[header.iter().map(|h| h.to_string()).collect()]);
-    let company_id = user.auth.company_id;
-    let actor = user.actor();
+    let (pool, caller) = (cx.state.pool.clone(), cx.caller());
     let start = Progress {
         cursor: None,
         rows: 0,
         finished: false,
     };
     let body = futures_util::stream::unfold(Some(start), move |progress| {
-        let state = state.clone();
+        let (pool, caller) = (pool.clone(), caller.clone());
         let fetch = fetch.clone();
-        let actor = actor.clone();
         let filters = filters.clone();
         async move {
             let mut progress = progress?;
             if progress.finished {
                 // everything was sent: one activity record for the whole export
                 let rows = progress.rows;
-                let recorded = db(&state, move |conn| {
-                    write_transaction(conn, |conn| {
-                        record_export(conn, company_id, &actor, name, &filters, rows)
+                let recorded = crate::db::run(&pool, move |conn| {
+                    crate::db::write_transaction(conn, |conn| {
+                        record_export(conn, &caller, name, &filters, rows)
                     })
                 })
                 .await;
@@ -411,7 +361,7 @@ where
                 return None;
             }
             let cursor = progress.cursor.take();
-            match db(&state, move |conn| fetch(conn, cursor)).await {
+            match crate::db::run(&pool, move |conn| fetch(conn, cursor)).await {
                 Ok((rows, next)) => {
                     progress.rows += rows.len();
                     progress.finished = next.is_none();
@@ -438,8 +388,7 @@ where
 
 fn record_export(
     conn: &mut DbConnection,
-    company_id: i64,
-    actor: &Actor,
+    me: &Caller,
     name: &str,
     filters: &str,
     rows: usize,
@@ -447,8 +396,8 @@ fn record_export(
     audit::record(
         conn,
         audit::Entry {
-            company_id,
-            actor,
+            company_id: me.company_id,
+            actor: &me.actor,
             action: "export.create",
             target_type: "export",
             target_id: None,
@@ -461,14 +410,9 @@ fn record_export(
     )
 }
 
-pub async fn export_logins(
-    state: web::Data<AppState>,
-    user: CurrentUser,
-    query: web::Query<LoginQuery>,
-) -> Result<HttpResponse, AppError> {
-    let query = query.into_inner();
+pub async fn export_logins(cx: Cx, Query(query): Query<LoginQuery>) -> Result<HttpResponse, AppError> {
     let base = query.filter()?;
-    let company_id = user.auth.company_id;
+    let company_id = cx.user.auth.company_id;
     let fetch =
         move |conn: &mut DbConnection, cursor: Option<i64>| -> Result<ExportPage<i64>, AppError> {
             let filter = LoginFilter {
@@ -501,8 +445,7 @@ pub async fn export_logins(
             ))
         };
     Ok(stream_csv(
-        state,
-        &user,
+        &cx,
         "logins.csv",
         query.query_string(),
         &[
@@ -512,14 +455,9 @@ pub async fn export_logins(
     ))
 }
 
-pub async fn export_activity(
-    state: web::Data<AppState>,
-    user: CurrentUser,
-    query: web::Query<ActivityQuery>,
-) -> Result<HttpResponse, AppError> {
-    let query = query.into_inner();
+pub async fn export_activity(cx: Cx, Query(query): Query<ActivityQuery>) -> Result<HttpResponse, AppError> {
     let base = query.filter()?;
-    let company_id = user.auth.company_id;
+    let company_id = cx.user.auth.company_id;
     let fetch =
         move |conn: &mut DbConnection, cursor: Option<i64>| -> Result<ExportPage<i64>, AppError> {
             let filter = ActivityFilter {
@@ -548,8 +486,7 @@ pub async fn export_activity(
             ))
         };
     Ok(stream_csv(
-        state,
-        &user,
+        &cx,
         "activity.csv",
         query.query_string(),
         &[
@@ -560,13 +497,11 @@ pub async fn export_activity(
 }
 
 pub async fn export_conversations(
-    state: web::Data<AppState>,
-    user: CurrentUser,
-    query: web::Query<crate::web::conversations::ListQuery>,
+    cx: Cx,
+    Query(query): Query<crate::web::conversations::ListQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let query = query.into_inner();
-    let base = crate::web::conversations::list_filter(&state, &user, &query).await?;
-    let viewer = user.viewer();
+    let base = crate::web::conversations::list_filter(&cx, &query).await?;
+    let viewer = cx.user.viewer();
     let filters = query.describe();
     // the conversation list pages on (last activity, id): the cursor carries both
     let fetch = move |conn: &mut DbConnection,
@@ -583,8 +518,7 @@ pub async fn export_conversations(
         Ok((rows.into_iter().map(conversation_cells).collect(), next))
     };
     Ok(stream_csv(
-        state,
-        &user,
+        &cx,
         "conversations.csv",
         filters,
         &[

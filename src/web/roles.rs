@@ -1,28 +1,31 @@
 //! `/roles` (`roles.manage`): custom roles built from page permissions. Built-in roles are
 //! shown read-only; the domain refuses changes to them, escalation, and deleting roles in use.
 
-use actix_session::Session;
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
+use actix_web::web::Path;
 use askama::Template;
+use serde::Deserialize;
 
-use crate::AppState;
-use crate::access::permissions::{Permission, PermissionSet};
-use crate::access::{CurrentUser, RouteRules};
-use crate::db::write_transaction;
-use crate::domain::roles::{self, Role, RoleSummary};
+use crate::core::permissions::{Permission, PermissionSet};
+use crate::domain::roles::{self, Role, RoleMember, RoleSummary};
 use crate::error::{AppError, FieldErrors};
-use crate::web::layout::{Layout, set_flash};
-use crate::web::{db, render, see_other};
+use crate::web::layout::Layout;
+use crate::web::{Cx, Form, form_page};
 
-type Fields = web::Form<Vec<(String, String)>>;
+/// The role form as sent: a name and the checked permission keys.
+#[derive(Clone, Default, Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    permissions: Vec<String>,
+}
 
-fn values(fields: &[(String, String)], name: &str) -> Vec<String> {
-    fields
-        .iter()
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v.clone())
-        .collect()
+impl RoleForm {
+    /// The boxes to show checked again (unknown keys are the domain's to report).
+    fn checked(&self) -> PermissionSet {
+        roles::parse_permissions(&self.permissions, &mut FieldErrors::default())
+    }
 }
 
 pub struct MatrixItem {
@@ -70,94 +73,37 @@ struct ListPage {
     errors: FieldErrors,
 }
 
-async fn list_page(
-    state: &AppState,
-    rules: &RouteRules,
-    user: &CurrentUser,
-    session: &Session,
-    submitted: Option<(&[(String, String)], FieldErrors)>,
-) -> Result<HttpResponse, AppError> {
-    let company_id = user.auth.company_id;
-    let list = db(state, move |conn| roles::list_with_counts(conn, company_id)).await?;
-    let layout = Layout::build(state, rules, user, session, "Roles", "/roles").await?;
-    let (name, checked, errors) = match submitted {
-        Some((fields, errors)) => {
-            let mut ignored = FieldErrors::default();
-            let checked = roles::parse_permissions(&values(fields, "permissions"), &mut ignored);
-            (
-                values(fields, "name")
-                    .into_iter()
-                    .next()
-                    .unwrap_or_default(),
-                checked,
-                errors,
-            )
-        }
-        None => (
-            String::new(),
-            PermissionSet::empty(),
-            FieldErrors::default(),
-        ),
+async fn list_page(cx: &Cx, form: RoleForm, errors: FieldErrors) -> Result<HttpResponse, AppError> {
+    let list = cx
+        .read(|conn, me| roles::list_with_counts(conn, me.company_id))
+        .await?;
+    let page = ListPage {
+        layout: cx.layout("Roles", "/roles").await?,
+        roles: list,
+        matrix: matrix(form.checked(), cx.user.permissions),
+        name: form.name,
+        errors,
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    render(
-        status,
-        &ListPage {
-            layout,
-            roles: list,
-            matrix: matrix(checked, user.permissions),
-            name,
-            errors,
-        },
-    )
+    form_page(&page.errors, &page)
 }
 
-pub async fn index(
-    state: web::Data<AppState>,
-    rules: web::Data<RouteRules>,
-    user: CurrentUser,
-    session: Session,
-) -> Result<HttpResponse, AppError> {
-    list_page(&state, &rules, &user, &session, None).await
+pub async fn index(cx: Cx) -> Result<HttpResponse, AppError> {
+    list_page(&cx, RoleForm::default(), FieldErrors::default()).await
 }
 
-pub async fn create(
-    state: web::Data<AppState>,
-    rules: web::Data<RouteRules>,
-    user: CurrentUser,
-    session: Session,
-    form: Fields,
-) -> Result<HttpResponse, AppError> {
-    let fields = form.into_inner();
-    let (company_id, actor, held) = (user.auth.company_id, user.actor(), user.permissions);
-    let (name, keys) = (
-        values(&fields, "name")
-            .into_iter()
-            .next()
-            .unwrap_or_default(),
-        values(&fields, "permissions"),
-    );
-    let result = db(&state, move |conn| {
-        write_transaction(conn, |conn| {
-            roles::create_custom(conn, company_id, &name, &keys, &actor, held)
+pub async fn create(cx: Cx, Form(form): Form<RoleForm>) -> Result<HttpResponse, AppError> {
+    let submitted = form.clone();
+    match cx
+        .write(move |conn, me| {
+            roles::create_custom(conn, me, &submitted.name, &submitted.permissions)
         })
-    })
-    .await;
-    match result {
-        Ok(id) => {
-            set_flash(
-                &session,
-                "The role was created. Give it to users from their pages.",
-            );
-            Ok(see_other(&format!("/roles/{id}")))
-        }
-        Err(AppError::Fields(errors)) => {
-            list_page(&state, &rules, &user, &session, Some((&fields, errors))).await
-        }
+        .await
+    {
+        Ok(id) => Ok(cx.done(
+            "The role was created. Give it to users from their pages.",
+            format!("/roles/{id}"),
+        )),
+        Err(AppError::Fields(errors)) => list_page(&cx, form, errors).await,
         Err(other) => Err(other),
     }
 }
@@ -168,132 +114,70 @@ struct ShowPage {
     layout: Layout,
     role: Role,
     matrix: Vec<MatrixGroup>,
-    members: Vec<(i64, String, String)>,
+    members: Vec<RoleMember>,
     name: String,
     errors: FieldErrors,
 }
 
 async fn show_page(
-    state: &AppState,
-    rules: &RouteRules,
-    user: &CurrentUser,
-    session: &Session,
+    cx: &Cx,
     role_id: i64,
-    submitted: Option<(&[(String, String)], FieldErrors)>,
+    submitted: Option<RoleForm>,
+    errors: FieldErrors,
 ) -> Result<HttpResponse, AppError> {
-    let company_id = user.auth.company_id;
-    let (role, permissions, members) = db(state, move |conn| {
-        let role = roles::get(conn, company_id, role_id)?;
-        let permissions = roles::permissions_of(conn, role.id)?;
-        let members = roles::members(conn, company_id, role.id)?;
-        Ok((role, permissions, members))
-    })
-    .await?;
-    let layout = Layout::build(state, rules, user, session, &role.name, "/roles").await?;
-    let (name, checked, errors) = match submitted {
-        Some((fields, errors)) => {
-            let mut ignored = FieldErrors::default();
-            let checked = roles::parse_permissions(&values(fields, "permissions"), &mut ignored);
-            (
-                values(fields, "name")
-                    .into_iter()
-                    .next()
-                    .unwrap_or_default(),
-                checked,
-                errors,
-            )
-        }
-        None => (role.name.clone(), permissions, FieldErrors::default()),
+    let (role, permissions, members) = cx
+        .read(move |conn, me| {
+            let role = roles::get(conn, me.company_id, role_id)?;
+            let permissions = roles::permissions_of(conn, role.id)?;
+            let members = roles::members(conn, me.company_id, role.id)?;
+            Ok((role, permissions, members))
+        })
+        .await?;
+    let layout = cx.layout(&role.name, "/roles").await?;
+    let (name, checked) = match submitted {
+        Some(form) => (form.name.clone(), form.checked()),
+        None => (role.name.clone(), permissions),
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
+    let page = ShowPage {
+        layout,
+        matrix: matrix(checked, cx.user.permissions),
+        role,
+        members,
+        name,
+        errors,
     };
-    render(
-        status,
-        &ShowPage {
-            layout,
-            matrix: matrix(checked, user.permissions),
-            role,
-            members,
-            name,
-            errors,
-        },
-    )
+    form_page(&page.errors, &page)
 }
 
-pub async fn show(
-    state: web::Data<AppState>,
-    rules: web::Data<RouteRules>,
-    user: CurrentUser,
-    session: Session,
-    path: web::Path<i64>,
-) -> Result<HttpResponse, AppError> {
-    show_page(&state, &rules, &user, &session, path.into_inner(), None).await
+pub async fn show(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+    show_page(&cx, id.into_inner(), None, FieldErrors::default()).await
 }
 
 pub async fn update(
-    state: web::Data<AppState>,
-    rules: web::Data<RouteRules>,
-    user: CurrentUser,
-    session: Session,
-    path: web::Path<i64>,
-    form: Fields,
+    cx: Cx,
+    id: Path<i64>,
+    Form(form): Form<RoleForm>,
 ) -> Result<HttpResponse, AppError> {
-    let role_id = path.into_inner();
-    let fields = form.into_inner();
-    let (company_id, actor, held) = (user.auth.company_id, user.actor(), user.permissions);
-    let (name, keys) = (
-        values(&fields, "name")
-            .into_iter()
-            .next()
-            .unwrap_or_default(),
-        values(&fields, "permissions"),
-    );
-    let result = db(&state, move |conn| {
-        write_transaction(conn, |conn| {
-            roles::update_custom(conn, company_id, role_id, &name, &keys, &actor, held)
+    let id = id.into_inner();
+    let submitted = form.clone();
+    match cx
+        .write(move |conn, me| {
+            roles::update_custom(conn, me, id, &submitted.name, &submitted.permissions)
         })
-    })
-    .await;
-    match result {
-        Ok(()) => {
-            set_flash(
-                &session,
-                "The role was saved. Its members have the new permissions at once.",
-            );
-            Ok(see_other(&format!("/roles/{role_id}")))
-        }
-        Err(AppError::Fields(errors)) => {
-            show_page(
-                &state,
-                &rules,
-                &user,
-                &session,
-                role_id,
-                Some((&fields, errors)),
-            )
-            .await
-        }
+        .await
+    {
+        Ok(()) => Ok(cx.done(
+            "The role was saved. Its members have the new permissions at once.",
+            format!("/roles/{id}"),
+        )),
+        Err(AppError::Fields(errors)) => show_page(&cx, id, Some(form), errors).await,
         Err(other) => Err(other),
     }
 }
 
-pub async fn delete(
-    state: web::Data<AppState>,
-    user: CurrentUser,
-    session: Session,
-    path: web::Path<i64>,
-) -> Result<HttpResponse, AppError> {
-    let role_id = path.into_inner();
-    let (company_id, actor) = (user.auth.company_id, user.actor());
-    db(&state, move |conn| {
-        write_transaction(conn, |conn| {
-            roles::delete_custom(conn, company_id, role_id, &actor)
-        })
-    })
-    .await?;
-    set_flash(&session, "The role was deleted.");
-    Ok(see_other("/roles"))
+pub async fn delete(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    cx.write(move |conn, me| roles::delete_custom(conn, me, id))
+        .await?;
+    Ok(cx.done("The role was deleted.", "/roles"))
 }

@@ -57,7 +57,7 @@ impl TestDatabase {
         let unique = format!(
             "sb_test_{}_{}",
             std::process::id(),
-            switchboard::auth::tokens::random_hex(6)
+            switchboard::core::secrets::random_hex(6)
         );
         match backend {
             Backend::Sqlite => {

@@ -15,7 +15,7 @@ pub const MAX_LENGTH: usize = 128;
 fn hasher() -> Result<Argon2<'static>, AppError> {
     // OWASP: argon2id, m = 19 MiB, t = 2, p = 1.
     let params = Params::new(19 * 1024, 2, 1, None)
-        .map_err(|err| AppError::Internal(format!("argon2 params: {err}")))?;
+        .map_err(|err| AppError::internal_from("argon2 parameters", err))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
@@ -23,7 +23,7 @@ pub fn hash(password: &str) -> Result<String, AppError> {
     hasher()?
         .hash_password(password.as_bytes())
         .map(|hash| hash.to_string())
-        .map_err(|err| AppError::Internal(format!("argon2 hash: {err}")))
+        .map_err(|err| AppError::internal_from("argon2 hashing", err))
 }
 
 /// True when `password` matches the stored PHC string. A malformed hash never matches.
@@ -39,7 +39,7 @@ pub fn verify(password: &str, stored_hash: &str) -> bool {
 /// A real hash of a random password: verifying against it costs what a real check costs, so
 /// an unknown username takes as long to refuse as a wrong password.
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
-    hash(&crate::auth::tokens::random_token()).unwrap_or_else(|_| {
+    hash(&crate::core::secrets::random_token()).unwrap_or_else(|_| {
         // Cannot happen with fixed parameters; a well-formed hash keeps the timing honest anyway.
         "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$l7VjwtGEbSJi3QPgKBCF1rXqaHy2kXMx+TpX9J5E5pU".into()
     })

@@ -1,0 +1,10 @@
+//! The leaves: plain types and functions that every layer may use and that import nothing
+//! above them (a test keeps it so): the permission catalog, masking, secrets and password
+//! hashing, ids and statuses.
+
+pub mod ids;
+pub mod masking;
+pub mod passwords;
+pub mod permissions;
+pub mod secrets;
+pub mod status;

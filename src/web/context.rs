@@ -1,0 +1,111 @@
+//! One request context for every signed-in handler: the state, the route rules, the signed-in
+//! user and the session in one extractor, with the four things a handler does: read, write
+//! (one transaction with its audit record), build the page layout, and answer "done".
+
+use std::future::{Ready, ready};
+
+use actix_session::{Session, SessionExt};
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::web::Data;
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use askama::Template;
+
+use crate::AppState;
+use crate::access::{CurrentUser, RouteRules};
+use crate::core::permissions::Permission;
+use crate::db::{self, DbConnection};
+use crate::domain::Caller;
+use crate::error::{AppError, FieldErrors};
+use crate::web::layout::{Layout, set_flash};
+use crate::web::{is_htmx, render, see_other};
+
+pub struct Cx {
+    pub state: Data<AppState>,
+    pub rules: Data<RouteRules>,
+    pub user: CurrentUser,
+    pub session: Session,
+    /// The request came from htmx and expects a fragment.
+    pub htmx: bool,
+}
+
+impl FromRequest for Cx {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        ready(Self::from_parts(req, payload))
+    }
+}
+
+impl Cx {
+    fn from_parts(req: &HttpRequest, payload: &mut Payload) -> Result<Self, AppError> {
+        let (Some(state), Some(rules)) = (
+            req.app_data::<Data<AppState>>().cloned(),
+            req.app_data::<Data<RouteRules>>().cloned(),
+        ) else {
+            return Err(AppError::internal("request context without app state"));
+        };
+        let user = CurrentUser::from_request(req, payload).into_inner()?;
+        Ok(Self {
+            state,
+            rules,
+            user,
+            session: req.get_session(),
+            htmx: is_htmx(req),
+        })
+    }
+
+    /// The signed-in user as the domain knows them: company, viewer, actor.
+    pub fn caller(&self) -> Caller {
+        self.user.caller()
+    }
+
+    pub fn can(&self, permission: Permission) -> bool {
+        self.user.can(permission)
+    }
+
+    /// Database reads on a blocking thread.
+    pub async fn read<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection, &Caller) -> Result<T, AppError> + Send + 'static,
+    {
+        let caller = self.caller();
+        db::run(&self.state.pool, move |conn| work(conn, &caller)).await
+    }
+
+    /// A change and its audit record, in one write transaction.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection, &Caller) -> Result<T, AppError> + Send + 'static,
+    {
+        let caller = self.caller();
+        db::run(&self.state.pool, move |conn| {
+            db::write_transaction(conn, |conn| work(conn, &caller))
+        })
+        .await
+    }
+
+    /// The shared header, navigation and flash of a page titled `title` under `nav`.
+    pub async fn layout(&self, title: &str, nav: &str) -> Result<Layout, AppError> {
+        Layout::build(self, title, nav).await
+    }
+
+    /// The action succeeded: a flash message and 303 to where the user goes next.
+    pub fn done(&self, flash: impl AsRef<str>, location: impl AsRef<str>) -> HttpResponse {
+        set_flash(&self.session, flash.as_ref());
+        see_other(location.as_ref())
+    }
+}
+
+/// 200 for a page, 422 when it comes back with field errors.
+pub fn form_page(errors: &FieldErrors, template: &impl Template) -> Result<HttpResponse, AppError> {
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    render(status, template)
+}

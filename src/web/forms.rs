@@ -1,0 +1,82 @@
+//! Typed forms and query strings, read with `serde_html_form`: repeated keys fill a `Vec`,
+//! `foo=` is `None` for an `Option`. Input that does not fit the struct is 422 with a plain
+//! message; never 400 or 500.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::web::Bytes;
+use actix_web::{FromRequest, HttpRequest};
+use serde::de::DeserializeOwned;
+
+use crate::error::AppError;
+
+use crate::access::guard::FORM_LIMIT;
+
+/// A urlencoded form body as `T`.
+pub struct Form<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Form<T> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let body = body
+                .await
+                .map_err(|_| AppError::Invalid("The form could not be read.".into()))?;
+            if body.len() > FORM_LIMIT {
+                return Err(AppError::Invalid("The form is too large.".into()));
+            }
+            serde_html_form::from_bytes(&body)
+                .map(Form)
+                .map_err(|err| AppError::Invalid(format!("The form could not be read: {err}")))
+        })
+    }
+}
+
+/// The query string as `T`.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(
+            serde_html_form::from_str(req.query_string())
+                .map(Query)
+                .map_err(|_| AppError::Invalid("The filters in the address are not valid.".into())),
+        )
+    }
+}
+
+/// Id fields that tolerate what does not parse, so the domain answers beside the field
+/// ("choose one of the company's roles") and the form comes back with 422: `None` stands for
+/// "nothing, or nothing that names a row". Use with `#[serde(default, deserialize_with = …)]`.
+pub mod lenient {
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer};
+
+    fn parse<T: FromStr>(text: &str) -> Option<T> {
+        Some(text.trim()).filter(|t| !t.is_empty())?.parse().ok()
+    }
+
+    /// One id: blank or unparsable is `None`.
+    pub fn id<'de, D: Deserializer<'de>, T: FromStr>(d: D) -> Result<Option<T>, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.and_then(|text| parse(&text)))
+    }
+
+    /// Repeated ids (checkboxes): each unparsable value is kept as `None` so the domain can
+    /// refuse it; blank values are dropped.
+    pub fn ids<'de, D: Deserializer<'de>, T: FromStr>(d: D) -> Result<Vec<Option<T>>, D::Error> {
+        Ok(Vec::<String>::deserialize(d)?
+            .into_iter()
+            .filter(|text| !text.trim().is_empty())
+            .map(|text| parse(&text))
+            .collect())
+    }
+}
