@@ -37,7 +37,12 @@ pub struct Cli {
     pub cookie_secure: Option<String>,
 
     /// Comma-separated CIDRs whose X-Forwarded-For is believed.
-    #[arg(long, global = true, env = "SWITCHBOARD_TRUSTED_PROXIES", default_value = "")]
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHBOARD_TRUSTED_PROXIES",
+        default_value = ""
+    )]
     pub trusted_proxies: String,
 
     /// Failed sign-ins one address may make in 10 minutes before 429 (at least 30).

@@ -16,48 +16,21 @@ pub mod error;
 pub mod web;
 
 use actix_session::SessionMiddleware;
-use anyhow::Context;
 use actix_session::config::{BrowserSession, CookieContentSecurity};
 use actix_web::App;
 use actix_web::body::MessageBody;
-use actix_web::cookie::{Key, SameSite};
+use actix_web::cookie::SameSite;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::web::{self as aweb, Data};
+use anyhow::Context as _;
 
-use crate::access::{PermissionCache, RouteRules};
+use crate::access::RouteRules;
 use crate::auth::session_store::DbSessionStore;
+pub use crate::auth::state::AppState;
 use crate::config::Config;
 use crate::db::Pool;
 use crate::error::AppError;
-
-/// What every request can reach: the pool, the configuration, the permission cache.
-pub struct AppState {
-    pub pool: Pool,
-    pub config: Config,
-    pub permission_cache: PermissionCache,
-    /// Signs session cookies; shared by all instances through the database.
-    pub cookie_key: Key,
-    pub geoip: auth::geoip::GeoIp,
-}
-
-impl AppState {
-    /// Reads (or makes, on first start) the cookie key from the database.
-    pub fn new(pool: Pool, config: Config) -> anyhow::Result<Self> {
-        let mut conn = pool.get().context("cannot reach the database")?;
-        let secret = db::cookie_secret(&mut conn).context("cannot read the cookie key")?;
-        drop(conn);
-        let cookie_key = Key::try_from(secret.as_slice()).context("the cookie key")?;
-        let geoip = auth::geoip::GeoIp::open(config.geoip_db.as_deref());
-        Ok(Self {
-            pool,
-            config,
-            permission_cache: PermissionCache::default(),
-            cookie_key,
-            geoip,
-        })
-    }
-}
 
 /// The name of the session cookie: `__Host-` prefixed when Secure, so it is bound to this host.
 pub fn session_cookie_name(secure: bool) -> &'static str {

@@ -13,8 +13,8 @@ use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpMessage, ResponseError};
 use futures_util::StreamExt;
 
-use crate::AppState;
 use crate::access::{CurrentUser, RouteRules, Rule};
+use crate::auth::AppState;
 use crate::auth::session_store::{UNAVAILABLE_KEY, auth_from_state};
 use crate::auth::{client, csrf};
 use crate::db::{DbConnection, write_transaction};
@@ -51,10 +51,7 @@ pub async fn guard(
         req.app_data::<web::Data<AppState>>().cloned(),
         req.app_data::<web::Data<RouteRules>>().cloned(),
     ) else {
-        return Ok(refuse(
-            req,
-            AppError::internal("guard without state"),
-        ));
+        return Ok(refuse(req, AppError::internal("guard without state")));
     };
 
     // Unmatched paths fall through to the 404 page.
@@ -77,7 +74,10 @@ pub async fn guard(
 
     let session = req.get_session();
     if session.contains_key(UNAVAILABLE_KEY) && rule.needs_session() {
-        return Ok(refuse(req, AppError::unavailable("the session store cannot be read")));
+        return Ok(refuse(
+            req,
+            AppError::unavailable("the session store cannot be read"),
+        ));
     }
 
     if changes_state && !csrf::same_origin(req.request()) {

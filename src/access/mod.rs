@@ -8,15 +8,14 @@ pub mod guard;
 
 use std::collections::HashMap;
 use std::future::{Ready, ready};
-use std::sync::RwLock;
 
 use actix_web::http::Method;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload};
 
+use crate::core::permissions::{Permission, PermissionSet};
 use crate::domain::sessions::SessionAuth;
 use crate::domain::{Actor, Caller, Viewer};
 use crate::error::AppError;
-use crate::core::permissions::{Permission, PermissionSet};
 
 /// Who may use a route. Every route declares one (see `web::route_table`); the guard refuses
 /// a matched route that has none.
@@ -105,29 +104,6 @@ impl RouteRules {
     /// True when some method of this pattern is declared (so another method is a plain 404).
     pub fn knows_pattern(&self, pattern: &str) -> bool {
         self.rules.keys().any(|(_, p)| p == pattern)
-    }
-}
-
-/// Permission sets by role id, each tagged with the role version it was read at. A role edit
-/// bumps the version in the database; the next request on any instance sees the new version
-/// in its session query and reloads.
-#[derive(Debug, Default)]
-pub struct PermissionCache {
-    by_role: RwLock<HashMap<i64, (i64, PermissionSet)>>,
-}
-
-impl PermissionCache {
-    pub fn get(&self, role_id: i64, version: i64) -> Option<PermissionSet> {
-        let map = self.by_role.read().ok()?;
-        map.get(&role_id)
-            .filter(|(cached_version, _)| *cached_version == version)
-            .map(|(_, set)| *set)
-    }
-
-    pub fn put(&self, role_id: i64, version: i64, set: PermissionSet) {
-        if let Ok(mut map) = self.by_role.write() {
-            map.insert(role_id, (version, set));
-        }
     }
 }
 

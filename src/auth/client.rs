@@ -60,6 +60,11 @@ pub fn describe_user_agent(user_agent: &str) -> String {
     }
 }
 
+/// True when htmx sent the request (it expects a fragment, not a page).
+pub fn is_htmx(req: &actix_web::HttpRequest) -> bool {
+    req.headers().contains_key("hx-request")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,9 +101,4 @@ mod tests {
         let ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
         assert_eq!(describe_user_agent(ua), "Chrome on Windows 10");
     }
-}
-
-/// True when htmx sent the request (it expects a fragment, not a page).
-pub fn is_htmx(req: &actix_web::HttpRequest) -> bool {
-    req.headers().contains_key("hx-request")
 }

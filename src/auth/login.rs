@@ -1,8 +1,9 @@
 //! Sign-in: company code + username + password. Every failure looks the same to the client
 //! (one generic 401) and costs the same time; the reason goes to the login history only.
 
-use crate::core::passwords;
 use crate::auth::session_store::LoginGrant;
+use crate::core::passwords;
+use crate::core::status::UserStatus;
 use crate::db::{DbConnection, write_transaction};
 use crate::domain::{Actor, audit, companies, login_events, now, users};
 use crate::error::AppError;
@@ -125,7 +126,7 @@ pub fn authenticate(
                     false
                 }
             };
-            let outcome = if user.status == users::DELETED {
+            let outcome = if user.status == UserStatus::Deleted {
                 Err(Failure::UnknownUser)
             } else if !user.is_active() {
                 Err(Failure::Deactivated)

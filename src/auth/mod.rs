@@ -5,3 +5,6 @@ pub mod csrf;
 pub mod geoip;
 pub mod login;
 pub mod session_store;
+pub mod state;
+
+pub use state::AppState;

@@ -5,11 +5,11 @@ pub mod schema;
 
 use std::time::Duration;
 
+use anyhow::Context;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::result::{ConnectionError, Error as DieselError};
 use diesel::{Connection, PgConnection, SqliteConnection};
-use anyhow::Context;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::error::AppError;
@@ -239,7 +239,8 @@ pub fn cookie_secret(conn: &mut DbConnection) -> Result<Vec<u8>, AppError> {
         .filter(name.eq("cookie_key"))
         .select(value)
         .first(conn)?;
-    hex::decode(stored).map_err(|err| AppError::internal_from("the stored cookie key is not hex", err))
+    hex::decode(stored)
+        .map_err(|err| AppError::internal_from("the stored cookie key is not hex", err))
 }
 
 /// True when the database answers a trivial query (for `/readyz`).

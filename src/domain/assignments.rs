@@ -4,11 +4,11 @@
 
 use diesel::prelude::*;
 
+use crate::core::status::UserStatus;
 use crate::db::DbConnection;
 use crate::db::schema::{channel_members, conversations, users};
 use crate::domain::Caller;
 use crate::domain::channels::{self, Channel};
-use crate::domain::users::DELETED;
 use crate::error::AppError;
 
 pub struct MatrixRow {
@@ -32,7 +32,7 @@ pub fn matrix(conn: &mut DbConnection, company_id: i64) -> Result<Matrix, AppErr
     let channels = channels::list(conn, company_id)?;
     let people: Vec<(i64, String, String, String)> = users::table
         .filter(users::company_id.eq(company_id))
-        .filter(users::status.ne(DELETED))
+        .filter(users::status.ne(UserStatus::Deleted))
         .order(users::display_name)
         .select((
             users::id,
@@ -108,7 +108,7 @@ pub fn cell(
     channel_id: i64,
 ) -> Result<Cell, AppError> {
     let channel = channels::get(conn, company_id, channel_id)?;
-    let user = crate::domain::users::get_manageable(conn, company_id, user_id)?;
+    let user = crate::domain::accounts::get_manageable(conn, company_id, user_id)?;
     let mine = channels::member_channel_ids(conn, user.id)?;
     let stranded = conversations::table
         .filter(conversations::assignee_id.eq(user.id))
@@ -134,7 +134,7 @@ pub fn set_all(
     assigned: bool,
 ) -> Result<(), AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
-    let user = crate::domain::users::get_manageable(conn, company_id, user_id)?;
+    let user = crate::domain::accounts::get_manageable(conn, company_id, user_id)?;
     if assigned {
         for channel in channels::list(conn, company_id)? {
             channels::add_member(conn, company_id, channel.id, user.id, actor)?;

@@ -134,11 +134,7 @@ pub fn list(
 }
 
 /// The assignee marks their call task done (404 when not visible, 409 when not theirs or done).
-pub fn complete(
-    conn: &mut DbConnection,
-    me: &Caller,
-    call_task_id: i64,
-) -> Result<(), AppError> {
+pub fn complete(conn: &mut DbConnection, me: &Caller, call_task_id: i64) -> Result<(), AppError> {
     let (viewer, actor) = (&me.viewer, &me.actor);
     let visible = visible_to(conn, viewer)?;
     let (id, assignee, status): (i64, Option<i64>, String) = call_tasks::table

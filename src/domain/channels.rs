@@ -104,7 +104,7 @@ pub fn add_member(
         .filter(channels::company_id.eq(company_id))
         .select(channels::name)
         .first(conn)?;
-    let user = crate::domain::users::get_manageable(conn, company_id, user_id)?;
+    let user = crate::domain::accounts::get_manageable(conn, company_id, user_id)?;
     let row = (
         channel_members::channel_id.eq(channel_id),
         channel_members::user_id.eq(user_id),
@@ -156,7 +156,7 @@ pub fn remove_all_memberships(
     user_id: i64,
     actor: &Actor,
 ) -> Result<usize, AppError> {
-    let user = crate::domain::users::get(conn, company_id, user_id)?;
+    let user = crate::domain::accounts::get(conn, company_id, user_id)?;
     let names: Vec<String> = channel_members::table
         .inner_join(channels::table)
         .filter(channel_members::user_id.eq(user.id))
@@ -243,7 +243,7 @@ pub fn list_with_counts(
     let members: Vec<(i64, i64)> = channel_members::table
         .inner_join(users::table)
         .filter(channel_members::channel_id.eq_any(&ids))
-        .filter(users::status.eq(crate::domain::users::ACTIVE))
+        .filter(users::status.eq(UserStatus::Active))
         .group_by(channel_members::channel_id)
         .select((channel_members::channel_id, diesel::dsl::count_star()))
         .load(conn)?;
@@ -334,11 +334,7 @@ pub fn update(
 }
 
 /// Replaces the channel's inbound token; the old one stops working at once.
-pub fn rotate_token(
-    conn: &mut DbConnection,
-    me: &Caller,
-    channel_id: i64,
-) -> Result<(), AppError> {
+pub fn rotate_token(conn: &mut DbConnection, me: &Caller, channel_id: i64) -> Result<(), AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
     let channel = get(conn, company_id, channel_id)?;
     diesel::update(channels::table.filter(channels::id.eq(channel.id)))
@@ -367,7 +363,7 @@ pub fn remove_member(
     actor: &Actor,
 ) -> Result<(), AppError> {
     let channel = get(conn, company_id, channel_id)?;
-    let user = crate::domain::users::get_manageable(conn, company_id, user_id)?;
+    let user = crate::domain::accounts::get_manageable(conn, company_id, user_id)?;
     let removed = diesel::delete(
         channel_members::table
             .filter(channel_members::channel_id.eq(channel.id))
@@ -412,7 +408,7 @@ pub fn holders(
         .inner_join(users::table)
         .filter(channel_members::channel_id.eq(channel_id))
         .filter(users::company_id.eq(company_id))
-        .filter(users::status.eq(crate::domain::users::ACTIVE))
+        .filter(users::status.eq(UserStatus::Active))
         .select((
             users::id,
             users::display_name,

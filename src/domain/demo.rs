@@ -320,7 +320,13 @@ fn seed_demo(conn: &mut DbConnection) -> Result<(), AppError> {
     let carl = s.user(conn, "carl", "Carl Jensen", agent)?;
 
     let channel = |conn: &mut DbConnection, name: &str, kind: &'static str| {
-        channels::create(conn, &Caller::system(company.id, s.actor.clone()), name, kind).map(|id| (id, kind))
+        channels::create(
+            conn,
+            &Caller::system(company.id, s.actor.clone()),
+            name,
+            kind,
+        )
+        .map(|id| (id, kind))
     };
     let whatsapp = channel(conn, "WhatsApp Sales", "whatsapp")?;
     let instagram = channel(conn, "Instagram", "instagram")?;

@@ -2,6 +2,7 @@
 //! every function that changes data takes the connection of an open write transaction
 //! (see `db::write_transaction`) and writes its audit record in it.
 
+pub mod accounts;
 pub mod assignments;
 pub mod audit;
 pub mod calls;

@@ -8,12 +8,14 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::core::permissions::{Permission, PermissionSet};
+use crate::core::status::UserStatus;
 use crate::db::DbConnection;
 use crate::db::schema::{
     call_tasks, channel_members, channels, contacts, conversation_assignments, conversations,
     login_events, role_permissions, sessions, users,
 };
-use crate::domain::users::{self as user_domain, ACTIVE, DELETED, User};
+use crate::domain::accounts::User;
+use crate::domain::users as user_domain;
 use crate::domain::{Caller, audit, channels as channel_domain, now, sessions as session_domain};
 use crate::error::{AppError, FieldErrors};
 
@@ -157,7 +159,7 @@ fn candidates(
 ) -> Result<Vec<Candidate>, AppError> {
     let people: Vec<(i64, String, String, i64)> = users::table
         .filter(users::company_id.eq(company_id))
-        .filter(users::status.eq(ACTIVE))
+        .filter(users::status.eq(UserStatus::Active))
         .filter(users::id.ne(exclude))
         .order(users::display_name)
         .select((
@@ -287,7 +289,7 @@ pub fn delete_user(conn: &mut DbConnection, me: &Caller, user_id: i64) -> Result
     let at = now();
     diesel::update(users::table.filter(users::id.eq(user.id)))
         .set((
-            users::status.eq(DELETED),
+            users::status.eq(UserStatus::Deleted),
             users::email.eq(None::<String>),
             users::phone.eq(None::<String>),
             users::password_hash.eq(None::<String>),

@@ -3,9 +3,9 @@
 use diesel::prelude::*;
 
 use crate::core::permissions::{Permission, PermissionSet};
+use crate::core::status::UserStatus;
 use crate::db::DbConnection;
 use crate::db::schema::{role_permissions, roles};
-use crate::core::status::UserStatus;
 use crate::domain::{Caller, audit, now};
 use crate::error::{AppError, FieldErrors};
 
@@ -136,7 +136,7 @@ pub fn list_with_counts(
     let ids: Vec<i64> = all.iter().map(|r| r.id).collect();
     let counts: Vec<(i64, i64)> = users::table
         .filter(users::role_id.eq_any(&ids))
-        .filter(users::status.ne(crate::domain::users::DELETED))
+        .filter(users::status.ne(UserStatus::Deleted))
         .group_by(users::role_id)
         .select((users::role_id, diesel::dsl::count_star()))
         .load(conn)?;
@@ -355,11 +355,7 @@ pub fn update_custom(
 }
 
 /// Deletes an empty custom role; a role still held by someone is a 409 naming them.
-pub fn delete_custom(
-    conn: &mut DbConnection,
-    me: &Caller,
-    role_id: i64,
-) -> Result<(), AppError> {
+pub fn delete_custom(conn: &mut DbConnection, me: &Caller, role_id: i64) -> Result<(), AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
     use crate::db::schema::users;
     let role = get(conn, company_id, role_id)?;

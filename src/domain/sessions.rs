@@ -4,9 +4,10 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::core::status::UserStatus;
 use crate::db::DbConnection;
 use crate::db::schema::{companies, roles, sessions, users};
-use crate::domain::{Caller, now, users::ACTIVE};
+use crate::domain::{Caller, now};
 use crate::error::AppError;
 
 /// What a signed-in request knows about its session, user, role and company: read in one
@@ -59,7 +60,7 @@ pub fn load(
         .filter(sessions::token_hash.eq(token_hash))
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(at))
-        .filter(users::status.eq(ACTIVE))
+        .filter(users::status.eq(UserStatus::Active))
         .filter(users::company_id.eq(sessions::company_id))
         .select((
             (
@@ -293,7 +294,7 @@ pub fn list_live_for_company(
         .filter(sessions::company_id.eq(company_id))
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(now()))
-        .filter(users::status.eq(ACTIVE))
+        .filter(users::status.eq(UserStatus::Active))
         .order(sessions::last_seen_at.desc())
         .limit(500)
         .select((
@@ -364,7 +365,7 @@ pub fn end_all_of_user(
     user_id: i64,
 ) -> Result<usize, AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
-    let user = crate::domain::users::get(conn, company_id, user_id)?;
+    let user = crate::domain::accounts::get(conn, company_id, user_id)?;
     let ended = revoke_all_for_user(conn, user.id, None, "ended by a supervisor")?;
     audit_end(
         conn,

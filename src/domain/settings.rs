@@ -61,11 +61,7 @@ impl SettingsForm {
 }
 
 /// Validates and saves; every rule that fails is named beside its field, and nothing is saved.
-pub fn update(
-    conn: &mut DbConnection,
-    me: &Caller,
-    form: &SettingsForm,
-) -> Result<(), AppError> {
+pub fn update(conn: &mut DbConnection, me: &Caller, form: &SettingsForm) -> Result<(), AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
     let mut errors = FieldErrors::default();
     let mut number = |field: &'static str, value: &str, min: i32, max: i32, what: &str| {

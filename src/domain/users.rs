@@ -5,8 +5,9 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::core::permissions::PermissionSet;
 use crate::core::passwords::{PasswordPolicy, PersonalWords};
+use crate::core::permissions::PermissionSet;
+use crate::core::status::UserStatus;
 use crate::db::DbConnection;
 use crate::db::schema::{call_tasks, channel_members, channels, conversations, roles, users};
 use crate::domain::{
@@ -15,39 +16,7 @@ use crate::domain::{
 };
 use crate::error::{AppError, FieldErrors};
 
-pub const ACTIVE: &str = "active";
-pub const DEACTIVATED: &str = "deactivated";
-pub const DELETED: &str = "deleted";
-
-#[derive(Clone, Debug, Queryable, Selectable)]
-#[diesel(table_name = users)]
-pub struct User {
-    pub id: i64,
-    pub company_id: i64,
-    pub username: String,
-    pub display_name: String,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub password_hash: Option<String>,
-    pub role_id: i64,
-    pub status: String,
-    pub must_change_password: bool,
-    pub password_changed_at: NaiveDateTime,
-    pub failed_logins: i32,
-    pub lockouts: i32,
-    pub locked_until: Option<NaiveDateTime>,
-    pub last_login_at: Option<NaiveDateTime>,
-}
-
-impl User {
-    pub fn is_active(&self) -> bool {
-        self.status == ACTIVE
-    }
-
-    pub fn is_locked(&self, at: NaiveDateTime) -> bool {
-        self.locked_until.is_some_and(|until| until > at)
-    }
-}
+pub use crate::domain::accounts::{User, find_by_username, get, get_manageable};
 
 /// Usernames: 3–32 of a–z, 0–9, '.', '_' and '-', starting with a letter or digit.
 pub fn normalize_username(username: &str) -> Result<String, String> {
@@ -193,7 +162,7 @@ pub fn create(
             users::phone.eq(phone),
             users::password_hash.eq(Some(password_hash)),
             users::role_id.eq(role.id),
-            users::status.eq(ACTIVE),
+            users::status.eq(UserStatus::Active),
             users::must_change_password.eq(new.must_change_password),
             users::password_changed_at.eq(at),
             users::created_at.eq(at),
@@ -220,44 +189,19 @@ pub fn create(
 }
 
 /// `create` for a signed-in caller, under their company's password policy.
-pub fn create_by(conn: &mut DbConnection, me: &Caller, new: &NewUser<'_>) -> Result<User, AppError> {
-    let company = company_domain::get(conn, me.company_id)?;
-    create(conn, new, &company.password_policy(), &company.code, &me.actor)
-}
-
-/// A user of the company, or 404 (also for another company's user).
-pub fn get(conn: &mut DbConnection, company_id: i64, user_id: i64) -> Result<User, AppError> {
-    Ok(users::table
-        .filter(users::id.eq(user_id))
-        .filter(users::company_id.eq(company_id))
-        .select(User::as_select())
-        .first(conn)?)
-}
-
-/// A user who can still be managed: deleted users answer 404 like missing ones.
-pub fn get_manageable(
+pub fn create_by(
     conn: &mut DbConnection,
-    company_id: i64,
-    user_id: i64,
+    me: &Caller,
+    new: &NewUser<'_>,
 ) -> Result<User, AppError> {
-    let user = get(conn, company_id, user_id)?;
-    if user.status == DELETED {
-        return Err(AppError::NotFound);
-    }
-    Ok(user)
-}
-
-pub fn find_by_username(
-    conn: &mut DbConnection,
-    company_id: i64,
-    username: &str,
-) -> Result<Option<User>, AppError> {
-    Ok(users::table
-        .filter(users::company_id.eq(company_id))
-        .filter(users::username.eq(username.trim().to_lowercase()))
-        .select(User::as_select())
-        .first(conn)
-        .optional()?)
+    let company = company_domain::get(conn, me.company_id)?;
+    create(
+        conn,
+        new,
+        &company.password_policy(),
+        &company.code,
+        &me.actor,
+    )
 }
 
 fn is_supervisor_role(conn: &mut DbConnection, role_id: i64) -> Result<bool, AppError> {
@@ -273,7 +217,7 @@ pub fn active_supervisor_count(conn: &mut DbConnection, company_id: i64) -> Resu
     Ok(users::table
         .inner_join(roles::table)
         .filter(users::company_id.eq(company_id))
-        .filter(users::status.eq(ACTIVE))
+        .filter(users::status.eq(UserStatus::Active))
         .filter(roles::builtin.eq(role_domain::SUPERVISOR))
         .count()
         .get_result(conn)?)
@@ -444,7 +388,10 @@ pub fn deactivate(conn: &mut DbConnection, me: &Caller, user_id: i64) -> Result<
     refuse_self(&user, actor, "deactivate")?;
     refuse_last_supervisor(conn, &user, "deactivated")?;
     diesel::update(users::table.filter(users::id.eq(user.id)))
-        .set((users::status.eq(DEACTIVATED), users::updated_at.eq(now())))
+        .set((
+            users::status.eq(UserStatus::Deactivated),
+            users::updated_at.eq(now()),
+        ))
         .execute(conn)?;
     let ended = sessions::revoke_all_for_user(conn, user.id, None, "user deactivated")?;
     record(
@@ -463,7 +410,10 @@ pub fn reactivate(conn: &mut DbConnection, me: &Caller, user_id: i64) -> Result<
         return Ok(());
     }
     diesel::update(users::table.filter(users::id.eq(user.id)))
-        .set((users::status.eq(ACTIVE), users::updated_at.eq(now())))
+        .set((
+            users::status.eq(UserStatus::Active),
+            users::updated_at.eq(now()),
+        ))
         .execute(conn)?;
     record(
         conn,
@@ -490,7 +440,9 @@ fn temporary_password(
             return Ok(candidate);
         }
     }
-    Err(AppError::internal("cannot make a temporary password for this policy"))
+    Err(AppError::internal(
+        "cannot make a temporary password for this policy",
+    ))
 }
 
 /// Sets a one-time temporary password (returned to show once), ends every session and forces
@@ -738,7 +690,7 @@ pub fn team_page(
     let mut query = users::table
         .inner_join(roles::table)
         .filter(users::company_id.eq(company_id))
-        .filter(users::status.ne(DELETED))
+        .filter(users::status.ne(UserStatus::Deleted))
         .order(users::username)
         .limit(TEAM_PAGE_SIZE)
         .select((
@@ -771,8 +723,8 @@ pub fn team_page(
         query = query.filter(users::role_id.eq(role_id));
     }
     match filter.status.as_deref() {
-        Some("active") => query = query.filter(users::status.eq(ACTIVE)),
-        Some("deactivated") => query = query.filter(users::status.eq(DEACTIVATED)),
+        Some("active") => query = query.filter(users::status.eq(UserStatus::Active)),
+        Some("deactivated") => query = query.filter(users::status.eq(UserStatus::Deactivated)),
         Some("locked") => query = query.filter(users::locked_until.gt(at)),
         _ => {}
     }

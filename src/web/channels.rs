@@ -26,7 +26,11 @@ struct ListPage {
     errors: FieldErrors,
 }
 
-async fn list_page(cx: &Cx, form: NewChannel, errors: FieldErrors) -> Result<HttpResponse, AppError> {
+async fn list_page(
+    cx: &Cx,
+    form: NewChannel,
+    errors: FieldErrors,
+) -> Result<HttpResponse, AppError> {
     let list = cx
         .read(|conn, me| channels::list_with_counts(conn, me.company_id))
         .await?;

@@ -11,8 +11,8 @@ use actix_web::web::Data;
 use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use askama::Template;
 
-use crate::AppState;
 use crate::access::{CurrentUser, RouteRules};
+use crate::auth::AppState;
 use crate::core::permissions::Permission;
 use crate::db::{self, DbConnection};
 use crate::domain::Caller;

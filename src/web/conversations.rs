@@ -300,8 +300,7 @@ async fn show_page(
         can_reply: cx.can(Permission::ConversationsReply),
         can_close: cx.can(Permission::ConversationsClose),
         can_transfer,
-        can_reveal: cx.can(Permission::ContactsReveal)
-            && !cx.can(Permission::ContactsViewUnmasked),
+        can_reveal: cx.can(Permission::ContactsReveal) && !cx.can(Permission::ContactsViewUnmasked),
         errors,
         reply_body,
     };
@@ -378,14 +377,20 @@ pub async fn close(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     cx.write(move |conn, me| conversations::set_status(conn, me, id, false))
         .await?;
-    Ok(cx.done("The conversation was closed.", format!("/conversations/{id}")))
+    Ok(cx.done(
+        "The conversation was closed.",
+        format!("/conversations/{id}"),
+    ))
 }
 
 pub async fn reopen(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     cx.write(move |conn, me| conversations::set_status(conn, me, id, true))
         .await?;
-    Ok(cx.done("The conversation was reopened.", format!("/conversations/{id}")))
+    Ok(cx.done(
+        "The conversation was reopened.",
+        format!("/conversations/{id}"),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 
-use crate::AppState;
+use crate::auth::AppState;
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")

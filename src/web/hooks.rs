@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use crate::AppState;
+use crate::auth::AppState;
 use crate::domain::inbound::{self, Outcome, Payload, Refusal};
 use crate::error::AppError;
 

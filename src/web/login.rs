@@ -6,8 +6,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::AppState;
 use crate::access::CurrentUser;
+use crate::auth::AppState;
 use crate::auth::login::{Credentials, Failure, authenticate};
 use crate::auth::session_store::{LOGIN_KEY, auth_from_state};
 use crate::auth::{client, csrf};
@@ -148,8 +148,10 @@ pub async fn submit(
         user_agent: client::user_agent(&req),
     };
     let limit = state.config.ip_failure_limit;
-    let outcome =
-        crate::db::run(&state.pool, move |conn| authenticate(conn, &credentials, limit)).await?;
+    let outcome = crate::db::run(&state.pool, move |conn| {
+        authenticate(conn, &credentials, limit)
+    })
+    .await?;
     match outcome {
         Err(Failure::Throttled { retry_after_secs }) => {
             Err(AppError::TooManyRequests { retry_after_secs })

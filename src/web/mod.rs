@@ -26,9 +26,9 @@ use crate::access::Rule;
 use crate::core::permissions::Permission;
 
 pub use crate::auth::client::is_htmx;
+use crate::error::AppError;
 pub use context::{Cx, form_page};
 pub use forms::{Form, Query};
-use crate::error::AppError;
 
 /// A route and its access rule, declared together.
 pub struct RouteDef {
@@ -158,7 +158,6 @@ pub fn route_rules() -> crate::access::RouteRules {
             .map(|def| (def.method, def.path.to_string(), def.rule)),
     )
 }
-
 
 /// Renders a template with a status.
 pub fn render(status: StatusCode, template: &impl Template) -> Result<HttpResponse, AppError> {

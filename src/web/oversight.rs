@@ -115,23 +115,21 @@ pub async fn logins(cx: Cx, Query(query): Query<LoginQuery>) -> Result<HttpRespo
     let next_cursor = (rows.len() as i64 == login_events::PAGE_SIZE)
         .then(|| rows.last().map(|r| r.id))
         .flatten();
-    page(
-        &LoginsPage {
-            layout,
-            lines: rows
-                .into_iter()
-                .map(|row| LoginLine {
-                    at: format_time(&row.created_at),
-                    device: describe_user_agent(&row.user_agent),
-                    row,
-                })
-                .collect(),
-            query_string: query.query_string(),
-            query,
-            next_cursor,
-            can_export: cx.can(Permission::ExportsCreate),
-        },
-    )
+    page(&LoginsPage {
+        layout,
+        lines: rows
+            .into_iter()
+            .map(|row| LoginLine {
+                at: format_time(&row.created_at),
+                device: describe_user_agent(&row.user_agent),
+                row,
+            })
+            .collect(),
+        query_string: query.query_string(),
+        query,
+        next_cursor,
+        can_export: cx.can(Permission::ExportsCreate),
+    })
 }
 
 // ---- activity ------------------------------------------------------------------------------
@@ -195,22 +193,20 @@ pub async fn activity(
     let next_cursor = (rows.len() as i64 == audit::PAGE_SIZE)
         .then(|| rows.last().map(|r| r.id))
         .flatten();
-    page(
-        &ActivityPage {
-            layout,
-            lines: rows
-                .into_iter()
-                .map(|record| ActivityLine {
-                    at: format_time(&record.created_at),
-                    record,
-                })
-                .collect(),
-            query_string: query.query_string(),
-            query,
-            next_cursor,
-            can_export: cx.can(Permission::ExportsCreate),
-        },
-    )
+    page(&ActivityPage {
+        layout,
+        lines: rows
+            .into_iter()
+            .map(|record| ActivityLine {
+                at: format_time(&record.created_at),
+                record,
+            })
+            .collect(),
+        query_string: query.query_string(),
+        query,
+        next_cursor,
+        can_export: cx.can(Permission::ExportsCreate),
+    })
 }
 
 // ---- sessions ------------------------------------------------------------------------------
@@ -410,7 +406,10 @@ fn record_export(
     )
 }
 
-pub async fn export_logins(cx: Cx, Query(query): Query<LoginQuery>) -> Result<HttpResponse, AppError> {
+pub async fn export_logins(
+    cx: Cx,
+    Query(query): Query<LoginQuery>,
+) -> Result<HttpResponse, AppError> {
     let base = query.filter()?;
     let company_id = cx.user.auth.company_id;
     let fetch =
@@ -455,7 +454,10 @@ pub async fn export_logins(cx: Cx, Query(query): Query<LoginQuery>) -> Result<Ht
     ))
 }
 
-pub async fn export_activity(cx: Cx, Query(query): Query<ActivityQuery>) -> Result<HttpResponse, AppError> {
+pub async fn export_activity(
+    cx: Cx,
+    Query(query): Query<ActivityQuery>,
+) -> Result<HttpResponse, AppError> {
     let base = query.filter()?;
     let company_id = cx.user.auth.company_id;
     let fetch =

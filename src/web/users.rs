@@ -12,7 +12,9 @@ use crate::auth::client::describe_user_agent;
 use crate::core::permissions::Permission;
 use crate::domain::offboarding::{self, Checklist};
 use crate::domain::roles::Role;
-use crate::domain::users::{self, NewUser, Profile, ProfileFields, TEAM_PAGE_SIZE, TeamFilter, TeamRow};
+use crate::domain::users::{
+    self, NewUser, Profile, ProfileFields, TEAM_PAGE_SIZE, TeamFilter, TeamRow,
+};
 use crate::domain::{channels, login_events, roles};
 use crate::error::{AppError, FieldErrors};
 use crate::web::forms::lenient;
@@ -151,7 +153,11 @@ pub struct NewUserForm {
     password: String,
 }
 
-async fn new_page(cx: &Cx, form: NewUserForm, errors: FieldErrors) -> Result<HttpResponse, AppError> {
+async fn new_page(
+    cx: &Cx,
+    form: NewUserForm,
+    errors: FieldErrors,
+) -> Result<HttpResponse, AppError> {
     let layout = cx.layout("Add user", "/users").await?;
     let (role_list, channel_list) = cx
         .read(|conn, me| {
@@ -344,7 +350,7 @@ async fn show_page(
     let page = ShowPage {
         layout,
         role_name: profile.role.name.clone(),
-        status_label: profile.user.status.clone(),
+        status_label: profile.user.status.to_string(),
         locked: profile.user.is_locked(at),
         last_login: profile
             .user
@@ -436,7 +442,8 @@ pub async fn change_role(
 
 pub async fn deactivate(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    cx.write(move |conn, me| users::deactivate(conn, me, id)).await?;
+    cx.write(move |conn, me| users::deactivate(conn, me, id))
+        .await?;
     Ok(cx.done(
         "The user was deactivated and signed out everywhere.",
         format!("/users/{id}"),
@@ -445,13 +452,15 @@ pub async fn deactivate(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError>
 
 pub async fn reactivate(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    cx.write(move |conn, me| users::reactivate(conn, me, id)).await?;
+    cx.write(move |conn, me| users::reactivate(conn, me, id))
+        .await?;
     Ok(cx.done("The user was reactivated.", format!("/users/{id}")))
 }
 
 pub async fn unlock(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    cx.write(move |conn, me| users::unlock(conn, me, id)).await?;
+    cx.write(move |conn, me| users::unlock(conn, me, id))
+        .await?;
     Ok(cx.done("The account was unlocked.", format!("/users/{id}")))
 }
 
@@ -581,7 +590,10 @@ pub async fn offboard_channels(cx: Cx, id: Path<i64>) -> Result<HttpResponse, Ap
 pub async fn delete(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
     use actix_web::http::StatusCode;
     let id = id.into_inner();
-    match cx.write(move |conn, me| offboarding::delete_user(conn, me, id)).await {
+    match cx
+        .write(move |conn, me| offboarding::delete_user(conn, me, id))
+        .await
+    {
         Ok(()) => Ok(cx.done(
             "The user was deleted. Their name stays in the history.",
             "/users",

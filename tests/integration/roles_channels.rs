@@ -1,12 +1,9 @@
 //! Custom roles, channels and channel assignment through the real App, on SQLite and on
 //! PostgreSQL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on the unexpected
-
-mod common;
-
+use crate::common::on_both_databases;
+use crate::common::{Client, TestApp, channel_id, company_id, id_of, role_id};
 use actix_web::http::Method;
-use common::{Client, TestApp, channel_id, company_id, id_of, role_id};
 use diesel::prelude::*;
 use switchboard::core::permissions::{Permission, PermissionSet};
 use switchboard::db::schema::{

@@ -1,11 +1,8 @@
 //! Oversight and protection through the real App, on SQLite and on PostgreSQL: login history,
 //! the activity log, sessions, lockout and throttling, exports.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on the unexpected
-
-mod common;
-
-use common::{PASSWORD, TestApp, company_id, id_of};
+use crate::common::on_both_databases;
+use crate::common::{PASSWORD, TestApp, company_id, id_of};
 use diesel::prelude::*;
 use switchboard::db::schema::{audit_events, contacts, login_events, sessions, users};
 use switchboard::domain;
@@ -172,7 +169,12 @@ async fn forwarded_addresses_are_believed_only_from_trusted_proxies(app: TestApp
 }
 
 /// A sign-in attempt from its own address (so the per-address throttle stays out of the way).
-async fn attempt_from(app: &TestApp, n: u32, username: &str, password: &str) -> common::Page {
+async fn attempt_from(
+    app: &TestApp,
+    n: u32,
+    username: &str,
+    password: &str,
+) -> crate::common::Page {
     let mut client = app.client();
     client.peer = format!("10.77.{}.{}:4000", n / 250, n % 250 + 1)
         .parse()

@@ -1,13 +1,10 @@
 //! The `switchboard` binary as operators use it, on SQLite and on PostgreSQL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on the unexpected
-
-mod common;
-
 use std::io::Write;
 use std::process::{Output, Stdio};
 
-use common::{Backend, TestDatabase, switchboard};
+use crate::common::on_both_databases;
+use crate::common::{Backend, TestDatabase, switchboard};
 use diesel::prelude::*;
 
 fn run(database: &TestDatabase, args: &[&str], stdin: Option<&str>) -> Output {
@@ -335,22 +332,7 @@ fn drop_guards(backend: Backend) -> &'static str {
     }
 }
 
-#[test]
-fn verify_finds_deleted_and_reordered_records_sqlite() {
-    verify_finds_deleted_and_reordered_records(Backend::Sqlite);
-}
-
-#[test]
-fn verify_finds_deleted_and_reordered_records_postgres() {
-    verify_finds_deleted_and_reordered_records(Backend::Postgres);
-}
-
-#[test]
-fn operators_create_companies_and_users_sqlite() {
-    operators_create_companies_and_users_and_verify_the_audit_log(Backend::Sqlite);
-}
-
-#[test]
-fn operators_create_companies_and_users_postgres() {
-    operators_create_companies_and_users_and_verify_the_audit_log(Backend::Postgres);
-}
+on_both_databases!(
+    sync: verify_finds_deleted_and_reordered_records,
+    operators_create_companies_and_users_and_verify_the_audit_log,
+);

@@ -1,13 +1,10 @@
 //! The foundation through the real App, on SQLite and on PostgreSQL: sign-in, sessions,
 //! CSRF, the route guard, tenancy, masking, security headers.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on the unexpected
-
-mod common;
-
+use crate::common::on_both_databases;
+use crate::common::{Backend, PASSWORD, TestApp};
 use actix_web::http::Method;
 use chrono::Duration;
-use common::{Backend, PASSWORD, TestApp};
 use diesel::prelude::*;
 use switchboard::access::Rule;
 use switchboard::db::schema::{contacts, conversations, login_events, roles, sessions, users};
@@ -556,7 +553,7 @@ async fn deactivation_ends_open_sessions(app: TestApp) {
         .unwrap()
         .unwrap();
     switchboard::db::write_transaction(&mut conn, |conn| {
-        domain::users::deactivate(conn, demo.id, bob_id, &Actor::cli())
+        domain::users::deactivate(conn, &domain::Caller::system(demo.id, Actor::cli()), bob_id)
     })
     .unwrap();
     let page = bob.get("/conversations").await;
@@ -997,7 +994,7 @@ on_both_databases!(
 /// A route registered without going through the route table is refused by the guard.
 async fn a_route_without_a_rule_is_refused(backend: Backend) {
     use actix_web::{test, web};
-    let database = common::TestDatabase::create(backend);
+    let database = crate::common::TestDatabase::create(backend);
     let url = database.url.clone();
     let pool = web::block(move || {
         let pool = switchboard::db::connect(&url).unwrap();
@@ -1055,25 +1052,9 @@ async fn secure_cookies_use_the_host_prefix(backend: Backend) {
     assert!(cookie.contains("Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"));
 }
 
-/// The two tests above need their own App, so they are generated here for both databases.
-macro_rules! with_own_app_on_both_databases {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[actix_web::test]
-                async fn sqlite() {
-                    super::$name(super::Backend::Sqlite).await;
-                }
-                #[actix_web::test]
-                async fn postgres() {
-                    super::$name(super::Backend::Postgres).await;
-                }
-            }
-        )*
-    };
-}
-
-with_own_app_on_both_databases!(
+// The two tests above need their own App, so they are generated here for both databases.
+on_both_databases!(
+    backend:
     a_route_without_a_rule_is_refused,
     secure_cookies_use_the_host_prefix
 );

@@ -5,9 +5,6 @@
 //! PostgreSQL: `SWITCHBOARD_TEST_POSTGRES` names the server (a URL of any database on it);
 //! default `postgres://postgres@127.0.0.1:5432/postgres`.
 
-#![allow(dead_code)]
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test support panics on the unexpected
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -417,8 +414,59 @@ impl Client {
 
 /// Generates a SQLite and a PostgreSQL test for each `async fn name(app: TestApp)`.
 #[macro_export]
+/// Every integration test runs twice, on SQLite and on PostgreSQL, as `<name>::sqlite` and
+/// `<name>::postgres`. The test function takes what the form says:
+/// - `on_both_databases!(a, b)`: `async fn a(app: TestApp)`, the App with the demo workspace;
+/// - `on_both_databases!(backend: a, b)`: `async fn a(backend: Backend)`, for a test that
+///   builds its own App;
+/// - `on_both_databases!(sync: a, b)`: `fn a(backend: Backend)`, for the binary at the command
+///   line;
+/// - `on_both_databases!(browser: a, b)`: `async fn a(backend: Backend)` on a multi-threaded
+///   runtime, for the real binary in Chromium.
 macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
+    (backend: $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[actix_web::test]
+                async fn sqlite() {
+                    super::$name($crate::common::Backend::Sqlite).await;
+                }
+                #[actix_web::test]
+                async fn postgres() {
+                    super::$name($crate::common::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+    (browser: $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name($crate::common::Backend::Sqlite).await;
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name($crate::common::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+    (sync: $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn sqlite() {
+                    super::$name($crate::common::Backend::Sqlite);
+                }
+                #[test]
+                fn postgres() {
+                    super::$name($crate::common::Backend::Postgres);
+                }
+            }
+        )*
+    };
+    ( $($name:ident),* $(,)?) => {
         $(
             mod $name {
                 #[actix_web::test]
@@ -433,6 +481,7 @@ macro_rules! on_both_databases {
         )*
     };
 }
+pub(crate) use on_both_databases;
 
 /// A child process that is killed when the test ends, however it ends.
 pub struct ChildGuard(pub std::process::Child);

@@ -2,11 +2,8 @@
 //! audit record, bad input, the last-supervisor rule, escalation, offboarding and deletion,
 //! settings and the password policy.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on the unexpected
-
-mod common;
-
-use common::{PASSWORD, TestApp, channel_id, company_id, id_of, role_id};
+use crate::common::on_both_databases;
+use crate::common::{PASSWORD, TestApp, channel_id, company_id, id_of, role_id};
 use diesel::prelude::*;
 use switchboard::core::permissions::{Permission, PermissionSet};
 use switchboard::db::schema::{audit_events, channel_members, conversations, messages, users};

@@ -2,12 +2,9 @@
 //! permission level, masking on every page and fragment an agent reaches, replies, close,
 //! reopen, transfers, labels, reveals, inbound traffic and call tasks.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on the unexpected
-
-mod common;
-
+use crate::common::on_both_databases;
+use crate::common::{Client, Page, TestApp, company_id, id_of};
 use actix_web::http::Method;
-use common::{Client, Page, TestApp, company_id, id_of};
 use diesel::prelude::*;
 use serde_json::json;
 use switchboard::core::permissions::{Permission, PermissionSet};

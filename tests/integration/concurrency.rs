@@ -1,11 +1,8 @@
 //! Concurrent writers on both databases: none fails ("database is locked" on SQLite would),
 //! and the per-company audit chain does not fork.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on the unexpected
-
-mod common;
-
-use common::{Backend, TestDatabase};
+use crate::common::on_both_databases;
+use crate::common::{Backend, TestDatabase};
 use switchboard::db::{self, write_transaction};
 use switchboard::domain::{Actor, audit, companies};
 
@@ -62,12 +59,4 @@ fn concurrent_writers_queue_and_keep_the_chain(backend: Backend) {
     }
 }
 
-#[test]
-fn concurrent_writers_sqlite() {
-    concurrent_writers_queue_and_keep_the_chain(Backend::Sqlite);
-}
-
-#[test]
-fn concurrent_writers_postgres() {
-    concurrent_writers_queue_and_keep_the_chain(Backend::Postgres);
-}
+on_both_databases!(sync: concurrent_writers_queue_and_keep_the_chain);

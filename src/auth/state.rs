@@ -1,0 +1,63 @@
+//! What every request can reach: the pool, the configuration, the permission cache, the
+//! cookie key and the GeoIP reader. Built once at start-up, shared by every worker.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use actix_web::cookie::Key;
+use anyhow::Context as _;
+
+use crate::config::Config;
+use crate::core::permissions::PermissionSet;
+use crate::db::{self, Pool};
+
+/// What every request can reach: the pool, the configuration, the permission cache.
+pub struct AppState {
+    pub pool: Pool,
+    pub config: Config,
+    pub permission_cache: PermissionCache,
+    /// Signs session cookies; shared by all instances through the database.
+    pub cookie_key: Key,
+    pub geoip: crate::auth::geoip::GeoIp,
+}
+
+impl AppState {
+    /// Reads (or makes, on first start) the cookie key from the database.
+    pub fn new(pool: Pool, config: Config) -> anyhow::Result<Self> {
+        let mut conn = pool.get().context("cannot reach the database")?;
+        let secret = db::cookie_secret(&mut conn).context("cannot read the cookie key")?;
+        drop(conn);
+        let cookie_key = Key::try_from(secret.as_slice()).context("the cookie key")?;
+        let geoip = crate::auth::geoip::GeoIp::open(config.geoip_db.as_deref());
+        Ok(Self {
+            pool,
+            config,
+            permission_cache: PermissionCache::default(),
+            cookie_key,
+            geoip,
+        })
+    }
+}
+
+/// Permission sets by role id, each tagged with the role version it was read at. A role edit
+/// bumps the version in the database; the next request on any instance sees the new version
+/// in its session query and reloads.
+#[derive(Debug, Default)]
+pub struct PermissionCache {
+    by_role: RwLock<HashMap<i64, (i64, PermissionSet)>>,
+}
+
+impl PermissionCache {
+    pub fn get(&self, role_id: i64, version: i64) -> Option<PermissionSet> {
+        let map = self.by_role.read().ok()?;
+        map.get(&role_id)
+            .filter(|(cached_version, _)| *cached_version == version)
+            .map(|(_, set)| *set)
+    }
+
+    pub fn put(&self, role_id: i64, version: i64, set: PermissionSet) {
+        if let Ok(mut map) = self.by_role.write() {
+            map.insert(role_id, (version, set));
+        }
+    }
+}

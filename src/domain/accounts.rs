@@ -1,0 +1,75 @@
+//! The user row and how to find one: below every module that acts on users (users, channels,
+//! sessions, offboarding), so none of them needs another to look a user up.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::core::status::UserStatus;
+use crate::db::DbConnection;
+use crate::db::schema::users;
+use crate::error::AppError;
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i64,
+    pub company_id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub password_hash: Option<String>,
+    pub role_id: i64,
+    pub status: UserStatus,
+    pub must_change_password: bool,
+    pub password_changed_at: NaiveDateTime,
+    pub failed_logins: i32,
+    pub lockouts: i32,
+    pub locked_until: Option<NaiveDateTime>,
+    pub last_login_at: Option<NaiveDateTime>,
+}
+
+impl User {
+    pub fn is_active(&self) -> bool {
+        self.status.is_active()
+    }
+
+    pub fn is_locked(&self, at: NaiveDateTime) -> bool {
+        self.locked_until.is_some_and(|until| until > at)
+    }
+}
+
+/// A user of the company, or 404 (also for another company's user).
+pub fn get(conn: &mut DbConnection, company_id: i64, user_id: i64) -> Result<User, AppError> {
+    Ok(users::table
+        .filter(users::id.eq(user_id))
+        .filter(users::company_id.eq(company_id))
+        .select(User::as_select())
+        .first(conn)?)
+}
+
+/// A user who can still be managed: deleted users answer 404 like missing ones.
+pub fn get_manageable(
+    conn: &mut DbConnection,
+    company_id: i64,
+    user_id: i64,
+) -> Result<User, AppError> {
+    let user = get(conn, company_id, user_id)?;
+    if user.status == UserStatus::Deleted {
+        return Err(AppError::NotFound);
+    }
+    Ok(user)
+}
+
+pub fn find_by_username(
+    conn: &mut DbConnection,
+    company_id: i64,
+    username: &str,
+) -> Result<Option<User>, AppError> {
+    Ok(users::table
+        .filter(users::company_id.eq(company_id))
+        .filter(users::username.eq(username.trim().to_lowercase()))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}

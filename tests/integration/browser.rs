@@ -1,0 +1,486 @@
+//! The real binary in headless Chromium (Debian's `chromium` and `chromium-driver`), on SQLite
+//! and on PostgreSQL. Each flow reads as the user's steps: `Demo::start` runs the binary on a
+//! fresh database with the demo workspace, `Demo::browser` opens a Chromium window on it.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::common::on_both_databases;
+use crate::common::{
+    Backend, ChildGuard, PASSWORD, TestDatabase, free_port, switchboard, wait_for_port,
+};
+use fantoccini::elements::Element;
+use fantoccini::{ClientBuilder, Locator};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// How long a step may take to show its result.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// The real binary serving the demo workspace on a database of its own.
+struct Demo {
+    backend: Backend,
+    base: String,
+    _server: ChildGuard,
+    _database: TestDatabase,
+}
+
+impl Demo {
+    fn start(backend: Backend) -> Self {
+        let database = TestDatabase::create(backend);
+        let port = free_port();
+        let server = ChildGuard(
+            switchboard(&database)
+                .args(["demo", "--bind", &format!("127.0.0.1:{port}")])
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("start switchboard"),
+        );
+        assert!(wait_for_port(port, 60), "switchboard did not start");
+        Self {
+            backend,
+            base: format!("http://127.0.0.1:{port}"),
+            _server: server,
+            _database: database,
+        }
+    }
+
+    /// A new Chromium window (its own profile, so its own cookies) on this demo.
+    async fn browser(&self) -> Browser {
+        assert!(
+            std::path::Path::new(CHROMEDRIVER).exists(),
+            "browser tests need Debian's chromium and chromium-driver: apt-get install chromium chromium-driver"
+        );
+        let port = free_port();
+        let driver = ChildGuard(
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start chromedriver"),
+        );
+        assert!(wait_for_port(port, 20), "chromedriver did not start");
+        let profile = std::env::temp_dir().join(format!(
+            "sb-chromium-{}",
+            switchboard::core::secrets::random_hex(6)
+        ));
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ]
+            }),
+        );
+        let client = ClientBuilder::native()
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a Chromium session");
+        Browser {
+            c: client,
+            base: self.base.clone(),
+            backend: self.backend,
+            _driver: driver,
+            _profile: profile,
+        }
+    }
+}
+
+/// One Chromium window, driven by what a person does: go, fill, press, read.
+struct Browser {
+    c: fantoccini::Client,
+    base: String,
+    backend: Backend,
+    _driver: ChildGuard,
+    _profile: std::path::PathBuf,
+}
+
+impl Browser {
+    async fn go(&self, path: &str) {
+        self.c.goto(&format!("{}{path}", self.base)).await.unwrap();
+    }
+
+    /// The element once it is on the page.
+    async fn wait_for(&self, css: &str) -> Element {
+        self.c
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|err| panic!("{css} did not appear: {err}"))
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.wait_for(css).await.text().await.unwrap()
+    }
+
+    async fn click(&self, css: &str) {
+        self.wait_for(css).await.click().await.unwrap();
+    }
+
+    /// Types into the named fields of a form.
+    async fn fill(&self, form: &str, fields: &[(&str, &str)]) {
+        let form = self.wait_for(form).await;
+        for (name, value) in fields {
+            form.find(Locator::Css(&format!("[name={name}]")))
+                .await
+                .unwrap()
+                .send_keys(value)
+                .await
+                .unwrap();
+        }
+    }
+
+    async fn submit(&self, form: &str) {
+        self.click(&format!("{form} button[type=submit]")).await;
+    }
+
+    async fn sign_in(&self, company: &str, username: &str, password: &str) {
+        self.go("/login").await;
+        self.fill(
+            "#login-form",
+            &[
+                ("company_code", company),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await;
+        self.submit("#login-form").await;
+    }
+
+    async fn sign_out(&self) {
+        self.click("#sign-out").await;
+        self.wait_for("#login-form").await;
+    }
+
+    /// The labels of the navigation, in order.
+    async fn navigation(&self) -> Vec<String> {
+        self.wait_for("#main-nav").await;
+        let mut labels = Vec::new();
+        for link in self.c.find_all(Locator::Css("#main-nav a")).await.unwrap() {
+            labels.push(link.text().await.unwrap().trim().to_string());
+        }
+        labels
+    }
+
+    async fn url(&self) -> String {
+        self.c.current_url().await.unwrap().to_string()
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        self.c.find_all(Locator::Css(css)).await.unwrap().len()
+    }
+
+    /// Marks the current document; `still_marked` is true only while no page load replaced it.
+    async fn mark_document(&self) {
+        self.c
+            .execute(
+                "document.body.dataset.marker = 'same-page'; return null;",
+                vec![],
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn still_marked(&self) -> bool {
+        let marker = self
+            .c
+            .execute("return document.body.dataset.marker || null;", vec![])
+            .await
+            .unwrap();
+        marker.as_str() == Some("same-page")
+    }
+
+    /// A screenshot in `$SWITCHBOARD_SCREENSHOTS`, when it names a folder.
+    async fn screenshot(&self, name: &str) {
+        if let Ok(dir) = std::env::var("SWITCHBOARD_SCREENSHOTS") {
+            let png = self.c.screenshot().await.unwrap();
+            std::fs::write(format!("{dir}/{name}-{:?}.png", self.backend), png).unwrap();
+        }
+    }
+
+    async fn close(self) {
+        self.c.close().await.unwrap();
+    }
+}
+
+async fn sign_in_see_navigation_sign_out(backend: Backend) {
+    let demo = Demo::start(backend);
+    let b = demo.browser().await;
+
+    // a protected page sends the browser to the sign-in form
+    b.go("/users").await;
+    b.wait_for("#login-form").await;
+    assert!(b.url().await.contains("/login?next=/users"));
+
+    // a wrong password: the generic message, still on the form
+    b.fill(
+        "#login-form",
+        &[
+            ("company_code", "DEMO"),
+            ("username", "sofia"),
+            ("password", "not-it"),
+        ],
+    )
+    .await;
+    b.submit("#login-form").await;
+    assert!(
+        b.text("#login-error")
+            .await
+            .contains("did not match an active account")
+    );
+
+    // the right one: back where it wanted to go, with the supervisor's navigation
+    b.fill("#login-form", &[("password", PASSWORD)]).await;
+    b.submit("#login-form").await;
+    assert!(b.text("#users-table").await.contains("Bob Tanaka"));
+    assert!(b.url().await.ends_with("/users"));
+    assert_eq!(
+        b.navigation().await,
+        [
+            "Conversations",
+            "Calls",
+            "Users",
+            "Roles",
+            "Channels",
+            "Assignments",
+            "Activity",
+            "Login history",
+            "Sessions",
+            "Settings",
+            "My account"
+        ]
+    );
+    let who = b.text("#current-user").await;
+    assert!(who.contains("Sofia Lindqvist"), "{who}");
+    b.screenshot("users").await;
+
+    // sign out ends the session: protected pages send it back to the form
+    b.sign_out().await;
+    b.go("/conversations").await;
+    b.wait_for("#login-form").await;
+    assert!(b.url().await.contains("/login?next=/conversations"));
+    b.close().await;
+}
+
+/// A supervisor adds an agent with two channels through the form; the agent signs in, is
+/// made to change the password, and sees the conversation list.
+async fn supervisor_adds_an_agent_who_gets_to_work(backend: Backend) {
+    let demo = Demo::start(backend);
+    let b = demo.browser().await;
+
+    b.sign_in("DEMO", "sofia", PASSWORD).await;
+    b.wait_for("#main-nav").await;
+    b.go("/users").await;
+    b.click("#add-user").await;
+    b.fill(
+        "#new-user-form",
+        &[
+            ("username", "erin"),
+            ("display_name", "Erin Kowalski"),
+            ("email", "erin@demo.example"),
+            ("password", "Spruce-Lantern-Otter-62"),
+        ],
+    )
+    .await;
+    // Agent is preselected; tick two channels by their labels
+    for label in b.c.find_all(Locator::Css("label.check")).await.unwrap() {
+        let text = label.text().await.unwrap();
+        if text.contains("WhatsApp Sales") || text.contains("Instagram") {
+            label
+                .find(Locator::Css("input"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+        }
+    }
+    b.submit("#new-user-form").await;
+    assert_eq!(b.text("#user-role").await, "Agent");
+    assert!(
+        b.c.source()
+            .await
+            .unwrap()
+            .contains("Instagram, WhatsApp Sales"),
+        "both channels on the user page"
+    );
+    b.screenshot("user").await;
+    b.sign_out().await;
+
+    // erin's first sign-in asks for a password of her own
+    b.sign_in("DEMO", "erin", "Spruce-Lantern-Otter-62").await;
+    b.wait_for("#password-form").await;
+    assert!(b.url().await.ends_with("/account"));
+    b.fill(
+        "#password-form",
+        &[
+            ("current_password", "Spruce-Lantern-Otter-62"),
+            ("new_password", "Walnut-Harbor-Fjord-17"),
+            ("confirm_password", "Walnut-Harbor-Fjord-17"),
+        ],
+    )
+    .await;
+    b.submit("#password-form").await;
+    b.wait_for(".flash").await;
+    b.click("#main-nav a[href='/conversations']").await;
+    assert_eq!(b.text("main h1").await, "Conversations");
+    assert!(b.url().await.ends_with("/conversations"));
+    b.screenshot("agent").await;
+    b.close().await;
+}
+
+/// A supervisor builds a custom role from the matrix and gives it to bob; bob's navigation
+/// shows exactly the role's pages. On the way, an assignment cell toggles through htmx
+/// without a page load (the CSP allows no inline script, so this proves htmx runs).
+async fn custom_role_shapes_the_navigation(backend: Backend) {
+    let demo = Demo::start(backend);
+    let b = demo.browser().await;
+
+    b.sign_in("DEMO", "sofia", PASSWORD).await;
+    b.wait_for("#main-nav").await;
+    b.go("/roles").await;
+    b.fill("#new-role-form", &[("name", "Team Lead")]).await;
+    for key in ["users.view", "channels.view"] {
+        b.click(&format!("#new-role-form input[value='{key}']"))
+            .await;
+    }
+    b.submit("#new-role-form").await;
+    b.wait_for("#edit-role-form").await;
+
+    // give it to bob from his page
+    b.go("/users?q=bob").await;
+    b.c.wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::LinkText("Bob Tanaka"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for("#role-form select[name=role_id]")
+        .await
+        .select_by_label("Team Lead")
+        .await
+        .unwrap();
+    b.submit("#role-form").await;
+    // the flash exists only on the page after the change
+    b.wait_for(".flash").await;
+    assert_eq!(b.text("#user-role").await, "Team Lead");
+
+    // htmx toggles a cell in place: the document survives, the cell changes
+    b.go("/assignments").await;
+    b.wait_for("#assignments").await;
+    b.mark_document().await;
+    let first_off = b.wait_for("button.toggle[aria-pressed=false]").await;
+    let cell_id =
+        b.c.execute(
+            "return arguments[0].closest('td').id",
+            vec![serde_json::to_value(&first_off).unwrap()],
+        )
+        .await
+        .unwrap();
+    let cell_id = cell_id.as_str().unwrap().to_string();
+    first_off.click().await.unwrap();
+    b.wait_for(&format!("#{cell_id} button[aria-pressed=true]"))
+        .await;
+    assert!(b.still_marked().await, "the page was not reloaded");
+    assert!(b.url().await.ends_with("/assignments"));
+    b.sign_out().await;
+
+    b.sign_in("DEMO", "bob", PASSWORD).await;
+    assert_eq!(b.navigation().await, ["Users", "Channels", "My account"]);
+    assert!(b.url().await.ends_with("/users"));
+    b.close().await;
+}
+
+/// An agent opens a conversation, replies, and sees the reply appear without a page load.
+async fn agent_replies_in_place(backend: Backend) {
+    let demo = Demo::start(backend);
+    let b = demo.browser().await;
+
+    b.sign_in("DEMO", "alice", PASSWORD).await;
+    b.click("#conversations-table tbody a").await;
+    b.wait_for("#reply-form").await;
+    let url = b.url().await;
+    b.mark_document().await;
+    let before = b.count("#timeline article").await;
+    b.fill("#reply-form", &[("body", "Your parcel leaves today.")])
+        .await;
+    b.submit("#reply-form").await;
+    b.c.wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(
+            "//section[@id='timeline']/article[contains(., 'Your parcel leaves today.')]",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(b.count("#timeline article").await, before + 1);
+    assert!(b.still_marked().await, "the page was not reloaded");
+    assert_eq!(b.url().await, url);
+    // the form is fresh again
+    let body = b.wait_for("#reply-form textarea[name=body]").await;
+    assert_eq!(body.prop("value").await.unwrap().unwrap_or_default(), "");
+    b.screenshot("reply").await;
+    b.close().await;
+}
+
+/// A supervisor ends an agent's session; the agent's next click lands on the sign-in page.
+async fn supervisor_ends_an_agents_session(backend: Backend) {
+    let demo = Demo::start(backend);
+    let agent = demo.browser().await;
+    let supervisor = demo.browser().await;
+
+    agent.sign_in("DEMO", "alice", PASSWORD).await;
+    agent.wait_for("#conversations-table").await;
+
+    supervisor.sign_in("DEMO", "sofia", PASSWORD).await;
+    supervisor.click("#main-nav a[href='/sessions']").await;
+    let table = supervisor.wait_for("#sessions-table").await;
+    table
+        .find(Locator::XPath(".//tr[contains(., '@alice')]"))
+        .await
+        .unwrap()
+        .find(Locator::Css("button.danger"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    supervisor.wait_for(".flash").await;
+    let remaining = supervisor.text("#sessions-table").await;
+    assert!(!remaining.contains("@alice"), "{remaining}");
+
+    // alice clicks on, and is asked to sign in again
+    agent.click("#conversations-table tbody a").await;
+    agent.wait_for("#login-form").await;
+    assert!(
+        agent
+            .c
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/login")
+    );
+
+    agent.close().await;
+    supervisor.close().await;
+}
+
+// A SQLite and a PostgreSQL browser test for each flow.
+on_both_databases!(
+    browser:
+    supervisor_ends_an_agents_session,
+    agent_replies_in_place,
+    custom_role_shapes_the_navigation,
+    supervisor_adds_an_agent_who_gets_to_work,
+    sign_in_see_navigation_sign_out,
+);

@@ -1,0 +1,17 @@
+//! The one integration-test binary: every area a module, every test on SQLite and on
+//! PostgreSQL through `crate::common::on_both_databases!`, browser tests in headless Chromium.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on the unexpected
+#![allow(dead_code)] // support code is shared by modules that each use part of it
+
+mod common;
+
+mod browser;
+mod cli;
+mod concurrency;
+mod foundation;
+mod layering;
+mod oversight;
+mod roles_channels;
+mod users;
+mod workspace;
