@@ -58,7 +58,7 @@ pub fn same_origin(req: &HttpRequest) -> bool {
 
 /// Finds `csrf_token` in a urlencoded form body.
 pub fn token_in_form(body: &[u8]) -> Option<String> {
-    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+    serde_html_form::from_bytes::<Vec<(String, String)>>(body)
         .ok()?
         .into_iter()
         .find(|(key, _)| key == FORM_FIELD)

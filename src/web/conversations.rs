@@ -86,7 +86,7 @@ fn parse_cursor(value: Option<&str>) -> Result<Option<(chrono::NaiveDateTime, i6
 impl ListQuery {
     /// The filters as a query string (for the export link).
     pub fn describe_query(&self) -> String {
-        serde_urlencoded::to_string([
+        serde_html_form::to_string([
             ("status", self.status.clone().unwrap_or_default()),
             (
                 "channel",

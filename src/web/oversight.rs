@@ -77,7 +77,7 @@ impl LoginQuery {
 
     /// The filters as a query string, for the next page and the export link.
     fn query_string(&self) -> String {
-        serde_urlencoded::to_string([
+        serde_html_form::to_string([
             ("user", self.user.clone().unwrap_or_default()),
             ("success", self.success.clone().unwrap_or_default()),
             ("from", self.from.clone().unwrap_or_default()),
@@ -155,7 +155,7 @@ impl ActivityQuery {
     }
 
     fn query_string(&self) -> String {
-        serde_urlencoded::to_string([
+        serde_html_form::to_string([
             ("actor", self.actor.clone().unwrap_or_default()),
             ("action", self.action.clone().unwrap_or_default()),
             ("from", self.from.clone().unwrap_or_default()),

@@ -322,7 +322,7 @@ impl Client {
             req = req.insert_header((name.to_string(), value.to_string()));
         }
         if let Some(form) = form {
-            let body = serde_urlencoded::to_string(form).expect("form");
+            let body = serde_html_form::to_string(form).expect("form");
             req = req
                 .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
                 .set_payload(body);
