@@ -2,6 +2,7 @@
 //! (one generic 401) and costs the same time; the reason goes to the login history only.
 
 use crate::auth::session_store::LoginGrant;
+use crate::core::ids::{CompanyId, UserId};
 use crate::core::passwords;
 use crate::core::status::UserStatus;
 use crate::db::{DbConnection, write_transaction};
@@ -154,7 +155,7 @@ pub fn authenticate(
                                 actor: &system_actor(credentials),
                                 action: "user.locked",
                                 target_type: "user",
-                                target_id: Some(user.id),
+                                target_id: Some(user.id.into()),
                                 target_label: &user.username,
                                 summary: format!(
                                     "{} locked after {} failed sign-ins",
@@ -194,10 +195,10 @@ pub fn authenticate(
 
 fn attempt<'a>(
     credentials: &'a Credentials,
-    company_id: Option<i64>,
+    company_id: Option<CompanyId>,
     code: &'a str,
     username: &'a str,
-    user_id: Option<i64>,
+    user_id: Option<UserId>,
     outcome: Result<(), Failure>,
 ) -> login_events::Attempt<'a> {
     login_events::Attempt {

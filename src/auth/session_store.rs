@@ -5,6 +5,7 @@
 //! `domain::sessions::load`), and answers "no session" for a revoked, expired or idle session
 //! or a user who is no longer active, so such a session ends on its very next request.
 
+use crate::core::ids::{CompanyId, UserId};
 use std::collections::HashMap;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
@@ -27,8 +28,8 @@ pub const UNAVAILABLE_KEY: &str = "_unavailable";
 /// What sign-in grants: the new session's owner and where they signed in from.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LoginGrant {
-    pub user_id: i64,
-    pub company_id: i64,
+    pub user_id: UserId,
+    pub company_id: CompanyId,
     pub ip: String,
     pub user_agent: String,
 }

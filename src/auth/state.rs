@@ -8,6 +8,7 @@ use actix_web::cookie::Key;
 use anyhow::Context as _;
 
 use crate::config::Config;
+use crate::core::ids::RoleId;
 use crate::core::permissions::PermissionSet;
 use crate::db::{self, Pool};
 
@@ -44,18 +45,18 @@ impl AppState {
 /// in its session query and reloads.
 #[derive(Debug, Default)]
 pub struct PermissionCache {
-    by_role: RwLock<HashMap<i64, (i64, PermissionSet)>>,
+    by_role: RwLock<HashMap<RoleId, (i64, PermissionSet)>>,
 }
 
 impl PermissionCache {
-    pub fn get(&self, role_id: i64, version: i64) -> Option<PermissionSet> {
+    pub fn get(&self, role_id: RoleId, version: i64) -> Option<PermissionSet> {
         let map = self.by_role.read().ok()?;
         map.get(&role_id)
             .filter(|(cached_version, _)| *cached_version == version)
             .map(|(_, set)| *set)
     }
 
-    pub fn put(&self, role_id: i64, version: i64, set: PermissionSet) {
+    pub fn put(&self, role_id: RoleId, version: i64, set: PermissionSet) {
         if let Ok(mut map) = self.by_role.write() {
             map.insert(role_id, (version, set));
         }

@@ -1,6 +1,7 @@
 //! The user row and how to find one: below every module that acts on users (users, channels,
 //! sessions, offboarding), so none of them needs another to look a user up.
 
+use crate::core::ids::{CompanyId, RoleId, UserId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -12,14 +13,14 @@ use crate::error::AppError;
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct User {
-    pub id: i64,
-    pub company_id: i64,
+    pub id: UserId,
+    pub company_id: CompanyId,
     pub username: String,
     pub display_name: String,
     pub email: Option<String>,
     pub phone: Option<String>,
     pub password_hash: Option<String>,
-    pub role_id: i64,
+    pub role_id: RoleId,
     pub status: UserStatus,
     pub must_change_password: bool,
     pub password_changed_at: NaiveDateTime,
@@ -40,7 +41,11 @@ impl User {
 }
 
 /// A user of the company, or 404 (also for another company's user).
-pub fn get(conn: &mut DbConnection, company_id: i64, user_id: i64) -> Result<User, AppError> {
+pub fn get(
+    conn: &mut DbConnection,
+    company_id: CompanyId,
+    user_id: UserId,
+) -> Result<User, AppError> {
     Ok(users::table
         .filter(users::id.eq(user_id))
         .filter(users::company_id.eq(company_id))
@@ -51,8 +56,8 @@ pub fn get(conn: &mut DbConnection, company_id: i64, user_id: i64) -> Result<Use
 /// A user who can still be managed: deleted users answer 404 like missing ones.
 pub fn get_manageable(
     conn: &mut DbConnection,
-    company_id: i64,
-    user_id: i64,
+    company_id: CompanyId,
+    user_id: UserId,
 ) -> Result<User, AppError> {
     let user = get(conn, company_id, user_id)?;
     if user.status == UserStatus::Deleted {
@@ -63,7 +68,7 @@ pub fn get_manageable(
 
 pub fn find_by_username(
     conn: &mut DbConnection,
-    company_id: i64,
+    company_id: CompanyId,
     username: &str,
 ) -> Result<Option<User>, AppError> {
     Ok(users::table

@@ -2,6 +2,7 @@
 //! removing a user from a channel hides its conversations from them at once; conversations
 //! already assigned to them there stay assigned until transferred, and are counted here.
 
+use crate::core::ids::{ChannelId, CompanyId, UserId};
 use diesel::prelude::*;
 
 use crate::core::status::UserStatus;
@@ -12,7 +13,7 @@ use crate::domain::channels::{self, Channel};
 use crate::error::AppError;
 
 pub struct MatrixRow {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub display_name: String,
     pub username: String,
     pub status: String,
@@ -28,9 +29,9 @@ pub struct Matrix {
 }
 
 /// Users × channels of the company (deleted users left out). Three queries.
-pub fn matrix(conn: &mut DbConnection, company_id: i64) -> Result<Matrix, AppError> {
+pub fn matrix(conn: &mut DbConnection, company_id: CompanyId) -> Result<Matrix, AppError> {
     let channels = channels::list(conn, company_id)?;
-    let people: Vec<(i64, String, String, String)> = users::table
+    let people: Vec<(UserId, String, String, String)> = users::table
         .filter(users::company_id.eq(company_id))
         .filter(users::status.ne(UserStatus::Deleted))
         .order(users::display_name)
@@ -41,12 +42,12 @@ pub fn matrix(conn: &mut DbConnection, company_id: i64) -> Result<Matrix, AppErr
             users::status,
         ))
         .load(conn)?;
-    let ids: Vec<i64> = people.iter().map(|p| p.0).collect();
-    let memberships: Vec<(i64, i64)> = channel_members::table
+    let ids: Vec<UserId> = people.iter().map(|p| p.0).collect();
+    let memberships: Vec<(UserId, ChannelId)> = channel_members::table
         .filter(channel_members::user_id.eq_any(&ids))
         .select((channel_members::user_id, channel_members::channel_id))
         .load(conn)?;
-    let open: Vec<(Option<i64>, i64)> = conversations::table
+    let open: Vec<(Option<UserId>, ChannelId)> = conversations::table
         .filter(conversations::company_id.eq(company_id))
         .filter(conversations::status.eq("open"))
         .filter(conversations::assignee_id.is_not_null())
@@ -55,7 +56,7 @@ pub fn matrix(conn: &mut DbConnection, company_id: i64) -> Result<Matrix, AppErr
     let rows = people
         .into_iter()
         .map(|(user_id, display_name, username, status)| {
-            let is_member = |channel_id: i64| memberships.contains(&(user_id, channel_id));
+            let is_member = |channel_id: ChannelId| memberships.contains(&(user_id, channel_id));
             MatrixRow {
                 member_of: channels.iter().map(|c| is_member(c.id)).collect(),
                 stranded: open
@@ -76,8 +77,8 @@ pub fn matrix(conn: &mut DbConnection, company_id: i64) -> Result<Matrix, AppErr
 
 /// One cell after a change, for the htmx fragment.
 pub struct Cell {
-    pub user_id: i64,
-    pub channel_id: i64,
+    pub user_id: UserId,
+    pub channel_id: ChannelId,
     pub channel_name: String,
     pub display_name: String,
     pub member: bool,
@@ -88,8 +89,8 @@ pub struct Cell {
 pub fn set(
     conn: &mut DbConnection,
     me: &Caller,
-    user_id: i64,
-    channel_id: i64,
+    user_id: UserId,
+    channel_id: ChannelId,
     assigned: bool,
 ) -> Result<Cell, AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
@@ -103,9 +104,9 @@ pub fn set(
 
 pub fn cell(
     conn: &mut DbConnection,
-    company_id: i64,
-    user_id: i64,
-    channel_id: i64,
+    company_id: CompanyId,
+    user_id: UserId,
+    channel_id: ChannelId,
 ) -> Result<Cell, AppError> {
     let channel = channels::get(conn, company_id, channel_id)?;
     let user = crate::domain::accounts::get_manageable(conn, company_id, user_id)?;
@@ -130,7 +131,7 @@ pub fn cell(
 pub fn set_all(
     conn: &mut DbConnection,
     me: &Caller,
-    user_id: i64,
+    user_id: UserId,
     assigned: bool,
 ) -> Result<(), AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);

@@ -1,6 +1,7 @@
 //! The audit log: every change and its record commit together, and records are chained per
 //! company (each holds the SHA-256 of the previous one) so edits and deletions are detectable.
 
+use crate::core::ids::{CompanyId, UserId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
@@ -14,7 +15,7 @@ use crate::error::AppError;
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 pub struct Entry<'a> {
-    pub company_id: i64,
+    pub company_id: CompanyId,
     pub actor: &'a Actor,
     /// `area.verb`, e.g. `user.deactivate`.
     pub action: &'static str,
@@ -44,9 +45,9 @@ fn one_line(text: &str) -> String {
 #[diesel(table_name = audit_events)]
 pub struct Record {
     pub id: i64,
-    pub company_id: i64,
+    pub company_id: CompanyId,
     pub seq: i64,
-    pub actor_id: Option<i64>,
+    pub actor_id: Option<UserId>,
     pub actor_username: String,
     pub action: String,
     pub target_type: String,
@@ -149,7 +150,7 @@ pub enum Verification {
 }
 
 /// Recomputes a company's chain from the first record, in pages.
-pub fn verify(conn: &mut DbConnection, company_id: i64) -> Result<Verification, AppError> {
+pub fn verify(conn: &mut DbConnection, company_id: CompanyId) -> Result<Verification, AppError> {
     let mut expected_prev = GENESIS.to_string();
     let mut expected_seq = 1;
     loop {
@@ -211,7 +212,7 @@ pub const PAGE_SIZE: i64 = 100;
 /// The company's activity, newest first, `limit` records at a time (keyset on the indexed id).
 pub fn page(
     conn: &mut DbConnection,
-    company_id: i64,
+    company_id: CompanyId,
     filter: &ActivityFilter,
     limit: i64,
 ) -> Result<Vec<Record>, AppError> {

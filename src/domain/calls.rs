@@ -2,6 +2,7 @@
 //! assignee, and are never reassigned (as in the CRM this product serves), which is why
 //! offboarding waits for them.
 
+use crate::core::ids::{CallTaskId, UserId};
 use chrono::NaiveDateTime;
 use diesel::dsl::sql;
 use diesel::prelude::*;
@@ -43,13 +44,13 @@ where
 }
 
 pub struct CallView {
-    pub id: i64,
+    pub id: CallTaskId,
     pub contact_name: String,
     /// Masked for viewers without `contacts.view_unmasked`.
     pub caller: Option<String>,
     pub channel_name: String,
     pub assignee: Option<String>,
-    pub assignee_id: Option<i64>,
+    pub assignee_id: Option<UserId>,
     pub call_status: String,
     pub duration_seconds: i32,
     pub status: String,
@@ -57,12 +58,12 @@ pub struct CallView {
 }
 
 type Row = (
-    i64,
+    CallTaskId,
     String,
     Option<String>,
     String,
     Option<String>,
-    Option<i64>,
+    Option<UserId>,
     String,
     i32,
     String,
@@ -134,10 +135,14 @@ pub fn list(
 }
 
 /// The assignee marks their call task done (404 when not visible, 409 when not theirs or done).
-pub fn complete(conn: &mut DbConnection, me: &Caller, call_task_id: i64) -> Result<(), AppError> {
+pub fn complete(
+    conn: &mut DbConnection,
+    me: &Caller,
+    call_task_id: CallTaskId,
+) -> Result<(), AppError> {
     let (viewer, actor) = (&me.viewer, &me.actor);
     let visible = visible_to(conn, viewer)?;
-    let (id, assignee, status): (i64, Option<i64>, String) = call_tasks::table
+    let (id, assignee, status): (CallTaskId, Option<UserId>, String) = call_tasks::table
         .filter(visible)
         .filter(call_tasks::id.eq(call_task_id))
         .select((call_tasks::id, call_tasks::assignee_id, call_tasks::status))
@@ -165,7 +170,7 @@ pub fn complete(conn: &mut DbConnection, me: &Caller, call_task_id: i64) -> Resu
             actor,
             action: "call_task.complete",
             target_type: "call_task",
-            target_id: Some(id),
+            target_id: Some(id.into()),
             target_label: &format!("#{id}"),
             summary: format!("call task #{id} completed"),
         },

@@ -1,5 +1,6 @@
 //! Channels (one per connected number or account) and their members.
 
+use crate::core::ids::{ChannelId, CompanyId, RoleId, UserId};
 use diesel::prelude::*;
 
 use crate::core::status::UserStatus;
@@ -29,8 +30,8 @@ pub fn kind_label(kind: &str) -> &'static str {
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = channels)]
 pub struct Channel {
-    pub id: i64,
-    pub company_id: i64,
+    pub id: ChannelId,
+    pub company_id: CompanyId,
     pub name: String,
     pub kind: String,
     pub active: bool,
@@ -41,7 +42,7 @@ pub fn create(
     me: &Caller,
     name: &str,
     kind: &str,
-) -> Result<i64, AppError> {
+) -> Result<ChannelId, AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
     let mut errors = FieldErrors::default();
     if !KINDS.iter().any(|(key, _)| *key == kind) {
@@ -50,7 +51,7 @@ pub fn create(
     let name = validate_name(conn, company_id, name, None, &mut errors)?;
     let name = name.as_str();
     errors.into_result()?;
-    let id: i64 = diesel::insert_into(channels::table)
+    let id: ChannelId = diesel::insert_into(channels::table)
         .values((
             channels::company_id.eq(company_id),
             channels::name.eq(name),
@@ -67,7 +68,7 @@ pub fn create(
             actor,
             action: "channel.create",
             target_type: "channel",
-            target_id: Some(id),
+            target_id: Some(id.into()),
             target_label: name,
             summary: format!("channel {name} ({}) created", kind_label(kind)),
         },
@@ -75,7 +76,7 @@ pub fn create(
     Ok(id)
 }
 
-pub fn list(conn: &mut DbConnection, company_id: i64) -> Result<Vec<Channel>, AppError> {
+pub fn list(conn: &mut DbConnection, company_id: CompanyId) -> Result<Vec<Channel>, AppError> {
     Ok(channels::table
         .filter(channels::company_id.eq(company_id))
         .order(channels::name)
@@ -84,7 +85,10 @@ pub fn list(conn: &mut DbConnection, company_id: i64) -> Result<Vec<Channel>, Ap
 }
 
 /// Ids of the channels a user is a member of.
-pub fn member_channel_ids(conn: &mut DbConnection, user_id: i64) -> Result<Vec<i64>, AppError> {
+pub fn member_channel_ids(
+    conn: &mut DbConnection,
+    user_id: UserId,
+) -> Result<Vec<ChannelId>, AppError> {
     Ok(channel_members::table
         .filter(channel_members::user_id.eq(user_id))
         .select(channel_members::channel_id)
@@ -94,9 +98,9 @@ pub fn member_channel_ids(conn: &mut DbConnection, user_id: i64) -> Result<Vec<i
 /// Adds a user to a channel of the same company (both checked); idempotent.
 pub fn add_member(
     conn: &mut DbConnection,
-    company_id: i64,
-    channel_id: i64,
-    user_id: i64,
+    company_id: CompanyId,
+    channel_id: ChannelId,
+    user_id: UserId,
     actor: &Actor,
 ) -> Result<(), AppError> {
     let channel_name: String = channels::table
@@ -124,7 +128,7 @@ pub fn add_member(
                 actor,
                 action: "assignment.add",
                 target_type: "user",
-                target_id: Some(user_id),
+                target_id: Some(user_id.into()),
                 target_label: &user.username,
                 summary: format!("{} added to channel {channel_name}", user.username),
             },
@@ -136,9 +140,9 @@ pub fn add_member(
 /// The ids among `ids` that are channels of the company (foreign or unknown ids drop out).
 pub fn ids_of_company(
     conn: &mut DbConnection,
-    company_id: i64,
-    ids: &[i64],
-) -> Result<Vec<i64>, AppError> {
+    company_id: CompanyId,
+    ids: &[ChannelId],
+) -> Result<Vec<ChannelId>, AppError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -152,8 +156,8 @@ pub fn ids_of_company(
 /// Removes a user from every channel; returns how many memberships ended.
 pub fn remove_all_memberships(
     conn: &mut DbConnection,
-    company_id: i64,
-    user_id: i64,
+    company_id: CompanyId,
+    user_id: UserId,
     actor: &Actor,
 ) -> Result<usize, AppError> {
     let user = crate::domain::accounts::get(conn, company_id, user_id)?;
@@ -175,7 +179,7 @@ pub fn remove_all_memberships(
             actor,
             action: "assignment.remove_all",
             target_type: "user",
-            target_id: Some(user.id),
+            target_id: Some(user.id.into()),
             target_label: &user.username,
             summary: format!("{} removed from {}", user.username, names.join(", ")),
         },
@@ -185,9 +189,9 @@ pub fn remove_all_memberships(
 
 fn validate_name(
     conn: &mut DbConnection,
-    company_id: i64,
+    company_id: CompanyId,
     name: &str,
-    except: Option<i64>,
+    except: Option<ChannelId>,
     errors: &mut FieldErrors,
 ) -> Result<String, AppError> {
     let name = name.trim().to_string();
@@ -205,7 +209,11 @@ fn validate_name(
 }
 
 /// A channel of the company, or 404.
-pub fn get(conn: &mut DbConnection, company_id: i64, channel_id: i64) -> Result<Channel, AppError> {
+pub fn get(
+    conn: &mut DbConnection,
+    company_id: CompanyId,
+    channel_id: ChannelId,
+) -> Result<Channel, AppError> {
     Ok(channels::table
         .filter(channels::id.eq(channel_id))
         .filter(channels::company_id.eq(company_id))
@@ -216,8 +224,8 @@ pub fn get(conn: &mut DbConnection, company_id: i64, channel_id: i64) -> Result<
 /// The channel's inbound token (shown to `channels.manage` holders only).
 pub fn webhook_token(
     conn: &mut DbConnection,
-    company_id: i64,
-    channel_id: i64,
+    company_id: CompanyId,
+    channel_id: ChannelId,
 ) -> Result<String, AppError> {
     Ok(channels::table
         .filter(channels::id.eq(channel_id))
@@ -235,26 +243,27 @@ pub struct ChannelSummary {
 /// Every channel with member and open-conversation counts (three queries).
 pub fn list_with_counts(
     conn: &mut DbConnection,
-    company_id: i64,
+    company_id: CompanyId,
 ) -> Result<Vec<ChannelSummary>, AppError> {
     use crate::db::schema::{conversations, users};
     let all = list(conn, company_id)?;
-    let ids: Vec<i64> = all.iter().map(|c| c.id).collect();
-    let members: Vec<(i64, i64)> = channel_members::table
+    let ids: Vec<ChannelId> = all.iter().map(|c| c.id).collect();
+    let members: Vec<(ChannelId, i64)> = channel_members::table
         .inner_join(users::table)
         .filter(channel_members::channel_id.eq_any(&ids))
         .filter(users::status.eq(UserStatus::Active))
         .group_by(channel_members::channel_id)
         .select((channel_members::channel_id, diesel::dsl::count_star()))
         .load(conn)?;
-    let open: Vec<(i64, i64)> = conversations::table
+    let open: Vec<(ChannelId, i64)> = conversations::table
         .filter(conversations::channel_id.eq_any(&ids))
         .filter(conversations::status.eq("open"))
         .group_by(conversations::channel_id)
         .select((conversations::channel_id, diesel::dsl::count_star()))
         .load(conn)?;
-    let count =
-        |list: &[(i64, i64)], id: i64| list.iter().find(|(c, _)| *c == id).map_or(0, |(_, n)| *n);
+    let count = |list: &[(ChannelId, i64)], id: ChannelId| {
+        list.iter().find(|(c, _)| *c == id).map_or(0, |(_, n)| *n)
+    };
     Ok(all
         .into_iter()
         .map(|channel| ChannelSummary {
@@ -270,7 +279,7 @@ pub fn list_with_counts(
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = crate::db::schema::users)]
 pub struct ChannelMember {
-    pub id: i64,
+    pub id: UserId,
     pub display_name: String,
     pub username: String,
     pub status: UserStatus,
@@ -278,7 +287,7 @@ pub struct ChannelMember {
 
 pub fn members_of(
     conn: &mut DbConnection,
-    channel_id: i64,
+    channel_id: ChannelId,
 ) -> Result<Vec<ChannelMember>, AppError> {
     use crate::db::schema::users;
     Ok(channel_members::table
@@ -293,7 +302,7 @@ pub fn members_of(
 pub fn update(
     conn: &mut DbConnection,
     me: &Caller,
-    channel_id: i64,
+    channel_id: ChannelId,
     name: &str,
     active: bool,
 ) -> Result<(), AppError> {
@@ -326,7 +335,7 @@ pub fn update(
             actor,
             action: "channel.update",
             target_type: "channel",
-            target_id: Some(channel.id),
+            target_id: Some(channel.id.into()),
             target_label: &name,
             summary: format!("channel {}", changes.join(", ")),
         },
@@ -334,7 +343,11 @@ pub fn update(
 }
 
 /// Replaces the channel's inbound token; the old one stops working at once.
-pub fn rotate_token(conn: &mut DbConnection, me: &Caller, channel_id: i64) -> Result<(), AppError> {
+pub fn rotate_token(
+    conn: &mut DbConnection,
+    me: &Caller,
+    channel_id: ChannelId,
+) -> Result<(), AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
     let channel = get(conn, company_id, channel_id)?;
     diesel::update(channels::table.filter(channels::id.eq(channel.id)))
@@ -347,7 +360,7 @@ pub fn rotate_token(conn: &mut DbConnection, me: &Caller, channel_id: i64) -> Re
             actor,
             action: "channel.rotate_token",
             target_type: "channel",
-            target_id: Some(channel.id),
+            target_id: Some(channel.id.into()),
             target_label: &channel.name,
             summary: format!("inbound token of {} replaced", channel.name),
         },
@@ -357,9 +370,9 @@ pub fn rotate_token(conn: &mut DbConnection, me: &Caller, channel_id: i64) -> Re
 /// Removes a user from one channel; idempotent.
 pub fn remove_member(
     conn: &mut DbConnection,
-    company_id: i64,
-    channel_id: i64,
-    user_id: i64,
+    company_id: CompanyId,
+    channel_id: ChannelId,
+    user_id: UserId,
     actor: &Actor,
 ) -> Result<(), AppError> {
     let channel = get(conn, company_id, channel_id)?;
@@ -378,7 +391,7 @@ pub fn remove_member(
                 actor,
                 action: "assignment.remove",
                 target_type: "user",
-                target_id: Some(user.id),
+                target_id: Some(user.id.into()),
                 target_label: &user.username,
                 summary: format!("{} removed from channel {}", user.username, channel.name),
             },
@@ -390,7 +403,7 @@ pub fn remove_member(
 /// An active member of a channel who can hold assigned conversations, with their load.
 #[derive(Clone, Debug)]
 pub struct Holder {
-    pub id: i64,
+    pub id: UserId,
     pub display_name: String,
     pub username: String,
     pub open: i64,
@@ -400,11 +413,11 @@ pub struct Holder {
 /// queries, however many members.
 pub fn holders(
     conn: &mut DbConnection,
-    company_id: i64,
-    channel_id: i64,
+    company_id: CompanyId,
+    channel_id: ChannelId,
 ) -> Result<Vec<Holder>, AppError> {
     use crate::db::schema::{conversations, role_permissions, users};
-    let members: Vec<(i64, String, String, i64)> = channel_members::table
+    let members: Vec<(UserId, String, String, RoleId)> = channel_members::table
         .inner_join(users::table)
         .filter(channel_members::channel_id.eq(channel_id))
         .filter(users::company_id.eq(company_id))
@@ -416,13 +429,13 @@ pub fn holders(
             users::role_id,
         ))
         .load(conn)?;
-    let role_ids: Vec<i64> = members.iter().map(|m| m.3).collect();
-    let grants: Vec<(i64, String)> = role_permissions::table
+    let role_ids: Vec<RoleId> = members.iter().map(|m| m.3).collect();
+    let grants: Vec<(RoleId, String)> = role_permissions::table
         .filter(role_permissions::role_id.eq_any(&role_ids))
         .select((role_permissions::role_id, role_permissions::permission))
         .load(conn)?;
-    let ids: Vec<i64> = members.iter().map(|m| m.0).collect();
-    let loads: Vec<(Option<i64>, i64)> = conversations::table
+    let ids: Vec<UserId> = members.iter().map(|m| m.0).collect();
+    let loads: Vec<(Option<UserId>, i64)> = conversations::table
         .filter(conversations::assignee_id.eq_any(&ids))
         .filter(conversations::status.eq("open"))
         .group_by(conversations::assignee_id)

@@ -1,5 +1,6 @@
 //! Companies (tenants) and their security settings.
 
+use crate::core::ids::CompanyId;
 use diesel::prelude::*;
 
 use crate::core::passwords::PasswordPolicy;
@@ -11,7 +12,7 @@ use crate::error::AppError;
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = companies)]
 pub struct Company {
-    pub id: i64,
+    pub id: CompanyId,
     pub code: String,
     pub name: String,
     pub password_min_length: i32,
@@ -62,7 +63,7 @@ pub fn find_by_code(conn: &mut DbConnection, code: &str) -> Result<Option<Compan
         .optional()?)
 }
 
-pub fn get(conn: &mut DbConnection, company_id: i64) -> Result<Company, AppError> {
+pub fn get(conn: &mut DbConnection, company_id: CompanyId) -> Result<Company, AppError> {
     Ok(companies::table
         .find(company_id)
         .select(Company::as_select())
@@ -88,7 +89,7 @@ pub fn create(
             "A company with the code {code} already exists."
         )));
     }
-    let id: i64 = diesel::insert_into(companies::table)
+    let id: CompanyId = diesel::insert_into(companies::table)
         .values((
             companies::code.eq(&code),
             companies::name.eq(name),
@@ -104,7 +105,7 @@ pub fn create(
             actor,
             action: "company.create",
             target_type: "company",
-            target_id: Some(id),
+            target_id: Some(id.into()),
             target_label: &code,
             summary: format!("company {code} created"),
         },

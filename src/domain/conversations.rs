@@ -4,6 +4,7 @@
 //! conversations in the product is filtered by it, so no page can forget it. Contact details
 //! leave this module only through [`ContactMask`], so no page can forget masking either.
 
+use crate::core::ids::{ChannelId, ContactId, ConversationId, UserId};
 use chrono::NaiveDateTime;
 use diesel::dsl::sql;
 use diesel::expression::BoxableExpression;
@@ -83,7 +84,7 @@ impl ContactCard {
 
 #[derive(Clone, Debug)]
 pub struct ConversationRow {
-    pub id: i64,
+    pub id: ConversationId,
     pub contact: ContactCard,
     pub channel_name: String,
     pub channel_kind: String,
@@ -114,15 +115,15 @@ impl ConversationRow {
 pub struct ListFilter {
     /// `open`, `closed`, or None for all.
     pub status: Option<String>,
-    pub channel_id: Option<i64>,
-    pub assignee_id: Option<i64>,
+    pub channel_id: Option<ChannelId>,
+    pub assignee_id: Option<UserId>,
     /// Text searched in the contact's name and the messages.
     pub q: Option<String>,
     pub label: Option<String>,
     /// Only conversations waiting for a reply since before this time (missed chats).
     pub waiting_since_before: Option<NaiveDateTime>,
     /// Keyset cursor: rows strictly older than this (last_message_at, id).
-    pub before: Option<(NaiveDateTime, i64)>,
+    pub before: Option<(NaiveDateTime, ConversationId)>,
 }
 
 pub const PAGE_SIZE: i64 = 50;
@@ -149,7 +150,7 @@ macro_rules! visible_rows {
 }
 
 type RowTuple = (
-    i64,
+    ConversationId,
     String,
     NaiveDateTime,
     Option<String>,
@@ -269,7 +270,7 @@ pub struct AssignmentView {
 
 pub struct ConversationDetail {
     pub row: ConversationRow,
-    pub channel_id: i64,
+    pub channel_id: ChannelId,
     pub messages: Vec<MessageView>,
     pub history: Vec<AssignmentView>,
     pub labels: Vec<String>,
@@ -279,7 +280,7 @@ pub struct ConversationDetail {
 pub fn get(
     conn: &mut DbConnection,
     viewer: &Viewer,
-    conversation_id: i64,
+    conversation_id: ConversationId,
 ) -> Result<ConversationDetail, AppError> {
     let visible = visible_to(conn, viewer)?;
     let row: RowTuple = visible_rows!(visible)
@@ -307,7 +308,7 @@ pub fn get(
             created_at,
         })
         .collect();
-    let channel_id: i64 = conversations::table
+    let channel_id: ChannelId = conversations::table
         .find(id)
         .select(conversations::channel_id)
         .first(conn)?;
@@ -377,10 +378,10 @@ pub const MAX_BODY: usize = 4000;
 
 /// What a change to one conversation needs to know about it (after the visibility check).
 struct Target {
-    id: i64,
-    channel_id: i64,
-    contact_id: i64,
-    assignee_id: Option<i64>,
+    id: ConversationId,
+    channel_id: ChannelId,
+    contact_id: ContactId,
+    assignee_id: Option<UserId>,
     status: String,
 }
 
@@ -388,7 +389,7 @@ struct Target {
 fn visible_target(
     conn: &mut DbConnection,
     viewer: &Viewer,
-    conversation_id: i64,
+    conversation_id: ConversationId,
 ) -> Result<Target, AppError> {
     let visible = visible_to(conn, viewer)?;
     let (id, channel_id, contact_id, assignee_id, status) = conversations::table
@@ -401,7 +402,7 @@ fn visible_target(
             conversations::assignee_id,
             conversations::status,
         ))
-        .first::<(i64, i64, i64, Option<i64>, String)>(conn)?;
+        .first::<(ConversationId, ChannelId, ContactId, Option<UserId>, String)>(conn)?;
     Ok(Target {
         id,
         channel_id,
@@ -446,7 +447,7 @@ pub enum Writing {
 pub fn reply(
     conn: &mut DbConnection,
     me: &Caller,
-    conversation_id: i64,
+    conversation_id: ConversationId,
     body: &str,
     kind: Writing,
 ) -> Result<MessageView, AppError> {
@@ -497,7 +498,7 @@ pub fn reply(
         conn,
         viewer,
         actor,
-        target.id,
+        target.id.into(),
         action,
         format!(
             "{what} in conversation #{} ({} characters)",
@@ -521,7 +522,7 @@ pub fn reply(
 pub fn set_status(
     conn: &mut DbConnection,
     me: &Caller,
-    conversation_id: i64,
+    conversation_id: ConversationId,
     open: bool,
 ) -> Result<(), AppError> {
     let (viewer, actor) = (&me.viewer, &me.actor);
@@ -545,7 +546,7 @@ pub fn set_status(
         conn,
         viewer,
         actor,
-        target.id,
+        target.id.into(),
         action,
         format!("conversation #{} {verb}", target.id),
     )
@@ -555,7 +556,7 @@ pub fn set_status(
 pub fn transfer_options(
     conn: &mut DbConnection,
     viewer: &Viewer,
-    conversation_id: i64,
+    conversation_id: ConversationId,
 ) -> Result<Vec<channel_domain::Holder>, AppError> {
     let target = visible_target(conn, viewer, conversation_id)?;
     Ok(
@@ -571,8 +572,8 @@ pub fn transfer_options(
 pub fn transfer(
     conn: &mut DbConnection,
     me: &Caller,
-    conversation_id: i64,
-    to_user_id: Option<i64>,
+    conversation_id: ConversationId,
+    to_user_id: Option<UserId>,
 ) -> Result<(), AppError> {
     let (viewer, actor) = (&me.viewer, &me.actor);
     let target = visible_target(conn, viewer, conversation_id)?;
@@ -604,7 +605,7 @@ pub fn transfer(
         conn,
         viewer,
         actor,
-        target.id,
+        target.id.into(),
         "conversation.transfer",
         format!("conversation #{} transferred to {}", target.id, to.username),
     )
@@ -632,7 +633,7 @@ fn clean_label(label: &str) -> Result<String, AppError> {
 pub fn add_label(
     conn: &mut DbConnection,
     me: &Caller,
-    conversation_id: i64,
+    conversation_id: ConversationId,
     label: &str,
 ) -> Result<(), AppError> {
     let (viewer, actor) = (&me.viewer, &me.actor);
@@ -657,7 +658,7 @@ pub fn add_label(
         conn,
         viewer,
         actor,
-        target.id,
+        target.id.into(),
         "conversation.label_add",
         format!("label {label} added to conversation #{}", target.id),
     )
@@ -666,7 +667,7 @@ pub fn add_label(
 pub fn remove_label(
     conn: &mut DbConnection,
     me: &Caller,
-    conversation_id: i64,
+    conversation_id: ConversationId,
     label: &str,
 ) -> Result<(), AppError> {
     let (viewer, actor) = (&me.viewer, &me.actor);
@@ -685,7 +686,7 @@ pub fn remove_label(
         conn,
         viewer,
         actor,
-        target.id,
+        target.id.into(),
         "conversation.label_remove",
         format!("label {label} removed from conversation #{}", target.id),
     )
@@ -696,7 +697,7 @@ pub fn remove_label(
 pub fn reveal(
     conn: &mut DbConnection,
     me: &Caller,
-    conversation_id: i64,
+    conversation_id: ConversationId,
     reason: &str,
 ) -> Result<ContactCard, AppError> {
     let (viewer, actor) = (&me.viewer, &me.actor);
@@ -748,7 +749,7 @@ pub fn reveal(
             actor,
             action: "contact.reveal",
             target_type: "contact",
-            target_id: Some(target.contact_id),
+            target_id: Some(target.contact_id.into()),
             target_label: &name,
             summary: format!(
                 "details of {name} revealed in conversation #{}; reason: {reason}",

@@ -2,6 +2,7 @@
 //! contacts, conversations and call tasks. Seeding is idempotent: a company that exists is
 //! left as it is.
 
+use crate::core::ids::{ChannelId, CompanyId, ContactId, ConversationId, RoleId, UserId};
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
@@ -81,7 +82,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<bool, AppError> {
 }
 
 struct Seeder<'a> {
-    company_id: i64,
+    company_id: CompanyId,
     company_code: &'a str,
     actor: Actor,
     at: NaiveDateTime,
@@ -94,8 +95,8 @@ impl Seeder<'_> {
         conn: &mut DbConnection,
         username: &str,
         display_name: &str,
-        role_id: i64,
-    ) -> Result<i64, AppError> {
+        role_id: RoleId,
+    ) -> Result<UserId, AppError> {
         let company = companies::get(conn, self.company_id)?;
         let user = users::create(
             conn,
@@ -121,7 +122,7 @@ impl Seeder<'_> {
         Ok(user.id)
     }
 
-    fn contact(&mut self, conn: &mut DbConnection) -> Result<(i64, String), AppError> {
+    fn contact(&mut self, conn: &mut DbConnection) -> Result<(ContactId, String), AppError> {
         let n = self.contact_counter;
         self.contact_counter += 1;
         let name = format!(
@@ -147,7 +148,7 @@ impl Seeder<'_> {
                 n
             )
         });
-        let id: i64 = diesel::insert_into(contacts::table)
+        let id: ContactId = diesel::insert_into(contacts::table)
             .values((
                 contacts::company_id.eq(self.company_id),
                 contacts::name.eq(&name),
@@ -165,8 +166,8 @@ impl Seeder<'_> {
     fn conversation(
         &mut self,
         conn: &mut DbConnection,
-        channel: (i64, &str),
-        assignee: Option<i64>,
+        channel: (ChannelId, &str),
+        assignee: Option<UserId>,
         status: &str,
         age_minutes: i64,
     ) -> Result<(), AppError> {
@@ -181,7 +182,7 @@ impl Seeder<'_> {
             _ => format!("fb:psid{}", 4_000_000 + n),
         };
         let last = self.at - Duration::minutes(age_minutes);
-        let id: i64 = diesel::insert_into(conversations::table)
+        let id: ConversationId = diesel::insert_into(conversations::table)
             .values((
                 conversations::company_id.eq(self.company_id),
                 conversations::channel_id.eq(channel_id),
@@ -248,8 +249,8 @@ impl Seeder<'_> {
     fn call_task(
         &mut self,
         conn: &mut DbConnection,
-        channel_id: i64,
-        assignee: Option<i64>,
+        channel_id: ChannelId,
+        assignee: Option<UserId>,
         call_status: &str,
         status: &str,
         age_minutes: i64,
@@ -281,7 +282,7 @@ fn start<'a>(
     code: &'a str,
     name: &str,
     first_contact: usize,
-) -> Result<(Company, Seeder<'a>, i64, i64), AppError> {
+) -> Result<(Company, Seeder<'a>, RoleId, RoleId), AppError> {
     let actor = Actor {
         user_id: None,
         username: "demo".into(),
@@ -336,7 +337,7 @@ fn seed_demo(conn: &mut DbConnection) -> Result<(), AppError> {
     let voip = channel(conn, "Call Center", "voip")?;
 
     let all = [whatsapp, instagram, messenger, telegram, sms, voip];
-    let memberships: [(i64, &[(i64, &str)]); 5] = [
+    let memberships: [(UserId, &[(ChannelId, &str)]); 5] = [
         (sofia, &all),
         (sam, &all),
         (alice, &[whatsapp, instagram]),

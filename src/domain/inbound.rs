@@ -4,6 +4,7 @@
 //! idempotent per channel on `external_id`, by a unique constraint, so concurrent retries
 //! store one message.
 
+use crate::core::ids::{CallTaskId, ChannelId, CompanyId, ConversationId, MessageId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -43,12 +44,12 @@ pub struct CallPayload {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
     Message {
-        conversation_id: i64,
-        message_id: i64,
+        conversation_id: ConversationId,
+        message_id: MessageId,
         created: bool,
     },
     Call {
-        call_task_id: i64,
+        call_task_id: CallTaskId,
         created: bool,
     },
 }
@@ -185,11 +186,11 @@ fn duplicate_or(err: DieselError) -> AppError {
 /// Authenticates and stores one delivery.
 pub fn receive(
     conn: &mut DbConnection,
-    channel_id: i64,
+    channel_id: ChannelId,
     bearer: &str,
     payload: Payload,
 ) -> Result<Result<Outcome, Refusal>, AppError> {
-    let channel: Option<(i64, String, String, bool)> = channels::table
+    let channel: Option<(CompanyId, String, String, bool)> = channels::table
         .find(channel_id)
         .select((
             channels::company_id,
@@ -201,9 +202,9 @@ pub fn receive(
         .optional()?;
     // compare even for an unknown channel, so timing says nothing about which ids exist
     let (company_id, kind, token, active) =
-        channel.unwrap_or((0, String::new(), "x".repeat(43), false));
+        channel.unwrap_or((CompanyId(0), String::new(), "x".repeat(43), false));
     let token_ok = constant_time_eq(&token, bearer);
-    if !token_ok || !active || company_id == 0 {
+    if !token_ok || !active || company_id == CompanyId(0) {
         return Ok(Err(Refusal::Unauthorized));
     }
     let checked = match check(payload, kind == "voip") {
@@ -226,7 +227,7 @@ pub fn receive(
 
 fn existing(
     conn: &mut DbConnection,
-    channel_id: i64,
+    channel_id: ChannelId,
     checked: &Checked,
 ) -> Result<Option<Outcome>, AppError> {
     match checked.kind {
@@ -234,7 +235,7 @@ fn existing(
             .filter(messages::channel_id.eq(channel_id))
             .filter(messages::external_id.eq(&checked.external_id))
             .select((messages::conversation_id, messages::id))
-            .first::<(i64, i64)>(conn)
+            .first::<(ConversationId, MessageId)>(conn)
             .optional()?
             .map(|(conversation_id, message_id)| Outcome::Message {
                 conversation_id,
@@ -245,7 +246,7 @@ fn existing(
             .filter(call_tasks::channel_id.eq(channel_id))
             .filter(call_tasks::external_id.eq(&checked.external_id))
             .select(call_tasks::id)
-            .first::<i64>(conn)
+            .first::<CallTaskId>(conn)
             .optional()?
             .map(|call_task_id| Outcome::Call {
                 call_task_id,
@@ -257,7 +258,7 @@ fn existing(
 /// The company's contact with this phone or email, or a new one.
 fn contact_for(
     conn: &mut DbConnection,
-    company_id: i64,
+    company_id: CompanyId,
     checked: &Checked,
     at: NaiveDateTime,
 ) -> Result<i64, AppError> {
@@ -300,8 +301,8 @@ fn contact_for(
 
 fn store(
     conn: &mut DbConnection,
-    company_id: i64,
-    channel_id: i64,
+    company_id: CompanyId,
+    channel_id: ChannelId,
     checked: &Checked,
 ) -> Result<Outcome, AppError> {
     let at = now();
@@ -315,7 +316,7 @@ fn store(
         .or_else(|| checked.email.clone());
     match &checked.kind {
         Kind::Call { missed, duration } => {
-            let id: i64 = diesel::insert_into(call_tasks::table)
+            let id: CallTaskId = diesel::insert_into(call_tasks::table)
                 .values((
                     call_tasks::company_id.eq(company_id),
                     call_tasks::channel_id.eq(channel_id),
@@ -336,7 +337,7 @@ fn store(
             })
         }
         Kind::Text(text) => {
-            let open: Option<i64> = conversations::table
+            let open: Option<ConversationId> = conversations::table
                 .filter(conversations::contact_id.eq(contact_id))
                 .filter(conversations::channel_id.eq(channel_id))
                 .filter(conversations::status.eq("open"))
@@ -347,7 +348,7 @@ fn store(
             let conversation_id = match open {
                 Some(id) => id,
                 None => {
-                    let id: i64 = diesel::insert_into(conversations::table)
+                    let id: ConversationId = diesel::insert_into(conversations::table)
                         .values((
                             conversations::company_id.eq(company_id),
                             conversations::channel_id.eq(channel_id),
@@ -372,7 +373,7 @@ fn store(
                     id
                 }
             };
-            let message_id: i64 = diesel::insert_into(messages::table)
+            let message_id: MessageId = diesel::insert_into(messages::table)
                 .values((
                     messages::company_id.eq(company_id),
                     messages::conversation_id.eq(conversation_id),

@@ -1,5 +1,6 @@
 //! Login history: every sign-in attempt with its outcome. Never a password, token or session id.
 
+use crate::core::ids::{CompanyId, UserId};
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
@@ -8,10 +9,10 @@ use crate::domain::now;
 use crate::error::AppError;
 
 pub struct Attempt<'a> {
-    pub company_id: Option<i64>,
+    pub company_id: Option<CompanyId>,
     pub company_code: &'a str,
     pub username: &'a str,
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     pub success: bool,
     /// `ok`, `unknown_company`, `unknown_user`, `bad_password`, `deactivated`, `locked`.
     pub reason: &'a str,
@@ -66,7 +67,7 @@ pub struct LoginRow {
     pub id: i64,
     pub created_at: chrono::NaiveDateTime,
     pub username: String,
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     pub success: bool,
     pub reason: String,
     pub ip: String,
@@ -90,7 +91,7 @@ pub const PAGE_SIZE: i64 = 100;
 /// The company's sign-in attempts, newest first, one page at a time.
 pub fn page(
     conn: &mut DbConnection,
-    company_id: i64,
+    company_id: CompanyId,
     filter: &LoginFilter,
     limit: i64,
 ) -> Result<Vec<LoginRow>, AppError> {
@@ -136,8 +137,8 @@ pub fn page(
 /// A user's latest sign-in attempts (for their user page).
 pub fn recent_for_user(
     conn: &mut DbConnection,
-    company_id: i64,
-    user_id: i64,
+    company_id: CompanyId,
+    user_id: UserId,
     limit: i64,
 ) -> Result<Vec<LoginRow>, AppError> {
     Ok(login_events::table

@@ -22,6 +22,7 @@ pub mod visibility;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 
+use crate::core::ids::{CompanyId, UserId};
 use crate::core::permissions::PermissionSet;
 
 /// The current UTC time at microsecond precision, which both databases store exactly.
@@ -32,15 +33,15 @@ pub fn now() -> NaiveDateTime {
 /// Who is looking: every query that returns company data is scoped by this.
 #[derive(Clone, Debug)]
 pub struct Viewer {
-    pub user_id: i64,
-    pub company_id: i64,
+    pub user_id: UserId,
+    pub company_id: CompanyId,
     pub permissions: PermissionSet,
 }
 
 /// Who did it, for audit records: the signed-in user (or the command line) and their address.
 #[derive(Clone, Debug)]
 pub struct Actor {
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     pub username: String,
     pub ip: String,
 }
@@ -49,7 +50,7 @@ pub struct Actor {
 /// activity log names them (actor). Built once per request by the web layer.
 #[derive(Clone, Debug)]
 pub struct Caller {
-    pub company_id: i64,
+    pub company_id: CompanyId,
     pub viewer: Viewer,
     pub actor: Actor,
 }
@@ -57,11 +58,11 @@ pub struct Caller {
 impl Caller {
     /// The operator at the command line or the demo seed, acting on one company: every
     /// permission, and no user of the company (so no "not yourself" rule applies).
-    pub fn system(company_id: i64, actor: Actor) -> Self {
+    pub fn system(company_id: CompanyId, actor: Actor) -> Self {
         Self {
             company_id,
             viewer: Viewer {
-                user_id: 0,
+                user_id: UserId(0),
                 company_id,
                 permissions: PermissionSet::all(),
             },
@@ -69,7 +70,7 @@ impl Caller {
         }
     }
 
-    pub fn user_id(&self) -> i64 {
+    pub fn user_id(&self) -> UserId {
         self.viewer.user_id
     }
 

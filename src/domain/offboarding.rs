@@ -2,6 +2,7 @@
 //! one action, leave every channel), and deletion itself, which erases personal data but
 //! keeps the name that history shows.
 
+use crate::core::ids::{CallTaskId, ChannelId, CompanyId, ConversationId, RoleId, UserId};
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
@@ -20,14 +21,14 @@ use crate::domain::{Caller, audit, channels as channel_domain, now, sessions as 
 use crate::error::{AppError, FieldErrors};
 
 pub struct OpenConversation {
-    pub id: i64,
+    pub id: ConversationId,
     pub contact_name: String,
-    pub channel_id: i64,
+    pub channel_id: ChannelId,
     pub channel_name: String,
 }
 
 pub struct OpenCallTask {
-    pub id: i64,
+    pub id: CallTaskId,
     pub channel_name: String,
     pub call_status: String,
     pub created_at: NaiveDateTime,
@@ -35,7 +36,7 @@ pub struct OpenCallTask {
 
 /// Someone who can take over the user's open conversations.
 pub struct Candidate {
-    pub id: i64,
+    pub id: UserId,
     pub display_name: String,
     pub username: String,
 }
@@ -43,7 +44,7 @@ pub struct Candidate {
 pub struct Checklist {
     pub user: User,
     pub conversations: Vec<OpenConversation>,
-    pub channels: Vec<(i64, String)>,
+    pub channels: Vec<(ChannelId, String)>,
     pub call_tasks: Vec<OpenCallTask>,
     pub candidates: Vec<Candidate>,
     pub last_supervisor: bool,
@@ -83,8 +84,8 @@ impl Checklist {
 
 pub fn checklist(
     conn: &mut DbConnection,
-    company_id: i64,
-    user_id: i64,
+    company_id: CompanyId,
+    user_id: UserId,
 ) -> Result<Checklist, AppError> {
     let user = user_domain::get_manageable(conn, company_id, user_id)?;
     let conversations: Vec<OpenConversation> = conversations::table
@@ -99,7 +100,7 @@ pub fn checklist(
             channels::id,
             channels::name,
         ))
-        .load::<(i64, String, i64, String)>(conn)?
+        .load::<(ConversationId, String, ChannelId, String)>(conn)?
         .into_iter()
         .map(
             |(id, contact_name, channel_id, channel_name)| OpenConversation {
@@ -125,7 +126,7 @@ pub fn checklist(
             call_tasks::call_status,
             call_tasks::created_at,
         ))
-        .load::<(i64, String, String, NaiveDateTime)>(conn)?
+        .load::<(CallTaskId, String, String, NaiveDateTime)>(conn)?
         .into_iter()
         .map(|(id, channel_name, call_status, created_at)| OpenCallTask {
             id,
@@ -134,7 +135,7 @@ pub fn checklist(
             created_at,
         })
         .collect();
-    let mut needed: Vec<i64> = conversations.iter().map(|c| c.channel_id).collect();
+    let mut needed: Vec<ChannelId> = conversations.iter().map(|c| c.channel_id).collect();
     needed.sort_unstable();
     needed.dedup();
     let candidates = candidates(conn, company_id, user.id, &needed)?;
@@ -153,11 +154,11 @@ pub fn checklist(
 /// of every channel in `needed`. Three queries, however many users.
 fn candidates(
     conn: &mut DbConnection,
-    company_id: i64,
-    exclude: i64,
-    needed: &[i64],
+    company_id: CompanyId,
+    exclude: UserId,
+    needed: &[ChannelId],
 ) -> Result<Vec<Candidate>, AppError> {
-    let people: Vec<(i64, String, String, i64)> = users::table
+    let people: Vec<(UserId, String, String, RoleId)> = users::table
         .filter(users::company_id.eq(company_id))
         .filter(users::status.eq(UserStatus::Active))
         .filter(users::id.ne(exclude))
@@ -169,19 +170,19 @@ fn candidates(
             users::role_id,
         ))
         .load(conn)?;
-    let role_ids: Vec<i64> = people.iter().map(|p| p.3).collect();
-    let mut permissions: HashMap<i64, PermissionSet> = HashMap::new();
+    let role_ids: Vec<RoleId> = people.iter().map(|p| p.3).collect();
+    let mut permissions: HashMap<RoleId, PermissionSet> = HashMap::new();
     for (role_id, key) in role_permissions::table
         .filter(role_permissions::role_id.eq_any(&role_ids))
         .select((role_permissions::role_id, role_permissions::permission))
-        .load::<(i64, String)>(conn)?
+        .load::<(RoleId, String)>(conn)?
     {
         if let Some(permission) = Permission::from_key(&key) {
             permissions.entry(role_id).or_default().insert(permission);
         }
     }
-    let ids: Vec<i64> = people.iter().map(|p| p.0).collect();
-    let memberships: Vec<(i64, i64)> = channel_members::table
+    let ids: Vec<UserId> = people.iter().map(|p| p.0).collect();
+    let memberships: Vec<(UserId, ChannelId)> = channel_members::table
         .filter(channel_members::user_id.eq_any(&ids))
         .select((channel_members::user_id, channel_members::channel_id))
         .load(conn)?;
@@ -209,8 +210,8 @@ fn candidates(
 pub fn transfer_open_conversations(
     conn: &mut DbConnection,
     me: &Caller,
-    from_id: i64,
-    to_id: Option<i64>,
+    from_id: UserId,
+    to_id: Option<UserId>,
 ) -> Result<usize, AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
     let list = checklist(conn, company_id, from_id)?;
@@ -226,7 +227,7 @@ pub fn transfer_open_conversations(
         return Err(AppError::Fields(errors));
     };
     let at = now();
-    let ids: Vec<i64> = list.conversations.iter().map(|c| c.id).collect();
+    let ids: Vec<ConversationId> = list.conversations.iter().map(|c| c.id).collect();
     diesel::update(conversations::table.filter(conversations::id.eq_any(&ids)))
         .set(conversations::assignee_id.eq(Some(target.id)))
         .execute(conn)?;
@@ -248,7 +249,7 @@ pub fn transfer_open_conversations(
             actor,
             action: "conversation.transfer_all",
             target_type: "user",
-            target_id: Some(from_id),
+            target_id: Some(from_id.into()),
             target_label: &list.user.username,
             summary: format!(
                 "{} open conversation(s) of {} transferred to {}",
@@ -265,7 +266,7 @@ pub fn transfer_open_conversations(
 pub fn leave_all_channels(
     conn: &mut DbConnection,
     me: &Caller,
-    user_id: i64,
+    user_id: UserId,
 ) -> Result<usize, AppError> {
     user_domain::get_manageable(conn, me.company_id, user_id)?;
     channel_domain::remove_all_memberships(conn, me.company_id, user_id, &me.actor)
@@ -273,7 +274,7 @@ pub fn leave_all_channels(
 
 /// Deletes a user for good once nothing blocks it: access ends, email, phone, password hash
 /// and the addresses in their login history are erased; the name stays for history.
-pub fn delete_user(conn: &mut DbConnection, me: &Caller, user_id: i64) -> Result<(), AppError> {
+pub fn delete_user(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Result<(), AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
     let list = checklist(conn, company_id, user_id)?;
     if actor.user_id == Some(user_id) {
@@ -316,7 +317,7 @@ pub fn delete_user(conn: &mut DbConnection, me: &Caller, user_id: i64) -> Result
             actor,
             action: "user.delete",
             target_type: "user",
-            target_id: Some(user.id),
+            target_id: Some(user.id.into()),
             target_label: &user.username,
             summary: format!("{} deleted; personal data erased", user.username),
         },

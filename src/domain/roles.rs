@@ -1,5 +1,6 @@
 //! Roles: named permission sets per company. Supervisor and Agent are built in and read-only.
 
+use crate::core::ids::{CompanyId, RoleId, UserId};
 use diesel::prelude::*;
 
 use crate::core::permissions::{Permission, PermissionSet};
@@ -15,15 +16,15 @@ pub const AGENT: &str = "agent";
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = roles)]
 pub struct Role {
-    pub id: i64,
-    pub company_id: i64,
+    pub id: RoleId,
+    pub company_id: CompanyId,
     pub name: String,
     pub builtin: Option<String>,
     pub version: i64,
 }
 
 /// Inserts Supervisor (every permission) and Agent (the agent set) for a new company.
-pub fn create_builtin(conn: &mut DbConnection, company_id: i64) -> Result<(), AppError> {
+pub fn create_builtin(conn: &mut DbConnection, company_id: CompanyId) -> Result<(), AppError> {
     create(
         conn,
         company_id,
@@ -44,13 +45,13 @@ pub fn create_builtin(conn: &mut DbConnection, company_id: i64) -> Result<(), Ap
 /// Creates a role with its permissions; returns its id.
 pub fn create(
     conn: &mut DbConnection,
-    company_id: i64,
+    company_id: CompanyId,
     name: &str,
     builtin: Option<&str>,
     permissions: PermissionSet,
-) -> Result<i64, AppError> {
+) -> Result<RoleId, AppError> {
     let at = now();
-    let id: i64 = diesel::insert_into(roles::table)
+    let id: RoleId = diesel::insert_into(roles::table)
         .values((
             roles::company_id.eq(company_id),
             roles::name.eq(name),
@@ -75,7 +76,7 @@ pub fn create(
 /// The role of a company by its name (case-insensitive), or 404.
 pub fn find_by_name(
     conn: &mut DbConnection,
-    company_id: i64,
+    company_id: CompanyId,
     name: &str,
 ) -> Result<Role, AppError> {
     let wanted = name.trim().to_lowercase();
@@ -88,7 +89,7 @@ pub fn find_by_name(
         .ok_or(AppError::NotFound)
 }
 
-pub fn list(conn: &mut DbConnection, company_id: i64) -> Result<Vec<Role>, AppError> {
+pub fn list(conn: &mut DbConnection, company_id: CompanyId) -> Result<Vec<Role>, AppError> {
     Ok(roles::table
         .filter(roles::company_id.eq(company_id))
         .order((roles::builtin.is_null(), roles::name))
@@ -96,7 +97,7 @@ pub fn list(conn: &mut DbConnection, company_id: i64) -> Result<Vec<Role>, AppEr
         .load(conn)?)
 }
 
-pub fn permissions_of(conn: &mut DbConnection, role_id: i64) -> Result<PermissionSet, AppError> {
+pub fn permissions_of(conn: &mut DbConnection, role_id: RoleId) -> Result<PermissionSet, AppError> {
     let keys: Vec<String> = role_permissions::table
         .filter(role_permissions::role_id.eq(role_id))
         .select(role_permissions::permission)
@@ -105,7 +106,11 @@ pub fn permissions_of(conn: &mut DbConnection, role_id: i64) -> Result<Permissio
 }
 
 /// A role of the company, or 404 (also for another company's role).
-pub fn get(conn: &mut DbConnection, company_id: i64, role_id: i64) -> Result<Role, AppError> {
+pub fn get(
+    conn: &mut DbConnection,
+    company_id: CompanyId,
+    role_id: RoleId,
+) -> Result<Role, AppError> {
     Ok(roles::table
         .filter(roles::id.eq(role_id))
         .filter(roles::company_id.eq(company_id))
@@ -129,18 +134,18 @@ pub struct RoleSummary {
 /// Every role of the company with member counts and permissions (three queries).
 pub fn list_with_counts(
     conn: &mut DbConnection,
-    company_id: i64,
+    company_id: CompanyId,
 ) -> Result<Vec<RoleSummary>, AppError> {
     use crate::db::schema::users;
     let all = list(conn, company_id)?;
-    let ids: Vec<i64> = all.iter().map(|r| r.id).collect();
-    let counts: Vec<(i64, i64)> = users::table
+    let ids: Vec<RoleId> = all.iter().map(|r| r.id).collect();
+    let counts: Vec<(RoleId, i64)> = users::table
         .filter(users::role_id.eq_any(&ids))
         .filter(users::status.ne(UserStatus::Deleted))
         .group_by(users::role_id)
         .select((users::role_id, diesel::dsl::count_star()))
         .load(conn)?;
-    let grants: Vec<(i64, String)> = role_permissions::table
+    let grants: Vec<(RoleId, String)> = role_permissions::table
         .filter(role_permissions::role_id.eq_any(&ids))
         .select((role_permissions::role_id, role_permissions::permission))
         .load(conn)?;
@@ -167,15 +172,15 @@ pub fn list_with_counts(
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = crate::db::schema::users)]
 pub struct RoleMember {
-    pub id: i64,
+    pub id: UserId,
     pub display_name: String,
     pub username: String,
 }
 
 pub fn members(
     conn: &mut DbConnection,
-    company_id: i64,
-    role_id: i64,
+    company_id: CompanyId,
+    role_id: RoleId,
 ) -> Result<Vec<RoleMember>, AppError> {
     use crate::db::schema::users;
     Ok(users::table
@@ -207,9 +212,9 @@ pub fn parse_permissions(keys: &[String], errors: &mut FieldErrors) -> Permissio
 
 fn validate_name(
     conn: &mut DbConnection,
-    company_id: i64,
+    company_id: CompanyId,
     name: &str,
-    except: Option<i64>,
+    except: Option<RoleId>,
     errors: &mut FieldErrors,
 ) -> Result<String, AppError> {
     let name = name.trim().to_string();
@@ -253,7 +258,7 @@ pub fn create_custom(
     me: &Caller,
     name: &str,
     permission_keys: &[String],
-) -> Result<i64, AppError> {
+) -> Result<RoleId, AppError> {
     let (company_id, actor, actor_permissions) = (me.company_id, &me.actor, me.permissions());
     let mut errors = FieldErrors::default();
     let name = validate_name(conn, company_id, name, None, &mut errors)?;
@@ -268,7 +273,7 @@ pub fn create_custom(
             actor,
             action: "role.create",
             target_type: "role",
-            target_id: Some(id),
+            target_id: Some(id.into()),
             target_label: &name,
             summary: format!("role {name} created with {}", describe(permissions)),
         },
@@ -281,7 +286,7 @@ pub fn create_custom(
 pub fn update_custom(
     conn: &mut DbConnection,
     me: &Caller,
-    role_id: i64,
+    role_id: RoleId,
     name: &str,
     permission_keys: &[String],
 ) -> Result<(), AppError> {
@@ -343,7 +348,7 @@ pub fn update_custom(
             actor,
             action: "role.update",
             target_type: "role",
-            target_id: Some(role.id),
+            target_id: Some(role.id.into()),
             target_label: &name,
             summary: format!(
                 "role {name}: {renamed}added {}; removed {}",
@@ -355,7 +360,11 @@ pub fn update_custom(
 }
 
 /// Deletes an empty custom role; a role still held by someone is a 409 naming them.
-pub fn delete_custom(conn: &mut DbConnection, me: &Caller, role_id: i64) -> Result<(), AppError> {
+pub fn delete_custom(
+    conn: &mut DbConnection,
+    me: &Caller,
+    role_id: RoleId,
+) -> Result<(), AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
     use crate::db::schema::users;
     let role = get(conn, company_id, role_id)?;
@@ -395,7 +404,7 @@ pub fn delete_custom(conn: &mut DbConnection, me: &Caller, role_id: i64) -> Resu
             actor,
             action: "role.delete",
             target_type: "role",
-            target_id: Some(role.id),
+            target_id: Some(role.id.into()),
             target_label: &role.name,
             summary: format!("role {} deleted", role.name),
         },

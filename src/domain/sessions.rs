@@ -1,5 +1,6 @@
 //! Server-side sessions. The cookie carries a random token; only its SHA-256 is stored here.
 
+use crate::core::ids::{CompanyId, RoleId, SessionId, UserId};
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -14,14 +15,14 @@ use crate::error::AppError;
 /// query on every request, so a deactivation or role change acts at once.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct SessionAuth {
-    pub session_id: i64,
-    pub user_id: i64,
-    pub company_id: i64,
+    pub session_id: SessionId,
+    pub user_id: UserId,
+    pub company_id: CompanyId,
     pub company_code: String,
     pub company_name: String,
     pub username: String,
     pub display_name: String,
-    pub role_id: i64,
+    pub role_id: RoleId,
     pub role_name: String,
     pub role_version: i64,
     pub must_change_password: bool,
@@ -42,8 +43,17 @@ pub struct LoadedSession {
 }
 
 type LoadedRow = (
-    (i64, i64, i64, String, String, String, String, NaiveDateTime),
-    (String, String, i64, bool, NaiveDateTime),
+    (
+        SessionId,
+        UserId,
+        CompanyId,
+        String,
+        String,
+        String,
+        String,
+        NaiveDateTime,
+    ),
+    (String, String, RoleId, bool, NaiveDateTime),
     (String, String, i32, i32, bool),
     (i64, String),
 );
@@ -136,7 +146,11 @@ impl LoadedSession {
     }
 }
 
-pub fn touch(conn: &mut DbConnection, session_id: i64, at: NaiveDateTime) -> Result<(), AppError> {
+pub fn touch(
+    conn: &mut DbConnection,
+    session_id: SessionId,
+    at: NaiveDateTime,
+) -> Result<(), AppError> {
     diesel::update(sessions::table.filter(sessions::id.eq(session_id)))
         .set(sessions::last_seen_at.eq(at))
         .execute(conn)?;
@@ -145,8 +159,8 @@ pub fn touch(conn: &mut DbConnection, session_id: i64, at: NaiveDateTime) -> Res
 
 pub struct NewSession<'a> {
     pub token_hash: &'a str,
-    pub company_id: i64,
-    pub user_id: i64,
+    pub company_id: CompanyId,
+    pub user_id: UserId,
     pub csrf_token: &'a str,
     pub ip: &'a str,
     pub user_agent: &'a str,
@@ -203,8 +217,8 @@ pub fn revoke_by_token_hash(
 /// Ends one session of `user_id`; false when it is not theirs or already ended.
 pub fn revoke_for_user(
     conn: &mut DbConnection,
-    user_id: i64,
-    session_id: i64,
+    user_id: UserId,
+    session_id: SessionId,
     reason: &str,
 ) -> Result<bool, AppError> {
     let ended = diesel::update(
@@ -224,15 +238,15 @@ pub fn revoke_for_user(
 /// Ends every live session of a user, except `keep` (the one making the change). Returns how many.
 pub fn revoke_all_for_user(
     conn: &mut DbConnection,
-    user_id: i64,
-    keep: Option<i64>,
+    user_id: UserId,
+    keep: Option<SessionId>,
     reason: &str,
 ) -> Result<usize, AppError> {
     let ended = diesel::update(
         sessions::table
             .filter(sessions::user_id.eq(user_id))
             .filter(sessions::revoked_at.is_null())
-            .filter(sessions::id.ne(keep.unwrap_or(-1))),
+            .filter(sessions::id.ne(keep.unwrap_or(SessionId(-1)))),
     )
     .set((
         sessions::revoked_at.eq(Some(now())),
@@ -244,7 +258,7 @@ pub fn revoke_all_for_user(
 
 #[derive(Clone, Debug, Queryable)]
 pub struct SessionRow {
-    pub id: i64,
+    pub id: SessionId,
     pub ip: String,
     pub user_agent: String,
     pub created_at: NaiveDateTime,
@@ -254,7 +268,7 @@ pub struct SessionRow {
 /// A user's live sessions, newest first.
 pub fn list_live_for_user(
     conn: &mut DbConnection,
-    user_id: i64,
+    user_id: UserId,
 ) -> Result<Vec<SessionRow>, AppError> {
     Ok(sessions::table
         .filter(sessions::user_id.eq(user_id))
@@ -274,8 +288,8 @@ pub fn list_live_for_user(
 /// One live session of the company, for `/sessions`.
 #[derive(Clone, Debug, Queryable)]
 pub struct CompanySession {
-    pub id: i64,
-    pub user_id: i64,
+    pub id: SessionId,
+    pub user_id: UserId,
     pub display_name: String,
     pub username: String,
     pub ip: String,
@@ -287,7 +301,7 @@ pub struct CompanySession {
 /// Every live session of the company, most recently seen first.
 pub fn list_live_for_company(
     conn: &mut DbConnection,
-    company_id: i64,
+    company_id: CompanyId,
 ) -> Result<Vec<CompanySession>, AppError> {
     Ok(sessions::table
         .inner_join(users::table)
@@ -312,9 +326,9 @@ pub fn list_live_for_company(
 
 fn audit_end(
     conn: &mut DbConnection,
-    company_id: i64,
+    company_id: CompanyId,
     actor: &crate::domain::Actor,
-    user_id: i64,
+    user_id: UserId,
     summary: String,
 ) -> Result<(), AppError> {
     let username: String = users::table
@@ -328,7 +342,7 @@ fn audit_end(
             actor,
             action: "session.end",
             target_type: "user",
-            target_id: Some(user_id),
+            target_id: Some(user_id.into()),
             target_label: &username,
             summary: summary.replace("{user}", &username),
         },
@@ -339,10 +353,10 @@ fn audit_end(
 pub fn end_in_company(
     conn: &mut DbConnection,
     me: &Caller,
-    session_id: i64,
+    session_id: SessionId,
 ) -> Result<(), AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
-    let user_id: i64 = sessions::table
+    let user_id: UserId = sessions::table
         .filter(sessions::id.eq(session_id))
         .filter(sessions::company_id.eq(company_id))
         .filter(sessions::revoked_at.is_null())
@@ -362,7 +376,7 @@ pub fn end_in_company(
 pub fn end_all_of_user(
     conn: &mut DbConnection,
     me: &Caller,
-    user_id: i64,
+    user_id: UserId,
 ) -> Result<usize, AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
     let user = crate::domain::accounts::get(conn, company_id, user_id)?;
@@ -380,9 +394,9 @@ pub fn end_all_of_user(
 /// A user ends one of their own sessions, recorded like any other.
 pub fn end_own(
     conn: &mut DbConnection,
-    company_id: i64,
-    user_id: i64,
-    session_id: i64,
+    company_id: CompanyId,
+    user_id: UserId,
+    session_id: SessionId,
     actor: &crate::domain::Actor,
 ) -> Result<bool, AppError> {
     let ended = revoke_for_user(conn, user_id, session_id, "ended by its user")?;
@@ -401,9 +415,9 @@ pub fn end_own(
 /// Ends a session whose address or browser changed mid-way (a stolen cookie, most likely).
 pub fn end_suspicious(
     conn: &mut DbConnection,
-    company_id: i64,
-    session_id: i64,
-    user_id: i64,
+    company_id: CompanyId,
+    session_id: SessionId,
+    user_id: UserId,
     actor: &crate::domain::Actor,
     what_changed: &str,
 ) -> Result<(), AppError> {
@@ -419,7 +433,7 @@ pub fn end_suspicious(
             actor,
             action: "session.suspicious_end",
             target_type: "user",
-            target_id: Some(user_id),
+            target_id: Some(user_id.into()),
             target_label: &username,
             summary: format!(
                 "session {session_id} of {username} ended: {what_changed} changed mid-session"

@@ -166,7 +166,7 @@ pub fn update(conn: &mut DbConnection, me: &Caller, form: &SettingsForm) -> Resu
             actor,
             action: "settings.update",
             target_type: "company",
-            target_id: Some(company_id),
+            target_id: Some(company_id.into()),
             target_label: &code,
             summary: format!(
                 "security settings: min length {min_length}, classes upper/lower/digit/symbol {flags:?}, \

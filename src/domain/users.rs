@@ -2,6 +2,7 @@
 //! unlocking, sign-in bookkeeping and the team list. Every change writes its audit record in
 //! the caller's transaction.
 
+use crate::core::ids::{ChannelId, CompanyId, RoleId, SessionId, UserId};
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
@@ -38,17 +39,17 @@ pub fn normalize_username(username: &str) -> Result<String, String> {
 
 /// A new user as the command line or the add-user form gives it.
 pub struct NewUser<'a> {
-    pub company_id: i64,
+    pub company_id: CompanyId,
     pub username: &'a str,
     pub display_name: &'a str,
     pub email: Option<&'a str>,
     pub phone: Option<&'a str>,
     /// `None` when nothing (or nothing that names a role) was chosen.
-    pub role_id: Option<i64>,
+    pub role_id: Option<RoleId>,
     pub password: &'a str,
     pub must_change_password: bool,
     /// `None` entries name no channel (a value that did not parse); they are refused.
-    pub channel_ids: &'a [Option<i64>],
+    pub channel_ids: &'a [Option<ChannelId>],
     /// The permissions of whoever adds the user: the role may hold nothing beyond them.
     /// `None` for the operator at the command line and the demo seed.
     pub granted_by: Option<PermissionSet>,
@@ -57,8 +58,8 @@ pub struct NewUser<'a> {
 /// The company's role by id, or a field error when it is not one of the company's roles.
 fn role_of_company(
     conn: &mut DbConnection,
-    company_id: i64,
-    role_id: Option<i64>,
+    company_id: CompanyId,
+    role_id: Option<RoleId>,
     errors: &mut FieldErrors,
 ) -> Result<Option<role_domain::Role>, AppError> {
     let Some(role_id) = role_id else {
@@ -78,7 +79,7 @@ fn role_of_company(
 /// Refuses a role that holds a permission the actor lacks: nobody escalates through roles.
 pub fn ensure_grantable(
     conn: &mut DbConnection,
-    role_id: i64,
+    role_id: RoleId,
     actor_permissions: PermissionSet,
 ) -> Result<(), AppError> {
     let granted = role_domain::permissions_of(conn, role_id)?;
@@ -121,7 +122,7 @@ pub fn create(
     if let (Some(role), Some(held)) = (&role, new.granted_by) {
         ensure_grantable(conn, role.id, held)?;
     }
-    let mut wanted_channels: Vec<i64> = new.channel_ids.iter().flatten().copied().collect();
+    let mut wanted_channels: Vec<ChannelId> = new.channel_ids.iter().flatten().copied().collect();
     wanted_channels.sort_unstable();
     wanted_channels.dedup();
     let known_channels = channel_domain::ids_of_company(conn, new.company_id, &wanted_channels)?;
@@ -153,7 +154,7 @@ pub fn create(
 
     let password_hash = crate::core::passwords::hash(new.password)?;
     let at = now();
-    let id: i64 = diesel::insert_into(users::table)
+    let id: UserId = diesel::insert_into(users::table)
         .values((
             users::company_id.eq(new.company_id),
             users::username.eq(&username),
@@ -177,7 +178,7 @@ pub fn create(
             actor,
             action: "user.create",
             target_type: "user",
-            target_id: Some(id),
+            target_id: Some(id.into()),
             target_label: &username,
             summary: format!("user {username} created with role {}", role.name),
         },
@@ -204,7 +205,7 @@ pub fn create_by(
     )
 }
 
-fn is_supervisor_role(conn: &mut DbConnection, role_id: i64) -> Result<bool, AppError> {
+fn is_supervisor_role(conn: &mut DbConnection, role_id: RoleId) -> Result<bool, AppError> {
     let builtin: Option<String> = roles::table
         .find(role_id)
         .select(roles::builtin)
@@ -213,7 +214,10 @@ fn is_supervisor_role(conn: &mut DbConnection, role_id: i64) -> Result<bool, App
 }
 
 /// Active users holding the built-in Supervisor role.
-pub fn active_supervisor_count(conn: &mut DbConnection, company_id: i64) -> Result<i64, AppError> {
+pub fn active_supervisor_count(
+    conn: &mut DbConnection,
+    company_id: CompanyId,
+) -> Result<i64, AppError> {
     Ok(users::table
         .inner_join(roles::table)
         .filter(users::company_id.eq(company_id))
@@ -267,7 +271,7 @@ fn record(
             actor,
             action,
             target_type: "user",
-            target_id: Some(user.id),
+            target_id: Some(user.id.into()),
             target_label: &user.username,
             summary,
         },
@@ -285,7 +289,7 @@ pub struct ProfileFields {
 pub fn update_profile(
     conn: &mut DbConnection,
     me: &Caller,
-    user_id: i64,
+    user_id: UserId,
     fields: &ProfileFields,
 ) -> Result<(), AppError> {
     let actor = &me.actor;
@@ -340,8 +344,8 @@ pub fn update_profile(
 pub fn change_role(
     conn: &mut DbConnection,
     me: &Caller,
-    user_id: i64,
-    role_id: Option<i64>,
+    user_id: UserId,
+    role_id: Option<RoleId>,
 ) -> Result<(), AppError> {
     let (company_id, actor, actor_permissions) = (me.company_id, &me.actor, me.permissions());
     let user = get_manageable(conn, company_id, user_id)?;
@@ -379,7 +383,7 @@ pub fn change_role(
 }
 
 /// Temporarily removes a user's access: every session ends at once; history stays.
-pub fn deactivate(conn: &mut DbConnection, me: &Caller, user_id: i64) -> Result<(), AppError> {
+pub fn deactivate(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Result<(), AppError> {
     let actor = &me.actor;
     let user = get_manageable(conn, me.company_id, user_id)?;
     if !user.is_active() {
@@ -403,7 +407,7 @@ pub fn deactivate(conn: &mut DbConnection, me: &Caller, user_id: i64) -> Result<
     )
 }
 
-pub fn reactivate(conn: &mut DbConnection, me: &Caller, user_id: i64) -> Result<(), AppError> {
+pub fn reactivate(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Result<(), AppError> {
     let actor = &me.actor;
     let user = get_manageable(conn, me.company_id, user_id)?;
     if user.is_active() {
@@ -450,7 +454,7 @@ fn temporary_password(
 pub fn reset_password(
     conn: &mut DbConnection,
     me: &Caller,
-    user_id: i64,
+    user_id: UserId,
 ) -> Result<(User, String), AppError> {
     let actor = &me.actor;
     let user = get_manageable(conn, me.company_id, user_id)?;
@@ -490,7 +494,7 @@ pub fn reset_password(
 }
 
 /// Lifts a lockout from failed sign-ins at once.
-pub fn unlock(conn: &mut DbConnection, me: &Caller, user_id: i64) -> Result<(), AppError> {
+pub fn unlock(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Result<(), AppError> {
     let actor = &me.actor;
     let user = get_manageable(conn, me.company_id, user_id)?;
     diesel::update(users::table.filter(users::id.eq(user.id)))
@@ -535,7 +539,7 @@ pub fn record_failed_login(
     }
 }
 
-pub fn record_successful_login(conn: &mut DbConnection, user_id: i64) -> Result<(), AppError> {
+pub fn record_successful_login(conn: &mut DbConnection, user_id: UserId) -> Result<(), AppError> {
     diesel::update(users::table.filter(users::id.eq(user_id)))
         .set((
             users::failed_logins.eq(0),
@@ -562,7 +566,7 @@ pub struct PasswordChange {
 pub fn change_own_password(
     conn: &mut DbConnection,
     me: &Caller,
-    keep_session: i64,
+    keep_session: SessionId,
     change: &PasswordChange,
 ) -> Result<(), AppError> {
     let company = company_domain::get(conn, me.company_id)?;
@@ -609,7 +613,7 @@ pub fn set_password(
     conn: &mut DbConnection,
     user: &User,
     new_password: &str,
-    keep_session: Option<i64>,
+    keep_session: Option<SessionId>,
     actor: &Actor,
 ) -> Result<(), AppError> {
     let password_hash = crate::core::passwords::hash(new_password)?;
@@ -640,10 +644,10 @@ pub fn set_password(
 pub struct TeamFilter {
     /// Part of a name or username.
     pub q: Option<String>,
-    pub role_id: Option<i64>,
+    pub role_id: Option<RoleId>,
     /// `active`, `deactivated` or `locked`.
     pub status: Option<String>,
-    pub channel_id: Option<i64>,
+    pub channel_id: Option<ChannelId>,
     /// Keyset cursor: usernames after this one.
     pub after: Option<String>,
 }
@@ -651,7 +655,7 @@ pub struct TeamFilter {
 /// One row of the team list.
 #[derive(Clone, Debug)]
 pub struct TeamRow {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub display_name: String,
     pub role_name: String,
@@ -664,7 +668,7 @@ pub struct TeamRow {
 pub const TEAM_PAGE_SIZE: i64 = 50;
 
 type TeamTuple = (
-    i64,
+    UserId,
     String,
     String,
     String,
@@ -683,7 +687,7 @@ fn escape_like(text: &str) -> String {
 /// the unique (company, username) index). Deleted users are left out. Two queries per page.
 pub fn team_page(
     conn: &mut DbConnection,
-    company_id: i64,
+    company_id: CompanyId,
     filter: &TeamFilter,
 ) -> Result<Vec<TeamRow>, AppError> {
     let at = now();
@@ -729,14 +733,14 @@ pub fn team_page(
         _ => {}
     }
     if let Some(channel_id) = filter.channel_id {
-        let members: Vec<i64> = channel_members::table
+        let members: Vec<UserId> = channel_members::table
             .filter(channel_members::channel_id.eq(channel_id))
             .select(channel_members::user_id)
             .load(conn)?;
         query = query.filter(users::id.eq_any(members));
     }
     let rows: Vec<TeamTuple> = query.load(conn)?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let ids: Vec<UserId> = rows.iter().map(|r| r.0).collect();
     let memberships = channel_names_of(conn, &ids)?;
     Ok(rows
         .into_iter()
@@ -764,8 +768,8 @@ pub fn team_page(
 /// (user id, channel id, channel name) for every membership of these users, by channel name.
 pub fn channel_names_of(
     conn: &mut DbConnection,
-    user_ids: &[i64],
-) -> Result<Vec<(i64, i64, String)>, AppError> {
+    user_ids: &[UserId],
+) -> Result<Vec<(UserId, ChannelId, String)>, AppError> {
     Ok(channel_members::table
         .inner_join(channels::table)
         .filter(channel_members::user_id.eq_any(user_ids))
@@ -779,7 +783,7 @@ pub struct Profile {
     pub user: User,
     pub role: role_domain::Role,
     pub permissions: PermissionSet,
-    pub channels: Vec<(i64, String)>,
+    pub channels: Vec<(ChannelId, String)>,
     pub open_conversations: i64,
     pub open_call_tasks: i64,
     pub sessions: Vec<sessions::SessionRow>,
@@ -788,8 +792,8 @@ pub struct Profile {
 
 pub fn profile(
     conn: &mut DbConnection,
-    company_id: i64,
-    user_id: i64,
+    company_id: CompanyId,
+    user_id: UserId,
 ) -> Result<Profile, AppError> {
     let user = get_manageable(conn, company_id, user_id)?;
     let role = role_domain::get(conn, company_id, user.role_id)?;

@@ -2,6 +2,7 @@
 //! the scope into a filter on their own columns (`conversations::visible_to`,
 //! `calls::visible_to`); every query for either goes through those filters.
 
+use crate::core::ids::{ChannelId, UserId};
 use crate::core::permissions::Permission;
 use crate::db::DbConnection;
 use crate::domain::{Viewer, channels};
@@ -13,9 +14,12 @@ pub enum Scope {
     /// `conversations.view_all`: everything of the company.
     Company,
     /// `conversations.view_channel`: everything on the channels they are a member of.
-    Channels(Vec<i64>),
+    Channels(Vec<ChannelId>),
     /// `conversations.view_assigned`: what is assigned to them, on channels they are a member of.
-    AssignedOnChannels { channels: Vec<i64>, user_id: i64 },
+    AssignedOnChannels {
+        channels: Vec<ChannelId>,
+        user_id: UserId,
+    },
     /// None of the three.
     Nothing,
 }

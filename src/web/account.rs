@@ -6,6 +6,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::auth::client::describe_user_agent;
+use crate::core::ids::SessionId;
 use crate::domain::users::PasswordChange;
 use crate::domain::{sessions, users};
 use crate::error::{AppError, FieldErrors};
@@ -75,7 +76,7 @@ pub async fn change_password(
 }
 
 pub struct SessionItem {
-    id: i64,
+    id: SessionId,
     current: bool,
     ip: String,
     device: String,
@@ -111,7 +112,7 @@ pub async fn sessions(cx: Cx) -> Result<HttpResponse, AppError> {
     })
 }
 
-pub async fn revoke_session(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn revoke_session(cx: Cx, id: Path<SessionId>) -> Result<HttpResponse, AppError> {
     let session_id = id.into_inner();
     let ended = cx
         .write(move |conn, me| {

@@ -6,6 +6,7 @@ use actix_web::web::Path;
 use askama::Template;
 use serde::Deserialize;
 
+use crate::core::ids::CallTaskId;
 use crate::domain::calls::{self, CallView};
 use crate::error::AppError;
 use crate::web::layout::Layout;
@@ -53,7 +54,7 @@ pub async fn index(cx: Cx, Query(query): Query<CallsQuery>) -> Result<HttpRespon
     })
 }
 
-pub async fn complete(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn complete(cx: Cx, id: Path<CallTaskId>) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     cx.write(move |conn, me| calls::complete(conn, me, id))
         .await?;

@@ -7,6 +7,7 @@ use actix_web::web::Path;
 use askama::Template;
 use serde::Deserialize;
 
+use crate::core::ids::{ChannelId, UserId};
 use crate::core::permissions::Permission;
 use crate::domain::assignments::{self, Cell, Matrix};
 use crate::domain::channels::{self, Channel, ChannelSummary, KINDS, kind_label};
@@ -95,7 +96,7 @@ struct ShowPage {
 
 async fn show_page(
     cx: &Cx,
-    channel_id: i64,
+    channel_id: ChannelId,
     submitted: Option<(String, FieldErrors)>,
 ) -> Result<HttpResponse, AppError> {
     let manage = cx.can(Permission::ChannelsManage);
@@ -127,7 +128,7 @@ async fn show_page(
     form_page(&page.errors, &page)
 }
 
-pub async fn show(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn show(cx: Cx, id: Path<ChannelId>) -> Result<HttpResponse, AppError> {
     show_page(&cx, id.into_inner(), None).await
 }
 
@@ -141,7 +142,7 @@ pub struct ChannelEdit {
 
 pub async fn update(
     cx: Cx,
-    id: Path<i64>,
+    id: Path<ChannelId>,
     Form(form): Form<ChannelEdit>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
@@ -156,7 +157,7 @@ pub async fn update(
     }
 }
 
-pub async fn rotate_token(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn rotate_token(cx: Cx, id: Path<ChannelId>) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     cx.write(move |conn, me| channels::rotate_token(conn, me, id))
         .await?;
@@ -169,7 +170,7 @@ pub async fn rotate_token(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppErro
 // ---- assignments ---------------------------------------------------------------------------
 
 pub struct MatrixLine {
-    user_id: i64,
+    user_id: UserId,
     display_name: String,
     username: String,
     status: String,
@@ -238,8 +239,8 @@ struct CellFragment {
 
 #[derive(Deserialize)]
 pub struct Toggle {
-    user_id: i64,
-    channel_id: i64,
+    user_id: UserId,
+    channel_id: ChannelId,
     assigned: bool,
 }
 
@@ -276,7 +277,7 @@ pub enum BulkChoice {
 
 #[derive(Deserialize)]
 pub struct Bulk {
-    user_id: i64,
+    user_id: UserId,
     channels: BulkChoice,
 }
 

@@ -9,6 +9,7 @@ use askama::Template;
 use chrono::{DateTime, Duration};
 use serde::Deserialize;
 
+use crate::core::ids::{ChannelId, ConversationId, UserId};
 use crate::core::masking::ContactMask;
 use crate::core::permissions::Permission;
 use crate::domain::channels::{self, Channel, Holder, kind_label};
@@ -62,8 +63,8 @@ struct ListPage {
 #[derive(Deserialize)]
 pub struct ListQuery {
     status: Option<String>,
-    channel: Option<i64>,
-    assignee: Option<i64>,
+    channel: Option<ChannelId>,
+    assignee: Option<UserId>,
     q: Option<String>,
     label: Option<String>,
     missed: Option<String>,
@@ -71,14 +72,16 @@ pub struct ListQuery {
 }
 
 /// Cursor format: `<unix microseconds>_<id>` of the last row shown.
-fn parse_cursor(value: Option<&str>) -> Result<Option<(chrono::NaiveDateTime, i64)>, AppError> {
+fn parse_cursor(
+    value: Option<&str>,
+) -> Result<Option<(chrono::NaiveDateTime, ConversationId)>, AppError> {
     let Some(value) = value.filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     let invalid = || AppError::Invalid("The page cursor is not valid.".into());
     let (micros, id) = value.split_once('_').ok_or_else(invalid)?;
     let micros: i64 = micros.parse().map_err(|_| invalid())?;
-    let id: i64 = id.parse().map_err(|_| invalid())?;
+    let id: ConversationId = id.parse().map_err(|_| invalid())?;
     let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
     Ok(Some((at.naive_utc(), id)))
 }
@@ -196,7 +199,7 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Result<HttpRespons
             .into_iter()
             .map(|c: Channel| ChannelOption {
                 selected: channel_filter == Some(c.id),
-                id: c.id,
+                id: c.id.into(),
                 name: c.name,
             })
             .collect(),
@@ -274,7 +277,7 @@ struct ShowPage {
 
 async fn show_page(
     cx: &Cx,
-    id: i64,
+    id: ConversationId,
     errors: FieldErrors,
     reply_body: String,
 ) -> Result<HttpResponse, AppError> {
@@ -307,7 +310,7 @@ async fn show_page(
     form_page(&page.errors, &page)
 }
 
-pub async fn show(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn show(cx: Cx, id: Path<ConversationId>) -> Result<HttpResponse, AppError> {
     show_page(&cx, id.into_inner(), FieldErrors::default(), String::new()).await
 }
 
@@ -315,7 +318,7 @@ pub async fn show(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
 #[derive(Template)]
 #[template(path = "conversations/reply_fragment.html")]
 struct ReplyFragment {
-    conversation_id: i64,
+    conversation_id: ConversationId,
     message: Option<MessageItem>,
     csrf_token: String,
     error: Option<String>,
@@ -332,7 +335,7 @@ pub struct ReplyForm {
 
 pub async fn reply(
     cx: Cx,
-    id: Path<i64>,
+    id: Path<ConversationId>,
     Form(form): Form<ReplyForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
@@ -373,7 +376,7 @@ pub async fn reply(
     }
 }
 
-pub async fn close(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn close(cx: Cx, id: Path<ConversationId>) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     cx.write(move |conn, me| conversations::set_status(conn, me, id, false))
         .await?;
@@ -383,7 +386,7 @@ pub async fn close(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
     ))
 }
 
-pub async fn reopen(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn reopen(cx: Cx, id: Path<ConversationId>) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     cx.write(move |conn, me| conversations::set_status(conn, me, id, true))
         .await?;
@@ -396,12 +399,12 @@ pub async fn reopen(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
 #[derive(Deserialize)]
 pub struct TransferForm {
     #[serde(default, deserialize_with = "lenient::id")]
-    assignee_id: Option<i64>,
+    assignee_id: Option<UserId>,
 }
 
 pub async fn transfer(
     cx: Cx,
-    id: Path<i64>,
+    id: Path<ConversationId>,
     Form(form): Form<TransferForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
@@ -424,7 +427,7 @@ pub struct LabelForm {
 
 pub async fn add_label(
     cx: Cx,
-    id: Path<i64>,
+    id: Path<ConversationId>,
     Form(form): Form<LabelForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
@@ -440,7 +443,7 @@ pub async fn add_label(
 
 pub async fn remove_label(
     cx: Cx,
-    id: Path<i64>,
+    id: Path<ConversationId>,
     Form(form): Form<LabelForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
@@ -453,7 +456,7 @@ pub async fn remove_label(
 #[template(path = "conversations/reveal.html")]
 struct RevealPage {
     layout: Layout,
-    conversation_id: i64,
+    conversation_id: ConversationId,
     card: ContactCard,
 }
 
@@ -466,7 +469,7 @@ pub struct RevealForm {
 /// Shows one contact's full details once; the page is never cached.
 pub async fn reveal(
     cx: Cx,
-    id: Path<i64>,
+    id: Path<ConversationId>,
     Form(form): Form<RevealForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();

@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use crate::auth::AppState;
+use crate::core::ids::ChannelId;
 use crate::domain::inbound::{self, Outcome, Payload, Refusal};
 use crate::error::AppError;
 
@@ -19,7 +20,7 @@ fn answer(status: StatusCode, body: serde_json::Value) -> HttpResponse {
 pub async fn receive(
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<i64>,
+    path: web::Path<ChannelId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let channel_id = path.into_inner();

@@ -8,6 +8,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use serde::Deserialize;
 
 use crate::auth::client::describe_user_agent;
+use crate::core::ids::{ConversationId, SessionId, UserId};
 use crate::core::masking::mask_identifier;
 use crate::core::permissions::Permission;
 use crate::db::DbConnection;
@@ -246,7 +247,7 @@ pub async fn sessions_index(cx: Cx) -> Result<HttpResponse, AppError> {
     })
 }
 
-pub async fn end_session(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn end_session(cx: Cx, id: Path<SessionId>) -> Result<HttpResponse, AppError> {
     let session_id = id.into_inner();
     cx.write(move |conn, me| sessions::end_in_company(conn, me, session_id))
         .await?;
@@ -262,7 +263,7 @@ pub async fn end_session(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError
 
 #[derive(Deserialize)]
 pub struct EndAllForm {
-    user_id: i64,
+    user_id: UserId,
 }
 
 pub async fn end_user_sessions(
@@ -507,8 +508,8 @@ pub async fn export_conversations(
     let filters = query.describe();
     // the conversation list pages on (last activity, id): the cursor carries both
     let fetch = move |conn: &mut DbConnection,
-                      cursor: Option<(NaiveDateTime, i64)>|
-          -> Result<ExportPage<(NaiveDateTime, i64)>, AppError> {
+                      cursor: Option<(NaiveDateTime, ConversationId)>|
+          -> Result<ExportPage<(NaiveDateTime, ConversationId)>, AppError> {
         let filter = conversations::ListFilter {
             before: cursor.or(base.before),
             ..base.clone()

@@ -6,6 +6,7 @@ use actix_web::web::Path;
 use askama::Template;
 use serde::Deserialize;
 
+use crate::core::ids::RoleId;
 use crate::core::permissions::{Permission, PermissionSet};
 use crate::domain::roles::{self, Role, RoleMember, RoleSummary};
 use crate::error::{AppError, FieldErrors};
@@ -121,7 +122,7 @@ struct ShowPage {
 
 async fn show_page(
     cx: &Cx,
-    role_id: i64,
+    role_id: RoleId,
     submitted: Option<RoleForm>,
     errors: FieldErrors,
 ) -> Result<HttpResponse, AppError> {
@@ -149,13 +150,13 @@ async fn show_page(
     form_page(&page.errors, &page)
 }
 
-pub async fn show(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn show(cx: Cx, id: Path<RoleId>) -> Result<HttpResponse, AppError> {
     show_page(&cx, id.into_inner(), None, FieldErrors::default()).await
 }
 
 pub async fn update(
     cx: Cx,
-    id: Path<i64>,
+    id: Path<RoleId>,
     Form(form): Form<RoleForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
@@ -175,7 +176,7 @@ pub async fn update(
     }
 }
 
-pub async fn delete(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn delete(cx: Cx, id: Path<RoleId>) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     cx.write(move |conn, me| roles::delete_custom(conn, me, id))
         .await?;

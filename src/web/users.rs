@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::access::{RouteRules, Rule};
 use crate::auth::client::describe_user_agent;
+use crate::core::ids::{CallTaskId, ChannelId, RoleId, UserId};
 use crate::core::permissions::Permission;
 use crate::domain::offboarding::{self, Checklist};
 use crate::domain::roles::Role;
@@ -26,8 +27,8 @@ pub struct UserItem {
     last_login: String,
 }
 
-pub struct Choice {
-    id: i64,
+pub struct Choice<Id> {
+    id: Id,
     name: String,
     selected: bool,
 }
@@ -40,8 +41,8 @@ struct ListPage {
     next_cursor: Option<String>,
     can_manage: bool,
     one_supervisor: bool,
-    roles: Vec<Choice>,
-    channels: Vec<Choice>,
+    roles: Vec<Choice<RoleId>>,
+    channels: Vec<Choice<ChannelId>>,
     q: String,
     status: String,
 }
@@ -49,17 +50,17 @@ struct ListPage {
 #[derive(Deserialize)]
 pub struct ListQuery {
     q: Option<String>,
-    role: Option<i64>,
+    role: Option<RoleId>,
     status: Option<String>,
-    channel: Option<i64>,
+    channel: Option<ChannelId>,
     after: Option<String>,
 }
 
-fn choices<T>(
+fn choices<T, Id: Copy + PartialEq>(
     items: Vec<T>,
-    selected: Option<i64>,
-    parts: impl Fn(T) -> (i64, String),
-) -> Vec<Choice> {
+    selected: Option<Id>,
+    parts: impl Fn(T) -> (Id, String),
+) -> Vec<Choice<Id>> {
     items
         .into_iter()
         .map(|item| {
@@ -128,8 +129,8 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Result<HttpRespons
 #[template(path = "users/new.html")]
 struct NewPage {
     layout: Layout,
-    roles: Vec<Choice>,
-    channels: Vec<Choice>,
+    roles: Vec<Choice<RoleId>>,
+    channels: Vec<Choice<ChannelId>>,
     form: NewUserForm,
     errors: FieldErrors,
 }
@@ -146,9 +147,9 @@ pub struct NewUserForm {
     #[serde(default)]
     phone: String,
     #[serde(default, deserialize_with = "lenient::id")]
-    role_id: Option<i64>,
+    role_id: Option<RoleId>,
     #[serde(default, deserialize_with = "lenient::ids")]
-    channel_ids: Vec<Option<i64>>,
+    channel_ids: Vec<Option<ChannelId>>,
     #[serde(default)]
     password: String,
 }
@@ -260,7 +261,7 @@ struct ShowPage {
     can_manage: bool,
     is_self: bool,
     one_supervisor: bool,
-    roles: Vec<Choice>,
+    roles: Vec<Choice<RoleId>>,
     access: Vec<AccessLine>,
     sessions: Vec<SessionLine>,
     sees_logins: bool,
@@ -315,12 +316,12 @@ pub struct ProfileForm {
 #[derive(Deserialize)]
 pub struct RoleForm {
     #[serde(default, deserialize_with = "lenient::id")]
-    role_id: Option<i64>,
+    role_id: Option<RoleId>,
 }
 
 async fn show_page(
     cx: &Cx,
-    user_id: i64,
+    user_id: UserId,
     edits: Option<ProfileForm>,
     errors: FieldErrors,
 ) -> Result<HttpResponse, AppError> {
@@ -396,13 +397,13 @@ async fn show_page(
     form_page(&page.errors, &page)
 }
 
-pub async fn show(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn show(cx: Cx, id: Path<UserId>) -> Result<HttpResponse, AppError> {
     show_page(&cx, id.into_inner(), None, FieldErrors::default()).await
 }
 
 pub async fn update(
     cx: Cx,
-    id: Path<i64>,
+    id: Path<UserId>,
     Form(form): Form<ProfileForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
@@ -423,7 +424,7 @@ pub async fn update(
 
 pub async fn change_role(
     cx: Cx,
-    id: Path<i64>,
+    id: Path<UserId>,
     Form(form): Form<RoleForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
@@ -440,7 +441,7 @@ pub async fn change_role(
     }
 }
 
-pub async fn deactivate(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn deactivate(cx: Cx, id: Path<UserId>) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     cx.write(move |conn, me| users::deactivate(conn, me, id))
         .await?;
@@ -450,14 +451,14 @@ pub async fn deactivate(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError>
     ))
 }
 
-pub async fn reactivate(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn reactivate(cx: Cx, id: Path<UserId>) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     cx.write(move |conn, me| users::reactivate(conn, me, id))
         .await?;
     Ok(cx.done("The user was reactivated.", format!("/users/{id}")))
 }
 
-pub async fn unlock(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn unlock(cx: Cx, id: Path<UserId>) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     cx.write(move |conn, me| users::unlock(conn, me, id))
         .await?;
@@ -468,13 +469,13 @@ pub async fn unlock(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
 #[template(path = "users/reset.html")]
 struct ResetPage {
     layout: Layout,
-    user_id: i64,
+    user_id: UserId,
     display_name: String,
     temporary: String,
 }
 
 /// Shows the temporary password once: it is not stored anywhere it could be shown again.
-pub async fn reset_password(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn reset_password(cx: Cx, id: Path<UserId>) -> Result<HttpResponse, AppError> {
     let user_id = id.into_inner();
     let (user, temporary) = cx
         .write(move |conn, me| users::reset_password(conn, me, user_id))
@@ -490,7 +491,7 @@ pub async fn reset_password(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppEr
 // ---- offboarding ----------------------------------------------------------------------------
 
 pub struct CallTaskLine {
-    id: i64,
+    id: CallTaskId,
     channel_name: String,
     call_status: String,
     created_at: String,
@@ -508,7 +509,7 @@ struct OffboardPage {
 
 async fn offboard_page(
     cx: &Cx,
-    user_id: i64,
+    user_id: UserId,
     status: actix_web::http::StatusCode,
     errors: FieldErrors,
 ) -> Result<HttpResponse, AppError> {
@@ -544,17 +545,17 @@ async fn offboard_page(
 #[derive(Deserialize)]
 pub struct TransferForm {
     #[serde(default, deserialize_with = "lenient::id")]
-    assignee_id: Option<i64>,
+    assignee_id: Option<UserId>,
 }
 
-pub async fn offboard(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn offboard(cx: Cx, id: Path<UserId>) -> Result<HttpResponse, AppError> {
     use actix_web::http::StatusCode;
     offboard_page(&cx, id.into_inner(), StatusCode::OK, FieldErrors::default()).await
 }
 
 pub async fn offboard_transfer(
     cx: Cx,
-    id: Path<i64>,
+    id: Path<UserId>,
     Form(form): Form<TransferForm>,
 ) -> Result<HttpResponse, AppError> {
     use actix_web::http::StatusCode;
@@ -576,7 +577,7 @@ pub async fn offboard_transfer(
     }
 }
 
-pub async fn offboard_channels(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn offboard_channels(cx: Cx, id: Path<UserId>) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let removed = cx
         .write(move |conn, me| offboarding::leave_all_channels(conn, me, id))
@@ -587,7 +588,7 @@ pub async fn offboard_channels(cx: Cx, id: Path<i64>) -> Result<HttpResponse, Ap
     ))
 }
 
-pub async fn delete(cx: Cx, id: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn delete(cx: Cx, id: Path<UserId>) -> Result<HttpResponse, AppError> {
     use actix_web::http::StatusCode;
     let id = id.into_inner();
     match cx

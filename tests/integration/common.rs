@@ -16,6 +16,7 @@ use actix_web::{test, web};
 use diesel::{Connection, ExpressionMethods, PgConnection, QueryDsl, RunQueryDsl};
 use futures_util::future::LocalBoxFuture;
 use switchboard::config::Config;
+use switchboard::core::ids::CompanyId;
 use switchboard::db::{self, DatabaseUrl, PooledConnection};
 use switchboard::{AppState, app};
 
@@ -525,7 +526,7 @@ pub fn switchboard(database: &TestDatabase) -> std::process::Command {
 }
 
 /// Lookups the tests share.
-pub fn company_id(app: &TestApp, code: &str) -> i64 {
+pub fn company_id(app: &TestApp, code: &str) -> CompanyId {
     switchboard::domain::companies::find_by_code(&mut app.conn(), code)
         .unwrap()
         .unwrap()
@@ -541,12 +542,14 @@ pub fn id_of(app: &TestApp, company: &str, username: &str) -> i64 {
     .unwrap()
     .unwrap()
     .id
+    .0
 }
 
 pub fn role_id(app: &TestApp, company: &str, name: &str) -> i64 {
     switchboard::domain::roles::find_by_name(&mut app.conn(), company_id(app, company), name)
         .unwrap()
         .id
+        .0
 }
 
 pub fn channel_id(app: &TestApp, name: &str) -> i64 {

@@ -7,6 +7,7 @@ use actix_web::http::Method;
 use chrono::Duration;
 use diesel::prelude::*;
 use switchboard::access::Rule;
+use switchboard::core::ids::UserId;
 use switchboard::db::schema::{contacts, conversations, login_events, roles, sessions, users};
 use switchboard::domain::{self, Actor};
 
@@ -21,6 +22,7 @@ fn user_id(app: &TestApp, company: &str, username: &str) -> i64 {
         .unwrap()
         .unwrap()
         .id
+        .0
 }
 
 async fn sign_in_succeeds_and_lands_on_next(app: TestApp) {
@@ -553,7 +555,11 @@ async fn deactivation_ends_open_sessions(app: TestApp) {
         .unwrap()
         .unwrap();
     switchboard::db::write_transaction(&mut conn, |conn| {
-        domain::users::deactivate(conn, &domain::Caller::system(demo.id, Actor::cli()), bob_id)
+        domain::users::deactivate(
+            conn,
+            &domain::Caller::system(demo.id, Actor::cli()),
+            UserId(bob_id),
+        )
     })
     .unwrap();
     let page = bob.get("/conversations").await;

@@ -5,6 +5,7 @@ use crate::common::on_both_databases;
 use crate::common::{Client, TestApp, channel_id, company_id, id_of, role_id};
 use actix_web::http::Method;
 use diesel::prelude::*;
+use switchboard::core::ids::RoleId;
 use switchboard::core::permissions::{Permission, PermissionSet};
 use switchboard::db::schema::{
     audit_events, channel_members, channels, conversations, roles, users,
@@ -171,7 +172,7 @@ async fn built_in_roles_are_read_only(app: TestApp) {
         .await
         .assert_status(409);
     assert_eq!(audit_count(&app), before);
-    let keys = domain::roles::permissions_of(&mut app.conn(), agent).unwrap();
+    let keys = domain::roles::permissions_of(&mut app.conn(), RoleId(agent)).unwrap();
     assert_eq!(keys.iter().count(), 3);
 }
 

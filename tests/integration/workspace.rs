@@ -7,6 +7,7 @@ use crate::common::{Client, Page, TestApp, company_id, id_of};
 use actix_web::http::Method;
 use diesel::prelude::*;
 use serde_json::json;
+use switchboard::core::ids::ChannelId;
 use switchboard::core::permissions::{Permission, PermissionSet};
 use switchboard::db::schema::{
     audit_events, call_tasks, channels, companies, contacts, conversations, messages, users,
@@ -540,9 +541,13 @@ async fn inbound_traffic_is_routed_and_stored_once(app: TestApp) {
     let (whatsapp, token) = channel(&app, "WhatsApp Sales");
     let mut client = app.client();
     // a new contact: a new conversation for the least-loaded member who can hold it
-    let holders =
-        domain::channels::holders(&mut app.conn(), company_id(&app, "DEMO"), whatsapp).unwrap();
-    let expected = holders.first().unwrap().id;
+    let holders = domain::channels::holders(
+        &mut app.conn(),
+        company_id(&app, "DEMO"),
+        ChannelId(whatsapp),
+    )
+    .unwrap();
+    let expected = holders.first().unwrap().id.0;
     let page = hook(&mut client, whatsapp, &token, json!({"external_id": "wamid.1", "contact": {"name": "Deniz", "phone": "+90 532 000 1122", "email": "deniz@example.com"}, "text": "Hello"})).await;
     page.assert_status(201);
     let answer: serde_json::Value = serde_json::from_str(&page.body).unwrap();
