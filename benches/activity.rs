@@ -5,11 +5,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark may panic on the unexpected
 
+#[path = "../tests/integration/database.rs"]
+#[allow(dead_code)]
+mod database;
+
 use std::time::{Duration, Instant};
 
+use database::{Backend, TestDatabase};
 use diesel::prelude::*;
 use switchboard::db::schema::{audit_events, login_events};
-use switchboard::db::{self, DatabaseUrl, write_transaction};
+use switchboard::db::{self, write_transaction};
 use switchboard::domain::audit::{self, ActivityFilter};
 use switchboard::domain::login_events::{self as logins, LoginFilter};
 use switchboard::domain::{Actor, companies, now};
@@ -36,42 +41,12 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
-    let (url, cleanup): (DatabaseUrl, Box<dyn Fn()>) =
-        match std::env::var("SWITCHBOARD_BENCH_POSTGRES") {
-            Ok(server) => {
-                let name = format!("sb_bench_{}", std::process::id());
-                let mut admin = diesel::PgConnection::establish(&server).unwrap();
-                diesel::sql_query(format!("CREATE DATABASE {name}"))
-                    .execute(&mut admin)
-                    .unwrap();
-                let base = server
-                    .rsplit_once('/')
-                    .map_or(server.as_str(), |(b, _)| b)
-                    .to_string();
-                let url = DatabaseUrl::Postgres(format!("{base}/{name}"));
-                let drop_it = move || {
-                    if let Ok(mut admin) = diesel::PgConnection::establish(&server) {
-                        let _ = diesel::sql_query(format!(
-                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                        ))
-                        .execute(&mut admin);
-                    }
-                };
-                (url, Box::new(drop_it))
-            }
-            Err(_) => {
-                let path = std::env::temp_dir().join(format!("sb_bench_{}.db", std::process::id()));
-                let shown = path.clone();
-                (
-                    DatabaseUrl::Sqlite(path.to_string_lossy().into_owned()),
-                    Box::new(move || {
-                        for suffix in ["", "-wal", "-shm"] {
-                            let _ = std::fs::remove_file(format!("{}{suffix}", shown.display()));
-                        }
-                    }),
-                )
-            }
-        };
+    // the same throwaway database the integration tests use, dropped when `database` is
+    let database = match std::env::var("SWITCHBOARD_BENCH_POSTGRES") {
+        Ok(server) => TestDatabase::create_on(Backend::Postgres, &server),
+        Err(_) => TestDatabase::create(Backend::Sqlite),
+    };
+    let url = database.url.clone();
     println!(
         "backend {}, {rows} activity records and {rows} sign-in attempts",
         url.backend_name()
@@ -227,5 +202,5 @@ fn main() {
         audit::verify(&mut conn, company.id).unwrap()
     });
     drop(conn);
-    cleanup();
+    drop(database);
 }

@@ -44,7 +44,7 @@ pub struct Candidate {
 pub struct Checklist {
     pub user: User,
     pub conversations: Vec<OpenConversation>,
-    pub channels: Vec<(ChannelId, String)>,
+    pub channels: Vec<user_domain::Membership>,
     pub call_tasks: Vec<OpenCallTask>,
     pub candidates: Vec<Candidate>,
     pub last_supervisor: bool,
@@ -111,10 +111,7 @@ pub fn checklist(
             },
         )
         .collect();
-    let channels = user_domain::channel_names_of(conn, &[user.id])?
-        .into_iter()
-        .map(|(_, id, name)| (id, name))
-        .collect();
+    let channels = user_domain::memberships_of(conn, &[user.id])?;
     let call_tasks = call_tasks::table
         .inner_join(channels::table)
         .filter(call_tasks::assignee_id.eq(user.id))

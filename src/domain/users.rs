@@ -741,7 +741,7 @@ pub fn team_page(
     }
     let rows: Vec<TeamTuple> = query.load(conn)?;
     let ids: Vec<UserId> = rows.iter().map(|r| r.0).collect();
-    let memberships = channel_names_of(conn, &ids)?;
+    let memberships = memberships_of(conn, &ids)?;
     Ok(rows
         .into_iter()
         .map(
@@ -749,8 +749,8 @@ pub fn team_page(
                 TeamRow {
                     channels: memberships
                         .iter()
-                        .filter(|(user_id, _, _)| *user_id == id)
-                        .map(|(_, _, name)| name.clone())
+                        .filter(|m| m.user_id == id)
+                        .map(|m| m.channel_name.clone())
                         .collect(),
                     id,
                     username,
@@ -765,11 +765,19 @@ pub fn team_page(
         .collect())
 }
 
-/// (user id, channel id, channel name) for every membership of these users, by channel name.
-pub fn channel_names_of(
+/// A user's membership of a channel, with the channel's name.
+#[derive(Clone, Debug, Queryable)]
+pub struct Membership {
+    pub user_id: UserId,
+    pub channel_id: ChannelId,
+    pub channel_name: String,
+}
+
+/// Every membership of these users, by channel name.
+pub fn memberships_of(
     conn: &mut DbConnection,
     user_ids: &[UserId],
-) -> Result<Vec<(UserId, ChannelId, String)>, AppError> {
+) -> Result<Vec<Membership>, AppError> {
     Ok(channel_members::table
         .inner_join(channels::table)
         .filter(channel_members::user_id.eq_any(user_ids))
@@ -783,7 +791,7 @@ pub struct Profile {
     pub user: User,
     pub role: role_domain::Role,
     pub permissions: PermissionSet,
-    pub channels: Vec<(ChannelId, String)>,
+    pub channels: Vec<Membership>,
     pub open_conversations: i64,
     pub open_call_tasks: i64,
     pub sessions: Vec<sessions::SessionRow>,
@@ -798,10 +806,7 @@ pub fn profile(
     let user = get_manageable(conn, company_id, user_id)?;
     let role = role_domain::get(conn, company_id, user.role_id)?;
     let permissions = role_domain::permissions_of(conn, role.id)?;
-    let channels = channel_names_of(conn, &[user.id])?
-        .into_iter()
-        .map(|(_, id, name)| (id, name))
-        .collect();
+    let channels = memberships_of(conn, &[user.id])?;
     let open_conversations = conversations::table
         .filter(conversations::assignee_id.eq(user.id))
         .filter(conversations::status.eq("open"))

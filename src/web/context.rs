@@ -100,6 +100,30 @@ impl Cx {
     }
 }
 
+/// The context of a public route (sign-in, inbound hooks): the request, the state and the
+/// session, and no signed-in user.
+pub struct Visitor {
+    pub req: HttpRequest,
+    pub state: Data<AppState>,
+    pub session: Session,
+}
+
+impl FromRequest for Visitor {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match req.app_data::<Data<AppState>>() {
+            Some(state) => Ok(Self {
+                req: req.clone(),
+                state: state.clone(),
+                session: req.get_session(),
+            }),
+            None => Err(AppError::internal("request context without app state")),
+        })
+    }
+}
+
 /// 200 for a page, 422 when it comes back with field errors.
 pub fn form_page(errors: &FieldErrors, template: &impl Template) -> Result<HttpResponse, AppError> {
     let status = if errors.is_empty() {

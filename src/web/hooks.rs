@@ -2,13 +2,13 @@
 //! channel's bearer token (no session, no CSRF). Answers are JSON.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::auth::AppState;
 use crate::core::ids::ChannelId;
 use crate::domain::inbound::{self, Outcome, Payload, Refusal};
 use crate::error::AppError;
+use crate::web::Visitor;
 
 /// The largest body accepted (413 above it).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -18,8 +18,7 @@ fn answer(status: StatusCode, body: serde_json::Value) -> HttpResponse {
 }
 
 pub async fn receive(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    Visitor { req, state, .. }: Visitor,
     path: web::Path<ChannelId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {

@@ -2,7 +2,7 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
@@ -12,7 +12,7 @@ use crate::auth::login::{Credentials, Failure, authenticate};
 use crate::auth::session_store::{LOGIN_KEY, auth_from_state};
 use crate::auth::{client, csrf};
 use crate::error::AppError;
-use crate::web::{Form, Query, render, see_other};
+use crate::web::{Form, Query, Visitor, render, see_other};
 
 #[derive(Template)]
 #[template(path = "login/index.html")]
@@ -81,9 +81,11 @@ fn login_page(
 }
 
 pub async fn form(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    session: Session,
+    Visitor {
+        req,
+        state,
+        session,
+    }: Visitor,
     Query(query): Query<NextQuery>,
 ) -> Result<HttpResponse, AppError> {
     let next = safe_next(query.next.as_deref());
@@ -116,9 +118,11 @@ pub struct LoginForm {
 }
 
 pub async fn submit(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    session: Session,
+    Visitor {
+        req,
+        state,
+        session,
+    }: Visitor,
     Form(form): Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
     let next = safe_next(form.next.as_deref());

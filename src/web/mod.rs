@@ -27,7 +27,7 @@ use crate::core::permissions::Permission;
 
 pub use crate::auth::client::is_htmx;
 use crate::error::AppError;
-pub use context::{Cx, form_page};
+pub use context::{Cx, Visitor, form_page};
 pub use forms::{Form, Query};
 
 /// A route and its access rule, declared together.

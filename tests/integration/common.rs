@@ -13,106 +13,16 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{test, web};
-use diesel::{Connection, ExpressionMethods, PgConnection, QueryDsl, RunQueryDsl};
+use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
 use futures_util::future::LocalBoxFuture;
 use switchboard::config::Config;
 use switchboard::core::ids::CompanyId;
-use switchboard::db::{self, DatabaseUrl, PooledConnection};
+use switchboard::db::{self, PooledConnection};
 use switchboard::{AppState, app};
 
 pub const PASSWORD: &str = "Harbor-Lantern-42!";
 
-#[derive(Clone, Copy, Debug)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// A database that exists for one test and is removed afterwards.
-pub struct TestDatabase {
-    pub url: DatabaseUrl,
-    cleanup: Cleanup,
-}
-
-enum Cleanup {
-    File(std::path::PathBuf),
-    Postgres { server: String, name: String },
-}
-
-pub fn postgres_server() -> String {
-    std::env::var("SWITCHBOARD_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// The server URL with another database name.
-fn with_database(server: &str, name: &str) -> String {
-    let (base, _) = server.rsplit_once('/').unwrap_or((server, ""));
-    format!("{base}/{name}")
-}
-
-impl TestDatabase {
-    pub fn create(backend: Backend) -> Self {
-        let unique = format!(
-            "sb_test_{}_{}",
-            std::process::id(),
-            switchboard::core::secrets::random_hex(6)
-        );
-        match backend {
-            Backend::Sqlite => {
-                let path = std::env::temp_dir().join(format!("{unique}.db"));
-                Self {
-                    url: DatabaseUrl::Sqlite(path.to_string_lossy().into_owned()),
-                    cleanup: Cleanup::File(path),
-                }
-            }
-            Backend::Postgres => {
-                let server = postgres_server();
-                let mut admin = PgConnection::establish(&server).unwrap_or_else(|err| {
-                    panic!(
-                        "PostgreSQL tests need a server at {server} ({err}). Start it, or set \
-                         SWITCHBOARD_TEST_POSTGRES, or run only the SQLite tests: cargo test sqlite"
-                    )
-                });
-                diesel::sql_query(format!("CREATE DATABASE {unique}"))
-                    .execute(&mut admin)
-                    .expect("create test database");
-                Self {
-                    url: DatabaseUrl::Postgres(with_database(&server, &unique)),
-                    cleanup: Cleanup::Postgres {
-                        server,
-                        name: unique,
-                    },
-                }
-            }
-        }
-    }
-
-    pub fn url_string(&self) -> String {
-        match &self.url {
-            DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
-            DatabaseUrl::Postgres(url) => url.clone(),
-        }
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        match &self.cleanup {
-            Cleanup::File(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-            }
-            Cleanup::Postgres { server, name } => {
-                if let Ok(mut admin) = PgConnection::establish(server) {
-                    let _ =
-                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&mut admin);
-                }
-            }
-        }
-    }
-}
+pub use crate::database::{Backend, TestDatabase};
 
 /// What a response looked like to the client.
 #[derive(Debug)]

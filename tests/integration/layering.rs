@@ -219,3 +219,51 @@ fn the_path_reader_sees_grouped_and_inline_imports() {
         ]
     );
 }
+
+/// A handler is intent, not wiring: the request context (`Cx` or `Visitor`), the path and a
+/// typed form or query at the most.
+#[test]
+fn handlers_take_at_most_three_extractors() {
+    let modules = modules(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let mut crowded = Vec::new();
+    for (name, text) in modules.iter().filter(|(name, _)| name.starts_with("web::")) {
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("pub async fn ") {
+            rest = &rest[at + "pub async fn ".len()..];
+            let Some(open) = rest.find('(') else { break };
+            let handler = &rest[..open];
+            // the parameters: the pieces between top-level commas, up to the closing parenthesis
+            let mut depth = 0;
+            let mut pieces = vec![String::new()];
+            for c in rest[open..].chars() {
+                match c {
+                    '(' | '<' | '{' | '[' => depth += 1,
+                    ')' | '>' | '}' | ']' => depth -= 1,
+                    ',' if depth == 1 => {
+                        pieces.push(String::new());
+                        continue;
+                    }
+                    _ => {}
+                }
+                if depth == 0 {
+                    break;
+                }
+                if let Some(piece) = pieces.last_mut() {
+                    piece.push(c);
+                }
+            }
+            let count = pieces
+                .iter()
+                .filter(|p| !p.trim_start_matches('(').trim().is_empty())
+                .count();
+            if count > 3 {
+                crowded.push(format!("{name}::{handler} takes {count}"));
+            }
+        }
+    }
+    assert!(
+        crowded.is_empty(),
+        "handlers with more than three extractors:\n{}",
+        crowded.join("\n")
+    );
+}

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // support code is shared by modules that each use part of it
 
 mod common;
+mod database;
 
 mod browser;
 mod cli;
