@@ -25,6 +25,54 @@ fn user_id(app: &TestApp, company: &str, username: &str) -> i64 {
         .0
 }
 
+/// `next` survives for pages whose path merely starts like the sign-in page: an auditor sent
+/// away from `/logins` comes back to `/logins`; `/login` itself still never loops back.
+async fn sign_in_returns_to_pages_that_start_like_login(app: TestApp) {
+    let mut client = app.client();
+    let away = client.get("/logins?user=alice").await;
+    away.assert_status(303);
+    assert_eq!(away.location(), Some("/login?next=/logins%3Fuser%3Dalice"));
+    client
+        .get(away.location().unwrap())
+        .await
+        .assert_status(200)
+        .assert_contains("value=\"/logins?user=alice\"");
+    let page = client
+        .post(
+            "/login",
+            &[
+                ("company_code", "DEMO"),
+                ("username", "dana"),
+                ("password", PASSWORD),
+                ("next", "/logins?user=alice"),
+            ],
+        )
+        .await;
+    page.assert_status(303);
+    assert_eq!(page.location(), Some("/logins?user=alice"));
+    client
+        .get("/logins?user=alice")
+        .await
+        .assert_status(200)
+        .assert_contains("Login history");
+
+    // the sign-in page itself is never where sign-in leads
+    let mut other = app.client();
+    other.get("/login").await.assert_status(200);
+    let page = other
+        .post(
+            "/login",
+            &[
+                ("company_code", "DEMO"),
+                ("username", "dana"),
+                ("password", PASSWORD),
+                ("next", "/login?next=/logins"),
+            ],
+        )
+        .await;
+    assert_eq!(page.location(), Some("/"));
+}
+
 async fn sign_in_succeeds_and_lands_on_next(app: TestApp) {
     let mut client = app.client();
     client
@@ -976,6 +1024,7 @@ async fn demo_workspace_matches_the_contract(app: TestApp) {
 
 on_both_databases!(
     demo_workspace_matches_the_contract,
+    sign_in_returns_to_pages_that_start_like_login,
     sign_in_succeeds_and_lands_on_next,
     every_sign_in_failure_is_the_same_401,
     sign_in_never_redirects_off_site,
