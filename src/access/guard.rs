@@ -195,18 +195,10 @@ pub async fn guard(
         let (company_id, attempted) = (auth.company_id, format!("{method} {}", req.path()));
         let recorded = run(&state, move |conn| {
             write_transaction(conn, |conn| {
-                audit::record(
-                    conn,
-                    audit::Entry {
-                        company_id,
-                        actor: &actor,
-                        action: "access.denied",
-                        target_type: "route",
-                        target_id: None,
-                        target_label: &attempted,
-                        summary: format!("{} was refused {attempted}", actor.username),
-                    },
-                )
+                audit::Entry::new(company_id, &actor, "access.denied")
+                    .about("route", &attempted)
+                    .saying(format!("{} was refused {attempted}", actor.username))
+                    .write(conn)
             })
         })
         .await;

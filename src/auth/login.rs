@@ -84,21 +84,14 @@ pub fn authenticate(
                 ),
             )?;
             if let Some(company) = &company {
-                audit::record(
-                    conn,
-                    audit::Entry {
-                        company_id: company.id,
-                        actor: &system_actor(credentials),
-                        action: "login.throttled",
-                        target_type: "address",
-                        target_id: None,
-                        target_label: &credentials.ip,
-                        summary: format!(
-                            "sign-in refused: {failures} failures from {} in {THROTTLE_WINDOW_MINUTES} minutes",
-                            credentials.ip
-                        ),
-                    },
-                )?;
+                let summary = format!(
+                    "sign-in refused: {failures} failures from {} in {THROTTLE_WINDOW_MINUTES} minutes",
+                    credentials.ip
+                );
+                audit::Entry::new(company.id, &system_actor(credentials), "login.throttled")
+                    .about("address", &credentials.ip)
+                    .saying(summary)
+                    .write(conn)?;
             }
             Ok(())
         })?;
@@ -148,21 +141,13 @@ pub fn authenticate(
                 Ok(()) => users::record_successful_login(conn, user.id)?,
                 Err(Failure::BadPassword) => {
                     if users::record_failed_login(conn, user, company.lockout_threshold)? {
-                        audit::record(
-                            conn,
-                            audit::Entry {
-                                company_id: company.id,
-                                actor: &system_actor(credentials),
-                                action: "user.locked",
-                                target_type: "user",
-                                target_id: Some(user.id.into()),
-                                target_label: &user.username,
-                                summary: format!(
-                                    "{} locked after {} failed sign-ins",
-                                    user.username, company.lockout_threshold
-                                ),
-                            },
-                        )?;
+                        audit::Entry::new(company.id, &system_actor(credentials), "user.locked")
+                            .on("user", user.id, &user.username)
+                            .saying(format!(
+                                "{} locked after {} failed sign-ins",
+                                user.username, company.lockout_threshold
+                            ))
+                            .write(conn)?;
                     }
                 }
                 Err(_) => {}

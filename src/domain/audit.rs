@@ -26,6 +26,55 @@ pub struct Entry<'a> {
     pub summary: String,
 }
 
+impl<'a> Entry<'a> {
+    /// A record of `action` by `actor` in the company; name what it acted on with `on` or
+    /// `about`, then `write` it with its summary.
+    pub fn new(company_id: CompanyId, actor: &'a Actor, action: &'static str) -> Self {
+        Self {
+            company_id,
+            actor,
+            action,
+            target_type: "company",
+            target_id: None,
+            target_label: "",
+            summary: String::new(),
+        }
+    }
+
+    /// The row it acted on: its kind (`user`, `channel`, …), id and a label people know it by.
+    pub fn on(self, kind: &'static str, id: impl Into<i64>, label: &'a str) -> Self {
+        Self {
+            target_type: kind,
+            target_id: Some(id.into()),
+            target_label: label,
+            ..self
+        }
+    }
+
+    /// What it acted on when that has no row (a route, an export).
+    pub fn about(self, kind: &'static str, label: &'a str) -> Self {
+        Self {
+            target_type: kind,
+            target_id: None,
+            target_label: label,
+            ..self
+        }
+    }
+
+    /// What changed, in words. Never an email, phone number, password or token.
+    pub fn saying(self, summary: impl Into<String>) -> Self {
+        Self {
+            summary: summary.into(),
+            ..self
+        }
+    }
+
+    /// Appends the record, in the caller's transaction.
+    pub fn write(self, conn: &mut DbConnection) -> Result<(), AppError> {
+        record(conn, self)
+    }
+}
+
 /// Text from users goes into records as one line: control characters (a newline that would
 /// forge a second log line, say) are escaped.
 fn one_line(text: &str) -> String {

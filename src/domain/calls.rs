@@ -163,16 +163,8 @@ pub fn complete(
             call_tasks::completed_at.eq(Some(now())),
         ))
         .execute(conn)?;
-    audit::record(
-        conn,
-        audit::Entry {
-            company_id: viewer.company_id,
-            actor,
-            action: "call_task.complete",
-            target_type: "call_task",
-            target_id: Some(id.into()),
-            target_label: &format!("#{id}"),
-            summary: format!("call task #{id} completed"),
-        },
-    )
+    audit::Entry::new(viewer.company_id, actor, "call_task.complete")
+        .on("call_task", id, &format!("#{id}"))
+        .saying(format!("call task #{id} completed"))
+        .write(conn)
 }

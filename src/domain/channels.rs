@@ -61,18 +61,10 @@ pub fn create(
         ))
         .returning(channels::id)
         .get_result(conn)?;
-    audit::record(
-        conn,
-        audit::Entry {
-            company_id,
-            actor,
-            action: "channel.create",
-            target_type: "channel",
-            target_id: Some(id.into()),
-            target_label: name,
-            summary: format!("channel {name} ({}) created", kind_label(kind)),
-        },
-    )?;
+    audit::Entry::new(company_id, actor, "channel.create")
+        .on("channel", id, name)
+        .saying(format!("channel {name} ({}) created", kind_label(kind)))
+        .write(conn)?;
     Ok(id)
 }
 
@@ -121,18 +113,10 @@ pub fn add_member(
         DbConnection::Postgres(c) => insert.on_conflict_do_nothing().execute(c)?,
     };
     if added > 0 {
-        audit::record(
-            conn,
-            audit::Entry {
-                company_id,
-                actor,
-                action: "assignment.add",
-                target_type: "user",
-                target_id: Some(user_id.into()),
-                target_label: &user.username,
-                summary: format!("{} added to channel {channel_name}", user.username),
-            },
-        )?;
+        audit::Entry::new(company_id, actor, "assignment.add")
+            .on("user", user_id, &user.username)
+            .saying(format!("{} added to channel {channel_name}", user.username))
+            .write(conn)?;
     }
     Ok(())
 }
@@ -172,18 +156,14 @@ pub fn remove_all_memberships(
     }
     diesel::delete(channel_members::table.filter(channel_members::user_id.eq(user.id)))
         .execute(conn)?;
-    audit::record(
-        conn,
-        audit::Entry {
-            company_id,
-            actor,
-            action: "assignment.remove_all",
-            target_type: "user",
-            target_id: Some(user.id.into()),
-            target_label: &user.username,
-            summary: format!("{} removed from {}", user.username, names.join(", ")),
-        },
-    )?;
+    audit::Entry::new(company_id, actor, "assignment.remove_all")
+        .on("user", user.id, &user.username)
+        .saying(format!(
+            "{} removed from {}",
+            user.username,
+            names.join(", ")
+        ))
+        .write(conn)?;
     Ok(names.len())
 }
 
@@ -328,18 +308,10 @@ pub fn update(
     diesel::update(channels::table.filter(channels::id.eq(channel.id)))
         .set((channels::name.eq(&name), channels::active.eq(active)))
         .execute(conn)?;
-    audit::record(
-        conn,
-        audit::Entry {
-            company_id,
-            actor,
-            action: "channel.update",
-            target_type: "channel",
-            target_id: Some(channel.id.into()),
-            target_label: &name,
-            summary: format!("channel {}", changes.join(", ")),
-        },
-    )
+    audit::Entry::new(company_id, actor, "channel.update")
+        .on("channel", channel.id, &name)
+        .saying(format!("channel {}", changes.join(", ")))
+        .write(conn)
 }
 
 /// Replaces the channel's inbound token; the old one stops working at once.
@@ -353,18 +325,10 @@ pub fn rotate_token(
     diesel::update(channels::table.filter(channels::id.eq(channel.id)))
         .set(channels::webhook_token.eq(crate::core::secrets::random_token()))
         .execute(conn)?;
-    audit::record(
-        conn,
-        audit::Entry {
-            company_id,
-            actor,
-            action: "channel.rotate_token",
-            target_type: "channel",
-            target_id: Some(channel.id.into()),
-            target_label: &channel.name,
-            summary: format!("inbound token of {} replaced", channel.name),
-        },
-    )
+    audit::Entry::new(company_id, actor, "channel.rotate_token")
+        .on("channel", channel.id, &channel.name)
+        .saying(format!("inbound token of {} replaced", channel.name))
+        .write(conn)
 }
 
 /// Removes a user from one channel; idempotent.
@@ -384,18 +348,13 @@ pub fn remove_member(
     )
     .execute(conn)?;
     if removed > 0 {
-        audit::record(
-            conn,
-            audit::Entry {
-                company_id,
-                actor,
-                action: "assignment.remove",
-                target_type: "user",
-                target_id: Some(user.id.into()),
-                target_label: &user.username,
-                summary: format!("{} removed from channel {}", user.username, channel.name),
-            },
-        )?;
+        audit::Entry::new(company_id, actor, "assignment.remove")
+            .on("user", user.id, &user.username)
+            .saying(format!(
+                "{} removed from channel {}",
+                user.username, channel.name
+            ))
+            .write(conn)?;
     }
     Ok(())
 }

@@ -98,18 +98,10 @@ pub fn create(
         .returning(companies::id)
         .get_result(conn)?;
     roles::create_builtin(conn, id)?;
-    audit::record(
-        conn,
-        audit::Entry {
-            company_id: id,
-            actor,
-            action: "company.create",
-            target_type: "company",
-            target_id: Some(id.into()),
-            target_label: &code,
-            summary: format!("company {code} created"),
-        },
-    )?;
+    audit::Entry::new(id, actor, "company.create")
+        .on("company", id, &code)
+        .saying(format!("company {code} created"))
+        .write(conn)?;
     get(conn, id)
 }
 

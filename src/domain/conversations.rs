@@ -420,18 +420,10 @@ fn record(
     action: &'static str,
     summary: String,
 ) -> Result<(), AppError> {
-    audit::record(
-        conn,
-        audit::Entry {
-            company_id: viewer.company_id,
-            actor,
-            action,
-            target_type: "conversation",
-            target_id: Some(id),
-            target_label: &format!("#{id}"),
-            summary,
-        },
-    )
+    audit::Entry::new(viewer.company_id, actor, action)
+        .on("conversation", id, &format!("#{id}"))
+        .saying(summary)
+        .write(conn)
 }
 
 /// What an agent writes into a conversation.
@@ -742,21 +734,13 @@ pub fn reveal(
         .find(target.id)
         .select(conversations::external_contact_id)
         .first(conn)?;
-    audit::record(
-        conn,
-        audit::Entry {
-            company_id: viewer.company_id,
-            actor,
-            action: "contact.reveal",
-            target_type: "contact",
-            target_id: Some(target.contact_id.into()),
-            target_label: &name,
-            summary: format!(
-                "details of {name} revealed in conversation #{}; reason: {reason}",
-                target.id
-            ),
-        },
-    )?;
+    audit::Entry::new(viewer.company_id, actor, "contact.reveal")
+        .on("contact", target.contact_id, &name)
+        .saying(format!(
+            "details of {name} revealed in conversation #{}; reason: {reason}",
+            target.id
+        ))
+        .write(conn)?;
     Ok(ContactCard::new(
         ContactMask::Full,
         name,

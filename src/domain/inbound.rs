@@ -41,17 +41,30 @@ pub struct CallPayload {
 }
 
 /// What the hook answers.
-#[derive(Debug, PartialEq, Eq)]
+/// What a delivery stored; serialised as the hook's answer (the ids, never `created`).
+#[derive(Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
 pub enum Outcome {
     Message {
         conversation_id: ConversationId,
         message_id: MessageId,
+        #[serde(skip)]
         created: bool,
     },
     Call {
         call_task_id: CallTaskId,
+        #[serde(skip)]
         created: bool,
     },
+}
+
+impl Outcome {
+    /// False when the delivery repeated one already stored.
+    pub fn created(&self) -> bool {
+        match self {
+            Self::Message { created, .. } | Self::Call { created, .. } => *created,
+        }
+    }
 }
 
 /// Why a delivery is refused, mapped to 400 / 401 by the handler.

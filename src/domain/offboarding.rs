@@ -239,23 +239,15 @@ pub fn transfer_open_conversations(
             ))
             .execute(conn)?;
     }
-    audit::record(
-        conn,
-        audit::Entry {
-            company_id,
-            actor,
-            action: "conversation.transfer_all",
-            target_type: "user",
-            target_id: Some(from_id.into()),
-            target_label: &list.user.username,
-            summary: format!(
-                "{} open conversation(s) of {} transferred to {}",
-                ids.len(),
-                list.user.username,
-                target.username
-            ),
-        },
-    )?;
+    audit::Entry::new(company_id, actor, "conversation.transfer_all")
+        .on("user", from_id, &list.user.username)
+        .saying(format!(
+            "{} open conversation(s) of {} transferred to {}",
+            ids.len(),
+            list.user.username,
+            target.username
+        ))
+        .write(conn)?;
     Ok(ids.len())
 }
 
@@ -307,16 +299,8 @@ pub fn delete_user(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Res
             login_events::user_agent.eq(""),
         ))
         .execute(conn)?;
-    audit::record(
-        conn,
-        audit::Entry {
-            company_id,
-            actor,
-            action: "user.delete",
-            target_type: "user",
-            target_id: Some(user.id.into()),
-            target_label: &user.username,
-            summary: format!("{} deleted; personal data erased", user.username),
-        },
-    )
+    audit::Entry::new(company_id, actor, "user.delete")
+        .on("user", user.id, &user.username)
+        .saying(format!("{} deleted; personal data erased", user.username))
+        .write(conn)
 }

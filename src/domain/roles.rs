@@ -266,18 +266,13 @@ pub fn create_custom(
     errors.into_result()?;
     refuse_escalation(permissions, actor_permissions)?;
     let id = create(conn, company_id, &name, None, permissions)?;
-    audit::record(
-        conn,
-        audit::Entry {
-            company_id,
-            actor,
-            action: "role.create",
-            target_type: "role",
-            target_id: Some(id.into()),
-            target_label: &name,
-            summary: format!("role {name} created with {}", describe(permissions)),
-        },
-    )?;
+    audit::Entry::new(company_id, actor, "role.create")
+        .on("role", id, &name)
+        .saying(format!(
+            "role {name} created with {}",
+            describe(permissions)
+        ))
+        .write(conn)?;
     Ok(id)
 }
 
@@ -341,22 +336,14 @@ pub fn update_custom(
     } else {
         format!("renamed from {}; ", role.name)
     };
-    audit::record(
-        conn,
-        audit::Entry {
-            company_id,
-            actor,
-            action: "role.update",
-            target_type: "role",
-            target_id: Some(role.id.into()),
-            target_label: &name,
-            summary: format!(
-                "role {name}: {renamed}added {}; removed {}",
-                describe(added),
-                describe(removed)
-            ),
-        },
-    )
+    audit::Entry::new(company_id, actor, "role.update")
+        .on("role", role.id, &name)
+        .saying(format!(
+            "role {name}: {renamed}added {}; removed {}",
+            describe(added),
+            describe(removed)
+        ))
+        .write(conn)
 }
 
 /// Deletes an empty custom role; a role still held by someone is a 409 naming them.
@@ -397,16 +384,8 @@ pub fn delete_custom(
     diesel::delete(role_permissions::table.filter(role_permissions::role_id.eq(role.id)))
         .execute(conn)?;
     diesel::delete(roles::table.filter(roles::id.eq(role.id))).execute(conn)?;
-    audit::record(
-        conn,
-        audit::Entry {
-            company_id,
-            actor,
-            action: "role.delete",
-            target_type: "role",
-            target_id: Some(role.id.into()),
-            target_label: &role.name,
-            summary: format!("role {} deleted", role.name),
-        },
-    )
+    audit::Entry::new(company_id, actor, "role.delete")
+        .on("role", role.id, &role.name)
+        .saying(format!("role {} deleted", role.name))
+        .write(conn)
 }

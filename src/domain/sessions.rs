@@ -335,18 +335,10 @@ fn audit_end(
         .find(user_id)
         .select(users::username)
         .first(conn)?;
-    crate::domain::audit::record(
-        conn,
-        crate::domain::audit::Entry {
-            company_id,
-            actor,
-            action: "session.end",
-            target_type: "user",
-            target_id: Some(user_id.into()),
-            target_label: &username,
-            summary: summary.replace("{user}", &username),
-        },
-    )
+    crate::domain::audit::Entry::new(company_id, actor, "session.end")
+        .on("user", user_id, &username)
+        .saying(summary.replace("{user}", &username))
+        .write(conn)
 }
 
 /// Ends one live session of the company (404 for another company's or an ended one).
@@ -426,18 +418,10 @@ pub fn end_suspicious(
         .find(user_id)
         .select(users::username)
         .first(conn)?;
-    crate::domain::audit::record(
-        conn,
-        crate::domain::audit::Entry {
-            company_id,
-            actor,
-            action: "session.suspicious_end",
-            target_type: "user",
-            target_id: Some(user_id.into()),
-            target_label: &username,
-            summary: format!(
-                "session {session_id} of {username} ended: {what_changed} changed mid-session"
-            ),
-        },
-    )
+    crate::domain::audit::Entry::new(company_id, actor, "session.suspicious_end")
+        .on("user", user_id, &username)
+        .saying(format!(
+            "session {session_id} of {username} ended: {what_changed} changed mid-session"
+        ))
+        .write(conn)
 }

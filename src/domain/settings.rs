@@ -159,22 +159,12 @@ pub fn update(conn: &mut DbConnection, me: &Caller, form: &SettingsForm) -> Resu
         .find(company_id)
         .select(companies::code)
         .first(conn)?;
-    audit::record(
-        conn,
-        audit::Entry {
-            company_id,
-            actor,
-            action: "settings.update",
-            target_type: "company",
-            target_id: Some(company_id.into()),
-            target_label: &code,
-            summary: format!(
+    audit::Entry::new(company_id, actor, "settings.update").on("company", company_id, &code).saying(format!(
                 "security settings: min length {min_length}, classes upper/lower/digit/symbol {flags:?}, \
                  min score {min_score}, max age {max_age} days, idle {idle} min, lifetime {lifetime} h, \
                  lockout after {lockout}, end sessions on client change {}, reveals per day {reveal_cap}, \
                  missed chat after {missed_after} min",
                 form.end_session_on_client_change.is_some()
-            ),
-        },
-    )
+            ))
+.write(conn)
 }

@@ -171,18 +171,10 @@ pub fn create(
         ))
         .returning(users::id)
         .get_result(conn)?;
-    audit::record(
-        conn,
-        audit::Entry {
-            company_id: new.company_id,
-            actor,
-            action: "user.create",
-            target_type: "user",
-            target_id: Some(id.into()),
-            target_label: &username,
-            summary: format!("user {username} created with role {}", role.name),
-        },
-    )?;
+    audit::Entry::new(new.company_id, actor, "user.create")
+        .on("user", id, &username)
+        .saying(format!("user {username} created with role {}", role.name))
+        .write(conn)?;
     for channel_id in known_channels {
         channel_domain::add_member(conn, new.company_id, channel_id, id, actor)?;
     }
@@ -264,18 +256,10 @@ fn record(
     action: &'static str,
     summary: String,
 ) -> Result<(), AppError> {
-    audit::record(
-        conn,
-        audit::Entry {
-            company_id: user.company_id,
-            actor,
-            action,
-            target_type: "user",
-            target_id: Some(user.id.into()),
-            target_label: &user.username,
-            summary,
-        },
-    )
+    audit::Entry::new(user.company_id, actor, action)
+        .on("user", user.id, &user.username)
+        .saying(summary)
+        .write(conn)
 }
 
 /// A user's contact details as typed.

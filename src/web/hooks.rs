@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::core::ids::ChannelId;
-use crate::domain::inbound::{self, Outcome, Payload, Refusal};
+use crate::domain::inbound::{self, Payload, Refusal};
 use crate::error::AppError;
 use crate::web::Visitor;
 
@@ -60,28 +60,13 @@ pub async fn receive(
         Err(Refusal::Malformed(message)) => {
             answer(StatusCode::BAD_REQUEST, json!({"error": message}))
         }
-        Ok(Outcome::Message {
-            conversation_id,
-            message_id,
-            created,
-        }) => answer(
-            if created {
+        Ok(stored) => answer(
+            if stored.created() {
                 StatusCode::CREATED
             } else {
                 StatusCode::OK
             },
-            json!({"conversation_id": conversation_id, "message_id": message_id}),
-        ),
-        Ok(Outcome::Call {
-            call_task_id,
-            created,
-        }) => answer(
-            if created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            },
-            json!({"call_task_id": call_task_id}),
+            json!(stored),
         ),
     })
 }

@@ -5,7 +5,7 @@ use actix_web::HttpResponse;
 use actix_web::web::{Bytes, Path};
 use askama::Template;
 use chrono::{NaiveDate, NaiveDateTime};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::client::describe_user_agent;
 use crate::core::ids::{ConversationId, SessionId, UserId};
@@ -51,17 +51,49 @@ fn parse_before(value: Option<&str>) -> Result<Option<i64>, AppError> {
 
 // ---- login history -------------------------------------------------------------------------
 
-#[derive(Clone, Default, Deserialize)]
+/// The date range and page cursor every oversight list and export takes.
+#[derive(Clone, Default, Deserialize, Serialize)]
+pub struct Period {
+    from: Option<String>,
+    to: Option<String>,
+    /// The keyset cursor: a page's own, never carried into the links it makes.
+    #[serde(skip_serializing)]
+    before: Option<String>,
+}
+
+/// A period read: `from` is the start of its day, `to` the end of its day.
+struct Bounds {
+    from: Option<NaiveDateTime>,
+    to: Option<NaiveDateTime>,
+    before: Option<i64>,
+}
+
+impl Period {
+    fn bounds(&self) -> Result<Bounds, AppError> {
+        Ok(Bounds {
+            from: parse_day(self.from.as_deref(), "from", false)?,
+            to: parse_day(self.to.as_deref(), "to", true)?,
+            before: parse_before(self.before.as_deref())?,
+        })
+    }
+}
+
+/// The filters as a query string, for the next page and the export link.
+fn query_string(filters: &impl Serialize) -> String {
+    serde_html_form::to_string(filters).unwrap_or_default()
+}
+
+#[derive(Clone, Default, Deserialize, Serialize)]
 pub struct LoginQuery {
     user: Option<String>,
     success: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    before: Option<String>,
+    #[serde(flatten)]
+    period: Period,
 }
 
 impl LoginQuery {
     fn filter(&self) -> Result<LoginFilter, AppError> {
+        let Bounds { from, to, before } = self.period.bounds()?;
         Ok(LoginFilter {
             user: self.user.clone().filter(|u| u.len() <= 64),
             success: match self.success.as_deref().unwrap_or("") {
@@ -70,21 +102,10 @@ impl LoginQuery {
                 "false" => Some(false),
                 _ => return Err(AppError::Invalid("Outcome is true or false.".into())),
             },
-            from: parse_day(self.from.as_deref(), "from", false)?,
-            to: parse_day(self.to.as_deref(), "to", true)?,
-            before: parse_before(self.before.as_deref())?,
+            from,
+            to,
+            before,
         })
-    }
-
-    /// The filters as a query string, for the next page and the export link.
-    fn query_string(&self) -> String {
-        serde_html_form::to_string([
-            ("user", self.user.clone().unwrap_or_default()),
-            ("success", self.success.clone().unwrap_or_default()),
-            ("from", self.from.clone().unwrap_or_default()),
-            ("to", self.to.clone().unwrap_or_default()),
-        ])
-        .unwrap_or_default()
     }
 }
 
@@ -126,7 +147,7 @@ pub async fn logins(cx: Cx, Query(query): Query<LoginQuery>) -> Result<HttpRespo
                 row,
             })
             .collect(),
-        query_string: query.query_string(),
+        query_string: query_string(&query),
         query,
         next_cursor,
         can_export: cx.can(Permission::ExportsCreate),
@@ -135,34 +156,24 @@ pub async fn logins(cx: Cx, Query(query): Query<LoginQuery>) -> Result<HttpRespo
 
 // ---- activity ------------------------------------------------------------------------------
 
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize, Serialize)]
 pub struct ActivityQuery {
     actor: Option<String>,
     action: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    before: Option<String>,
+    #[serde(flatten)]
+    period: Period,
 }
 
 impl ActivityQuery {
     fn filter(&self) -> Result<ActivityFilter, AppError> {
+        let Bounds { from, to, before } = self.period.bounds()?;
         Ok(ActivityFilter {
             actor: self.actor.clone().filter(|a| a.len() <= 64),
             action: self.action.clone().filter(|a| a.len() <= 64),
-            from: parse_day(self.from.as_deref(), "from", false)?,
-            to: parse_day(self.to.as_deref(), "to", true)?,
-            before: parse_before(self.before.as_deref())?,
+            from,
+            to,
+            before,
         })
-    }
-
-    fn query_string(&self) -> String {
-        serde_html_form::to_string([
-            ("actor", self.actor.clone().unwrap_or_default()),
-            ("action", self.action.clone().unwrap_or_default()),
-            ("from", self.from.clone().unwrap_or_default()),
-            ("to", self.to.clone().unwrap_or_default()),
-        ])
-        .unwrap_or_default()
     }
 }
 
@@ -203,7 +214,7 @@ pub async fn activity(
                 record,
             })
             .collect(),
-        query_string: query.query_string(),
+        query_string: query_string(&query),
         query,
         next_cursor,
         can_export: cx.can(Permission::ExportsCreate),
@@ -390,21 +401,13 @@ fn record_export(
     filters: &str,
     rows: usize,
 ) -> Result<(), AppError> {
-    audit::record(
-        conn,
-        audit::Entry {
-            company_id: me.company_id,
-            actor: &me.actor,
-            action: "export.create",
-            target_type: "export",
-            target_id: None,
-            target_label: name,
-            // filters are what the user typed: never a full number or address in the log
-            summary: mask_identifier(&format!(
-                "{name} exported with filters [{filters}]; {rows} row(s)"
-            )),
-        },
-    )
+    // filters are what the user typed: never a full number or address in the log
+    audit::Entry::new(me.company_id, &me.actor, "export.create")
+        .about("export", name)
+        .saying(mask_identifier(&format!(
+            "{name} exported with filters [{filters}]; {rows} row(s)"
+        )))
+        .write(conn)
 }
 
 pub async fn export_logins(
@@ -447,7 +450,7 @@ pub async fn export_logins(
     Ok(stream_csv(
         &cx,
         "logins.csv",
-        query.query_string(),
+        query_string(&query),
         &[
             "time_utc", "username", "outcome", "reason", "ip", "device", "location",
         ],
@@ -491,7 +494,7 @@ pub async fn export_activity(
     Ok(stream_csv(
         &cx,
         "activity.csv",
-        query.query_string(),
+        query_string(&query),
         &[
             "time_utc", "actor", "action", "target", "summary", "ip", "seq",
         ],
