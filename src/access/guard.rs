@@ -194,12 +194,7 @@ pub async fn guard(
         };
         let (company_id, attempted) = (auth.company_id, format!("{method} {}", req.path()));
         let recorded = run(&state, move |conn| {
-            write_transaction(conn, |conn| {
-                audit::Entry::new(company_id, &actor, "access.denied")
-                    .about("route", &attempted)
-                    .saying(format!("{} was refused {attempted}", actor.username))
-                    .write(conn)
-            })
+            audit::refusal(conn, company_id, &actor, &attempted)
         })
         .await;
         if let Err(err) = recorded {

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use crate::core::status::UserStatus;
 use crate::db::DbConnection;
 use crate::db::schema::users;
+use crate::domain::{Caller, roles};
 use crate::error::AppError;
 
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -64,6 +65,33 @@ pub fn get_manageable(
         return Err(AppError::NotFound);
     }
     Ok(user)
+}
+
+/// A user the caller may act on: manageable (not deleted), and holding no permission the
+/// caller lacks ("who may act on whom"). Otherwise 403: nobody takes over an account that can
+/// do more than they can.
+pub fn get_actionable(
+    conn: &mut DbConnection,
+    me: &Caller,
+    user_id: UserId,
+) -> Result<User, AppError> {
+    let user = get_manageable(conn, me.company_id, user_id)?;
+    ensure_may_act_on(conn, me, &user)?;
+    Ok(user)
+}
+
+/// Refuses (403) when the user's current role holds a permission the caller lacks.
+pub fn ensure_may_act_on(
+    conn: &mut DbConnection,
+    me: &Caller,
+    user: &User,
+) -> Result<(), AppError> {
+    let held = roles::permissions_of(conn, user.role_id)?;
+    if held.iter().all(|p| me.permissions().contains(p)) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden)
+    }
 }
 
 pub fn find_by_username(

@@ -94,12 +94,28 @@ pub fn set(
     assigned: bool,
 ) -> Result<Cell, AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
+    let user = actionable(conn, me, user_id, assigned)?;
     if assigned {
-        channels::add_member(conn, company_id, channel_id, user_id, actor)?;
+        channels::add_member(conn, company_id, channel_id, user.id, actor)?;
     } else {
         channels::remove_member(conn, company_id, channel_id, user_id, actor)?;
     }
     cell(conn, company_id, user_id, channel_id)
+}
+
+/// The user whose channels the caller changes, never themselves when adding: a channel widens
+/// what one sees, and nobody widens their own view (the contract's "who may act on whom").
+fn actionable(
+    conn: &mut DbConnection,
+    me: &Caller,
+    user_id: UserId,
+    adding: bool,
+) -> Result<crate::domain::accounts::User, AppError> {
+    let user = crate::domain::accounts::get_manageable(conn, me.company_id, user_id)?;
+    if adding && user.id == me.user_id() {
+        return Err(AppError::Forbidden);
+    }
+    Ok(user)
 }
 
 pub fn cell(
@@ -135,7 +151,7 @@ pub fn set_all(
     assigned: bool,
 ) -> Result<(), AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
-    let user = crate::domain::accounts::get_manageable(conn, company_id, user_id)?;
+    let user = actionable(conn, me, user_id, assigned)?;
     if assigned {
         for channel in channels::list(conn, company_id)? {
             channels::add_member(conn, company_id, channel.id, user.id, actor)?;

@@ -75,6 +75,22 @@ impl<'a> Entry<'a> {
     }
 }
 
+/// Records a refused request (`METHOD /path`) in its own transaction: the refused change rolled
+/// back, its record must not.
+pub fn refusal(
+    conn: &mut DbConnection,
+    company_id: CompanyId,
+    actor: &Actor,
+    attempted: &str,
+) -> Result<(), AppError> {
+    crate::db::write_transaction(conn, |conn| {
+        Entry::new(company_id, actor, "access.denied")
+            .about("route", attempted)
+            .saying(format!("{} was refused {attempted}", actor.username))
+            .write(conn)
+    })
+}
+
 /// Text from users goes into records as one line: control characters (a newline that would
 /// forge a second log line, say) are escaped.
 fn one_line(text: &str) -> String {

@@ -196,12 +196,13 @@ fn duplicate_or(err: DieselError) -> AppError {
     }
 }
 
-/// Authenticates and stores one delivery.
+/// Authenticates, then reads and stores one delivery. The body is parsed only after the token
+/// matched: an unknown sender learns nothing about the format.
 pub fn receive(
     conn: &mut DbConnection,
     channel_id: ChannelId,
     bearer: &str,
-    payload: Payload,
+    body: &[u8],
 ) -> Result<Result<Outcome, Refusal>, AppError> {
     let channel: Option<(CompanyId, String, String, bool)> = channels::table
         .find(channel_id)
@@ -220,6 +221,15 @@ pub fn receive(
     if !token_ok || !active || company_id == CompanyId(0) {
         return Ok(Err(Refusal::Unauthorized));
     }
+    let payload: Payload = match serde_json::from_slice(body) {
+        Ok(payload) => payload,
+        Err(err) if err.is_data() => {
+            return Ok(Err(Refusal::Malformed(format!(
+                "missing or invalid field: {err}"
+            ))));
+        }
+        Err(_) => return Ok(Err(Refusal::Malformed("malformed JSON".into()))),
+    };
     let checked = match check(payload, kind == "voip") {
         Ok(checked) => checked,
         Err(refusal) => return Ok(Err(refusal)),

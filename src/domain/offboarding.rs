@@ -212,6 +212,7 @@ pub fn transfer_open_conversations(
 ) -> Result<usize, AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
     let list = checklist(conn, company_id, from_id)?;
+    user_domain::ensure_may_act_on(conn, me, &list.user)?;
     if list.conversations.is_empty() {
         return Ok(0);
     }
@@ -257,7 +258,7 @@ pub fn leave_all_channels(
     me: &Caller,
     user_id: UserId,
 ) -> Result<usize, AppError> {
-    user_domain::get_manageable(conn, me.company_id, user_id)?;
+    user_domain::get_actionable(conn, me, user_id)?;
     channel_domain::remove_all_memberships(conn, me.company_id, user_id, &me.actor)
 }
 
@@ -271,6 +272,7 @@ pub fn delete_user(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Res
             "You cannot delete your own account.".into(),
         ));
     }
+    user_domain::ensure_may_act_on(conn, me, &list.user)?;
     let blockers = list.blockers();
     if !blockers.is_empty() {
         return Err(AppError::Conflict(blockers.join(" ")));

@@ -354,6 +354,8 @@ pub fn end_in_company(
         .filter(sessions::revoked_at.is_null())
         .select(sessions::user_id)
         .first(conn)?;
+    let owner = crate::domain::accounts::get(conn, company_id, user_id)?;
+    crate::domain::accounts::ensure_may_act_on(conn, me, &owner)?;
     revoke_for_user(conn, user_id, session_id, "ended by a supervisor")?;
     audit_end(
         conn,
@@ -372,6 +374,7 @@ pub fn end_all_of_user(
 ) -> Result<usize, AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
     let user = crate::domain::accounts::get(conn, company_id, user_id)?;
+    crate::domain::accounts::ensure_may_act_on(conn, me, &user)?;
     let ended = revoke_all_for_user(conn, user.id, None, "ended by a supervisor")?;
     audit_end(
         conn,

@@ -17,7 +17,9 @@ use crate::domain::{
 };
 use crate::error::{AppError, FieldErrors};
 
-pub use crate::domain::accounts::{User, find_by_username, get, get_manageable};
+pub use crate::domain::accounts::{
+    User, ensure_may_act_on, find_by_username, get, get_actionable, get_manageable,
+};
 
 /// Usernames: 3–32 of a–z, 0–9, '.', '_' and '-', starting with a letter or digit.
 pub fn normalize_username(username: &str) -> Result<String, String> {
@@ -277,7 +279,7 @@ pub fn update_profile(
     fields: &ProfileFields,
 ) -> Result<(), AppError> {
     let actor = &me.actor;
-    let user = get_manageable(conn, me.company_id, user_id)?;
+    let user = get_actionable(conn, me, user_id)?;
     let mut errors = FieldErrors::default();
     let display_name = validate::display_name(&fields.display_name)
         .map_err(|m| errors.add("display_name", m))
@@ -332,7 +334,7 @@ pub fn change_role(
     role_id: Option<RoleId>,
 ) -> Result<(), AppError> {
     let (company_id, actor, actor_permissions) = (me.company_id, &me.actor, me.permissions());
-    let user = get_manageable(conn, company_id, user_id)?;
+    let user = get_actionable(conn, me, user_id)?;
     refuse_self(&user, actor, "change the role of")?;
     let mut errors = FieldErrors::default();
     let role = role_of_company(conn, company_id, role_id, &mut errors)?;
@@ -369,7 +371,7 @@ pub fn change_role(
 /// Temporarily removes a user's access: every session ends at once; history stays.
 pub fn deactivate(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Result<(), AppError> {
     let actor = &me.actor;
-    let user = get_manageable(conn, me.company_id, user_id)?;
+    let user = get_actionable(conn, me, user_id)?;
     if !user.is_active() {
         return Ok(());
     }
@@ -393,7 +395,7 @@ pub fn deactivate(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Resu
 
 pub fn reactivate(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Result<(), AppError> {
     let actor = &me.actor;
-    let user = get_manageable(conn, me.company_id, user_id)?;
+    let user = get_actionable(conn, me, user_id)?;
     if user.is_active() {
         return Ok(());
     }
@@ -441,7 +443,7 @@ pub fn reset_password(
     user_id: UserId,
 ) -> Result<(User, String), AppError> {
     let actor = &me.actor;
-    let user = get_manageable(conn, me.company_id, user_id)?;
+    let user = get_actionable(conn, me, user_id)?;
     refuse_self(&user, actor, "reset the password of")?;
     let company = company_domain::get(conn, me.company_id)?;
     let temporary = temporary_password(
@@ -480,7 +482,7 @@ pub fn reset_password(
 /// Lifts a lockout from failed sign-ins at once.
 pub fn unlock(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Result<(), AppError> {
     let actor = &me.actor;
-    let user = get_manageable(conn, me.company_id, user_id)?;
+    let user = get_actionable(conn, me, user_id)?;
     diesel::update(users::table.filter(users::id.eq(user.id)))
         .set((
             users::failed_logins.eq(0),

@@ -15,7 +15,7 @@ use crate::access::{CurrentUser, RouteRules};
 use crate::auth::AppState;
 use crate::core::permissions::Permission;
 use crate::db::{self, DbConnection};
-use crate::domain::Caller;
+use crate::domain::{Caller, audit};
 use crate::error::{AppError, FieldErrors};
 use crate::web::layout::{Layout, set_flash};
 use crate::web::{is_htmx, render, see_other};
@@ -27,6 +27,8 @@ pub struct Cx {
     pub session: Session,
     /// The request came from htmx and expects a fragment.
     pub htmx: bool,
+    /// `METHOD /path`, for the record of a refusal.
+    route: String,
 }
 
 impl FromRequest for Cx {
@@ -53,6 +55,7 @@ impl Cx {
             user,
             session: req.get_session(),
             htmx: is_htmx(req),
+            route: format!("{} {}", req.method(), req.path()),
         })
     }
 
@@ -75,15 +78,23 @@ impl Cx {
         db::run(&self.state.pool, move |conn| work(conn, &caller)).await
     }
 
-    /// A change and its audit record, in one write transaction.
+    /// A change and its audit record, in one write transaction. A change the domain refuses
+    /// with 403 ("who may act on whom") rolls back and is recorded as refused.
     pub async fn write<T, F>(&self, work: F) -> Result<T, AppError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConnection, &Caller) -> Result<T, AppError> + Send + 'static,
     {
         let caller = self.caller();
+        let attempted = self.route.clone();
         db::run(&self.state.pool, move |conn| {
-            db::write_transaction(conn, |conn| work(conn, &caller))
+            let result = db::write_transaction(conn, |conn| work(conn, &caller));
+            if let Err(AppError::Forbidden) = &result
+                && let Err(err) = audit::refusal(conn, caller.company_id, &caller.actor, &attempted)
+            {
+                tracing::error!(error = %err.chain(), "cannot record a refused change");
+            }
+            result
         })
         .await
     }

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::core::ids::ChannelId;
-use crate::domain::inbound::{self, Payload, Refusal};
+use crate::domain::inbound::{self, Refusal};
 use crate::error::AppError;
 use crate::web::Visitor;
 
@@ -31,26 +31,8 @@ pub async fn receive(
         .unwrap_or("")
         .trim()
         .to_string();
-    let payload: Payload = match serde_json::from_slice(&body) {
-        Ok(payload) => payload,
-        Err(err) => {
-            // Unknown senders learn nothing about the format before authenticating.
-            if bearer.is_empty() {
-                return Ok(answer(
-                    StatusCode::UNAUTHORIZED,
-                    json!({"error": "unauthorized"}),
-                ));
-            }
-            let message = if err.is_data() {
-                format!("missing or invalid field: {err}")
-            } else {
-                "malformed JSON".into()
-            };
-            return Ok(answer(StatusCode::BAD_REQUEST, json!({"error": message})));
-        }
-    };
     let outcome = crate::db::run(&state.pool, move |conn| {
-        inbound::receive(conn, channel_id, &bearer, payload)
+        inbound::receive(conn, channel_id, &bearer, &body)
     })
     .await?;
     Ok(match outcome {

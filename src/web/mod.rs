@@ -35,7 +35,7 @@ pub struct RouteDef {
     pub method: Method,
     pub path: &'static str,
     pub rule: Rule,
-    make: fn() -> Route,
+    make: fn(Method) -> Route,
 }
 
 macro_rules! route {
@@ -44,7 +44,7 @@ macro_rules! route {
             method: Method::$method,
             path: $path,
             rule: $rule,
-            make: || web::route().method(Method::$method).to($handler),
+            make: |method| web::route().method(method).to($handler),
         }
     };
 }
@@ -144,7 +144,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for path in paths {
         let mut resource = web::resource(path);
         for def in table.iter().filter(|def| def.path == path) {
-            resource = resource.route((def.make)());
+            resource = resource.route((def.make)(def.method.clone()));
+            // HEAD is answered like GET (actix sends the headers without the body)
+            if def.method == Method::GET {
+                resource = resource.route((def.make)(Method::HEAD));
+            }
         }
         cfg.service(resource);
     }

@@ -73,6 +73,40 @@ async fn sign_in_returns_to_pages_that_start_like_login(app: TestApp) {
     assert_eq!(page.location(), Some("/"));
 }
 
+/// HEAD is answered like GET on every route that answers GET: probes and link checkers use
+/// it. (The body is dropped by actix's HTTP/1 encoder on the wire, not by the App.)
+async fn head_is_answered_like_get(app: TestApp) {
+    let mut visitor = app.client();
+    for path in ["/healthz", "/readyz", "/login", "/static/app.css"] {
+        let head = visitor.request(Method::HEAD, path, None, &[]).await;
+        head.assert_status(200);
+        let get = visitor.get(path).await;
+        assert_eq!(
+            head.header("content-type"),
+            get.header("content-type"),
+            "{path}"
+        );
+    }
+    // the guard's rules apply to HEAD as to GET
+    let page = visitor.request(Method::HEAD, "/users", None, &[]).await;
+    page.assert_status(303);
+    assert!(page.location().unwrap().starts_with("/login"));
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    alice
+        .request(Method::HEAD, "/users", None, &[])
+        .await
+        .assert_status(403);
+    alice
+        .request(Method::HEAD, "/conversations", None, &[])
+        .await
+        .assert_status(200);
+    // what has no GET still has no HEAD
+    visitor
+        .request(Method::HEAD, "/logout", None, &[])
+        .await
+        .assert_status(404);
+}
+
 async fn sign_in_succeeds_and_lands_on_next(app: TestApp) {
     let mut client = app.client();
     client
@@ -1025,6 +1059,7 @@ async fn demo_workspace_matches_the_contract(app: TestApp) {
 on_both_databases!(
     demo_workspace_matches_the_contract,
     sign_in_returns_to_pages_that_start_like_login,
+    head_is_answered_like_get,
     sign_in_succeeds_and_lands_on_next,
     every_sign_in_failure_is_the_same_401,
     sign_in_never_redirects_off_site,

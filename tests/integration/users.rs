@@ -6,7 +6,9 @@ use crate::common::on_both_databases;
 use crate::common::{PASSWORD, TestApp, channel_id, company_id, id_of, role_id};
 use diesel::prelude::*;
 use switchboard::core::permissions::{Permission, PermissionSet};
-use switchboard::db::schema::{audit_events, channel_members, conversations, messages, users};
+use switchboard::db::schema::{
+    audit_events, channel_members, conversations, messages, sessions, users,
+};
 use switchboard::domain;
 
 /// (action, target label, summary) of the audit records, oldest first.
@@ -30,24 +32,26 @@ fn user_count(app: &TestApp) -> i64 {
     users::table.count().get_result(&mut app.conn()).unwrap()
 }
 
-/// Gives dana a custom "Manager" role holding only the user-management permissions.
-fn make_dana_a_manager(app: &TestApp) {
+/// Gives `username` a new custom role holding `permissions`.
+fn give_role(app: &TestApp, username: &str, name: &str, permissions: PermissionSet) {
     let mut conn = app.conn();
-    let demo = company_id(app, "DEMO");
-    let manager = domain::roles::create(
-        &mut conn,
-        demo,
-        "Manager",
-        None,
-        [Permission::UsersView, Permission::UsersManage]
-            .into_iter()
-            .collect::<PermissionSet>(),
-    )
-    .unwrap();
-    diesel::update(users::table.filter(users::id.eq(id_of(app, "DEMO", "dana"))))
-        .set(users::role_id.eq(manager))
+    let role =
+        domain::roles::create(&mut conn, company_id(app, "DEMO"), name, None, permissions).unwrap();
+    diesel::update(users::table.filter(users::id.eq(id_of(app, "DEMO", username))))
+        .set(users::role_id.eq(role))
         .execute(&mut conn)
         .unwrap();
+}
+
+/// Gives dana a custom "Manager" role holding only the user-management permissions.
+fn make_dana_a_manager(app: &TestApp) {
+    let permissions = [Permission::UsersView, Permission::UsersManage];
+    give_role(app, "dana", "Manager", permissions.into_iter().collect());
+}
+
+/// Gives dana a custom "Deputy" role holding every permission (but not the Supervisor role).
+fn make_dana_a_deputy(app: &TestApp) {
+    give_role(app, "dana", "Deputy", PermissionSet::all());
 }
 
 async fn supervisors_add_users_who_must_change_their_password(app: TestApp) {
@@ -420,8 +424,9 @@ async fn the_last_supervisor_stays(app: TestApp) {
         .await
         .assert_status(409);
 
-    make_dana_a_manager(&app);
-    let manager = role_id(&app, "DEMO", "Manager").to_string();
+    // a deputy holds every permission without the Supervisor role: the rule still holds
+    make_dana_a_deputy(&app);
+    let manager = role_id(&app, "DEMO", "Deputy").to_string();
     let mut dana = app.signed_in("DEMO", "dana").await;
     dana.get("/users").await;
     let audit_before = audit_log(&app).len();
@@ -451,6 +456,173 @@ async fn the_last_supervisor_stays(app: TestApp) {
     dana.post(&format!("/users/{sofia_id}/role"), &[("role_id", &manager)])
         .await
         .assert_status(303);
+}
+
+/// Who may act on whom: a role holding only `users.manage` can act on nobody whose role holds
+/// more (a Supervisor, even an Agent); each attempt is 403, changes nothing and is recorded.
+async fn managers_cannot_act_on_users_who_hold_more(app: TestApp) {
+    make_dana_a_manager(&app);
+    let sofia = id_of(&app, "DEMO", "sofia");
+    let before: (Option<String>, String, i64, Option<String>) = users::table
+        .find(sofia)
+        .select((
+            users::password_hash,
+            users::status,
+            users::role_id,
+            users::email,
+        ))
+        .first(&mut app.conn())
+        .unwrap();
+    let channels_before = member_channels(&app, sofia);
+    let audit_before = audit_log(&app).len();
+    let mut dana = app.signed_in("DEMO", "dana").await;
+    dana.get("/users").await.assert_status(200);
+    let agent = role_id(&app, "DEMO", "Agent").to_string();
+    let attempts: [(&str, Vec<(&str, &str)>); 10] = [
+        ("reset-password", vec![]),
+        ("deactivate", vec![]),
+        ("reactivate", vec![]),
+        ("unlock", vec![]),
+        ("role", vec![("role_id", agent.as_str())]),
+        (
+            "",
+            vec![
+                ("display_name", "Sofia"),
+                ("email", "dana@evil.example"),
+                ("phone", ""),
+            ],
+        ),
+        ("offboard/transfer", vec![("assignee_id", "1")]),
+        ("offboard/channels", vec![]),
+        ("delete", vec![]),
+        ("reset-password", vec![]),
+    ];
+    for (action, fields) in &attempts {
+        let path = if action.is_empty() {
+            format!("/users/{sofia}")
+        } else {
+            format!("/users/{sofia}/{action}")
+        };
+        let page = dana.post(&path, fields).await;
+        page.assert_status(403).assert_lacks("Tmp-");
+    }
+    let after: (Option<String>, String, i64, Option<String>) = users::table
+        .find(sofia)
+        .select((
+            users::password_hash,
+            users::status,
+            users::role_id,
+            users::email,
+        ))
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(after, before, "nothing about sofia changed");
+    assert_eq!(member_channels(&app, sofia), channels_before);
+    // every refusal is in the activity log, and nothing else was written
+    let written: Vec<(String, String, String)> = audit_log(&app).split_off(audit_before);
+    assert_eq!(written.len(), attempts.len(), "{written:?}");
+    for (action, label, summary) in &written {
+        assert_eq!(action, "access.denied");
+        assert!(
+            label.starts_with(&format!("POST /users/{sofia}")),
+            "{label}"
+        );
+        assert!(summary.starts_with("dana was refused"), "{summary}");
+    }
+    // an Agent's role holds conversation permissions dana lacks: refused too
+    let alice = id_of(&app, "DEMO", "alice");
+    dana.post(&format!("/users/{alice}/reset-password"), &[])
+        .await
+        .assert_status(403);
+    // a supervisor still acts on everyone
+    let mut sam = app.signed_in("DEMO", "sam").await;
+    sam.get("/users").await;
+    sam.post(&format!("/users/{alice}/reset-password"), &[])
+        .await
+        .assert_status(200)
+        .assert_contains("Tmp-");
+}
+
+/// Ending another user's sessions follows the same rule, and so does the assignment matrix
+/// for oneself: a holder of `channels.assign` may not add themselves to a channel.
+async fn session_managers_and_assigners_stay_within_their_rights(app: TestApp) {
+    give_role(
+        &app,
+        "dana",
+        "Session keeper",
+        [Permission::SessionsManage, Permission::ChannelsAssign]
+            .into_iter()
+            .collect(),
+    );
+    let sofia = id_of(&app, "DEMO", "sofia");
+    let dana_id = id_of(&app, "DEMO", "dana");
+    let _sofia_client = app.signed_in("DEMO", "sofia").await;
+    let live = |app: &TestApp| -> i64 {
+        sessions::table
+            .filter(sessions::user_id.eq(sofia))
+            .filter(sessions::revoked_at.is_null())
+            .count()
+            .get_result(&mut app.conn())
+            .unwrap()
+    };
+    let live_before = live(&app);
+    assert!(live_before > 0);
+    let mut dana = app.signed_in("DEMO", "dana").await;
+    dana.get("/sessions").await.assert_status(200);
+    dana.post("/sessions/revoke-user", &[("user_id", &sofia.to_string())])
+        .await
+        .assert_status(403);
+    let session: i64 = sessions::table
+        .filter(sessions::user_id.eq(sofia))
+        .filter(sessions::revoked_at.is_null())
+        .select(sessions::id)
+        .first(&mut app.conn())
+        .unwrap();
+    dana.post(&format!("/sessions/{session}/revoke"), &[])
+        .await
+        .assert_status(403);
+    assert_eq!(live(&app), live_before, "sofia is still signed in");
+
+    // dana may not widen her own view through the matrix, row or cell
+    let whatsapp = channel_id(&app, "WhatsApp Sales").to_string();
+    dana.post(
+        "/assignments",
+        &[
+            ("user_id", &dana_id.to_string()),
+            ("channel_id", &whatsapp),
+            ("assigned", "true"),
+        ],
+    )
+    .await
+    .assert_status(403);
+    dana.post(
+        "/assignments/bulk",
+        &[("user_id", &dana_id.to_string()), ("channels", "all")],
+    )
+    .await
+    .assert_status(403);
+    assert!(member_channels(&app, dana_id).is_empty());
+    // and still assigns others
+    let carl = id_of(&app, "DEMO", "carl").to_string();
+    dana.post(
+        "/assignments",
+        &[
+            ("user_id", &carl),
+            ("channel_id", &whatsapp),
+            ("assigned", "true"),
+        ],
+    )
+    .await
+    .assert_status(303);
+}
+
+fn member_channels(app: &TestApp, user: i64) -> Vec<i64> {
+    channel_members::table
+        .filter(channel_members::user_id.eq(user))
+        .select(channel_members::channel_id)
+        .order(channel_members::channel_id)
+        .load(&mut app.conn())
+        .unwrap()
 }
 
 async fn deactivation_and_reactivation(app: TestApp) {
@@ -876,6 +1048,8 @@ async fn the_team_list_filters_and_pages(app: TestApp) {
 }
 
 on_both_databases!(
+    managers_cannot_act_on_users_who_hold_more,
+    session_managers_and_assigners_stay_within_their_rights,
     supervisors_add_users_who_must_change_their_password,
     bad_input_to_add_user_is_422_and_saves_nothing,
     agents_cannot_manage_users,

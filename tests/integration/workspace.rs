@@ -632,6 +632,20 @@ async fn inbound_traffic_is_routed_and_stored_once(app: TestApp) {
         )
         .await
         .assert_status(400);
+    // a wrong token is 401 before the body is read: no parser detail for strangers
+    for body in [&b"{not json"[..], br#"{"external_id": 5}"#] {
+        let page = client
+            .post_body(
+                &path,
+                "application/json",
+                body.to_vec(),
+                &[("Authorization", "Bearer not-the-token")],
+            )
+            .await;
+        page.assert_status(401)
+            .assert_lacks("invalid field")
+            .assert_lacks("JSON");
+    }
     hook(
         &mut client,
         whatsapp,
