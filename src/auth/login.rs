@@ -5,7 +5,7 @@ use crate::auth::session_store::LoginGrant;
 use crate::core::ids::{CompanyId, UserId};
 use crate::core::passwords;
 use crate::core::status::UserStatus;
-use crate::db::{DbConnection, write_transaction};
+use crate::db::{self, DbConnection, Pool, write_transaction};
 use crate::domain::{Actor, audit, companies, login_events, now, users};
 use crate::error::AppError;
 
@@ -52,31 +52,84 @@ impl Failure {
     }
 }
 
-/// Checks credentials (argon2: call from a blocking thread) and records the attempt.
-pub fn authenticate(
+/// What the reservation found, for the check and its settlement.
+struct Reserved {
+    event_id: i64,
+    company: Option<companies::Company>,
+    user: Option<users::User>,
+    /// The account's check slot; `None` when it is locked or out of slots.
+    slot: Option<users::CheckSlot>,
+}
+
+/// Signs in: (1) a short write transaction reserves the attempt — one of the address's checks
+/// for the window and one of the account's before it locks; (2) the password is verified on a
+/// blocking thread with no database connection held; (3) a second short transaction settles
+/// the result. However many attempts arrive at once, at most the address's limit and the
+/// account's threshold are checked.
+pub async fn sign_in(
+    pool: &Pool,
+    credentials: Credentials,
+    ip_failure_limit: i64,
+) -> Result<Result<LoginGrant, Failure>, AppError> {
+    let credentials = std::sync::Arc::new(credentials);
+    let creds = credentials.clone();
+    let reserved = db::run(pool, move |conn| {
+        write_transaction(conn, |conn| reserve(conn, &creds, ip_failure_limit))
+    })
+    .await?;
+    let reserved = match reserved {
+        Ok(reserved) => reserved,
+        Err(throttled) => return Ok(Err(throttled)),
+    };
+    // every path spends one verification, so timing tells nothing about the account
+    let password = credentials.password.clone();
+    let hash = reserved
+        .user
+        .as_ref()
+        .filter(|_| reserved.slot.is_some())
+        .and_then(|user| user.password_hash.clone());
+    let password_ok = actix_web::web::block(move || match hash {
+        Some(hash) => passwords::verify(&password, &hash),
+        None => {
+            passwords::verify_dummy(&password);
+            false
+        }
+    })
+    .await?;
+    db::run(pool, move |conn| {
+        write_transaction(conn, |conn| {
+            settle(conn, &credentials, reserved, password_ok)
+        })
+    })
+    .await
+}
+
+/// Phase 1: the address's check (or 429) and the account's slot.
+fn reserve(
     conn: &mut DbConnection,
     credentials: &Credentials,
     ip_failure_limit: i64,
-) -> Result<Result<LoginGrant, Failure>, AppError> {
+) -> Result<Result<Reserved, Failure>, AppError> {
     let code = credentials.company_code.trim().to_uppercase();
     let username = credentials.username.trim().to_lowercase();
     let company = companies::find_by_code(conn, &code)?;
-
-    // The address is refused before any password is looked at.
     let since = now() - chrono::Duration::minutes(THROTTLE_WINDOW_MINUTES);
-    let (failures, oldest) = login_events::failures_from(conn, &credentials.ip, since)?;
-    if failures > ip_failure_limit {
-        let free_at = oldest.unwrap_or(since) + chrono::Duration::minutes(THROTTLE_WINDOW_MINUTES);
-        let retry_after_secs = u64::try_from((free_at - now()).num_seconds())
-            .unwrap_or(0)
-            .max(1);
-        let failure = Failure::Throttled { retry_after_secs };
-        write_transaction(conn, |conn| {
+    let pending = attempt(credentials, None, &code, &username, None, Ok(()));
+    let event_id = match login_events::reserve_check(conn, &pending, ip_failure_limit, since)? {
+        Ok(event_id) => event_id,
+        Err(oldest) => {
+            let free_at =
+                oldest.unwrap_or(since) + chrono::Duration::minutes(THROTTLE_WINDOW_MINUTES);
+            let retry_after_secs = u64::try_from((free_at - now()).num_seconds())
+                .unwrap_or(0)
+                .max(1);
+            let failure = Failure::Throttled { retry_after_secs };
+            let company_id = company.as_ref().map(|c| c.id);
             login_events::record(
                 conn,
                 &attempt(
                     credentials,
-                    company.as_ref().map(|c| c.id),
+                    company_id,
                     &code,
                     &username,
                     None,
@@ -85,7 +138,7 @@ pub fn authenticate(
             )?;
             if let Some(company) = &company {
                 let summary = format!(
-                    "sign-in refused: {failures} failures from {} in {THROTTLE_WINDOW_MINUTES} minutes",
+                    "sign-in refused: {ip_failure_limit} failures from {} in {THROTTLE_WINDOW_MINUTES} minutes",
                     credentials.ip
                 );
                 audit::Entry::new(company.id, &system_actor(credentials), "login.throttled")
@@ -93,79 +146,73 @@ pub fn authenticate(
                     .saying(summary)
                     .write(conn)?;
             }
-            Ok(())
-        })?;
-        return Ok(Err(failure));
-    }
+            return Ok(Err(failure));
+        }
+    };
     let user = match &company {
         Some(company) => users::find_by_username(conn, company.id, &username)?,
         None => None,
     };
-
-    // Verify before looking at status or lock, so every path spends one verification.
-    let (outcome, user_id) = match (&company, &user) {
-        (None, _) => {
-            passwords::verify_dummy(&credentials.password);
-            (Err(Failure::UnknownCompany), None)
+    let slot = match (&company, &user) {
+        (Some(company), Some(user)) if user.is_active() => {
+            users::reserve_password_check(conn, user.id, company.lockout_threshold)?
         }
-        (Some(_), None) => {
-            passwords::verify_dummy(&credentials.password);
-            (Err(Failure::UnknownUser), None)
-        }
-        (Some(_), Some(user)) => {
-            let password_ok = match &user.password_hash {
-                Some(hash) => passwords::verify(&credentials.password, hash),
-                None => {
-                    passwords::verify_dummy(&credentials.password);
-                    false
-                }
-            };
-            let outcome = if user.status == UserStatus::Deleted {
-                Err(Failure::UnknownUser)
-            } else if !user.is_active() {
-                Err(Failure::Deactivated)
-            } else if user.is_locked(now()) {
-                Err(Failure::Locked)
-            } else if !password_ok {
-                Err(Failure::BadPassword)
-            } else {
-                Ok(())
-            };
-            (outcome, Some(user.id))
-        }
+        _ => None,
     };
+    Ok(Ok(Reserved {
+        event_id,
+        company,
+        user,
+        slot,
+    }))
+}
 
-    write_transaction(conn, |conn| {
-        if let (Some(company), Some(user)) = (&company, &user) {
-            match outcome {
-                Ok(()) => users::record_successful_login(conn, user.id)?,
-                Err(Failure::BadPassword) => {
-                    if users::record_failed_login(conn, user, company.lockout_threshold)? {
-                        audit::Entry::new(company.id, &system_actor(credentials), "user.locked")
-                            .on("user", user.id, &user.username)
-                            .saying(format!(
-                                "{} locked after {} failed sign-ins",
-                                user.username, company.lockout_threshold
-                            ))
-                            .write(conn)?;
-                    }
-                }
-                Err(_) => {}
-            }
+/// Phase 3: the outcome, the account's counters and the login history.
+fn settle(
+    conn: &mut DbConnection,
+    credentials: &Credentials,
+    reserved: Reserved,
+    password_ok: bool,
+) -> Result<Result<LoginGrant, Failure>, AppError> {
+    let code = credentials.company_code.trim().to_uppercase();
+    let username = credentials.username.trim().to_lowercase();
+    let Reserved {
+        event_id,
+        company,
+        user,
+        slot,
+    } = reserved;
+    let outcome = match (&company, &user) {
+        (None, _) => Err(Failure::UnknownCompany),
+        (Some(_), None) => Err(Failure::UnknownUser),
+        (Some(_), Some(user)) if user.status == UserStatus::Deleted => Err(Failure::UnknownUser),
+        (Some(_), Some(user)) if !user.is_active() => Err(Failure::Deactivated),
+        (Some(_), Some(_)) if slot.is_none() => Err(Failure::Locked),
+        (Some(_), Some(_)) if !password_ok => Err(Failure::BadPassword),
+        (Some(_), Some(_)) => Ok(()),
+    };
+    if let (Some(company), Some(user), Some(slot)) = (&company, &user, slot) {
+        let threshold = company.lockout_threshold;
+        if users::settle_password_check(conn, user.id, slot, password_ok, threshold)? {
+            audit::Entry::new(company.id, &system_actor(credentials), "user.locked")
+                .on("user", user.id, &user.username)
+                .saying(format!(
+                    "{} locked after {threshold} failed sign-ins",
+                    user.username
+                ))
+                .write(conn)?;
         }
-        login_events::record(
-            conn,
-            &attempt(
-                credentials,
-                company.as_ref().map(|c| c.id),
-                &code,
-                &username,
-                user_id,
-                outcome,
-            ),
-        )
-    })?;
-
+        if outcome.is_ok() {
+            users::record_successful_login(conn, user.id)?;
+        }
+    }
+    let company_id = company.as_ref().map(|c| c.id);
+    let user_id = user.as_ref().map(|u| u.id);
+    login_events::settle(
+        conn,
+        event_id,
+        &attempt(credentials, company_id, &code, &username, user_id, outcome),
+    )?;
     Ok(match (outcome, company, user) {
         (Ok(()), Some(company), Some(user)) => Ok(LoginGrant {
             user_id: user.id,

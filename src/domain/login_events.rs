@@ -8,6 +8,7 @@ use crate::db::schema::login_events;
 use crate::domain::now;
 use crate::error::AppError;
 
+#[derive(Clone, Copy)]
 pub struct Attempt<'a> {
     pub company_id: Option<CompanyId>,
     pub company_code: &'a str,
@@ -26,7 +27,11 @@ fn clip(text: &str, max: usize) -> String {
 }
 
 pub fn record(conn: &mut DbConnection, attempt: &Attempt<'_>) -> Result<(), AppError> {
-    diesel::insert_into(login_events::table)
+    insert(conn, attempt).map(|_| ())
+}
+
+fn insert(conn: &mut DbConnection, attempt: &Attempt<'_>) -> Result<i64, AppError> {
+    Ok(diesel::insert_into(login_events::table)
         .values((
             login_events::company_id.eq(attempt.company_id),
             login_events::company_code.eq(clip(attempt.company_code, 64)),
@@ -38,6 +43,51 @@ pub fn record(conn: &mut DbConnection, attempt: &Attempt<'_>) -> Result<(), AppE
             login_events::user_agent.eq(clip(attempt.user_agent, 512)),
             login_events::location.eq(attempt.location.map(|l| clip(l, 120))),
             login_events::created_at.eq(now()),
+        ))
+        .returning(login_events::id)
+        .get_result(conn)?)
+}
+
+/// An address's sign-in checks in a window are limited; this takes one of them, or answers
+/// `Err(oldest failure)` when none is left. Call inside a write transaction: reservations
+/// for one address are serialised (a transaction-scoped advisory lock on PostgreSQL, the write
+/// lock on SQLite) and the attempt is stored as a failure with reason `pending` until it is
+/// settled, so concurrent attempts count each other and no more than `limit` are checked.
+pub fn reserve_check(
+    conn: &mut DbConnection,
+    attempt: &Attempt<'_>,
+    limit: i64,
+    since: chrono::NaiveDateTime,
+) -> Result<Result<i64, Option<chrono::NaiveDateTime>>, AppError> {
+    if let DbConnection::Postgres(pg) = conn {
+        // key space 2: addresses (the audit chain locks on company ids alone)
+        diesel::sql_query("SELECT pg_advisory_xact_lock(2, hashtext($1))")
+            .bind::<diesel::sql_types::Text, _>(attempt.ip)
+            .execute(pg)?;
+    }
+    let (failures, oldest) = failures_from(conn, attempt.ip, since)?;
+    if failures >= limit {
+        return Ok(Err(oldest));
+    }
+    insert(
+        conn,
+        &Attempt {
+            success: false,
+            reason: "pending",
+            ..*attempt
+        },
+    )
+    .map(Ok)
+}
+
+/// Records how a reserved attempt ended.
+pub fn settle(conn: &mut DbConnection, id: i64, attempt: &Attempt<'_>) -> Result<(), AppError> {
+    diesel::update(login_events::table.find(id))
+        .set((
+            login_events::company_id.eq(attempt.company_id),
+            login_events::user_id.eq(attempt.user_id),
+            login_events::success.eq(attempt.success),
+            login_events::reason.eq(attempt.reason),
         ))
         .execute(conn)?;
     Ok(())

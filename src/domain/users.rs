@@ -499,40 +499,76 @@ pub fn unlock(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Result<(
     )
 }
 
-/// Records a failed sign-in; locks the account for a growing period (1, 2, 4 … at most 15
-/// minutes) after `threshold` consecutive failures. Returns true when this failure locked it.
-pub fn record_failed_login(
+/// A password check the account may still make: the how-many-th since the last success.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckSlot(pub i32);
+
+/// Reserves one password check before the password is looked at, atomically: the failure
+/// counter goes up first (`UPDATE … RETURNING`, in the caller's write transaction, which
+/// locks the row on PostgreSQL and the database on SQLite), so however many checks run at
+/// once, at most `threshold` of them get a slot before the account locks. `None`: locked, or
+/// every slot is taken; refuse without checking.
+pub fn reserve_password_check(
     conn: &mut DbConnection,
-    user: &User,
+    user_id: UserId,
+    threshold: i32,
+) -> Result<Option<CheckSlot>, AppError> {
+    let at = now();
+    let counted: Option<i32> = diesel::update(
+        users::table
+            .filter(users::id.eq(user_id))
+            .filter(users::locked_until.is_null().or(users::locked_until.le(at))),
+    )
+    .set(users::failed_logins.eq(users::failed_logins + 1))
+    .returning(users::failed_logins)
+    .get_result(conn)
+    .optional()?;
+    Ok(counted
+        .filter(|n| threshold <= 0 || *n <= threshold)
+        .map(CheckSlot))
+}
+
+/// Settles a reserved check: a right password clears the count; the wrong one that used the
+/// last slot locks the account for a growing period (1, 2, 4 … at most 15 minutes). Returns
+/// true when this check locked it.
+pub fn settle_password_check(
+    conn: &mut DbConnection,
+    user_id: UserId,
+    slot: CheckSlot,
+    password_ok: bool,
     threshold: i32,
 ) -> Result<bool, AppError> {
-    let failures = user.failed_logins + 1;
-    if threshold > 0 && failures >= threshold {
-        let minutes = (1i64 << user.lockouts.clamp(0, 4)).min(15);
-        diesel::update(users::table.filter(users::id.eq(user.id)))
+    if password_ok {
+        diesel::update(users::table.filter(users::id.eq(user_id)))
             .set((
                 users::failed_logins.eq(0),
-                users::lockouts.eq(user.lockouts + 1),
-                users::locked_until.eq(Some(now() + Duration::minutes(minutes))),
+                users::lockouts.eq(0),
+                users::locked_until.eq(None::<NaiveDateTime>),
             ))
             .execute(conn)?;
-        Ok(true)
-    } else {
-        diesel::update(users::table.filter(users::id.eq(user.id)))
-            .set(users::failed_logins.eq(failures))
-            .execute(conn)?;
-        Ok(false)
+        return Ok(false);
     }
+    if threshold <= 0 || slot.0 < threshold {
+        return Ok(false); // the reservation already counted it
+    }
+    let lockouts: i32 = users::table
+        .find(user_id)
+        .select(users::lockouts)
+        .first(conn)?;
+    let minutes = (1i64 << lockouts.clamp(0, 4)).min(15);
+    diesel::update(users::table.filter(users::id.eq(user_id)))
+        .set((
+            users::failed_logins.eq(0),
+            users::lockouts.eq(lockouts + 1),
+            users::locked_until.eq(Some(now() + Duration::minutes(minutes))),
+        ))
+        .execute(conn)?;
+    Ok(true)
 }
 
 pub fn record_successful_login(conn: &mut DbConnection, user_id: UserId) -> Result<(), AppError> {
     diesel::update(users::table.filter(users::id.eq(user_id)))
-        .set((
-            users::failed_logins.eq(0),
-            users::lockouts.eq(0),
-            users::locked_until.eq(None::<NaiveDateTime>),
-            users::last_login_at.eq(Some(now())),
-        ))
+        .set(users::last_login_at.eq(Some(now())))
         .execute(conn)?;
     Ok(())
 }
@@ -557,12 +593,46 @@ pub fn change_own_password(
 ) -> Result<(), AppError> {
     let company = company_domain::get(conn, me.company_id)?;
     let user = get(conn, me.company_id, me.user_id())?;
+    let threshold = company.lockout_threshold;
     let mut errors = FieldErrors::default();
+    // guesses of the current password count like failed sign-ins: reserved, checked, settled
+    let slot = crate::db::write_transaction(conn, |conn| {
+        reserve_password_check(conn, user.id, threshold)
+    })?;
+    let Some(slot) = slot else {
+        errors.add(
+            "current_password",
+            "Too many wrong passwords: your account is locked for a few minutes. Try again later.",
+        );
+        return Err(AppError::Fields(errors));
+    };
     let current_ok = change.current.len() <= 1024
         && user
             .password_hash
             .as_deref()
             .is_some_and(|hash| crate::core::passwords::verify(&change.current, hash));
+    crate::db::write_transaction(conn, |conn| {
+        let locked = settle_password_check(conn, user.id, slot, current_ok, threshold)?;
+        if !current_ok {
+            record(
+                conn,
+                &user,
+                &me.actor,
+                "user.password_check_failed",
+                format!("{} gave a wrong current password", user.username),
+            )?;
+        }
+        if locked {
+            record(
+                conn,
+                &user,
+                &me.actor,
+                "user.locked",
+                format!("{} locked after {threshold} wrong passwords", user.username),
+            )?;
+        }
+        Ok(())
+    })?;
     if !current_ok {
         errors.add("current_password", "This is not your current password.");
     }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::access::CurrentUser;
 use crate::auth::AppState;
-use crate::auth::login::{Credentials, Failure, authenticate};
+use crate::auth::login::{Credentials, Failure, sign_in};
 use crate::auth::session_store::{LOGIN_KEY, auth_from_state};
 use crate::auth::{client, csrf};
 use crate::error::AppError;
@@ -152,10 +152,7 @@ pub async fn submit(
         user_agent: client::user_agent(&req),
     };
     let limit = state.config.ip_failure_limit;
-    let outcome = crate::db::run(&state.pool, move |conn| {
-        authenticate(conn, &credentials, limit)
-    })
-    .await?;
+    let outcome = sign_in(&state.pool, credentials, limit).await?;
     match outcome {
         Err(Failure::Throttled { retry_after_secs }) => {
             Err(AppError::TooManyRequests { retry_after_secs })

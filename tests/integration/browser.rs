@@ -6,9 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::common::on_both_databases;
-use crate::common::{
-    Backend, ChildGuard, PASSWORD, TestDatabase, free_port, switchboard, wait_for_port,
-};
+use crate::common::{Backend, ChildGuard, DemoServer, PASSWORD, free_port, wait_for_port};
 use fantoccini::elements::Element;
 use fantoccini::{ClientBuilder, Locator};
 
@@ -16,31 +14,15 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// How long a step may take to show its result.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-/// The real binary serving the demo workspace on a database of its own.
+/// The real binary with the demo workspace, and Chromium windows on it.
 struct Demo {
-    backend: Backend,
-    base: String,
-    _server: ChildGuard,
-    _database: TestDatabase,
+    server: DemoServer,
 }
 
 impl Demo {
     fn start(backend: Backend) -> Self {
-        let database = TestDatabase::create(backend);
-        let port = free_port();
-        let server = ChildGuard(
-            switchboard(&database)
-                .args(["demo", "--bind", &format!("127.0.0.1:{port}")])
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("start switchboard"),
-        );
-        assert!(wait_for_port(port, 60), "switchboard did not start");
         Self {
-            backend,
-            base: format!("http://127.0.0.1:{port}"),
-            _server: server,
-            _database: database,
+            server: DemoServer::start(backend, &[]),
         }
     }
 
@@ -84,8 +66,8 @@ impl Demo {
             .expect("a Chromium session");
         Browser {
             c: client,
-            base: self.base.clone(),
-            backend: self.backend,
+            base: self.server.base.clone(),
+            backend: self.server.backend,
             _driver: driver,
             _profile: profile,
         }

@@ -435,6 +435,41 @@ pub fn switchboard(database: &TestDatabase) -> std::process::Command {
     command
 }
 
+/// The real binary serving the demo workspace on a database of its own, with extra
+/// environment (e.g. trusted proxies), killed when dropped.
+pub struct DemoServer {
+    pub backend: Backend,
+    pub base: String,
+    pub database: TestDatabase,
+    _server: ChildGuard,
+}
+
+impl DemoServer {
+    pub fn start(backend: Backend, env: &[(&str, &str)]) -> Self {
+        let database = TestDatabase::create(backend);
+        let port = free_port();
+        let server = ChildGuard(
+            switchboard(&database)
+                .args(["demo", "--bind", &format!("127.0.0.1:{port}")])
+                .envs(env.iter().copied())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("start switchboard"),
+        );
+        assert!(wait_for_port(port, 60), "switchboard did not start");
+        Self {
+            backend,
+            base: format!("http://127.0.0.1:{port}"),
+            database,
+            _server: server,
+        }
+    }
+
+    pub fn conn(&self) -> switchboard::db::DbConnection {
+        db::connect_single(&self.database.url).unwrap()
+    }
+}
+
 /// Lookups the tests share.
 pub fn company_id(app: &TestApp, code: &str) -> CompanyId {
     switchboard::domain::companies::find_by_code(&mut app.conn(), code)

@@ -2,7 +2,7 @@
 //! and the per-company audit chain does not fork.
 
 use crate::common::on_both_databases;
-use crate::common::{Backend, TestDatabase};
+use crate::common::{Backend, DemoServer, TestDatabase};
 use switchboard::db::{self, write_transaction};
 use switchboard::domain::{Actor, audit, companies};
 
@@ -60,3 +60,137 @@ fn concurrent_writers_queue_and_keep_the_chain(backend: Backend) {
 }
 
 on_both_databases!(sync: concurrent_writers_queue_and_keep_the_chain);
+
+/// A browser-like client of the real server: its own cookies, from its own address (the
+/// server trusts 127.0.0.1 as a proxy in these tests, so `X-Forwarded-For` names the client).
+struct Visitor {
+    http: reqwest::Client,
+    base: String,
+    address: String,
+    token: String,
+}
+
+impl Visitor {
+    /// Opens the sign-in form, as a browser would before signing in.
+    async fn at_the_form(server: &DemoServer, address: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let form = http
+            .get(format!("{}/login", server.base))
+            .header("X-Forwarded-For", address)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let marker = "name=\"csrf-token\" content=\"";
+        let start = form.find(marker).unwrap() + marker.len();
+        let token = form[start..].split('"').next().unwrap().to_string();
+        Self {
+            http,
+            base: server.base.clone(),
+            address: address.to_string(),
+            token,
+        }
+    }
+
+    async fn sign_in(&self, username: &str, password: &str) -> u16 {
+        self.http
+            .post(format!("{}/login", self.base))
+            .header("X-Forwarded-For", &self.address)
+            .form(&[
+                ("company_code", "DEMO"),
+                ("username", username),
+                ("password", password),
+                ("csrf_token", &self.token),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+/// How the attempts of an address or a user ended, reason by reason.
+fn reasons(
+    conn: &mut switchboard::db::DbConnection,
+    filter: impl Fn(&str, &str) -> bool,
+) -> std::collections::BTreeMap<String, usize> {
+    use diesel::prelude::*;
+    use switchboard::db::schema::login_events;
+    let rows: Vec<(String, String, String)> = login_events::table
+        .select((
+            login_events::ip,
+            login_events::username,
+            login_events::reason,
+        ))
+        .load(conn)
+        .unwrap();
+    let mut counts = std::collections::BTreeMap::new();
+    for (ip, username, reason) in rows {
+        if filter(&ip, &username) {
+            *counts.entry(reason).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// 39 wrong passwords for one account at once, each from its own address: exactly the
+/// threshold (10) are checked, the rest are refused as locked without a check, and the right
+/// password afterwards is refused too.
+async fn lockout_holds_under_concurrent_guesses(backend: Backend) {
+    let server = DemoServer::start(backend, &[("SWITCHBOARD_TRUSTED_PROXIES", "127.0.0.1")]);
+    let mut visitors = Vec::new();
+    for n in 0..39 {
+        visitors.push(Visitor::at_the_form(&server, &format!("10.9.0.{}", n + 1)).await);
+    }
+    let statuses = futures_util::future::join_all(
+        visitors
+            .iter()
+            .map(|v| v.sign_in("bob", "Wrong-Password-99")),
+    )
+    .await;
+    assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+    let seen = reasons(&mut server.conn(), |_, user| user == "bob");
+    assert_eq!(seen.get("bad_password"), Some(&10), "{seen:?}");
+    assert_eq!(seen.get("locked"), Some(&29), "{seen:?}");
+    let late = Visitor::at_the_form(&server, "10.9.1.1").await;
+    assert_eq!(late.sign_in("bob", crate::common::PASSWORD).await, 401);
+}
+
+/// 100 failed sign-ins from one address at once: 30 are checked, 70 get 429.
+async fn throttle_holds_under_concurrent_failures(backend: Backend) {
+    let server = DemoServer::start(backend, &[("SWITCHBOARD_TRUSTED_PROXIES", "127.0.0.1")]);
+    let mut visitors = Vec::new();
+    for _ in 0..100 {
+        visitors.push(Visitor::at_the_form(&server, "198.51.100.7").await);
+    }
+    let statuses =
+        futures_util::future::join_all(visitors.iter().enumerate().map(|(n, v)| v.sign_in_as(n)))
+            .await;
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert_eq!((checked, refused), (30, 70), "{statuses:?}");
+    let seen = reasons(&mut server.conn(), |ip, _| ip == "198.51.100.7");
+    assert_eq!(seen.get("unknown_user"), Some(&30), "{seen:?}");
+    assert_eq!(seen.get("throttled"), Some(&70), "{seen:?}");
+    assert_eq!(seen.get("pending"), None, "every reservation was settled");
+}
+
+impl Visitor {
+    /// A wrong sign-in as a user that does not exist (so no account locks first).
+    async fn sign_in_as(&self, n: usize) -> u16 {
+        self.sign_in(&format!("nobody{n}"), "Wrong-Password-99")
+            .await
+    }
+}
+
+on_both_databases!(
+    browser: lockout_holds_under_concurrent_guesses,
+    throttle_holds_under_concurrent_failures,
+);

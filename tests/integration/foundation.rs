@@ -682,6 +682,63 @@ async fn role_changes_act_on_open_sessions(app: TestApp) {
     alice.get("/users").await.assert_status(403);
 }
 
+/// Guessing the current password on `/account/password` counts like failed sign-ins: each
+/// wrong guess is recorded, the tenth locks the account, and while it is locked even the right
+/// password is not checked (and signing in is refused).
+async fn guesses_of_the_current_password_lock_the_account(app: TestApp) {
+    use switchboard::db::schema::audit_events;
+    let mut bob = app.signed_in("DEMO", "bob").await;
+    bob.get("/account").await.assert_status(200);
+    let new = "Quiet-Meadow-Otter-93";
+    for n in 0..10 {
+        let guess = format!("Guess-Number-{n}-xx");
+        bob.post(
+            "/account/password",
+            &[
+                ("current_password", guess.as_str()),
+                ("new_password", new),
+                ("confirm_password", new),
+            ],
+        )
+        .await
+        .assert_status(422)
+        .assert_contains("not your current password");
+    }
+    let page = bob
+        .post(
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", new),
+                ("confirm_password", new),
+            ],
+        )
+        .await;
+    page.assert_status(422).assert_contains("locked");
+    let actions: Vec<String> = audit_events::table
+        .filter(audit_events::target_label.eq("bob"))
+        .select(audit_events::action)
+        .load(&mut app.conn())
+        .unwrap();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "user.password_check_failed")
+            .count(),
+        10
+    );
+    assert!(actions.contains(&"user.locked".to_string()));
+    // the password did not change, and signing in waits for the lock to end
+    app.client()
+        .login("DEMO", "bob", new)
+        .await
+        .assert_status(401);
+    app.client()
+        .login("DEMO", "bob", PASSWORD)
+        .await
+        .assert_status(401);
+}
+
 async fn password_change_checks_and_ends_other_sessions(app: TestApp) {
     let mut laptop = app.signed_in("DEMO", "bob").await;
     let mut phone = app.signed_in("DEMO", "bob").await;
@@ -1060,6 +1117,8 @@ on_both_databases!(
     demo_workspace_matches_the_contract,
     sign_in_returns_to_pages_that_start_like_login,
     head_is_answered_like_get,
+    guesses_of_the_current_password_lock_the_account,
+    nul_bytes_and_impossible_dates_are_malformed_input,
     sign_in_succeeds_and_lands_on_next,
     every_sign_in_failure_is_the_same_401,
     sign_in_never_redirects_off_site,
@@ -1148,3 +1207,103 @@ on_both_databases!(
     a_route_without_a_rule_is_refused,
     secure_cookies_use_the_host_prefix
 );
+
+/// A NUL byte (which PostgreSQL cannot store in text) or a date outside what both databases
+/// hold is malformed input like any other, the same on both databases: the generic 401 on
+/// sign-in, 400 on the hook, 422 on forms and filters; never a 5xx, never a change.
+async fn nul_bytes_and_impossible_dates_are_malformed_input(app: TestApp) {
+    let nul = "a\u{0}b";
+    // sign-in, before any session
+    let mut visitor = app.client();
+    for fields in [
+        [("company_code", nul), ("username", "sofia"), ("password", PASSWORD)],
+        [("company_code", "DEMO"), ("username", nul), ("password", PASSWORD)],
+        [("company_code", "DEMO"), ("username", "sofia"), ("password", nul)],
+    ] {
+        visitor
+            .login(fields[0].1, fields[1].1, fields[2].1)
+            .await
+            .assert_status(401)
+            .assert_contains("did not match an active account");
+    }
+    // the inbound hook
+    let (whatsapp, token): (i64, String) = {
+        use switchboard::db::schema::channels;
+        channels::table
+            .filter(channels::name.eq("WhatsApp Sales"))
+            .select((channels::id, channels::webhook_token))
+            .first(&mut app.conn())
+            .unwrap()
+    };
+    let body = serde_json::json!({"external_id": "nul-1", "contact": {"name": nul, "phone": "+90 532 000 1122"}, "text": nul});
+    visitor
+        .post_body(
+            &format!("/hooks/channels/{whatsapp}/messages"),
+            "application/json",
+            body.to_string().into_bytes(),
+            &[("Authorization", &format!("Bearer {token}"))],
+        )
+        .await
+        .assert_status(400);
+    // list filters and searches
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    for path in [
+        "/conversations?q=a%00b",
+        "/conversations?label=a%00b",
+        "/users?q=a%00b",
+        "/logins?user=a%00b",
+        "/activity?actor=a%00b",
+        "/activity?action=a%00b",
+        "/activity?from=-5000-01-01",
+        "/logins?to=-5000-01-01",
+        "/conversations?before=-999999999999999999_1",
+        "/exports/activity.csv?actor=a%00b",
+        "/exports/conversations.csv?q=a%00b",
+    ] {
+        let page = sofia.get(path).await;
+        assert_eq!(page.status.as_u16(), 422, "{path}: {}", page.status);
+    }
+    // forms: the form again with its message, nothing stored
+    let alice = {
+        use switchboard::db::schema::users;
+        users::table
+            .filter(users::username.eq("alice"))
+            .select(users::id)
+            .first::<i64>(&mut app.conn())
+            .unwrap()
+    };
+    let conversation: i64 = {
+        use switchboard::db::schema::conversations;
+        conversations::table
+            .filter(conversations::assignee_id.eq(alice))
+            .select(conversations::id)
+            .first(&mut app.conn())
+            .unwrap()
+    };
+    sofia.get(&format!("/conversations/{conversation}")).await;
+    let audit_before: i64 = {
+        use switchboard::db::schema::audit_events;
+        audit_events::table
+            .count()
+            .get_result(&mut app.conn())
+            .unwrap()
+    };
+    for (path, fields) in [
+        (format!("/conversations/{conversation}/messages"), vec![("body", nul)]),
+        (format!("/conversations/{conversation}/labels"), vec![("label", nul)]),
+        (format!("/users/{alice}"), vec![("display_name", nul), ("email", ""), ("phone", "")]),
+        ("/roles".to_string(), vec![("name", nul), ("permissions", "users.view")]),
+        ("/channels".to_string(), vec![("name", nul), ("kind", "sms")]),
+    ] {
+        let page = sofia.post(&path, &fields).await;
+        assert_eq!(page.status.as_u16(), 422, "{path}: {}", page.status);
+    }
+    let audit_after: i64 = {
+        use switchboard::db::schema::audit_events;
+        audit_events::table
+            .count()
+            .get_result(&mut app.conn())
+            .unwrap()
+    };
+    assert_eq!(audit_after, audit_before, "nothing was changed");
+}
