@@ -264,6 +264,13 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 Self::Conflict("That already exists.".into())
             }
+            // Input the entry points should have refused (a NUL, a date PostgreSQL cannot
+            // hold): still the client's malformed value, never an outage.
+            Error::DatabaseError(_, info)
+                if info.message().contains("0x00") || info.message().contains("out of range") =>
+            {
+                Self::Invalid("A value cannot be stored: check the text and dates entered.".into())
+            }
             other => Self::unavailable_from("database query failed", other),
         }
     }

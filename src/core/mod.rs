@@ -8,3 +8,4 @@ pub mod passwords;
 pub mod permissions;
 pub mod secrets;
 pub mod status;
+pub mod text;

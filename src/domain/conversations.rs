@@ -449,6 +449,8 @@ pub fn reply(
     let mut errors = FieldErrors::default();
     if body.is_empty() {
         errors.add("body", "Write a message first.");
+    } else if !crate::core::text::storable(body) {
+        errors.add("body", "A message cannot hold a NUL character.");
     } else if body.chars().count() > MAX_BODY {
         errors.add(
             "body",
@@ -696,7 +698,10 @@ pub fn reveal(
     let daily_cap = crate::domain::companies::get(conn, me.company_id)?.reveal_daily_cap;
     let target = visible_target(conn, viewer, conversation_id)?;
     let reason = reason.trim();
-    if reason.chars().count() < 5 || reason.chars().count() > 300 {
+    if reason.chars().count() < 5
+        || reason.chars().count() > 300
+        || !crate::core::text::storable(reason)
+    {
         let mut errors = FieldErrors::default();
         errors.add(
             "reason",

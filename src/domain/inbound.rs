@@ -222,6 +222,12 @@ pub fn receive(
         return Ok(Err(Refusal::Unauthorized));
     }
     let payload: Payload = match serde_json::from_slice(body) {
+        // a NUL (escaped as \u0000 in JSON) can be stored by neither database's text
+        Ok(_) if body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) => {
+            return Ok(Err(Refusal::Malformed(
+                "text fields cannot hold a NUL character".into(),
+            )));
+        }
         Ok(payload) => payload,
         Err(err) if err.is_data() => {
             return Ok(Err(Refusal::Malformed(format!(

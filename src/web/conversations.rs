@@ -6,7 +6,7 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::web::Path;
 use askama::Template;
-use chrono::{DateTime, Duration};
+use chrono::{DateTime, Datelike, Duration};
 use serde::Deserialize;
 
 use crate::core::ids::{ChannelId, ConversationId, UserId};
@@ -82,7 +82,9 @@ fn parse_cursor(
     let (micros, id) = value.split_once('_').ok_or_else(invalid)?;
     let micros: i64 = micros.parse().map_err(|_| invalid())?;
     let id: ConversationId = id.parse().map_err(|_| invalid())?;
-    let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+    let at = DateTime::from_timestamp_micros(micros)
+        .filter(|at| crate::core::text::YEARS.contains(&at.year()))
+        .ok_or_else(invalid)?;
     Ok(Some((at.naive_utc(), id)))
 }
 

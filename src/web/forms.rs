@@ -45,11 +45,17 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
     type Future = std::future::Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(
+        let invalid = || AppError::Invalid("The filters in the address are not valid.".into());
+        // a NUL in a filter can be stored by neither database: malformed like any other value
+        let storable = serde_html_form::from_str::<Vec<(String, String)>>(req.query_string())
+            .is_ok_and(|pairs| pairs.iter().all(|(_, v)| crate::core::text::storable(v)));
+        std::future::ready(if storable {
             serde_html_form::from_str(req.query_string())
                 .map(Query)
-                .map_err(|_| AppError::Invalid("The filters in the address are not valid.".into())),
-        )
+                .map_err(|_| invalid())
+        } else {
+            Err(invalid())
+        })
     }
 }
 

@@ -134,7 +134,14 @@ pub async fn submit(
         error: Some(GENERIC_FAILURE),
     };
     // Absurd input is a failure like any other (and never reaches argon2).
-    if form.company_code.len() > 64 || form.username.len() > 64 || form.password.len() > 1024 {
+    let storable = [&form.company_code, &form.username, &form.password]
+        .iter()
+        .all(|field| crate::core::text::storable(field));
+    if form.company_code.len() > 64
+        || form.username.len() > 64
+        || form.password.len() > 1024
+        || !storable
+    {
         return login_page(
             &req,
             &state,

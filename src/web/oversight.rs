@@ -4,7 +4,7 @@
 use actix_web::HttpResponse;
 use actix_web::web::{Bytes, Path};
 use askama::Template;
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::client::describe_user_agent;
@@ -30,7 +30,9 @@ fn parse_day(
         return Ok(None);
     };
     let day = NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| AppError::Invalid(format!("The {what} date is written YYYY-MM-DD.")))?;
+        .ok()
+        .filter(|day| crate::core::text::YEARS.contains(&day.year()))
+        .ok_or_else(|| AppError::Invalid(format!("The {what} date is written YYYY-MM-DD.")))?;
     let day = if end_of_day {
         day.succ_opt().unwrap_or(day)
     } else {

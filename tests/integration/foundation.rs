@@ -1216,9 +1216,21 @@ async fn nul_bytes_and_impossible_dates_are_malformed_input(app: TestApp) {
     // sign-in, before any session
     let mut visitor = app.client();
     for fields in [
-        [("company_code", nul), ("username", "sofia"), ("password", PASSWORD)],
-        [("company_code", "DEMO"), ("username", nul), ("password", PASSWORD)],
-        [("company_code", "DEMO"), ("username", "sofia"), ("password", nul)],
+        [
+            ("company_code", nul),
+            ("username", "sofia"),
+            ("password", PASSWORD),
+        ],
+        [
+            ("company_code", "DEMO"),
+            ("username", nul),
+            ("password", PASSWORD),
+        ],
+        [
+            ("company_code", "DEMO"),
+            ("username", "sofia"),
+            ("password", nul),
+        ],
     ] {
         visitor
             .login(fields[0].1, fields[1].1, fields[2].1)
@@ -1289,11 +1301,26 @@ async fn nul_bytes_and_impossible_dates_are_malformed_input(app: TestApp) {
             .unwrap()
     };
     for (path, fields) in [
-        (format!("/conversations/{conversation}/messages"), vec![("body", nul)]),
-        (format!("/conversations/{conversation}/labels"), vec![("label", nul)]),
-        (format!("/users/{alice}"), vec![("display_name", nul), ("email", ""), ("phone", "")]),
-        ("/roles".to_string(), vec![("name", nul), ("permissions", "users.view")]),
-        ("/channels".to_string(), vec![("name", nul), ("kind", "sms")]),
+        (
+            format!("/conversations/{conversation}/messages"),
+            vec![("body", nul)],
+        ),
+        (
+            format!("/conversations/{conversation}/labels"),
+            vec![("label", nul)],
+        ),
+        (
+            format!("/users/{alice}"),
+            vec![("display_name", nul), ("email", ""), ("phone", "")],
+        ),
+        (
+            "/roles".to_string(),
+            vec![("name", nul), ("permissions", "users.view")],
+        ),
+        (
+            "/channels".to_string(),
+            vec![("name", nul), ("kind", "sms")],
+        ),
     ] {
         let page = sofia.post(&path, &fields).await;
         assert_eq!(page.status.as_u16(), 422, "{path}: {}", page.status);
