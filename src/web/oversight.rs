@@ -321,15 +321,57 @@ fn csv_bytes(rows: &[Vec<String>]) -> Bytes {
     Bytes::from(writer.into_inner().unwrap_or_default())
 }
 
-/// Streams an export page by page (constant memory however many rows), then records it in
-/// the activity log with its filters and row count.
-fn stream_csv<C, F>(
+/// What an export has sent, and its closing record: `export.finish` with the row count once
+/// everything was sent, else (the client went away, or a page failed) `export.abort` with
+/// the rows sent so far, written when the stream is dropped.
+struct ExportRecord {
+    pool: crate::db::Pool,
+    caller: Caller,
+    name: &'static str,
+    rows: usize,
+    finished: bool,
+}
+
+impl ExportRecord {
+    fn close(&mut self, action: &'static str) -> impl Future<Output = ()> + 'static {
+        let (pool, caller, name, rows) =
+            (self.pool.clone(), self.caller.clone(), self.name, self.rows);
+        self.finished = true;
+        async move {
+            let recorded = crate::db::run(&pool, move |conn| {
+                crate::db::write_transaction(conn, |conn| {
+                    audit::Entry::new(caller.company_id, &caller.actor, action)
+                        .about("export", name)
+                        .saying(format!("{name}: {rows} row(s) sent"))
+                        .write(conn)
+                })
+            })
+            .await;
+            if let Err(err) = recorded {
+                tracing::error!(error = %err.chain(), "cannot record the end of an export");
+            }
+        }
+    }
+}
+
+impl Drop for ExportRecord {
+    fn drop(&mut self) {
+        if !self.finished {
+            actix_web::rt::spawn(self.close("export.abort"));
+        }
+    }
+}
+
+/// Streams an export page by page (constant memory however many rows). The export is in the
+/// activity log before its first byte leaves (who, from where, which filters), and closed by
+/// a second record with the rows sent and whether it finished: an export cut short is seen.
+async fn stream_csv<C, F>(
     cx: &Cx,
     name: &'static str,
     filters: String,
     header: &[&str],
     fetch: F,
-) -> HttpResponse
+) -> Result<HttpResponse, AppError>
 where
     C: Send + 'static,
     F: Fn(&mut DbConnection, Option<C>) -> Result<ExportPage<C>, AppError>
@@ -338,43 +380,40 @@ where
         + Clone
         + 'static,
 {
+    cx.write(move |conn, me| record_export(conn, me, name, &filters))
+        .await?;
     struct Progress<C> {
         cursor: Option<C>,
-        rows: usize,
-        finished: bool,
+        more: bool,
+        record: ExportRecord,
     }
     let header = csv_bytes(&[header.iter().map(|h| h.to_string()).collect()]);
-    let (pool, caller) = (cx.state.pool.clone(), cx.caller());
+    let pool = cx.state.pool.clone();
     let start = Progress {
         cursor: None,
-        rows: 0,
-        finished: false,
+        more: true,
+        record: ExportRecord {
+            pool: pool.clone(),
+            caller: cx.caller(),
+            name,
+            rows: 0,
+            finished: false,
+        },
     };
     let body = futures_util::stream::unfold(Some(start), move |progress| {
-        let (pool, caller) = (pool.clone(), caller.clone());
+        let pool = pool.clone();
         let fetch = fetch.clone();
-        let filters = filters.clone();
         async move {
             let mut progress = progress?;
-            if progress.finished {
-                // everything was sent: one activity record for the whole export
-                let rows = progress.rows;
-                let recorded = crate::db::run(&pool, move |conn| {
-                    crate::db::write_transaction(conn, |conn| {
-                        record_export(conn, &caller, name, &filters, rows)
-                    })
-                })
-                .await;
-                if let Err(err) = recorded {
-                    tracing::error!(error = %err, "cannot record an export");
-                }
+            if !progress.more {
+                progress.record.close("export.finish").await;
                 return None;
             }
             let cursor = progress.cursor.take();
             match crate::db::run(&pool, move |conn| fetch(conn, cursor)).await {
                 Ok((rows, next)) => {
-                    progress.rows += rows.len();
-                    progress.finished = next.is_none();
+                    progress.record.rows += rows.len();
+                    progress.more = next.is_some();
                     progress.cursor = next;
                     Some((
                         Ok::<Bytes, actix_web::Error>(csv_bytes(&rows)),
@@ -387,27 +426,27 @@ where
     });
     let header_stream =
         futures_util::stream::once(async move { Ok::<Bytes, actix_web::Error>(header) });
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             "Content-Disposition",
             format!("attachment; filename=\"{name}\""),
         ))
-        .streaming(futures_util::StreamExt::chain(header_stream, body))
+        .streaming(futures_util::StreamExt::chain(header_stream, body)))
 }
 
+/// The export's opening record: who asked for which data with which filters.
 fn record_export(
     conn: &mut DbConnection,
     me: &Caller,
-    name: &str,
+    name: &'static str,
     filters: &str,
-    rows: usize,
 ) -> Result<(), AppError> {
     // filters are what the user typed: never a full number or address in the log
     audit::Entry::new(me.company_id, &me.actor, "export.create")
         .about("export", name)
         .saying(mask_identifier(&format!(
-            "{name} exported with filters [{filters}]; {rows} row(s)"
+            "{name} started with filters [{filters}]"
         )))
         .write(conn)
 }
@@ -449,7 +488,7 @@ pub async fn export_logins(
                 next,
             ))
         };
-    Ok(stream_csv(
+    stream_csv(
         &cx,
         "logins.csv",
         query_string(&query),
@@ -457,7 +496,8 @@ pub async fn export_logins(
             "time_utc", "username", "outcome", "reason", "ip", "device", "location",
         ],
         fetch,
-    ))
+    )
+    .await
 }
 
 pub async fn export_activity(
@@ -493,7 +533,7 @@ pub async fn export_activity(
                 next,
             ))
         };
-    Ok(stream_csv(
+    stream_csv(
         &cx,
         "activity.csv",
         query_string(&query),
@@ -501,7 +541,8 @@ pub async fn export_activity(
             "time_utc", "actor", "action", "target", "summary", "ip", "seq",
         ],
         fetch,
-    ))
+    )
+    .await
 }
 
 pub async fn export_conversations(
@@ -525,7 +566,7 @@ pub async fn export_conversations(
             .flatten();
         Ok((rows.into_iter().map(conversation_cells).collect(), next))
     };
-    Ok(stream_csv(
+    stream_csv(
         &cx,
         "conversations.csv",
         filters,
@@ -541,7 +582,8 @@ pub async fn export_conversations(
             "last_activity_utc",
         ],
         fetch,
-    ))
+    )
+    .await
 }
 
 /// A conversation row as CSV cells: contact details are already masked for the viewer.

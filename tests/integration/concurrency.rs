@@ -194,3 +194,72 @@ on_both_databases!(
     browser: lockout_holds_under_concurrent_guesses,
     throttle_holds_under_concurrent_failures,
 );
+
+/// An export the client cuts short is in the activity log from its start, and closed as
+/// aborted with the rows sent: reading a page and hanging up leaves a trace.
+async fn an_aborted_export_is_audited(backend: Backend) {
+    use diesel::prelude::*;
+    use switchboard::db::schema::audit_events;
+    use switchboard::domain::{Actor, audit, companies};
+    let server = DemoServer::start(backend, &[]);
+    // enough activity for several pages of the export
+    {
+        let mut conn = server.conn();
+        let demo = companies::find_by_code(&mut conn, "DEMO").unwrap().unwrap();
+        switchboard::db::write_transaction(&mut conn, |conn| {
+            for n in 0..10_000 {
+                audit::Entry::new(demo.id, &Actor::cli(), "bench.filler")
+                    .about("note", "filler")
+                    .saying(format!("filler {n}"))
+                    .write(conn)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    let sofia = Visitor::at_the_form(&server, "127.0.0.1").await;
+    assert_eq!(sofia.sign_in("sofia", crate::common::PASSWORD).await, 303);
+    let mut response = sofia
+        .http
+        .get(format!("{}/exports/activity.csv", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    // the opening record exists before the client reads a row
+    let opened: i64 = audit_events::table
+        .filter(audit_events::action.eq("export.create"))
+        .count()
+        .get_result(&mut server.conn())
+        .unwrap();
+    assert_eq!(opened, 1);
+    let first = response.chunk().await.unwrap().unwrap();
+    assert!(!first.is_empty());
+    drop(response);
+    drop(sofia);
+    // the server notices the hang-up and closes the record as aborted
+    let mut closed = None;
+    for _ in 0..100 {
+        closed = audit_events::table
+            .filter(audit_events::action.eq_any(["export.abort", "export.finish"]))
+            .select((audit_events::action, audit_events::summary))
+            .first::<(String, String)>(&mut server.conn())
+            .optional()
+            .unwrap();
+        if closed.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (action, summary) = closed.expect("the export was closed in the activity log");
+    assert_eq!(action, "export.abort", "{summary}");
+    let sent: usize = summary
+        .split(": ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(sent < 10_000, "{summary}");
+}
+
+on_both_databases!(browser: an_aborted_export_is_audited);
