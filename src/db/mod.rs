@@ -225,6 +225,36 @@ where
     }
 }
 
+/// What a rule that must hold under concurrency serialises on (see `serialize`).
+#[derive(Clone, Copy, Debug)]
+#[repr(i32)]
+pub enum LockSpace {
+    /// Sign-in checks of one client address.
+    Address = 2,
+    /// Changes that could leave a company without an active supervisor.
+    Supervisors = 3,
+    /// One user's contact reveals (the daily cap).
+    Reveals = 4,
+    /// Inbound deliveries from one contact (one contact, one open conversation per channel).
+    Contact = 5,
+}
+
+/// Serialises the rest of the caller's write transaction with every other transaction that
+/// names the same key in the same space, so a rule checked by reading ("at most N", "at least
+/// one", "only one") still holds when requests race. PostgreSQL: a transaction-scoped advisory
+/// lock (released at commit or rollback; shared by every instance). SQLite: nothing to do, its
+/// write transactions begin IMMEDIATE and already run one at a time.
+pub fn serialize(conn: &mut DbConnection, space: LockSpace, key: &str) -> Result<(), AppError> {
+    if let DbConnection::Postgres(pg) = conn {
+        use diesel::RunQueryDsl;
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind::<diesel::sql_types::Integer, _>(space as i32)
+            .bind::<diesel::sql_types::Text, _>(key)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
 /// The secret that signs session cookies: made once, kept in the database so every instance
 /// behind a load balancer shares it.
 pub fn cookie_secret(conn: &mut DbConnection) -> Result<Vec<u8>, AppError> {

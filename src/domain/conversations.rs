@@ -709,6 +709,12 @@ pub fn reveal(
         );
         return Err(AppError::Fields(errors));
     }
+    // concurrent reveals by one user count each other
+    crate::db::serialize(
+        conn,
+        crate::db::LockSpace::Reveals,
+        &viewer.user_id.to_string(),
+    )?;
     let at = now();
     let since = at - chrono::Duration::hours(24);
     let used: i64 = contact_reveals::table

@@ -335,6 +335,17 @@ fn store(
     checked: &Checked,
 ) -> Result<Outcome, AppError> {
     let at = now();
+    // simultaneous first messages from one new contact: one contact, one open conversation
+    let who = checked
+        .phone_normalized
+        .as_deref()
+        .or(checked.email.as_deref())
+        .unwrap_or(&checked.external_id);
+    crate::db::serialize(
+        conn,
+        crate::db::LockSpace::Contact,
+        &format!("{company_id}:{who}"),
+    )?;
     let contact_id = contact_for(conn, company_id, checked, at)?;
     let assignee = channel_domain::holders(conn, company_id, channel_id)?
         .first()

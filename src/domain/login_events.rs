@@ -59,12 +59,7 @@ pub fn reserve_check(
     limit: i64,
     since: chrono::NaiveDateTime,
 ) -> Result<Result<i64, Option<chrono::NaiveDateTime>>, AppError> {
-    if let DbConnection::Postgres(pg) = conn {
-        // key space 2: addresses (the audit chain locks on company ids alone)
-        diesel::sql_query("SELECT pg_advisory_xact_lock(2, hashtext($1))")
-            .bind::<diesel::sql_types::Text, _>(attempt.ip)
-            .execute(pg)?;
-    }
+    crate::db::serialize(conn, crate::db::LockSpace::Address, attempt.ip)?;
     let (failures, oldest) = failures_from(conn, attempt.ip, since)?;
     if failures >= limit {
         return Ok(Err(oldest));

@@ -266,6 +266,12 @@ pub fn leave_all_channels(
 /// and the addresses in their login history are erased; the name stays for history.
 pub fn delete_user(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Result<(), AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
+    // the checklist counts supervisors: no concurrent removal may count with it
+    crate::db::serialize(
+        conn,
+        crate::db::LockSpace::Supervisors,
+        &company_id.to_string(),
+    )?;
     let list = checklist(conn, company_id, user_id)?;
     if actor.user_id == Some(user_id) {
         return Err(AppError::Conflict(

@@ -233,6 +233,12 @@ fn refuse_last_supervisor(
     user: &User,
     what: &str,
 ) -> Result<(), AppError> {
+    // two supervisors removing each other at once must not both pass the count
+    crate::db::serialize(
+        conn,
+        crate::db::LockSpace::Supervisors,
+        &user.company_id.to_string(),
+    )?;
     if is_last_supervisor(conn, user)? {
         return Err(AppError::Conflict(format!(
             "{} is the company's last active supervisor and cannot be {what}. Make another user a supervisor first.",

@@ -263,3 +263,211 @@ async fn an_aborted_export_is_audited(backend: Backend) {
 }
 
 on_both_databases!(browser: an_aborted_export_is_audited);
+
+impl Visitor {
+    /// The session's CSRF token, from a page the user may open.
+    async fn token_from(&self, path: &str) -> String {
+        let page = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("X-Forwarded-For", &self.address)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let marker = "name=\"csrf-token\" content=\"";
+        let start = page.find(marker).unwrap() + marker.len();
+        page[start..].split('"').next().unwrap().to_string()
+    }
+
+    /// Posts a form as the page's own form would.
+    async fn post(&self, path: &str, token: &str, fields: &[(&str, &str)]) -> u16 {
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf_token", token));
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("X-Forwarded-For", &self.address)
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    async fn signed_in(server: &DemoServer, username: &str) -> Self {
+        let visitor = Self::at_the_form(server, "127.0.0.1").await;
+        assert_eq!(
+            visitor.sign_in(username, crate::common::PASSWORD).await,
+            303
+        );
+        visitor
+    }
+}
+
+/// The company's two supervisors deactivate each other from ten sessions at once (five
+/// each), three rounds: one of them always stays active.
+async fn supervisors_removing_each_other_leave_one(backend: Backend) {
+    use diesel::prelude::*;
+    use switchboard::db::schema::users;
+    let server = DemoServer::start(backend, &[]);
+    let id_of = |name: &str| -> i64 {
+        users::table
+            .filter(users::username.eq(name))
+            .select(users::id)
+            .first(&mut server.conn())
+            .unwrap()
+    };
+    let (sofia, sam) = (id_of("sofia"), id_of("sam"));
+    for round in 0..3 {
+        let mut sessions = Vec::new();
+        for (name, target) in [("sofia", sam), ("sam", sofia)] {
+            for _ in 0..5 {
+                let visitor = Visitor::signed_in(&server, name).await;
+                let token = visitor.token_from("/users").await;
+                sessions.push((visitor, token, target));
+            }
+        }
+        let statuses = futures_util::future::join_all(sessions.iter().map(
+            |(visitor, token, target)| async move {
+                visitor
+                    .post(&format!("/users/{target}/deactivate"), token, &[])
+                    .await
+            },
+        ))
+        .await;
+        let active: i64 = users::table
+            .filter(users::id.eq_any([sofia, sam]))
+            .filter(users::status.eq("active"))
+            .count()
+            .get_result(&mut server.conn())
+            .unwrap();
+        assert_eq!(active, 1, "round {round}: {statuses:?}");
+        diesel::update(users::table.filter(users::id.eq_any([sofia, sam])))
+            .set(users::status.eq("active"))
+            .execute(&mut server.conn())
+            .unwrap();
+    }
+}
+
+/// A daily cap of two reveals holds when ten arrive at once.
+async fn the_reveal_cap_holds_under_concurrent_reveals(backend: Backend) {
+    use diesel::prelude::*;
+    use switchboard::db::schema::{companies, contact_reveals, conversations, users};
+    let server = DemoServer::start(backend, &[]);
+    diesel::update(companies::table.filter(companies::code.eq("DEMO")))
+        .set(companies::reveal_daily_cap.eq(2))
+        .execute(&mut server.conn())
+        .unwrap();
+    let sofia: i64 = users::table
+        .filter(users::username.eq("sofia"))
+        .select(users::id)
+        .first(&mut server.conn())
+        .unwrap();
+    // a supervisor who sees masked details: the Supervisor role minus view_unmasked
+    {
+        use switchboard::core::permissions::{Permission, PermissionSet};
+        let mut conn = server.conn();
+        let demo = switchboard::domain::companies::find_by_code(&mut conn, "DEMO")
+            .unwrap()
+            .unwrap();
+        let held: PermissionSet = Permission::ALL
+            .into_iter()
+            .filter(|p| *p != Permission::ContactsViewUnmasked)
+            .collect();
+        let role =
+            switchboard::domain::roles::create(&mut conn, demo.id, "Masked lead", None, held)
+                .unwrap();
+        diesel::update(users::table.find(sofia))
+            .set(users::role_id.eq(role))
+            .execute(&mut conn)
+            .unwrap();
+    }
+    let conversation: i64 = conversations::table
+        .order(conversations::id)
+        .select(conversations::id)
+        .first(&mut server.conn())
+        .unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..10 {
+        let visitor = Visitor::signed_in(&server, "sofia").await;
+        let token = visitor
+            .token_from(&format!("/conversations/{conversation}"))
+            .await;
+        clients.push((visitor, token));
+    }
+    let path = format!("/conversations/{conversation}/reveal");
+    let statuses = futures_util::future::join_all(clients.iter().map(|(visitor, token)| {
+        visitor.post(
+            &path,
+            token,
+            &[("reason", "The customer asked for a callback")],
+        )
+    }))
+    .await;
+    let shown = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 409).count();
+    assert_eq!((shown, refused), (2, 8), "{statuses:?}");
+    let stored: i64 = contact_reveals::table
+        .count()
+        .get_result(&mut server.conn())
+        .unwrap();
+    assert_eq!(stored, 2);
+}
+
+/// Ten first messages from one new contact at once: one contact, one open conversation, ten
+/// messages.
+async fn simultaneous_first_messages_open_one_conversation(backend: Backend) {
+    use diesel::prelude::*;
+    use switchboard::db::schema::{channels, contacts, conversations, messages};
+    let server = DemoServer::start(backend, &[]);
+    let (channel, token): (i64, String) = channels::table
+        .filter(channels::name.eq("WhatsApp Sales"))
+        .select((channels::id, channels::webhook_token))
+        .first(&mut server.conn())
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("{}/hooks/channels/{channel}/messages", server.base);
+    let deliveries = (0..10).map(|n| {
+        let body = format!(
+            r#"{{"external_id": "race-{n}", "contact": {{"name": "Nergis", "phone": "+90 533 777 0{n}00"}}, "text": "hello {n}"}}"#
+        )
+        .replace(&format!("0{n}00"), "0100");
+        http.post(&url)
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    });
+    let answers = futures_util::future::join_all(deliveries).await;
+    for answer in answers {
+        assert!(answer.unwrap().status().is_success());
+    }
+    let contact_ids: Vec<i64> = contacts::table
+        .filter(contacts::name.eq("Nergis"))
+        .select(contacts::id)
+        .load(&mut server.conn())
+        .unwrap();
+    assert_eq!(contact_ids.len(), 1, "one contact");
+    let open: Vec<i64> = conversations::table
+        .filter(conversations::contact_id.eq(contact_ids[0]))
+        .filter(conversations::status.eq("open"))
+        .select(conversations::id)
+        .load(&mut server.conn())
+        .unwrap();
+    assert_eq!(open.len(), 1, "one open conversation");
+    let stored: i64 = messages::table
+        .filter(messages::conversation_id.eq(open[0]))
+        .count()
+        .get_result(&mut server.conn())
+        .unwrap();
+    assert_eq!(stored, 10);
+}
+
+on_both_databases!(
+    browser: supervisors_removing_each_other_leave_one,
+    the_reveal_cap_holds_under_concurrent_reveals,
+    simultaneous_first_messages_open_one_conversation,
+);
