@@ -113,6 +113,21 @@ pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
     let bind = config.bind.clone();
     let state = Data::new(AppState::new(pool, config)?);
     let rules = Data::new(web::route_rules());
+    // repeated refusals are summarised when their window closes (see audit::count_refusal)
+    let pool = state.pool.clone();
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let summarized = db::run(&pool, |conn| {
+                domain::audit::summarize_refusals(conn, domain::now())
+            })
+            .await;
+            if let Err(err) = summarized {
+                tracing::warn!(error = %err.chain(), "cannot summarise refusals yet");
+            }
+        }
+    });
     let server = actix_web::HttpServer::new(move || app(state.clone(), rules.clone()))
         .bind(&bind)
         .with_context(|| format!("cannot listen on {bind}"))?;

@@ -137,14 +137,22 @@ fn reserve(
                 ),
             )?;
             if let Some(company) = &company {
-                let summary = format!(
-                    "sign-in refused: {ip_failure_limit} failures from {} in {THROTTLE_WINDOW_MINUTES} minutes",
-                    credentials.ip
-                );
-                audit::Entry::new(company.id, &system_actor(credentials), "login.throttled")
-                    .about("address", &credentials.ip)
-                    .saying(summary)
-                    .write(conn)?;
+                audit::count_refusal(
+                    conn,
+                    audit::Refused {
+                        company_id: company.id,
+                        actor: &system_actor(credentials),
+                        kind: "login.throttled",
+                        subject: format!("address:{}", credentials.ip),
+                        label: &credentials.ip,
+                        target_type: "address",
+                        target_label: &credentials.ip,
+                        summary: format!(
+                            "sign-in refused: {ip_failure_limit} failures from {} in {THROTTLE_WINDOW_MINUTES} minutes",
+                            credentials.ip
+                        ),
+                    },
+                )?;
             }
             return Ok(Err(failure));
         }

@@ -254,6 +254,21 @@ diesel::joinable!(call_tasks -> users (assignee_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(sessions -> companies (company_id));
 
+diesel::table! {
+    refusal_windows (id) {
+        id -> BigInt,
+        company_id -> BigInt,
+        subject -> Text,
+        label -> Text,
+        kind -> Text,
+        window_start -> Timestamp,
+        refusals -> BigInt,
+        summarized -> Bool,
+    }
+}
+
+diesel::joinable!(refusal_windows -> companies (company_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     app_secrets,
     companies,
@@ -272,4 +287,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     login_events,
     audit_events,
+    refusal_windows,
 );

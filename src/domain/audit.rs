@@ -75,6 +75,72 @@ impl<'a> Entry<'a> {
     }
 }
 
+/// Refusals of one subject and kind are counted per window of this many minutes.
+pub const REFUSAL_WINDOW_MINUTES: u32 = 10;
+
+/// A refusal to record: the first of its subject, kind and window is an activity record at
+/// once; the rest are counted and summarised in one record when the window closes, so a
+/// client looping on a forbidden page (or a link planted on another site) cannot flood the
+/// company's chain.
+pub struct Refused<'a> {
+    pub company_id: CompanyId,
+    pub actor: &'a Actor,
+    /// `access.denied`, `login.throttled`.
+    pub kind: &'static str,
+    /// Who was refused: `user:<id>` or `address:<ip>`.
+    pub subject: String,
+    /// How the summary names the subject.
+    pub label: &'a str,
+    /// The first record's target and words.
+    pub target_type: &'static str,
+    pub target_label: &'a str,
+    pub summary: String,
+}
+
+fn window_start(at: NaiveDateTime) -> NaiveDateTime {
+    use chrono::Timelike;
+    let minute = at.minute() / REFUSAL_WINDOW_MINUTES * REFUSAL_WINDOW_MINUTES;
+    at.date().and_hms_opt(at.hour(), minute, 0).unwrap_or(at)
+}
+
+/// Counts a refusal, in the caller's write transaction; writes the record when it is the
+/// first of its window.
+pub fn count_refusal(conn: &mut DbConnection, refused: Refused<'_>) -> Result<(), AppError> {
+    use crate::db::schema::refusal_windows as w;
+    let row = (
+        w::company_id.eq(refused.company_id),
+        w::subject.eq(&refused.subject),
+        w::label.eq(refused.label),
+        w::kind.eq(refused.kind),
+        w::window_start.eq(window_start(now())),
+        w::refusals.eq(1_i64),
+    );
+    let insert = diesel::insert_into(w::table).values(row);
+    let key = (w::company_id, w::subject, w::kind, w::window_start);
+    // ON CONFLICT is per dialect in diesel; both dialects speak it.
+    let refusals: i64 = match conn {
+        DbConnection::Sqlite(c) => insert
+            .on_conflict(key)
+            .do_update()
+            .set(w::refusals.eq(w::refusals + 1))
+            .returning(w::refusals)
+            .get_result(c)?,
+        DbConnection::Postgres(c) => insert
+            .on_conflict(key)
+            .do_update()
+            .set(w::refusals.eq(w::refusals + 1))
+            .returning(w::refusals)
+            .get_result(c)?,
+    };
+    if refusals == 1 {
+        Entry::new(refused.company_id, refused.actor, refused.kind)
+            .about(refused.target_type, refused.target_label)
+            .saying(refused.summary)
+            .write(conn)?;
+    }
+    Ok(())
+}
+
 /// Records a refused request (`METHOD /path`) in its own transaction: the refused change rolled
 /// back, its record must not.
 pub fn refusal(
@@ -84,11 +150,66 @@ pub fn refusal(
     attempted: &str,
 ) -> Result<(), AppError> {
     crate::db::write_transaction(conn, |conn| {
-        Entry::new(company_id, actor, "access.denied")
-            .about("route", attempted)
-            .saying(format!("{} was refused {attempted}", actor.username))
-            .write(conn)
+        count_refusal(
+            conn,
+            Refused {
+                company_id,
+                actor,
+                kind: "access.denied",
+                subject: format!("user:{}", actor.user_id.map_or(0, i64::from)),
+                label: &actor.username,
+                target_type: "route",
+                target_label: attempted,
+                summary: format!("{} was refused {attempted}", actor.username),
+            },
+        )
     })
+}
+
+/// Writes one summary record for every closed window that counted more than its first
+/// refusal; returns how many. Safe to run on every instance at once: a window is claimed by
+/// the transaction that marks it summarised.
+pub fn summarize_refusals(conn: &mut DbConnection, at: NaiveDateTime) -> Result<usize, AppError> {
+    use crate::db::schema::refusal_windows as w;
+    let closed_before = window_start(at);
+    let due: Vec<(i64, CompanyId, String, String, NaiveDateTime, i64)> = w::table
+        .filter(w::summarized.eq(false))
+        .filter(w::window_start.lt(closed_before))
+        .select((
+            w::id,
+            w::company_id,
+            w::label,
+            w::kind,
+            w::window_start,
+            w::refusals,
+        ))
+        .load(conn)?;
+    let mut written = 0;
+    for (id, company_id, label, kind, start, refusals) in due {
+        written += crate::db::write_transaction(conn, |conn| {
+            let claimed = diesel::update(w::table.find(id).filter(w::summarized.eq(false)))
+                .set(w::summarized.eq(true))
+                .execute(conn)?;
+            if claimed == 0 || refusals <= 1 {
+                return Ok(0);
+            }
+            let actor = Actor {
+                user_id: None,
+                username: "system".into(),
+                ip: "local".into(),
+            };
+            Entry::new(company_id, &actor, "refusals.summary")
+                .about("refusals", &label)
+                .saying(format!(
+                    "{} more {kind} refusal(s) of {label} in the {REFUSAL_WINDOW_MINUTES} minutes from {}",
+                    refusals - 1,
+                    start.format("%Y-%m-%d %H:%M UTC")
+                ))
+                .write(conn)?;
+            Ok(1)
+        })?;
+    }
+    Ok(written)
 }
 
 /// Text from users goes into records as one line: control characters (a newline that would

@@ -704,9 +704,85 @@ on_both_databases!(
     forwarded_addresses_are_believed_only_from_trusted_proxies,
     lockouts_grow_and_supervisors_unlock,
     one_address_failing_too_often_is_throttled,
+    repeated_refusals_are_summarised,
     each_change_writes_one_activity_record,
     the_activity_log_pages_by_keyset,
     supervisors_list_and_end_sessions_of_their_company_only,
     a_session_moving_to_another_address_is_ended,
     exports_are_gated_masked_and_recorded,
 );
+
+/// A signed-in agent looping on a forbidden page, or an address hammering sign-in after it
+/// is throttled, cannot flood the company's chain: the first refusal of a window is recorded
+/// at once, the rest become one summary record when the window closes.
+async fn repeated_refusals_are_summarised(app: TestApp) {
+    // the windows are the server's wall clock: start well inside one (an injected clock is
+    // the better cure, and due with the test-clock work)
+    use chrono::Timelike;
+    let into_window = domain::now().minute() % domain::audit::REFUSAL_WINDOW_MINUTES * 60
+        + domain::now().second();
+    if into_window > 9 * 60 + 30 {
+        tokio::time::sleep(std::time::Duration::from_secs(35)).await;
+    }
+    let before = last_audit_id(&app);
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    for _ in 0..50 {
+        alice.get("/users").await.assert_status(403);
+    }
+    let mut attacker = app.client();
+    attacker.peer = "203.0.113.9:4000".parse().unwrap();
+    for n in 0..30 {
+        attacker
+            .login("DEMO", &format!("nobody{n}"), "Wrong-Password-99")
+            .await
+            .assert_status(401);
+    }
+    for _ in 0..20 {
+        attacker
+            .login("DEMO", "sofia", PASSWORD)
+            .await
+            .assert_status(429);
+    }
+    let actions = actions_since(&app, before);
+    let count = |name: &str| actions.iter().filter(|a| *a == name).count();
+    assert_eq!(count("access.denied"), 1, "{actions:?}");
+    assert_eq!(count("login.throttled"), 1, "{actions:?}");
+    // nothing is summarised while the window is open
+    let now = domain::now();
+    let summarised = domain::audit::summarize_refusals(&mut app.conn(), now).unwrap();
+    assert_eq!(summarised, 0);
+    // when it has closed: one summary each, with the count; a second run writes nothing
+    let later = now + chrono::Duration::minutes(11);
+    let summarised = domain::audit::summarize_refusals(&mut app.conn(), later).unwrap();
+    assert_eq!(summarised, 2);
+    assert_eq!(
+        domain::audit::summarize_refusals(&mut app.conn(), later).unwrap(),
+        0
+    );
+    let summaries: Vec<String> = audit_events::table
+        .filter(audit_events::id.gt(before))
+        .filter(audit_events::action.eq("refusals.summary"))
+        .order(audit_events::id)
+        .select(audit_events::summary)
+        .load(&mut app.conn())
+        .unwrap();
+    assert_eq!(summaries.len(), 2, "{summaries:?}");
+    assert!(
+        summaries
+            .iter()
+            .any(|s| s.starts_with("49 more access.denied refusal(s) of alice")),
+        "{summaries:?}"
+    );
+    assert!(
+        summaries
+            .iter()
+            .any(|s| s.starts_with("19 more login.throttled refusal(s) of 203.0.113.9")),
+        "{summaries:?}"
+    );
+    // the chain is intact
+    let demo = company_id(&app, "DEMO");
+    assert!(matches!(
+        domain::audit::verify(&mut app.conn(), demo).unwrap(),
+        domain::audit::Verification::Intact { .. }
+    ));
+}

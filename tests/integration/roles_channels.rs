@@ -135,10 +135,25 @@ async fn role_edits_act_on_open_sessions(app: TestApp) {
     );
     bob_client.get("/settings").await.assert_status(200);
     bob_client.get("/users").await.assert_status(403);
-    // the refusal itself is in the activity log
-    let (action, summary) = last_audit(&app);
+    // the first refusal of the window is in the activity log; the second is counted for the
+    // window's summary
+    let (action, summary): (String, String) = audit_events::table
+        .filter(audit_events::action.eq("access.denied"))
+        .order(audit_events::id.desc())
+        .select((audit_events::action, audit_events::summary))
+        .first(&mut app.conn())
+        .unwrap();
     assert_eq!(action, "access.denied");
-    assert!(summary.contains("bob was refused GET /users"), "{summary}");
+    assert!(
+        summary.contains("bob was refused GET /settings"),
+        "{summary}"
+    );
+    let counted: i64 = switchboard::db::schema::refusal_windows::table
+        .filter(switchboard::db::schema::refusal_windows::label.eq("bob"))
+        .select(switchboard::db::schema::refusal_windows::refusals)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(counted, 2);
 }
 
 async fn built_in_roles_are_read_only(app: TestApp) {
