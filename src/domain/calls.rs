@@ -120,7 +120,7 @@ pub fn list(
                 created_at,
             )| CallView {
                 id,
-                contact_name,
+                contact_name: mask.identifier(&contact_name),
                 caller: caller.map(|c| mask.identifier(&c)),
                 channel_name,
                 assignee,

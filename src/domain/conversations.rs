@@ -74,7 +74,8 @@ impl ContactCard {
         external_id: Option<String>,
     ) -> Self {
         Self {
-            name,
+            // WhatsApp and SMS send the number as the name when the customer set none
+            name: mask.identifier(&name),
             phone: phone.map(|p| mask.phone(&p)),
             email: email.map(|e| mask.email(&e)),
             external_id: external_id.map(|x| mask.identifier(&x)),
@@ -745,11 +746,14 @@ pub fn reveal(
         .find(target.id)
         .select(conversations::external_contact_id)
         .first(conn)?;
+    // the activity log names contacts by id, never by their personal details
+    let contact = format!("contact #{}", target.contact_id);
     audit::Entry::new(viewer.company_id, actor, "contact.reveal")
-        .on("contact", target.contact_id, &name)
+        .on("contact", target.contact_id, &contact)
         .saying(format!(
-            "details of {name} revealed in conversation #{}; reason: {reason}",
-            target.id
+            "details of {contact} revealed in conversation #{}; reason: {}",
+            target.id,
+            crate::core::masking::mask_identifier(reason)
         ))
         .write(conn)?;
     Ok(ContactCard::new(

@@ -3,6 +3,7 @@
 //! keeps the name that history shows.
 
 use crate::core::ids::{CallTaskId, ChannelId, CompanyId, ConversationId, RoleId, UserId};
+use crate::core::masking::ContactMask;
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
@@ -82,10 +83,12 @@ impl Checklist {
     }
 }
 
+/// The offboarding checklist, with contact names as `mask` shows them to the viewer.
 pub fn checklist(
     conn: &mut DbConnection,
     company_id: CompanyId,
     user_id: UserId,
+    mask: ContactMask,
 ) -> Result<Checklist, AppError> {
     let user = user_domain::get_manageable(conn, company_id, user_id)?;
     let conversations: Vec<OpenConversation> = conversations::table
@@ -105,7 +108,7 @@ pub fn checklist(
         .map(
             |(id, contact_name, channel_id, channel_name)| OpenConversation {
                 id,
-                contact_name,
+                contact_name: mask.identifier(&contact_name),
                 channel_id,
                 channel_name,
             },
@@ -211,7 +214,7 @@ pub fn transfer_open_conversations(
     to_id: Option<UserId>,
 ) -> Result<usize, AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
-    let list = checklist(conn, company_id, from_id)?;
+    let list = checklist(conn, company_id, from_id, ContactMask::Masked)?;
     user_domain::ensure_may_act_on(conn, me, &list.user)?;
     if list.conversations.is_empty() {
         return Ok(0);
@@ -272,7 +275,7 @@ pub fn delete_user(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Res
         crate::db::LockSpace::Supervisors,
         &company_id.to_string(),
     )?;
-    let list = checklist(conn, company_id, user_id)?;
+    let list = checklist(conn, company_id, user_id, ContactMask::Masked)?;
     if actor.user_id == Some(user_id) {
         return Err(AppError::Conflict(
             "You cannot delete your own account.".into(),

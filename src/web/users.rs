@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::access::{RouteRules, Rule};
 use crate::auth::client::describe_user_agent;
 use crate::core::ids::{CallTaskId, ChannelId, RoleId, UserId};
+use crate::core::masking::ContactMask;
 use crate::core::permissions::Permission;
 use crate::domain::offboarding::{self, Checklist};
 use crate::domain::roles::Role;
@@ -514,7 +515,10 @@ async fn offboard_page(
     errors: FieldErrors,
 ) -> Result<HttpResponse, AppError> {
     let list = cx
-        .read(move |conn, me| offboarding::checklist(conn, me.company_id, user_id))
+        .read(move |conn, me| {
+            let mask = ContactMask::for_viewer(me.permissions());
+            offboarding::checklist(conn, me.company_id, user_id, mask)
+        })
         .await?;
     let layout = cx.layout("Offboard", "/users").await?;
     let mut blockers = list.blockers();

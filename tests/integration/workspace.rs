@@ -826,7 +826,65 @@ on_both_databases!(
     transfers_go_only_to_who_can_hold_them,
     reveals_need_a_reason_and_respect_the_cap,
     inbound_traffic_is_routed_and_stored_once,
+    names_that_are_numbers_are_masked,
     call_tasks_are_completed_by_their_assignee,
     missed_chats_are_those_still_waiting,
     other_companies_conversations_are_not_found,
 );
+
+/// WhatsApp and SMS send the number as the name when the customer set none: a masked viewer
+/// sees that name masked on every page and export, and the reveal record names the contact by
+/// id, never by the number.
+async fn names_that_are_numbers_are_masked(app: TestApp) {
+    let masked: Vec<Permission> = Permission::ALL
+        .into_iter()
+        .filter(|p| *p != Permission::ContactsViewUnmasked)
+        .collect();
+    give_role(&app, "dana", "Masked lead", &masked);
+    let (whatsapp, token) = channel(&app, "WhatsApp Sales");
+    let mut client = app.client();
+    let page = hook(&mut client, whatsapp, &token, json!({"external_id": "wamid.name-1", "contact": {"name": "+90 532 444 5566", "phone": "+90 532 444 5566"}, "text": "Merhaba"})).await;
+    page.assert_status(201);
+    let answer: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+    let conversation = answer["conversation_id"].as_i64().unwrap();
+    let assignee: Option<i64> = conversations::table
+        .find(conversation)
+        .select(conversations::assignee_id)
+        .first(&mut app.conn())
+        .unwrap();
+    let mut dana = app.signed_in("DEMO", "dana").await;
+    let mut pages = vec![
+        "/conversations?status=all".to_string(),
+        format!("/conversations/{conversation}"),
+        "/exports/conversations.csv?status=all".to_string(),
+    ];
+    if let Some(assignee) = assignee {
+        pages.push(format!("/users/{assignee}/offboard"));
+    }
+    for path in &pages {
+        let page = dana.get(path).await;
+        page.assert_status(200);
+        for leak in ["532 444 5566", "5324445566", "444 5566"] {
+            assert!(!page.body.contains(leak), "{path} shows {leak}");
+        }
+    }
+    dana.get(&format!("/conversations/{conversation}"))
+        .await
+        .assert_contains("+90 *** *** **66");
+    // the reveal shows the details to dana, and the activity log keeps them out
+    dana.post(
+        &format!("/conversations/{conversation}/reveal"),
+        &[("reason", "customer asked for a callback")],
+    )
+    .await
+    .assert_status(200)
+    .assert_contains("+90 532 444 5566");
+    let (label, summary): (String, String) = audit_events::table
+        .filter(audit_events::action.eq("contact.reveal"))
+        .order(audit_events::id.desc())
+        .select((audit_events::target_label, audit_events::summary))
+        .first(&mut app.conn())
+        .unwrap();
+    assert!(label.starts_with("contact #"), "{label}");
+    assert!(!summary.contains("5566"), "{summary}");
+}
