@@ -8,7 +8,7 @@ use clap::Parser;
 use switchboard::config::{AuditCommand, Cli, Command, CompanyCommand, Config, UserCommand};
 use switchboard::db::{self, DbConnection};
 use switchboard::domain::users::NewUser;
-use switchboard::domain::{Actor, audit, companies, demo, roles, users};
+use switchboard::domain::{Actor, audit, companies, conversations, demo, roles, users};
 use switchboard::error::AppError;
 
 fn main() -> ExitCode {
@@ -38,6 +38,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let applied = db::migrate(&mut conn)?;
     if applied > 0 {
         tracing::info!(applied, "migrations applied");
+    }
+    // rows written before the masked copies existed get theirs (a no-op afterwards)
+    let filled = conversations::fill_masked_copies(&mut conn).map_err(describe)?;
+    if filled > 0 {
+        tracing::info!(filled, "masked search copies filled");
     }
 
     match cli.command.unwrap_or(Command::Serve) {

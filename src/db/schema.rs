@@ -100,6 +100,7 @@ diesel::table! {
         phone_normalized -> Nullable<Text>,
         email -> Nullable<Text>,
         created_at -> Timestamp,
+        name_masked -> Nullable<Text>,
     }
 }
 
@@ -151,6 +152,7 @@ diesel::table! {
         external_id -> Nullable<Text>,
         delivery -> Text,
         created_at -> Timestamp,
+        body_masked -> Nullable<Text>,
     }
 }
 

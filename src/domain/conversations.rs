@@ -11,7 +11,7 @@ use diesel::expression::BoxableExpression;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
-use crate::core::masking::ContactMask;
+use crate::core::masking::{ContactMask, mask_identifier};
 use crate::db::schema::{
     channels, contact_reveals, contacts, conversation_assignments, conversation_labels,
     conversations, messages, users,
@@ -195,16 +195,24 @@ pub fn list_page(
     }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         let pattern = format!("%{}%", escape_like(q));
-        let in_messages = messages::table
-            .filter(messages::company_id.eq(viewer.company_id))
-            .filter(messages::body.like(pattern.clone()).escape('\\'))
-            .select(messages::conversation_id);
-        // A masked viewer searching a number or an address would learn whose it is from the
-        // hits, so such searches look at names only.
-        let looks_personal = q.contains('@') || q.chars().filter(char::is_ascii_digit).count() >= 6;
-        if ContactMask::for_viewer(viewer.permissions) == ContactMask::Masked && looks_personal {
-            query = query.filter(contacts::name.like(pattern).escape('\\'));
+        if ContactMask::for_viewer(viewer.permissions) == ContactMask::Masked {
+            // A masked viewer searches what they can see, the masked copies: no hit can then
+            // confirm a number or an address they cannot see, however the query is cut.
+            let in_messages = messages::table
+                .filter(messages::company_id.eq(viewer.company_id))
+                .filter(messages::body_masked.like(pattern.clone()).escape('\\'))
+                .select(messages::conversation_id);
+            query = query.filter(
+                contacts::name_masked
+                    .like(pattern)
+                    .escape('\\')
+                    .or(conversations::id.eq_any(in_messages)),
+            );
         } else {
+            let in_messages = messages::table
+                .filter(messages::company_id.eq(viewer.company_id))
+                .filter(messages::body.like(pattern.clone()).escape('\\'))
+                .select(messages::conversation_id);
             query = query.filter(
                 contacts::name
                     .like(pattern)
@@ -477,6 +485,7 @@ pub fn reply(
             messages::direction.eq(direction),
             messages::author_id.eq(Some(viewer.user_id)),
             messages::body.eq(body),
+            messages::body_masked.eq(Some(mask_identifier(body))),
             messages::delivery.eq(delivery),
             messages::created_at.eq(at),
         ))
@@ -763,4 +772,51 @@ pub fn reveal(
         email,
         external,
     ))
+}
+
+/// Fills the masked copies (what a masked viewer sees and searches) of messages and contact
+/// names written before they existed, in batches; returns how many rows it filled. Run after
+/// migrating; a no-op once everything is filled.
+pub fn fill_masked_copies(conn: &mut DbConnection) -> Result<usize, AppError> {
+    const BATCH: i64 = 500;
+    let mut filled = 0;
+    loop {
+        let rows: Vec<(i64, String)> = messages::table
+            .filter(messages::body_masked.is_null())
+            .select((messages::id, messages::body))
+            .limit(BATCH)
+            .load(conn)?;
+        if rows.is_empty() {
+            break;
+        }
+        crate::db::write_transaction(conn, |conn| {
+            for (id, body) in &rows {
+                diesel::update(messages::table.find(id))
+                    .set(messages::body_masked.eq(Some(mask_identifier(body))))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })?;
+        filled += rows.len();
+    }
+    loop {
+        let rows: Vec<(ContactId, String)> = contacts::table
+            .filter(contacts::name_masked.is_null())
+            .select((contacts::id, contacts::name))
+            .limit(BATCH)
+            .load(conn)?;
+        if rows.is_empty() {
+            break;
+        }
+        crate::db::write_transaction(conn, |conn| {
+            for (id, name) in &rows {
+                diesel::update(contacts::table.find(id))
+                    .set(contacts::name_masked.eq(Some(mask_identifier(name))))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })?;
+        filled += rows.len();
+    }
+    Ok(filled)
 }

@@ -152,6 +152,7 @@ impl Seeder<'_> {
             .values((
                 contacts::company_id.eq(self.company_id),
                 contacts::name.eq(&name),
+                contacts::name_masked.eq(Some(crate::core::masking::mask_identifier(&name))),
                 contacts::phone.eq(Some(&phone)),
                 contacts::phone_normalized.eq(Some(&normalized)),
                 contacts::email.eq(email),
@@ -223,7 +224,8 @@ impl Seeder<'_> {
                     messages::channel_id.eq(channel_id),
                     messages::direction.eq(direction),
                     messages::author_id.eq(author),
-                    messages::body.eq(body),
+                    messages::body.eq(&body),
+                    messages::body_masked.eq(Some(crate::core::masking::mask_identifier(&body))),
                     messages::external_id.eq(Some(format!("demo-{id}-{i}"))),
                     messages::delivery.eq(if direction == "inbound" {
                         "received"

@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Deserialize;
 
+use crate::core::masking::mask_identifier;
 use crate::core::secrets::constant_time_eq;
 use crate::db::schema::{
     call_tasks, channels, contacts, conversation_assignments, conversations, messages,
@@ -319,6 +320,7 @@ fn contact_for(
         .values((
             contacts::company_id.eq(company_id),
             contacts::name.eq(&checked.name),
+            contacts::name_masked.eq(Some(mask_identifier(&checked.name))),
             contacts::phone.eq(&checked.phone),
             contacts::phone_normalized.eq(&checked.phone_normalized),
             contacts::email.eq(&checked.email),
@@ -420,6 +422,7 @@ fn store(
                     messages::channel_id.eq(channel_id),
                     messages::direction.eq("inbound"),
                     messages::body.eq(text),
+                    messages::body_masked.eq(Some(mask_identifier(text))),
                     messages::external_id.eq(Some(&checked.external_id)),
                     messages::delivery.eq("received"),
                     messages::created_at.eq(at),
