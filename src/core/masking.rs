@@ -125,6 +125,11 @@ pub fn mask_email(email: &str) -> String {
 /// with spaces, dashes, dots or brackets between them) inside free text or an identifier such
 /// as `whatsapp:+905320001167`, `sms:+90 532 000 1167` or a message body.
 pub fn mask_identifier(text: &str) -> String {
+    // Digits hide in other shapes: full-width digits (`５３２`) become ASCII under NFKC, and
+    // zero-width characters between digits would split a run. Normalise first, so what is
+    // masked is what the viewer would read.
+    let text = normalized(text);
+    let text = text.as_str();
     // emails first, word by word (keeping a `scheme:` prefix), then numbers across words
     let mut emails_masked = String::with_capacity(text.len());
     for (i, word) in text.split(' ').enumerate() {
@@ -145,6 +150,19 @@ pub fn mask_identifier(text: &str) -> String {
         }
     }
     mask_digit_runs(&emails_masked)
+}
+
+/// NFKC, without zero-width and other invisible formatting characters.
+fn normalized(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    text.nfkc()
+        .filter(|c| {
+            !matches!(
+                c,
+                '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}'
+            )
+        })
+        .collect()
 }
 
 fn is_separator(c: char) -> bool {
@@ -172,7 +190,8 @@ fn mask_digit_runs(text: &str) -> String {
                 end += 1;
             } else if is_separator(chars[end]) {
                 let mut next = end;
-                while next < chars.len() && is_separator(chars[next]) && next - end < 2 {
+                // up to three separators between digit groups: `4477 - 0013 - 78919`
+                while next < chars.len() && is_separator(chars[next]) && next - end < 3 {
                     next += 1;
                 }
                 if next < chars.len() && chars[next].is_ascii_digit() {
@@ -262,6 +281,23 @@ mod tests {
             "order 1182, 3 items"
         );
         assert_eq!(mask_identifier("(415) 555-0142"), "*** *** **42");
+    }
+
+    #[test]
+    fn numbers_in_other_shapes_are_masked() {
+        for (text, hidden) in [
+            ("ring 4477 - 0013 - 78919 today", "0013"),
+            ("ring ４４７７００１３７８９１９ today", "0013"),
+            ("ring 4477\u{200B}0013\u{200B}78919 today", "0013"),
+            ("ring +44\u{2060}7700\u{2060}137\u{2060}8919", "137"),
+        ] {
+            let masked = mask_identifier(text);
+            // judged as the reader sees it: full-width digits are digits too
+            let seen = normalized(&masked);
+            assert!(!seen.contains(hidden), "{text:?} -> {masked}");
+            let digits = seen.chars().filter(char::is_ascii_digit).count();
+            assert!(digits <= 4, "{text:?} -> {masked}");
+        }
     }
 
     #[test]

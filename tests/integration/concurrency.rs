@@ -87,9 +87,7 @@ impl Visitor {
             .text()
             .await
             .unwrap();
-        let marker = "name=\"csrf-token\" content=\"";
-        let start = form.find(marker).unwrap() + marker.len();
-        let token = form[start..].split('"').next().unwrap().to_string();
+        let token = meta_token(&form);
         Self {
             http,
             base: server.base.clone(),
@@ -114,6 +112,13 @@ impl Visitor {
             .status()
             .as_u16()
     }
+}
+
+/// The CSRF token a page carries in its `csrf-token` meta element.
+fn meta_token(page: &str) -> String {
+    let marker = "name=\"csrf-token\" content=\"";
+    let start = page.find(marker).unwrap() + marker.len();
+    page[start..].split('"').next().unwrap().to_string()
 }
 
 /// How the attempts of an address or a user ended, reason by reason.
@@ -277,9 +282,7 @@ impl Visitor {
             .text()
             .await
             .unwrap();
-        let marker = "name=\"csrf-token\" content=\"";
-        let start = page.find(marker).unwrap() + marker.len();
-        page[start..].split('"').next().unwrap().to_string()
+        meta_token(&page)
     }
 
     /// Posts a form as the page's own form would.
