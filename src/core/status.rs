@@ -67,10 +67,18 @@ text_enum!(
 );
 
 text_enum!(
-    /// A conversation, and a call task: open until someone closes (completes) it.
-    WorkStatus {
+    /// A conversation: open until someone closes it (a reply reopens it).
+    ConversationStatus {
         Open = "open",
         Closed = "closed",
+    }
+);
+
+text_enum!(
+    /// A call task: open until its assignee completes it.
+    CallStatus {
+        Open = "open",
+        Done = "done",
     }
 );
 
@@ -109,6 +117,18 @@ impl ChannelKind {
     }
 }
 
+impl ConversationStatus {
+    pub fn is_open(self) -> bool {
+        self == Self::Open
+    }
+}
+
+impl CallStatus {
+    pub fn is_open(self) -> bool {
+        self == Self::Open
+    }
+}
+
 impl UserStatus {
     pub fn is_active(self) -> bool {
         self == Self::Active
@@ -127,6 +147,7 @@ mod tests {
         for kind in ChannelKind::ALL {
             assert_eq!(ChannelKind::parse(kind.as_str()), Some(*kind));
         }
-        assert_eq!(WorkStatus::parse("Open"), None);
+        assert_eq!(ConversationStatus::parse("Open"), None);
+        assert_eq!(CallStatus::parse("done"), Some(CallStatus::Done));
     }
 }

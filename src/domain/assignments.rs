@@ -5,7 +5,7 @@
 use crate::core::ids::{ChannelId, CompanyId, UserId};
 use diesel::prelude::*;
 
-use crate::core::status::UserStatus;
+use crate::core::status::{ConversationStatus, UserStatus};
 use crate::db::DbConnection;
 use crate::db::schema::{channel_members, conversations, users};
 use crate::domain::Caller;
@@ -16,7 +16,7 @@ pub struct MatrixRow {
     pub user_id: UserId,
     pub display_name: String,
     pub username: String,
-    pub status: String,
+    pub status: UserStatus,
     /// Membership per channel, in the order of `Matrix::channels`.
     pub member_of: Vec<bool>,
     /// Open conversations assigned to the user on channels they are no longer a member of.
@@ -31,7 +31,7 @@ pub struct Matrix {
 /// Users × channels of the company (deleted users left out). Three queries.
 pub fn matrix(conn: &mut DbConnection, company_id: CompanyId) -> Result<Matrix, AppError> {
     let channels = channels::list(conn, company_id)?;
-    let people: Vec<(UserId, String, String, String)> = users::table
+    let people: Vec<(UserId, String, String, UserStatus)> = users::table
         .filter(users::company_id.eq(company_id))
         .filter(users::status.ne(UserStatus::Deleted))
         .order(users::display_name)
@@ -49,7 +49,7 @@ pub fn matrix(conn: &mut DbConnection, company_id: CompanyId) -> Result<Matrix, 
         .load(conn)?;
     let open: Vec<(Option<UserId>, ChannelId)> = conversations::table
         .filter(conversations::company_id.eq(company_id))
-        .filter(conversations::status.eq("open"))
+        .filter(conversations::status.eq(ConversationStatus::Open))
         .filter(conversations::assignee_id.is_not_null())
         .select((conversations::assignee_id, conversations::channel_id))
         .load(conn)?;
@@ -129,7 +129,7 @@ pub fn cell(
     let mine = channels::member_channel_ids(conn, user.id)?;
     let stranded = conversations::table
         .filter(conversations::assignee_id.eq(user.id))
-        .filter(conversations::status.eq("open"))
+        .filter(conversations::status.eq(ConversationStatus::Open))
         .filter(conversations::channel_id.ne_all(&mine))
         .count()
         .get_result(conn)?;

@@ -3,6 +3,7 @@
 //! offboarding waits for them.
 
 use crate::core::ids::{CallTaskId, UserId};
+use crate::core::status::CallStatus;
 use chrono::NaiveDateTime;
 use diesel::dsl::sql;
 use diesel::prelude::*;
@@ -53,7 +54,7 @@ pub struct CallView {
     pub assignee_id: Option<UserId>,
     pub call_status: String,
     pub duration_seconds: i32,
-    pub status: String,
+    pub status: CallStatus,
     pub created_at: NaiveDateTime,
 }
 
@@ -66,7 +67,7 @@ type Row = (
     Option<UserId>,
     String,
     i32,
-    String,
+    CallStatus,
     NaiveDateTime,
 );
 
@@ -100,7 +101,7 @@ pub fn list(
     if only_missed_open {
         query = query
             .filter(call_tasks::call_status.eq("missed"))
-            .filter(call_tasks::status.eq("open"));
+            .filter(call_tasks::status.eq(CallStatus::Open));
     }
     let mask = ContactMask::for_viewer(viewer.permissions);
     Ok(query
@@ -142,7 +143,7 @@ pub fn complete(
 ) -> Result<(), AppError> {
     let (viewer, actor) = (&me.viewer, &me.actor);
     let visible = visible_to(conn, viewer)?;
-    let (id, assignee, status): (CallTaskId, Option<UserId>, String) = call_tasks::table
+    let (id, assignee, status): (CallTaskId, Option<UserId>, CallStatus) = call_tasks::table
         .filter(visible)
         .filter(call_tasks::id.eq(call_task_id))
         .select((call_tasks::id, call_tasks::assignee_id, call_tasks::status))
@@ -152,14 +153,14 @@ pub fn complete(
             "Only the agent a call task is assigned to can complete it.".into(),
         ));
     }
-    if status == "done" {
+    if status == CallStatus::Done {
         return Err(AppError::Conflict(
             "This call task is already completed.".into(),
         ));
     }
     diesel::update(call_tasks::table.find(id))
         .set((
-            call_tasks::status.eq("done"),
+            call_tasks::status.eq(CallStatus::Done),
             call_tasks::completed_at.eq(Some(now())),
         ))
         .execute(conn)?;

@@ -3,7 +3,7 @@
 use crate::core::ids::{ChannelId, CompanyId, RoleId, UserId};
 use diesel::prelude::*;
 
-use crate::core::status::UserStatus;
+use crate::core::status::{ConversationStatus, UserStatus};
 use crate::db::DbConnection;
 use crate::db::schema::{channel_members, channels};
 use crate::domain::{Actor, Caller, audit, now};
@@ -237,7 +237,7 @@ pub fn list_with_counts(
         .load(conn)?;
     let open: Vec<(ChannelId, i64)> = conversations::table
         .filter(conversations::channel_id.eq_any(&ids))
-        .filter(conversations::status.eq("open"))
+        .filter(conversations::status.eq(ConversationStatus::Open))
         .group_by(conversations::channel_id)
         .select((conversations::channel_id, diesel::dsl::count_star()))
         .load(conn)?;
@@ -396,7 +396,7 @@ pub fn holders(
     let ids: Vec<UserId> = members.iter().map(|m| m.0).collect();
     let loads: Vec<(Option<UserId>, i64)> = conversations::table
         .filter(conversations::assignee_id.eq_any(&ids))
-        .filter(conversations::status.eq("open"))
+        .filter(conversations::status.eq(ConversationStatus::Open))
         .group_by(conversations::assignee_id)
         .select((conversations::assignee_id, diesel::dsl::count_star()))
         .load(conn)?;

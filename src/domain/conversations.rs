@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use crate::core::masking::{ContactMask, mask_identifier};
+use crate::core::status::ConversationStatus;
 use crate::db::schema::{
     channels, contact_reveals, contacts, conversation_assignments, conversation_labels,
     conversations, messages, users,
@@ -21,9 +22,6 @@ use crate::domain::visibility::{self, Scope};
 use crate::domain::{Actor, Caller, Viewer, audit, channels as channel_domain, now};
 use crate::error::AppError;
 use crate::error::FieldErrors;
-
-pub const OPEN: &str = "open";
-pub const CLOSED: &str = "closed";
 
 type Filter<QS> = Box<dyn BoxableExpression<QS, MultiBackend, SqlType = Bool>>;
 
@@ -90,7 +88,7 @@ pub struct ConversationRow {
     pub channel_name: String,
     pub channel_kind: String,
     pub assignee: Option<String>,
-    pub status: String,
+    pub status: ConversationStatus,
     pub last_message_at: NaiveDateTime,
 }
 
@@ -114,8 +112,8 @@ impl ConversationRow {
 /// Filters of the conversation list (query string of `GET /conversations`).
 #[derive(Clone, Debug, Default)]
 pub struct ListFilter {
-    /// `open`, `closed`, or None for all.
-    pub status: Option<String>,
+    /// None for all.
+    pub status: Option<ConversationStatus>,
     pub channel_id: Option<ChannelId>,
     pub assignee_id: Option<UserId>,
     /// Text searched in the contact's name and the messages.
@@ -152,7 +150,7 @@ macro_rules! visible_rows {
 
 type RowTuple = (
     ConversationId,
-    String,
+    ConversationStatus,
     NaiveDateTime,
     Option<String>,
     (String, Option<String>, Option<String>),
@@ -184,8 +182,8 @@ pub fn list_page(
         ))
         .limit(limit)
         .into_boxed();
-    if let Some(status) = &filter.status {
-        query = query.filter(conversations::status.eq(status.clone()));
+    if let Some(status) = filter.status {
+        query = query.filter(conversations::status.eq(status));
     }
     if let Some(channel_id) = filter.channel_id {
         query = query.filter(conversations::channel_id.eq(channel_id));
@@ -377,7 +375,7 @@ pub fn open_assigned_count(conn: &mut DbConnection, viewer: &Viewer) -> Result<i
     Ok(conversations::table
         .filter(visible)
         .filter(conversations::assignee_id.eq(Some(viewer.user_id)))
-        .filter(conversations::status.eq(OPEN))
+        .filter(conversations::status.eq(ConversationStatus::Open))
         .count()
         .get_result(conn)?)
 }
@@ -391,7 +389,7 @@ struct Target {
     channel_id: ChannelId,
     contact_id: ContactId,
     assignee_id: Option<UserId>,
-    status: String,
+    status: ConversationStatus,
 }
 
 /// The conversation if the viewer may see it, else 404: every action starts here.
@@ -411,7 +409,13 @@ fn visible_target(
             conversations::assignee_id,
             conversations::status,
         ))
-        .first::<(ConversationId, ChannelId, ContactId, Option<UserId>, String)>(conn)?;
+        .first::<(
+            ConversationId,
+            ChannelId,
+            ContactId,
+            Option<UserId>,
+            ConversationStatus,
+        )>(conn)?;
     Ok(Target {
         id,
         channel_id,
@@ -531,7 +535,11 @@ pub fn set_status(
 ) -> Result<(), AppError> {
     let (viewer, actor) = (&me.viewer, &me.actor);
     let target = visible_target(conn, viewer, conversation_id)?;
-    let wanted = if open { OPEN } else { CLOSED };
+    let wanted = if open {
+        ConversationStatus::Open
+    } else {
+        ConversationStatus::Closed
+    };
     if target.status == wanted {
         return Ok(());
     }

@@ -5,6 +5,7 @@
 //! store one message.
 
 use crate::core::ids::{CallTaskId, ChannelId, CompanyId, ConversationId, MessageId};
+use crate::core::status::ConversationStatus;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -382,7 +383,7 @@ fn store(
             let open: Option<ConversationId> = conversations::table
                 .filter(conversations::contact_id.eq(contact_id))
                 .filter(conversations::channel_id.eq(channel_id))
-                .filter(conversations::status.eq("open"))
+                .filter(conversations::status.eq(ConversationStatus::Open))
                 .order(conversations::id.desc())
                 .select(conversations::id)
                 .first(conn)
@@ -396,7 +397,7 @@ fn store(
                             conversations::channel_id.eq(channel_id),
                             conversations::contact_id.eq(contact_id),
                             conversations::assignee_id.eq(assignee),
-                            conversations::status.eq("open"),
+                            conversations::status.eq(ConversationStatus::Open),
                             conversations::external_contact_id.eq(&network_id),
                             conversations::last_message_at.eq(at),
                             conversations::created_at.eq(at),

@@ -10,7 +10,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::core::permissions::{Permission, PermissionSet};
-use crate::core::status::UserStatus;
+use crate::core::status::{CallStatus, ConversationStatus, UserStatus};
 use crate::db::DbConnection;
 use crate::db::schema::{
     call_tasks, channel_members, channels, contacts, conversation_assignments, conversations,
@@ -95,7 +95,7 @@ pub fn checklist(
         .inner_join(contacts::table)
         .inner_join(channels::table)
         .filter(conversations::assignee_id.eq(user.id))
-        .filter(conversations::status.eq("open"))
+        .filter(conversations::status.eq(ConversationStatus::Open))
         .order(conversations::id)
         .select((
             conversations::id,
@@ -118,7 +118,7 @@ pub fn checklist(
     let call_tasks = call_tasks::table
         .inner_join(channels::table)
         .filter(call_tasks::assignee_id.eq(user.id))
-        .filter(call_tasks::status.eq("open"))
+        .filter(call_tasks::status.eq(CallStatus::Open))
         .order(call_tasks::id)
         .select((
             call_tasks::id,

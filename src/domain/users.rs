@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use crate::core::passwords::{PasswordPolicy, PersonalWords};
 use crate::core::permissions::PermissionSet;
-use crate::core::status::UserStatus;
+use crate::core::status::{CallStatus, ConversationStatus, UserStatus};
 use crate::db::DbConnection;
 use crate::db::schema::{call_tasks, channel_members, channels, conversations, roles, users};
 use crate::domain::{
@@ -721,7 +721,7 @@ pub struct TeamRow {
     pub username: String,
     pub display_name: String,
     pub role_name: String,
-    pub status: String,
+    pub status: UserStatus,
     pub locked: bool,
     pub last_login_at: Option<NaiveDateTime>,
     pub channels: Vec<String>,
@@ -734,7 +734,7 @@ type TeamTuple = (
     String,
     String,
     String,
-    String,
+    UserStatus,
     Option<NaiveDateTime>,
     Option<NaiveDateTime>,
 );
@@ -871,12 +871,12 @@ pub fn profile(
     let channels = memberships_of(conn, &[user.id])?;
     let open_conversations = conversations::table
         .filter(conversations::assignee_id.eq(user.id))
-        .filter(conversations::status.eq("open"))
+        .filter(conversations::status.eq(ConversationStatus::Open))
         .count()
         .get_result(conn)?;
     let open_call_tasks = call_tasks::table
         .filter(call_tasks::assignee_id.eq(user.id))
-        .filter(call_tasks::status.eq("open"))
+        .filter(call_tasks::status.eq(CallStatus::Open))
         .count()
         .get_result(conn)?;
     let sessions = sessions::list_live_for_user(conn, user.id)?;

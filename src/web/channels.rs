@@ -173,7 +173,7 @@ pub struct MatrixLine {
     user_id: UserId,
     display_name: String,
     username: String,
-    status: String,
+    status: crate::core::status::UserStatus,
     stranded: i64,
     cells: Vec<Cell>,
 }

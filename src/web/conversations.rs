@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::core::ids::{ChannelId, ConversationId, UserId};
 use crate::core::masking::ContactMask;
 use crate::core::permissions::Permission;
+use crate::core::status::ConversationStatus;
 use crate::domain::channels::{self, Channel, Holder, kind_label};
 use crate::domain::conversations::{
     self, AssignmentView, ContactCard, ConversationRow, ListFilter, MessageView, PAGE_SIZE,
@@ -133,10 +134,11 @@ impl ListQuery {
 /// The list's filters from its query string (shared by the page and its CSV export).
 pub async fn list_filter(cx: &Cx, query: &ListQuery) -> Result<ListFilter, AppError> {
     let status = match query.status.as_deref().unwrap_or("open") {
-        "open" => Some(conversations::OPEN.to_string()),
-        "closed" => Some(conversations::CLOSED.to_string()),
         "all" => None,
-        _ => return Err(AppError::Invalid("Status is open, closed or all.".into())),
+        other => Some(
+            ConversationStatus::parse(other)
+                .ok_or_else(|| AppError::Invalid("Status is open, closed or all.".into()))?,
+        ),
     };
     let missed = query
         .missed
@@ -152,7 +154,7 @@ pub async fn list_filter(cx: &Cx, query: &ListQuery) -> Result<ListFilter, AppEr
     };
     Ok(ListFilter {
         status: if missed {
-            Some(conversations::OPEN.into())
+            Some(ConversationStatus::Open)
         } else {
             status
         },
@@ -167,7 +169,7 @@ pub async fn list_filter(cx: &Cx, query: &ListQuery) -> Result<ListFilter, AppEr
 
 pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Result<HttpResponse, AppError> {
     let filter = list_filter(&cx, &query).await?;
-    let status = filter.status.clone();
+    let status = filter.status;
     let missed = filter.waiting_since_before.is_some();
     let layout = cx.layout("Conversations", "/conversations").await?;
     let see_all = cx.can(Permission::ConversationsViewAll);
@@ -205,7 +207,7 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Result<HttpRespons
                 name: c.name,
             })
             .collect(),
-        status: status.unwrap_or_else(|| "all".into()),
+        status: status.map_or("all", ConversationStatus::as_str).to_string(),
         // what the viewer typed comes back masked like everything else they are shown
         q: ContactMask::for_viewer(cx.user.permissions)
             .identifier(&query.q.clone().unwrap_or_default()),

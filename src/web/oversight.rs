@@ -596,7 +596,7 @@ fn conversation_cells(row: conversations::ConversationRow) -> Vec<String> {
         row.contact.external_id.unwrap_or_default(),
         row.channel_name,
         row.assignee.unwrap_or_default(),
-        row.status,
+        row.status.to_string(),
         row.last_message_at.format("%Y-%m-%d %H:%M:%S").to_string(),
     ]
 }
