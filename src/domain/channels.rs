@@ -3,29 +3,11 @@
 use crate::core::ids::{ChannelId, CompanyId, RoleId, UserId};
 use diesel::prelude::*;
 
-use crate::core::status::{ConversationStatus, UserStatus};
+use crate::core::status::{ChannelKind, ConversationStatus, UserStatus};
 use crate::db::DbConnection;
 use crate::db::schema::{channel_members, channels};
 use crate::domain::{Actor, Caller, audit, now};
 use crate::error::{AppError, FieldErrors};
-
-/// The six kinds of channel: (key, label).
-pub const KINDS: [(&str, &str); 6] = [
-    ("whatsapp", "WhatsApp"),
-    ("instagram", "Instagram"),
-    ("messenger", "Facebook Messenger"),
-    ("telegram", "Telegram"),
-    ("sms", "SMS"),
-    ("voip", "VOIP"),
-];
-
-pub fn kind_label(kind: &str) -> &'static str {
-    KINDS
-        .iter()
-        .find(|(key, _)| *key == kind)
-        .map(|(_, label)| *label)
-        .unwrap_or("Unknown")
-}
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = channels)]
@@ -33,7 +15,7 @@ pub struct Channel {
     pub id: ChannelId,
     pub company_id: CompanyId,
     pub name: String,
-    pub kind: String,
+    pub kind: ChannelKind,
     pub active: bool,
 }
 
@@ -45,12 +27,16 @@ pub fn create(
 ) -> Result<ChannelId, AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
     let mut errors = FieldErrors::default();
-    if !KINDS.iter().any(|(key, _)| *key == kind) {
+    let kind = ChannelKind::parse(kind);
+    if kind.is_none() {
         errors.add("kind", "Choose one of the six kinds of channel.");
     }
     let name = validate_name(conn, company_id, name, None, &mut errors)?;
     let name = name.as_str();
     errors.into_result()?;
+    let Some(kind) = kind else {
+        return Err(AppError::internal("validated channel kind missing"));
+    };
     let id: ChannelId = diesel::insert_into(channels::table)
         .values((
             channels::company_id.eq(company_id),
@@ -63,7 +49,7 @@ pub fn create(
         .get_result(conn)?;
     audit::Entry::new(company_id, actor, "channel.create")
         .on("channel", id, name)
-        .saying(format!("channel {name} ({}) created", kind_label(kind)))
+        .saying(format!("channel {name} ({}) created", kind.label()))
         .write(conn)?;
     Ok(id)
 }

@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use crate::core::masking::{ContactMask, mask_identifier};
-use crate::core::status::ConversationStatus;
+use crate::core::status::{ChannelKind, ConversationStatus};
 use crate::db::schema::{
     channels, contact_reveals, contacts, conversation_assignments, conversation_labels,
     conversations, messages, users,
@@ -86,7 +86,7 @@ pub struct ConversationRow {
     pub id: ConversationId,
     pub contact: ContactCard,
     pub channel_name: String,
-    pub channel_kind: String,
+    pub channel_kind: ChannelKind,
     pub assignee: Option<String>,
     pub status: ConversationStatus,
     pub last_message_at: NaiveDateTime,
@@ -154,7 +154,7 @@ type RowTuple = (
     NaiveDateTime,
     Option<String>,
     (String, Option<String>, Option<String>),
-    (String, String),
+    (String, ChannelKind),
     Option<String>,
 );
 

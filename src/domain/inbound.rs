@@ -5,7 +5,7 @@
 //! store one message.
 
 use crate::core::ids::{CallTaskId, ChannelId, CompanyId, ConversationId, MessageId};
-use crate::core::status::ConversationStatus;
+use crate::core::status::{ChannelKind, ConversationStatus};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -206,7 +206,7 @@ pub fn receive(
     bearer: &str,
     body: &[u8],
 ) -> Result<Result<Outcome, Refusal>, AppError> {
-    let channel: Option<(CompanyId, String, String, bool)> = channels::table
+    let channel: Option<(CompanyId, ChannelKind, String, bool)> = channels::table
         .find(channel_id)
         .select((
             channels::company_id,
@@ -218,7 +218,7 @@ pub fn receive(
         .optional()?;
     // compare even for an unknown channel, so timing says nothing about which ids exist
     let (company_id, kind, token, active) =
-        channel.unwrap_or((CompanyId(0), String::new(), "x".repeat(43), false));
+        channel.unwrap_or((CompanyId(0), ChannelKind::Sms, "x".repeat(43), false));
     let token_ok = constant_time_eq(&token, bearer);
     if !token_ok || !active || company_id == CompanyId(0) {
         return Ok(Err(Refusal::Unauthorized));
@@ -238,7 +238,7 @@ pub fn receive(
         }
         Err(_) => return Ok(Err(Refusal::Malformed("malformed JSON".into()))),
     };
-    let checked = match check(payload, kind == "voip") {
+    let checked = match check(payload, kind == ChannelKind::Voip) {
         Ok(checked) => checked,
         Err(refusal) => return Ok(Err(refusal)),
     };

@@ -9,8 +9,9 @@ use serde::Deserialize;
 
 use crate::core::ids::{ChannelId, UserId};
 use crate::core::permissions::Permission;
+use crate::core::status::ChannelKind;
 use crate::domain::assignments::{self, Cell, Matrix};
-use crate::domain::channels::{self, Channel, ChannelSummary, KINDS, kind_label};
+use crate::domain::channels::{self, Channel, ChannelSummary};
 use crate::error::{AppError, FieldErrors};
 use crate::web::layout::Layout;
 use crate::web::{Cx, Form, form_page, page};
@@ -20,7 +21,7 @@ use crate::web::{Cx, Form, form_page, page};
 struct ListPage {
     layout: Layout,
     channels: Vec<(ChannelSummary, &'static str)>,
-    kinds: [(&'static str, &'static str); 6],
+    kinds: Vec<(&'static str, &'static str)>,
     can_manage: bool,
     name: String,
     kind: String,
@@ -40,11 +41,14 @@ async fn list_page(
         channels: list
             .into_iter()
             .map(|summary| {
-                let label = kind_label(&summary.channel.kind);
+                let label = summary.channel.kind.label();
                 (summary, label)
             })
             .collect(),
-        kinds: KINDS,
+        kinds: ChannelKind::ALL
+            .iter()
+            .map(|kind| (kind.as_str(), kind.label()))
+            .collect(),
         can_manage: cx.can(Permission::ChannelsManage),
         name: form.name,
         kind: form.kind,
@@ -117,7 +121,7 @@ async fn show_page(
         submitted.unwrap_or_else(|| (channel.name.clone(), FieldErrors::default()));
     let page = ShowPage {
         layout,
-        kind_label: kind_label(&channel.kind),
+        kind_label: channel.kind.label(),
         inbound_path: format!("/hooks/channels/{}/messages", channel.id),
         channel,
         members,

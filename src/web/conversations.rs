@@ -13,7 +13,7 @@ use crate::core::ids::{ChannelId, ConversationId, UserId};
 use crate::core::masking::ContactMask;
 use crate::core::permissions::Permission;
 use crate::core::status::ConversationStatus;
-use crate::domain::channels::{self, Channel, Holder, kind_label};
+use crate::domain::channels::{self, Channel, Holder};
 use crate::domain::conversations::{
     self, AssignmentView, ContactCard, ConversationRow, ListFilter, MessageView, PAGE_SIZE,
 };
@@ -38,7 +38,7 @@ pub struct RowItem {
 impl RowItem {
     fn new(row: ConversationRow) -> Self {
         Self {
-            kind_label: kind_label(&row.channel_kind),
+            kind_label: row.channel_kind.label(),
             last_activity: format_time(&row.last_message_at),
             row,
         }
