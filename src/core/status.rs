@@ -129,6 +129,16 @@ impl CallStatus {
     }
 }
 
+impl Direction {
+    pub fn is_outbound(self) -> bool {
+        self == Self::Outbound
+    }
+
+    pub fn is_note(self) -> bool {
+        self == Self::Note
+    }
+}
+
 impl UserStatus {
     pub fn is_active(self) -> bool {
         self == Self::Active

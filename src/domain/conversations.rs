@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use crate::core::masking::{ContactMask, mask_identifier};
-use crate::core::status::{ChannelKind, ConversationStatus};
+use crate::core::status::{ChannelKind, ConversationStatus, Direction};
 use crate::db::schema::{
     channels, contact_reveals, contacts, conversation_assignments, conversation_labels,
     conversations, messages, users,
@@ -259,7 +259,7 @@ fn escape_like(text: &str) -> String {
 
 #[derive(Clone, Debug)]
 pub struct MessageView {
-    pub direction: String,
+    pub direction: Direction,
     pub author: Option<String>,
     pub body: String,
     pub created_at: NaiveDateTime,
@@ -305,7 +305,7 @@ pub fn get(
             messages::body,
             messages::created_at,
         ))
-        .load::<(String, Option<String>, String, NaiveDateTime)>(conn)?
+        .load::<(Direction, Option<String>, String, NaiveDateTime)>(conn)?
         .into_iter()
         // a customer may write their own number or address into a message
         .map(|(direction, author, body, created_at)| MessageView {
@@ -472,9 +472,14 @@ pub fn reply(
     }
     errors.into_result()?;
     let (direction, delivery, action, what) = match kind {
-        Writing::Reply => ("outbound", "queued", "conversation.reply", "reply queued"),
+        Writing::Reply => (
+            Direction::Outbound,
+            "queued",
+            "conversation.reply",
+            "reply queued",
+        ),
         Writing::Note => (
-            "note",
+            Direction::Note,
             "internal",
             "conversation.note",
             "internal note added",
@@ -519,7 +524,7 @@ pub fn reply(
         .select(users::display_name)
         .first(conn)?;
     Ok(MessageView {
-        direction: direction.into(),
+        direction,
         author: Some(author),
         body: ContactMask::for_viewer(viewer.permissions).identifier(body),
         created_at: at,

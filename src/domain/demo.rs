@@ -3,6 +3,7 @@
 //! left as it is.
 
 use crate::core::ids::{ChannelId, CompanyId, ContactId, ConversationId, RoleId, UserId};
+use crate::core::status::Direction;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
@@ -198,14 +199,14 @@ impl Seeder<'_> {
             .returning(conversations::id)
             .get_result(conn)?;
         let mut timeline = vec![(
-            "inbound",
+            Direction::Inbound,
             None,
             OPENERS[n % OPENERS.len()].to_string(),
             last - Duration::minutes(5),
         )];
         if n.is_multiple_of(2) && assignee.is_some() {
             timeline.push((
-                "outbound",
+                Direction::Outbound,
                 assignee,
                 REPLIES[n % REPLIES.len()].to_string(),
                 last,
@@ -227,7 +228,7 @@ impl Seeder<'_> {
                     messages::body.eq(&body),
                     messages::body_masked.eq(Some(crate::core::masking::mask_identifier(&body))),
                     messages::external_id.eq(Some(format!("demo-{id}-{i}"))),
-                    messages::delivery.eq(if direction == "inbound" {
+                    messages::delivery.eq(if direction == Direction::Inbound {
                         "received"
                     } else {
                         "queued"

@@ -5,7 +5,7 @@
 //! store one message.
 
 use crate::core::ids::{CallTaskId, ChannelId, CompanyId, ConversationId, MessageId};
-use crate::core::status::{ChannelKind, ConversationStatus};
+use crate::core::status::{ChannelKind, ConversationStatus, Direction};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -421,7 +421,7 @@ fn store(
                     messages::company_id.eq(company_id),
                     messages::conversation_id.eq(conversation_id),
                     messages::channel_id.eq(channel_id),
-                    messages::direction.eq("inbound"),
+                    messages::direction.eq(Direction::Inbound),
                     messages::body.eq(text),
                     messages::body_masked.eq(Some(mask_identifier(text))),
                     messages::external_id.eq(Some(&checked.external_id)),
