@@ -172,6 +172,16 @@ pub fn refusal(
 pub fn summarize_refusals(conn: &mut DbConnection, at: NaiveDateTime) -> Result<usize, AppError> {
     use crate::db::schema::refusal_windows as w;
     let closed_before = window_start(at);
+    // windows that saw one refusal were recorded in full already: close them in one statement,
+    // so the task never scans them again
+    diesel::update(
+        w::table
+            .filter(w::summarized.eq(false))
+            .filter(w::window_start.lt(closed_before))
+            .filter(w::refusals.le(1)),
+    )
+    .set(w::summarized.eq(true))
+    .execute(conn)?;
     let due: Vec<(i64, CompanyId, String, String, NaiveDateTime, i64)> = w::table
         .filter(w::summarized.eq(false))
         .filter(w::window_start.lt(closed_before))
@@ -184,20 +194,21 @@ pub fn summarize_refusals(conn: &mut DbConnection, at: NaiveDateTime) -> Result<
             w::refusals,
         ))
         .load(conn)?;
+    let actor = Actor {
+        user_id: None,
+        username: "system".into(),
+        ip: "local".into(),
+    };
     let mut written = 0;
     for (id, company_id, label, kind, start, refusals) in due {
         written += crate::db::write_transaction(conn, |conn| {
+            // claimed by the instance whose update finds it still open
             let claimed = diesel::update(w::table.find(id).filter(w::summarized.eq(false)))
                 .set(w::summarized.eq(true))
                 .execute(conn)?;
-            if claimed == 0 || refusals <= 1 {
+            if claimed == 0 {
                 return Ok(0);
             }
-            let actor = Actor {
-                user_id: None,
-                username: "system".into(),
-                ip: "local".into(),
-            };
             Entry::new(company_id, &actor, "refusals.summary")
                 .about("refusals", &label)
                 .saying(format!(

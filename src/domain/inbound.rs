@@ -102,6 +102,21 @@ enum Kind {
 
 fn check(payload: Payload, voip: bool) -> Result<Checked, Refusal> {
     let bad = |m: &str| Refusal::Malformed(m.to_string());
+    // a NUL can be stored by neither database's text: malformed, whichever field holds it
+    let texts = [
+        Some(&payload.external_id),
+        payload.contact.name.as_ref(),
+        payload.contact.phone.as_ref(),
+        payload.contact.email.as_ref(),
+        payload.text.as_ref(),
+    ];
+    if !texts
+        .into_iter()
+        .flatten()
+        .all(|text| crate::core::text::storable(text))
+    {
+        return Err(bad("text fields cannot hold a NUL character"));
+    }
     let external_id = payload.external_id.trim().to_string();
     if external_id.is_empty() || external_id.len() > 200 {
         return Err(bad("external_id must be 1 to 200 characters"));
@@ -224,12 +239,6 @@ pub fn receive(
         return Ok(Err(Refusal::Unauthorized));
     }
     let payload: Payload = match serde_json::from_slice(body) {
-        // a NUL (escaped as \u0000 in JSON) can be stored by neither database's text
-        Ok(_) if body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) => {
-            return Ok(Err(Refusal::Malformed(
-                "text fields cannot hold a NUL character".into(),
-            )));
-        }
         Ok(payload) => payload,
         Err(err) if err.is_data() => {
             return Ok(Err(Refusal::Malformed(format!(

@@ -298,14 +298,11 @@ pub fn update_custom(
     let permissions = parse_permissions(permission_keys, &mut errors);
     errors.into_result()?;
     let before = permissions_of(conn, role.id)?;
-    // Only what is added counts as granting: removing a permission one lacks is fine.
-    refuse_escalation(
-        permissions
-            .iter()
-            .filter(|p| !before.contains(*p))
-            .collect(),
-        actor_permissions,
-    )?;
+    // Who may act on whom, for roles: editing a role changes every member at once, so a role
+    // holding a permission the actor lacks is not theirs to change (not even to strip it), and
+    // nothing the actor lacks may be added.
+    refuse_escalation(before, actor_permissions)?;
+    refuse_escalation(permissions, actor_permissions)?;
     diesel::update(roles::table.filter(roles::id.eq(role.id)))
         .set((
             roles::name.eq(&name),

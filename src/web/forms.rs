@@ -46,15 +46,15 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let invalid = || AppError::Invalid("The filters in the address are not valid.".into());
-        // a NUL in a filter can be stored by neither database: malformed like any other value
-        let storable = serde_html_form::from_str::<Vec<(String, String)>>(req.query_string())
-            .is_ok_and(|pairs| pairs.iter().all(|(_, v)| crate::core::text::storable(v)));
-        std::future::ready(if storable {
-            serde_html_form::from_str(req.query_string())
+        let query = req.query_string();
+        // A NUL in a filter can be stored by neither database: malformed like any other value.
+        // In a query string it can only arrive percent-encoded.
+        std::future::ready(if query.contains("%00") {
+            Err(invalid())
+        } else {
+            serde_html_form::from_str(query)
                 .map(Query)
                 .map_err(|_| invalid())
-        } else {
-            Err(invalid())
         })
     }
 }

@@ -470,6 +470,31 @@ impl DemoServer {
     }
 }
 
+/// Gives a DEMO user a new custom role holding exactly `permissions`.
+pub fn give_role(
+    app: &TestApp,
+    username: &str,
+    name: &str,
+    permissions: &[switchboard::core::permissions::Permission],
+) {
+    use diesel::ExpressionMethods;
+    use switchboard::db::schema::users;
+    let mut conn = app.conn();
+    let permissions = permissions.iter().copied().collect();
+    let role = switchboard::domain::roles::create(
+        &mut conn,
+        company_id(app, "DEMO"),
+        name,
+        None,
+        permissions,
+    )
+    .unwrap();
+    diesel::update(users::table.filter(users::id.eq(id_of(app, "DEMO", username))))
+        .set(users::role_id.eq(role))
+        .execute(&mut conn)
+        .unwrap();
+}
+
 /// Lookups the tests share.
 pub fn company_id(app: &TestApp, code: &str) -> CompanyId {
     switchboard::domain::companies::find_by_code(&mut app.conn(), code)

@@ -729,6 +729,9 @@ async fn repeated_refusals_are_summarised(app: TestApp) {
     for _ in 0..50 {
         alice.get("/users").await.assert_status(403);
     }
+    // refused once: recorded in full, nothing to summarise
+    let mut bob = app.signed_in("DEMO", "bob").await;
+    bob.get("/settings").await.assert_status(403);
     let mut attacker = app.client();
     attacker.peer = "203.0.113.9:4000".parse().unwrap();
     for n in 0..30 {
@@ -745,7 +748,7 @@ async fn repeated_refusals_are_summarised(app: TestApp) {
     }
     let actions = actions_since(&app, before);
     let count = |name: &str| actions.iter().filter(|a| *a == name).count();
-    assert_eq!(count("access.denied"), 1, "{actions:?}");
+    assert_eq!(count("access.denied"), 2, "{actions:?}");
     assert_eq!(count("login.throttled"), 1, "{actions:?}");
     // nothing is summarised while the window is open
     let now = domain::now();
@@ -759,6 +762,13 @@ async fn repeated_refusals_are_summarised(app: TestApp) {
         domain::audit::summarize_refusals(&mut app.conn(), later).unwrap(),
         0
     );
+    // every closed window is settled, bob's single refusal included: none is scanned again
+    let open: i64 = switchboard::db::schema::refusal_windows::table
+        .filter(switchboard::db::schema::refusal_windows::summarized.eq(false))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(open, 0);
     let summaries: Vec<String> = audit_events::table
         .filter(audit_events::id.gt(before))
         .filter(audit_events::action.eq("refusals.summary"))

@@ -292,6 +292,27 @@ async fn nobody_grants_what_they_do_not_hold(app: TestApp) {
         )
         .await
         .assert_status(403);
+    // nor may she change a role that holds more than she does: stripping `settings.manage`
+    // from the team leads would demote accounts she may not act on
+    let lead = domain::roles::create(
+        &mut conn,
+        company_id(&app, "DEMO"),
+        "Team lead",
+        None,
+        [Permission::UsersView, Permission::SettingsManage]
+            .into_iter()
+            .collect::<PermissionSet>(),
+    )
+    .unwrap();
+    dana_client
+        .post(
+            &format!("/roles/{lead}"),
+            &[("name", "Team lead"), ("permissions", "users.view")],
+        )
+        .await
+        .assert_status(403);
+    let kept = domain::roles::permissions_of(&mut conn, lead).unwrap();
+    assert!(kept.contains(Permission::SettingsManage));
     // her own role cannot be changed by her through the user page either
     dana_client
         .post(

@@ -3,9 +3,9 @@
 //! settings and the password policy.
 
 use crate::common::on_both_databases;
-use crate::common::{PASSWORD, TestApp, channel_id, company_id, id_of, role_id};
+use crate::common::{PASSWORD, TestApp, channel_id, company_id, give_role, id_of, role_id};
 use diesel::prelude::*;
-use switchboard::core::permissions::{Permission, PermissionSet};
+use switchboard::core::permissions::Permission;
 use switchboard::db::schema::{
     audit_events, channel_members, conversations, messages, refusal_windows, sessions, users,
 };
@@ -32,26 +32,15 @@ fn user_count(app: &TestApp) -> i64 {
     users::table.count().get_result(&mut app.conn()).unwrap()
 }
 
-/// Gives `username` a new custom role holding `permissions`.
-fn give_role(app: &TestApp, username: &str, name: &str, permissions: PermissionSet) {
-    let mut conn = app.conn();
-    let role =
-        domain::roles::create(&mut conn, company_id(app, "DEMO"), name, None, permissions).unwrap();
-    diesel::update(users::table.filter(users::id.eq(id_of(app, "DEMO", username))))
-        .set(users::role_id.eq(role))
-        .execute(&mut conn)
-        .unwrap();
-}
-
 /// Gives dana a custom "Manager" role holding only the user-management permissions.
 fn make_dana_a_manager(app: &TestApp) {
     let permissions = [Permission::UsersView, Permission::UsersManage];
-    give_role(app, "dana", "Manager", permissions.into_iter().collect());
+    give_role(app, "dana", "Manager", &permissions);
 }
 
 /// Gives dana a custom "Deputy" role holding every permission (but not the Supervisor role).
 fn make_dana_a_deputy(app: &TestApp) {
-    give_role(app, "dana", "Deputy", PermissionSet::all());
+    give_role(app, "dana", "Deputy", &Permission::ALL);
 }
 
 async fn supervisors_add_users_who_must_change_their_password(app: TestApp) {
@@ -560,9 +549,7 @@ async fn session_managers_and_assigners_stay_within_their_rights(app: TestApp) {
         &app,
         "dana",
         "Session keeper",
-        [Permission::SessionsManage, Permission::ChannelsAssign]
-            .into_iter()
-            .collect(),
+        &[Permission::SessionsManage, Permission::ChannelsAssign],
     );
     let sofia = id_of(&app, "DEMO", "sofia");
     let dana_id = id_of(&app, "DEMO", "dana");
