@@ -126,6 +126,11 @@ pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
             if let Err(err) = summarized {
                 tracing::warn!(error = %err.chain(), "cannot summarise refusals yet");
             }
+            // masked copies cleared by a phone-region change (the settings page starts this
+            // at once as well; this catches a rebuild that stopped half-way)
+            if let Err(err) = db::run(&pool, domain::conversations::fill_masked_copies).await {
+                tracing::warn!(error = %err.chain(), "cannot fill masked copies yet");
+            }
         }
     });
     let server = actix_web::HttpServer::new(move || app(state.clone(), rules.clone()))

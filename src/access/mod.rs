@@ -126,6 +126,7 @@ impl CurrentUser {
             user_id: self.auth.user_id,
             company_id: self.auth.company_id,
             permissions: self.permissions,
+            phone_region: self.auth.phone_region,
         }
     }
 

@@ -1,67 +1,116 @@
 //! Masking of customers' phone numbers and email addresses: the only place it happens.
 //!
-//! Data leaves the domain layer through [`ContactMask::for_viewer`]; pages, fragments and
-//! exports all render what it returns, so a viewer without `contacts.view_unmasked` never
-//! receives a full value. Formats (CONTRACT.md): `+90 *** *** **67`, `j***@***.com`.
+//! Data leaves the domain layer through a [`ContactMask`] (`Viewer::contact_mask`); pages,
+//! fragments and exports all render what it returns, so a viewer without
+//! `contacts.view_unmasked` never receives a full value. Formats (CONTRACT.md):
+//! `+90 *** *** **67`, `j***@***.com`.
+//!
+//! Two strengths: an *identifier* (a contact's name, a WhatsApp id, a caller id) masks every
+//! run of six or more digits, since such fields hold nothing else worth reading; free *text*
+//! (a message, a reason) masks what the phone-number parser (libphonenumber's metadata) takes
+//! for a number in the company's region or in international form, and every run of ten or more
+//! digits, so order numbers, dates and amounts stay readable.
+
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+use phonenumber::country;
+use regex::Regex;
 
 use super::permissions::{Permission, PermissionSet};
 
-/// Whether a viewer sees contact details in full or masked.
+/// The country whose numbers a company's customers write without a country code (a company
+/// setting, ISO 3166 alpha-2): `0532 000 11 67` is a number in `TR`, an order number in `GB`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PhoneRegion(country::Id);
+
+impl PhoneRegion {
+    /// The region of companies that never chose one (the column default).
+    pub const DEFAULT: Self = Self(country::Id::TR);
+
+    /// `"tr"`, `"GB"`: `None` for anything that is not a region libphonenumber knows.
+    pub fn parse(code: &str) -> Option<Self> {
+        let code = code.trim().to_ascii_uppercase();
+        (code.len() == 2)
+            .then(|| country::Id::from_str(&code).ok())
+            .flatten()
+            .map(Self)
+    }
+
+    /// A stored code; an unknown one (edited by hand in the database) falls back to the default.
+    pub fn from_stored(code: &str) -> Self {
+        Self::parse(code).unwrap_or(Self::DEFAULT)
+    }
+
+    pub fn code(self) -> String {
+        self.0.as_ref().to_string()
+    }
+}
+
+impl Default for PhoneRegion {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Whether a viewer sees contact details in full or masked, and how free text is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ContactMask {
     Full,
-    Masked,
+    Masked(PhoneRegion),
 }
 
 impl ContactMask {
-    pub fn for_viewer(permissions: PermissionSet) -> Self {
+    pub fn for_viewer(permissions: PermissionSet, region: PhoneRegion) -> Self {
         if permissions.contains(Permission::ContactsViewUnmasked) {
             Self::Full
         } else {
-            Self::Masked
+            Self::Masked(region)
         }
+    }
+
+    pub fn is_masked(self) -> bool {
+        matches!(self, Self::Masked(_))
     }
 
     pub fn phone(self, phone: &str) -> String {
         match self {
             Self::Full => phone.to_string(),
-            Self::Masked => mask_phone(phone),
+            Self::Masked(_) => mask_phone(phone),
         }
     }
 
     pub fn email(self, email: &str) -> String {
         match self {
             Self::Full => email.to_string(),
-            Self::Masked => mask_email(email),
+            Self::Masked(_) => mask_email(email),
         }
     }
 
-    /// Identifiers that carry a number or an address (a WhatsApp id, an SMS sender, a caller id).
+    /// Identifiers that carry a number or an address (a contact's name, a WhatsApp id, an SMS
+    /// sender, a caller id).
     pub fn identifier(self, identifier: &str) -> String {
         match self {
             Self::Full => identifier.to_string(),
-            Self::Masked => mask_identifier(identifier),
+            Self::Masked(_) => mask_identifier(identifier),
+        }
+    }
+
+    /// Free text: message bodies, reasons.
+    pub fn text(self, text: &str) -> String {
+        match self {
+            Self::Full => text.to_string(),
+            Self::Masked(region) => mask_text(text, region),
         }
     }
 }
 
-/// Country calling codes of one or two digits (ITU-T E.164 assignments); all others have three.
-fn country_code_len(digits: &str) -> usize {
-    const TWO_DIGIT: [&str; 42] = [
-        "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46",
-        "47", "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63",
-        "64", "65", "66", "81", "82", "84", "86", "90", "91", "92", "93", "94",
-    ];
-    const TWO_DIGIT_MORE: [&str; 2] = ["95", "98"];
-    if digits.starts_with('1') || digits.starts_with('7') {
-        1
-    } else if digits.len() >= 2
-        && (TWO_DIGIT.contains(&&digits[..2]) || TWO_DIGIT_MORE.contains(&&digits[..2]))
-    {
-        2
-    } else {
-        3
-    }
+/// How many leading digits of an international number are its country calling code, as the
+/// parser reads them (0 when it cannot tell: then nothing but the last two digits is shown).
+fn country_code_len(international: &str) -> usize {
+    phonenumber::parse(None, international)
+        .map(|number| number.code().value().to_string().len())
+        .unwrap_or(0)
 }
 
 /// `+90 532 000 1167` → `+90 *** *** **67`. Keeps at most the country code (when the number
@@ -70,9 +119,9 @@ pub fn mask_phone(phone: &str) -> String {
     let trimmed = phone.trim();
     let digit_count = trimmed.chars().filter(char::is_ascii_digit).count();
     let international = trimmed.starts_with('+');
-    let all_digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
     let keep_front = if international {
-        country_code_len(&all_digits)
+        let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
+        country_code_len(&format!("+{digits}"))
     } else {
         0
     };
@@ -121,35 +170,47 @@ pub fn mask_email(email: &str) -> String {
     format!("{first}***@***{tld}")
 }
 
-/// Masks every email-like word and every phone-like run (6 or more digits, possibly written
-/// with spaces, dashes, dots or brackets between them) inside free text or an identifier such
-/// as `whatsapp:+905320001167`, `sms:+90 532 000 1167` or a message body.
+/// Masks every e-mail address and every run of six or more digits (possibly written with
+/// spaces, dashes, dots or brackets between them) inside an identifier such as
+/// `whatsapp:+905320001167`, `sms:+90 532 000 1167` or a contact's name.
 pub fn mask_identifier(text: &str) -> String {
+    mask_details(text, |run| digit_count(run) >= 6)
+}
+
+/// Masks every e-mail address and every phone number inside free text: what the parser takes
+/// for a valid number of the company's region, anything written in international form (`+`,
+/// `00`), and any run of ten or more digits, which no reader can tell from a number. Shorter
+/// runs that are not numbers (`Order 123456`, `2026-12-02`, `1.250.000`) stay readable.
+pub fn mask_text(text: &str, region: PhoneRegion) -> String {
+    mask_details(text, |run| {
+        let digits = digit_count(run);
+        if digits < 6 {
+            return false;
+        }
+        let international = run.starts_with('+') || run.starts_with("00");
+        digits >= 10
+            || international
+            || phonenumber::parse(Some(region.0), run).is_ok_and(|number| number.is_valid())
+    })
+}
+
+fn digit_count(run: &str) -> usize {
+    run.chars().filter(char::is_ascii_digit).count()
+}
+
+/// An e-mail address as people write them in messages: a local part, `@`, a domain.
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"[\w.%+\-]+@[\w\-]+(?:\.[\w\-]+)*").expect("the e-mail pattern compiles")
+});
+
+fn mask_details(text: &str, is_phone: impl Fn(&str) -> bool) -> String {
     // Digits hide in other shapes: full-width digits (`５３２`) become ASCII under NFKC, and
     // zero-width characters between digits would split a run. Normalise first, so what is
     // masked is what the viewer would read.
     let text = normalized(text);
-    let text = text.as_str();
-    // emails first, word by word (keeping a `scheme:` prefix), then numbers across words
-    let mut emails_masked = String::with_capacity(text.len());
-    for (i, word) in text.split(' ').enumerate() {
-        if i > 0 {
-            emails_masked.push(' ');
-        }
-        if word.contains('@') {
-            match word.split_once(':') {
-                Some((scheme, rest)) if rest.contains('@') => {
-                    emails_masked.push_str(scheme);
-                    emails_masked.push(':');
-                    emails_masked.push_str(&mask_email(rest));
-                }
-                _ => emails_masked.push_str(&mask_email(word)),
-            }
-        } else {
-            emails_masked.push_str(word);
-        }
-    }
-    mask_digit_runs(&emails_masked)
+    let emails_masked =
+        EMAIL.replace_all(&text, |found: &regex::Captures<'_>| mask_email(&found[0]));
+    mask_digit_runs(&emails_masked, is_phone)
 }
 
 /// NFKC, without zero-width and other invisible formatting characters.
@@ -169,7 +230,7 @@ fn is_separator(c: char) -> bool {
     matches!(c, ' ' | '-' | '.' | '(' | ')')
 }
 
-fn mask_digit_runs(text: &str) -> String {
+fn mask_digit_runs(text: &str, is_phone: impl Fn(&str) -> bool) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
@@ -204,7 +265,7 @@ fn mask_digit_runs(text: &str) -> String {
             }
         }
         let run: String = chars[start..end].iter().collect();
-        if run.chars().filter(char::is_ascii_digit).count() >= 6 {
+        if is_phone(&run) {
             let masked = mask_phone(&run);
             // written without spaces, it stays without spaces
             if run.contains(' ') {
@@ -302,9 +363,65 @@ mod tests {
 
     #[test]
     fn full_viewers_see_everything() {
-        let mask = ContactMask::for_viewer(PermissionSet::all());
+        let region = PhoneRegion::DEFAULT;
+        let mask = ContactMask::for_viewer(PermissionSet::all(), region);
         assert_eq!(mask.phone("+90 532 000 1167"), "+90 532 000 1167");
-        let mask = ContactMask::for_viewer(PermissionSet::empty());
+        assert_eq!(mask.text("ring 0532 000 11 67"), "ring 0532 000 11 67");
+        let mask = ContactMask::for_viewer(PermissionSet::empty(), region);
         assert_eq!(mask.email("jane@example.com"), "j***@***.com");
+        assert_eq!(mask.text("ring 0532 000 11 67"), "ring **** *** ** 67");
+    }
+
+    #[test]
+    fn free_text_keeps_order_numbers_dates_and_amounts_readable() {
+        for text in [
+            "Order 123456 ships tomorrow",
+            "your reference is 12345613",
+            "delivered on 2026-12-02 at 14:30",
+            "total 1.250.000 TL, code 4411",
+            "follow @harbor_shop for offers",
+        ] {
+            assert_eq!(mask_text(text, PhoneRegion::DEFAULT), text);
+        }
+    }
+
+    #[test]
+    fn free_text_masks_what_the_parser_reads_as_a_number() {
+        let region = |code| PhoneRegion::parse(code).expect("a known region");
+        for (text, code, hidden) in [
+            // a national number of the company's region
+            ("call 0532 000 11 67", "TR", "000"),
+            ("llama al 612 345 678", "ES", "345"),
+            ("ring 32 12 34 56", "DK", "12 34"),
+            // international form, valid or not
+            ("call +44 7700 137 8919", "TR", "137"),
+            ("call 0044 7700 900 123", "TR", "900"),
+            // ten digits or more, however written
+            ("ring 4477 - 0013 - 78919 today", "TR", "0013"),
+            ("ring ４４７７００１３７８９１９ today", "TR", "0013"),
+            ("ring 4477\u{200B}0013\u{200B}78919 today", "TR", "0013"),
+            // addresses, wherever they stand in a sentence
+            ("write to (jane.doe@example.com).", "TR", "jane"),
+            ("mailto:lee+crm@mail.example.org", "TR", "lee"),
+        ] {
+            let masked = mask_text(text, region(code));
+            assert!(!masked.contains(hidden), "{text:?} in {code} -> {masked}");
+        }
+        // the same 9 digits are an order number where they are not a number
+        assert_eq!(
+            mask_text("llama al 612 345 678", region("GB")),
+            "llama al 612 345 678"
+        );
+    }
+
+    #[test]
+    fn regions_are_iso_codes_libphonenumber_knows() {
+        assert_eq!(
+            PhoneRegion::parse("gb").map(PhoneRegion::code),
+            Some("GB".into())
+        );
+        assert_eq!(PhoneRegion::parse("XX"), None);
+        assert_eq!(PhoneRegion::parse("TUR"), None);
+        assert_eq!(PhoneRegion::from_stored("??"), PhoneRegion::DEFAULT);
     }
 }

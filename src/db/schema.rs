@@ -26,6 +26,7 @@ diesel::table! {
         missed_chat_minutes -> Integer,
         end_session_on_client_change -> Bool,
         created_at -> Timestamp,
+        phone_region -> Text,
     }
 }
 

@@ -9,7 +9,6 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
-use crate::core::masking::ContactMask;
 use crate::db::DbConnection;
 use crate::db::schema::{call_tasks, channels, contacts, users};
 use crate::domain::visibility::{self, Scope};
@@ -103,7 +102,7 @@ pub fn list(
             .filter(call_tasks::call_status.eq("missed"))
             .filter(call_tasks::status.eq(CallStatus::Open));
     }
-    let mask = ContactMask::for_viewer(viewer.permissions);
+    let mask = viewer.contact_mask();
     Ok(query
         .load::<Row>(conn)?
         .into_iter()

@@ -3,6 +3,7 @@
 use crate::core::ids::CompanyId;
 use diesel::prelude::*;
 
+use crate::core::masking::{PhoneRegion, mask_text};
 use crate::core::passwords::PasswordPolicy;
 use crate::db::DbConnection;
 use crate::db::schema::companies;
@@ -28,9 +29,14 @@ pub struct Company {
     pub reveal_daily_cap: i32,
     pub missed_chat_minutes: i32,
     pub end_session_on_client_change: bool,
+    pub phone_region: String,
 }
 
 impl Company {
+    pub fn phone_region(&self) -> PhoneRegion {
+        PhoneRegion::from_stored(&self.phone_region)
+    }
+
     pub fn password_policy(&self) -> PasswordPolicy {
         PasswordPolicy {
             min_length: usize::try_from(self.password_min_length).unwrap_or(12),
@@ -71,6 +77,27 @@ pub fn get(conn: &mut DbConnection, company_id: CompanyId) -> Result<Company, Ap
 }
 
 /// Creates a company with its two built-in roles. Returns the company.
+/// The copy of a message a masked viewer sees and searches, read with the company's region as
+/// it stands in this transaction (a region change rebuilds the copies in its own).
+pub fn masked_copy(
+    conn: &mut DbConnection,
+    company_id: CompanyId,
+    body: &str,
+) -> Result<String, AppError> {
+    Ok(mask_text(body, phone_region(conn, company_id)?))
+}
+
+pub fn phone_region(
+    conn: &mut DbConnection,
+    company_id: CompanyId,
+) -> Result<PhoneRegion, AppError> {
+    let region: String = companies::table
+        .find(company_id)
+        .select(companies::phone_region)
+        .first(conn)?;
+    Ok(PhoneRegion::from_stored(&region))
+}
+
 pub fn create(
     conn: &mut DbConnection,
     code: &str,

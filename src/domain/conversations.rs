@@ -4,17 +4,17 @@
 //! conversations in the product is filtered by it, so no page can forget it. Contact details
 //! leave this module only through [`ContactMask`], so no page can forget masking either.
 
-use crate::core::ids::{ChannelId, ContactId, ConversationId, UserId};
+use crate::core::ids::{ChannelId, CompanyId, ContactId, ConversationId, UserId};
 use chrono::NaiveDateTime;
 use diesel::dsl::sql;
 use diesel::expression::BoxableExpression;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
-use crate::core::masking::{ContactMask, mask_identifier};
+use crate::core::masking::{ContactMask, mask_identifier, mask_text};
 use crate::core::status::{ChannelKind, ConversationStatus, Direction};
 use crate::db::schema::{
-    channels, contact_reveals, contacts, conversation_assignments, conversation_labels,
+    channels, companies, contact_reveals, contacts, conversation_assignments, conversation_labels,
     conversations, messages, users,
 };
 use crate::db::{DbConnection, MultiBackend};
@@ -193,7 +193,7 @@ pub fn list_page(
     }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         let pattern = format!("%{}%", escape_like(q));
-        if ContactMask::for_viewer(viewer.permissions) == ContactMask::Masked {
+        if viewer.contact_mask().is_masked() {
             // A masked viewer searches what they can see, the masked copies: no hit can then
             // confirm a number or an address they cannot see, however the query is cut.
             let in_messages = messages::table
@@ -244,7 +244,7 @@ pub fn list_page(
         );
     }
     let rows: Vec<RowTuple> = query.load(conn)?;
-    let mask = ContactMask::for_viewer(viewer.permissions);
+    let mask = viewer.contact_mask();
     Ok(rows
         .into_iter()
         .map(|row| ConversationRow::new(mask, row))
@@ -294,7 +294,7 @@ pub fn get(
         .filter(conversations::id.eq(conversation_id))
         .first(conn)?;
     let id = row.0;
-    let mask = ContactMask::for_viewer(viewer.permissions);
+    let mask = viewer.contact_mask();
     let messages = messages::table
         .left_join(users::table.on(users::id.nullable().eq(messages::author_id)))
         .filter(messages::conversation_id.eq(id))
@@ -311,7 +311,7 @@ pub fn get(
         .map(|(direction, author, body, created_at)| MessageView {
             direction,
             author,
-            body: mask.identifier(&body),
+            body: mask.text(&body),
             created_at,
         })
         .collect();
@@ -486,6 +486,7 @@ pub fn reply(
         ),
     };
     let at = now();
+    let masked_body = crate::domain::companies::masked_copy(conn, viewer.company_id, body)?;
     diesel::insert_into(messages::table)
         .values((
             messages::company_id.eq(viewer.company_id),
@@ -494,7 +495,7 @@ pub fn reply(
             messages::direction.eq(direction),
             messages::author_id.eq(Some(viewer.user_id)),
             messages::body.eq(body),
-            messages::body_masked.eq(Some(mask_identifier(body))),
+            messages::body_masked.eq(Some(masked_body)),
             messages::delivery.eq(delivery),
             messages::created_at.eq(at),
         ))
@@ -526,7 +527,7 @@ pub fn reply(
     Ok(MessageView {
         direction,
         author: Some(author),
-        body: ContactMask::for_viewer(viewer.permissions).identifier(body),
+        body: viewer.contact_mask().text(body),
         created_at: at,
     })
 }
@@ -788,29 +789,35 @@ pub fn reveal(
 }
 
 /// Fills the masked copies (what a masked viewer sees and searches) of messages and contact
-/// names written before they existed, in batches; returns how many rows it filled. Run after
-/// migrating; a no-op once everything is filled.
+/// names that have none: rows written before they existed, and a company's messages after its
+/// phone region changed. Batches of a few hundred rows, each batch one transaction that reads
+/// the region afresh; returns how many rows it filled, and does nothing once all are filled.
 pub fn fill_masked_copies(conn: &mut DbConnection) -> Result<usize, AppError> {
     const BATCH: i64 = 500;
     let mut filled = 0;
-    loop {
-        let rows: Vec<(i64, String)> = messages::table
-            .filter(messages::body_masked.is_null())
-            .select((messages::id, messages::body))
-            .limit(BATCH)
-            .load(conn)?;
-        if rows.is_empty() {
-            break;
-        }
-        crate::db::write_transaction(conn, |conn| {
-            for (id, body) in &rows {
-                diesel::update(messages::table.find(id))
-                    .set(messages::body_masked.eq(Some(mask_identifier(body))))
-                    .execute(conn)?;
+    let company_ids: Vec<CompanyId> = companies::table.select(companies::id).load(conn)?;
+    for company_id in company_ids {
+        loop {
+            let batch = crate::db::write_transaction(conn, |conn| {
+                let rows: Vec<(i64, String)> = messages::table
+                    .filter(messages::company_id.eq(company_id))
+                    .filter(messages::body_masked.is_null())
+                    .select((messages::id, messages::body))
+                    .limit(BATCH)
+                    .load(conn)?;
+                let region = crate::domain::companies::phone_region(conn, company_id)?;
+                for (id, body) in &rows {
+                    diesel::update(messages::table.find(id))
+                        .set(messages::body_masked.eq(Some(mask_text(body, region))))
+                        .execute(conn)?;
+                }
+                Ok(rows.len())
+            })?;
+            if batch == 0 {
+                break;
             }
-            Ok(())
-        })?;
-        filled += rows.len();
+            filled += batch;
+        }
     }
     loop {
         let rows: Vec<(ContactId, String)> = contacts::table

@@ -218,6 +218,7 @@ impl Seeder<'_> {
                 .execute(conn)?;
         }
         for (i, (direction, author, body, created_at)) in timeline.into_iter().enumerate() {
+            let masked_body = crate::domain::companies::masked_copy(conn, self.company_id, &body)?;
             diesel::insert_into(messages::table)
                 .values((
                     messages::company_id.eq(self.company_id),
@@ -226,7 +227,7 @@ impl Seeder<'_> {
                     messages::direction.eq(direction),
                     messages::author_id.eq(author),
                     messages::body.eq(&body),
-                    messages::body_masked.eq(Some(crate::core::masking::mask_identifier(&body))),
+                    messages::body_masked.eq(Some(masked_body)),
                     messages::external_id.eq(Some(format!("demo-{id}-{i}"))),
                     messages::delivery.eq(if direction == Direction::Inbound {
                         "received"

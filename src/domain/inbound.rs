@@ -425,6 +425,7 @@ fn store(
                     id
                 }
             };
+            let masked_body = crate::domain::companies::masked_copy(conn, company_id, text)?;
             let message_id: MessageId = diesel::insert_into(messages::table)
                 .values((
                     messages::company_id.eq(company_id),
@@ -432,7 +433,7 @@ fn store(
                     messages::channel_id.eq(channel_id),
                     messages::direction.eq(Direction::Inbound),
                     messages::body.eq(text),
-                    messages::body_masked.eq(Some(mask_identifier(text))),
+                    messages::body_masked.eq(Some(masked_body)),
                     messages::external_id.eq(Some(&checked.external_id)),
                     messages::delivery.eq("received"),
                     messages::created_at.eq(at),

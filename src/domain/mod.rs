@@ -23,6 +23,7 @@ pub mod visibility;
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 
 use crate::core::ids::{CompanyId, UserId};
+use crate::core::masking::{ContactMask, PhoneRegion};
 use crate::core::permissions::PermissionSet;
 
 /// The current UTC time at microsecond precision, which both databases store exactly.
@@ -36,6 +37,15 @@ pub struct Viewer {
     pub user_id: UserId,
     pub company_id: CompanyId,
     pub permissions: PermissionSet,
+    /// The company's phone region, for reading free text when it is masked.
+    pub phone_region: PhoneRegion,
+}
+
+impl Viewer {
+    /// How this viewer sees contact details: the one place the masking rule is applied.
+    pub fn contact_mask(&self) -> ContactMask {
+        ContactMask::for_viewer(self.permissions, self.phone_region)
+    }
 }
 
 /// Who did it, for audit records: the signed-in user (or the command line) and their address.
@@ -57,7 +67,8 @@ pub struct Caller {
 
 impl Caller {
     /// The operator at the command line or the demo seed, acting on one company: every
-    /// permission, and no user of the company (so no "not yourself" rule applies).
+    /// permission, and no user of the company (so no "not yourself" rule applies). It sees
+    /// everything unmasked, so the phone region does not matter to it.
     pub fn system(company_id: CompanyId, actor: Actor) -> Self {
         Self {
             company_id,
@@ -65,6 +76,7 @@ impl Caller {
                 user_id: UserId(0),
                 company_id,
                 permissions: PermissionSet::all(),
+                phone_region: PhoneRegion::DEFAULT,
             },
             actor,
         }

@@ -214,7 +214,7 @@ pub fn transfer_open_conversations(
     to_id: Option<UserId>,
 ) -> Result<usize, AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
-    let list = checklist(conn, company_id, from_id, ContactMask::Masked)?;
+    let list = checklist(conn, company_id, from_id, me.viewer.contact_mask())?;
     user_domain::ensure_may_act_on(conn, me, &list.user)?;
     if list.conversations.is_empty() {
         return Ok(0);
@@ -275,7 +275,7 @@ pub fn delete_user(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Res
         crate::db::LockSpace::Supervisors,
         &company_id.to_string(),
     )?;
-    let list = checklist(conn, company_id, user_id, ContactMask::Masked)?;
+    let list = checklist(conn, company_id, user_id, me.viewer.contact_mask())?;
     if actor.user_id == Some(user_id) {
         return Err(AppError::Conflict(
             "You cannot delete your own account.".into(),

@@ -1,6 +1,7 @@
 //! Server-side sessions. The cookie carries a random token; only its SHA-256 is stored here.
 
 use crate::core::ids::{CompanyId, RoleId, SessionId, UserId};
+use crate::core::masking::PhoneRegion;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,8 @@ pub struct SessionAuth {
     pub ip: String,
     pub user_agent: String,
     pub end_on_client_change: bool,
+    /// How free text is read for phone numbers when it is masked (a company setting).
+    pub phone_region: PhoneRegion,
 }
 
 /// The session row plus what it joins, before timeouts are applied.
@@ -54,7 +57,7 @@ type LoadedRow = (
         NaiveDateTime,
     ),
     (String, String, RoleId, bool, NaiveDateTime),
-    (String, String, i32, i32, bool),
+    (String, String, i32, i32, bool, String),
     (i64, String),
 );
 
@@ -96,42 +99,54 @@ pub fn load(
                 companies::idle_timeout_minutes,
                 companies::password_max_age_days,
                 companies::end_session_on_client_change,
+                companies::phone_region,
             ),
             (roles::version, roles::name),
         ))
         .first(conn)
         .optional()?;
-    Ok(row.map(|(s, u, c, r)| {
-        let (session_id, user_id, company_id, csrf_token, data, ip, user_agent, last_seen_at) = s;
-        let (username, display_name, role_id, must_change_password, password_changed_at) = u;
-        let (company_code, company_name, idle_timeout_minutes, max_age_days, end_on_change) = c;
-        let (role_version, role_name) = r;
-        let password_expired =
-            max_age_days > 0 && password_changed_at + Duration::days(max_age_days.into()) < at;
-        LoadedSession {
-            auth: SessionAuth {
-                session_id,
-                user_id,
-                company_id,
+    Ok(
+        row.map(|(s, u, c, r)| {
+            let (session_id, user_id, company_id, csrf_token, data, ip, user_agent, last_seen_at) =
+                s;
+            let (username, display_name, role_id, must_change_password, password_changed_at) = u;
+            let (
                 company_code,
                 company_name,
-                username,
-                display_name,
-                role_id,
-                role_name,
-                role_version,
-                must_change_password,
-                password_expired,
-                csrf_token,
-                ip,
-                user_agent,
-                end_on_client_change: end_on_change,
-            },
-            data,
-            last_seen_at,
-            idle_timeout_minutes,
-        }
-    }))
+                idle_timeout_minutes,
+                max_age_days,
+                end_on_change,
+                region,
+            ) = c;
+            let (role_version, role_name) = r;
+            let password_expired =
+                max_age_days > 0 && password_changed_at + Duration::days(max_age_days.into()) < at;
+            LoadedSession {
+                auth: SessionAuth {
+                    session_id,
+                    user_id,
+                    company_id,
+                    company_code,
+                    company_name,
+                    username,
+                    display_name,
+                    role_id,
+                    role_name,
+                    role_version,
+                    must_change_password,
+                    password_expired,
+                    csrf_token,
+                    ip,
+                    user_agent,
+                    end_on_client_change: end_on_change,
+                    phone_region: PhoneRegion::from_stored(&region),
+                },
+                data,
+                last_seen_at,
+                idle_timeout_minutes,
+            }
+        }),
+    )
 }
 
 impl LoadedSession {

@@ -2,8 +2,9 @@
 
 use diesel::prelude::*;
 
+use crate::core::masking::PhoneRegion;
 use crate::db::DbConnection;
-use crate::db::schema::companies;
+use crate::db::schema::{companies, messages};
 use crate::domain::companies::Company;
 use crate::domain::{Caller, audit, validate};
 use crate::error::{AppError, FieldErrors};
@@ -37,6 +38,29 @@ pub struct SettingsForm {
     pub reveal_daily_cap: String,
     #[serde(default)]
     pub missed_chat_minutes: String,
+    /// ISO 3166 code (`TR`, `GB`); empty keeps the current region.
+    #[serde(default)]
+    pub phone_region: String,
+}
+
+/// The settings as stored: one row of `companies`, written as one change set.
+#[derive(AsChangeset)]
+#[diesel(table_name = companies)]
+struct SecuritySettings {
+    password_min_length: i32,
+    password_require_upper: bool,
+    password_require_lower: bool,
+    password_require_digit: bool,
+    password_require_symbol: bool,
+    password_min_score: i32,
+    password_max_age_days: i32,
+    idle_timeout_minutes: i32,
+    session_lifetime_hours: i32,
+    lockout_threshold: i32,
+    end_session_on_client_change: bool,
+    reveal_daily_cap: i32,
+    missed_chat_minutes: i32,
+    phone_region: String,
 }
 
 impl SettingsForm {
@@ -56,12 +80,14 @@ impl SettingsForm {
             end_session_on_client_change: flag(company.end_session_on_client_change),
             reveal_daily_cap: company.reveal_daily_cap.to_string(),
             missed_chat_minutes: company.missed_chat_minutes.to_string(),
+            phone_region: company.phone_region().code(),
         }
     }
 }
 
 /// Validates and saves; every rule that fails is named beside its field, and nothing is saved.
-pub fn update(conn: &mut DbConnection, me: &Caller, form: &SettingsForm) -> Result<(), AppError> {
+/// Returns whether the phone region changed (the masked copies then need rebuilding).
+pub fn update(conn: &mut DbConnection, me: &Caller, form: &SettingsForm) -> Result<bool, AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
     let mut errors = FieldErrors::default();
     let mut number = |field: &'static str, value: &str, min: i32, max: i32, what: &str| {
@@ -125,6 +151,21 @@ pub fn update(conn: &mut DbConnection, me: &Caller, form: &SettingsForm) -> Resu
         10_080,
         "Minutes before a chat counts as missed",
     );
+    let current: (String, String) = companies::table
+        .find(company_id)
+        .select((companies::code, companies::phone_region))
+        .first(conn)?;
+    let (code, current_region) = current;
+    let region = match form.phone_region.trim() {
+        "" => PhoneRegion::from_stored(&current_region),
+        typed => PhoneRegion::parse(typed).unwrap_or_else(|| {
+            errors.add(
+                "phone_region",
+                "Enter a two-letter country code, such as TR, GB or US.",
+            );
+            PhoneRegion::DEFAULT
+        }),
+    };
     if idle > lifetime.saturating_mul(60) {
         errors.add(
             "idle_timeout_minutes",
@@ -132,39 +173,58 @@ pub fn update(conn: &mut DbConnection, me: &Caller, form: &SettingsForm) -> Resu
         );
     }
     errors.into_result()?;
-    let flags = [
-        form.password_require_upper.is_some(),
-        form.password_require_lower.is_some(),
-        form.password_require_digit.is_some(),
-        form.password_require_symbol.is_some(),
-    ];
+    let settings = SecuritySettings {
+        password_min_length: min_length,
+        password_require_upper: form.password_require_upper.is_some(),
+        password_require_lower: form.password_require_lower.is_some(),
+        password_require_digit: form.password_require_digit.is_some(),
+        password_require_symbol: form.password_require_symbol.is_some(),
+        password_min_score: min_score,
+        password_max_age_days: max_age,
+        idle_timeout_minutes: idle,
+        session_lifetime_hours: lifetime,
+        lockout_threshold: lockout,
+        end_session_on_client_change: form.end_session_on_client_change.is_some(),
+        reveal_daily_cap: reveal_cap,
+        missed_chat_minutes: missed_after,
+        phone_region: region.code(),
+    };
     diesel::update(companies::table.find(company_id))
-        .set((
-            companies::password_min_length.eq(min_length),
-            companies::password_require_upper.eq(flags[0]),
-            companies::password_require_lower.eq(flags[1]),
-            companies::password_require_digit.eq(flags[2]),
-            companies::password_require_symbol.eq(flags[3]),
-            companies::password_min_score.eq(min_score),
-            companies::password_max_age_days.eq(max_age),
-            companies::idle_timeout_minutes.eq(idle),
-            companies::session_lifetime_hours.eq(lifetime),
-            companies::lockout_threshold.eq(lockout),
-            companies::end_session_on_client_change.eq(form.end_session_on_client_change.is_some()),
-            companies::reveal_daily_cap.eq(reveal_cap),
-            companies::missed_chat_minutes.eq(missed_after),
-        ))
+        .set(&settings)
         .execute(conn)?;
-    let code: String = companies::table
-        .find(company_id)
-        .select(companies::code)
-        .first(conn)?;
-    audit::Entry::new(company_id, actor, "settings.update").on("company", company_id, &code).saying(format!(
-                "security settings: min length {min_length}, classes upper/lower/digit/symbol {flags:?}, \
-                 min score {min_score}, max age {max_age} days, idle {idle} min, lifetime {lifetime} h, \
-                 lockout after {lockout}, end sessions on client change {}, reveals per day {reveal_cap}, \
-                 missed chat after {missed_after} min",
-                form.end_session_on_client_change.is_some()
-            ))
-.write(conn)
+    let region_changed = settings.phone_region != current_region;
+    if region_changed {
+        // the masked copies were read with the old region: clear them, so that no search runs
+        // on a stale copy; the background filler (and the next start) rebuilds them
+        diesel::update(messages::table.filter(messages::company_id.eq(company_id)))
+            .set(messages::body_masked.eq(None::<String>))
+            .execute(conn)?;
+    }
+    let s = &settings;
+    let classes = [
+        s.password_require_upper,
+        s.password_require_lower,
+        s.password_require_digit,
+        s.password_require_symbol,
+    ];
+    audit::Entry::new(company_id, actor, "settings.update")
+        .on("company", company_id, &code)
+        .saying(format!(
+            "security settings: min length {}, classes upper/lower/digit/symbol {classes:?}, \
+             min score {}, max age {} days, idle {} min, lifetime {} h, lockout after {}, \
+             end sessions on client change {}, reveals per day {}, missed chat after {} min, \
+             phone region {}",
+            s.password_min_length,
+            s.password_min_score,
+            s.password_max_age_days,
+            s.idle_timeout_minutes,
+            s.session_lifetime_hours,
+            s.lockout_threshold,
+            s.end_session_on_client_change,
+            s.reveal_daily_cap,
+            s.missed_chat_minutes,
+            s.phone_region,
+        ))
+        .write(conn)?;
+    Ok(region_changed)
 }

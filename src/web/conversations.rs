@@ -10,7 +10,6 @@ use chrono::{DateTime, Datelike, Duration};
 use serde::Deserialize;
 
 use crate::core::ids::{ChannelId, ConversationId, UserId};
-use crate::core::masking::ContactMask;
 use crate::core::permissions::Permission;
 use crate::core::status::ConversationStatus;
 use crate::domain::channels::{self, Channel, Holder};
@@ -209,11 +208,17 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Result<HttpRespons
             .collect(),
         status: status.map_or("all", ConversationStatus::as_str).to_string(),
         // what the viewer typed comes back masked like everything else they are shown
-        q: ContactMask::for_viewer(cx.user.permissions)
-            .identifier(&query.q.clone().unwrap_or_default()),
+        q: cx
+            .user
+            .viewer()
+            .contact_mask()
+            .text(&query.q.clone().unwrap_or_default()),
         label: query.label.clone().unwrap_or_default(),
-        export_query: ContactMask::for_viewer(cx.user.permissions)
-            .identifier(&query.describe_query()),
+        export_query: cx
+            .user
+            .viewer()
+            .contact_mask()
+            .text(&query.describe_query()),
         can_export: cx.can(Permission::ExportsCreate),
         missed,
         can_see_all: see_all,

@@ -3,8 +3,8 @@
 use actix_web::HttpResponse;
 use askama::Template;
 
-use crate::domain::companies;
 use crate::domain::settings::{self, SettingsForm};
+use crate::domain::{companies, conversations};
 use crate::error::{AppError, FieldErrors};
 use crate::web::layout::Layout;
 use crate::web::{Cx, Form, form_page};
@@ -47,7 +47,19 @@ pub async fn update(cx: Cx, Form(form): Form<SettingsForm>) -> Result<HttpRespon
         .write(move |conn, me| settings::update(conn, me, &submitted))
         .await
     {
-        Ok(()) => Ok(cx.done("The security settings were saved.", "/settings")),
+        Ok(region_changed) => {
+            if region_changed {
+                // rebuilding every message's masked copy can take a while: not in this request
+                let pool = cx.state.pool.clone();
+                actix_web::rt::spawn(async move {
+                    let filled = crate::db::run(&pool, conversations::fill_masked_copies).await;
+                    if let Err(err) = filled {
+                        tracing::warn!(error = %err.chain(), "masked copies not rebuilt yet");
+                    }
+                });
+            }
+            Ok(cx.done("The security settings were saved.", "/settings"))
+        }
         Err(AppError::Fields(errors)) => settings_page(&cx, Some(form), errors).await,
         Err(other) => Err(other),
     }

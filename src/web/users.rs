@@ -10,7 +10,6 @@ use serde::Deserialize;
 use crate::access::{RouteRules, Rule};
 use crate::auth::client::describe_user_agent;
 use crate::core::ids::{CallTaskId, ChannelId, RoleId, UserId};
-use crate::core::masking::ContactMask;
 use crate::core::permissions::Permission;
 use crate::domain::offboarding::{self, Checklist};
 use crate::domain::roles::Role;
@@ -516,7 +515,7 @@ async fn offboard_page(
 ) -> Result<HttpResponse, AppError> {
     let list = cx
         .read(move |conn, me| {
-            let mask = ContactMask::for_viewer(me.permissions());
+            let mask = me.viewer.contact_mask();
             offboarding::checklist(conn, me.company_id, user_id, mask)
         })
         .await?;

@@ -812,6 +812,7 @@ on_both_databases!(
     inbound_traffic_is_routed_and_stored_once,
     names_that_are_numbers_are_masked,
     masked_search_is_no_oracle,
+    order_numbers_stay_readable_and_the_region_decides,
     call_tasks_are_completed_by_their_assignee,
     missed_chats_are_those_still_waiting,
     other_companies_conversations_are_not_found,
@@ -946,4 +947,85 @@ async fn masked_search_is_no_oracle(app: TestApp) {
     assert!(!hits(
         &dana.get("/conversations?status=all&q=137+8919").await
     ));
+}
+
+/// Free text is read with a real phone-number parser and the company's region: order numbers,
+/// dates and amounts stay readable (and searchable) to a masked viewer, a national number of
+/// the region does not; changing the region re-reads stored messages too.
+async fn order_numbers_stay_readable_and_the_region_decides(app: TestApp) {
+    let masked: Vec<Permission> = Permission::ALL
+        .into_iter()
+        .filter(|p| *p != Permission::ContactsViewUnmasked)
+        .collect();
+    give_role(&app, "dana", "Masked lead", &masked);
+    let (whatsapp, token) = channel(&app, "WhatsApp Sales");
+    let mut client = app.client();
+    let text = "Order 123456 ships on 2026-12-02, ref 12345613. Ring 612 345 678 or \
+                0532 000 11 67, or write to (jane.doe@example.com).";
+    let page = hook(&mut client, whatsapp, &token, json!({"external_id": "wamid.region-1", "contact": {"name": "Region Tester", "phone": "+34 699 111 222"}, "text": text})).await;
+    page.assert_status(201);
+    let answer: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+    let conversation = answer["conversation_id"].as_i64().unwrap();
+    let path = format!("/conversations/{conversation}");
+    let mut dana = app.signed_in("DEMO", "dana").await;
+    // TR, the default: 9 digits are no Turkish number, 11 are
+    dana.get(&path)
+        .await
+        .assert_status(200)
+        .assert_contains("Order 123456 ships on 2026-12-02, ref 12345613.")
+        .assert_contains("Ring 612 345 678 or")
+        .assert_contains("**** *** ** 67")
+        .assert_lacks("000 11")
+        .assert_lacks("jane.doe")
+        .assert_contains("j***@***.com");
+    let finds = |page: &Page| page.body.contains("Region Tester");
+    assert!(finds(&dana.get("/conversations?status=all&q=123456").await));
+    assert!(!finds(
+        &dana.get("/conversations?status=all&q=000+11").await
+    ));
+
+    // a 9-digit Spanish mobile is a number in ES: masked at once and, once the copies are
+    // rebuilt, no longer found by its digits
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia.get("/settings").await.assert_contains("value=\"TR\"");
+    let settings = [
+        ("password_min_length", "12"),
+        ("password_min_score", "3"),
+        ("password_max_age_days", "0"),
+        ("idle_timeout_minutes", "30"),
+        ("session_lifetime_hours", "12"),
+        ("lockout_threshold", "10"),
+        ("reveal_daily_cap", "10"),
+        ("missed_chat_minutes", "15"),
+    ];
+    let with_region = |region: &'static str| {
+        let mut form = settings.to_vec();
+        form.push(("phone_region", region));
+        form
+    };
+    sofia
+        .post("/settings", &with_region("Spain"))
+        .await
+        .assert_status(422)
+        .assert_contains("two-letter country code");
+    sofia
+        .post("/settings", &with_region("es"))
+        .await
+        .assert_status(303);
+    assert!(last_audit(&app).1.contains("phone region ES"));
+    domain::conversations::fill_masked_copies(&mut app.conn()).unwrap();
+    dana.get(&path)
+        .await
+        .assert_contains("Order 123456 ships")
+        .assert_lacks("612 345 678")
+        .assert_contains("*** *** *78");
+    assert!(!finds(
+        &dana.get("/conversations?status=all&q=345+678").await
+    ));
+    assert!(finds(&dana.get("/conversations?status=all&q=123456").await));
+    // a full viewer reads the message as written
+    sofia
+        .get(&path)
+        .await
+        .assert_contains("Ring 612 345 678 or 0532 000 11 67");
 }
