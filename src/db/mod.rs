@@ -280,6 +280,28 @@ pub fn ping(pool: &Pool) -> bool {
         .unwrap_or(false)
 }
 
+/// Text search that ignores case the same way on both databases: the database lowers the
+/// column and the pattern alike (SQLite lowers ASCII letters, PostgreSQL every letter).
+pub mod search {
+    use diesel::sql_types::{Nullable, Text};
+
+    #[diesel::declare_sql_function]
+    extern "SQL" {
+        fn lower(text: Text) -> Text;
+        #[sql_name = "lower"]
+        fn lower_nullable(text: Nullable<Text>) -> Nullable<Text>;
+    }
+
+    /// `%text%` for LIKE … ESCAPE '\\', with LIKE's wildcards in `text` taken literally.
+    pub fn containing(text: &str) -> String {
+        let escaped = text
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@ use crate::db::schema::{
     channels, companies, contact_reveals, contacts, conversation_assignments, conversation_labels,
     conversations, messages, users,
 };
-use crate::db::{DbConnection, MultiBackend};
+use crate::db::{DbConnection, MultiBackend, search};
 use crate::domain::visibility::{self, Scope};
 use crate::domain::{Actor, Caller, Viewer, audit, channels as channel_domain, now};
 use crate::error::AppError;
@@ -192,28 +192,36 @@ pub fn list_page(
         query = query.filter(conversations::assignee_id.eq(Some(assignee_id)));
     }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = format!("%{}%", escape_like(q));
+        let pattern = search::containing(q);
         if viewer.contact_mask().is_masked() {
             // A masked viewer searches what they can see, the masked copies: no hit can then
             // confirm a number or an address they cannot see, however the query is cut.
             let in_messages = messages::table
                 .filter(messages::company_id.eq(viewer.company_id))
-                .filter(messages::body_masked.like(pattern.clone()).escape('\\'))
+                .filter(
+                    search::lower_nullable(messages::body_masked)
+                        .like(search::lower_nullable(Some(pattern.clone())))
+                        .escape('\\'),
+                )
                 .select(messages::conversation_id);
             query = query.filter(
-                contacts::name_masked
-                    .like(pattern)
+                search::lower_nullable(contacts::name_masked)
+                    .like(search::lower_nullable(Some(pattern)))
                     .escape('\\')
                     .or(conversations::id.eq_any(in_messages)),
             );
         } else {
             let in_messages = messages::table
                 .filter(messages::company_id.eq(viewer.company_id))
-                .filter(messages::body.like(pattern.clone()).escape('\\'))
+                .filter(
+                    search::lower(messages::body)
+                        .like(search::lower(pattern.clone()))
+                        .escape('\\'),
+                )
                 .select(messages::conversation_id);
             query = query.filter(
-                contacts::name
-                    .like(pattern)
+                search::lower(contacts::name)
+                    .like(search::lower(pattern))
                     .escape('\\')
                     .or(conversations::id.eq_any(in_messages)),
             );
@@ -249,12 +257,6 @@ pub fn list_page(
         .into_iter()
         .map(|row| ConversationRow::new(mask, row))
         .collect())
-}
-
-fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }
 
 #[derive(Clone, Debug)]

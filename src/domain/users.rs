@@ -9,8 +9,8 @@ use diesel::prelude::*;
 use crate::core::passwords::{PasswordPolicy, PersonalWords};
 use crate::core::permissions::PermissionSet;
 use crate::core::status::{CallStatus, ConversationStatus, UserStatus};
-use crate::db::DbConnection;
 use crate::db::schema::{call_tasks, channel_members, channels, conversations, roles, users};
+use crate::db::{DbConnection, search};
 use crate::domain::{
     Actor, Caller, audit, channels as channel_domain, companies as company_domain, now,
     roles as role_domain, sessions, validate,
@@ -739,12 +739,6 @@ type TeamTuple = (
     Option<NaiveDateTime>,
 );
 
-fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
-
 /// The company's users ordered by username, `TEAM_PAGE_SIZE` at a time (keyset pagination on
 /// the unique (company, username) index). Deleted users are left out. Two queries per page.
 pub fn team_page(
@@ -773,16 +767,14 @@ pub fn team_page(
         query = query.filter(users::username.gt(after.clone()));
     }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+        let pattern = search::containing(q);
         query = query.filter(
-            users::username
-                .like(pattern.clone())
+            search::lower(users::username)
+                .like(search::lower(pattern.clone()))
                 .escape('\\')
-                .or(
-                    diesel::dsl::sql::<diesel::sql_types::Bool>("LOWER(users.display_name) LIKE ")
-                        .bind::<diesel::sql_types::Text, _>(pattern)
-                        .sql(" ESCAPE '\\'"),
-                ),
+                .or(search::lower(users::display_name)
+                    .like(search::lower(pattern))
+                    .escape('\\')),
         );
     }
     if let Some(role_id) = filter.role_id {

@@ -989,6 +989,12 @@ async fn the_team_list_filters_and_pages(app: TestApp) {
         .await
         .assert_contains("Bob Tanaka")
         .assert_lacks("Alice Moreau");
+    // any case, on both databases; LIKE's wildcards are taken literally
+    sofia
+        .get("/users?q=BOB+TAN")
+        .await
+        .assert_contains("Bob Tanaka");
+    sofia.get("/users?q=%25").await.assert_lacks("Bob Tanaka");
     let supervisor = role_id(&app, "DEMO", "Supervisor");
     sofia
         .get(&format!("/users?role={supervisor}"))
