@@ -60,6 +60,13 @@ pub enum AppError {
 pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 impl AppError {
+    /// A 422 naming one field and what is wrong with it.
+    pub fn field(field: &'static str, message: impl Into<String>) -> Self {
+        let mut errors = FieldErrors::default();
+        errors.add(field, message);
+        Self::Fields(errors)
+    }
+
     pub fn unavailable(context: impl Into<String>) -> Self {
         Self::Unavailable {
             context: context.into(),

@@ -34,6 +34,24 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::from_cli(&cli).map_err(|message| anyhow!(message))?;
+    // backups copy the database as it is: no migration first
+    match &cli.command {
+        Some(Command::Backup { to }) => {
+            db::backup::backup(&config.database, to)?;
+            println!("Backup written to {}.", to.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Restore { from }) => {
+            db::backup::restore(&config.database, from)?;
+            println!(
+                "{} restored to {}; run `switchboard audit verify` to check it.",
+                from.display(),
+                config.database.display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     let mut conn = db::connect_single(&config.database)?;
     let applied = db::migrate(&mut conn)?;
     if applied > 0 {
@@ -100,10 +118,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCommand::Verify { company }) => verify_audit(&mut conn, company),
+        Command::Backup { .. } | Command::Restore { .. } => Ok(ExitCode::SUCCESS),
     }
 }
 
 fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    // a restore waits for this process to end
+    let _in_use = db::backup::hold(&config.database)?;
     let pool = db::connect(&config.database)?;
     actix_web::rt::System::new().block_on(switchboard::serve(config, pool))?;
     Ok(ExitCode::SUCCESS)

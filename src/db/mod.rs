@@ -1,6 +1,7 @@
 //! Databases: one connection type over SQLite and PostgreSQL, the pool, migrations and the
 //! write-transaction helper every change goes through.
 
+pub mod backup;
 pub mod schema;
 
 use std::time::Duration;
@@ -173,15 +174,33 @@ pub fn connect(url: &DatabaseUrl) -> anyhow::Result<Pool> {
 }
 
 /// Applies every pending migration of the connection's dialect.
+///
+/// Instances started together on one database take turns: on PostgreSQL behind a session
+/// advisory lock, on SQLite inside one IMMEDIATE transaction (the file's write lock). The
+/// second finds nothing pending instead of failing on what the first applied.
 pub fn migrate(conn: &mut DbConnection) -> anyhow::Result<usize> {
-    let applied = match conn {
-        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-        DbConnection::Postgres(c) => c
-            .run_pending_migrations(POSTGRES_MIGRATIONS)
-            .map(|v| v.len()),
-    };
-    applied.map_err(|err| anyhow::anyhow!("migrations failed: {err}"))
+    match conn {
+        DbConnection::Sqlite(c) => c.immediate_transaction(|c| {
+            c.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|v| v.len())
+                .map_err(|err| anyhow::anyhow!("migrations failed: {err}"))
+        }),
+        DbConnection::Postgres(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                .context("cannot take the migration lock")?;
+            let applied = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len())
+                .map_err(|err| anyhow::anyhow!("migrations failed: {err}"));
+            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                .context("cannot release the migration lock")?;
+            applied
+        }
+    }
 }
+
+/// The advisory-lock key migrations hold on PostgreSQL ("SWBDMIGR" as a number).
+const MIGRATION_LOCK: i64 = 0x5357_4244_4d49_4752;
 
 /// Runs database work on a blocking thread with a pooled connection: the one way async code
 /// (handlers, the guard, the session store) reaches the database.

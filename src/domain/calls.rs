@@ -43,6 +43,8 @@ where
     })
 }
 
+/// One call task as a list shows it (the select below lists the columns in this order).
+#[derive(Queryable)]
 pub struct CallView {
     pub id: CallTaskId,
     pub contact_name: String,
@@ -56,19 +58,6 @@ pub struct CallView {
     pub status: CallStatus,
     pub created_at: NaiveDateTime,
 }
-
-type Row = (
-    CallTaskId,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<UserId>,
-    String,
-    i32,
-    CallStatus,
-    NaiveDateTime,
-);
 
 /// Visible call tasks, newest first; `only_missed_open` for the supervisors' missed-calls view.
 pub fn list(
@@ -103,35 +92,12 @@ pub fn list(
             .filter(call_tasks::status.eq(CallStatus::Open));
     }
     let mask = viewer.contact_mask();
-    Ok(query
-        .load::<Row>(conn)?
-        .into_iter()
-        .map(
-            |(
-                id,
-                contact_name,
-                caller,
-                channel_name,
-                assignee,
-                assignee_id,
-                call_status,
-                duration_seconds,
-                status,
-                created_at,
-            )| CallView {
-                id,
-                contact_name: mask.identifier(&contact_name),
-                caller: caller.map(|c| mask.identifier(&c)),
-                channel_name,
-                assignee,
-                assignee_id,
-                call_status,
-                duration_seconds,
-                status,
-                created_at,
-            },
-        )
-        .collect())
+    let mut calls: Vec<CallView> = query.load(conn)?;
+    for call in &mut calls {
+        call.contact_name = mask.identifier(&call.contact_name);
+        call.caller = call.caller.as_deref().map(|c| mask.identifier(c));
+    }
+    Ok(calls)
 }
 
 /// The assignee marks their call task done (404 when not visible, 409 when not theirs or done).

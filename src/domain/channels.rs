@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use crate::core::status::{ChannelKind, ConversationStatus, UserStatus};
 use crate::db::DbConnection;
 use crate::db::schema::{channel_members, channels};
+use crate::domain::roles::{self, UserWithRole};
 use crate::domain::{Actor, Caller, audit, now};
 use crate::error::{AppError, FieldErrors};
 
@@ -361,25 +362,17 @@ pub fn holders(
     company_id: CompanyId,
     channel_id: ChannelId,
 ) -> Result<Vec<Holder>, AppError> {
-    use crate::db::schema::{conversations, role_permissions, users};
-    let members: Vec<(UserId, String, String, RoleId)> = channel_members::table
+    use crate::db::schema::{conversations, users};
+    let members: Vec<UserWithRole> = channel_members::table
         .inner_join(users::table)
         .filter(channel_members::channel_id.eq(channel_id))
         .filter(users::company_id.eq(company_id))
         .filter(users::status.eq(UserStatus::Active))
-        .select((
-            users::id,
-            users::display_name,
-            users::username,
-            users::role_id,
-        ))
+        .select(UserWithRole::as_select())
         .load(conn)?;
-    let role_ids: Vec<RoleId> = members.iter().map(|m| m.3).collect();
-    let grants: Vec<(RoleId, String)> = role_permissions::table
-        .filter(role_permissions::role_id.eq_any(&role_ids))
-        .select((role_permissions::role_id, role_permissions::permission))
-        .load(conn)?;
-    let ids: Vec<UserId> = members.iter().map(|m| m.0).collect();
+    let role_ids: Vec<RoleId> = members.iter().map(|m| m.role_id).collect();
+    let sets = roles::permission_sets(conn, &role_ids)?;
+    let ids: Vec<UserId> = members.iter().map(|m| m.id).collect();
     let loads: Vec<(Option<UserId>, i64)> = conversations::table
         .filter(conversations::assignee_id.eq_any(&ids))
         .filter(conversations::status.eq(ConversationStatus::Open))
@@ -388,23 +381,18 @@ pub fn holders(
         .load(conn)?;
     let mut holders: Vec<Holder> = members
         .into_iter()
-        .filter(|(_, _, _, role_id)| {
-            crate::core::permissions::PermissionSet::from_keys(
-                grants
-                    .iter()
-                    .filter(|(r, _)| r == role_id)
-                    .map(|(_, k)| k.as_str()),
-            )
-            .can_hold_assigned()
+        .filter(|m| {
+            sets.get(&m.role_id)
+                .is_some_and(|set| set.can_hold_assigned())
         })
-        .map(|(id, display_name, username, _)| Holder {
+        .map(|m| Holder {
             open: loads
                 .iter()
-                .find(|(a, _)| *a == Some(id))
+                .find(|(a, _)| *a == Some(m.id))
                 .map_or(0, |(_, n)| *n),
-            id,
-            display_name,
-            username,
+            id: m.id,
+            display_name: m.display_name,
+            username: m.username,
         })
         .collect();
     holders.sort_by_key(|h| (h.open, h.id));

@@ -3,7 +3,7 @@
 use crate::core::ids::CompanyId;
 use diesel::prelude::*;
 
-use crate::core::masking::{PhoneRegion, mask_text};
+use crate::core::masking::PhoneRegion;
 use crate::core::passwords::PasswordPolicy;
 use crate::db::DbConnection;
 use crate::db::schema::companies;
@@ -76,17 +76,7 @@ pub fn get(conn: &mut DbConnection, company_id: CompanyId) -> Result<Company, Ap
         .first(conn)?)
 }
 
-/// Creates a company with its two built-in roles. Returns the company.
-/// The copy of a message a masked viewer sees and searches, read with the company's region as
-/// it stands in this transaction (a region change rebuilds the copies in its own).
-pub fn masked_copy(
-    conn: &mut DbConnection,
-    company_id: CompanyId,
-    body: &str,
-) -> Result<String, AppError> {
-    Ok(mask_text(body, phone_region(conn, company_id)?))
-}
-
+/// The company's phone region as it stands in this transaction.
 pub fn phone_region(
     conn: &mut DbConnection,
     company_id: CompanyId,
@@ -98,6 +88,7 @@ pub fn phone_region(
     Ok(PhoneRegion::from_stored(&region))
 }
 
+/// Creates a company with its two built-in roles. Returns the company.
 pub fn create(
     conn: &mut DbConnection,
     code: &str,

@@ -4,14 +4,14 @@
 //! conversations in the product is filtered by it, so no page can forget it. Contact details
 //! leave this module only through [`ContactMask`], so no page can forget masking either.
 
-use crate::core::ids::{ChannelId, CompanyId, ContactId, ConversationId, UserId};
+use crate::core::ids::{ChannelId, CompanyId, ContactId, ConversationId, MessageId, UserId};
 use chrono::NaiveDateTime;
 use diesel::dsl::sql;
 use diesel::expression::BoxableExpression;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
-use crate::core::masking::{ContactMask, mask_identifier, mask_text};
+use crate::core::masking::{ContactMask, PhoneRegion, mask_identifier, mask_text};
 use crate::core::status::{ChannelKind, ConversationStatus, Direction};
 use crate::db::schema::{
     channels, companies, contact_reveals, contacts, conversation_assignments, conversation_labels,
@@ -19,7 +19,7 @@ use crate::db::schema::{
 };
 use crate::db::{DbConnection, MultiBackend, search};
 use crate::domain::visibility::{self, Scope};
-use crate::domain::{Actor, Caller, Viewer, audit, channels as channel_domain, now};
+use crate::domain::{Caller, Viewer, audit, channels as channel_domain, now};
 use crate::error::AppError;
 use crate::error::FieldErrors;
 
@@ -259,6 +259,38 @@ pub fn list_page(
         .collect())
 }
 
+/// A message as it is stored. [`NewMessage::insert`] adds the copy a masked viewer sees and
+/// searches, so no writer can forget it.
+#[derive(Insertable)]
+#[diesel(table_name = messages)]
+pub struct NewMessage<'a> {
+    pub company_id: CompanyId,
+    pub conversation_id: ConversationId,
+    pub channel_id: ChannelId,
+    pub direction: Direction,
+    pub author_id: Option<UserId>,
+    pub body: &'a str,
+    pub external_id: Option<&'a str>,
+    pub delivery: &'a str,
+    pub created_at: NaiveDateTime,
+}
+
+impl NewMessage<'_> {
+    /// Stores the message and its masked copy, read with the company's phone region as it
+    /// stands in this transaction (a region change rebuilds the copies).
+    pub fn insert(&self, conn: &mut DbConnection) -> QueryResult<MessageId> {
+        let region: String = companies::table
+            .find(self.company_id)
+            .select(companies::phone_region)
+            .first(conn)?;
+        let masked = mask_text(self.body, PhoneRegion::from_stored(&region));
+        diesel::insert_into(messages::table)
+            .values((self, messages::body_masked.eq(Some(masked))))
+            .returning(messages::id)
+            .get_result(conn)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct MessageView {
     pub direction: Direction,
@@ -427,18 +459,20 @@ fn visible_target(
     })
 }
 
-fn record(
-    conn: &mut DbConnection,
-    viewer: &Viewer,
-    actor: &Actor,
-    id: i64,
-    action: &'static str,
-    summary: String,
-) -> Result<(), AppError> {
-    audit::Entry::new(viewer.company_id, actor, action)
-        .on("conversation", id, &format!("#{id}"))
-        .saying(summary)
-        .write(conn)
+impl Target {
+    /// The activity record of a change to this conversation.
+    fn record(
+        &self,
+        conn: &mut DbConnection,
+        me: &Caller,
+        action: &'static str,
+        summary: String,
+    ) -> Result<(), AppError> {
+        audit::Entry::new(me.company_id, &me.actor, action)
+            .on("conversation", self.id, &format!("#{}", self.id))
+            .saying(summary)
+            .write(conn)
+    }
 }
 
 /// What an agent writes into a conversation.
@@ -458,7 +492,7 @@ pub fn reply(
     body: &str,
     kind: Writing,
 ) -> Result<MessageView, AppError> {
-    let (viewer, actor) = (&me.viewer, &me.actor);
+    let viewer = &me.viewer;
     let target = visible_target(conn, viewer, conversation_id)?;
     let body = body.trim();
     let mut errors = FieldErrors::default();
@@ -488,20 +522,18 @@ pub fn reply(
         ),
     };
     let at = now();
-    let masked_body = crate::domain::companies::masked_copy(conn, viewer.company_id, body)?;
-    diesel::insert_into(messages::table)
-        .values((
-            messages::company_id.eq(viewer.company_id),
-            messages::conversation_id.eq(target.id),
-            messages::channel_id.eq(target.channel_id),
-            messages::direction.eq(direction),
-            messages::author_id.eq(Some(viewer.user_id)),
-            messages::body.eq(body),
-            messages::body_masked.eq(Some(masked_body)),
-            messages::delivery.eq(delivery),
-            messages::created_at.eq(at),
-        ))
-        .execute(conn)?;
+    NewMessage {
+        company_id: viewer.company_id,
+        conversation_id: target.id,
+        channel_id: target.channel_id,
+        direction,
+        author_id: Some(viewer.user_id),
+        body,
+        external_id: None,
+        delivery,
+        created_at: at,
+    }
+    .insert(conn)?;
     if kind == Writing::Reply {
         diesel::update(conversations::table.find(target.id))
             .set((
@@ -510,11 +542,9 @@ pub fn reply(
             ))
             .execute(conn)?;
     }
-    record(
+    target.record(
         conn,
-        viewer,
-        actor,
-        target.id.into(),
+        me,
         action,
         format!(
             "{what} in conversation #{} ({} characters)",
@@ -541,7 +571,7 @@ pub fn set_status(
     conversation_id: ConversationId,
     open: bool,
 ) -> Result<(), AppError> {
-    let (viewer, actor) = (&me.viewer, &me.actor);
+    let viewer = &me.viewer;
     let target = visible_target(conn, viewer, conversation_id)?;
     let wanted = if open {
         ConversationStatus::Open
@@ -562,11 +592,9 @@ pub fn set_status(
     } else {
         ("conversation.close", "closed")
     };
-    record(
+    target.record(
         conn,
-        viewer,
-        actor,
-        target.id.into(),
+        me,
         action,
         format!("conversation #{} {verb}", target.id),
     )
@@ -595,19 +623,17 @@ pub fn transfer(
     conversation_id: ConversationId,
     to_user_id: Option<UserId>,
 ) -> Result<(), AppError> {
-    let (viewer, actor) = (&me.viewer, &me.actor);
+    let viewer = &me.viewer;
     let target = visible_target(conn, viewer, conversation_id)?;
     if to_user_id.is_some() && to_user_id == target.assignee_id {
         return Ok(());
     }
     let holders = channel_domain::holders(conn, viewer.company_id, target.channel_id)?;
     let Some(to) = holders.iter().find(|h| Some(h.id) == to_user_id) else {
-        let mut errors = FieldErrors::default();
-        errors.add(
+        return Err(AppError::field(
             "assignee_id",
             "Choose an active member of this conversation's channel who can hold conversations.",
-        );
-        return Err(AppError::Fields(errors));
+        ));
     };
     diesel::update(conversations::table.find(target.id))
         .set(conversations::assignee_id.eq(Some(to.id)))
@@ -621,11 +647,9 @@ pub fn transfer(
             conversation_assignments::created_at.eq(now()),
         ))
         .execute(conn)?;
-    record(
+    target.record(
         conn,
-        viewer,
-        actor,
-        target.id.into(),
+        me,
         "conversation.transfer",
         format!("conversation #{} transferred to {}", target.id, to.username),
     )
@@ -640,12 +664,10 @@ fn clean_label(label: &str) -> Result<String, AppError> {
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
     {
-        let mut errors = FieldErrors::default();
-        errors.add(
+        return Err(AppError::field(
             "label",
             "A label is 1 to 30 letters, digits, spaces, '-' or '_'.",
-        );
-        return Err(AppError::Fields(errors));
+        ));
     }
     Ok(label)
 }
@@ -656,7 +678,7 @@ pub fn add_label(
     conversation_id: ConversationId,
     label: &str,
 ) -> Result<(), AppError> {
-    let (viewer, actor) = (&me.viewer, &me.actor);
+    let viewer = &me.viewer;
     let target = visible_target(conn, viewer, conversation_id)?;
     let label = clean_label(label)?;
     let exists: i64 = conversation_labels::table
@@ -674,11 +696,9 @@ pub fn add_label(
             conversation_labels::label.eq(&label),
         ))
         .execute(conn)?;
-    record(
+    target.record(
         conn,
-        viewer,
-        actor,
-        target.id.into(),
+        me,
         "conversation.label_add",
         format!("label {label} added to conversation #{}", target.id),
     )
@@ -690,7 +710,7 @@ pub fn remove_label(
     conversation_id: ConversationId,
     label: &str,
 ) -> Result<(), AppError> {
-    let (viewer, actor) = (&me.viewer, &me.actor);
+    let viewer = &me.viewer;
     let target = visible_target(conn, viewer, conversation_id)?;
     let label = label.trim().to_lowercase();
     let removed = diesel::delete(
@@ -702,11 +722,9 @@ pub fn remove_label(
     if removed == 0 {
         return Ok(());
     }
-    record(
+    target.record(
         conn,
-        viewer,
-        actor,
-        target.id.into(),
+        me,
         "conversation.label_remove",
         format!("label {label} removed from conversation #{}", target.id),
     )
@@ -728,12 +746,10 @@ pub fn reveal(
         || reason.chars().count() > 300
         || !crate::core::text::storable(reason)
     {
-        let mut errors = FieldErrors::default();
-        errors.add(
+        return Err(AppError::field(
             "reason",
             "Say in 5 to 300 characters why you need the full details.",
-        );
-        return Err(AppError::Fields(errors));
+        ));
     }
     // concurrent reveals by one user count each other
     crate::db::serialize(

@@ -8,9 +8,10 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::core::permissions::{Permission, PermissionSet};
-use crate::db::schema::{call_tasks, contacts, conversation_assignments, conversations, messages};
+use crate::db::schema::{call_tasks, contacts, conversation_assignments, conversations};
 use crate::db::{DbConnection, write_transaction};
 use crate::domain::companies::Company;
+use crate::domain::conversations::NewMessage;
 use crate::domain::users::NewUser;
 use crate::domain::{Actor, Caller, channels, companies, now, roles, users};
 use crate::error::AppError;
@@ -218,25 +219,23 @@ impl Seeder<'_> {
                 .execute(conn)?;
         }
         for (i, (direction, author, body, created_at)) in timeline.into_iter().enumerate() {
-            let masked_body = crate::domain::companies::masked_copy(conn, self.company_id, &body)?;
-            diesel::insert_into(messages::table)
-                .values((
-                    messages::company_id.eq(self.company_id),
-                    messages::conversation_id.eq(id),
-                    messages::channel_id.eq(channel_id),
-                    messages::direction.eq(direction),
-                    messages::author_id.eq(author),
-                    messages::body.eq(&body),
-                    messages::body_masked.eq(Some(masked_body)),
-                    messages::external_id.eq(Some(format!("demo-{id}-{i}"))),
-                    messages::delivery.eq(if direction == Direction::Inbound {
-                        "received"
-                    } else {
-                        "queued"
-                    }),
-                    messages::created_at.eq(created_at),
-                ))
-                .execute(conn)?;
+            let external_id = format!("demo-{id}-{i}");
+            NewMessage {
+                company_id: self.company_id,
+                conversation_id: id,
+                channel_id,
+                direction,
+                author_id: author,
+                body: &body,
+                external_id: Some(&external_id),
+                delivery: if direction == Direction::Inbound {
+                    "received"
+                } else {
+                    "queued"
+                },
+                created_at,
+            }
+            .insert(conn)?;
         }
         if assignee.is_some() {
             diesel::insert_into(conversation_assignments::table)

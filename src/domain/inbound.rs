@@ -17,6 +17,7 @@ use crate::db::schema::{
     call_tasks, channels, contacts, conversation_assignments, conversations, messages,
 };
 use crate::db::{DbConnection, write_transaction};
+use crate::domain::conversations::NewMessage;
 use crate::domain::{channels as channel_domain, now};
 use crate::error::AppError;
 
@@ -425,22 +426,19 @@ fn store(
                     id
                 }
             };
-            let masked_body = crate::domain::companies::masked_copy(conn, company_id, text)?;
-            let message_id: MessageId = diesel::insert_into(messages::table)
-                .values((
-                    messages::company_id.eq(company_id),
-                    messages::conversation_id.eq(conversation_id),
-                    messages::channel_id.eq(channel_id),
-                    messages::direction.eq(Direction::Inbound),
-                    messages::body.eq(text),
-                    messages::body_masked.eq(Some(masked_body)),
-                    messages::external_id.eq(Some(&checked.external_id)),
-                    messages::delivery.eq("received"),
-                    messages::created_at.eq(at),
-                ))
-                .returning(messages::id)
-                .get_result(conn)
-                .map_err(duplicate_or)?;
+            let message_id: MessageId = NewMessage {
+                company_id,
+                conversation_id,
+                channel_id,
+                direction: Direction::Inbound,
+                author_id: None,
+                body: text,
+                external_id: Some(&checked.external_id),
+                delivery: "received",
+                created_at: at,
+            }
+            .insert(conn)
+            .map_err(duplicate_or)?;
             // the oldest unanswered message sets the waiting time
             diesel::update(conversations::table.find(conversation_id))
                 .set(conversations::last_message_at.eq(at))

@@ -107,7 +107,8 @@ pub fn failures_from(
 }
 
 /// One line of the login history.
-#[derive(Clone, Debug, Queryable)]
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = login_events)]
 pub struct LoginRow {
     pub id: i64,
     pub created_at: chrono::NaiveDateTime,
@@ -144,17 +145,7 @@ pub fn page(
         .filter(login_events::company_id.eq(company_id))
         .order(login_events::id.desc())
         .limit(limit)
-        .select((
-            login_events::id,
-            login_events::created_at,
-            login_events::username,
-            login_events::user_id,
-            login_events::success,
-            login_events::reason,
-            login_events::ip,
-            login_events::user_agent,
-            login_events::location,
-        ))
+        .select(LoginRow::as_select())
         .into_boxed();
     if let Some(user) = filter
         .user
@@ -191,16 +182,6 @@ pub fn recent_for_user(
         .filter(login_events::user_id.eq(user_id))
         .order(login_events::id.desc())
         .limit(limit)
-        .select((
-            login_events::id,
-            login_events::created_at,
-            login_events::username,
-            login_events::user_id,
-            login_events::success,
-            login_events::reason,
-            login_events::ip,
-            login_events::user_agent,
-            login_events::location,
-        ))
+        .select(LoginRow::as_select())
         .load(conn)?)
 }

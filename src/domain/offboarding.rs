@@ -4,22 +4,21 @@
 
 use crate::core::ids::{CallTaskId, ChannelId, CompanyId, ConversationId, RoleId, UserId};
 use crate::core::masking::ContactMask;
-use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::core::permissions::{Permission, PermissionSet};
 use crate::core::status::{CallStatus, ConversationStatus, UserStatus};
 use crate::db::DbConnection;
 use crate::db::schema::{
     call_tasks, channel_members, channels, contacts, conversation_assignments, conversations,
-    login_events, role_permissions, sessions, users,
+    login_events, sessions, users,
 };
 use crate::domain::accounts::User;
+use crate::domain::roles::{self, UserWithRole};
 use crate::domain::users as user_domain;
 use crate::domain::{Caller, audit, channels as channel_domain, now, sessions as session_domain};
-use crate::error::{AppError, FieldErrors};
+use crate::error::AppError;
 
 pub struct OpenConversation {
     pub id: ConversationId,
@@ -158,49 +157,35 @@ fn candidates(
     exclude: UserId,
     needed: &[ChannelId],
 ) -> Result<Vec<Candidate>, AppError> {
-    let people: Vec<(UserId, String, String, RoleId)> = users::table
+    let people: Vec<UserWithRole> = users::table
         .filter(users::company_id.eq(company_id))
         .filter(users::status.eq(UserStatus::Active))
         .filter(users::id.ne(exclude))
         .order(users::display_name)
-        .select((
-            users::id,
-            users::display_name,
-            users::username,
-            users::role_id,
-        ))
+        .select(UserWithRole::as_select())
         .load(conn)?;
-    let role_ids: Vec<RoleId> = people.iter().map(|p| p.3).collect();
-    let mut permissions: HashMap<RoleId, PermissionSet> = HashMap::new();
-    for (role_id, key) in role_permissions::table
-        .filter(role_permissions::role_id.eq_any(&role_ids))
-        .select((role_permissions::role_id, role_permissions::permission))
-        .load::<(RoleId, String)>(conn)?
-    {
-        if let Some(permission) = Permission::from_key(&key) {
-            permissions.entry(role_id).or_default().insert(permission);
-        }
-    }
-    let ids: Vec<UserId> = people.iter().map(|p| p.0).collect();
+    let role_ids: Vec<RoleId> = people.iter().map(|p| p.role_id).collect();
+    let permissions = roles::permission_sets(conn, &role_ids)?;
+    let ids: Vec<UserId> = people.iter().map(|p| p.id).collect();
     let memberships: Vec<(UserId, ChannelId)> = channel_members::table
         .filter(channel_members::user_id.eq_any(&ids))
         .select((channel_members::user_id, channel_members::channel_id))
         .load(conn)?;
     Ok(people
         .into_iter()
-        .filter(|(id, _, _, role_id)| {
+        .filter(|p| {
             let can_hold = permissions
-                .get(role_id)
+                .get(&p.role_id)
                 .is_some_and(|set| set.can_hold_assigned());
             let on_every_channel = needed
                 .iter()
-                .all(|channel| memberships.contains(&(*id, *channel)));
+                .all(|channel| memberships.contains(&(p.id, *channel)));
             can_hold && on_every_channel
         })
-        .map(|(id, display_name, username, _)| Candidate {
-            id,
-            display_name,
-            username,
+        .map(|p| Candidate {
+            id: p.id,
+            display_name: p.display_name,
+            username: p.username,
         })
         .collect())
 }
@@ -220,12 +205,10 @@ pub fn transfer_open_conversations(
         return Ok(0);
     }
     let Some(target) = list.candidates.iter().find(|c| Some(c.id) == to_id) else {
-        let mut errors = FieldErrors::default();
-        errors.add(
+        return Err(AppError::field(
             "assignee_id",
             "Choose an active agent who is a member of every channel of these conversations.",
-        );
-        return Err(AppError::Fields(errors));
+        ));
     };
     let at = now();
     let ids: Vec<ConversationId> = list.conversations.iter().map(|c| c.id).collect();

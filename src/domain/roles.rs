@@ -1,5 +1,7 @@
 //! Roles: named permission sets per company. Supervisor and Agent are built in and read-only.
 
+use std::collections::HashMap;
+
 use crate::core::ids::{CompanyId, RoleId, UserId};
 use diesel::prelude::*;
 
@@ -105,6 +107,37 @@ pub fn permissions_of(conn: &mut DbConnection, role_id: RoleId) -> Result<Permis
     Ok(PermissionSet::from_keys(keys.iter().map(String::as_str)))
 }
 
+/// The permission sets of several roles, in one query (a role without grants has the empty set).
+pub fn permission_sets(
+    conn: &mut DbConnection,
+    role_ids: &[RoleId],
+) -> Result<HashMap<RoleId, PermissionSet>, AppError> {
+    let mut sets: HashMap<RoleId, PermissionSet> = role_ids
+        .iter()
+        .map(|id| (*id, PermissionSet::empty()))
+        .collect();
+    let grants: Vec<(RoleId, String)> = role_permissions::table
+        .filter(role_permissions::role_id.eq_any(role_ids))
+        .select((role_permissions::role_id, role_permissions::permission))
+        .load(conn)?;
+    for (role_id, key) in grants {
+        if let Some(permission) = Permission::from_key(&key) {
+            sets.entry(role_id).or_default().insert(permission);
+        }
+    }
+    Ok(sets)
+}
+
+/// A user and their role, for lists that keep only those whose role can do something.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = crate::db::schema::users)]
+pub struct UserWithRole {
+    pub id: UserId,
+    pub display_name: String,
+    pub username: String,
+    pub role_id: RoleId,
+}
+
 /// A role of the company, or 404 (also for another company's role).
 pub fn get(
     conn: &mut DbConnection,
@@ -145,10 +178,7 @@ pub fn list_with_counts(
         .group_by(users::role_id)
         .select((users::role_id, diesel::dsl::count_star()))
         .load(conn)?;
-    let grants: Vec<(RoleId, String)> = role_permissions::table
-        .filter(role_permissions::role_id.eq_any(&ids))
-        .select((role_permissions::role_id, role_permissions::permission))
-        .load(conn)?;
+    let sets = permission_sets(conn, &ids)?;
     Ok(all
         .into_iter()
         .map(|role| RoleSummary {
@@ -156,12 +186,7 @@ pub fn list_with_counts(
                 .iter()
                 .find(|(id, _)| *id == role.id)
                 .map_or(0, |(_, n)| *n),
-            permissions: PermissionSet::from_keys(
-                grants
-                    .iter()
-                    .filter(|(id, _)| *id == role.id)
-                    .map(|(_, key)| key.as_str()),
-            ),
+            permissions: sets.get(&role.id).copied().unwrap_or_default(),
             role,
         })
         .collect())

@@ -172,6 +172,9 @@ pub fn touch(
     Ok(())
 }
 
+/// A session as sign-in makes it; `create` adds its times.
+#[derive(Insertable)]
+#[diesel(table_name = sessions)]
 pub struct NewSession<'a> {
     pub token_hash: &'a str,
     pub company_id: CompanyId,
@@ -190,12 +193,7 @@ pub fn create(conn: &mut DbConnection, new: &NewSession<'_>) -> Result<(), AppEr
     let at = now();
     diesel::insert_into(sessions::table)
         .values((
-            sessions::token_hash.eq(new.token_hash),
-            sessions::company_id.eq(new.company_id),
-            sessions::user_id.eq(new.user_id),
-            sessions::csrf_token.eq(new.csrf_token),
-            sessions::ip.eq(new.ip),
-            sessions::user_agent.eq(new.user_agent),
+            new,
             sessions::created_at.eq(at),
             sessions::last_seen_at.eq(at),
             sessions::expires_at.eq(at + Duration::hours(lifetime_hours.max(1).into())),
@@ -211,6 +209,23 @@ pub fn save_data(conn: &mut DbConnection, token_hash: &str, data: &str) -> Resul
     Ok(())
 }
 
+/// What ending a session writes on it.
+#[derive(AsChangeset)]
+#[diesel(table_name = sessions)]
+struct Revocation<'a> {
+    revoked_at: NaiveDateTime,
+    revoked_reason: &'a str,
+}
+
+impl<'a> Revocation<'a> {
+    fn now(reason: &'a str) -> Self {
+        Self {
+            revoked_at: now(),
+            revoked_reason: reason,
+        }
+    }
+}
+
 pub fn revoke_by_token_hash(
     conn: &mut DbConnection,
     token_hash: &str,
@@ -221,10 +236,7 @@ pub fn revoke_by_token_hash(
             .filter(sessions::token_hash.eq(token_hash))
             .filter(sessions::revoked_at.is_null()),
     )
-    .set((
-        sessions::revoked_at.eq(Some(now())),
-        sessions::revoked_reason.eq(Some(reason)),
-    ))
+    .set(&Revocation::now(reason))
     .execute(conn)?;
     Ok(())
 }
@@ -242,10 +254,7 @@ pub fn revoke_for_user(
             .filter(sessions::user_id.eq(user_id))
             .filter(sessions::revoked_at.is_null()),
     )
-    .set((
-        sessions::revoked_at.eq(Some(now())),
-        sessions::revoked_reason.eq(Some(reason)),
-    ))
+    .set(&Revocation::now(reason))
     .execute(conn)?;
     Ok(ended > 0)
 }
@@ -263,10 +272,7 @@ pub fn revoke_all_for_user(
             .filter(sessions::revoked_at.is_null())
             .filter(sessions::id.ne(keep.unwrap_or(SessionId(-1)))),
     )
-    .set((
-        sessions::revoked_at.eq(Some(now())),
-        sessions::revoked_reason.eq(Some(reason)),
-    ))
+    .set(&Revocation::now(reason))
     .execute(conn)?;
     Ok(ended)
 }

@@ -11,35 +11,22 @@ use crate::error::{AppError, FieldErrors};
 
 /// The settings as the form sends them (text, validated here).
 #[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default)]
 pub struct SettingsForm {
-    #[serde(default)]
     pub password_min_length: String,
-    #[serde(default)]
     pub password_require_upper: Option<String>,
-    #[serde(default)]
     pub password_require_lower: Option<String>,
-    #[serde(default)]
     pub password_require_digit: Option<String>,
-    #[serde(default)]
     pub password_require_symbol: Option<String>,
-    #[serde(default)]
     pub password_min_score: String,
-    #[serde(default)]
     pub password_max_age_days: String,
-    #[serde(default)]
     pub idle_timeout_minutes: String,
-    #[serde(default)]
     pub session_lifetime_hours: String,
-    #[serde(default)]
     pub lockout_threshold: String,
-    #[serde(default)]
     pub end_session_on_client_change: Option<String>,
-    #[serde(default)]
     pub reveal_daily_cap: String,
-    #[serde(default)]
     pub missed_chat_minutes: String,
     /// ISO 3166 code (`TR`, `GB`); empty keeps the current region.
-    #[serde(default)]
     pub phone_region: String,
 }
 

@@ -41,13 +41,11 @@ pub async fn show(cx: Cx) -> Result<HttpResponse, AppError> {
     account_page(&cx, FieldErrors::default()).await
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 pub struct PasswordForm {
-    #[serde(default)]
     current_password: String,
-    #[serde(default)]
     new_password: String,
-    #[serde(default)]
     confirm_password: String,
 }
 

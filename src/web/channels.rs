@@ -62,10 +62,9 @@ pub async fn index(cx: Cx) -> Result<HttpResponse, AppError> {
 }
 
 #[derive(Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct NewChannel {
-    #[serde(default)]
     name: String,
-    #[serde(default)]
     kind: String,
 }
 

@@ -18,7 +18,7 @@ use crate::domain::conversations::{
 };
 use crate::domain::{companies, now};
 use crate::error::{AppError, FieldErrors};
-use crate::web::forms::lenient;
+use crate::web::forms::AssigneeForm;
 use crate::web::layout::Layout;
 use crate::web::{Cx, Form, Query, form_page, format_time, page, render, see_other};
 
@@ -405,16 +405,10 @@ pub async fn reopen(cx: Cx, id: Path<ConversationId>) -> Result<HttpResponse, Ap
     ))
 }
 
-#[derive(Deserialize)]
-pub struct TransferForm {
-    #[serde(default, deserialize_with = "lenient::id")]
-    assignee_id: Option<UserId>,
-}
-
 pub async fn transfer(
     cx: Cx,
     id: Path<ConversationId>,
-    Form(form): Form<TransferForm>,
+    Form(form): Form<AssigneeForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     match cx

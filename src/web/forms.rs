@@ -59,6 +59,14 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
     }
 }
 
+/// "Hand these to one person" (a conversation transfer, an offboarding transfer): empty or
+/// unparseable is `None`, which the domain refuses beside the field.
+#[derive(serde::Deserialize)]
+pub struct AssigneeForm {
+    #[serde(default, deserialize_with = "lenient::id")]
+    pub assignee_id: Option<crate::core::ids::UserId>,
+}
+
 /// Id fields that tolerate what does not parse, so the domain answers beside the field
 /// ("choose one of the company's roles") and the form comes back with 422: `None` stands for
 /// "nothing, or nothing that names a row". Use with `#[serde(default, deserialize_with = …)]`.

@@ -106,13 +106,11 @@ pub async fn form(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 pub struct LoginForm {
-    #[serde(default)]
     company_code: String,
-    #[serde(default)]
     username: String,
-    #[serde(default)]
     password: String,
     next: Option<String>,
 }

@@ -451,53 +451,55 @@ fn record_export(
         .write(conn)
 }
 
+/// One page of an export: its CSV rows and, when the page was full, the cursor of the next.
+fn export_page<R, C>(
+    rows: Vec<R>,
+    cursor_of: impl Fn(&R) -> C,
+    cells: impl Fn(R) -> Vec<String>,
+) -> ExportPage<C> {
+    let next = (rows.len() as i64 == EXPORT_PAGE)
+        .then(|| rows.last().map(cursor_of))
+        .flatten();
+    (rows.into_iter().map(cells).collect(), next)
+}
+
+fn utc(at: NaiveDateTime) -> String {
+    at.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
 pub async fn export_logins(
     cx: Cx,
     Query(query): Query<LoginQuery>,
 ) -> Result<HttpResponse, AppError> {
     let base = query.filter()?;
     let company_id = cx.user.auth.company_id;
-    let fetch =
-        move |conn: &mut DbConnection, cursor: Option<i64>| -> Result<ExportPage<i64>, AppError> {
-            let filter = LoginFilter {
-                before: cursor.or(base.before),
-                ..base.clone()
-            };
-            let rows = login_events::page(conn, company_id, &filter, EXPORT_PAGE)?;
-            let next = (rows.len() as i64 == EXPORT_PAGE)
-                .then(|| rows.last().map(|r| r.id))
-                .flatten();
-            Ok((
-                rows.into_iter()
-                    .map(|r| {
-                        vec![
-                            r.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-                            r.username,
-                            if r.success {
-                                "success".into()
-                            } else {
-                                "failure".into()
-                            },
-                            r.reason,
-                            r.ip,
-                            describe_user_agent(&r.user_agent),
-                            r.location.unwrap_or_default(),
-                        ]
-                    })
-                    .collect(),
-                next,
-            ))
+    let fetch = move |conn: &mut DbConnection, cursor: Option<i64>| {
+        let filter = LoginFilter {
+            before: cursor.or(base.before),
+            ..base.clone()
         };
-    stream_csv(
-        &cx,
-        "logins.csv",
-        query_string(&query),
-        &[
-            "time_utc", "username", "outcome", "reason", "ip", "device", "location",
-        ],
-        fetch,
-    )
-    .await
+        let rows = login_events::page(conn, company_id, &filter, EXPORT_PAGE)?;
+        Ok(export_page(
+            rows,
+            |r| r.id,
+            |r| {
+                let outcome = if r.success { "success" } else { "failure" };
+                vec![
+                    utc(r.created_at),
+                    r.username,
+                    outcome.into(),
+                    r.reason,
+                    r.ip,
+                    describe_user_agent(&r.user_agent),
+                    r.location.unwrap_or_default(),
+                ]
+            },
+        ))
+    };
+    let columns = [
+        "time_utc", "username", "outcome", "reason", "ip", "device", "location",
+    ];
+    stream_csv(&cx, "logins.csv", query_string(&query), &columns, fetch).await
 }
 
 pub async fn export_activity(
@@ -506,43 +508,32 @@ pub async fn export_activity(
 ) -> Result<HttpResponse, AppError> {
     let base = query.filter()?;
     let company_id = cx.user.auth.company_id;
-    let fetch =
-        move |conn: &mut DbConnection, cursor: Option<i64>| -> Result<ExportPage<i64>, AppError> {
-            let filter = ActivityFilter {
-                before: cursor.or(base.before),
-                ..base.clone()
-            };
-            let rows = audit::page(conn, company_id, &filter, EXPORT_PAGE)?;
-            let next = (rows.len() as i64 == EXPORT_PAGE)
-                .then(|| rows.last().map(|r| r.id))
-                .flatten();
-            Ok((
-                rows.into_iter()
-                    .map(|r| {
-                        vec![
-                            r.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-                            r.actor_username,
-                            r.action,
-                            r.target_label,
-                            r.summary,
-                            r.ip,
-                            r.seq.to_string(),
-                        ]
-                    })
-                    .collect(),
-                next,
-            ))
+    let fetch = move |conn: &mut DbConnection, cursor: Option<i64>| {
+        let filter = ActivityFilter {
+            before: cursor.or(base.before),
+            ..base.clone()
         };
-    stream_csv(
-        &cx,
-        "activity.csv",
-        query_string(&query),
-        &[
-            "time_utc", "actor", "action", "target", "summary", "ip", "seq",
-        ],
-        fetch,
-    )
-    .await
+        let rows = audit::page(conn, company_id, &filter, EXPORT_PAGE)?;
+        Ok(export_page(
+            rows,
+            |r| r.id,
+            |r| {
+                vec![
+                    utc(r.created_at),
+                    r.actor_username,
+                    r.action,
+                    r.target_label,
+                    r.summary,
+                    r.ip,
+                    r.seq.to_string(),
+                ]
+            },
+        ))
+    };
+    let columns = [
+        "time_utc", "actor", "action", "target", "summary", "ip", "seq",
+    ];
+    stream_csv(&cx, "activity.csv", query_string(&query), &columns, fetch).await
 }
 
 pub async fn export_conversations(
@@ -553,37 +544,30 @@ pub async fn export_conversations(
     let viewer = cx.user.viewer();
     let filters = query.describe();
     // the conversation list pages on (last activity, id): the cursor carries both
-    let fetch = move |conn: &mut DbConnection,
-                      cursor: Option<(NaiveDateTime, ConversationId)>|
-          -> Result<ExportPage<(NaiveDateTime, ConversationId)>, AppError> {
+    let fetch = move |conn: &mut DbConnection, cursor: Option<(NaiveDateTime, ConversationId)>| {
         let filter = conversations::ListFilter {
             before: cursor.or(base.before),
             ..base.clone()
         };
         let rows = conversations::list_page(conn, &viewer, &filter, EXPORT_PAGE)?;
-        let next = (rows.len() as i64 == EXPORT_PAGE)
-            .then(|| rows.last().map(|r| (r.last_message_at, r.id)))
-            .flatten();
-        Ok((rows.into_iter().map(conversation_cells).collect(), next))
+        Ok(export_page(
+            rows,
+            |r| (r.last_message_at, r.id),
+            conversation_cells,
+        ))
     };
-    stream_csv(
-        &cx,
-        "conversations.csv",
-        filters,
-        &[
-            "id",
-            "contact",
-            "phone",
-            "email",
-            "network_id",
-            "channel",
-            "assignee",
-            "status",
-            "last_activity_utc",
-        ],
-        fetch,
-    )
-    .await
+    let columns = [
+        "id",
+        "contact",
+        "phone",
+        "email",
+        "network_id",
+        "channel",
+        "assignee",
+        "status",
+        "last_activity_utc",
+    ];
+    stream_csv(&cx, "conversations.csv", filters, &columns, fetch).await
 }
 
 /// A conversation row as CSV cells: contact details are already masked for the viewer.
@@ -597,6 +581,6 @@ fn conversation_cells(row: conversations::ConversationRow) -> Vec<String> {
         row.channel_name,
         row.assignee.unwrap_or_default(),
         row.status.to_string(),
-        row.last_message_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        utc(row.last_message_at),
     ]
 }

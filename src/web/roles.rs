@@ -15,10 +15,9 @@ use crate::web::{Cx, Form, form_page};
 
 /// The role form as sent: a name and the checked permission keys.
 #[derive(Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct RoleForm {
-    #[serde(default)]
     name: String,
-    #[serde(default)]
     permissions: Vec<String>,
 }
 

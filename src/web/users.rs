@@ -18,7 +18,7 @@ use crate::domain::users::{
 };
 use crate::domain::{channels, login_events, roles};
 use crate::error::{AppError, FieldErrors};
-use crate::web::forms::lenient;
+use crate::web::forms::{AssigneeForm, lenient};
 use crate::web::layout::{Layout, NAV};
 use crate::web::{Cx, Form, Query, form_page, format_time, page, render};
 
@@ -137,20 +137,16 @@ struct NewPage {
 
 /// The add-user form as sent; it goes back into the page on a 422.
 #[derive(Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct NewUserForm {
-    #[serde(default)]
     username: String,
-    #[serde(default)]
     display_name: String,
-    #[serde(default)]
     email: String,
-    #[serde(default)]
     phone: String,
-    #[serde(default, deserialize_with = "lenient::id")]
+    #[serde(deserialize_with = "lenient::id")]
     role_id: Option<RoleId>,
-    #[serde(default, deserialize_with = "lenient::ids")]
+    #[serde(deserialize_with = "lenient::ids")]
     channel_ids: Vec<Option<ChannelId>>,
-    #[serde(default)]
     password: String,
 }
 
@@ -304,12 +300,10 @@ fn effective_access(rules: &RouteRules, profile: &Profile) -> Vec<AccessLine> {
 
 /// The profile form as sent; it goes back into the page on a 422.
 #[derive(Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct ProfileForm {
-    #[serde(default)]
     display_name: String,
-    #[serde(default)]
     email: String,
-    #[serde(default)]
     phone: String,
 }
 
@@ -545,12 +539,6 @@ async fn offboard_page(
     )
 }
 
-#[derive(Deserialize)]
-pub struct TransferForm {
-    #[serde(default, deserialize_with = "lenient::id")]
-    assignee_id: Option<UserId>,
-}
-
 pub async fn offboard(cx: Cx, id: Path<UserId>) -> Result<HttpResponse, AppError> {
     use actix_web::http::StatusCode;
     offboard_page(&cx, id.into_inner(), StatusCode::OK, FieldErrors::default()).await
@@ -559,7 +547,7 @@ pub async fn offboard(cx: Cx, id: Path<UserId>) -> Result<HttpResponse, AppError
 pub async fn offboard_transfer(
     cx: Cx,
     id: Path<UserId>,
-    Form(form): Form<TransferForm>,
+    Form(form): Form<AssigneeForm>,
 ) -> Result<HttpResponse, AppError> {
     use actix_web::http::StatusCode;
     let id = id.into_inner();

@@ -332,7 +332,147 @@ fn drop_guards(backend: Backend) -> &'static str {
     }
 }
 
+/// Instances started together on a database not yet migrated take turns: each finds the
+/// schema either missing (and applies it) or complete, and none fails half-way.
+fn instances_started_together_migrate_once(backend: Backend) {
+    let database = TestDatabase::create(backend);
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            switchboard(&database)
+                .arg("migrate")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for start in starts {
+        let output = start.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", text(&output.stderr));
+    }
+    let verified = run(&database, &["audit", "verify"], None);
+    assert!(verified.status.success(), "{}", text(&verified.stderr));
+}
+
 on_both_databases!(
     sync: verify_finds_deleted_and_reordered_records,
     operators_create_companies_and_users_and_verify_the_audit_log,
+    instances_started_together_migrate_once,
+    backups_copy_a_live_database_and_restores_wait_for_it,
 );
+
+/// `backup` copies a SQLite database while the panel serves and writes go on, and the copy is
+/// consistent (its audit chain verifies); `restore` refuses while a panel serves the database
+/// and afterwards brings back exactly what the backup held. On PostgreSQL both commands point
+/// to pg_dump / pg_restore.
+fn backups_copy_a_live_database_and_restores_wait_for_it(backend: Backend) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use switchboard::db::schema::audit_events;
+    use switchboard::domain::{Actor, audit, companies};
+
+    let database = TestDatabase::create(backend);
+    let copy = std::env::temp_dir().join(format!(
+        "sb_backup_{}_{}.db",
+        std::process::id(),
+        switchboard::core::secrets::random_hex(6)
+    ));
+    let copy_arg = copy.to_string_lossy().into_owned();
+    if let Backend::Postgres = backend {
+        assert_one_clear_line(
+            &run(&database, &["backup", "--to", &copy_arg], None),
+            "pg_dump",
+        );
+        assert_one_clear_line(
+            &run(&database, &["restore", "--from", &copy_arg], None),
+            "pg_restore",
+        );
+        return;
+    }
+    let port = crate::common::free_port();
+    let server = crate::common::ChildGuard(
+        switchboard(&database)
+            .args(["demo", "--bind", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(crate::common::wait_for_port(port, 60));
+
+    // chained activity records written as fast as one connection can while the copy is made
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let url = database.url.clone();
+        std::thread::spawn(move || {
+            let mut conn = switchboard::db::connect_single(&url).unwrap();
+            let demo = companies::find_by_code(&mut conn, "DEMO").unwrap().unwrap();
+            let actor = Actor::cli();
+            let mut written = 0;
+            while !stop.load(Ordering::Relaxed) {
+                switchboard::db::write_transaction(&mut conn, |conn| {
+                    audit::Entry::new(demo.id, &actor, "test.load")
+                        .about("test", "load")
+                        .saying("written during a backup")
+                        .write(conn)
+                })
+                .unwrap();
+                written += 1;
+            }
+            written
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let backup = run(&database, &["backup", "--to", &copy_arg], None);
+    assert!(backup.status.success(), "{}", text(&backup.stderr));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    assert!(writer.join().unwrap() > 0);
+    // a second backup never overwrites a file
+    assert_one_clear_line(
+        &run(&database, &["backup", "--to", &copy_arg], None),
+        "exists",
+    );
+
+    let on_copy = |args: &[&str]| {
+        switchboard(&database)
+            .env("SWITCHBOARD_DATABASE_URL", format!("sqlite://{copy_arg}"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let verified = on_copy(&["audit", "verify"]);
+    assert!(verified.status.success(), "{}", text(&verified.stderr));
+    let records = |url: &switchboard::db::DatabaseUrl| -> i64 {
+        audit_events::table
+            .count()
+            .get_result(&mut switchboard::db::connect_single(url).unwrap())
+            .unwrap()
+    };
+    let in_copy = records(&switchboard::db::DatabaseUrl::Sqlite(copy_arg.clone()));
+    assert!(
+        records(&database.url) > in_copy,
+        "writes went on after the copy"
+    );
+
+    // not while a panel serves the database
+    assert_one_clear_line(
+        &run(&database, &["restore", "--from", &copy_arg], None),
+        "in use",
+    );
+    drop(server);
+    let restored = run(&database, &["restore", "--from", &copy_arg], None);
+    assert!(restored.status.success(), "{}", text(&restored.stderr));
+    assert_eq!(records(&database.url), in_copy);
+    let verified = run(&database, &["audit", "verify"], None);
+    assert!(verified.status.success(), "{}", text(&verified.stderr));
+    // what is not a Switchboard backup is refused, and the database stays as it was
+    std::fs::write(&copy, b"not a database").unwrap();
+    assert!(
+        !run(&database, &["restore", "--from", &copy_arg], None)
+            .status
+            .success()
+    );
+    assert_eq!(records(&database.url), in_copy);
+    let _ = std::fs::remove_file(&copy);
+}
