@@ -468,6 +468,31 @@ impl DemoServer {
     pub fn conn(&self) -> switchboard::db::DbConnection {
         db::connect_single(&self.database.url).unwrap()
     }
+
+    /// A second instance of the real binary serving the same database (`serve`: no seeding),
+    /// as a deployment behind a load balancer runs it; killed when dropped.
+    pub fn another_instance(&self, env: &[(&str, &str)]) -> Instance {
+        let port = free_port();
+        let server = ChildGuard(
+            switchboard(&self.database)
+                .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+                .envs(env.iter().copied())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("start switchboard"),
+        );
+        assert!(wait_for_port(port, 60), "the second instance did not start");
+        Instance {
+            base: format!("http://127.0.0.1:{port}"),
+            _server: server,
+        }
+    }
+}
+
+/// Another process serving a `DemoServer`'s database.
+pub struct Instance {
+    pub base: String,
+    _server: ChildGuard,
 }
 
 /// Gives a DEMO user a new custom role holding exactly `permissions`.

@@ -11,6 +11,7 @@ mod browser;
 mod cli;
 mod concurrency;
 mod foundation;
+mod instances;
 mod layering;
 mod oversight;
 mod roles_channels;
