@@ -133,7 +133,10 @@ pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
             }
         }
     });
+    // SIGTERM / SIGINT: stop accepting, let requests in flight (streamed exports included)
+    // finish for up to 30 s, then exit 0
     let server = actix_web::HttpServer::new(move || app(state.clone(), rules.clone()))
+        .shutdown_timeout(30)
         .bind(&bind)
         .with_context(|| format!("cannot listen on {bind}"))?;
     tracing::info!("Switchboard is listening on http://{bind}");

@@ -469,6 +469,21 @@ impl DemoServer {
         db::connect_single(&self.database.url).unwrap()
     }
 
+    /// Sends SIGTERM, as a service manager stopping the panel would.
+    pub fn terminate(&self) {
+        let pid = self._server.0.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+    }
+
+    /// Waits for the server process to exit.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self._server.0.wait().expect("wait for switchboard")
+    }
+
     /// A second instance of the real binary serving the same database (`serve`: no seeding),
     /// as a deployment behind a load balancer runs it; killed when dropped.
     pub fn another_instance(&self, env: &[(&str, &str)]) -> Instance {

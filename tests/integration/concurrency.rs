@@ -267,7 +267,102 @@ async fn an_aborted_export_is_audited(backend: Backend) {
     assert!(sent < 10_000, "{summary}");
 }
 
-on_both_databases!(browser: an_aborted_export_is_audited);
+/// SIGTERM while an export streams and a write is under way: the server stops accepting,
+/// finishes both (every row, the closing record, the write with its own record) and exits 0.
+async fn sigterm_finishes_what_is_in_flight(backend: Backend) {
+    use diesel::prelude::*;
+    use switchboard::db::schema::audit_events;
+    use switchboard::domain::{Actor, audit, companies};
+    let mut server = DemoServer::start(backend, &[]);
+    let (records, demo_id) = {
+        let mut conn = server.conn();
+        let demo = companies::find_by_code(&mut conn, "DEMO").unwrap().unwrap();
+        switchboard::db::write_transaction(&mut conn, |conn| {
+            for n in 0..20_000 {
+                audit::Entry::new(demo.id, &Actor::cli(), "bench.filler")
+                    .about("note", "filler")
+                    .saying(format!("filler {n}"))
+                    .write(conn)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let records = audit_events::table
+            .filter(audit_events::company_id.eq(demo.id))
+            .count()
+            .get_result::<i64>(&mut conn)
+            .unwrap();
+        (records, demo.id)
+    };
+    let sofia = Visitor::at_the_form(&server, "127.0.0.1").await;
+    assert_eq!(sofia.sign_in("sofia", crate::common::PASSWORD).await, 303);
+    let token = sofia.token_from("/settings").await;
+    let mut export = sofia
+        .http
+        .get(format!("{}/exports/activity.csv", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status().as_u16(), 200);
+    let first = export.chunk().await.unwrap().unwrap();
+    let conversation: i64 = switchboard::db::schema::conversations::table
+        .filter(switchboard::db::schema::conversations::company_id.eq(demo_id))
+        .select(switchboard::db::schema::conversations::id)
+        .first(&mut server.conn())
+        .unwrap();
+    // a write sent together with the signal: answered, or refused as a whole
+    let write = async {
+        sofia
+            .http
+            .post(format!(
+                "{}/conversations/{conversation}/labels",
+                server.base
+            ))
+            .header("X-Forwarded-For", &sofia.address)
+            .form(&[("label", "shutdown"), ("csrf_token", &token)])
+            .send()
+            .await
+            .map(|answer| answer.status().as_u16())
+            .ok()
+    };
+    let (status, ()) = tokio::join!(write, async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        server.terminate();
+    });
+    // the export is whole: the header, one line per record (the export's own opening record
+    // included), nothing cut
+    let mut body = first.to_vec();
+    while let Some(chunk) = export.chunk().await.unwrap() {
+        body.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8(body).unwrap();
+    let rows = csv::Reader::from_reader(text.as_bytes()).records().count() as i64;
+    assert_eq!(rows, records + 1, "{} bytes", text.len());
+    let exit = server.wait();
+    assert!(exit.success(), "switchboard exited with {exit}");
+    let mut conn = server.conn();
+    let finished: i64 = audit_events::table
+        .filter(audit_events::action.eq("export.finish"))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(finished, 1);
+    // the write either happened with its record or was refused before it began
+    let labelled: i64 = audit_events::table
+        .filter(audit_events::action.eq("conversation.label_add"))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    match status {
+        Some(303) => assert_eq!(labelled, 1, "an answered write has its record"),
+        other => assert_eq!(labelled, 0, "{other:?}: nothing half-written"),
+    }
+}
+
+on_both_databases!(
+    browser: an_aborted_export_is_audited,
+    sigterm_finishes_what_is_in_flight
+);
 
 impl Visitor {
     /// The session's CSRF token, from a page the user may open.

@@ -139,7 +139,10 @@ async fn two_instances_share_sessions_users_roles_and_failures(backend: Backend)
     let mut dana = Browser::new("10.1.0.3");
     assert_eq!(dana.sign_in(&two, "dana", PASSWORD).await, 303);
     let (_, home) = dana.get(format!("{two}/account")).await;
-    assert!(!home.contains("href=\"/users\""), "dana sees /users already");
+    assert!(
+        !home.contains("href=\"/users\""),
+        "dana sees /users already"
+    );
     let (role_id, role_name): (i64, String) = users::table
         .inner_join(roles::table)
         .filter(users::id.eq(user_id(&a, "dana")))
@@ -163,7 +166,10 @@ async fn two_instances_share_sessions_users_roles_and_failures(backend: Backend)
         303
     );
     let (_, home) = dana.get(format!("{two}/account")).await;
-    assert!(home.contains("href=\"/users\""), "the role edit did not reach instance two");
+    assert!(
+        home.contains("href=\"/users\""),
+        "the role edit did not reach instance two"
+    );
 
     // sign-in failures count across both: 10 wrong passwords, alternating, lock the account
     for n in 0..10 {
@@ -172,7 +178,11 @@ async fn two_instances_share_sessions_users_roles_and_failures(backend: Backend)
         assert_eq!(guesser.sign_in(base, "bob", "Wrong-Password-99").await, 401);
     }
     let mut bob = Browser::new("10.2.1.1");
-    assert_eq!(bob.sign_in(&two, "bob", PASSWORD).await, 401, "bob is locked");
+    assert_eq!(
+        bob.sign_in(&two, "bob", PASSWORD).await,
+        401,
+        "bob is locked"
+    );
     // and one address's failures too: 30 spread over both, then 429 on either
     let mut attacker = Browser::new("198.51.100.9");
     for n in 0..30 {
