@@ -53,8 +53,28 @@ pub struct Cli {
     #[arg(long, global = true, env = "SWITCHBOARD_GEOIP_DB")]
     pub geoip_db: Option<String>,
 
+    /// Where to serve Prometheus metrics (`/metrics`), e.g. 127.0.0.1:9090; off when unset.
+    /// Keep it off the public address: it is never behind the panel's sign-in.
+    #[arg(long, global = true, env = "SWITCHBOARD_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
+
+    /// Log lines as `text` (the default) or `json` (one object per line).
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHBOARD_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +169,8 @@ pub struct Config {
     pub ip_failure_limit: i64,
     /// A MaxMind-format database for sign-in locations, if any.
     pub geoip_db: Option<String>,
+    /// Where `/metrics` is served, if anywhere.
+    pub metrics_bind: Option<String>,
 }
 
 impl Config {
@@ -181,6 +203,7 @@ impl Config {
             trusted_proxies: parse_proxies(&cli.trusted_proxies)?,
             ip_failure_limit,
             geoip_db: cli.geoip_db.clone().filter(|p| !p.trim().is_empty()),
+            metrics_bind: cli.metrics_bind.clone().filter(|b| !b.trim().is_empty()),
         })
     }
 
@@ -193,6 +216,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             ip_failure_limit: DEFAULT_IP_FAILURE_LIMIT,
             geoip_db: None,
+            metrics_bind: None,
         }
     }
 }

@@ -115,6 +115,18 @@ struct ErrorPage<'a> {
     status: u16,
     title: &'a str,
     message: &'a str,
+    request_id: Option<&'a str>,
+}
+
+tokio::task_local! {
+    /// The id of the request being answered (set by `web::observe` around every request), so
+    /// an error page can name it for the operator who reads the logs.
+    pub static REQUEST_ID: String;
+}
+
+/// The id of the request this task answers, if any.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
 }
 
 impl AppError {
@@ -146,10 +158,12 @@ impl AppError {
 
     /// The error page alone, for middleware that answers before any handler runs.
     pub fn page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+        let request_id = current_request_id();
         let body = ErrorPage {
             status: status.as_u16(),
             title,
             message,
+            request_id: request_id.as_deref(),
         }
         .render()
         .unwrap_or_else(|_| message.to_string());

@@ -105,12 +105,21 @@ pub fn app(
         .wrap(sessions)
         .wrap(headers)
         .wrap(from_fn(access::guard::unavailable_instead_of_500))
-        .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %Dms").exclude("/healthz"))
+        .wrap(from_fn(web::observe::observe))
 }
 
 /// Serves until stopped. Fails with a clear message when the address cannot be bound.
 pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
     let bind = config.bind.clone();
+    let metrics = match &config.metrics_bind {
+        Some(metrics_bind) => {
+            let handle = web::metrics::install()?;
+            let server = web::metrics::server(metrics_bind, handle, pool.clone())?;
+            tracing::info!("metrics on http://{metrics_bind}/metrics");
+            Some(server)
+        }
+        None => None,
+    };
     let state = Data::new(AppState::new(pool, config)?);
     let rules = Data::new(web::route_rules());
     // repeated refusals are summarised when their window closes (see audit::count_refusal)
@@ -140,5 +149,14 @@ pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
         .bind(&bind)
         .with_context(|| format!("cannot listen on {bind}"))?;
     tracing::info!("Switchboard is listening on http://{bind}");
-    server.run().await.context("server stopped")
+    let panel = server.run();
+    match metrics {
+        Some(metrics) => {
+            futures_util::future::try_join(panel, metrics)
+                .await
+                .context("server stopped")?;
+            Ok(())
+        }
+        None => panel.await.context("server stopped"),
+    }
 }

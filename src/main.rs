@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, anyhow, bail};
 use clap::Parser;
-use switchboard::config::{AuditCommand, Cli, Command, CompanyCommand, Config, UserCommand};
+use switchboard::config::{
+    AuditCommand, Cli, Command, CompanyCommand, Config, LogFormat, UserCommand,
+};
 use switchboard::db::{self, DbConnection};
 use switchboard::domain::users::NewUser;
 use switchboard::domain::{Actor, audit, companies, conversations, demo, roles, users};
@@ -13,13 +15,17 @@ use switchboard::error::AppError;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        // one JSON object per line, the event's fields at the top level
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     match run(cli) {
         Ok(code) => code,
         Err(err) => {

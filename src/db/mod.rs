@@ -211,7 +211,10 @@ where
 {
     let pool = pool.clone();
     actix_web::web::block(move || {
+        let waiting = std::time::Instant::now();
         let mut conn = pool.get()?;
+        metrics::histogram!("switchboard_db_pool_checkout_seconds")
+            .record(waiting.elapsed().as_secs_f64());
         work(&mut conn)
     })
     .await?

@@ -280,6 +280,7 @@ impl Record {
 
 /// Appends a record to the company's chain. Call inside the transaction of the change.
 pub fn record(conn: &mut DbConnection, entry: Entry<'_>) -> Result<(), AppError> {
+    metrics::counter!("switchboard_audit_appends_total").increment(1);
     // Serialize appenders per company so the chain cannot fork. SQLite's IMMEDIATE write
     // transactions already serialize; PostgreSQL takes a transaction-scoped advisory lock.
     if let DbConnection::Postgres(pg) = conn {

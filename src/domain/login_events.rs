@@ -31,6 +31,11 @@ pub fn record(conn: &mut DbConnection, attempt: &Attempt<'_>) -> Result<(), AppE
 }
 
 fn insert(conn: &mut DbConnection, attempt: &Attempt<'_>) -> Result<i64, AppError> {
+    // `pending` is a reservation, counted when it is settled
+    if attempt.reason != "pending" {
+        metrics::counter!("switchboard_sign_ins_total", "outcome" => attempt.reason.to_string())
+            .increment(1);
+    }
     Ok(diesel::insert_into(login_events::table)
         .values((
             login_events::company_id.eq(attempt.company_id),
@@ -77,6 +82,8 @@ pub fn reserve_check(
 
 /// Records how a reserved attempt ended.
 pub fn settle(conn: &mut DbConnection, id: i64, attempt: &Attempt<'_>) -> Result<(), AppError> {
+    metrics::counter!("switchboard_sign_ins_total", "outcome" => attempt.reason.to_string())
+        .increment(1);
     diesel::update(login_events::table.find(id))
         .set((
             login_events::company_id.eq(attempt.company_id),

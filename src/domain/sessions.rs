@@ -209,6 +209,15 @@ pub fn save_data(conn: &mut DbConnection, token_hash: &str, data: &str) -> Resul
     Ok(())
 }
 
+/// Sessions not ended and not expired, across companies (for the operator's metrics).
+pub fn count_live(conn: &mut DbConnection) -> Result<i64, AppError> {
+    Ok(sessions::table
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now()))
+        .count()
+        .get_result(conn)?)
+}
+
 /// What ending a session writes on it.
 #[derive(AsChangeset)]
 #[diesel(table_name = sessions)]

@@ -569,6 +569,7 @@ pub fn settle_password_check(
             users::locked_until.eq(Some(now() + Duration::minutes(minutes))),
         ))
         .execute(conn)?;
+    metrics::counter!("switchboard_lockouts_total").increment(1);
     Ok(true)
 }
 

@@ -13,6 +13,8 @@ pub mod home;
 pub mod hooks;
 pub mod layout;
 pub mod login;
+pub mod metrics;
+pub mod observe;
 pub mod oversight;
 pub mod roles;
 pub mod settings;

@@ -413,6 +413,8 @@ where
             match crate::db::run(&pool, move |conn| fetch(conn, cursor)).await {
                 Ok((rows, next)) => {
                     progress.record.rows += rows.len();
+                    metrics::counter!("switchboard_export_rows_total", "export" => name)
+                        .increment(rows.len() as u64);
                     progress.more = next.is_some();
                     progress.cursor = next;
                     Some((

@@ -13,6 +13,7 @@ mod concurrency;
 mod foundation;
 mod instances;
 mod layering;
+mod operations;
 mod oversight;
 mod roles_channels;
 mod users;
