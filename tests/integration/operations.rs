@@ -191,3 +191,72 @@ async fn operators_see_metrics_request_ids_and_json_logs(backend: Backend) {
 }
 
 on_both_databases!(browser: operators_see_metrics_request_ids_and_json_logs);
+
+/// The deployment files name only settings the binary reads, probe a public route, and start
+/// a command that exists (docker and systemd are not on the test machine: this is what can be
+/// checked without them).
+#[test]
+fn deployment_files_agree_with_the_binary() {
+    use actix_web::http::Method;
+    use switchboard::access::Rule;
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read = |path: &str| {
+        std::fs::read_to_string(format!("{root}/{path}"))
+            .unwrap_or_else(|err| panic!("{path}: {err}"))
+    };
+    let files = [
+        ("Dockerfile", read("Dockerfile")),
+        ("compose.yaml", read("compose.yaml")),
+        (
+            "deploy/switchboard.service",
+            read("deploy/switchboard.service"),
+        ),
+        ("deploy/Caddyfile", read("deploy/Caddyfile")),
+    ];
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    // read outside clap: the log filter, and the password of `company create` / `user create`
+    let read_elsewhere = ["SWITCHBOARD_LOG", "SWITCHBOARD_PASSWORD"];
+    for (name, text) in &files {
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("SWITCHBOARD_") {
+            let variable: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                .collect();
+            rest = &rest[at + variable.len()..];
+            assert!(
+                help.contains(&format!("[env: {variable}="))
+                    || read_elsewhere.contains(&variable.as_str()),
+                "{name} sets {variable}, which switchboard does not read"
+            );
+        }
+    }
+    // health checks probe a route anyone may open
+    let rules = switchboard::web::route_rules();
+    assert!(files[0].1.contains("/readyz") && files[3].1.contains("health_uri /readyz"));
+    assert!(matches!(
+        rules.rule(&Method::GET, "/readyz"),
+        Some(Rule::Public)
+    ));
+    // the unit starts a command the binary has
+    let exec = files[2]
+        .1
+        .lines()
+        .find_map(|line| line.strip_prefix("ExecStart="))
+        .expect("ExecStart");
+    let args: Vec<&str> = exec.split_whitespace().skip(1).collect();
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(&args)
+        .arg("--help")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "switchboard {args:?} is not a command");
+    // both run the container's command as a user without privileges
+    assert!(files[0].1.contains("\nUSER switchboard\n"));
+    assert!(files[2].1.contains("DynamicUser=yes"));
+}
