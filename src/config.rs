@@ -58,6 +58,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "SWITCHBOARD_METRICS_BIND")]
     pub metrics_bind: Option<String>,
 
+    /// Sign-ins that may wait for a password check (one per core runs at a time) before the
+    /// next gets 503 with Retry-After.
+    #[arg(long, global = true, env = "SWITCHBOARD_PASSWORD_QUEUE", default_value_t = DEFAULT_PASSWORD_QUEUE)]
+    pub password_queue: usize,
+
     /// Log lines as `text` (the default) or `json` (one object per line).
     #[arg(
         long,
@@ -155,6 +160,11 @@ pub enum AuditCommand {
     },
 }
 
+/// Sign-ins waiting for a password check, beyond those running, before 503. Waiting costs no
+/// memory to speak of (only a running check holds argon2's 19 MiB), so the bound is about
+/// how long anyone should wait: 256 checks on two cores clear in a few seconds.
+pub const DEFAULT_PASSWORD_QUEUE: usize = 256;
+
 /// Failed sign-ins one address may make within the throttle window, unless configured higher.
 pub const DEFAULT_IP_FAILURE_LIMIT: i64 = 30;
 
@@ -171,6 +181,8 @@ pub struct Config {
     pub geoip_db: Option<String>,
     /// Where `/metrics` is served, if anywhere.
     pub metrics_bind: Option<String>,
+    /// Sign-ins that may wait for a password check before 503 (one check per core runs).
+    pub password_queue: usize,
 }
 
 impl Config {
@@ -204,6 +216,7 @@ impl Config {
             ip_failure_limit,
             geoip_db: cli.geoip_db.clone().filter(|p| !p.trim().is_empty()),
             metrics_bind: cli.metrics_bind.clone().filter(|b| !b.trim().is_empty()),
+            password_queue: cli.password_queue,
         })
     }
 
@@ -217,6 +230,7 @@ impl Config {
             ip_failure_limit: DEFAULT_IP_FAILURE_LIMIT,
             geoip_db: None,
             metrics_bind: None,
+            password_queue: DEFAULT_PASSWORD_QUEUE,
         }
     }
 }

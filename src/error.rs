@@ -41,6 +41,9 @@ pub enum AppError {
     Fields(FieldErrors),
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
+    /// More password checks are waiting than the server takes on; answered 503 + Retry-After.
+    #[error("busy checking passwords")]
+    Busy { retry_after_secs: u64 },
     #[error("database unavailable: {context}")]
     Unavailable {
         context: String,
@@ -149,6 +152,10 @@ impl AppError {
                 "Too many attempts",
                 "Too many failed sign-ins from your address. Wait a few minutes and try again.".into(),
             ),
+            Self::Busy { .. } => (
+                "Busy",
+                "Many people are signing in right now. Try again in a moment.".into(),
+            ),
             Self::Unavailable { .. } | Self::Internal { .. } => (
                 "Temporarily unavailable",
                 "Switchboard cannot reach its database right now. Try again in a moment.".into(),
@@ -183,7 +190,9 @@ impl ResponseError for AppError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Invalid(_) | Self::Fields(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable { .. } | Self::Internal { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy { .. } | Self::Unavailable { .. } | Self::Internal { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -204,7 +213,8 @@ impl ResponseError for AppError {
                 }
                 let (title, message) = other.title_and_message();
                 let mut response = Self::page(self.status_code(), title, &message);
-                if let Self::TooManyRequests { retry_after_secs } = other
+                if let Self::TooManyRequests { retry_after_secs } | Self::Busy { retry_after_secs } =
+                    other
                     && let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string())
                 {
                     response.headers_mut().insert(header::RETRY_AFTER, value);

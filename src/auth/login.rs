@@ -1,9 +1,9 @@
 //! Sign-in: company code + username + password. Every failure looks the same to the client
 //! (one generic 401) and costs the same time; the reason goes to the login history only.
 
+use crate::auth::password_work::PasswordWork;
 use crate::auth::session_store::LoginGrant;
 use crate::core::ids::{CompanyId, UserId};
-use crate::core::passwords;
 use crate::core::status::UserStatus;
 use crate::db::{self, DbConnection, Pool, write_transaction};
 use crate::domain::{Actor, audit, companies, login_events, now, users};
@@ -68,9 +68,12 @@ struct Reserved {
 /// account's threshold are checked.
 pub async fn sign_in(
     pool: &Pool,
+    passwords: &PasswordWork,
     credentials: Credentials,
     ip_failure_limit: i64,
 ) -> Result<Result<LoginGrant, Failure>, AppError> {
+    // a place for the check first: when the server is saturated, nothing is recorded
+    let admission = passwords.admit()?;
     let credentials = std::sync::Arc::new(credentials);
     let creds = credentials.clone();
     let reserved = db::run(pool, move |conn| {
@@ -88,14 +91,15 @@ pub async fn sign_in(
         .as_ref()
         .filter(|_| reserved.slot.is_some())
         .and_then(|user| user.password_hash.clone());
-    let password_ok = actix_web::web::block(move || match hash {
-        Some(hash) => passwords::verify(&password, &hash),
-        None => {
-            passwords::verify_dummy(&password);
-            false
-        }
-    })
-    .await?;
+    let password_ok = passwords
+        .run(&admission, move || match hash {
+            Some(hash) => crate::core::passwords::verify(&password, &hash),
+            None => {
+                crate::core::passwords::verify_dummy(&password);
+                false
+            }
+        })
+        .await?;
     db::run(pool, move |conn| {
         write_transaction(conn, |conn| {
             settle(conn, &credentials, reserved, password_ok)

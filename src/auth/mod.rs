@@ -4,6 +4,7 @@ pub mod client;
 pub mod csrf;
 pub mod geoip;
 pub mod login;
+pub mod password_work;
 pub mod session_store;
 pub mod state;
 

@@ -20,6 +20,8 @@ pub struct AppState {
     /// Signs session cookies; shared by all instances through the database.
     pub cookie_key: Key,
     pub geoip: crate::auth::geoip::GeoIp,
+    /// Where sign-ins check passwords: bounded, off the database connections.
+    pub passwords: crate::auth::password_work::PasswordWork,
 }
 
 impl AppState {
@@ -30,7 +32,10 @@ impl AppState {
         drop(conn);
         let cookie_key = Key::try_from(secret.as_slice()).context("the cookie key")?;
         let geoip = crate::auth::geoip::GeoIp::open(config.geoip_db.as_deref());
+        let passwords =
+            crate::auth::password_work::PasswordWork::for_this_machine(config.password_queue);
         Ok(Self {
+            passwords,
             pool,
             config,
             permission_cache: PermissionCache::default(),

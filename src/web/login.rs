@@ -157,7 +157,7 @@ pub async fn submit(
         user_agent: client::user_agent(&req),
     };
     let limit = state.config.ip_failure_limit;
-    let outcome = sign_in(&state.pool, credentials, limit).await?;
+    let outcome = sign_in(&state.pool, &state.passwords, credentials, limit).await?;
     match outcome {
         Err(Failure::Throttled { retry_after_secs }) => {
             Err(AppError::TooManyRequests { retry_after_secs })

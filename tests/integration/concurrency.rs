@@ -195,8 +195,56 @@ impl Visitor {
     }
 }
 
+/// With no queue for password checks (one per core at a time), a burst of sign-ins is
+/// answered 503 with Retry-After beyond what runs, never 500, and a refused attempt leaves no
+/// trace: every login record belongs to an attempt that was checked.
+async fn a_sign_in_storm_beyond_the_queue_is_refused_cleanly(backend: Backend) {
+    let server = DemoServer::start(
+        backend,
+        &[
+            ("SWITCHBOARD_TRUSTED_PROXIES", "127.0.0.1"),
+            ("SWITCHBOARD_PASSWORD_QUEUE", "0"),
+        ],
+    );
+    let mut visitors = Vec::new();
+    for n in 0..30 {
+        visitors.push(Visitor::at_the_form(&server, &format!("10.7.0.{}", n + 1)).await);
+    }
+    let answers = futures_util::future::join_all(visitors.iter().enumerate().map(|(n, v)| {
+        v.http
+            .post(format!("{}/login", v.base))
+            .header("X-Forwarded-For", &v.address)
+            .form(&[
+                ("company_code", "DEMO"),
+                ("username", &format!("storm{n}") as &str),
+                ("password", "Wrong-Password-99"),
+                ("csrf_token", &v.token),
+            ])
+            .send()
+    }))
+    .await;
+    let mut checked = 0;
+    let mut busy = 0;
+    for answer in answers {
+        let answer = answer.unwrap();
+        match answer.status().as_u16() {
+            401 => checked += 1,
+            503 => {
+                busy += 1;
+                assert!(answer.headers().contains_key("retry-after"));
+            }
+            other => panic!("answered {other}"),
+        }
+    }
+    assert!(busy > 0, "30 sign-ins at once on {checked} checks");
+    let seen = reasons(&mut server.conn(), |ip, _| ip.starts_with("10.7.0."));
+    assert_eq!(seen.values().sum::<usize>(), checked, "{seen:?}");
+    assert_eq!(seen.get("unknown_user"), Some(&checked), "{seen:?}");
+}
+
 on_both_databases!(
-    browser: lockout_holds_under_concurrent_guesses,
+    browser: a_sign_in_storm_beyond_the_queue_is_refused_cleanly,
+    lockout_holds_under_concurrent_guesses,
     throttle_holds_under_concurrent_failures,
 );
 
