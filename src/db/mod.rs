@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod schema;
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -25,7 +26,20 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-pub type Pool = r2d2::Pool<DbManager>;
+/// The connection pool, and what it knows of the database's health.
+#[derive(Clone)]
+pub struct Pool {
+    connections: r2d2::Pool<DbManager>,
+    health: std::sync::Arc<Health>,
+}
+
+impl std::ops::Deref for Pool {
+    type Target = r2d2::Pool<DbManager>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.connections
+    }
+}
 pub type PooledConnection = r2d2::PooledConnection<DbManager>;
 
 /// Where the data lives, parsed from `--database` / `SWITCHBOARD_DATABASE_URL`.
@@ -96,18 +110,91 @@ fn redact(url: &str) -> String {
 #[derive(Clone, Debug)]
 pub struct DbManager {
     url: DatabaseUrl,
+    /// Connections that serve requests get a statement timeout; the command line's do not
+    /// (a migration may take long).
+    serving: bool,
+    health: std::sync::Arc<Health>,
+}
+
+/// Whether the database answered the last attempt to connect: while it does not, requests
+/// are answered 503 at once instead of each waiting out the pool's checkout timeout.
+#[derive(Debug, Default)]
+pub struct Health {
+    last_failure_ms: AtomicI64,
+    last_success_ms: AtomicI64,
+}
+
+/// How long a failed connection attempt makes requests fail fast; then one request waits
+/// for a connection again (and a success ends it at once).
+const FAIL_FAST_MS: i64 = 1000;
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Health {
+    fn connected(&self, ok: bool) {
+        let field = if ok {
+            &self.last_success_ms
+        } else {
+            &self.last_failure_ms
+        };
+        field.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// The last attempt to connect failed, a moment ago.
+    pub fn is_down(&self) -> bool {
+        let failed = self.last_failure_ms.load(Ordering::Relaxed);
+        failed > self.last_success_ms.load(Ordering::Relaxed) && now_ms() - failed < FAIL_FAST_MS
+    }
+}
+
+/// libpq settings that make a PostgreSQL outage show quickly: a connect timeout, TCP
+/// keepalives and a user timeout, unless the URL sets them itself.
+fn with_network_timeouts(url: &str) -> String {
+    let mut url = url.to_string();
+    for (key, value) in [
+        ("connect_timeout", "3"),
+        ("keepalives", "1"),
+        ("keepalives_idle", "10"),
+        ("keepalives_interval", "5"),
+        ("keepalives_count", "3"),
+        ("tcp_user_timeout", "10000"),
+    ] {
+        if !url.contains(&format!("{key}=")) {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(&format!("{key}={value}"));
+        }
+    }
+    url
 }
 
 impl DbManager {
     pub fn new(url: DatabaseUrl) -> Self {
-        Self { url }
+        Self {
+            url,
+            serving: false,
+            health: std::sync::Arc::default(),
+        }
     }
 
     pub fn connect_once(&self) -> Result<DbConnection, ConnectionError> {
+        let connected = self.open();
+        self.health.connected(connected.is_ok());
+        connected
+    }
+
+    fn open(&self) -> Result<DbConnection, ConnectionError> {
         match &self.url {
             DatabaseUrl::Postgres(url) => {
-                let mut conn = PgConnection::establish(url)?;
-                conn.batch_execute("SET TIME ZONE 'UTC'")
+                let mut conn = PgConnection::establish(&with_network_timeouts(url))?;
+                // a statement that runs this long is stuck: free the connection
+                let setup = if self.serving {
+                    "SET TIME ZONE 'UTC'; SET statement_timeout = '30s'"
+                } else {
+                    "SET TIME ZONE 'UTC'"
+                };
+                conn.batch_execute(setup)
                     .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConnection::Postgres(conn))
             }
@@ -158,19 +245,27 @@ pub fn connect_single(url: &DatabaseUrl) -> anyhow::Result<DbConnection> {
 
 /// Builds the pool and checks that the database answers (fails within a few seconds if not).
 pub fn connect(url: &DatabaseUrl) -> anyhow::Result<Pool> {
-    let manager = DbManager::new(url.clone());
+    let manager = DbManager {
+        serving: true,
+        ..DbManager::new(url.clone())
+    };
+    let health = manager.health.clone();
     // An unreachable database should say so at once, with the driver's reason.
     drop(connect_single(url)?);
     let max_size = match url {
         DatabaseUrl::Sqlite(_) => 8,
         DatabaseUrl::Postgres(_) => 12,
     };
-    r2d2::Pool::builder()
+    let connections = r2d2::Pool::builder()
         .max_size(max_size)
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(5))
         .build(manager)
-        .with_context(|| format!("cannot open a connection pool to {}", url.display()))
+        .with_context(|| format!("cannot open a connection pool to {}", url.display()))?;
+    Ok(Pool {
+        connections,
+        health,
+    })
 }
 
 /// Applies every pending migration of the connection's dialect.
@@ -212,7 +307,7 @@ where
     let pool = pool.clone();
     actix_web::web::block(move || {
         let waiting = std::time::Instant::now();
-        let mut conn = pool.get()?;
+        let mut conn = checkout(&pool)?;
         metrics::histogram!("switchboard_db_pool_checkout_seconds")
             .record(waiting.elapsed().as_secs_f64());
         work(&mut conn)
@@ -297,9 +392,26 @@ pub fn cookie_secret(conn: &mut DbConnection) -> Result<Vec<u8>, AppError> {
 
 /// True when the database answers a trivial query (for `/readyz`).
 pub fn ping(pool: &Pool) -> bool {
-    pool.get()
+    checkout(pool)
         .map(|mut conn| conn.ping().is_ok())
         .unwrap_or(false)
+}
+
+/// A pooled connection. While the database is down (a connection attempt just failed), only
+/// an idle connection is taken, else 503 at once; otherwise a short wait, and a longer one
+/// only when the database is up but every connection is busy.
+fn checkout(pool: &Pool) -> Result<PooledConnection, AppError> {
+    let health = &pool.health;
+    if health.is_down() {
+        return pool
+            .try_get()
+            .ok_or_else(|| AppError::unavailable("the database does not answer"));
+    }
+    match pool.get_timeout(Duration::from_secs(1)) {
+        Ok(conn) => Ok(conn),
+        Err(_) if health.is_down() => Err(AppError::unavailable("the database does not answer")),
+        Err(_) => Ok(pool.get_timeout(Duration::from_secs(4))?),
+    }
 }
 
 /// Text search that ignores case the same way on both databases: the database lowers the

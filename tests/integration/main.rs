@@ -14,6 +14,7 @@ mod foundation;
 mod instances;
 mod layering;
 mod operations;
+mod outage;
 mod oversight;
 mod roles_channels;
 mod users;

@@ -1,0 +1,159 @@
+//! A PostgreSQL outage as the panel lives it: the database goes away under a running server
+//! (through a TCP proxy the test controls), requests and `/readyz` answer 503 at once instead
+//! of waiting out timeouts, and the server recovers by itself when the database is back.
+//! PostgreSQL only: an embedded SQLite file cannot go away over the network.
+
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use crate::common::{
+    Backend, ChildGuard, PASSWORD, TestDatabase, free_port, switchboard, wait_for_port,
+};
+
+/// Forwards 127.0.0.1:`port` to the PostgreSQL server while up; when down, it refuses new
+/// connections and cuts the open ones, as a crashed or restarting server would.
+struct Proxy {
+    port: u16,
+    target: String,
+    accept: Option<JoinHandle<()>>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Self {
+        let mut proxy = Self {
+            port: free_port(),
+            target,
+            accept: None,
+            links: Default::default(),
+        };
+        proxy.up().await;
+        proxy
+    }
+
+    async fn up(&mut self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        let target = self.target.clone();
+        let links = self.links.clone();
+        self.accept = Some(tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let target = target.clone();
+                let link = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                links.lock().unwrap().push(link);
+            }
+        }));
+    }
+
+    /// Stops accepting (the listener is dropped: connections are refused) and cuts every link.
+    fn down(&mut self) {
+        if let Some(accept) = self.accept.take() {
+            accept.abort();
+        }
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+}
+
+/// `host:port` of the test server, from its URL.
+fn server_address(url: &str) -> String {
+    let after_at = url.rsplit_once('@').map_or(url, |(_, rest)| rest);
+    let host_port = after_at.split('/').next().unwrap_or(after_at);
+    if host_port.contains(':') {
+        host_port.to_string()
+    } else {
+        format!("{host_port}:5432")
+    }
+}
+
+async fn status(http: &reqwest::Client, url: String) -> (u16, Duration) {
+    let started = Instant::now();
+    let answer = http.get(url).send().await.map(|a| a.status().as_u16());
+    (answer.unwrap_or(0), started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_outage_answers_503_at_once_and_recovers() {
+    let database = TestDatabase::create(Backend::Postgres);
+    let switchboard::db::DatabaseUrl::Postgres(url) = &database.url else {
+        unreachable!()
+    };
+    let mut proxy = Proxy::start(server_address(url)).await;
+    let address = server_address(url);
+    let through_proxy = url.replacen(&address, &format!("127.0.0.1:{}", proxy.port), 1);
+    let port = free_port();
+    let _server = ChildGuard(
+        switchboard(&database)
+            .env("SWITCHBOARD_DATABASE_URL", &through_proxy)
+            .args(["demo", "--bind", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_for_port(port, 60));
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = http
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"csrf-token\" content=\"";
+    let token = form[form.find(marker).unwrap() + marker.len()..]
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let signed_in = http
+        .post(format!("{base}/login"))
+        .form(&[
+            ("company_code", "DEMO"),
+            ("username", "sofia"),
+            ("password", PASSWORD),
+            ("csrf_token", &token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status().as_u16(), 303);
+    assert_eq!(status(&http, format!("{base}/conversations")).await.0, 200);
+
+    proxy.down();
+    // the first request finds out (a short wait), every later one is answered at once
+    let (first, _) = status(&http, format!("{base}/readyz")).await;
+    assert_eq!(first, 503);
+    for path in ["/readyz", "/conversations", "/users"] {
+        let (code, took) = status(&http, format!("{base}{path}")).await;
+        assert_eq!(code, 503, "{path}");
+        assert!(took < Duration::from_millis(1500), "{path} took {took:?}");
+    }
+
+    proxy.up().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, _) = status(&http, format!("{base}/readyz")).await;
+        if code == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not ready again after the database came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // the session survived the outage: it lives in the database
+    assert_eq!(status(&http, format!("{base}/conversations")).await.0, 200);
+}
