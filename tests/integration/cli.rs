@@ -281,6 +281,25 @@ fn verify_finds_deleted_and_reordered_records(backend: Backend) {
             .unwrap();
     });
     assert!(report.contains("BROKEN at record 2"), "{report}");
+    // an edited record whose own hash was recomputed to fit: its successor's link gives it away
+    let report = fresh(&|conn| {
+        use switchboard::domain::audit::Record;
+        let mut record: Record = audit_events
+            .filter(seq.eq(2))
+            .select(Record::as_select())
+            .first(conn)
+            .unwrap();
+        record.summary = "nothing happened here".into();
+        let forged = record.compute_hash();
+        diesel::update(audit_events.filter(seq.eq(2)))
+            .set((summary.eq(&record.summary), hash.eq(&forged)))
+            .execute(conn)
+            .unwrap();
+    });
+    assert!(
+        report.contains("BROKEN at record 3") && report.contains("link"),
+        "{report}"
+    );
     // the newest record removed: the rest still chains, so only the head an operator kept
     // elsewhere shows the truncation; verify prints it for exactly that
     let database = TestDatabase::create(backend);

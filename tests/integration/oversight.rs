@@ -709,8 +709,64 @@ on_both_databases!(
     the_activity_log_pages_by_keyset,
     supervisors_list_and_end_sessions_of_their_company_only,
     a_session_moving_to_another_address_is_ended,
+    a_session_moving_to_another_browser_is_ended,
+    lockout_comes_after_ten_consecutive_failures,
     exports_are_gated_masked_and_recorded,
 );
+
+/// The same cookie sent by another browser (another User-Agent) ends the session, at the
+/// same address.
+async fn a_session_moving_to_another_browser_is_ended(app: TestApp) {
+    let alice = id_of(&app, "DEMO", "alice");
+    let mut client = app.signed_in("DEMO", "alice").await;
+    client.get("/conversations").await.assert_status(200);
+    let before = last_audit_id(&app);
+    client.user_agent = "curl/8.5.0".into();
+    let page = client.get("/conversations").await;
+    page.assert_status(303);
+    assert!(page.location().unwrap().starts_with("/login"));
+    let reason: Option<String> = sessions::table
+        .filter(sessions::user_id.eq(alice))
+        .select(sessions::revoked_reason)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(reason.as_deref(), Some("client changed"));
+    assert_eq!(actions_since(&app, before), ["session.suspicious_end"]);
+}
+
+/// Nine wrong passwords do not lock an account, a right one in between starts the count
+/// again, and the tenth in a row locks it (the company's threshold is 10).
+async fn lockout_comes_after_ten_consecutive_failures(app: TestApp) {
+    let locked = |app: &TestApp| -> bool {
+        users::table
+            .find(id_of(app, "DEMO", "bob"))
+            .select(users::locked_until)
+            .first::<Option<chrono::NaiveDateTime>>(&mut app.conn())
+            .unwrap()
+            .is_some_and(|until| until > domain::now())
+    };
+    async fn fail(app: &TestApp, from: u32, times: u32) {
+        for n in from..from + times {
+            attempt_from(app, n + 500, "bob", "Wrong-Password-99")
+                .await
+                .assert_status(401);
+        }
+    }
+    fail(&app, 0, 9).await;
+    assert!(!locked(&app), "locked after 9 failures");
+    app.client()
+        .login("DEMO", "bob", PASSWORD)
+        .await
+        .assert_status(303);
+    fail(&app, 9, 9).await;
+    assert!(!locked(&app), "the success did not start the count again");
+    fail(&app, 18, 1).await;
+    assert!(locked(&app), "not locked after 10 failures in a row");
+    app.client()
+        .login("DEMO", "bob", PASSWORD)
+        .await
+        .assert_status(401);
+}
 
 /// A signed-in agent looping on a forbidden page, or an address hammering sign-in after it
 /// is throttled, cannot flood the company's chain: the first refusal of a window is recorded

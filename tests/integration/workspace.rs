@@ -813,6 +813,7 @@ on_both_databases!(
     names_that_are_numbers_are_masked,
     masked_search_is_no_oracle,
     order_numbers_stay_readable_and_the_region_decides,
+    agents_cannot_act_on_a_colleagues_conversation,
     call_tasks_are_completed_by_their_assignee,
     missed_chats_are_those_still_waiting,
     other_companies_conversations_are_not_found,
@@ -1029,4 +1030,66 @@ async fn order_numbers_stay_readable_and_the_region_decides(app: TestApp) {
         .get(&path)
         .await
         .assert_contains("Ring 612 345 678 or 0532 000 11 67");
+}
+
+/// Every action on a conversation checks that the user may see it, not only that it is in
+/// their company: an agent who sees only her own conversations gets 404 for each action on a
+/// colleague's, and nothing about it changes.
+async fn agents_cannot_act_on_a_colleagues_conversation(app: TestApp) {
+    use switchboard::db::schema::{contact_reveals, conversation_labels};
+    let (alice, bob) = (id_of(&app, "DEMO", "alice"), id_of(&app, "DEMO", "bob"));
+    let theirs = conversation_of(&app, bob, "Telegram");
+    let snapshot = |app: &TestApp| {
+        let mut conn = app.conn();
+        let conversation: (String, Option<i64>) = conversations::table
+            .find(theirs)
+            .select((conversations::status, conversations::assignee_id))
+            .first(&mut conn)
+            .unwrap();
+        let messages: i64 = messages::table
+            .filter(messages::conversation_id.eq(theirs))
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        let labels: i64 = conversation_labels::table
+            .filter(conversation_labels::conversation_id.eq(theirs))
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        let reveals: i64 = contact_reveals::table
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        (conversation, messages, labels, reveals)
+    };
+    // every permission an action needs, but sight of her own conversations only
+    let own_only: Vec<Permission> = Permission::ALL
+        .into_iter()
+        .filter(|p| {
+            !matches!(
+                p,
+                Permission::ConversationsViewChannel | Permission::ConversationsViewAll
+            )
+        })
+        .collect();
+    give_role(&app, "alice", "Own conversations, every action", &own_only);
+    let before = snapshot(&app);
+    let mut agent = app.signed_in("DEMO", "alice").await;
+    agent.get("/conversations").await.assert_status(200);
+    let path = |action: &str| format!("/conversations/{theirs}{action}");
+    agent.get(&path("")).await.assert_status(404);
+    let alice_id = alice.to_string();
+    let attempts: [(&str, Vec<(&str, &str)>); 7] = [
+        ("/messages", vec![("body", "I will take this one")]),
+        ("/close", vec![]),
+        ("/reopen", vec![]),
+        ("/labels", vec![("label", "mine")]),
+        ("/labels/remove", vec![("label", "vip")]),
+        ("/transfer", vec![("assignee_id", &alice_id)]),
+        ("/reveal", vec![("reason", "customer asked for a callback")]),
+    ];
+    for (action, form) in attempts {
+        agent.post(&path(action), &form).await.assert_status(404);
+    }
+    assert_eq!(snapshot(&app), before);
 }
