@@ -7,7 +7,6 @@ use crate::common::{Client, Page, TestApp, company_id, give_role, id_of};
 use actix_web::http::Method;
 use diesel::prelude::*;
 use serde_json::json;
-use switchboard::core::ids::ChannelId;
 use switchboard::core::permissions::Permission;
 use switchboard::db::schema::{
     audit_events, call_tasks, channels, companies, contacts, conversations, messages,
@@ -155,6 +154,37 @@ async fn agents_never_see_full_phone_numbers_or_emails(app: TestApp) {
         .set(conversations::assignee_id.eq(alice))
         .execute(&mut app.conn())
         .unwrap();
+    // and a call from the same customer is hers too, so /calls has a row to leak from
+    let leak_contact: i64 = conversations::table
+        .find(leak_conversation)
+        .select(conversations::contact_id)
+        .first(&mut app.conn())
+        .unwrap();
+    let call: i64 = call_tasks::table
+        .select(call_tasks::id)
+        .first(&mut app.conn())
+        .unwrap();
+    let call_channel: i64 = call_tasks::table
+        .find(call)
+        .select(call_tasks::channel_id)
+        .first(&mut app.conn())
+        .unwrap();
+    diesel::insert_into(switchboard::db::schema::channel_members::table)
+        .values((
+            switchboard::db::schema::channel_members::channel_id.eq(call_channel),
+            switchboard::db::schema::channel_members::user_id.eq(alice),
+            switchboard::db::schema::channel_members::created_at.eq(domain::now()),
+        ))
+        .execute(&mut app.conn())
+        .ok(); // she may be a member already
+    diesel::update(call_tasks::table.find(call))
+        .set((
+            call_tasks::assignee_id.eq(Some(alice)),
+            call_tasks::contact_id.eq(leak_contact),
+            call_tasks::caller_id.eq(Some("+905329998877")),
+        ))
+        .execute(&mut app.conn())
+        .unwrap();
     let mut pages = Vec::new();
     for path in [
         "/conversations".to_string(),
@@ -234,6 +264,12 @@ async fn agents_never_see_full_phone_numbers_or_emails(app: TestApp) {
     leak_page
         .assert_contains("+90 *** *** **77")
         .assert_contains("l***@***.org");
+    // the call is listed, its caller masked
+    alice_client
+        .get("/calls")
+        .await
+        .assert_contains("Leaky Lee")
+        .assert_contains("+90********77");
 }
 
 async fn reply_close_reopen_and_their_records(app: TestApp) {
@@ -525,13 +561,24 @@ async fn inbound_traffic_is_routed_and_stored_once(app: TestApp) {
     let (whatsapp, token) = channel(&app, "WhatsApp Sales");
     let mut client = app.client();
     // a new contact: a new conversation for the least-loaded member who can hold it
-    let holders = domain::channels::holders(
-        &mut app.conn(),
-        company_id(&app, "DEMO"),
-        ChannelId(whatsapp),
-    )
-    .unwrap();
-    let expected = holders.first().unwrap().id.0;
+    // computed here, not by the code under test: WhatsApp Sales' members are sofia and sam
+    // (Supervisors) and alice and bob (Agents), all able to hold conversations; the fewest
+    // open conversations wins, ties going to the earliest account
+    let mut loads: Vec<(i64, i64)> = ["sofia", "sam", "alice", "bob"]
+        .into_iter()
+        .map(|username| {
+            let id = id_of(&app, "DEMO", username);
+            let open: i64 = conversations::table
+                .filter(conversations::assignee_id.eq(id))
+                .filter(conversations::status.eq("open"))
+                .count()
+                .get_result(&mut app.conn())
+                .unwrap();
+            (open, id)
+        })
+        .collect();
+    loads.sort();
+    let expected = loads[0].1;
     let page = hook(&mut client, whatsapp, &token, json!({"external_id": "wamid.1", "contact": {"name": "Deniz", "phone": "+90 532 000 1122", "email": "deniz@example.com"}, "text": "Hello"})).await;
     page.assert_status(201);
     let answer: serde_json::Value = serde_json::from_str(&page.body).unwrap();
