@@ -457,9 +457,146 @@ async fn supervisor_ends_an_agents_session(backend: Backend) {
     supervisor.close().await;
 }
 
+/// The page's width beyond the window: 0 when nothing scrolls sideways.
+async fn sideways(b: &Browser) -> i64 {
+    b.c.execute(
+        "return document.documentElement.scrollWidth - window.innerWidth;",
+        vec![],
+    )
+    .await
+    .unwrap()
+    .as_i64()
+    .unwrap_or(i64::MAX)
+}
+
+/// On a phone (390 px wide): no page scrolls sideways, every page of the navigation is on
+/// screen, and an agent types and sends a reply with nothing drawn over the composer.
+async fn an_agent_works_on_a_phone(backend: Backend) {
+    let demo = Demo::start(backend);
+    let b = demo.browser().await;
+    b.c.set_window_size(390, 844).await.unwrap();
+
+    // a supervisor's every page, and the pages behind them
+    b.sign_in("DEMO", "sofia", PASSWORD).await;
+    b.wait_for("#main-nav").await;
+    let links: Vec<String> = {
+        let mut hrefs = Vec::new();
+        for link in b.c.find_all(Locator::Css("#main-nav a")).await.unwrap() {
+            hrefs.push(link.attr("href").await.unwrap().unwrap_or_default());
+        }
+        hrefs
+    };
+    assert!(links.len() >= 10, "{links:?}");
+    let on_screen = b
+        .c
+        .execute(
+            "return [...document.querySelectorAll('#main-nav a')].every(a => { \
+               const r = a.getBoundingClientRect(); return r.left >= 0 && r.right <= window.innerWidth; });",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        on_screen.as_bool(),
+        Some(true),
+        "navigation runs off the screen"
+    );
+    let mut pages = links.clone();
+    pages.extend(["/users/1".to_string(), "/conversations/1".to_string()]);
+    for path in &pages {
+        b.go(path).await;
+        b.wait_for("main").await;
+        assert!(sideways(&b).await <= 0, "{path} scrolls sideways at 390 px");
+    }
+    b.sign_out().await;
+
+    // an agent answers a customer
+    b.sign_in("DEMO", "alice", PASSWORD).await;
+    b.click("#conversations-table tbody a").await;
+    b.wait_for("#reply-form").await;
+    assert!(sideways(&b).await <= 0, "the conversation scrolls sideways");
+    let uncovered =
+        b.c.execute(
+            "const button = document.querySelector('#reply-form button.primary'); \
+             button.scrollIntoView({block: 'center'}); \
+             const r = button.getBoundingClientRect(); \
+             const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2); \
+             return r.width > 100 && button.contains(hit);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        uncovered.as_bool(),
+        Some(true),
+        "something is drawn over Send to customer"
+    );
+    b.fill("#reply-form", &[("body", "Sent from my phone.")])
+        .await;
+    b.click("#reply-form button.primary").await;
+    b.c.wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(
+            "//section[@id='timeline']/article[contains(., 'Sent from my phone.')]",
+        ))
+        .await
+        .unwrap();
+    b.screenshot("phone-reply").await;
+    b.close().await;
+}
+
+/// An htmx action the server refuses says so on the page: a reply to a conversation that was
+/// just handed to someone else gets 404, and the agent reads why instead of nothing.
+async fn a_refused_action_says_why(backend: Backend) {
+    use diesel::prelude::*;
+    use switchboard::db::schema::{conversations, users};
+    let demo = Demo::start(backend);
+    let b = demo.browser().await;
+    b.sign_in("DEMO", "alice", PASSWORD).await;
+    b.click("#conversations-table tbody a").await;
+    b.wait_for("#reply-form").await;
+    let url = b.url().await;
+    let id: i64 = url.rsplit('/').next().unwrap().parse().unwrap();
+    // meanwhile a supervisor hands it to bob
+    let mut conn = demo.server.conn();
+    let bob: i64 = users::table
+        .filter(users::username.eq("bob"))
+        .order(users::id)
+        .select(users::id)
+        .first(&mut conn)
+        .unwrap();
+    diesel::update(conversations::table.find(id))
+        .set(conversations::assignee_id.eq(Some(bob)))
+        .execute(&mut conn)
+        .unwrap();
+    b.mark_document().await;
+    b.fill("#reply-form", &[("body", "Are you still there?")])
+        .await;
+    b.click("#reply-form button.primary").await;
+    b.c.wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(
+            "//div[@id='action-error'][contains(., 'Not found')]",
+        ))
+        .await
+        .unwrap();
+    assert!(b.still_marked().await);
+    // the typed text is still there to copy, and the button works again
+    let body = b.wait_for("#reply-form textarea[name=body]").await;
+    assert_eq!(
+        body.prop("value").await.unwrap().unwrap_or_default(),
+        "Are you still there?"
+    );
+    let send = b.wait_for("#reply-form button.primary").await;
+    assert!(send.is_enabled().await.unwrap());
+    b.close().await;
+}
+
 // A SQLite and a PostgreSQL browser test for each flow.
 on_both_databases!(
     browser:
+    an_agent_works_on_a_phone,
+    a_refused_action_says_why,
     supervisor_ends_an_agents_session,
     agent_replies_in_place,
     custom_role_shapes_the_navigation,
