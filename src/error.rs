@@ -23,7 +23,12 @@ use askama::Template;
 pub enum AppError {
     /// No valid session; `next` is the local path to come back to.
     #[error("sign-in required")]
-    SignInRequired { next: String, htmx: bool },
+    SignInRequired {
+        next: String,
+        htmx: bool,
+        /// Why the session ended, when it did (`Ended::code`), for the sign-in page to say.
+        reason: Option<&'static str>,
+    },
     #[error("permission missing")]
     Forbidden,
     #[error("CSRF check failed")]
@@ -198,11 +203,23 @@ impl ResponseError for AppError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            Self::SignInRequired { htmx: true, .. } => HttpResponse::Unauthorized()
-                .insert_header(("HX-Redirect", "/login"))
+            Self::SignInRequired {
+                htmx: true, reason, ..
+            } => HttpResponse::Unauthorized()
+                .insert_header((
+                    "HX-Redirect",
+                    reason.map_or("/login".to_string(), |r| format!("/login?reason={r}")),
+                ))
                 .finish(),
-            Self::SignInRequired { next, htmx: false } => {
-                let location = format!("/login?next={}", encode_query_value(next));
+            Self::SignInRequired {
+                next,
+                htmx: false,
+                reason,
+            } => {
+                let mut location = format!("/login?next={}", encode_query_value(next));
+                if let Some(reason) = reason {
+                    location.push_str(&format!("&reason={reason}"));
+                }
                 HttpResponse::SeeOther()
                     .insert_header((header::LOCATION, location))
                     .finish()

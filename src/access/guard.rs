@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 
 use crate::access::{CurrentUser, RouteRules, Rule};
 use crate::auth::AppState;
-use crate::auth::session_store::{UNAVAILABLE_KEY, auth_from_state};
+use crate::auth::session_store::{ENDED_KEY, UNAVAILABLE_KEY, auth_from_state};
 use crate::auth::{client, csrf};
 use crate::db::{DbConnection, write_transaction};
 use crate::domain::{Actor, audit, roles, sessions};
@@ -99,6 +99,16 @@ pub async fn guard(
 
     let Some(auth) = auth else {
         let htmx = client::is_htmx(req.request());
+        // a cookie of a session that was ended: say why on the sign-in page, drop the cookie
+        let reason = session
+            .get::<String>(ENDED_KEY)
+            .ok()
+            .flatten()
+            .and_then(|code| sessions::Ended::from_code(&code))
+            .map(sessions::Ended::code);
+        if reason.is_some() {
+            session.purge();
+        }
         let next_path = if method == Method::GET {
             match req.query_string() {
                 "" => req.path().to_string(),
@@ -112,6 +122,7 @@ pub async fn guard(
             AppError::SignInRequired {
                 next: next_path,
                 htmx,
+                reason,
             },
         ));
     };
@@ -148,6 +159,7 @@ pub async fn guard(
             AppError::SignInRequired {
                 next: "/".into(),
                 htmx,
+                reason: Some(sessions::Ended::ForSafety.code()),
             },
         ));
     }

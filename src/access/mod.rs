@@ -157,6 +157,7 @@ impl FromRequest for CurrentUser {
                 .get::<CurrentUser>()
                 .cloned()
                 .ok_or_else(|| AppError::SignInRequired {
+                    reason: None,
                     next: req.path().to_string(),
                     htmx: req.headers().contains_key("hx-request"),
                 }),

@@ -24,6 +24,8 @@ pub const AUTH_KEY: &str = "_auth";
 pub const LOGIN_KEY: &str = "_login";
 /// Session-state key that says the database could not be asked (the guard answers 503).
 pub const UNAVAILABLE_KEY: &str = "_unavailable";
+/// Set (instead of the auth) when the cookie names a session that was ended: why, as a code.
+pub const ENDED_KEY: &str = "_ended";
 
 /// What sign-in grants: the new session's owner and where they signed in from.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -67,20 +69,25 @@ impl SessionStore for DbSessionStore {
             .run(move |conn| {
                 let at = now();
                 let Some(loaded) = sessions::load(conn, &token_hash, at)? else {
-                    return Ok(None);
+                    return Ok(sessions::why_ended(conn, &token_hash, at)?.map(Err));
                 };
                 if loaded.is_idle(at) {
                     sessions::revoke_by_token_hash(conn, &token_hash, "idle timeout")?;
-                    return Ok(None);
+                    return Ok(Some(Err(sessions::Ended::Expired)));
                 }
                 if loaded.needs_touch(at) {
                     sessions::touch(conn, loaded.auth.session_id, at)?;
                 }
-                Ok(Some((loaded.auth, loaded.data)))
+                Ok(Some(Ok((loaded.auth, loaded.data))))
             })
             .await;
         match loaded {
-            Ok(Some((auth, data))) => {
+            Ok(Some(Err(ended))) => Ok(Some(HashMap::from([(
+                ENDED_KEY.into(),
+                serde_json::to_string(ended.code())
+                    .map_err(|err| LoadError::Other(anyhow::anyhow!(err)))?,
+            )]))),
+            Ok(Some(Ok((auth, data)))) => {
                 let mut state: HashMap<String, String> =
                     serde_json::from_str(&data).unwrap_or_default();
                 state.retain(|k, _| !k.starts_with('_'));

@@ -209,6 +209,90 @@ pub fn save_data(conn: &mut DbConnection, token_hash: &str, data: &str) -> Resul
     Ok(())
 }
 
+/// Why a session the browser still presents no longer works, in words its user can read on
+/// the sign-in page (`/login?reason=…`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    Expired,
+    ByAdministrator,
+    ByTheUser,
+    ForSafety,
+    AccountChanged,
+}
+
+impl Ended {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::ByAdministrator => "ended",
+            Self::ByTheUser => "elsewhere",
+            Self::ForSafety => "safety",
+            Self::AccountChanged => "account",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        [
+            Self::Expired,
+            Self::ByAdministrator,
+            Self::ByTheUser,
+            Self::ForSafety,
+            Self::AccountChanged,
+        ]
+        .into_iter()
+        .find(|ended| ended.code() == code)
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Expired => "Your session expired. Sign in again to continue.",
+            Self::ByAdministrator => "You were signed out by an administrator.",
+            Self::ByTheUser => {
+                "You were signed out: this session was ended from another of your sessions, or your password was changed."
+            }
+            Self::ForSafety => {
+                "You were signed out because this session was used from another address or browser."
+            }
+            Self::AccountChanged => {
+                "You were signed out because your account was changed. Ask a supervisor if you cannot sign in."
+            }
+        }
+    }
+}
+
+/// Why the session with this token no longer works (`None`: it never existed, or its user
+/// signed out, which needs no explanation).
+pub fn why_ended(
+    conn: &mut DbConnection,
+    token_hash: &str,
+    at: NaiveDateTime,
+) -> Result<Option<Ended>, AppError> {
+    let row: Option<(Option<String>, NaiveDateTime, UserStatus)> = sessions::table
+        .inner_join(users::table)
+        .filter(sessions::token_hash.eq(token_hash))
+        .select((
+            sessions::revoked_reason,
+            sessions::expires_at,
+            users::status,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((reason, expires_at, status)) = row else {
+        return Ok(None);
+    };
+    Ok(match reason.as_deref() {
+        Some("signed out") => None,
+        Some("idle timeout") => Some(Ended::Expired),
+        Some("ended by a supervisor") => Some(Ended::ByAdministrator),
+        Some("ended by its user" | "password changed") => Some(Ended::ByTheUser),
+        Some("client changed") => Some(Ended::ForSafety),
+        Some(_) => Some(Ended::AccountChanged),
+        None if expires_at <= at => Some(Ended::Expired),
+        None if status != UserStatus::Active => Some(Ended::AccountChanged),
+        None => None,
+    })
+}
+
 /// Sessions not ended and not expired, across companies (for the operator's metrics).
 pub fn count_live(conn: &mut DbConnection) -> Result<i64, AppError> {
     Ok(sessions::table

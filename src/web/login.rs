@@ -11,6 +11,7 @@ use crate::auth::AppState;
 use crate::auth::login::{Credentials, Failure, sign_in};
 use crate::auth::session_store::{LOGIN_KEY, auth_from_state};
 use crate::auth::{client, csrf};
+use crate::domain::sessions::Ended;
 use crate::error::AppError;
 use crate::web::{Form, Query, Visitor, render, see_other};
 
@@ -22,6 +23,8 @@ struct LoginPage {
     company_code: String,
     username: String,
     error: Option<&'static str>,
+    /// Why the last session ended, when the redirect said (`reason=`): only known messages.
+    notice: Option<&'static str>,
 }
 
 /// The only message a failed sign-in ever shows, whatever the reason.
@@ -54,6 +57,7 @@ fn is_sign_in_page(path: &str) -> bool {
 #[derive(Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
+    reason: Option<String>,
 }
 
 fn login_page(
@@ -102,6 +106,11 @@ pub async fn form(
             company_code: String::new(),
             username: String::new(),
             error: None,
+            notice: query
+                .reason
+                .as_deref()
+                .and_then(Ended::from_code)
+                .map(Ended::message),
         },
     )
 }
@@ -130,6 +139,7 @@ pub async fn submit(
         company_code,
         username,
         error: Some(GENERIC_FAILURE),
+        notice: None,
     };
     // Absurd input is a failure like any other (and never reaches argon2).
     let storable = [&form.company_code, &form.username, &form.password]

@@ -440,9 +440,13 @@ async fn supervisor_ends_an_agents_session(backend: Backend) {
     let remaining = supervisor.text("#sessions-table").await;
     assert!(!remaining.contains("@alice"), "{remaining}");
 
-    // alice clicks on, and is asked to sign in again
+    // alice clicks on, and is asked to sign in again, told why
     agent.click("#conversations-table tbody a").await;
     agent.wait_for("#login-form").await;
+    assert_eq!(
+        agent.text("#login-notice").await,
+        "You were signed out by an administrator."
+    );
     assert!(
         agent
             .c

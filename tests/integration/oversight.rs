@@ -711,8 +711,74 @@ on_both_databases!(
     a_session_moving_to_another_address_is_ended,
     a_session_moving_to_another_browser_is_ended,
     lockout_comes_after_ten_consecutive_failures,
+    the_sign_in_page_says_why_a_session_ended,
     exports_are_gated_masked_and_recorded,
 );
+
+/// Whoever still holds the cookie of an ended session is sent to the sign-in page with the
+/// reason, and the page says it in words: ended by an administrator, expired, ended for
+/// safety. The cookie is dropped on the way, and only known reasons are ever shown.
+async fn the_sign_in_page_says_why_a_session_ended(app: TestApp) {
+    let bob = id_of(&app, "DEMO", "bob");
+    let live_session = |app: &TestApp| -> i64 {
+        sessions::table
+            .filter(sessions::user_id.eq(bob))
+            .filter(sessions::revoked_at.is_null())
+            .order(sessions::id.desc())
+            .select(sessions::id)
+            .first(&mut app.conn())
+            .unwrap()
+    };
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia.get("/sessions").await;
+
+    // ended by a supervisor
+    let mut bob_client = app.signed_in("DEMO", "bob").await;
+    bob_client.get("/conversations").await.assert_status(200);
+    sofia
+        .post(&format!("/sessions/{}/revoke", live_session(&app)), &[])
+        .await
+        .assert_status(303);
+    let page = bob_client.get("/conversations").await;
+    page.assert_status(303);
+    let location = page.location().unwrap().to_string();
+    assert_eq!(location, "/login?next=/conversations&reason=ended");
+    bob_client
+        .get(&location)
+        .await
+        .assert_status(200)
+        .assert_contains("You were signed out by an administrator.");
+    // the cookie went with it: the next visit is a plain sign-in
+    let again = bob_client.get("/conversations").await;
+    assert_eq!(again.location(), Some("/login?next=/conversations"));
+
+    // idle too long
+    let mut bob_client = app.signed_in("DEMO", "bob").await;
+    diesel::update(sessions::table.find(live_session(&app)))
+        .set(sessions::last_seen_at.eq(domain::now() - chrono::Duration::hours(3)))
+        .execute(&mut app.conn())
+        .unwrap();
+    let page = bob_client.get("/conversations").await;
+    assert_eq!(page.location(), Some("/login?next=/conversations&reason=expired"));
+    bob_client
+        .get("/login?next=/conversations&reason=expired")
+        .await
+        .assert_contains("Your session expired.");
+
+    // used from another browser
+    let mut bob_client = app.signed_in("DEMO", "bob").await;
+    bob_client.user_agent = "curl/8.5.0".into();
+    let page = bob_client.get("/conversations").await;
+    assert_eq!(page.location(), Some("/login?next=/&reason=safety"));
+
+    // nothing else is ever echoed
+    app.client()
+        .get("/login?reason=%3Cb%3Ehello%3C%2Fb%3E")
+        .await
+        .assert_status(200)
+        .assert_lacks("hello")
+        .assert_lacks("login-notice");
+}
 
 /// The same cookie sent by another browser (another User-Agent) ends the session, at the
 /// same address.
@@ -783,7 +849,7 @@ async fn repeated_refusals_are_summarised(app: TestApp) {
     let before = last_audit_id(&app);
     let mut alice = app.signed_in("DEMO", "alice").await;
     for _ in 0..50 {
-        alice.get("/users").await.assert_status(403);
+        alice.get("/conversations").await.assert_status(403);
     }
     // refused once: recorded in full, nothing to summarise
     let mut bob = app.signed_in("DEMO", "bob").await;
