@@ -247,6 +247,12 @@ impl ResponseError for AppError {
 pub struct FieldErrors(Vec<(&'static str, String)>);
 
 impl FieldErrors {
+    pub fn from_one(field: &'static str, message: impl Into<String>) -> Self {
+        let mut errors = Self::default();
+        errors.add(field, message);
+        errors
+    }
+
     pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
         self.0.push((field, message.into()));
     }

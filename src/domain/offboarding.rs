@@ -190,6 +190,17 @@ fn candidates(
         .collect())
 }
 
+/// What becomes of a user's open conversations when they stop working on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handover {
+    /// They stay assigned (the supervisor deals with them later).
+    Keep,
+    /// Back to the unassigned queue of their channels.
+    Queue,
+    /// To one person, who must be able to hold them on every channel involved.
+    Person(Option<UserId>),
+}
+
 /// Moves every open conversation of `from_id` to `to_id` in one action, with assignment
 /// history and one audit record. Returns how many moved.
 pub fn transfer_open_conversations(
@@ -198,8 +209,7 @@ pub fn transfer_open_conversations(
     from_id: UserId,
     to_id: Option<UserId>,
 ) -> Result<usize, AppError> {
-    let (company_id, actor) = (me.company_id, &me.actor);
-    let list = checklist(conn, company_id, from_id, me.viewer.contact_mask())?;
+    let list = checklist(conn, me.company_id, from_id, me.viewer.contact_mask())?;
     user_domain::ensure_may_act_on(conn, me, &list.user)?;
     if list.conversations.is_empty() {
         return Ok(0);
@@ -210,32 +220,83 @@ pub fn transfer_open_conversations(
             "Choose an active agent who is a member of every channel of these conversations.",
         ));
     };
-    let at = now();
+    move_open_conversations(conn, me, &list, Some(target))
+}
+
+/// Returns every open conversation of `from_id` to the unassigned queue, with assignment
+/// history and one audit record. Returns how many.
+pub fn return_open_conversations_to_queue(
+    conn: &mut DbConnection,
+    me: &Caller,
+    from_id: UserId,
+) -> Result<usize, AppError> {
+    let list = checklist(conn, me.company_id, from_id, me.viewer.contact_mask())?;
+    user_domain::ensure_may_act_on(conn, me, &list.user)?;
+    move_open_conversations(conn, me, &list, None)
+}
+
+fn move_open_conversations(
+    conn: &mut DbConnection,
+    me: &Caller,
+    list: &Checklist,
+    to: Option<&Candidate>,
+) -> Result<usize, AppError> {
+    if list.conversations.is_empty() {
+        return Ok(0);
+    }
+    let (from_id, at) = (list.user.id, now());
+    let to_id = to.map(|c| c.id);
     let ids: Vec<ConversationId> = list.conversations.iter().map(|c| c.id).collect();
     diesel::update(conversations::table.filter(conversations::id.eq_any(&ids)))
-        .set(conversations::assignee_id.eq(Some(target.id)))
+        .set(conversations::assignee_id.eq(to_id))
         .execute(conn)?;
     for id in &ids {
         diesel::insert_into(conversation_assignments::table)
             .values((
                 conversation_assignments::conversation_id.eq(id),
                 conversation_assignments::from_user_id.eq(Some(from_id)),
-                conversation_assignments::to_user_id.eq(Some(target.id)),
-                conversation_assignments::by_user_id.eq(actor.user_id),
+                conversation_assignments::to_user_id.eq(to_id),
+                conversation_assignments::by_user_id.eq(me.actor.user_id),
                 conversation_assignments::created_at.eq(at),
             ))
             .execute(conn)?;
     }
-    audit::Entry::new(company_id, actor, "conversation.transfer_all")
+    let (action, whither) = match to {
+        Some(target) => (
+            "conversation.transfer_all",
+            format!("transferred to {}", target.username),
+        ),
+        None => (
+            "conversation.unassign_all",
+            "returned to the unassigned queue".to_string(),
+        ),
+    };
+    audit::Entry::new(me.company_id, &me.actor, action)
         .on("user", from_id, &list.user.username)
         .saying(format!(
-            "{} open conversation(s) of {} transferred to {}",
+            "{} open conversation(s) of {} {whither}",
             ids.len(),
-            list.user.username,
-            target.username
+            list.user.username
         ))
         .write(conn)?;
     Ok(ids.len())
+}
+
+/// Deactivates a user and, in the same step, hands over their open conversations so no
+/// customer is left with someone who no longer works. Returns how many conversations moved.
+pub fn deactivate(
+    conn: &mut DbConnection,
+    me: &Caller,
+    user_id: UserId,
+    handover: Handover,
+) -> Result<usize, AppError> {
+    let moved = match handover {
+        Handover::Keep => 0,
+        Handover::Queue => return_open_conversations_to_queue(conn, me, user_id)?,
+        Handover::Person(to) => transfer_open_conversations(conn, me, user_id, to)?,
+    };
+    user_domain::deactivate(conn, me, user_id)?;
+    Ok(moved)
 }
 
 /// Removes the user from every channel (an offboarding step).

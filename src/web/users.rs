@@ -263,6 +263,8 @@ struct ShowPage {
     sees_logins: bool,
     recent_logins: Vec<SessionLine>,
     form: ProfileForm,
+    /// Who could take over the user's open conversations when they are deactivated.
+    handover_to: Vec<offboarding::Candidate>,
     errors: FieldErrors,
 }
 
@@ -320,18 +322,29 @@ async fn show_page(
     errors: FieldErrors,
 ) -> Result<HttpResponse, AppError> {
     let sees_logins = cx.can(Permission::LoginsView);
-    let (profile, role_list, supervisors, recent) = cx
+    let manages = cx.can(Permission::UsersManage);
+    let (profile, role_list, supervisors, recent, handover_to) = cx
         .read(move |conn, me| {
             let recent = if sees_logins {
                 login_events::recent_for_user(conn, me.company_id, user_id, 10)?
             } else {
                 Vec::new()
             };
+            let profile = users::profile(conn, me.company_id, user_id)?;
+            // only when deactivating would strand someone's customers
+            let handover_to =
+                if manages && profile.open_conversations > 0 && profile.user.is_active() {
+                    offboarding::checklist(conn, me.company_id, user_id, me.viewer.contact_mask())?
+                        .candidates
+                } else {
+                    Vec::new()
+                };
             Ok((
-                users::profile(conn, me.company_id, user_id)?,
+                profile,
                 roles::list(conn, me.company_id)?,
                 users::active_supervisor_count(conn, me.company_id)?,
                 recent,
+                handover_to,
             ))
         })
         .await?;
@@ -386,6 +399,7 @@ async fn show_page(
             .collect(),
         profile,
         form,
+        handover_to,
         errors,
     };
     form_page(&page.errors, &page)
@@ -435,14 +449,54 @@ pub async fn change_role(
     }
 }
 
-pub async fn deactivate(cx: Cx, id: Path<UserId>) -> Result<HttpResponse, AppError> {
+/// Deactivation, with what becomes of the user's open conversations (absent: they stay).
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct DeactivateForm {
+    /// `queue`, `person` (with `assignee_id`) or `keep`.
+    open_conversations: Option<String>,
+    #[serde(deserialize_with = "lenient::id")]
+    assignee_id: Option<UserId>,
+}
+
+pub async fn deactivate(
+    cx: Cx,
+    id: Path<UserId>,
+    Form(form): Form<DeactivateForm>,
+) -> Result<HttpResponse, AppError> {
+    use offboarding::Handover;
     let id = id.into_inner();
-    cx.write(move |conn, me| users::deactivate(conn, me, id))
-        .await?;
-    Ok(cx.done(
-        "The user was deactivated and signed out everywhere.",
-        format!("/users/{id}"),
-    ))
+    let handover = match form.open_conversations.as_deref().unwrap_or("keep") {
+        "keep" => Handover::Keep,
+        "queue" => Handover::Queue,
+        "person" => Handover::Person(form.assignee_id),
+        _ => {
+            let errors = FieldErrors::from_one(
+                "open_conversations",
+                "Choose what becomes of their open conversations.",
+            );
+            return show_page(&cx, id, None, errors).await;
+        }
+    };
+    match cx
+        .write(move |conn, me| offboarding::deactivate(conn, me, id, handover))
+        .await
+    {
+        Ok(moved) => {
+            let message = match handover {
+                Handover::Queue if moved > 0 => format!(
+                    "The user was deactivated and signed out everywhere; {moved} open conversation(s) went back to the unassigned queue."
+                ),
+                Handover::Person(_) if moved > 0 => format!(
+                    "The user was deactivated and signed out everywhere; {moved} open conversation(s) were handed over."
+                ),
+                _ => "The user was deactivated and signed out everywhere.".to_string(),
+            };
+            Ok(cx.done(&message, format!("/users/{id}")))
+        }
+        Err(AppError::Fields(errors)) => show_page(&cx, id, None, errors).await,
+        Err(other) => Err(other),
+    }
 }
 
 pub async fn reactivate(cx: Cx, id: Path<UserId>) -> Result<HttpResponse, AppError> {

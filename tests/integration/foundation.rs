@@ -646,7 +646,11 @@ async fn deactivation_ends_open_sessions(app: TestApp) {
     .unwrap();
     let page = bob.get("/conversations").await;
     page.assert_status(303);
-    assert_eq!(page.location(), Some("/login?next=/conversations"));
+    // the sign-in page will say the account was changed
+    assert_eq!(
+        page.location(),
+        Some("/login?next=/conversations&reason=account")
+    );
     app.client()
         .login("DEMO", "bob", PASSWORD)
         .await

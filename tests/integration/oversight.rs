@@ -759,7 +759,10 @@ async fn the_sign_in_page_says_why_a_session_ended(app: TestApp) {
         .execute(&mut app.conn())
         .unwrap();
     let page = bob_client.get("/conversations").await;
-    assert_eq!(page.location(), Some("/login?next=/conversations&reason=expired"));
+    assert_eq!(
+        page.location(),
+        Some("/login?next=/conversations&reason=expired")
+    );
     bob_client
         .get("/login?next=/conversations&reason=expired")
         .await
@@ -849,7 +852,7 @@ async fn repeated_refusals_are_summarised(app: TestApp) {
     let before = last_audit_id(&app);
     let mut alice = app.signed_in("DEMO", "alice").await;
     for _ in 0..50 {
-        alice.get("/conversations").await.assert_status(403);
+        alice.get("/users").await.assert_status(403);
     }
     // refused once: recorded in full, nothing to summarise
     let mut bob = app.signed_in("DEMO", "bob").await;

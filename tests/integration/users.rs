@@ -1060,6 +1060,7 @@ on_both_databases!(
     role_changes_apply_at_once_and_cannot_escalate,
     the_last_supervisor_stays,
     deactivation_and_reactivation,
+    deactivating_hands_over_open_conversations,
     password_resets_show_a_temporary_password_once,
     locked_accounts_are_unlocked_by_a_supervisor,
     delete_is_refused_until_offboarding_is_done,
@@ -1068,3 +1069,104 @@ on_both_databases!(
     other_companies_users_are_not_found,
     the_team_list_filters_and_pages,
 );
+
+/// Deactivating someone who has open conversations hands them over in the same step: back to
+/// the unassigned queue or to one person who can hold them, never left with someone who no
+/// longer works; a wrong choice changes nothing.
+async fn deactivating_hands_over_open_conversations(app: TestApp) {
+    use switchboard::db::schema::{conversation_assignments, conversations};
+    let open_of = |app: &TestApp, user: i64| -> Vec<i64> {
+        conversations::table
+            .filter(conversations::assignee_id.eq(user))
+            .filter(conversations::status.eq("open"))
+            .select(conversations::id)
+            .load(&mut app.conn())
+            .unwrap()
+    };
+    let status_of = |app: &TestApp, user: i64| -> String {
+        users::table
+            .find(user)
+            .select(users::status)
+            .first(&mut app.conn())
+            .unwrap()
+    };
+    let (alice, bob, sam, dana) = (
+        id_of(&app, "DEMO", "alice"),
+        id_of(&app, "DEMO", "bob"),
+        id_of(&app, "DEMO", "sam"),
+        id_of(&app, "DEMO", "dana"),
+    );
+    let hers = open_of(&app, alice);
+    assert!(!hers.is_empty());
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia
+        .get(&format!("/users/{alice}"))
+        .await
+        .assert_contains(&format!("Their {} open conversations", hers.len()))
+        .assert_contains("Return them to the unassigned queue")
+        .assert_contains("Hand them to");
+
+    // someone who cannot hold them: 422 on the page, nothing changed
+    let deactivate = format!("/users/{alice}/deactivate");
+    sofia
+        .post(
+            &deactivate,
+            &[
+                ("open_conversations", "person"),
+                ("assignee_id", &dana.to_string()),
+            ],
+        )
+        .await
+        .assert_status(422)
+        .assert_contains("Choose an active agent");
+    assert_eq!(status_of(&app, alice), "active");
+    assert_eq!(open_of(&app, alice), hers);
+
+    // back to the queue, with their history and records
+    sofia
+        .post(&deactivate, &[("open_conversations", "queue")])
+        .await
+        .assert_status(303);
+    assert_eq!(status_of(&app, alice), "deactivated");
+    assert!(open_of(&app, alice).is_empty());
+    let unassigned: i64 = conversations::table
+        .filter(conversations::id.eq_any(&hers))
+        .filter(conversations::assignee_id.is_null())
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(unassigned as usize, hers.len());
+    let history: i64 = conversation_assignments::table
+        .filter(conversation_assignments::conversation_id.eq_any(&hers))
+        .filter(conversation_assignments::from_user_id.eq(alice))
+        .filter(conversation_assignments::to_user_id.is_null())
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(history as usize, hers.len());
+    let actions: Vec<String> = audit_events::table
+        .order(audit_events::id.desc())
+        .limit(2)
+        .select(audit_events::action)
+        .load(&mut app.conn())
+        .unwrap();
+    assert_eq!(actions, ["user.deactivate", "conversation.unassign_all"]);
+
+    // to one person who works every channel involved
+    let his = open_of(&app, bob);
+    assert!(!his.is_empty());
+    let before = open_of(&app, sam).len();
+    sofia.get(&format!("/users/{bob}")).await;
+    sofia
+        .post(
+            &format!("/users/{bob}/deactivate"),
+            &[
+                ("open_conversations", "person"),
+                ("assignee_id", &sam.to_string()),
+            ],
+        )
+        .await
+        .assert_status(303);
+    assert!(open_of(&app, bob).is_empty());
+    assert_eq!(open_of(&app, sam).len(), before + his.len());
+}
