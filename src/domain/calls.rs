@@ -7,6 +7,8 @@ use crate::core::status::CallStatus;
 use chrono::NaiveDateTime;
 use diesel::dsl::sql;
 use diesel::prelude::*;
+
+use crate::core::permissions::Permission;
 use diesel::sql_types::Bool;
 
 use crate::db::DbConnection;
@@ -113,11 +115,20 @@ pub fn complete(
         .filter(call_tasks::id.eq(call_task_id))
         .select((call_tasks::id, call_tasks::assignee_id, call_tasks::status))
         .first(conn)?;
-    if assignee != Some(viewer.user_id) {
-        return Err(AppError::Conflict(
-            "Only the agent a call task is assigned to can complete it.".into(),
-        ));
-    }
+    // the assignee completes their own; someone who manages them may resolve it for them
+    // (offboarding a person who left), and the record says so
+    let on_behalf_of = match assignee {
+        Some(owner) if owner == viewer.user_id => None,
+        Some(owner) if viewer.permissions.contains(Permission::UsersManage) => {
+            Some(crate::domain::accounts::get_actionable(conn, me, owner)?.username)
+        }
+        _ => {
+            return Err(AppError::Conflict(
+                "Only the agent a call task is assigned to, or someone who manages them, can complete it."
+                    .into(),
+            ));
+        }
+    };
     if status == CallStatus::Done {
         return Err(AppError::Conflict(
             "This call task is already completed.".into(),
@@ -131,6 +142,9 @@ pub fn complete(
         .execute(conn)?;
     audit::Entry::new(viewer.company_id, actor, "call_task.complete")
         .on("call_task", id, &format!("#{id}"))
-        .saying(format!("call task #{id} completed"))
+        .saying(match on_behalf_of {
+            Some(owner) => format!("call task #{id} of {owner} resolved on their behalf"),
+            None => format!("call task #{id} completed"),
+        })
         .write(conn)
 }

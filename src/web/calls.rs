@@ -10,7 +10,7 @@ use crate::core::ids::CallTaskId;
 use crate::domain::calls::{self, CallView};
 use crate::error::AppError;
 use crate::web::layout::Layout;
-use crate::web::{Cx, Query, format_time, page};
+use crate::web::{Cx, Form, Query, format_time, page};
 
 pub struct CallItem {
     call: CallView,
@@ -54,9 +54,35 @@ pub async fn index(cx: Cx, Query(query): Query<CallsQuery>) -> Result<HttpRespon
     })
 }
 
-pub async fn complete(cx: Cx, id: Path<CallTaskId>) -> Result<HttpResponse, AppError> {
+/// Where to go after completing a call task: the calls page, or the offboarding checklist
+/// the task was resolved from (nothing else: no open redirect).
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct CompleteForm {
+    return_to: Option<String>,
+}
+
+fn return_path(asked: Option<&str>) -> String {
+    asked
+        .and_then(|path| path.strip_prefix("/users/"))
+        .and_then(|rest| rest.strip_suffix("/offboard"))
+        .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()))
+        .map_or_else(
+            || "/calls".to_string(),
+            |id| format!("/users/{id}/offboard"),
+        )
+}
+
+pub async fn complete(
+    cx: Cx,
+    id: Path<CallTaskId>,
+    Form(form): Form<CompleteForm>,
+) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     cx.write(move |conn, me| calls::complete(conn, me, id))
         .await?;
-    Ok(cx.done("The call task was completed.", "/calls"))
+    Ok(cx.done(
+        "The call task was completed.",
+        return_path(form.return_to.as_deref()),
+    ))
 }

@@ -644,9 +644,15 @@ pub async fn delete(cx: Cx, id: Path<UserId>) -> Result<HttpResponse, AppError> 
             "The user was deleted. Their name stays in the history.",
             "/users",
         )),
-        // what blocks it, on the checklist page, with nothing changed
-        Err(AppError::Conflict(_)) => {
-            offboard_page(&cx, id, StatusCode::CONFLICT, FieldErrors::default()).await
+        // what blocks it, on the checklist page, said beside Delete, with nothing changed
+        Err(AppError::Conflict(message)) => {
+            offboard_page(
+                &cx,
+                id,
+                StatusCode::CONFLICT,
+                FieldErrors::from_one("delete", message),
+            )
+            .await
         }
         Err(other) => Err(other),
     }

@@ -1061,6 +1061,7 @@ on_both_databases!(
     the_last_supervisor_stays,
     deactivation_and_reactivation,
     deactivating_hands_over_open_conversations,
+    offboarding_resolves_call_tasks_and_says_what_blocks_delete,
     password_resets_show_a_temporary_password_once,
     locked_accounts_are_unlocked_by_a_supervisor,
     delete_is_refused_until_offboarding_is_done,
@@ -1169,4 +1170,91 @@ async fn deactivating_hands_over_open_conversations(app: TestApp) {
         .assert_status(303);
     assert!(open_of(&app, bob).is_empty());
     assert_eq!(open_of(&app, sam).len(), before + his.len());
+}
+
+/// A departed agent's open call tasks no longer block offboarding for ever: someone who
+/// manages them resolves each from the checklist (recorded as on their behalf). Until nothing
+/// blocks it, Delete is disabled and a refused delete says why beside the button.
+async fn offboarding_resolves_call_tasks_and_says_what_blocks_delete(app: TestApp) {
+    use switchboard::db::schema::call_tasks;
+    let bob = id_of(&app, "DEMO", "bob");
+    let task: i64 = call_tasks::table
+        .select(call_tasks::id)
+        .first(&mut app.conn())
+        .unwrap();
+    diesel::update(call_tasks::table.find(task))
+        .set((
+            call_tasks::assignee_id.eq(Some(bob)),
+            call_tasks::status.eq("open"),
+        ))
+        .execute(&mut app.conn())
+        .unwrap();
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let checklist = format!("/users/{bob}/offboard");
+    sofia
+        .get(&checklist)
+        .await
+        .assert_status(200)
+        .assert_contains("Resolve for them")
+        .assert_contains("id=\"delete-blocked\"")
+        .assert_contains("disabled>Delete");
+    // a delete sent anyway says why, beside the button
+    sofia
+        .post(&format!("/users/{bob}/delete"), &[])
+        .await
+        .assert_status(409)
+        .assert_contains("class=\"field-error\"");
+
+    // the agent who owns nothing of it cannot complete it
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    alice.get("/calls").await;
+    let refused = alice.post(&format!("/calls/{task}/complete"), &[]).await;
+    assert!(
+        matches!(refused.status.as_u16(), 404 | 409),
+        "{}",
+        refused.status
+    );
+
+    // the supervisor resolves it from the checklist and comes back to it
+    sofia.get(&checklist).await;
+    let done = sofia
+        .post(
+            &format!("/calls/{task}/complete"),
+            &[("return_to", checklist.as_str())],
+        )
+        .await;
+    done.assert_status(303);
+    assert_eq!(done.location(), Some(checklist.as_str()));
+    let (action, _, summary) = last_audit(&app);
+    assert_eq!(action, "call_task.complete");
+    assert!(
+        summary.contains("of bob resolved on their behalf"),
+        "{summary}"
+    );
+    let status: String = call_tasks::table
+        .find(task)
+        .select(call_tasks::status)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(status, "done");
+
+    // the way back is only ever the checklist or the calls page
+    for hostile in [
+        "//evil.example/users/1/offboard",
+        "/users/1/offboard/../../x",
+        "https://evil.example",
+    ] {
+        diesel::update(call_tasks::table.find(task))
+            .set(call_tasks::status.eq("open"))
+            .execute(&mut app.conn())
+            .unwrap();
+        sofia.get(&checklist).await;
+        let page = sofia
+            .post(
+                &format!("/calls/{task}/complete"),
+                &[("return_to", hostile)],
+            )
+            .await;
+        assert_eq!(page.location(), Some("/calls"), "{hostile}");
+    }
 }

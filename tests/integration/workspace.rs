@@ -729,6 +729,8 @@ async fn inbound_traffic_is_routed_and_stored_once(app: TestApp) {
     hook(&mut client, voip, &voip_token, json!({"external_id": "call-78", "contact": {"phone": "+49 151 2345 6789"}, "text": "not a call"})).await.assert_status(400);
 }
 
+/// A call task is completed by its assignee (or resolved on their behalf by someone who
+/// manages them: see the offboarding test), never by anyone else who merely sees it.
 async fn call_tasks_are_completed_by_their_assignee(app: TestApp) {
     let sam = id_of(&app, "DEMO", "sam");
     let task: i64 = call_tasks::table
@@ -743,10 +745,19 @@ async fn call_tasks_are_completed_by_their_assignee(app: TestApp) {
         .assert_status(200)
         .assert_contains("Missed calls")
         .assert_lacks(">answered<");
-    sofia
-        .post(&format!("/calls/{task}/complete"), &[])
+    // who sees every call but manages nobody cannot complete someone else's
+    give_role(
+        &app,
+        "dana",
+        "Call lead",
+        &[Permission::ConversationsViewAll],
+    );
+    let mut dana = app.signed_in("DEMO", "dana").await;
+    dana.get("/calls").await.assert_status(200);
+    dana.post(&format!("/calls/{task}/complete"), &[])
         .await
-        .assert_status(409);
+        .assert_status(409)
+        .assert_contains("someone who manages them");
     let mut alice = app.signed_in("DEMO", "alice").await;
     alice
         .get("/calls")
