@@ -297,6 +297,8 @@ pub struct MessageView {
     pub author: Option<String>,
     pub body: String,
     pub created_at: NaiveDateTime,
+    /// Set when writing it reopened a closed conversation (a reply to the customer does).
+    pub reopened: bool,
 }
 
 /// (from, to, by, when) of one assignment change.
@@ -347,6 +349,7 @@ pub fn get(
             author,
             body: mask.text(&body),
             created_at,
+            reopened: false,
         })
         .collect();
     let channel_id: ChannelId = conversations::table
@@ -534,11 +537,15 @@ pub fn reply(
         created_at: at,
     }
     .insert(conn)?;
+    // a reply to the customer reopens a closed conversation: the exchange is live again
+    let reopened = kind == Writing::Reply && target.status == ConversationStatus::Closed;
     if kind == Writing::Reply {
         diesel::update(conversations::table.find(target.id))
             .set((
                 conversations::last_message_at.eq(at),
                 conversations::awaiting_reply_since.eq(None::<NaiveDateTime>),
+                conversations::status.eq(ConversationStatus::Open),
+                conversations::closed_at.eq(None::<NaiveDateTime>),
             ))
             .execute(conn)?;
     }
@@ -547,9 +554,14 @@ pub fn reply(
         me,
         action,
         format!(
-            "{what} in conversation #{} ({} characters)",
+            "{what} in conversation #{} ({} characters){}",
             target.id,
-            body.chars().count()
+            body.chars().count(),
+            if reopened {
+                "; the conversation was reopened"
+            } else {
+                ""
+            }
         ),
     )?;
     let author: String = users::table
@@ -561,6 +573,7 @@ pub fn reply(
         author: Some(author),
         body: viewer.contact_mask().text(body),
         created_at: at,
+        reopened,
     })
 }
 

@@ -19,7 +19,7 @@ use crate::domain::conversations::{
 use crate::domain::{companies, now};
 use crate::error::{AppError, FieldErrors};
 use crate::web::forms::AssigneeForm;
-use crate::web::layout::Layout;
+use crate::web::layout::{Layout, set_flash};
 use crate::web::{Cx, Form, Query, form_page, format_time, page, render, see_other};
 
 pub struct ChannelOption {
@@ -366,6 +366,19 @@ pub async fn reply(
         reply_body,
     };
     match result {
+        // the page's status, buttons and composer all change: load it again, saying why
+        Ok(message) if message.reopened => {
+            let location = format!("/conversations/{id}");
+            let flash = "Your reply reopened the conversation.";
+            if cx.htmx {
+                set_flash(&cx.session, flash);
+                Ok(HttpResponse::Ok()
+                    .insert_header(("HX-Redirect", location))
+                    .finish())
+            } else {
+                Ok(cx.done(flash, location))
+            }
+        }
         Ok(message) if cx.htmx => page(&fragment(
             Some(MessageItem::new(message)),
             None,

@@ -364,6 +364,37 @@ async fn reply_close_reopen_and_their_records(app: TestApp) {
         .await
         .assert_status(303);
     assert_eq!(last_audit(&app).0, "conversation.reopen");
+    // a reply to a closed conversation reopens it, and the page says so (htmx: reload it)
+    client
+        .post(&format!("/conversations/{id}/close"), &[])
+        .await
+        .assert_status(303);
+    let token = client.csrf.clone().unwrap();
+    let answer = client
+        .request(
+            Method::POST,
+            &format!("/conversations/{id}/messages"),
+            Some(&[("body", "Sorry, one more thing")]),
+            &[("HX-Request", "true"), ("X-CSRF-Token", &token)],
+        )
+        .await;
+    answer.assert_status(200);
+    assert_eq!(
+        answer
+            .headers
+            .get("hx-redirect")
+            .and_then(|v| v.to_str().ok()),
+        Some(format!("/conversations/{id}").as_str())
+    );
+    let (action, summary) = last_audit(&app);
+    assert_eq!(action, "conversation.reply");
+    assert!(summary.contains("reopened"), "{summary}");
+    client
+        .get(&format!("/conversations/{id}"))
+        .await
+        .assert_contains("Your reply reopened the conversation.")
+        .assert_contains("id=\"close\"")
+        .assert_contains(" · sent");
     // labels: add, filter, remove; bad labels are 422
     client
         .post(&format!("/conversations/{id}/labels"), &[("label", "VIP")])
