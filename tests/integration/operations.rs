@@ -260,3 +260,73 @@ fn deployment_files_agree_with_the_binary() {
     assert!(files[0].1.contains("\nUSER switchboard\n"));
     assert!(files[2].1.contains("DynamicUser=yes"));
 }
+
+/// Pages link their assets by version: that address is cached for a year, any other for an
+/// hour; text assets are sent gzip-compressed to clients that accept it; pages themselves
+/// are never compressed (they mix the CSRF token with what visitors type).
+async fn assets_are_versioned_and_compressed(backend: Backend) {
+    use std::io::Read as _;
+    let server = crate::common::DemoServer::start(backend, &[]);
+    let http = browser();
+    let login = http
+        .get(format!("{}/login", server.base))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        login.headers().get("content-encoding").is_none(),
+        "a page was compressed"
+    );
+    let page = login.text().await.unwrap();
+    let marker = "href=\"/static/app.css?v=";
+    let start = page
+        .find(marker)
+        .expect("the stylesheet is linked by version")
+        + marker.len();
+    let version: String = page[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit())
+        .collect();
+    assert_eq!(version.len(), 24);
+
+    let css = |query: String, gzip: bool| {
+        let mut request = http.get(format!("{}/static/app.css{query}", server.base));
+        if gzip {
+            request = request.header("Accept-Encoding", "gzip, deflate");
+        }
+        request.send()
+    };
+    let plain = css(format!("?v={version}"), false).await.unwrap();
+    assert_eq!(
+        plain.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(plain.headers().get("content-encoding").is_none());
+    let original = plain.bytes().await.unwrap();
+    let old = css("?v=0123456789abcdef01234567".into(), false)
+        .await
+        .unwrap();
+    assert_eq!(old.headers()["cache-control"], "public, max-age=3600");
+
+    let zipped = css(format!("?v={version}"), true).await.unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    assert_eq!(zipped.headers()["vary"], "Accept-Encoding");
+    let compressed = zipped.bytes().await.unwrap();
+    assert!(compressed.len() < original.len());
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&compressed[..])
+        .read_to_end(&mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped, original.to_vec());
+    // a client that refuses gzip gets the file as it is
+    let refused = http
+        .get(format!("{}/static/app.css", server.base))
+        .header("Accept-Encoding", "gzip;q=0")
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.headers().get("content-encoding").is_none());
+}
+
+on_both_databases!(browser: assets_are_versioned_and_compressed);
