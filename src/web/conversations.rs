@@ -91,17 +91,20 @@ fn parse_cursor(
 impl ListQuery {
     /// The filters as a query string (for the export link).
     pub fn describe_query(&self) -> String {
-        serde_html_form::to_string([
+        crate::web::forms::query_string([
             ("status", self.status.clone().unwrap_or_default()),
             (
                 "channel",
                 self.channel.map(|c| c.to_string()).unwrap_or_default(),
             ),
+            (
+                "assignee",
+                self.assignee.map(|a| a.to_string()).unwrap_or_default(),
+            ),
             ("q", self.q.clone().unwrap_or_default()),
             ("label", self.label.clone().unwrap_or_default()),
             ("missed", self.missed.clone().unwrap_or_default()),
         ])
-        .unwrap_or_default()
     }
 
     /// The filters in words, for the activity record of an export.

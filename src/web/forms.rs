@@ -59,6 +59,13 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
     }
 }
 
+/// A query string of the filters that are set (empty ones left out), for links that must
+/// keep a page's filters: the next page, the export.
+pub fn query_string<const N: usize>(pairs: [(&str, String); N]) -> String {
+    let set: Vec<(&str, String)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    serde_html_form::to_string(set).unwrap_or_default()
+}
+
 /// "Hand these to one person" (a conversation transfer, an offboarding transfer): empty or
 /// unparseable is `None`, which the domain refuses beside the field.
 #[derive(serde::Deserialize)]

@@ -45,6 +45,8 @@ struct ListPage {
     channels: Vec<Choice<ChannelId>>,
     q: String,
     status: String,
+    /// Every filter of this page as a query string, so the next page keeps them.
+    filters: String,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +118,18 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Result<HttpRespons
         next_cursor,
         can_manage: cx.can(Permission::UsersManage),
         one_supervisor: supervisors <= 1,
+        filters: crate::web::forms::query_string([
+            ("q", query.q.clone().unwrap_or_default()),
+            (
+                "role",
+                query.role.map(|r| r.to_string()).unwrap_or_default(),
+            ),
+            ("status", status.clone().unwrap_or_default()),
+            (
+                "channel",
+                query.channel.map(|c| c.to_string()).unwrap_or_default(),
+            ),
+        ]),
         roles: choices(role_list, query.role, |r| (r.id, r.name)),
         channels: choices(channel_list, query.channel, |c| (c.id, c.name)),
         q: query.q.unwrap_or_default(),

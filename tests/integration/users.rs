@@ -1033,12 +1033,20 @@ async fn the_team_list_filters_and_pages(app: TestApp) {
             .execute(&mut app.conn())
             .unwrap();
     }
+    let next_page = |page: &crate::common::Page| -> String {
+        let marker = "href=\"";
+        let link = page
+            .body
+            .find("id=\"next-page\"")
+            .expect("a next page link");
+        let start = page.body[..link].rfind(marker).unwrap() + marker.len();
+        page.body[start..start + page.body[start..].find('"').unwrap()]
+            .replace("&amp;", "&")
+            .replace("&#38;", "&")
+    };
     let first = sofia.get("/users").await;
     assert_eq!(first.body.matches("<tr>").count() - 1, 50);
-    let marker = "/users?after=";
-    let start = first.body.find(marker).unwrap() + marker.len();
-    let cursor = &first.body[start..start + first.body[start..].find('&').unwrap()];
-    let second = sofia.get(&format!("/users?after={cursor}")).await;
+    let second = sofia.get(&next_page(&first)).await;
     let rows = second.body.matches("<tr>").count() - 1;
     assert_eq!(50 + rows, 66);
     for n in 0..60 {
@@ -1048,6 +1056,23 @@ async fn the_team_list_filters_and_pages(app: TestApp) {
             "{name} on exactly one page"
         );
     }
+    // the filters survive paging: page two of the Agents is still only Agents (the last ten
+    // temps become supervisors, so a dropped filter would show them)
+    diesel::update(users::table.filter(users::username.ge("temp50")))
+        .set(users::role_id.eq(role_id(&app, "DEMO", "Supervisor")))
+        .execute(&mut app.conn())
+        .unwrap();
+    let agents = sofia
+        .get(&format!("/users?role={agent}&status=active"))
+        .await;
+    let link = next_page(&agents);
+    assert!(link.contains(&format!("role={agent}")), "{link}");
+    assert!(link.contains("status=active"), "{link}");
+    let page_two = sofia.get(&link).await;
+    page_two.assert_status(200);
+    let rows = page_two.body.matches("<tr>").count() - 1;
+    assert!(rows > 0);
+    assert_eq!(page_two.body.matches("<td>Agent</td>").count(), rows);
 }
 
 on_both_databases!(
