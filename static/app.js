@@ -17,7 +17,7 @@
     try {
       var page = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
       var title = page.querySelector("h1");
-      var text = page.querySelector("section p:not(.status-code)");
+      var text = page.querySelector("main p:not(.status-code)");
       var parts = [title && title.textContent, text && text.textContent].filter(Boolean);
       if (parts.length) {
         return parts.join(": ");

@@ -903,6 +903,7 @@ on_both_databases!(
     masked_search_is_no_oracle,
     order_numbers_stay_readable_and_the_region_decides,
     agents_cannot_act_on_a_colleagues_conversation,
+    pages_meet_the_accessibility_basics,
     call_tasks_are_completed_by_their_assignee,
     missed_chats_are_those_still_waiting,
     other_companies_conversations_are_not_found,
@@ -1181,4 +1182,54 @@ async fn agents_cannot_act_on_a_colleagues_conversation(app: TestApp) {
         agent.post(&path(action), &form).await.assert_status(404);
     }
     assert_eq!(snapshot(&app), before);
+}
+
+/// What the accessibility review found missing: a skip link and a `main` landmark on every
+/// page (error pages and sign-in too), a label on the transfer list, names on the matrix
+/// toggles, and only valid attributes (htmx's as `data-hx-*`).
+async fn pages_meet_the_accessibility_basics(app: TestApp) {
+    let bob = id_of(&app, "DEMO", "bob");
+    let conversation = conversation_of(&app, bob, "Telegram");
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let mut pages = Vec::new();
+    for path in [
+        "/conversations".to_string(),
+        format!("/conversations/{conversation}"),
+        "/assignments".into(),
+        "/users".into(),
+        "/roles".into(),
+        "/settings".into(),
+    ] {
+        let page = sofia.get(&path).await;
+        page.assert_status(200)
+            .assert_contains("class=\"skip\" href=\"#content\"")
+            .assert_contains("<main id=\"content\"");
+        pages.push((path, page));
+    }
+    let missing = sofia.get("/no-such-page").await;
+    missing.assert_status(404).assert_contains("<main");
+    app.client().get("/login").await.assert_contains("<main");
+    let (_, conversation_page) = &pages[1];
+    conversation_page.assert_contains("<label for=\"transfer-to\">");
+    let (_, matrix) = &pages[2];
+    let toggles: Vec<&str> = matrix
+        .body
+        .split("<button")
+        .skip(1)
+        .filter_map(|rest| rest.split('>').next())
+        .filter(|tag| tag.contains("class=\"toggle"))
+        .collect();
+    assert!(!toggles.is_empty());
+    for tag in toggles {
+        assert!(
+            tag.contains("aria-label=\""),
+            "a toggle without a name: {tag}"
+        );
+    }
+    for (path, page) in &pages {
+        assert!(
+            !page.body.contains(" hx-"),
+            "{path} has a bare hx- attribute"
+        );
+    }
 }
