@@ -90,11 +90,13 @@ pub struct ConversationRow {
     pub assignee: Option<String>,
     pub status: ConversationStatus,
     pub last_message_at: NaiveDateTime,
+    /// Since when the customer has waited for an answer, if they are waiting.
+    pub awaiting_reply_since: Option<NaiveDateTime>,
 }
 
 impl ConversationRow {
     fn new(mask: ContactMask, row: RowTuple) -> Self {
-        let (id, status, last_message_at, external_id, contact, channel, assignee) = row;
+        let (id, status, last_message_at, external_id, contact, channel, assignee, waiting) = row;
         let (name, phone, email) = contact;
         let (channel_name, channel_kind) = channel;
         Self {
@@ -105,6 +107,7 @@ impl ConversationRow {
             assignee,
             status,
             last_message_at,
+            awaiting_reply_since: waiting,
         }
     }
 }
@@ -116,6 +119,8 @@ pub struct ListFilter {
     pub status: Option<ConversationStatus>,
     pub channel_id: Option<ChannelId>,
     pub assignee_id: Option<UserId>,
+    /// Only conversations nobody holds (the queue).
+    pub unassigned: bool,
     /// Text searched in the contact's name and the messages.
     pub q: Option<String>,
     pub label: Option<String>,
@@ -144,6 +149,7 @@ macro_rules! visible_rows {
                 (contacts::name, contacts::phone, contacts::email),
                 (channels::name, channels::kind),
                 users::display_name.nullable(),
+                conversations::awaiting_reply_since,
             ))
     };
 }
@@ -156,6 +162,7 @@ type RowTuple = (
     (String, Option<String>, Option<String>),
     (String, ChannelKind),
     Option<String>,
+    Option<NaiveDateTime>,
 );
 
 /// The visible conversations, newest activity first, one page at a time.
@@ -187,6 +194,9 @@ pub fn list_page(
     }
     if let Some(channel_id) = filter.channel_id {
         query = query.filter(conversations::channel_id.eq(channel_id));
+    }
+    if filter.unassigned {
+        query = query.filter(conversations::assignee_id.is_null());
     }
     if let Some(assignee_id) = filter.assignee_id {
         query = query.filter(conversations::assignee_id.eq(Some(assignee_id)));

@@ -32,6 +32,19 @@ pub struct RowItem {
     row: ConversationRow,
     kind_label: &'static str,
     last_activity: String,
+    /// How long the customer has waited for an answer ("2 h 05 min"), when they wait.
+    waited: Option<String>,
+}
+
+/// A wait in hours and minutes, for people: "45 min", "2 h 05 min", "3 d 4 h".
+fn waited_for(since: chrono::NaiveDateTime) -> String {
+    let minutes = (now() - since).num_minutes().max(0);
+    let (days, hours, minutes) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    match (days, hours) {
+        (0, 0) => format!("{minutes} min"),
+        (0, _) => format!("{hours} h {minutes:02} min"),
+        _ => format!("{days} d {hours} h"),
+    }
 }
 
 impl RowItem {
@@ -39,6 +52,10 @@ impl RowItem {
         Self {
             kind_label: row.channel_kind.label(),
             last_activity: format_time(&row.last_message_at),
+            waited: row
+                .awaiting_reply_since
+                .filter(|_| row.status.is_open())
+                .map(waited_for),
             row,
         }
     }
@@ -54,9 +71,14 @@ struct ListPage {
     q: String,
     label: String,
     missed: bool,
+    unassigned: bool,
+    /// The viewer's id, for "assigned to me".
+    me: String,
+    assigned_to_me: bool,
     export_query: String,
     can_export: bool,
-    can_see_all: bool,
+    /// Sees conversations nobody holds (channel or company scope), so the queue is theirs too.
+    sees_queue: bool,
     next_cursor: Option<String>,
 }
 
@@ -68,6 +90,8 @@ pub struct ListQuery {
     q: Option<String>,
     label: Option<String>,
     missed: Option<String>,
+    /// `1`: only conversations nobody holds (the queue).
+    unassigned: Option<String>,
     before: Option<String>,
 }
 
@@ -89,6 +113,12 @@ fn parse_cursor(
 }
 
 impl ListQuery {
+    fn is_unassigned(&self) -> bool {
+        self.unassigned
+            .as_deref()
+            .is_some_and(|u| !u.is_empty() && u != "0")
+    }
+
     /// The filters as a query string (for the export link).
     pub fn describe_query(&self) -> String {
         crate::web::forms::query_string([
@@ -104,6 +134,7 @@ impl ListQuery {
             ("q", self.q.clone().unwrap_or_default()),
             ("label", self.label.clone().unwrap_or_default()),
             ("missed", self.missed.clone().unwrap_or_default()),
+            ("unassigned", self.unassigned.clone().unwrap_or_default()),
         ])
     }
 
@@ -120,6 +151,7 @@ impl ListQuery {
             ("q", &self.q),
             ("label", &self.label),
             ("missed", &self.missed),
+            ("unassigned", &self.unassigned),
         ]
         .iter()
         .filter_map(|(name, value)| {
@@ -162,6 +194,7 @@ pub async fn list_filter(cx: &Cx, query: &ListQuery) -> Result<ListFilter, AppEr
         },
         channel_id: query.channel,
         assignee_id: query.assignee,
+        unassigned: query.is_unassigned(),
         q: query.q.clone().filter(|q| q.len() <= 200),
         label: query.label.clone().filter(|l| l.len() <= 30),
         waiting_since_before,
@@ -224,7 +257,10 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Result<HttpRespons
             .text(&query.describe_query()),
         can_export: cx.can(Permission::ExportsCreate),
         missed,
-        can_see_all: see_all,
+        unassigned: query.is_unassigned(),
+        me: cx.user.auth.user_id.to_string(),
+        assigned_to_me: query.assignee == Some(cx.user.auth.user_id),
+        sees_queue: see_all || cx.can(Permission::ConversationsViewChannel),
         next_cursor,
     })
 }

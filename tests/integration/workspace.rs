@@ -904,6 +904,7 @@ on_both_databases!(
     order_numbers_stay_readable_and_the_region_decides,
     agents_cannot_act_on_a_colleagues_conversation,
     pages_meet_the_accessibility_basics,
+    every_viewer_reaches_missed_chats_and_the_queue,
     call_tasks_are_completed_by_their_assignee,
     missed_chats_are_those_still_waiting,
     other_companies_conversations_are_not_found,
@@ -1232,4 +1233,64 @@ async fn pages_meet_the_accessibility_basics(app: TestApp) {
             "{path} has a bare hx- attribute"
         );
     }
+}
+
+/// The views are reachable from the page by whoever may use them: an agent finds her missed
+/// chats (how long each customer has waited, the filter keeping the view) and missed calls;
+/// the unassigned queue is offered to those who can see it, and filters it.
+async fn every_viewer_reaches_missed_chats_and_the_queue(app: TestApp) {
+    let alice = id_of(&app, "DEMO", "alice");
+    // one of alice's customers has waited three hours
+    let hers = conversation_of(&app, alice, "WhatsApp Sales");
+    diesel::update(conversations::table.find(hers))
+        .set(
+            conversations::awaiting_reply_since
+                .eq(Some(domain::now() - chrono::Duration::minutes(185))),
+        )
+        .execute(&mut app.conn())
+        .unwrap();
+    let mut agent = app.signed_in("DEMO", "alice").await;
+    let list = agent.get("/conversations").await;
+    list.assert_status(200)
+        .assert_contains("href=\"/conversations?missed=1\"")
+        .assert_contains("href=\"/calls?missed=1\"")
+        .assert_lacks("id=\"view-unassigned\"");
+    let missed = agent.get("/conversations?missed=1").await;
+    missed
+        .assert_status(200)
+        .assert_contains("Missed chats")
+        .assert_contains("<th>Waiting</th>")
+        .assert_contains("3 h 05 min")
+        .assert_contains("<input type=\"hidden\" name=\"missed\" value=\"1\">");
+    agent
+        .get("/calls?missed=1")
+        .await
+        .assert_status(200)
+        .assert_contains("Missed calls");
+
+    // a supervisor also has the queue (one more in it than the demo had)
+    let bobs = conversation_of(&app, id_of(&app, "DEMO", "bob"), "Telegram");
+    diesel::update(conversations::table.find(bobs))
+        .set(conversations::assignee_id.eq(None::<i64>))
+        .execute(&mut app.conn())
+        .unwrap();
+    let queued: i64 = conversations::table
+        .filter(conversations::assignee_id.is_null())
+        .filter(conversations::status.eq("open"))
+        .filter(conversations::company_id.eq(company_id(&app, "DEMO")))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia
+        .get("/conversations")
+        .await
+        .assert_contains("href=\"/conversations?unassigned=1\"");
+    let queue = sofia.get("/conversations?unassigned=1").await;
+    queue
+        .assert_status(200)
+        .assert_contains("Unassigned conversations");
+    assert!(queued > 0);
+    assert_eq!(rows(&queue) as i64, queued);
+    assert!(!queue.body.contains("<td>Alice Moreau</td>"));
 }
