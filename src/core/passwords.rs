@@ -83,6 +83,28 @@ pub struct PersonalWords<'a> {
 }
 
 impl PasswordPolicy {
+    /// The rules in one sentence, for forms to state before anyone types.
+    pub fn summary(&self) -> String {
+        let classes: Vec<&str> = [
+            (self.require_upper, "an upper-case letter"),
+            (self.require_lower, "a lower-case letter"),
+            (self.require_digit, "a digit"),
+            (self.require_symbol, "a symbol"),
+        ]
+        .into_iter()
+        .filter_map(|(required, what)| required.then_some(what))
+        .collect();
+        let with = match classes.as_slice() {
+            [] => String::new(),
+            [one] => format!(", with {one}"),
+            [rest @ .., last] => format!(", with {} and {last}", rest.join(", ")),
+        };
+        format!(
+            "At least {} characters{with}; hard to guess; not the username, the name or the company code.",
+            self.min_length
+        )
+    }
+
     /// Every rule the password breaks, each as a sentence for the form. Empty when accepted.
     pub fn check(&self, password: &str, words: &PersonalWords<'_>) -> Vec<String> {
         let mut problems = Vec::new();

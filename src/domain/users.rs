@@ -131,17 +131,20 @@ pub fn create(
     if known_channels.len() != wanted_channels.len() || new.channel_ids.contains(&None) {
         errors.add("channel_ids", "Choose channels of this company only.");
     }
+    // the password is judged in the same round as the other fields, even when the username
+    // itself is refused (it is then compared with what was typed)
+    let typed_username = new.username.trim().to_lowercase();
+    for problem in policy.check(
+        new.password,
+        &PersonalWords {
+            username: username.as_deref().unwrap_or(&typed_username),
+            display_name: display_name.as_deref().unwrap_or(new.display_name.trim()),
+            company_code,
+        },
+    ) {
+        errors.add("password", problem);
+    }
     if let Some(username) = &username {
-        for problem in policy.check(
-            new.password,
-            &PersonalWords {
-                username,
-                display_name: display_name.as_deref().unwrap_or(""),
-                company_code,
-            },
-        ) {
-            errors.add("password", problem);
-        }
         if find_by_username(conn, new.company_id, username)?.is_some() {
             errors.add(
                 "username",

@@ -146,6 +146,8 @@ struct NewPage {
     roles: Vec<Choice<RoleId>>,
     channels: Vec<Choice<ChannelId>>,
     form: NewUserForm,
+    /// The company's password policy in words, shown before anyone types.
+    password_rules: String,
     errors: FieldErrors,
 }
 
@@ -170,11 +172,12 @@ async fn new_page(
     errors: FieldErrors,
 ) -> Result<HttpResponse, AppError> {
     let layout = cx.layout("Add user", "/users").await?;
-    let (role_list, channel_list) = cx
+    let (role_list, channel_list, policy) = cx
         .read(|conn, me| {
             Ok((
                 roles::list(conn, me.company_id)?,
                 channels::list(conn, me.company_id)?,
+                crate::domain::companies::get(conn, me.company_id)?.password_policy(),
             ))
         })
         .await?;
@@ -186,6 +189,7 @@ async fn new_page(
     let chosen_channels = &form.channel_ids;
     let page = NewPage {
         layout,
+        password_rules: policy.summary(),
         roles: choices(role_list, form.role_id.or(default_role), |r: Role| {
             (r.id, r.name)
         }),

@@ -125,7 +125,27 @@ async fn supervisors_add_users_who_must_change_their_password(app: TestApp) {
 
 async fn bad_input_to_add_user_is_422_and_saves_nothing(app: TestApp) {
     let mut sofia = app.signed_in("DEMO", "sofia").await;
-    sofia.get("/users/new").await;
+    // the policy is stated before anyone types
+    sofia.get("/users/new").await.assert_contains(
+        "At least 12 characters, with an upper-case letter, a lower-case letter, a digit and a symbol",
+    );
+    // every field is judged in one round: a bad username does not hide a weak password
+    let agent_role = role_id(&app, "DEMO", "Agent").to_string();
+    sofia
+        .post(
+            "/users",
+            &[
+                ("username", "bad name!"),
+                ("email", "not-an-address"),
+                ("role_id", &agent_role),
+                ("password", "short"),
+            ],
+        )
+        .await
+        .assert_status(422)
+        .assert_contains("A username is 3 to 32")
+        .assert_contains("Use at least 12 characters")
+        .assert_contains("aria-invalid=\"true\"");
     let agent = role_id(&app, "DEMO", "Agent").to_string();
     let acme_role = role_id(&app, "ACME", "Agent").to_string();
     let acme_channel = channel_id(&app, "Acme WhatsApp").to_string();
