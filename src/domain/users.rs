@@ -144,13 +144,13 @@ pub fn create(
     ) {
         errors.add("password", problem);
     }
-    if let Some(username) = &username {
-        if find_by_username(conn, new.company_id, username)?.is_some() {
-            errors.add(
-                "username",
-                format!("The username {username} is already taken in this company."),
-            );
-        }
+    if let Some(username) = &username
+        && find_by_username(conn, new.company_id, username)?.is_some()
+    {
+        errors.add(
+            "username",
+            format!("The username {username} is already taken in this company."),
+        );
     }
     errors.into_result()?;
     let (Some(username), Some(display_name), Some(role)) = (username, display_name, role) else {
