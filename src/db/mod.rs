@@ -428,11 +428,14 @@ pub mod search {
 
     /// `%text%` for LIKE … ESCAPE '\\', with LIKE's wildcards in `text` taken literally.
     pub fn containing(text: &str) -> String {
-        let escaped = text
-            .replace('\\', "\\\\")
+        format!("%{}%", escape(text))
+    }
+
+    /// `text` with LIKE's wildcards (and the escape character) escaped, for ESCAPE '\\'.
+    pub fn escape(text: &str) -> String {
+        text.replace('\\', "\\\\")
             .replace('%', "\\%")
-            .replace('_', "\\_");
-        format!("%{escaped}%")
+            .replace('_', "\\_")
     }
 }
 

@@ -426,7 +426,9 @@ pub fn page(
         .map(str::trim)
         .filter(|a| !a.is_empty())
     {
-        query = query.filter(audit_events::actor_username.eq(actor.to_lowercase()));
+        // the beginning of a username is enough: "ali" finds alice
+        let prefix = format!("{}%", crate::db::search::escape(&actor.to_lowercase()));
+        query = query.filter(audit_events::actor_username.like(prefix).escape('\\'));
     }
     if let Some(action) = filter
         .action
@@ -434,15 +436,15 @@ pub fn page(
         .map(str::trim)
         .filter(|a| !a.is_empty())
     {
-        if action.ends_with('.') {
-            query = query.filter(
-                audit_events::action
-                    .like(format!("{}%", action.replace('%', "").replace('_', "\\_")))
-                    .escape('\\'),
-            );
+        let action = crate::db::search::escape(&action.to_lowercase());
+        // an area (`user.`) by its start; anything else anywhere in the code, so
+        // "deactivate" finds user.deactivate
+        let pattern = if action.ends_with('.') {
+            format!("{action}%")
         } else {
-            query = query.filter(audit_events::action.eq(action.to_string()));
-        }
+            format!("%{action}%")
+        };
+        query = query.filter(audit_events::action.like(pattern).escape('\\'));
     }
     if let Some(from) = filter.from {
         query = query.filter(audit_events::created_at.ge(from));

@@ -160,7 +160,9 @@ pub fn page(
         .map(str::trim)
         .filter(|u| !u.is_empty())
     {
-        query = query.filter(login_events::username.eq(user.to_lowercase()));
+        // the beginning of a username is enough: "ali" finds alice
+        let prefix = format!("{}%", crate::db::search::escape(&user.to_lowercase()));
+        query = query.filter(login_events::username.like(prefix).escape('\\'));
     }
     if let Some(success) = filter.success {
         query = query.filter(login_events::success.eq(success));

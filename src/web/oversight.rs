@@ -72,9 +72,18 @@ struct Bounds {
 
 impl Period {
     fn bounds(&self) -> Result<Bounds, AppError> {
+        let from = parse_day(self.from.as_deref(), "from", false)?;
+        let to = parse_day(self.to.as_deref(), "to", true)?;
+        if let (Some(from), Some(to)) = (from, to)
+            && from >= to
+        {
+            return Err(AppError::Invalid(
+                "The first day comes after the last one: swap them.".into(),
+            ));
+        }
         Ok(Bounds {
-            from: parse_day(self.from.as_deref(), "from", false)?,
-            to: parse_day(self.to.as_deref(), "to", true)?,
+            from,
+            to,
             before: parse_before(self.before.as_deref())?,
         })
     }
@@ -115,6 +124,23 @@ pub struct LoginLine {
     row: LoginRow,
     at: String,
     device: String,
+    /// Why it failed, in words.
+    reason: &'static str,
+}
+
+/// A failure reason as the login history shows it.
+fn reason_in_words(code: &str) -> &'static str {
+    match code {
+        "bad_password" => "wrong password",
+        "unknown_user" => "unknown username",
+        "unknown_company" => "unknown company code",
+        "deactivated" => "account deactivated",
+        "locked" => "account locked",
+        "throttled" => "too many attempts from this address",
+        "pending" => "being checked",
+        "ok" => "",
+        _ => "other",
+    }
 }
 
 #[derive(Template)]
@@ -144,6 +170,7 @@ pub async fn logins(cx: Cx, Query(query): Query<LoginQuery>) -> Result<HttpRespo
         lines: rows
             .into_iter()
             .map(|row| LoginLine {
+                reason: reason_in_words(&row.reason),
                 at: format_time(&row.created_at),
                 device: describe_user_agent(&row.user_agent),
                 row,

@@ -712,8 +712,51 @@ on_both_databases!(
     a_session_moving_to_another_browser_is_ended,
     lockout_comes_after_ten_consecutive_failures,
     the_sign_in_page_says_why_a_session_ended,
+    auditors_filter_by_parts_and_read_reasons_in_words,
     exports_are_gated_masked_and_recorded,
 );
+
+/// Auditors find records by part of a name or an action ("ali", "deactivate"), read failure
+/// reasons in words, and are told when the dates are the wrong way round.
+async fn auditors_filter_by_parts_and_read_reasons_in_words(app: TestApp) {
+    let bob = id_of(&app, "DEMO", "bob");
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia.get(&format!("/users/{bob}")).await;
+    sofia
+        .post(&format!("/users/{bob}/deactivate"), &[])
+        .await
+        .assert_status(303);
+    attempt_from(&app, 900, "bob", "Wrong-Password-99").await;
+    attempt_from(&app, 901, "alice", "Wrong-Password-99").await;
+
+    let by_action = sofia.get("/activity?action=deactivate").await;
+    by_action
+        .assert_status(200)
+        .assert_contains("<code>user.deactivate</code>")
+        .assert_lacks("<code>session.");
+    sofia
+        .get("/activity?actor=sof&action=user.")
+        .await
+        .assert_contains("<code>user.deactivate</code>");
+    sofia
+        .get("/activity?actor=zz")
+        .await
+        .assert_lacks("<code>user.deactivate</code>");
+    let logins = sofia.get("/logins?user=ali").await;
+    logins
+        .assert_status(200)
+        .assert_contains("wrong password")
+        .assert_lacks(">bob<");
+    sofia
+        .get("/logins?user=bo")
+        .await
+        .assert_contains("account deactivated");
+    sofia
+        .get("/activity?from=2026-03-10&to=2026-03-01")
+        .await
+        .assert_status(422)
+        .assert_contains("swap them");
+}
 
 /// Whoever still holds the cookie of an ended session is sent to the sign-in page with the
 /// reason, and the page says it in words: ended by an administrator, expired, ended for
