@@ -570,3 +570,44 @@ pub fn channel_id(app: &TestApp, name: &str) -> i64 {
         .first(&mut app.conn())
         .unwrap()
 }
+
+/// For tests of the real binary over HTTP: a client that keeps cookies and does not follow
+/// redirects, like a browser whose every step the test checks.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The CSRF token a page carries in its `csrf-token` meta element.
+pub fn meta_token(page: &str) -> Option<String> {
+    let marker = "name=\"csrf-token\" content=\"";
+    let start = page.find(marker)? + marker.len();
+    page[start..].split('"').next().map(str::to_string)
+}
+
+/// Signs in to DEMO on a running server as a browser does (the form, then the post); the
+/// status of the answer (303 when it worked).
+pub async fn http_sign_in(
+    http: &reqwest::Client,
+    base: &str,
+    username: &str,
+    password: &str,
+) -> u16 {
+    let form = http.get(format!("{base}/login")).send().await.unwrap();
+    let token = meta_token(&form.text().await.unwrap()).unwrap_or_default();
+    http.post(format!("{base}/login"))
+        .form(&[
+            ("company_code", "DEMO"),
+            ("username", username),
+            ("password", password),
+            ("csrf_token", &token),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}

@@ -73,11 +73,7 @@ struct Visitor {
 impl Visitor {
     /// Opens the sign-in form, as a browser would before signing in.
     async fn at_the_form(server: &DemoServer, address: &str) -> Self {
-        let http = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let http = crate::common::http_client();
         let form = http
             .get(format!("{}/login", server.base))
             .header("X-Forwarded-For", address)
@@ -87,7 +83,7 @@ impl Visitor {
             .text()
             .await
             .unwrap();
-        let token = meta_token(&form);
+        let token = crate::common::meta_token(&form).unwrap();
         Self {
             http,
             base: server.base.clone(),
@@ -112,13 +108,6 @@ impl Visitor {
             .status()
             .as_u16()
     }
-}
-
-/// The CSRF token a page carries in its `csrf-token` meta element.
-fn meta_token(page: &str) -> String {
-    let marker = "name=\"csrf-token\" content=\"";
-    let start = page.find(marker).unwrap() + marker.len();
-    page[start..].split('"').next().unwrap().to_string()
 }
 
 /// How the attempts of an address or a user ended, reason by reason.
@@ -425,7 +414,7 @@ impl Visitor {
             .text()
             .await
             .unwrap();
-        meta_token(&page)
+        crate::common::meta_token(&page).unwrap()
     }
 
     /// Posts a form as the page's own form would.

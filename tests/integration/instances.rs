@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use switchboard::db::schema::{companies, role_permissions, roles, sessions, users};
 
 use crate::common::on_both_databases;
-use crate::common::{Backend, DemoServer, PASSWORD};
+use crate::common::{Backend, DemoServer, PASSWORD, meta_token};
 
 /// A browser-like client: one cookie jar for both instances (cookies do not tell ports
 /// apart), the same User-Agent on every request, the CSRF token of the last page it read.
@@ -19,11 +19,7 @@ struct Browser {
 impl Browser {
     fn new(address: &str) -> Self {
         Self {
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
+            http: crate::common::http_client(),
             address: address.to_string(),
             token: String::new(),
         }
@@ -74,12 +70,6 @@ impl Browser {
         )
         .await
     }
-}
-
-fn meta_token(page: &str) -> Option<String> {
-    let marker = "name=\"csrf-token\" content=\"";
-    let start = page.find(marker)? + marker.len();
-    page[start..].split('"').next().map(str::to_string)
 }
 
 /// A DEMO user's id (ACME has an alice too).

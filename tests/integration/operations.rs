@@ -5,43 +5,9 @@ use std::process::Stdio;
 
 use crate::common::on_both_databases;
 use crate::common::{
-    Backend, ChildGuard, PASSWORD, TestDatabase, free_port, switchboard, wait_for_port,
+    Backend, ChildGuard, PASSWORD, TestDatabase, free_port, http_client as browser,
+    http_sign_in as sign_in, switchboard, wait_for_port,
 };
-
-fn meta_token(page: &str) -> String {
-    let marker = "name=\"csrf-token\" content=\"";
-    let start = page.find(marker).map_or(0, |at| at + marker.len());
-    page[start..]
-        .split('"')
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
-
-async fn sign_in(http: &reqwest::Client, base: &str, username: &str, password: &str) -> u16 {
-    let form = http.get(format!("{base}/login")).send().await.unwrap();
-    let token = meta_token(&form.text().await.unwrap());
-    http.post(format!("{base}/login"))
-        .form(&[
-            ("company_code", "DEMO"),
-            ("username", username),
-            ("password", password),
-            ("csrf_token", &token),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 async fn operators_see_metrics_request_ids_and_json_logs(backend: Backend) {
     let database = TestDatabase::create(backend);

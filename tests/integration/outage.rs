@@ -98,37 +98,11 @@ async fn a_postgres_outage_answers_503_at_once_and_recovers() {
     );
     assert!(wait_for_port(port, 60));
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let form = http
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let marker = "name=\"csrf-token\" content=\"";
-    let token = form[form.find(marker).unwrap() + marker.len()..]
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
-    let signed_in = http
-        .post(format!("{base}/login"))
-        .form(&[
-            ("company_code", "DEMO"),
-            ("username", "sofia"),
-            ("password", PASSWORD),
-            ("csrf_token", &token),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signed_in.status().as_u16(), 303);
+    let http = crate::common::http_client();
+    assert_eq!(
+        crate::common::http_sign_in(&http, &base, "sofia", PASSWORD).await,
+        303
+    );
     assert_eq!(status(&http, format!("{base}/conversations")).await.0, 200);
 
     proxy.down();
