@@ -99,88 +99,213 @@ impl Permission {
         Self::ConversationsViewAll,
     ];
 
+    /// This permission's line of the catalog.
+    fn entry(self) -> &'static Entry {
+        // CATALOG lists the permissions in declaration order (a test holds it to that)
+        &CATALOG[self as usize]
+    }
+
+    /// The contract's key (`conversations.view_all`).
     pub fn key(self) -> &'static str {
-        match self {
-            Self::ConversationsViewAssigned => "conversations.view_assigned",
-            Self::ConversationsViewChannel => "conversations.view_channel",
-            Self::ConversationsViewAll => "conversations.view_all",
-            Self::ConversationsReply => "conversations.reply",
-            Self::ConversationsTransfer => "conversations.transfer",
-            Self::ConversationsClose => "conversations.close",
-            Self::ContactsViewUnmasked => "contacts.view_unmasked",
-            Self::ContactsReveal => "contacts.reveal",
-            Self::ChannelsView => "channels.view",
-            Self::ChannelsManage => "channels.manage",
-            Self::ChannelsAssign => "channels.assign",
-            Self::UsersView => "users.view",
-            Self::UsersManage => "users.manage",
-            Self::RolesManage => "roles.manage",
-            Self::ReportsView => "reports.view",
-            Self::ExportsCreate => "exports.create",
-            Self::ActivityView => "activity.view",
-            Self::LoginsView => "logins.view",
-            Self::SessionsManage => "sessions.manage",
-            Self::SettingsManage => "settings.manage",
-        }
+        self.entry().key
     }
 
     pub fn from_key(key: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.key() == key)
+        CATALOG.iter().find(|e| e.key == key).map(|e| e.permission)
     }
 
     pub fn group(self) -> PageGroup {
-        match self {
-            Self::ConversationsViewAssigned
-            | Self::ConversationsViewChannel
-            | Self::ConversationsViewAll
-            | Self::ConversationsReply
-            | Self::ConversationsTransfer
-            | Self::ConversationsClose => PageGroup::Conversations,
-            Self::ContactsViewUnmasked | Self::ContactsReveal => PageGroup::Contacts,
-            Self::ChannelsView | Self::ChannelsManage | Self::ChannelsAssign => PageGroup::Channels,
-            Self::UsersView | Self::UsersManage => PageGroup::Users,
-            Self::RolesManage => PageGroup::Roles,
-            Self::ReportsView => PageGroup::Reports,
-            Self::ExportsCreate => PageGroup::Exports,
-            Self::ActivityView => PageGroup::Activity,
-            Self::LoginsView => PageGroup::LoginHistory,
-            Self::SessionsManage => PageGroup::Sessions,
-            Self::SettingsManage => PageGroup::Settings,
-        }
+        self.entry().group
+    }
+
+    /// A short plain name, what people read first ("See all conversations").
+    pub fn name(self) -> &'static str {
+        self.entry().name
     }
 
     /// One line saying what the permission opens.
     pub fn description(self) -> &'static str {
-        match self {
-            Self::ConversationsViewAssigned => {
-                "See conversations assigned to them on their channels"
-            }
-            Self::ConversationsViewChannel => "See every conversation on their channels",
-            Self::ConversationsViewAll => "See every conversation of the company",
-            Self::ConversationsReply => "Reply to conversations they can see",
-            Self::ConversationsTransfer => "Transfer conversations to another agent",
-            Self::ConversationsClose => "Close and reopen conversations",
-            Self::ContactsViewUnmasked => "See customers' full phone numbers and emails",
-            Self::ContactsReveal => "Reveal one contact's details with a logged reason",
-            Self::ChannelsView => "See channels and their members",
-            Self::ChannelsManage => "Create, rename and disable channels; see webhook tokens",
-            Self::ChannelsAssign => "Assign users to channels",
-            Self::UsersView => "See the team and each user's page",
-            Self::UsersManage => "Add, edit, deactivate, offboard and delete users",
-            Self::RolesManage => "Create and edit custom roles",
-            Self::ReportsView => "See reports",
-            Self::ExportsCreate => "Download CSV exports of pages they can see",
-            Self::ActivityView => "See the activity (audit) log",
-            Self::LoginsView => "See login history",
-            Self::SessionsManage => "See and end the company's sessions",
-            Self::SettingsManage => "Change the company's security settings",
-        }
+        self.entry().description
     }
 
     fn bit(self) -> u32 {
         1 << (self as u32)
     }
 }
+
+/// One line of the permission catalog.
+struct Entry {
+    permission: Permission,
+    key: &'static str,
+    group: PageGroup,
+    name: &'static str,
+    description: &'static str,
+}
+
+const fn entry(
+    permission: Permission,
+    key: &'static str,
+    group: PageGroup,
+    name: &'static str,
+    description: &'static str,
+) -> Entry {
+    Entry {
+        permission,
+        key,
+        group,
+        name,
+        description,
+    }
+}
+
+/// The catalog: every permission once, in declaration order, with its key, page, name and
+/// description. The one place to read or extend.
+const CATALOG: [Entry; 20] = {
+    use PageGroup as G;
+    use Permission as P;
+    [
+        entry(
+            P::ConversationsViewAssigned,
+            "conversations.view_assigned",
+            G::Conversations,
+            "See own conversations",
+            "See conversations assigned to them on their channels",
+        ),
+        entry(
+            P::ConversationsViewChannel,
+            "conversations.view_channel",
+            G::Conversations,
+            "See their channels' conversations",
+            "See every conversation on their channels",
+        ),
+        entry(
+            P::ConversationsViewAll,
+            "conversations.view_all",
+            G::Conversations,
+            "See all conversations",
+            "See every conversation of the company",
+        ),
+        entry(
+            P::ConversationsReply,
+            "conversations.reply",
+            G::Conversations,
+            "Reply and write notes",
+            "Reply to conversations they can see",
+        ),
+        entry(
+            P::ConversationsTransfer,
+            "conversations.transfer",
+            G::Conversations,
+            "Transfer conversations",
+            "Transfer conversations to another agent",
+        ),
+        entry(
+            P::ConversationsClose,
+            "conversations.close",
+            G::Conversations,
+            "Close and reopen",
+            "Close and reopen conversations",
+        ),
+        entry(
+            P::ContactsViewUnmasked,
+            "contacts.view_unmasked",
+            G::Contacts,
+            "See full contact details",
+            "See customers' full phone numbers and emails",
+        ),
+        entry(
+            P::ContactsReveal,
+            "contacts.reveal",
+            G::Contacts,
+            "Reveal a contact once",
+            "Reveal one contact's details with a logged reason",
+        ),
+        entry(
+            P::ChannelsView,
+            "channels.view",
+            G::Channels,
+            "See channels",
+            "See channels and their members",
+        ),
+        entry(
+            P::ChannelsManage,
+            "channels.manage",
+            G::Channels,
+            "Manage channels",
+            "Create, rename and disable channels; see webhook tokens",
+        ),
+        entry(
+            P::ChannelsAssign,
+            "channels.assign",
+            G::Channels,
+            "Assign people to channels",
+            "Assign users to channels",
+        ),
+        entry(
+            P::UsersView,
+            "users.view",
+            G::Users,
+            "See the team",
+            "See the team and each user's page",
+        ),
+        entry(
+            P::UsersManage,
+            "users.manage",
+            G::Users,
+            "Manage users",
+            "Add, edit, deactivate, offboard and delete users",
+        ),
+        entry(
+            P::RolesManage,
+            "roles.manage",
+            G::Roles,
+            "Manage roles",
+            "Create and edit custom roles",
+        ),
+        entry(
+            P::ReportsView,
+            "reports.view",
+            G::Reports,
+            "See reports",
+            "See reports",
+        ),
+        entry(
+            P::ExportsCreate,
+            "exports.create",
+            G::Exports,
+            "Export to CSV",
+            "Download CSV exports of pages they can see",
+        ),
+        entry(
+            P::ActivityView,
+            "activity.view",
+            G::Activity,
+            "See the activity log",
+            "See the activity (audit) log",
+        ),
+        entry(
+            P::LoginsView,
+            "logins.view",
+            G::LoginHistory,
+            "See the login history",
+            "See login history",
+        ),
+        entry(
+            P::SessionsManage,
+            "sessions.manage",
+            G::Sessions,
+            "See and end sessions",
+            "See and end the company's sessions",
+        ),
+        entry(
+            P::SettingsManage,
+            "settings.manage",
+            G::Settings,
+            "Change security settings",
+            "Change the company's security settings",
+        ),
+    ]
+};
 
 impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -243,6 +368,15 @@ impl FromIterator<Permission> for PermissionSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_catalog_lists_each_permission_once_in_order() {
+        for (i, permission) in Permission::ALL.into_iter().enumerate() {
+            assert_eq!(CATALOG[i].permission, permission);
+            assert_eq!(permission as usize, i);
+            assert!(!permission.name().is_empty());
+        }
+    }
 
     #[test]
     fn keys_round_trip_and_are_unique() {

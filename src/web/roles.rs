@@ -30,6 +30,7 @@ impl RoleForm {
 
 pub struct MatrixItem {
     key: &'static str,
+    name: &'static str,
     description: &'static str,
     checked: bool,
     /// The viewer may grant it (they hold it themselves).
@@ -47,6 +48,7 @@ fn matrix(checked: PermissionSet, viewer: PermissionSet) -> Vec<MatrixGroup> {
     for permission in Permission::ALL {
         let item = MatrixItem {
             key: permission.key(),
+            name: permission.name(),
             description: permission.description(),
             checked: checked.contains(permission),
             grantable: viewer.contains(permission),

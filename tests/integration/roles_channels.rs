@@ -271,7 +271,10 @@ async fn nobody_grants_what_they_do_not_hold(app: TestApp) {
     let mut dana_client = app.signed_in("DEMO", "dana").await;
     let page = dana_client.get("/roles").await;
     page.assert_status(200)
-        .assert_contains("(you do not hold it)");
+        .assert_contains("you do not hold it")
+        // plain names first, keys beside them
+        .assert_contains("<strong>See all conversations</strong>")
+        .assert_contains("<code>conversations.view_all</code>");
     dana_client
         .post(
             "/roles",
