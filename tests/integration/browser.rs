@@ -426,11 +426,18 @@ async fn supervisor_ends_an_agents_session(backend: Backend) {
     supervisor.sign_in("DEMO", "sofia", PASSWORD).await;
     supervisor.click("#main-nav a[href='/sessions']").await;
     let table = supervisor.wait_for("#sessions-table").await;
-    table
+    // ending asks once more: open the row's choice, then end
+    let row = table
         .find(Locator::XPath(".//tr[contains(., '@alice')]"))
         .await
+        .unwrap();
+    row.find(Locator::Css("details.confirm summary"))
+        .await
         .unwrap()
-        .find(Locator::Css("button.danger"))
+        .click()
+        .await
+        .unwrap();
+    row.find(Locator::Css("button.danger"))
         .await
         .unwrap()
         .click()
