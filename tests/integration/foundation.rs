@@ -159,6 +159,9 @@ async fn every_sign_in_failure_is_the_same_401(app: TestApp) {
         ("DEMO", "carl", PASSWORD, "deactivated"),
         ("DEMO", "", "", "unknown_user"),
     ];
+    // the same answer, byte for byte, once what the visitor typed and the form's token are
+    // set aside: nothing tells which part was wrong
+    let mut answers = Vec::new();
     for (company, username, password, _) in cases {
         let mut client = app.client();
         let page = client.login(company, username, password).await;
@@ -168,6 +171,18 @@ async fn every_sign_in_failure_is_the_same_401(app: TestApp) {
             "no session for a failure"
         );
         assert!(!page.body.contains(password) || password.is_empty());
+        let token = client.csrf.clone().unwrap_or_default();
+        assert!(!token.is_empty(), "the sign-in page carries its token");
+        let mut body = page.body.replace(&token, "TOKEN");
+        for typed in [company, username] {
+            if !typed.is_empty() {
+                body = body.replace(&format!("value=\"{typed}\""), "value=\"TYPED\"");
+            }
+        }
+        answers.push(body.replace("value=\"\"", "value=\"TYPED\""));
+    }
+    for (answer, case) in answers.iter().zip(cases) {
+        assert_eq!(answer, &answers[0], "the answer for {case:?} differs");
     }
     let mut conn = app.conn();
     let recorded: Vec<(String, String, bool)> = login_events::table
@@ -398,7 +413,22 @@ async fn every_route_is_guarded_as_declared(app: TestApp) {
         };
         match def.rule {
             Rule::Public | Rule::Webhook => {
-                assert_ne!(page.status.as_u16(), 303, "{} {path} is public", def.method)
+                // what an anonymous visitor gets from each public route, exactly; a new
+                // public route must be added here on purpose
+                let expected = match (def.method.as_str(), def.path) {
+                    ("GET", "/healthz" | "/readyz" | "/static/{path:.*}" | "/login") => 200,
+                    // an empty sign-in form: the one generic failure
+                    ("POST", "/login") => 401,
+                    // no bearer token
+                    ("POST", r"/hooks/channels/{id:\d+}/messages") => 401,
+                    (method, route) => panic!("{method} {route} is public: say what it answers"),
+                };
+                assert_eq!(
+                    page.status.as_u16(),
+                    expected,
+                    "{} {path} answers an anonymous visitor",
+                    def.method
+                );
             }
             Rule::SignedIn | Rule::AnyOf(_) | Rule::ExportOf(_) => {
                 assert_eq!(
@@ -890,12 +920,54 @@ async fn pending_password_change_comes_first(app: TestApp) {
 
 async fn every_answer_carries_security_headers(app: TestApp) {
     let mut client = app.client();
-    for page in [client.get("/login").await, client.get("/nowhere").await] {
-        let csp = page.header("content-security-policy").unwrap();
+    let mut answers = vec![client.get("/login").await, client.get("/nowhere").await];
+    // every kind of answer: pages, fragments' errors, refusals, redirects, assets, probes
+    answers.push(client.get("/conversations").await); // 303 to sign in
+    answers.push(client.get("/healthz").await);
+    answers.push(client.get("/static/app.css").await);
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    for path in [
+        "/conversations",
+        "/users",
+        "/roles",
+        "/channels",
+        "/assignments",
+        "/activity",
+        "/logins",
+        "/sessions",
+        "/settings",
+        "/account",
+        "/calls",
+        "/users/999999",
+        "/activity?from=nonsense",
+    ] {
+        answers.push(sofia.get(path).await);
+    }
+    answers.push(
+        sofia
+            .post("/settings", &[("password_min_length", "1")])
+            .await,
+    ); // 422
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    answers.push(alice.get("/users").await); // 403
+    let statuses: std::collections::BTreeSet<u16> =
+        answers.iter().map(|p| p.status.as_u16()).collect();
+    for expected in [200, 303, 403, 404, 422] {
+        assert!(
+            statuses.contains(&expected),
+            "no {expected} among {statuses:?}"
+        );
+    }
+    for page in &answers {
+        let csp = page
+            .header("content-security-policy")
+            .unwrap_or_else(|| panic!("no CSP on a {} answer", page.status));
         assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
         assert!(!csp.contains("unsafe-inline"));
         assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
         assert_eq!(page.header("referrer-policy"), Some("same-origin"));
+        assert_eq!(page.header("x-frame-options"), Some("DENY"));
+        assert!(page.header("x-request-id").is_some());
     }
     let mut alice = app.signed_in("DEMO", "alice").await;
     let page = alice.get("/conversations").await;
