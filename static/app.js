@@ -34,4 +34,39 @@
   document.addEventListener("htmx:sendError", function () {
     show("Switchboard could not be reached. Check the connection and try again.");
   });
+
+  // Keyboard and focus: Ctrl/Cmd+Enter sends the reply; after a swap, focus stays where the
+  // person was working (the composer, or the matrix cell just toggled) instead of <body>.
+  document.addEventListener("keydown", function (event) {
+    var box = event.target;
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) &&
+        box instanceof HTMLTextAreaElement && box.form && box.form.id === "reply-form") {
+      event.preventDefault();
+      var send = box.form.querySelector("button.primary");
+      if (send && !send.disabled) {
+        send.click();
+      }
+    }
+  });
+  // the cell a toggle lives in is replaced whole: remember which one had the focus
+  var toggledCell = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var cell = event.target.closest && event.target.closest("td.cell");
+    toggledCell = cell ? cell.id : null;
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "timeline") {
+      var composer = document.querySelector("#reply-form textarea");
+      if (composer) {
+        composer.focus();
+      }
+    } else if (toggledCell) {
+      var toggle = document.querySelector("#" + toggledCell + " button.toggle");
+      if (toggle) {
+        toggle.focus();
+      }
+      toggledCell = null;
+    }
+  });
 })();

@@ -374,6 +374,16 @@ async fn custom_role_shapes_the_navigation(backend: Backend) {
     b.wait_for(&format!("#{cell_id} button[aria-pressed=true]"))
         .await;
     assert!(b.still_marked().await, "the page was not reloaded");
+    // the focus stays on the toggle just pressed, not on <body>
+    let focused = b
+        .c
+        .execute(
+            "return document.activeElement.closest('td') ? document.activeElement.closest('td').id : null;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(focused.as_str(), Some(cell_id.as_str()));
     assert!(b.url().await.ends_with("/assignments"));
     b.sign_out().await;
 
@@ -410,6 +420,23 @@ async fn agent_replies_in_place(backend: Backend) {
     // the form is fresh again
     let body = b.wait_for("#reply-form textarea[name=body]").await;
     assert_eq!(body.prop("value").await.unwrap().unwrap_or_default(), "");
+    // the composer keeps the focus, and Ctrl+Enter sends the next one
+    let focused =
+        b.c.execute("return document.activeElement.name || null;", vec![])
+            .await
+            .unwrap();
+    assert_eq!(focused.as_str(), Some("body"), "focus left the composer");
+    body.send_keys("And the invoice is attached.\u{E009}\u{E007}\u{E000}")
+        .await
+        .unwrap();
+    b.c.wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(
+            "//section[@id='timeline']/article[contains(., 'And the invoice is attached.')]",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(b.count("#timeline article").await, before + 2);
     b.screenshot("reply").await;
     b.close().await;
 }
