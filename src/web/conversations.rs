@@ -10,6 +10,7 @@ use chrono::{DateTime, Datelike, Duration};
 use serde::Deserialize;
 
 use crate::core::ids::{ChannelId, ConversationId, UserId};
+use crate::core::masking::ContactMask;
 use crate::core::permissions::Permission;
 use crate::core::status::ConversationStatus;
 use crate::domain::channels::{self, Channel, Holder};
@@ -119,8 +120,10 @@ impl ListQuery {
             .is_some_and(|u| !u.is_empty() && u != "0")
     }
 
-    /// The filters as a query string (for the export link).
-    pub fn describe_query(&self) -> String {
+    /// The filters as a query string (for the export and older-page links), the search text
+    /// masked for this viewer *before* it is encoded: masking an encoded string would miss a
+    /// number whose groups the encoding joined with `+`.
+    pub fn describe_query(&self, mask: ContactMask) -> String {
         crate::web::forms::query_string([
             ("status", self.status.clone().unwrap_or_default()),
             (
@@ -131,7 +134,7 @@ impl ListQuery {
                 "assignee",
                 self.assignee.map(|a| a.to_string()).unwrap_or_default(),
             ),
-            ("q", self.q.clone().unwrap_or_default()),
+            ("q", mask.text(self.q.as_deref().unwrap_or_default())),
             ("label", self.label.clone().unwrap_or_default()),
             ("missed", self.missed.clone().unwrap_or_default()),
             ("unassigned", self.unassigned.clone().unwrap_or_default()),
@@ -250,11 +253,7 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Result<HttpRespons
             .contact_mask()
             .text(&query.q.clone().unwrap_or_default()),
         label: query.label.clone().unwrap_or_default(),
-        export_query: cx
-            .user
-            .viewer()
-            .contact_mask()
-            .text(&query.describe_query()),
+        export_query: query.describe_query(cx.user.viewer().contact_mask()),
         can_export: cx.can(Permission::ExportsCreate),
         missed,
         unassigned: query.is_unassigned(),

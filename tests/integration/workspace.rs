@@ -1014,6 +1014,15 @@ async fn masked_search_is_no_oracle(app: TestApp) {
             .await;
         assert!(hits(&page), "{visible}");
     }
+    // what a masked viewer typed comes back masked everywhere on the page, the export link
+    // included, where the encoding joins the groups with `+`
+    let typed = dana
+        .get("/conversations?status=all&q=%2B44+7700+137+8919")
+        .await;
+    typed.assert_status(200).assert_contains("id=\"export\"");
+    for leak in ["137+8919", "7700+137", "137 8919", "1378919", "%2B44+7700"] {
+        assert!(!typed.body.contains(leak), "the page echoes {leak}");
+    }
     let mut sofia = app.signed_in("DEMO", "sofia").await;
     assert!(hits(
         &sofia.get("/conversations?status=all&q=137+8919").await
