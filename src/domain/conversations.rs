@@ -836,29 +836,35 @@ pub fn reveal(
 pub fn fill_masked_copies(conn: &mut DbConnection) -> Result<usize, AppError> {
     const BATCH: i64 = 500;
     let mut filled = 0;
-    let company_ids: Vec<CompanyId> = companies::table.select(companies::id).load(conn)?;
-    for company_id in company_ids {
-        loop {
-            let batch = crate::db::write_transaction(conn, |conn| {
-                let rows: Vec<(i64, String)> = messages::table
-                    .filter(messages::company_id.eq(company_id))
-                    .filter(messages::body_masked.is_null())
-                    .select((messages::id, messages::body))
-                    .limit(BATCH)
-                    .load(conn)?;
-                let region = crate::domain::companies::phone_region(conn, company_id)?;
-                for (id, body) in &rows {
-                    diesel::update(messages::table.find(id))
-                        .set(messages::body_masked.eq(Some(mask_text(body, region))))
-                        .execute(conn)?;
-                }
-                Ok(rows.len())
-            })?;
-            if batch == 0 {
-                break;
+    // (a partial index holds exactly the rows without a copy: finding none costs nothing)
+    loop {
+        let batch = crate::db::write_transaction(conn, |conn| {
+            let rows: Vec<(i64, CompanyId, String)> = messages::table
+                .filter(messages::body_masked.is_null())
+                .select((messages::id, messages::company_id, messages::body))
+                .limit(BATCH)
+                .load(conn)?;
+            // each company's region as it stands in this transaction, read once per batch
+            let mut regions = std::collections::HashMap::new();
+            for (id, company_id, body) in &rows {
+                let region = match regions.get(company_id) {
+                    Some(region) => *region,
+                    None => {
+                        let region = crate::domain::companies::phone_region(conn, *company_id)?;
+                        regions.insert(*company_id, region);
+                        region
+                    }
+                };
+                diesel::update(messages::table.find(id))
+                    .set(messages::body_masked.eq(Some(mask_text(body, region))))
+                    .execute(conn)?;
             }
-            filled += batch;
+            Ok(rows.len())
+        })?;
+        if batch == 0 {
+            break;
         }
+        filled += batch;
     }
     loop {
         let rows: Vec<(ContactId, String)> = contacts::table

@@ -1,0 +1,2 @@
+DROP INDEX messages_without_masked_copy;
+DROP INDEX contacts_without_masked_name;
