@@ -9,6 +9,7 @@ use std::io::Write as _;
 use std::sync::{LazyLock, Mutex};
 
 use actix_web::http::header;
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use rust_embed::RustEmbed;
 
@@ -34,15 +35,16 @@ pub struct Version {
     v: Option<String>,
 }
 
-static GZIPPED: LazyLock<Mutex<HashMap<String, Vec<u8>>>> = LazyLock::new(Default::default);
+/// Compressed once per file; `Bytes` clones share the buffer, so serving copies nothing.
+static GZIPPED: LazyLock<Mutex<HashMap<String, Bytes>>> = LazyLock::new(Default::default);
 
-fn gzipped(path: &str, data: &[u8]) -> Option<Vec<u8>> {
+fn gzipped(path: &str, data: &[u8]) -> Option<Bytes> {
     if let Some(done) = GZIPPED.lock().ok()?.get(path) {
         return Some(done.clone());
     }
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     encoder.write_all(data).ok()?;
-    let compressed = encoder.finish().ok()?;
+    let compressed = Bytes::from(encoder.finish().ok()?);
     GZIPPED
         .lock()
         .ok()?
