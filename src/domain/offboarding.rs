@@ -149,6 +149,23 @@ pub fn checklist(
     })
 }
 
+/// Who could take over all of a user's open conversations (the deactivation form offers
+/// them): the checklist's candidates without the rest of the checklist.
+pub fn handover_candidates(
+    conn: &mut DbConnection,
+    company_id: CompanyId,
+    user_id: UserId,
+) -> Result<Vec<Candidate>, AppError> {
+    let needed: Vec<ChannelId> = conversations::table
+        .filter(conversations::company_id.eq(company_id))
+        .filter(conversations::assignee_id.eq(user_id))
+        .filter(conversations::status.eq(ConversationStatus::Open))
+        .select(conversations::channel_id)
+        .distinct()
+        .load(conn)?;
+    candidates(conn, company_id, user_id, &needed)
+}
+
 /// Active users (other than `exclude`) who can hold assigned conversations and are members
 /// of every channel in `needed`. Three queries, however many users.
 fn candidates(

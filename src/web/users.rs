@@ -352,8 +352,7 @@ async fn show_page(
             // only when deactivating would strand someone's customers
             let handover_to =
                 if manages && profile.open_conversations > 0 && profile.user.is_active() {
-                    offboarding::checklist(conn, me.company_id, user_id, me.viewer.contact_mask())?
-                        .candidates
+                    offboarding::handover_candidates(conn, me.company_id, user_id)?
                 } else {
                     Vec::new()
                 };
