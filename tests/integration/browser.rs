@@ -160,6 +160,22 @@ impl Browser {
         self.c.find_all(Locator::Css(css)).await.unwrap().len()
     }
 
+    /// What `script` answers once htmx has settled: asked again until it is a string, at
+    /// most `PATIENCE` (htmx moves the focus after its settle delay, not at the swap).
+    async fn settled(&self, script: &str) -> Option<String> {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let answer = self.c.execute(script, vec![]).await.unwrap();
+            if let Some(text) = answer.as_str() {
+                return Some(text.to_string());
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Marks the current document; `still_marked` is true only while no page load replaced it.
     async fn mark_document(&self) {
         self.c
@@ -376,14 +392,11 @@ async fn custom_role_shapes_the_navigation(backend: Backend) {
     assert!(b.still_marked().await, "the page was not reloaded");
     // the focus stays on the toggle just pressed, not on <body>
     let focused = b
-        .c
-        .execute(
+        .settled(
             "return document.activeElement.closest('td') ? document.activeElement.closest('td').id : null;",
-            vec![],
         )
-        .await
-        .unwrap();
-    assert_eq!(focused.as_str(), Some(cell_id.as_str()));
+        .await;
+    assert_eq!(focused.as_deref(), Some(cell_id.as_str()));
     assert!(b.url().await.ends_with("/assignments"));
     b.sign_out().await;
 
@@ -421,11 +434,10 @@ async fn agent_replies_in_place(backend: Backend) {
     let body = b.wait_for("#reply-form textarea[name=body]").await;
     assert_eq!(body.prop("value").await.unwrap().unwrap_or_default(), "");
     // the composer keeps the focus, and Ctrl+Enter sends the next one
-    let focused =
-        b.c.execute("return document.activeElement.name || null;", vec![])
-            .await
-            .unwrap();
-    assert_eq!(focused.as_str(), Some("body"), "focus left the composer");
+    let focused = b
+        .settled("return document.activeElement.name || null;")
+        .await;
+    assert_eq!(focused.as_deref(), Some("body"), "focus left the composer");
     body.send_keys("And the invoice is attached.\u{E009}\u{E007}\u{E000}")
         .await
         .unwrap();
