@@ -257,6 +257,15 @@ impl FieldErrors {
         self.0.push((field, message.into()));
     }
 
+    /// The value a field rule accepted, or its message noted against the field (and an empty
+    /// value, never used: the form goes back with the errors).
+    pub fn check<T: Default>(&mut self, field: &'static str, outcome: Result<T, String>) -> T {
+        outcome.unwrap_or_else(|message| {
+            self.add(field, message);
+            T::default()
+        })
+    }
+
     /// The first message for a field (templates show one line per field).
     pub fn get(&self, field: &str) -> Option<&str> {
         self.0
@@ -292,6 +301,22 @@ impl FieldErrors {
             Ok(())
         } else {
             Err(AppError::Fields(self))
+        }
+    }
+}
+
+/// Sets a form's field errors apart from every other failure, so a handler can show the form
+/// again with `?` on the rest: `match outcome.fields_apart()? { Ok(v) => …, Err(errors) => … }`.
+pub trait FieldsApart<T> {
+    fn fields_apart(self) -> Result<Result<T, FieldErrors>, AppError>;
+}
+
+impl<T> FieldsApart<T> for Result<T, AppError> {
+    fn fields_apart(self) -> Result<Result<T, FieldErrors>, AppError> {
+        match self {
+            Ok(value) => Ok(Ok(value)),
+            Err(AppError::Fields(errors)) => Ok(Err(errors)),
+            Err(other) => Err(other),
         }
     }
 }

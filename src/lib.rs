@@ -58,7 +58,7 @@ pub fn app(
 > {
     let secure = state.config.cookie_secure;
     let sessions = SessionMiddleware::builder(
-        DbSessionStore::new(state.pool.clone()),
+        DbSessionStore::new(state.pool.clone(), state.session_cache.clone()),
         state.cookie_key.clone(),
     )
     .cookie_name(session_cookie_name(secure).to_string())

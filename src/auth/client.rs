@@ -76,22 +76,23 @@ mod tests {
             .collect()
     }
 
+    fn request_via(peer: &str, forwarded_for: &str) -> actix_web::HttpRequest {
+        TestRequest::default()
+            .peer_addr(peer.parse().unwrap())
+            .insert_header(("X-Forwarded-For", forwarded_for))
+            .to_http_request()
+    }
+
     #[test]
     fn forwarded_for_is_ignored_from_untrusted_peers() {
-        let req = TestRequest::default()
-            .peer_addr("203.0.113.9:5000".parse().unwrap())
-            .insert_header(("X-Forwarded-For", "198.51.100.1"))
-            .to_http_request();
+        let req = request_via("203.0.113.9:5000", "198.51.100.1");
         assert_eq!(client_ip(&req, &[]), "203.0.113.9");
         assert_eq!(client_ip(&req, &nets("10.0.0.0/8")), "203.0.113.9");
     }
 
     #[test]
     fn forwarded_for_is_believed_from_trusted_proxies() {
-        let req = TestRequest::default()
-            .peer_addr("10.0.0.5:5000".parse().unwrap())
-            .insert_header(("X-Forwarded-For", "1.2.3.4, 198.51.100.1, 10.0.0.7"))
-            .to_http_request();
+        let req = request_via("10.0.0.5:5000", "1.2.3.4, 198.51.100.1, 10.0.0.7");
         // the client cannot forge what the trusted proxy appended
         assert_eq!(client_ip(&req, &nets("10.0.0.0/8")), "198.51.100.1");
     }

@@ -4,14 +4,18 @@
 //! session is one query that joins session, user, role and company (see
 //! `domain::sessions::load`), and answers "no session" for a revoked, expired or idle session
 //! or a user who is no longer active, so such a session ends on its very next request.
+//! What it read is kept in the [`SessionCache`] for the requests that follow (see there for how
+//! long, and what retires it).
 
 use crate::core::ids::{CompanyId, UserId};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::session_cache::SessionCache;
 use crate::core::secrets;
 use crate::db::Pool;
 use crate::domain::now;
@@ -39,11 +43,12 @@ pub struct LoginGrant {
 #[derive(Clone)]
 pub struct DbSessionStore {
     pool: Pool,
+    cache: Arc<SessionCache>,
 }
 
 impl DbSessionStore {
-    pub fn new(pool: Pool) -> Self {
-        Self { pool }
+    pub fn new(pool: Pool, cache: Arc<SessionCache>) -> Self {
+        Self { pool, cache }
     }
 
     async fn run<T, F>(&self, work: F) -> Result<T, AppError>
@@ -65,22 +70,31 @@ fn persistent_data(state: &HashMap<String, String>) -> String {
 impl SessionStore for DbSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let token_hash = secrets::sha256_hex(key.as_ref());
-        let loaded = self
-            .run(move |conn| {
-                let at = now();
-                let Some(loaded) = sessions::load(conn, &token_hash, at)? else {
-                    return Ok(sessions::why_ended(conn, &token_hash, at)?.map(Err));
-                };
-                if loaded.is_idle(at) {
-                    sessions::revoke_by_token_hash(conn, &token_hash, "idle timeout")?;
-                    return Ok(Some(Err(sessions::Ended::Expired)));
-                }
-                if loaded.needs_touch(at) {
-                    sessions::touch(conn, loaded.auth.session_id, at)?;
-                }
-                Ok(Some(Ok((loaded.auth, loaded.data))))
-            })
-            .await;
+        let loaded = match self.cache.get(&token_hash, now()) {
+            Some(cached) => Ok(Some(Ok((cached.auth, cached.data)))),
+            None => {
+                let cache = self.cache.clone();
+                self.run(move |conn| {
+                    // taken before the read: a commit that races the read retires the entry
+                    let commits = crate::db::commits();
+                    let at = now();
+                    let Some(mut loaded) = sessions::load(conn, &token_hash, at)? else {
+                        return Ok(sessions::why_ended(conn, &token_hash, at)?.map(Err));
+                    };
+                    if loaded.is_idle(at) {
+                        sessions::revoke_by_token_hash(conn, &token_hash, "idle timeout")?;
+                        return Ok(Some(Err(sessions::Ended::Expired)));
+                    }
+                    if loaded.needs_touch(at) {
+                        sessions::touch(conn, loaded.auth.session_id, at)?;
+                        loaded.touched(at);
+                    }
+                    cache.put(token_hash, loaded.clone(), commits);
+                    Ok(Some(Ok((loaded.auth, loaded.data))))
+                })
+                .await
+            }
+        };
         match loaded {
             Ok(Some(Err(ended))) => Ok(Some(HashMap::from([(
                 ENDED_KEY.into(),
@@ -152,9 +166,14 @@ impl SessionStore for DbSessionStore {
     ) -> Result<SessionKey, UpdateError> {
         let token_hash = secrets::sha256_hex(key.as_ref());
         let data = persistent_data(&state);
-        self.run(move |conn| sessions::save_data(conn, &token_hash, &data))
-            .await
-            .map_err(|err| UpdateError::Other(anyhow::Error::from(err)))?;
+        let cache = self.cache.clone();
+        self.run(move |conn| {
+            sessions::save_data(conn, &token_hash, &data)?;
+            cache.set_data(&token_hash, &data);
+            Ok(())
+        })
+        .await
+        .map_err(|err| UpdateError::Other(anyhow::Error::from(err)))?;
         Ok(key)
     }
 
@@ -165,6 +184,7 @@ impl SessionStore for DbSessionStore {
 
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
         let token_hash = secrets::sha256_hex(key.as_ref());
+        self.cache.forget(&token_hash);
         self.run(move |conn| sessions::revoke_by_token_hash(conn, &token_hash, "signed out"))
             .await
             .map_err(anyhow::Error::from)

@@ -22,6 +22,8 @@ pub struct AppState {
     pub geoip: crate::auth::geoip::GeoIp,
     /// Where sign-ins check passwords: bounded, off the database connections.
     pub passwords: crate::auth::password_work::PasswordWork,
+    /// Sessions as last read, shared with the session store.
+    pub session_cache: std::sync::Arc<crate::auth::session_cache::SessionCache>,
 }
 
 impl AppState {
@@ -41,6 +43,7 @@ impl AppState {
             permission_cache: PermissionCache::default(),
             cookie_key,
             geoip,
+            session_cache: Default::default(),
         })
     }
 }

@@ -315,6 +315,14 @@ where
     .await?
 }
 
+/// Write transactions committed by this process: caches of database state (the session cache)
+/// compare it to tell whether anything may have changed since they read.
+static COMMITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn commits() -> u64 {
+    COMMITS.load(Ordering::Acquire)
+}
+
 /// Runs `change` in one transaction. On SQLite it begins IMMEDIATE, taking the write lock up
 /// front, so two writers queue on the busy timeout instead of one failing with "database is
 /// locked" when it upgrades a read lock.
@@ -330,7 +338,11 @@ where
     }
     match change(conn) {
         Ok(value) => {
-            <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            let committed =
+                <DbConnection as Connection>::TransactionManager::commit_transaction(conn);
+            // counted even when the commit reports an error: it may have happened
+            COMMITS.fetch_add(1, Ordering::AcqRel);
+            committed?;
             Ok(value)
         }
         Err(err) => {
@@ -341,6 +353,17 @@ where
         }
     }
 }
+
+/// `table` narrowed to one record of one company. Every lookup of a record by an id that came
+/// from a request goes through it, so another company's id finds nothing (404).
+macro_rules! one_of_company {
+    ($table:ident, $id:expr, $company_id:expr) => {
+        $table::table
+            .filter($table::id.eq($id))
+            .filter($table::company_id.eq($company_id))
+    };
+}
+pub(crate) use one_of_company;
 
 /// What a rule that must hold under concurrency serialises on (see `serialize`).
 #[derive(Clone, Copy, Debug)]

@@ -2,6 +2,7 @@
 //! sessions, offboarding), so none of them needs another to look a user up.
 
 use crate::core::ids::{CompanyId, RoleId, UserId};
+use crate::db::one_of_company;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -47,9 +48,7 @@ pub fn get(
     company_id: CompanyId,
     user_id: UserId,
 ) -> Result<User, AppError> {
-    Ok(users::table
-        .filter(users::id.eq(user_id))
-        .filter(users::company_id.eq(company_id))
+    Ok(one_of_company!(users, user_id, company_id)
         .select(User::as_select())
         .first(conn)?)
 }

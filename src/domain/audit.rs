@@ -118,19 +118,19 @@ pub fn count_refusal(conn: &mut DbConnection, refused: Refused<'_>) -> Result<()
     let insert = diesel::insert_into(w::table).values(row);
     let key = (w::company_id, w::subject, w::kind, w::window_start);
     // ON CONFLICT is per dialect in diesel; both dialects speak it.
+    macro_rules! count_in {
+        ($c:expr) => {
+            insert
+                .on_conflict(key)
+                .do_update()
+                .set(w::refusals.eq(w::refusals + 1))
+                .returning(w::refusals)
+                .get_result($c)?
+        };
+    }
     let refusals: i64 = match conn {
-        DbConnection::Sqlite(c) => insert
-            .on_conflict(key)
-            .do_update()
-            .set(w::refusals.eq(w::refusals + 1))
-            .returning(w::refusals)
-            .get_result(c)?,
-        DbConnection::Postgres(c) => insert
-            .on_conflict(key)
-            .do_update()
-            .set(w::refusals.eq(w::refusals + 1))
-            .returning(w::refusals)
-            .get_result(c)?,
+        DbConnection::Sqlite(c) => count_in!(c),
+        DbConnection::Postgres(c) => count_in!(c),
     };
     if refusals == 1 {
         Entry::new(refused.company_id, refused.actor, refused.kind)

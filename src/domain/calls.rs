@@ -5,45 +5,16 @@
 use crate::core::ids::{CallTaskId, UserId};
 use crate::core::status::CallStatus;
 use chrono::NaiveDateTime;
-use diesel::dsl::sql;
 use diesel::prelude::*;
 
 use crate::core::permissions::Permission;
-use diesel::sql_types::Bool;
 
 use crate::db::DbConnection;
 use crate::db::schema::{call_tasks, channels, contacts, users};
-use crate::domain::visibility::{self, Scope};
 use crate::domain::{Caller, Viewer, audit, now};
 use crate::error::AppError;
 
-type Filter<QS> = Box<dyn BoxableExpression<QS, crate::db::MultiBackend, SqlType = Bool>>;
-
-/// The visibility rule (`domain::visibility::scope`) as a filter on call tasks.
-fn visible_to<QS>(conn: &mut DbConnection, viewer: &Viewer) -> Result<Filter<QS>, AppError>
-where
-    QS: 'static,
-    call_tasks::company_id: SelectableExpression<QS>,
-    call_tasks::channel_id: SelectableExpression<QS>,
-{
-    let same_company = call_tasks::company_id.eq(viewer.company_id);
-    Ok(match visibility::scope(conn, viewer)? {
-        Scope::Company => Box::new(same_company),
-        Scope::Channels(channels) => {
-            Box::new(same_company.and(call_tasks::channel_id.eq_any(channels)))
-        }
-        Scope::AssignedOnChannels { channels, user_id } => {
-            let assigned = sql::<Bool>("call_tasks.assignee_id = ")
-                .bind::<diesel::sql_types::BigInt, _>(user_id);
-            Box::new(
-                same_company
-                    .and(call_tasks::channel_id.eq_any(channels))
-                    .and(assigned),
-            )
-        }
-        Scope::Nothing => Box::new(sql::<Bool>("1 = 0")),
-    })
-}
+crate::domain::visibility::scope_filter!(call_tasks);
 
 /// One call task as a list shows it (the select below lists the columns in this order).
 #[derive(Queryable)]

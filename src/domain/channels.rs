@@ -1,6 +1,8 @@
 //! Channels (one per connected number or account) and their members.
 
 use crate::core::ids::{ChannelId, CompanyId, RoleId, UserId};
+use crate::db::one_of_company;
+use crate::domain::validate;
 use diesel::prelude::*;
 
 use crate::core::status::{ChannelKind, ConversationStatus, UserStatus};
@@ -32,7 +34,11 @@ pub fn create(
     if kind.is_none() {
         errors.add("kind", "Choose one of the six kinds of channel.");
     }
-    let name = validate_name(conn, company_id, name, None, &mut errors)?;
+    let names = list(conn, company_id)?.into_iter().map(|c| (c.id, c.name));
+    let name = errors.check(
+        "name",
+        validate::unique_name(name, "channel", 80, names, None),
+    );
     let name = name.as_str();
     errors.into_result()?;
     let Some(kind) = kind else {
@@ -82,9 +88,7 @@ pub fn add_member(
     user_id: UserId,
     actor: &Actor,
 ) -> Result<(), AppError> {
-    let channel_name: String = channels::table
-        .filter(channels::id.eq(channel_id))
-        .filter(channels::company_id.eq(company_id))
+    let channel_name: String = one_of_company!(channels, channel_id, company_id)
         .select(channels::name)
         .first(conn)?;
     let user = crate::domain::accounts::get_manageable(conn, company_id, user_id)?;
@@ -154,36 +158,13 @@ pub fn remove_all_memberships(
     Ok(names.len())
 }
 
-fn validate_name(
-    conn: &mut DbConnection,
-    company_id: CompanyId,
-    name: &str,
-    except: Option<ChannelId>,
-    errors: &mut FieldErrors,
-) -> Result<String, AppError> {
-    let name = name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
-        errors.add("name", "A channel name is 1 to 80 characters on one line.");
-        return Ok(name);
-    }
-    let taken = list(conn, company_id)?
-        .into_iter()
-        .any(|c| Some(c.id) != except && c.name.to_lowercase() == name.to_lowercase());
-    if taken {
-        errors.add("name", format!("A channel named {name} already exists."));
-    }
-    Ok(name)
-}
-
 /// A channel of the company, or 404.
 pub fn get(
     conn: &mut DbConnection,
     company_id: CompanyId,
     channel_id: ChannelId,
 ) -> Result<Channel, AppError> {
-    Ok(channels::table
-        .filter(channels::id.eq(channel_id))
-        .filter(channels::company_id.eq(company_id))
+    Ok(one_of_company!(channels, channel_id, company_id)
         .select(Channel::as_select())
         .first(conn)?)
 }
@@ -194,9 +175,7 @@ pub fn webhook_token(
     company_id: CompanyId,
     channel_id: ChannelId,
 ) -> Result<String, AppError> {
-    Ok(channels::table
-        .filter(channels::id.eq(channel_id))
-        .filter(channels::company_id.eq(company_id))
+    Ok(one_of_company!(channels, channel_id, company_id)
         .select(channels::webhook_token)
         .first(conn)?)
 }
@@ -276,7 +255,11 @@ pub fn update(
     let (company_id, actor) = (me.company_id, &me.actor);
     let channel = get(conn, company_id, channel_id)?;
     let mut errors = FieldErrors::default();
-    let name = validate_name(conn, company_id, name, Some(channel.id), &mut errors)?;
+    let names = list(conn, company_id)?.into_iter().map(|c| (c.id, c.name));
+    let name = errors.check(
+        "name",
+        validate::unique_name(name, "channel", 80, names, Some(channel.id)),
+    );
     errors.into_result()?;
     let mut changes = Vec::new();
     if name != channel.name {

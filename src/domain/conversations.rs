@@ -6,10 +6,7 @@
 
 use crate::core::ids::{ChannelId, CompanyId, ContactId, ConversationId, MessageId, UserId};
 use chrono::NaiveDateTime;
-use diesel::dsl::sql;
-use diesel::expression::BoxableExpression;
 use diesel::prelude::*;
-use diesel::sql_types::Bool;
 
 use crate::core::masking::{ContactMask, PhoneRegion, mask_identifier, mask_text};
 use crate::core::status::{ChannelKind, ConversationStatus, Direction};
@@ -17,42 +14,12 @@ use crate::db::schema::{
     channels, companies, contact_reveals, contacts, conversation_assignments, conversation_labels,
     conversations, messages, users,
 };
-use crate::db::{DbConnection, MultiBackend, search};
-use crate::domain::visibility::{self, Scope};
+use crate::db::{DbConnection, search};
 use crate::domain::{Caller, Viewer, audit, channels as channel_domain, now};
 use crate::error::AppError;
 use crate::error::FieldErrors;
 
-type Filter<QS> = Box<dyn BoxableExpression<QS, MultiBackend, SqlType = Bool>>;
-
-/// The visibility rule (`domain::visibility::scope`) as a filter on conversations, for any
-/// query that selects from them.
-pub fn visible_to<QS>(conn: &mut DbConnection, viewer: &Viewer) -> Result<Filter<QS>, AppError>
-where
-    QS: 'static,
-    conversations::company_id: SelectableExpression<QS>,
-    conversations::channel_id: SelectableExpression<QS>,
-    conversations::assignee_id: SelectableExpression<QS>,
-{
-    let same_company = conversations::company_id.eq(viewer.company_id);
-    Ok(match visibility::scope(conn, viewer)? {
-        Scope::Company => Box::new(same_company),
-        Scope::Channels(channels) => {
-            Box::new(same_company.and(conversations::channel_id.eq_any(channels)))
-        }
-        Scope::AssignedOnChannels { channels, user_id } => {
-            // `assignee_id = ?` as a literal keeps the filter non-nullable for every query source
-            let assigned = sql::<Bool>("conversations.assignee_id = ")
-                .bind::<diesel::sql_types::BigInt, _>(user_id);
-            Box::new(
-                same_company
-                    .and(conversations::channel_id.eq_any(channels))
-                    .and(assigned),
-            )
-        }
-        Scope::Nothing => Box::new(sql::<Bool>("1 = 0")),
-    })
-}
+crate::domain::visibility::scope_filter!(pub conversations);
 
 /// A contact as one viewer may see it: phone, email and network id already masked as needed.
 #[derive(Clone, Debug)]
@@ -695,62 +662,47 @@ fn clean_label(label: &str) -> Result<String, AppError> {
     Ok(label)
 }
 
-pub fn add_label(
+/// Adds (`present`) or removes a label; asking for what is already so changes and records
+/// nothing.
+pub fn set_label(
     conn: &mut DbConnection,
     me: &Caller,
     conversation_id: ConversationId,
     label: &str,
+    present: bool,
 ) -> Result<(), AppError> {
-    let viewer = &me.viewer;
-    let target = visible_target(conn, viewer, conversation_id)?;
-    let label = clean_label(label)?;
-    let exists: i64 = conversation_labels::table
+    let target = visible_target(conn, &me.viewer, conversation_id)?;
+    // a removal takes the label as shown, so one stored under an older rule can still go
+    let label = match present {
+        true => clean_label(label)?,
+        false => label.trim().to_lowercase(),
+    };
+    let this_label = conversation_labels::table
         .filter(conversation_labels::conversation_id.eq(target.id))
-        .filter(conversation_labels::label.eq(&label))
-        .count()
-        .get_result(conn)?;
-    if exists > 0 {
+        .filter(conversation_labels::label.eq(&label));
+    let (changed, action, said) = if present {
+        let exists: i64 = this_label.count().get_result(conn)?;
+        let added = if exists > 0 {
+            0
+        } else {
+            diesel::insert_into(conversation_labels::table)
+                .values((
+                    conversation_labels::conversation_id.eq(target.id),
+                    conversation_labels::company_id.eq(me.company_id),
+                    conversation_labels::label.eq(&label),
+                ))
+                .execute(conn)?
+        };
+        (added, "conversation.label_add", "added to")
+    } else {
+        let removed = diesel::delete(this_label).execute(conn)?;
+        (removed, "conversation.label_remove", "removed from")
+    };
+    if changed == 0 {
         return Ok(());
     }
-    diesel::insert_into(conversation_labels::table)
-        .values((
-            conversation_labels::conversation_id.eq(target.id),
-            conversation_labels::company_id.eq(viewer.company_id),
-            conversation_labels::label.eq(&label),
-        ))
-        .execute(conn)?;
-    target.record(
-        conn,
-        me,
-        "conversation.label_add",
-        format!("label {label} added to conversation #{}", target.id),
-    )
-}
-
-pub fn remove_label(
-    conn: &mut DbConnection,
-    me: &Caller,
-    conversation_id: ConversationId,
-    label: &str,
-) -> Result<(), AppError> {
-    let viewer = &me.viewer;
-    let target = visible_target(conn, viewer, conversation_id)?;
-    let label = label.trim().to_lowercase();
-    let removed = diesel::delete(
-        conversation_labels::table
-            .filter(conversation_labels::conversation_id.eq(target.id))
-            .filter(conversation_labels::label.eq(&label)),
-    )
-    .execute(conn)?;
-    if removed == 0 {
-        return Ok(());
-    }
-    target.record(
-        conn,
-        me,
-        "conversation.label_remove",
-        format!("label {label} removed from conversation #{}", target.id),
-    )
+    let summary = format!("label {label} {said} conversation #{}", target.id);
+    target.record(conn, me, action, summary)
 }
 
 /// Shows one contact's full details once, for a stated reason, within the company's daily cap

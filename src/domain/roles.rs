@@ -1,5 +1,7 @@
 //! Roles: named permission sets per company. Supervisor and Agent are built in and read-only.
 
+use crate::db::one_of_company;
+use crate::domain::validate;
 use std::collections::HashMap;
 
 use crate::core::ids::{CompanyId, RoleId, UserId};
@@ -144,9 +146,7 @@ pub fn get(
     company_id: CompanyId,
     role_id: RoleId,
 ) -> Result<Role, AppError> {
-    Ok(roles::table
-        .filter(roles::id.eq(role_id))
-        .filter(roles::company_id.eq(company_id))
+    Ok(one_of_company!(roles, role_id, company_id)
         .select(Role::as_select())
         .first(conn)?)
 }
@@ -235,27 +235,6 @@ pub fn parse_permissions(keys: &[String], errors: &mut FieldErrors) -> Permissio
     set
 }
 
-fn validate_name(
-    conn: &mut DbConnection,
-    company_id: CompanyId,
-    name: &str,
-    except: Option<RoleId>,
-    errors: &mut FieldErrors,
-) -> Result<String, AppError> {
-    let name = name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 50 || name.chars().any(char::is_control) {
-        errors.add("name", "A role name is 1 to 50 characters on one line.");
-        return Ok(name);
-    }
-    let taken = list(conn, company_id)?
-        .into_iter()
-        .any(|role| Some(role.id) != except && role.name.to_lowercase() == name.to_lowercase());
-    if taken {
-        errors.add("name", format!("A role named {name} already exists."));
-    }
-    Ok(name)
-}
-
 /// Refuses to grant what the actor does not hold: no escalation through custom roles.
 fn refuse_escalation(
     requested: PermissionSet,
@@ -286,7 +265,10 @@ pub fn create_custom(
 ) -> Result<RoleId, AppError> {
     let (company_id, actor, actor_permissions) = (me.company_id, &me.actor, me.permissions());
     let mut errors = FieldErrors::default();
-    let name = validate_name(conn, company_id, name, None, &mut errors)?;
+    let names = list(conn, company_id)?
+        .into_iter()
+        .map(|role| (role.id, role.name));
+    let name = errors.check("name", validate::unique_name(name, "role", 50, names, None));
     let permissions = parse_permissions(permission_keys, &mut errors);
     errors.into_result()?;
     refuse_escalation(permissions, actor_permissions)?;
@@ -319,7 +301,13 @@ pub fn update_custom(
         )));
     }
     let mut errors = FieldErrors::default();
-    let name = validate_name(conn, company_id, name, Some(role.id), &mut errors)?;
+    let names = list(conn, company_id)?
+        .into_iter()
+        .map(|role| (role.id, role.name));
+    let name = errors.check(
+        "name",
+        validate::unique_name(name, "role", 50, names, Some(role.id)),
+    );
     let permissions = parse_permissions(permission_keys, &mut errors);
     errors.into_result()?;
     let before = permissions_of(conn, role.id)?;

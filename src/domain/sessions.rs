@@ -2,6 +2,7 @@
 
 use crate::core::ids::{CompanyId, RoleId, SessionId, UserId};
 use crate::core::masking::PhoneRegion;
+use crate::db::one_of_company;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -37,11 +38,13 @@ pub struct SessionAuth {
 }
 
 /// The session row plus what it joins, before timeouts are applied.
+#[derive(Clone, Debug)]
 pub struct LoadedSession {
     pub auth: SessionAuth,
     /// Other session state (flash messages), JSON.
     pub data: String,
     last_seen_at: NaiveDateTime,
+    expires_at: NaiveDateTime,
     idle_timeout_minutes: i32,
 }
 
@@ -54,6 +57,7 @@ type LoadedRow = (
         String,
         String,
         String,
+        NaiveDateTime,
         NaiveDateTime,
     ),
     (String, String, RoleId, bool, NaiveDateTime),
@@ -85,6 +89,7 @@ pub fn load(
                 sessions::ip,
                 sessions::user_agent,
                 sessions::last_seen_at,
+                sessions::expires_at,
             ),
             (
                 users::username,
@@ -107,8 +112,17 @@ pub fn load(
         .optional()?;
     Ok(
         row.map(|(s, u, c, r)| {
-            let (session_id, user_id, company_id, csrf_token, data, ip, user_agent, last_seen_at) =
-                s;
+            let (
+                session_id,
+                user_id,
+                company_id,
+                csrf_token,
+                data,
+                ip,
+                user_agent,
+                last_seen_at,
+                expires_at,
+            ) = s;
             let (username, display_name, role_id, must_change_password, password_changed_at) = u;
             let (
                 company_code,
@@ -143,6 +157,7 @@ pub fn load(
                 },
                 data,
                 last_seen_at,
+                expires_at,
                 idle_timeout_minutes,
             }
         }),
@@ -153,6 +168,16 @@ impl LoadedSession {
     pub fn is_idle(&self, at: NaiveDateTime) -> bool {
         self.idle_timeout_minutes > 0
             && self.last_seen_at + Duration::minutes(self.idle_timeout_minutes.into()) <= at
+    }
+
+    /// Past its absolute lifetime (the query above refuses such a session; a cached copy asks).
+    pub fn is_expired(&self, at: NaiveDateTime) -> bool {
+        self.expires_at <= at
+    }
+
+    /// `touch` wrote `at` as the last-seen time.
+    pub fn touched(&mut self, at: NaiveDateTime) {
+        self.last_seen_at = at;
     }
 
     /// `last_seen_at` is written at most once a minute, so most requests only read.
@@ -438,18 +463,20 @@ pub fn list_live_for_company(
         .load(conn)?)
 }
 
+/// Records an ended session (`{user}` in the summary becomes the username).
 fn audit_end(
     conn: &mut DbConnection,
     company_id: CompanyId,
     actor: &crate::domain::Actor,
     user_id: UserId,
+    action: &'static str,
     summary: String,
 ) -> Result<(), AppError> {
     let username: String = users::table
         .find(user_id)
         .select(users::username)
         .first(conn)?;
-    crate::domain::audit::Entry::new(company_id, actor, "session.end")
+    crate::domain::audit::Entry::new(company_id, actor, action)
         .on("user", user_id, &username)
         .saying(summary.replace("{user}", &username))
         .write(conn)
@@ -462,22 +489,15 @@ pub fn end_in_company(
     session_id: SessionId,
 ) -> Result<(), AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
-    let user_id: UserId = sessions::table
-        .filter(sessions::id.eq(session_id))
-        .filter(sessions::company_id.eq(company_id))
+    let user_id: UserId = one_of_company!(sessions, session_id, company_id)
         .filter(sessions::revoked_at.is_null())
         .select(sessions::user_id)
         .first(conn)?;
     let owner = crate::domain::accounts::get(conn, company_id, user_id)?;
     crate::domain::accounts::ensure_may_act_on(conn, me, &owner)?;
     revoke_for_user(conn, user_id, session_id, "ended by a supervisor")?;
-    audit_end(
-        conn,
-        company_id,
-        actor,
-        user_id,
-        format!("session {session_id} of {{user}} ended"),
-    )
+    let summary = format!("session {session_id} of {{user}} ended");
+    audit_end(conn, company_id, actor, user_id, "session.end", summary)
 }
 
 /// Ends every live session of one user of the company; returns how many.
@@ -490,13 +510,8 @@ pub fn end_all_of_user(
     let user = crate::domain::accounts::get(conn, company_id, user_id)?;
     crate::domain::accounts::ensure_may_act_on(conn, me, &user)?;
     let ended = revoke_all_for_user(conn, user.id, None, "ended by a supervisor")?;
-    audit_end(
-        conn,
-        company_id,
-        actor,
-        user.id,
-        format!("all {ended} session(s) of {{user}} ended"),
-    )?;
+    let summary = format!("all {ended} session(s) of {{user}} ended");
+    audit_end(conn, company_id, actor, user.id, "session.end", summary)?;
     Ok(ended)
 }
 
@@ -510,13 +525,8 @@ pub fn end_own(
 ) -> Result<bool, AppError> {
     let ended = revoke_for_user(conn, user_id, session_id, "ended by its user")?;
     if ended {
-        audit_end(
-            conn,
-            company_id,
-            actor,
-            user_id,
-            format!("{{user}} ended their session {session_id}"),
-        )?;
+        let summary = format!("{{user}} ended their session {session_id}");
+        audit_end(conn, company_id, actor, user_id, "session.end", summary)?;
     }
     Ok(ended)
 }
@@ -531,14 +541,14 @@ pub fn end_suspicious(
     what_changed: &str,
 ) -> Result<(), AppError> {
     revoke_for_user(conn, user_id, session_id, "client changed")?;
-    let username: String = users::table
-        .find(user_id)
-        .select(users::username)
-        .first(conn)?;
-    crate::domain::audit::Entry::new(company_id, actor, "session.suspicious_end")
-        .on("user", user_id, &username)
-        .saying(format!(
-            "session {session_id} of {username} ended: {what_changed} changed mid-session"
-        ))
-        .write(conn)
+    let summary =
+        format!("session {session_id} of {{user}} ended: {what_changed} changed mid-session");
+    audit_end(
+        conn,
+        company_id,
+        actor,
+        user_id,
+        "session.suspicious_end",
+        summary,
+    )
 }

@@ -51,6 +51,32 @@ pub fn display_name(value: &str) -> Result<String, String> {
     Ok(value.to_string())
 }
 
+/// A name that must be unique in the company, case aside (`kind`: "channel", "role"): 1 to `max`
+/// characters on one line, none of the `existing` names (each with its id; `except` is the
+/// record being renamed).
+pub fn unique_name<Id: PartialEq>(
+    value: &str,
+    kind: &str,
+    max: usize,
+    existing: impl IntoIterator<Item = (Id, String)>,
+    except: Option<Id>,
+) -> Result<String, String> {
+    let name = value.trim().to_string();
+    if name.is_empty() || name.chars().count() > max || name.chars().any(char::is_control) {
+        return Err(format!(
+            "A {kind} name is 1 to {max} characters on one line."
+        ));
+    }
+    let lower = name.to_lowercase();
+    let taken = existing
+        .into_iter()
+        .any(|(id, other)| Some(&id) != except.as_ref() && other.to_lowercase() == lower);
+    if taken {
+        return Err(format!("A {kind} named {name} already exists."));
+    }
+    Ok(name)
+}
+
 /// A whole number in a range, for settings.
 pub fn number_in(value: &str, min: i32, max: i32, what: &str) -> Result<i32, String> {
     value

@@ -1,5 +1,5 @@
-//! The visibility rule, decided here and nowhere else. Conversations and call tasks translate
-//! the scope into a filter on their own columns (`conversations::visible_to`,
+//! The visibility rule, decided here and nowhere else. Conversations and call tasks turn the
+//! scope into a filter on their own columns with [`scope_filter!`] (`conversations::visible_to`,
 //! `calls::visible_to`); every query for either goes through those filters.
 
 use crate::core::ids::{ChannelId, UserId};
@@ -43,3 +43,54 @@ pub fn scope(conn: &mut DbConnection, viewer: &Viewer) -> Result<Scope, AppError
     }
     Ok(Scope::Nothing)
 }
+
+/// Defines `visible_to(conn, viewer)`: [`scope`] as a boxed filter on a table that has
+/// `company_id`, `channel_id` and `assignee_id`, usable in any query that selects from it.
+/// One macro, so conversations and call tasks cannot drift apart.
+macro_rules! scope_filter {
+    ($vis:vis $table:ident) => {
+        /// The visibility rule (`domain::visibility::scope`) as a filter on this table.
+        $vis fn visible_to<QS>(
+            conn: &mut $crate::db::DbConnection,
+            viewer: &$crate::domain::Viewer,
+        ) -> Result<
+            Box<
+                dyn diesel::expression::BoxableExpression<
+                        QS,
+                        $crate::db::MultiBackend,
+                        SqlType = diesel::sql_types::Bool,
+                    >,
+            >,
+            $crate::error::AppError,
+        >
+        where
+            QS: 'static,
+            $table::company_id: diesel::SelectableExpression<QS>,
+            $table::channel_id: diesel::SelectableExpression<QS>,
+        {
+            use diesel::dsl::sql;
+            use diesel::sql_types::{BigInt, Bool};
+            use $crate::domain::visibility::{Scope, scope};
+            let same_company = $table::company_id.eq(viewer.company_id);
+            Ok(match scope(conn, viewer)? {
+                Scope::Company => Box::new(same_company),
+                Scope::Channels(channels) => {
+                    Box::new(same_company.and($table::channel_id.eq_any(channels)))
+                }
+                Scope::AssignedOnChannels { channels, user_id } => {
+                    // `assignee_id = ?` as a literal keeps the filter non-nullable for every
+                    // query source (a left join makes the column nullable)
+                    let assigned = sql::<Bool>(concat!(stringify!($table), ".assignee_id = "))
+                        .bind::<BigInt, _>(user_id);
+                    Box::new(
+                        same_company
+                            .and($table::channel_id.eq_any(channels))
+                            .and(assigned),
+                    )
+                }
+                Scope::Nothing => Box::new(sql::<Bool>("1 = 0")),
+            })
+        }
+    };
+}
+pub(crate) use scope_filter;

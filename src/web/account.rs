@@ -1,6 +1,5 @@
 //! `/account`: the signed-in user's own profile, password and sessions.
 
-use actix_web::HttpResponse;
 use actix_web::web::Path;
 use askama::Template;
 use serde::Deserialize;
@@ -9,9 +8,9 @@ use crate::auth::client::describe_user_agent;
 use crate::core::ids::SessionId;
 use crate::domain::users::PasswordChange;
 use crate::domain::{sessions, users};
-use crate::error::{AppError, FieldErrors};
+use crate::error::{AppError, FieldErrors, FieldsApart};
 use crate::web::layout::Layout;
-use crate::web::{Cx, Form, form_page, format_time, page, see_other};
+use crate::web::{Answer, Cx, Form, form_page, format_time, page, see_other};
 
 #[derive(Template)]
 #[template(path = "account/index.html")]
@@ -23,7 +22,7 @@ struct AccountPage {
     errors: FieldErrors,
 }
 
-async fn account_page(cx: &Cx, errors: FieldErrors) -> Result<HttpResponse, AppError> {
+async fn account_page(cx: &Cx, errors: FieldErrors) -> Answer {
     let me = cx
         .read(|conn, me| users::get(conn, me.company_id, me.user_id()))
         .await?;
@@ -37,7 +36,7 @@ async fn account_page(cx: &Cx, errors: FieldErrors) -> Result<HttpResponse, AppE
     form_page(&page.errors, &page)
 }
 
-pub async fn show(cx: Cx) -> Result<HttpResponse, AppError> {
+pub async fn show(cx: Cx) -> Answer {
     account_page(&cx, FieldErrors::default()).await
 }
 
@@ -49,10 +48,7 @@ pub struct PasswordForm {
     confirm_password: String,
 }
 
-pub async fn change_password(
-    cx: Cx,
-    Form(form): Form<PasswordForm>,
-) -> Result<HttpResponse, AppError> {
+pub async fn change_password(cx: Cx, Form(form): Form<PasswordForm>) -> Answer {
     let keep = cx.user.auth.session_id;
     let change = PasswordChange {
         current: form.current_password,
@@ -63,13 +59,13 @@ pub async fn change_password(
     match cx
         .read(move |conn, me| users::change_own_password(conn, me, keep, &change))
         .await
+        .fields_apart()?
     {
         Ok(()) => Ok(cx.done(
             "Your password was changed. Your other sessions were ended.",
             "/account",
         )),
-        Err(AppError::Fields(errors)) => account_page(&cx, errors).await,
-        Err(other) => Err(other),
+        Err(errors) => account_page(&cx, errors).await,
     }
 }
 
@@ -89,7 +85,7 @@ struct SessionsPage {
     sessions: Vec<SessionItem>,
 }
 
-pub async fn sessions(cx: Cx) -> Result<HttpResponse, AppError> {
+pub async fn sessions(cx: Cx) -> Answer {
     let current = cx.user.auth.session_id;
     let rows = cx
         .read(|conn, me| sessions::list_live_for_user(conn, me.user_id()))
@@ -110,7 +106,7 @@ pub async fn sessions(cx: Cx) -> Result<HttpResponse, AppError> {
     })
 }
 
-pub async fn revoke_session(cx: Cx, id: Path<SessionId>) -> Result<HttpResponse, AppError> {
+pub async fn revoke_session(cx: Cx, id: Path<SessionId>) -> Answer {
     let session_id = id.into_inner();
     let ended = cx
         .write(move |conn, me| {

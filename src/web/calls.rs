@@ -1,16 +1,14 @@
 //! `/calls`: VOIP call tasks under the conversations' visibility rule; assignees complete
 //! theirs. `?missed=1` is the supervisors' missed-calls view.
 
-use actix_web::HttpResponse;
 use actix_web::web::Path;
 use askama::Template;
 use serde::Deserialize;
 
 use crate::core::ids::CallTaskId;
 use crate::domain::calls::{self, CallView};
-use crate::error::AppError;
 use crate::web::layout::Layout;
-use crate::web::{Cx, Form, Query, format_time, page};
+use crate::web::{Answer, Cx, Form, Query, format_time, page};
 
 pub struct CallItem {
     call: CallView,
@@ -31,7 +29,7 @@ pub struct CallsQuery {
     missed: Option<String>,
 }
 
-pub async fn index(cx: Cx, Query(query): Query<CallsQuery>) -> Result<HttpResponse, AppError> {
+pub async fn index(cx: Cx, Query(query): Query<CallsQuery>) -> Answer {
     let missed = query
         .missed
         .as_deref()
@@ -73,11 +71,7 @@ fn return_path(asked: Option<&str>) -> String {
         )
 }
 
-pub async fn complete(
-    cx: Cx,
-    id: Path<CallTaskId>,
-    Form(form): Form<CompleteForm>,
-) -> Result<HttpResponse, AppError> {
+pub async fn complete(cx: Cx, id: Path<CallTaskId>, Form(form): Form<CompleteForm>) -> Answer {
     let id = id.into_inner();
     cx.write(move |conn, me| calls::complete(conn, me, id))
         .await?;

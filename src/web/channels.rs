@@ -2,7 +2,7 @@
 //! (`channels.assign`): the company's channels, their members and inbound tokens, and the
 //! users × channels matrix (htmx toggles, plain form posts without JavaScript).
 
-use actix_web::HttpResponse;
+use crate::error::FieldsApart;
 use actix_web::web::Path;
 use askama::Template;
 use serde::Deserialize;
@@ -12,9 +12,9 @@ use crate::core::permissions::Permission;
 use crate::core::status::ChannelKind;
 use crate::domain::assignments::{self, Cell, Matrix};
 use crate::domain::channels::{self, Channel, ChannelSummary};
-use crate::error::{AppError, FieldErrors};
+use crate::error::FieldErrors;
 use crate::web::layout::Layout;
-use crate::web::{Cx, Form, form_page, page};
+use crate::web::{Answer, Cx, Form, form_page, page};
 
 #[derive(Template)]
 #[template(path = "channels/index.html")]
@@ -28,11 +28,7 @@ struct ListPage {
     errors: FieldErrors,
 }
 
-async fn list_page(
-    cx: &Cx,
-    form: NewChannel,
-    errors: FieldErrors,
-) -> Result<HttpResponse, AppError> {
+async fn list_page(cx: &Cx, form: NewChannel, errors: FieldErrors) -> Answer {
     let list = cx
         .read(|conn, me| channels::list_with_counts(conn, me.company_id))
         .await?;
@@ -57,7 +53,7 @@ async fn list_page(
     form_page(&page.errors, &page)
 }
 
-pub async fn index(cx: Cx) -> Result<HttpResponse, AppError> {
+pub async fn index(cx: Cx) -> Answer {
     list_page(&cx, NewChannel::default(), FieldErrors::default()).await
 }
 
@@ -68,18 +64,18 @@ pub struct NewChannel {
     kind: String,
 }
 
-pub async fn create(cx: Cx, Form(form): Form<NewChannel>) -> Result<HttpResponse, AppError> {
+pub async fn create(cx: Cx, Form(form): Form<NewChannel>) -> Answer {
     let submitted = form.clone();
     match cx
         .write(move |conn, me| channels::create(conn, me, &submitted.name, &submitted.kind))
         .await
+        .fields_apart()?
     {
         Ok(id) => Ok(cx.done(
             "The channel was created. Connect it with the inbound address and token below.",
             format!("/channels/{id}"),
         )),
-        Err(AppError::Fields(errors)) => list_page(&cx, form, errors).await,
-        Err(other) => Err(other),
+        Err(errors) => list_page(&cx, form, errors).await,
     }
 }
 
@@ -101,7 +97,7 @@ async fn show_page(
     cx: &Cx,
     channel_id: ChannelId,
     submitted: Option<(String, FieldErrors)>,
-) -> Result<HttpResponse, AppError> {
+) -> Answer {
     let manage = cx.can(Permission::ChannelsManage);
     let (channel, members, token) = cx
         .read(move |conn, me| {
@@ -131,7 +127,7 @@ async fn show_page(
     form_page(&page.errors, &page)
 }
 
-pub async fn show(cx: Cx, id: Path<ChannelId>) -> Result<HttpResponse, AppError> {
+pub async fn show(cx: Cx, id: Path<ChannelId>) -> Answer {
     show_page(&cx, id.into_inner(), None).await
 }
 
@@ -143,24 +139,20 @@ pub struct ChannelEdit {
     active: Option<String>,
 }
 
-pub async fn update(
-    cx: Cx,
-    id: Path<ChannelId>,
-    Form(form): Form<ChannelEdit>,
-) -> Result<HttpResponse, AppError> {
+pub async fn update(cx: Cx, id: Path<ChannelId>, Form(form): Form<ChannelEdit>) -> Answer {
     let id = id.into_inner();
     let (name, active) = (form.name.clone(), form.active.is_some());
     match cx
         .write(move |conn, me| channels::update(conn, me, id, &name, active))
         .await
+        .fields_apart()?
     {
         Ok(()) => Ok(cx.done("The channel was saved.", format!("/channels/{id}"))),
-        Err(AppError::Fields(errors)) => show_page(&cx, id, Some((form.name, errors))).await,
-        Err(other) => Err(other),
+        Err(errors) => show_page(&cx, id, Some((form.name, errors))).await,
     }
 }
 
-pub async fn rotate_token(cx: Cx, id: Path<ChannelId>) -> Result<HttpResponse, AppError> {
+pub async fn rotate_token(cx: Cx, id: Path<ChannelId>) -> Answer {
     let id = id.into_inner();
     cx.write(move |conn, me| channels::rotate_token(conn, me, id))
         .await?;
@@ -218,7 +210,7 @@ fn lines(matrix: Matrix) -> (Vec<Channel>, Vec<MatrixLine>) {
     (matrix.channels, lines)
 }
 
-pub async fn assignments(cx: Cx) -> Result<HttpResponse, AppError> {
+pub async fn assignments(cx: Cx) -> Answer {
     let matrix = cx
         .read(|conn, me| assignments::matrix(conn, me.company_id))
         .await?;
@@ -247,7 +239,7 @@ pub struct Toggle {
     assigned: bool,
 }
 
-pub async fn assign(cx: Cx, Form(form): Form<Toggle>) -> Result<HttpResponse, AppError> {
+pub async fn assign(cx: Cx, Form(form): Form<Toggle>) -> Answer {
     let cell = cx
         .write(move |conn, me| {
             assignments::set(conn, me, form.user_id, form.channel_id, form.assigned)
@@ -284,7 +276,7 @@ pub struct Bulk {
     channels: BulkChoice,
 }
 
-pub async fn assign_bulk(cx: Cx, Form(form): Form<Bulk>) -> Result<HttpResponse, AppError> {
+pub async fn assign_bulk(cx: Cx, Form(form): Form<Bulk>) -> Answer {
     let assigned = matches!(form.channels, BulkChoice::All);
     cx.write(move |conn, me| assignments::set_all(conn, me, form.user_id, assigned))
         .await?;

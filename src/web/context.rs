@@ -18,7 +18,7 @@ use crate::db::{self, DbConnection};
 use crate::domain::{Caller, audit};
 use crate::error::{AppError, FieldErrors};
 use crate::web::layout::{Layout, set_flash};
-use crate::web::{is_htmx, render, see_other};
+use crate::web::{Answer, is_htmx, render, see_other};
 
 pub struct Cx {
     pub state: Data<AppState>,
@@ -136,7 +136,7 @@ impl FromRequest for Visitor {
 }
 
 /// 200 for a page, 422 when it comes back with field errors.
-pub fn form_page(errors: &FieldErrors, template: &impl Template) -> Result<HttpResponse, AppError> {
+pub fn form_page(errors: &FieldErrors, template: &impl Template) -> Answer {
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {

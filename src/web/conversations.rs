@@ -2,6 +2,7 @@
 //! timelines and fragments come from `domain::conversations`, already filtered by the
 //! visibility rule and masked for the viewer.
 
+use crate::error::FieldsApart;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::web::Path;
@@ -21,7 +22,7 @@ use crate::domain::{companies, now};
 use crate::error::{AppError, FieldErrors};
 use crate::web::forms::AssigneeForm;
 use crate::web::layout::{Layout, set_flash};
-use crate::web::{Cx, Form, Query, form_page, format_time, page, render, see_other};
+use crate::web::{Answer, Cx, Form, Query, form_page, format_time, page, render, see_other};
 
 pub struct ChannelOption {
     id: i64,
@@ -205,7 +206,7 @@ pub async fn list_filter(cx: &Cx, query: &ListQuery) -> Result<ListFilter, AppEr
     })
 }
 
-pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Result<HttpResponse, AppError> {
+pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
     let filter = list_filter(&cx, &query).await?;
     let status = filter.status;
     let missed = filter.waiting_since_before.is_some();
@@ -322,12 +323,7 @@ struct ShowPage {
     reply_body: String,
 }
 
-async fn show_page(
-    cx: &Cx,
-    id: ConversationId,
-    errors: FieldErrors,
-    reply_body: String,
-) -> Result<HttpResponse, AppError> {
+async fn show_page(cx: &Cx, id: ConversationId, errors: FieldErrors, reply_body: String) -> Answer {
     let can_transfer = cx.can(Permission::ConversationsTransfer);
     let (detail, holders) = cx
         .read(move |conn, me| {
@@ -357,7 +353,7 @@ async fn show_page(
     form_page(&page.errors, &page)
 }
 
-pub async fn show(cx: Cx, id: Path<ConversationId>) -> Result<HttpResponse, AppError> {
+pub async fn show(cx: Cx, id: Path<ConversationId>) -> Answer {
     show_page(&cx, id.into_inner(), FieldErrors::default(), String::new()).await
 }
 
@@ -380,11 +376,7 @@ pub struct ReplyForm {
     note: Option<String>,
 }
 
-pub async fn reply(
-    cx: Cx,
-    id: Path<ConversationId>,
-    Form(form): Form<ReplyForm>,
-) -> Result<HttpResponse, AppError> {
+pub async fn reply(cx: Cx, id: Path<ConversationId>, Form(form): Form<ReplyForm>) -> Answer {
     let id = id.into_inner();
     let kind = if form.note.is_some() {
         conversations::Writing::Note
@@ -436,40 +428,34 @@ pub async fn reply(
     }
 }
 
-pub async fn close(cx: Cx, id: Path<ConversationId>) -> Result<HttpResponse, AppError> {
-    let id = id.into_inner();
-    cx.write(move |conn, me| conversations::set_status(conn, me, id, false))
-        .await?;
-    Ok(cx.done(
-        "The conversation was closed.",
-        format!("/conversations/{id}"),
-    ))
+pub async fn close(cx: Cx, id: Path<ConversationId>) -> Answer {
+    set_status(cx, id.into_inner(), false).await
 }
 
-pub async fn reopen(cx: Cx, id: Path<ConversationId>) -> Result<HttpResponse, AppError> {
-    let id = id.into_inner();
-    cx.write(move |conn, me| conversations::set_status(conn, me, id, true))
-        .await?;
-    Ok(cx.done(
-        "The conversation was reopened.",
-        format!("/conversations/{id}"),
-    ))
+pub async fn reopen(cx: Cx, id: Path<ConversationId>) -> Answer {
+    set_status(cx, id.into_inner(), true).await
 }
 
-pub async fn transfer(
-    cx: Cx,
-    id: Path<ConversationId>,
-    Form(form): Form<AssigneeForm>,
-) -> Result<HttpResponse, AppError> {
+async fn set_status(cx: Cx, id: ConversationId, open: bool) -> Answer {
+    cx.write(move |conn, me| conversations::set_status(conn, me, id, open))
+        .await?;
+    let said = match open {
+        true => "The conversation was reopened.",
+        false => "The conversation was closed.",
+    };
+    Ok(cx.done(said, format!("/conversations/{id}")))
+}
+
+pub async fn transfer(cx: Cx, id: Path<ConversationId>, Form(form): Form<AssigneeForm>) -> Answer {
     let id = id.into_inner();
     match cx
         .write(move |conn, me| conversations::transfer(conn, me, id, form.assignee_id))
         .await
+        .fields_apart()?
     {
         // the transfer may have taken it out of the viewer's sight
         Ok(()) => Ok(cx.done("The conversation was transferred.", "/conversations")),
-        Err(AppError::Fields(errors)) => show_page(&cx, id, errors, String::new()).await,
-        Err(other) => Err(other),
+        Err(errors) => show_page(&cx, id, errors, String::new()).await,
     }
 }
 
@@ -479,29 +465,21 @@ pub struct LabelForm {
     label: String,
 }
 
-pub async fn add_label(
-    cx: Cx,
-    id: Path<ConversationId>,
-    Form(form): Form<LabelForm>,
-) -> Result<HttpResponse, AppError> {
+pub async fn add_label(cx: Cx, id: Path<ConversationId>, Form(form): Form<LabelForm>) -> Answer {
     let id = id.into_inner();
     match cx
-        .write(move |conn, me| conversations::add_label(conn, me, id, &form.label))
+        .write(move |conn, me| conversations::set_label(conn, me, id, &form.label, true))
         .await
+        .fields_apart()?
     {
         Ok(()) => Ok(see_other(&format!("/conversations/{id}"))),
-        Err(AppError::Fields(errors)) => show_page(&cx, id, errors, String::new()).await,
-        Err(other) => Err(other),
+        Err(errors) => show_page(&cx, id, errors, String::new()).await,
     }
 }
 
-pub async fn remove_label(
-    cx: Cx,
-    id: Path<ConversationId>,
-    Form(form): Form<LabelForm>,
-) -> Result<HttpResponse, AppError> {
+pub async fn remove_label(cx: Cx, id: Path<ConversationId>, Form(form): Form<LabelForm>) -> Answer {
     let id = id.into_inner();
-    cx.write(move |conn, me| conversations::remove_label(conn, me, id, &form.label))
+    cx.write(move |conn, me| conversations::set_label(conn, me, id, &form.label, false))
         .await?;
     Ok(cx.done("The label was removed.", format!("/conversations/{id}")))
 }
@@ -521,22 +499,18 @@ pub struct RevealForm {
 }
 
 /// Shows one contact's full details once; the page is never cached.
-pub async fn reveal(
-    cx: Cx,
-    id: Path<ConversationId>,
-    Form(form): Form<RevealForm>,
-) -> Result<HttpResponse, AppError> {
+pub async fn reveal(cx: Cx, id: Path<ConversationId>, Form(form): Form<RevealForm>) -> Answer {
     let id = id.into_inner();
     match cx
         .write(move |conn, me| conversations::reveal(conn, me, id, &form.reason))
         .await
+        .fields_apart()?
     {
         Ok(card) => page(&RevealPage {
             layout: cx.layout("Contact details", "/conversations").await?,
             conversation_id: id,
             card,
         }),
-        Err(AppError::Fields(errors)) => show_page(&cx, id, errors, String::new()).await,
-        Err(other) => Err(other),
+        Err(errors) => show_page(&cx, id, errors, String::new()).await,
     }
 }

@@ -1,13 +1,13 @@
 //! `POST /hooks/channels/{id}/messages`: inbound channel traffic, authenticated by the
 //! channel's bearer token (no session, no CSRF). Answers are JSON.
 
+use super::Answer;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::core::ids::ChannelId;
 use crate::domain::inbound::{self, Refusal};
-use crate::error::AppError;
 use crate::web::Visitor;
 
 /// The largest body accepted (413 above it).
@@ -21,7 +21,7 @@ pub async fn receive(
     Visitor { req, state, .. }: Visitor,
     path: web::Path<ChannelId>,
     body: web::Bytes,
-) -> Result<HttpResponse, AppError> {
+) -> Answer {
     let channel_id = path.into_inner();
     let bearer = req
         .headers()

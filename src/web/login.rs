@@ -13,7 +13,7 @@ use crate::auth::session_store::{LOGIN_KEY, auth_from_state};
 use crate::auth::{client, csrf};
 use crate::domain::sessions::Ended;
 use crate::error::AppError;
-use crate::web::{Form, Query, Visitor, render, see_other};
+use crate::web::{Answer, Form, Query, Visitor, render, see_other};
 
 #[derive(Template)]
 #[template(path = "login/index.html")]
@@ -65,7 +65,7 @@ fn login_page(
     state: &AppState,
     status: StatusCode,
     mut page: LoginPage,
-) -> Result<HttpResponse, AppError> {
+) -> Answer {
     let secure = state.config.cookie_secure;
     let (token, new_cookie) = match csrf::login_token(req, secure) {
         Some(token) => (token, None),
@@ -84,21 +84,14 @@ fn login_page(
     Ok(response)
 }
 
-pub async fn form(
-    Visitor {
-        req,
-        state,
-        session,
-    }: Visitor,
-    Query(query): Query<NextQuery>,
-) -> Result<HttpResponse, AppError> {
+pub async fn form(visitor: Visitor, Query(query): Query<NextQuery>) -> Answer {
     let next = safe_next(query.next.as_deref());
-    if auth_from_state(&session).is_some() {
+    if auth_from_state(&visitor.session).is_some() {
         return Ok(see_other(&next));
     }
     login_page(
-        &req,
-        &state,
+        &visitor.req,
+        &visitor.state,
         StatusCode::OK,
         LoginPage {
             csrf_token: String::new(),
@@ -124,14 +117,12 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-pub async fn submit(
-    Visitor {
+pub async fn submit(visitor: Visitor, Form(form): Form<LoginForm>) -> Answer {
+    let Visitor {
         req,
         state,
         session,
-    }: Visitor,
-    Form(form): Form<LoginForm>,
-) -> Result<HttpResponse, AppError> {
+    } = visitor;
     let next = safe_next(form.next.as_deref());
     let failure_page = |company_code: String, username: String| LoginPage {
         csrf_token: String::new(),

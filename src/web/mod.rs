@@ -32,6 +32,9 @@ use crate::error::AppError;
 pub use context::{Cx, Visitor, form_page};
 pub use forms::{Form, Query};
 
+/// What every handler answers: a page, a redirect or an error the error policy maps.
+pub type Answer = Result<HttpResponse, AppError>;
+
 /// A route and its access rule, declared together.
 pub struct RouteDef {
     pub method: Method,
@@ -166,13 +169,13 @@ pub fn route_rules() -> crate::access::RouteRules {
 }
 
 /// Renders a template with a status.
-pub fn render(status: StatusCode, template: &impl Template) -> Result<HttpResponse, AppError> {
+pub fn render(status: StatusCode, template: &impl Template) -> Answer {
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(template.render()?))
 }
 
-pub fn page(template: &impl Template) -> Result<HttpResponse, AppError> {
+pub fn page(template: &impl Template) -> Answer {
     render(StatusCode::OK, template)
 }
 

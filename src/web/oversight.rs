@@ -18,7 +18,7 @@ use crate::domain::sessions::{self, CompanySession};
 use crate::domain::{Caller, conversations};
 use crate::error::AppError;
 use crate::web::layout::Layout;
-use crate::web::{Cx, Form, Query, format_time, page, see_other};
+use crate::web::{Answer, Cx, Form, Query, format_time, page, see_other};
 
 /// `YYYY-MM-DD` → the start of that day; `to` dates include their whole day.
 fn parse_day(
@@ -154,7 +154,7 @@ struct LoginsPage {
     can_export: bool,
 }
 
-pub async fn logins(cx: Cx, Query(query): Query<LoginQuery>) -> Result<HttpResponse, AppError> {
+pub async fn logins(cx: Cx, Query(query): Query<LoginQuery>) -> Answer {
     let filter = query.filter()?;
     let rows = cx
         .read(move |conn, me| {
@@ -222,10 +222,7 @@ struct ActivityPage {
     can_export: bool,
 }
 
-pub async fn activity(
-    cx: Cx,
-    Query(query): Query<ActivityQuery>,
-) -> Result<HttpResponse, AppError> {
+pub async fn activity(cx: Cx, Query(query): Query<ActivityQuery>) -> Answer {
     let filter = query.filter()?;
     let rows = cx
         .read(move |conn, me| audit::page(conn, me.company_id, &filter, audit::PAGE_SIZE))
@@ -267,7 +264,7 @@ struct SessionsPage {
     lines: Vec<SessionLine>,
 }
 
-pub async fn sessions_index(cx: Cx) -> Result<HttpResponse, AppError> {
+pub async fn sessions_index(cx: Cx) -> Answer {
     let rows = cx
         .read(|conn, me| sessions::list_live_for_company(conn, me.company_id))
         .await?;
@@ -287,7 +284,7 @@ pub async fn sessions_index(cx: Cx) -> Result<HttpResponse, AppError> {
     })
 }
 
-pub async fn end_session(cx: Cx, id: Path<SessionId>) -> Result<HttpResponse, AppError> {
+pub async fn end_session(cx: Cx, id: Path<SessionId>) -> Answer {
     let session_id = id.into_inner();
     cx.write(move |conn, me| sessions::end_in_company(conn, me, session_id))
         .await?;
@@ -306,10 +303,7 @@ pub struct EndAllForm {
     user_id: UserId,
 }
 
-pub async fn end_user_sessions(
-    cx: Cx,
-    Form(form): Form<EndAllForm>,
-) -> Result<HttpResponse, AppError> {
+pub async fn end_user_sessions(cx: Cx, Form(form): Form<EndAllForm>) -> Answer {
     let user_id = form.user_id;
     let ended = cx
         .write(move |conn, me| sessions::end_all_of_user(conn, me, user_id))
@@ -398,7 +392,7 @@ async fn stream_csv<C, F>(
     filters: String,
     header: &[&str],
     fetch: F,
-) -> Result<HttpResponse, AppError>
+) -> Answer
 where
     C: Send + 'static,
     F: Fn(&mut DbConnection, Option<C>) -> Result<ExportPage<C>, AppError>
@@ -496,10 +490,7 @@ fn utc(at: NaiveDateTime) -> String {
     at.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-pub async fn export_logins(
-    cx: Cx,
-    Query(query): Query<LoginQuery>,
-) -> Result<HttpResponse, AppError> {
+pub async fn export_logins(cx: Cx, Query(query): Query<LoginQuery>) -> Answer {
     let base = query.filter()?;
     let company_id = cx.user.auth.company_id;
     let fetch = move |conn: &mut DbConnection, cursor: Option<i64>| {
@@ -531,10 +522,7 @@ pub async fn export_logins(
     stream_csv(&cx, "logins.csv", query_string(&query), &columns, fetch).await
 }
 
-pub async fn export_activity(
-    cx: Cx,
-    Query(query): Query<ActivityQuery>,
-) -> Result<HttpResponse, AppError> {
+pub async fn export_activity(cx: Cx, Query(query): Query<ActivityQuery>) -> Answer {
     let base = query.filter()?;
     let company_id = cx.user.auth.company_id;
     let fetch = move |conn: &mut DbConnection, cursor: Option<i64>| {
@@ -568,7 +556,7 @@ pub async fn export_activity(
 pub async fn export_conversations(
     cx: Cx,
     Query(query): Query<crate::web::conversations::ListQuery>,
-) -> Result<HttpResponse, AppError> {
+) -> Answer {
     let base = crate::web::conversations::list_filter(&cx, &query).await?;
     let viewer = cx.user.viewer();
     let filters = query.describe();

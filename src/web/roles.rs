@@ -1,7 +1,7 @@
 //! `/roles` (`roles.manage`): custom roles built from page permissions. Built-in roles are
 //! shown read-only; the domain refuses changes to them, escalation, and deleting roles in use.
 
-use actix_web::HttpResponse;
+use crate::error::FieldsApart;
 use actix_web::web::Path;
 use askama::Template;
 use serde::Deserialize;
@@ -9,9 +9,9 @@ use serde::Deserialize;
 use crate::core::ids::RoleId;
 use crate::core::permissions::{Permission, PermissionSet};
 use crate::domain::roles::{self, Role, RoleMember, RoleSummary};
-use crate::error::{AppError, FieldErrors};
+use crate::error::FieldErrors;
 use crate::web::layout::Layout;
-use crate::web::{Cx, Form, form_page};
+use crate::web::{Answer, Cx, Form, form_page};
 
 /// The role form as sent: a name and the checked permission keys.
 #[derive(Clone, Default, Deserialize)]
@@ -75,7 +75,7 @@ struct ListPage {
     errors: FieldErrors,
 }
 
-async fn list_page(cx: &Cx, form: RoleForm, errors: FieldErrors) -> Result<HttpResponse, AppError> {
+async fn list_page(cx: &Cx, form: RoleForm, errors: FieldErrors) -> Answer {
     let list = cx
         .read(|conn, me| roles::list_with_counts(conn, me.company_id))
         .await?;
@@ -89,24 +89,24 @@ async fn list_page(cx: &Cx, form: RoleForm, errors: FieldErrors) -> Result<HttpR
     form_page(&page.errors, &page)
 }
 
-pub async fn index(cx: Cx) -> Result<HttpResponse, AppError> {
+pub async fn index(cx: Cx) -> Answer {
     list_page(&cx, RoleForm::default(), FieldErrors::default()).await
 }
 
-pub async fn create(cx: Cx, Form(form): Form<RoleForm>) -> Result<HttpResponse, AppError> {
+pub async fn create(cx: Cx, Form(form): Form<RoleForm>) -> Answer {
     let submitted = form.clone();
     match cx
         .write(move |conn, me| {
             roles::create_custom(conn, me, &submitted.name, &submitted.permissions)
         })
         .await
+        .fields_apart()?
     {
         Ok(id) => Ok(cx.done(
             "The role was created. Give it to users from their pages.",
             format!("/roles/{id}"),
         )),
-        Err(AppError::Fields(errors)) => list_page(&cx, form, errors).await,
-        Err(other) => Err(other),
+        Err(errors) => list_page(&cx, form, errors).await,
     }
 }
 
@@ -126,7 +126,7 @@ async fn show_page(
     role_id: RoleId,
     submitted: Option<RoleForm>,
     errors: FieldErrors,
-) -> Result<HttpResponse, AppError> {
+) -> Answer {
     let (role, permissions, members) = cx
         .read(move |conn, me| {
             let role = roles::get(conn, me.company_id, role_id)?;
@@ -151,15 +151,11 @@ async fn show_page(
     form_page(&page.errors, &page)
 }
 
-pub async fn show(cx: Cx, id: Path<RoleId>) -> Result<HttpResponse, AppError> {
+pub async fn show(cx: Cx, id: Path<RoleId>) -> Answer {
     show_page(&cx, id.into_inner(), None, FieldErrors::default()).await
 }
 
-pub async fn update(
-    cx: Cx,
-    id: Path<RoleId>,
-    Form(form): Form<RoleForm>,
-) -> Result<HttpResponse, AppError> {
+pub async fn update(cx: Cx, id: Path<RoleId>, Form(form): Form<RoleForm>) -> Answer {
     let id = id.into_inner();
     let submitted = form.clone();
     match cx
@@ -167,17 +163,17 @@ pub async fn update(
             roles::update_custom(conn, me, id, &submitted.name, &submitted.permissions)
         })
         .await
+        .fields_apart()?
     {
         Ok(()) => Ok(cx.done(
             "The role was saved. Its members have the new permissions at once.",
             format!("/roles/{id}"),
         )),
-        Err(AppError::Fields(errors)) => show_page(&cx, id, Some(form), errors).await,
-        Err(other) => Err(other),
+        Err(errors) => show_page(&cx, id, Some(form), errors).await,
     }
 }
 
-pub async fn delete(cx: Cx, id: Path<RoleId>) -> Result<HttpResponse, AppError> {
+pub async fn delete(cx: Cx, id: Path<RoleId>) -> Answer {
     let id = id.into_inner();
     cx.write(move |conn, me| roles::delete_custom(conn, me, id))
         .await?;

@@ -1,13 +1,13 @@
 //! `/settings`: the company's security settings (`settings.manage`).
 
-use actix_web::HttpResponse;
+use crate::error::FieldsApart;
 use askama::Template;
 
 use crate::domain::settings::{self, SettingsForm};
 use crate::domain::{companies, conversations};
-use crate::error::{AppError, FieldErrors};
+use crate::error::FieldErrors;
 use crate::web::layout::Layout;
-use crate::web::{Cx, Form, form_page};
+use crate::web::{Answer, Cx, Form, form_page};
 
 #[derive(Template)]
 #[template(path = "settings/index.html")]
@@ -17,11 +17,7 @@ struct SettingsPage {
     errors: FieldErrors,
 }
 
-async fn settings_page(
-    cx: &Cx,
-    form: Option<SettingsForm>,
-    errors: FieldErrors,
-) -> Result<HttpResponse, AppError> {
+async fn settings_page(cx: &Cx, form: Option<SettingsForm>, errors: FieldErrors) -> Answer {
     let form = match form {
         Some(form) => form,
         None => SettingsForm::from_company(
@@ -37,15 +33,16 @@ async fn settings_page(
     form_page(&page.errors, &page)
 }
 
-pub async fn show(cx: Cx) -> Result<HttpResponse, AppError> {
+pub async fn show(cx: Cx) -> Answer {
     settings_page(&cx, None, FieldErrors::default()).await
 }
 
-pub async fn update(cx: Cx, Form(form): Form<SettingsForm>) -> Result<HttpResponse, AppError> {
+pub async fn update(cx: Cx, Form(form): Form<SettingsForm>) -> Answer {
     let submitted = form.clone();
     match cx
         .write(move |conn, me| settings::update(conn, me, &submitted))
         .await
+        .fields_apart()?
     {
         Ok(region_changed) => {
             if region_changed {
@@ -60,7 +57,6 @@ pub async fn update(cx: Cx, Form(form): Form<SettingsForm>) -> Result<HttpRespon
             }
             Ok(cx.done("The security settings were saved.", "/settings"))
         }
-        Err(AppError::Fields(errors)) => settings_page(&cx, Some(form), errors).await,
-        Err(other) => Err(other),
+        Err(errors) => settings_page(&cx, Some(form), errors).await,
     }
 }

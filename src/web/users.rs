@@ -2,7 +2,7 @@
 //! `users.manage` (changes) in the route table; the domain enforces the rules (last
 //! supervisor, no self-changes, no escalation) and writes the audit records.
 
-use actix_web::HttpResponse;
+use crate::error::FieldsApart;
 use actix_web::web::Path;
 use askama::Template;
 use serde::Deserialize;
@@ -20,7 +20,7 @@ use crate::domain::{channels, login_events, roles};
 use crate::error::{AppError, FieldErrors};
 use crate::web::forms::{AssigneeForm, lenient};
 use crate::web::layout::{Layout, NAV};
-use crate::web::{Cx, Form, Query, form_page, format_time, page, render};
+use crate::web::{Answer, Cx, Form, Query, form_page, format_time, page, render};
 
 pub struct UserItem {
     row: TeamRow,
@@ -76,7 +76,7 @@ fn choices<T, Id: Copy + PartialEq>(
         .collect()
 }
 
-pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Result<HttpResponse, AppError> {
+pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
     let status = query
         .status
         .clone()
@@ -166,11 +166,7 @@ pub struct NewUserForm {
     password: String,
 }
 
-async fn new_page(
-    cx: &Cx,
-    form: NewUserForm,
-    errors: FieldErrors,
-) -> Result<HttpResponse, AppError> {
+async fn new_page(cx: &Cx, form: NewUserForm, errors: FieldErrors) -> Answer {
     let layout = cx.layout("Add user", "/users").await?;
     let (role_list, channel_list, policy) = cx
         .read(|conn, me| {
@@ -210,11 +206,11 @@ async fn new_page(
     form_page(&page.errors, &page)
 }
 
-pub async fn new_form(cx: Cx) -> Result<HttpResponse, AppError> {
+pub async fn new_form(cx: Cx) -> Answer {
     new_page(&cx, NewUserForm::default(), FieldErrors::default()).await
 }
 
-pub async fn create(cx: Cx, Form(form): Form<NewUserForm>) -> Result<HttpResponse, AppError> {
+pub async fn create(cx: Cx, Form(form): Form<NewUserForm>) -> Answer {
     let submitted = form.clone();
     let created = cx
         .write(move |conn, me| {
@@ -236,7 +232,7 @@ pub async fn create(cx: Cx, Form(form): Form<NewUserForm>) -> Result<HttpRespons
             )
         })
         .await;
-    match created {
+    match created.fields_apart()? {
         Ok(new_user) => Ok(cx.done(
             format!(
                 "{} was added. They must choose a new password when they first sign in.",
@@ -244,8 +240,7 @@ pub async fn create(cx: Cx, Form(form): Form<NewUserForm>) -> Result<HttpRespons
             ),
             format!("/users/{}", new_user.id),
         )),
-        Err(AppError::Fields(errors)) => new_page(&cx, form, errors).await,
-        Err(other) => Err(other),
+        Err(errors) => new_page(&cx, form, errors).await,
     }
 }
 
@@ -338,7 +333,7 @@ async fn show_page(
     user_id: UserId,
     edits: Option<ProfileForm>,
     errors: FieldErrors,
-) -> Result<HttpResponse, AppError> {
+) -> Answer {
     let sees_logins = cx.can(Permission::LoginsView);
     let manages = cx.can(Permission::UsersManage);
     let (profile, role_list, supervisors, recent, handover_to) = cx
@@ -422,15 +417,11 @@ async fn show_page(
     form_page(&page.errors, &page)
 }
 
-pub async fn show(cx: Cx, id: Path<UserId>) -> Result<HttpResponse, AppError> {
+pub async fn show(cx: Cx, id: Path<UserId>) -> Answer {
     show_page(&cx, id.into_inner(), None, FieldErrors::default()).await
 }
 
-pub async fn update(
-    cx: Cx,
-    id: Path<UserId>,
-    Form(form): Form<ProfileForm>,
-) -> Result<HttpResponse, AppError> {
+pub async fn update(cx: Cx, id: Path<UserId>, Form(form): Form<ProfileForm>) -> Answer {
     let id = id.into_inner();
     let fields = ProfileFields {
         display_name: form.display_name.clone(),
@@ -440,29 +431,25 @@ pub async fn update(
     match cx
         .write(move |conn, me| users::update_profile(conn, me, id, &fields))
         .await
+        .fields_apart()?
     {
         Ok(()) => Ok(cx.done("The profile was saved.", format!("/users/{id}"))),
-        Err(AppError::Fields(errors)) => show_page(&cx, id, Some(form), errors).await,
-        Err(other) => Err(other),
+        Err(errors) => show_page(&cx, id, Some(form), errors).await,
     }
 }
 
-pub async fn change_role(
-    cx: Cx,
-    id: Path<UserId>,
-    Form(form): Form<RoleForm>,
-) -> Result<HttpResponse, AppError> {
+pub async fn change_role(cx: Cx, id: Path<UserId>, Form(form): Form<RoleForm>) -> Answer {
     let id = id.into_inner();
     match cx
         .write(move |conn, me| users::change_role(conn, me, id, form.role_id))
         .await
+        .fields_apart()?
     {
         Ok(()) => Ok(cx.done(
             "The role was changed. It applies to the user's open sessions at once.",
             format!("/users/{id}"),
         )),
-        Err(AppError::Fields(errors)) => show_page(&cx, id, None, errors).await,
-        Err(other) => Err(other),
+        Err(errors) => show_page(&cx, id, None, errors).await,
     }
 }
 
@@ -476,11 +463,7 @@ pub struct DeactivateForm {
     assignee_id: Option<UserId>,
 }
 
-pub async fn deactivate(
-    cx: Cx,
-    id: Path<UserId>,
-    Form(form): Form<DeactivateForm>,
-) -> Result<HttpResponse, AppError> {
+pub async fn deactivate(cx: Cx, id: Path<UserId>, Form(form): Form<DeactivateForm>) -> Answer {
     use offboarding::Handover;
     let id = id.into_inner();
     let handover = match form.open_conversations.as_deref().unwrap_or("keep") {
@@ -498,6 +481,7 @@ pub async fn deactivate(
     match cx
         .write(move |conn, me| offboarding::deactivate(conn, me, id, handover))
         .await
+        .fields_apart()?
     {
         Ok(moved) => {
             let message = match handover {
@@ -511,19 +495,18 @@ pub async fn deactivate(
             };
             Ok(cx.done(&message, format!("/users/{id}")))
         }
-        Err(AppError::Fields(errors)) => show_page(&cx, id, None, errors).await,
-        Err(other) => Err(other),
+        Err(errors) => show_page(&cx, id, None, errors).await,
     }
 }
 
-pub async fn reactivate(cx: Cx, id: Path<UserId>) -> Result<HttpResponse, AppError> {
+pub async fn reactivate(cx: Cx, id: Path<UserId>) -> Answer {
     let id = id.into_inner();
     cx.write(move |conn, me| users::reactivate(conn, me, id))
         .await?;
     Ok(cx.done("The user was reactivated.", format!("/users/{id}")))
 }
 
-pub async fn unlock(cx: Cx, id: Path<UserId>) -> Result<HttpResponse, AppError> {
+pub async fn unlock(cx: Cx, id: Path<UserId>) -> Answer {
     let id = id.into_inner();
     cx.write(move |conn, me| users::unlock(conn, me, id))
         .await?;
@@ -540,7 +523,7 @@ struct ResetPage {
 }
 
 /// Shows the temporary password once: it is not stored anywhere it could be shown again.
-pub async fn reset_password(cx: Cx, id: Path<UserId>) -> Result<HttpResponse, AppError> {
+pub async fn reset_password(cx: Cx, id: Path<UserId>) -> Answer {
     let user_id = id.into_inner();
     let (user, temporary) = cx
         .write(move |conn, me| users::reset_password(conn, me, user_id))
@@ -577,7 +560,7 @@ async fn offboard_page(
     user_id: UserId,
     status: actix_web::http::StatusCode,
     errors: FieldErrors,
-) -> Result<HttpResponse, AppError> {
+) -> Answer {
     let list = cx
         .read(move |conn, me| {
             let mask = me.viewer.contact_mask();
@@ -610,16 +593,12 @@ async fn offboard_page(
     )
 }
 
-pub async fn offboard(cx: Cx, id: Path<UserId>) -> Result<HttpResponse, AppError> {
+pub async fn offboard(cx: Cx, id: Path<UserId>) -> Answer {
     use actix_web::http::StatusCode;
     offboard_page(&cx, id.into_inner(), StatusCode::OK, FieldErrors::default()).await
 }
 
-pub async fn offboard_transfer(
-    cx: Cx,
-    id: Path<UserId>,
-    Form(form): Form<AssigneeForm>,
-) -> Result<HttpResponse, AppError> {
+pub async fn offboard_transfer(cx: Cx, id: Path<UserId>, Form(form): Form<AssigneeForm>) -> Answer {
     use actix_web::http::StatusCode;
     let id = id.into_inner();
     match cx
@@ -627,19 +606,17 @@ pub async fn offboard_transfer(
             offboarding::transfer_open_conversations(conn, me, id, form.assignee_id)
         })
         .await
+        .fields_apart()?
     {
         Ok(moved) => Ok(cx.done(
             format!("{moved} open conversation(s) were transferred."),
             format!("/users/{id}/offboard"),
         )),
-        Err(AppError::Fields(errors)) => {
-            offboard_page(&cx, id, StatusCode::UNPROCESSABLE_ENTITY, errors).await
-        }
-        Err(other) => Err(other),
+        Err(errors) => offboard_page(&cx, id, StatusCode::UNPROCESSABLE_ENTITY, errors).await,
     }
 }
 
-pub async fn offboard_channels(cx: Cx, id: Path<UserId>) -> Result<HttpResponse, AppError> {
+pub async fn offboard_channels(cx: Cx, id: Path<UserId>) -> Answer {
     let id = id.into_inner();
     let removed = cx
         .write(move |conn, me| offboarding::leave_all_channels(conn, me, id))
@@ -650,7 +627,7 @@ pub async fn offboard_channels(cx: Cx, id: Path<UserId>) -> Result<HttpResponse,
     ))
 }
 
-pub async fn delete(cx: Cx, id: Path<UserId>) -> Result<HttpResponse, AppError> {
+pub async fn delete(cx: Cx, id: Path<UserId>) -> Answer {
     use actix_web::http::StatusCode;
     let id = id.into_inner();
     match cx

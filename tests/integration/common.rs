@@ -191,6 +191,15 @@ impl TestApp {
     }
 }
 
+/// After a test writes to the database behind the app's back, as another instance or the
+/// command line would: such a change reaches this instance's session cache within
+/// `FRESH_FOR`, so the test waits that long (its own changes act at once and need no wait).
+pub fn wait_for_change_elsewhere() {
+    std::thread::sleep(
+        switchboard::auth::session_cache::FRESH_FOR + std::time::Duration::from_millis(50),
+    );
+}
+
 async fn body_text(body: impl MessageBody) -> String {
     match actix_web::body::to_bytes(body).await {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
@@ -533,6 +542,7 @@ pub fn give_role(
         .set(users::role_id.eq(role))
         .execute(&mut conn)
         .unwrap();
+    wait_for_change_elsewhere();
 }
 
 /// Lookups the tests share.

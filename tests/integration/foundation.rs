@@ -2,7 +2,7 @@
 //! CSRF, the route guard, tenancy, masking, security headers.
 
 use crate::common::on_both_databases;
-use crate::common::{Backend, PASSWORD, TestApp};
+use crate::common::{Backend, PASSWORD, TestApp, wait_for_change_elsewhere};
 use actix_web::http::Method;
 use chrono::Duration;
 use diesel::prelude::*;
@@ -284,11 +284,13 @@ async fn idle_and_absolute_timeouts_end_sessions(app: TestApp) {
         .set(sessions::last_seen_at.eq(now - Duration::minutes(29)))
         .execute(&mut conn)
         .unwrap();
+    wait_for_change_elsewhere();
     idle.get("/account").await.assert_status(200);
     diesel::update(sessions::table.filter(sessions::user_id.eq(alice)))
         .set(sessions::last_seen_at.eq(now - Duration::minutes(31)))
         .execute(&mut conn)
         .unwrap();
+    wait_for_change_elsewhere();
     idle.get("/account").await.assert_status(303);
     // absolute lifetime (default 12 h) ends even an active session
     let (created, expires): (chrono::NaiveDateTime, chrono::NaiveDateTime) = sessions::table
@@ -301,6 +303,7 @@ async fn idle_and_absolute_timeouts_end_sessions(app: TestApp) {
         .set(sessions::expires_at.eq(now - Duration::seconds(1)))
         .execute(&mut conn)
         .unwrap();
+    wait_for_change_elsewhere();
     absolute.get("/account").await.assert_status(303);
     let idle_reason: Option<String> = sessions::table
         .filter(sessions::user_id.eq(alice))
@@ -700,6 +703,7 @@ async fn role_changes_act_on_open_sessions(app: TestApp) {
         .set(users::role_id.eq(supervisor.id))
         .execute(&mut conn)
         .unwrap();
+    wait_for_change_elsewhere();
     alice.get("/users").await.assert_status(200);
     // a permission removed from a role (version bumped) is gone on the next request
     diesel::delete(
@@ -713,6 +717,7 @@ async fn role_changes_act_on_open_sessions(app: TestApp) {
         .set(roles::version.eq(roles::version + 1))
         .execute(&mut conn)
         .unwrap();
+    wait_for_change_elsewhere();
     alice.get("/users").await.assert_status(403);
 }
 

@@ -801,6 +801,7 @@ async fn the_sign_in_page_says_why_a_session_ended(app: TestApp) {
         .set(sessions::last_seen_at.eq(domain::now() - chrono::Duration::hours(3)))
         .execute(&mut app.conn())
         .unwrap();
+    crate::common::wait_for_change_elsewhere();
     let page = bob_client.get("/conversations").await;
     assert_eq!(
         page.location(),

@@ -1,0 +1,86 @@
+//! Signed-in sessions as last read from the database, so that a request carrying a session
+//! cookie (a page, a stylesheet, a health probe) usually costs no database trip.
+//!
+//! An entry serves for at most [`FRESH_FOR`]. Every change this instance commits through
+//! `db::write_transaction` (revocation, deactivation, role edits, password changes, settings)
+//! advances [`db::commits`](crate::db::commits) and so retires every entry at once; a change
+//! made by another instance (or the command line) reaches this one when its entries age out,
+//! within [`FRESH_FOR`]. An entry is never used when the session is past its lifetime, idle, or
+//! due for its last-seen write: those requests take the database path, which ends or touches
+//! the session as before.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDateTime;
+
+use crate::domain::sessions::LoadedSession;
+
+/// How long another instance's change may take to reach this one.
+pub const FRESH_FOR: Duration = Duration::from_secs(1);
+
+/// Entries beyond this are dropped wholesale (they are cheap to read again).
+const MOST_ENTRIES: usize = 50_000;
+
+struct Entry {
+    session: LoadedSession,
+    read_at: Instant,
+    /// `db::commits()` before the row was read: a commit since then makes the entry stale.
+    commits: u64,
+}
+
+#[derive(Default)]
+pub struct SessionCache {
+    by_token_hash: RwLock<HashMap<String, Entry>>,
+}
+
+impl SessionCache {
+    /// The session of this token, if a fresh entry holds it and it needs no write now.
+    pub fn get(&self, token_hash: &str, at: NaiveDateTime) -> Option<LoadedSession> {
+        let commits = crate::db::commits();
+        let map = self.by_token_hash.read().ok()?;
+        let entry = map.get(token_hash)?;
+        let usable = entry.commits == commits
+            && entry.read_at.elapsed() < FRESH_FOR
+            && !entry.session.is_expired(at)
+            && !entry.session.is_idle(at)
+            && !entry.session.needs_touch(at);
+        usable.then(|| entry.session.clone())
+    }
+
+    /// Keeps what was read; `commits` is `db::commits()` taken before the read.
+    pub fn put(&self, token_hash: String, session: LoadedSession, commits: u64) {
+        let Ok(mut map) = self.by_token_hash.write() else {
+            return;
+        };
+        if map.len() >= MOST_ENTRIES {
+            map.clear();
+        }
+        let read_at = Instant::now();
+        map.insert(
+            token_hash,
+            Entry {
+                session,
+                read_at,
+                commits,
+            },
+        );
+    }
+
+    /// The session's other state (flash messages) changed: the entry follows, so the next
+    /// request on this instance sees it.
+    pub fn set_data(&self, token_hash: &str, data: &str) {
+        if let Ok(mut map) = self.by_token_hash.write()
+            && let Some(entry) = map.get_mut(token_hash)
+        {
+            entry.session.data = data.to_string();
+        }
+    }
+
+    pub fn forget(&self, token_hash: &str) {
+        if let Ok(mut map) = self.by_token_hash.write() {
+            map.remove(token_hash);
+        }
+    }
+}
