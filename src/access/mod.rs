@@ -122,12 +122,12 @@ impl CurrentUser {
     }
 
     pub fn viewer(&self) -> Viewer {
-        Viewer {
-            user_id: self.auth.user_id,
-            company_id: self.auth.company_id,
-            permissions: self.permissions,
-            phone_region: self.auth.phone_region,
-        }
+        Viewer::new(
+            self.auth.user_id,
+            self.auth.company_id,
+            self.permissions,
+            self.auth.phone_region,
+        )
     }
 
     pub fn caller(&self) -> Caller {

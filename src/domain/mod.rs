@@ -39,9 +39,35 @@ pub struct Viewer {
     pub permissions: PermissionSet,
     /// The company's phone region, for reading free text when it is masked.
     pub phone_region: PhoneRegion,
+    /// The visibility scope, read once per viewer: a page that filters several queries by it
+    /// asks for the viewer's channel memberships once (`visibility::scope`).
+    scope: std::sync::OnceLock<visibility::Scope>,
 }
 
 impl Viewer {
+    pub fn new(
+        user_id: UserId,
+        company_id: CompanyId,
+        permissions: PermissionSet,
+        phone_region: PhoneRegion,
+    ) -> Self {
+        Self {
+            user_id,
+            company_id,
+            permissions,
+            phone_region,
+            scope: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn known_scope(&self) -> Option<&visibility::Scope> {
+        self.scope.get()
+    }
+
+    fn remember_scope(&self, scope: visibility::Scope) -> visibility::Scope {
+        self.scope.get_or_init(|| scope).clone()
+    }
+
     /// How this viewer sees contact details: the one place the masking rule is applied.
     pub fn contact_mask(&self) -> ContactMask {
         ContactMask::for_viewer(self.permissions, self.phone_region)
@@ -72,12 +98,12 @@ impl Caller {
     pub fn system(company_id: CompanyId, actor: Actor) -> Self {
         Self {
             company_id,
-            viewer: Viewer {
-                user_id: UserId(0),
+            viewer: Viewer::new(
+                UserId(0),
                 company_id,
-                permissions: PermissionSet::all(),
-                phone_region: PhoneRegion::DEFAULT,
-            },
+                PermissionSet::all(),
+                PhoneRegion::DEFAULT,
+            ),
             actor,
         }
     }

@@ -24,7 +24,27 @@ pub enum Scope {
     Nothing,
 }
 
+impl Scope {
+    /// The channels the scope is limited to; `None` for the whole company.
+    pub fn channel_limit(&self) -> Option<&[ChannelId]> {
+        match self {
+            Self::Company => None,
+            Self::Channels(channels) | Self::AssignedOnChannels { channels, .. } => Some(channels),
+            Self::Nothing => Some(&[]),
+        }
+    }
+}
+
+/// The viewer's scope, read from the database once per viewer.
 pub fn scope(conn: &mut DbConnection, viewer: &Viewer) -> Result<Scope, AppError> {
+    if let Some(known) = viewer.known_scope() {
+        return Ok(known.clone());
+    }
+    let scope = read_scope(conn, viewer)?;
+    Ok(viewer.remember_scope(scope))
+}
+
+fn read_scope(conn: &mut DbConnection, viewer: &Viewer) -> Result<Scope, AppError> {
     let perms = viewer.permissions;
     if perms.contains(Permission::ConversationsViewAll) {
         return Ok(Scope::Company);

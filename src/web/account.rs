@@ -23,11 +23,13 @@ struct AccountPage {
 }
 
 async fn account_page(cx: &Cx, errors: FieldErrors) -> Answer {
-    let me = cx
-        .read(|conn, me| users::get(conn, me.company_id, me.user_id()))
+    let (layout, me) = cx
+        .read_page("My account", "/account", |conn, me| {
+            users::get(conn, me.company_id, me.user_id())
+        })
         .await?;
     let page = AccountPage {
-        layout: cx.layout("My account", "/account").await?,
+        layout,
         email: me.email.unwrap_or_default(),
         must_change: cx.user.auth.must_change_password,
         expired: cx.user.auth.password_expired,
@@ -87,11 +89,13 @@ struct SessionsPage {
 
 pub async fn sessions(cx: Cx) -> Answer {
     let current = cx.user.auth.session_id;
-    let rows = cx
-        .read(|conn, me| sessions::list_live_for_user(conn, me.user_id()))
+    let (layout, rows) = cx
+        .read_page("My sessions", "/account", |conn, me| {
+            sessions::list_live_for_user(conn, me.user_id())
+        })
         .await?;
     page(&SessionsPage {
-        layout: cx.layout("My sessions", "/account").await?,
+        layout,
         sessions: rows
             .into_iter()
             .map(|row| SessionItem {

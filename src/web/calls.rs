@@ -34,12 +34,14 @@ pub async fn index(cx: Cx, Query(query): Query<CallsQuery>) -> Answer {
         .missed
         .as_deref()
         .is_some_and(|m| !m.is_empty() && m != "0");
-    let list = cx
-        .read(move |conn, me| calls::list(conn, &me.viewer, missed))
+    let (layout, list) = cx
+        .read_page("Calls", "/calls", move |conn, me| {
+            calls::list(conn, &me.viewer, missed)
+        })
         .await?;
     let me = cx.user.auth.user_id;
     page(&CallsPage {
-        layout: cx.layout("Calls", "/calls").await?,
+        layout,
         calls: list
             .into_iter()
             .map(|call| CallItem {

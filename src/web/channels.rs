@@ -29,11 +29,13 @@ struct ListPage {
 }
 
 async fn list_page(cx: &Cx, form: NewChannel, errors: FieldErrors) -> Answer {
-    let list = cx
-        .read(|conn, me| channels::list_with_counts(conn, me.company_id))
+    let (layout, list) = cx
+        .read_page("Channels", "/channels", |conn, me| {
+            channels::list_with_counts(conn, me.company_id)
+        })
         .await?;
     let page = ListPage {
-        layout: cx.layout("Channels", "/channels").await?,
+        layout,
         channels: list
             .into_iter()
             .map(|summary| {
@@ -99,8 +101,8 @@ async fn show_page(
     submitted: Option<(String, FieldErrors)>,
 ) -> Answer {
     let manage = cx.can(Permission::ChannelsManage);
-    let (channel, members, token) = cx
-        .read(move |conn, me| {
+    let (mut layout, (channel, members, token)) = cx
+        .read_page("", "/channels", move |conn, me| {
             let channel = channels::get(conn, me.company_id, channel_id)?;
             let members = channels::members_of(conn, channel.id)?;
             let token = if manage {
@@ -111,7 +113,7 @@ async fn show_page(
             Ok((channel, members, token))
         })
         .await?;
-    let layout = cx.layout(&channel.name, "/channels").await?;
+    layout.title = channel.name.clone();
     let (name, errors) =
         submitted.unwrap_or_else(|| (channel.name.clone(), FieldErrors::default()));
     let page = ShowPage {
@@ -211,10 +213,11 @@ fn lines(matrix: Matrix) -> (Vec<Channel>, Vec<MatrixLine>) {
 }
 
 pub async fn assignments(cx: Cx) -> Answer {
-    let matrix = cx
-        .read(|conn, me| assignments::matrix(conn, me.company_id))
+    let (layout, matrix) = cx
+        .read_page("Assignments", "/assignments", |conn, me| {
+            assignments::matrix(conn, me.company_id)
+        })
         .await?;
-    let layout = cx.layout("Assignments", "/assignments").await?;
     let (channels, lines) = lines(matrix);
     page(&AssignmentsPage {
         csrf_token: layout.csrf_token.clone(),

@@ -101,7 +101,25 @@ impl Cx {
 
     /// The shared header, navigation and flash of a page titled `title` under `nav`.
     pub async fn layout(&self, title: &str, nav: &str) -> Result<Layout, AppError> {
-        Layout::build(self, title, nav).await
+        Ok(self.read_page(title, nav, |_, _| Ok(())).await?.0)
+    }
+
+    /// A page's layout and what `work` reads for it, in one database hop.
+    pub async fn read_page<T, F>(
+        &self,
+        title: &str,
+        nav: &str,
+        work: F,
+    ) -> Result<(Layout, T), AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection, &Caller) -> Result<T, AppError> + Send + 'static,
+    {
+        let counts = Layout::counts_open(self);
+        let (open_count, value) = self
+            .read(move |conn, me| Ok((Layout::open_count(conn, me, counts)?, work(conn, me)?)))
+            .await?;
+        Ok((Layout::build(self, title, nav, open_count), value))
     }
 
     /// The action succeeded: a flash message and 303 to where the user goes next.

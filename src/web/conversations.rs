@@ -210,15 +210,13 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
     let filter = list_filter(&cx, &query).await?;
     let status = filter.status;
     let missed = filter.waiting_since_before.is_some();
-    let layout = cx.layout("Conversations", "/conversations").await?;
-    let see_all = cx.can(Permission::ConversationsViewAll);
     let channel_filter = filter.channel_id;
-    let (rows, channel_list) = cx
-        .read(move |conn, me| {
+    let (layout, (rows, channel_list)) = cx
+        .read_page("Conversations", "/conversations", move |conn, me| {
             let rows = conversations::list(conn, &me.viewer, &filter)?;
             let mut channel_list = channels::list(conn, me.company_id)?;
-            if !see_all {
-                let mine = channels::member_channel_ids(conn, me.user_id())?;
+            if let Some(mine) = crate::domain::visibility::scope(conn, &me.viewer)?.channel_limit()
+            {
                 channel_list.retain(|c| mine.contains(&c.id));
             }
             Ok((rows, channel_list))
@@ -260,7 +258,8 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
         unassigned: query.is_unassigned(),
         me: cx.user.auth.user_id.to_string(),
         assigned_to_me: query.assignee == Some(cx.user.auth.user_id),
-        sees_queue: see_all || cx.can(Permission::ConversationsViewChannel),
+        sees_queue: cx.can(Permission::ConversationsViewAll)
+            || cx.can(Permission::ConversationsViewChannel),
         next_cursor,
     })
 }
@@ -325,8 +324,8 @@ struct ShowPage {
 
 async fn show_page(cx: &Cx, id: ConversationId, errors: FieldErrors, reply_body: String) -> Answer {
     let can_transfer = cx.can(Permission::ConversationsTransfer);
-    let (detail, holders) = cx
-        .read(move |conn, me| {
+    let (layout, (detail, holders)) = cx
+        .read_page("Conversation", "/conversations", move |conn, me| {
             let detail = conversations::get(conn, &me.viewer, id)?;
             let holders = if can_transfer {
                 conversations::transfer_options(conn, &me.viewer, id)?
@@ -337,7 +336,7 @@ async fn show_page(cx: &Cx, id: ConversationId, errors: FieldErrors, reply_body:
         })
         .await?;
     let page = ShowPage {
-        layout: cx.layout("Conversation", "/conversations").await?,
+        layout,
         item: RowItem::new(detail.row),
         messages: detail.messages.into_iter().map(MessageItem::new).collect(),
         history: detail.history.into_iter().map(HistoryItem::new).collect(),

@@ -4,7 +4,8 @@ use actix_session::Session;
 use actix_web::http::Method;
 
 use crate::access::{CurrentUser, RouteRules, Rule};
-use crate::domain::conversations;
+use crate::db::DbConnection;
+use crate::domain::{Caller, conversations};
 use crate::error::AppError;
 use crate::web::Cx;
 
@@ -59,16 +60,24 @@ pub fn set_flash(session: &Session, message: &str) {
 }
 
 impl Layout {
-    pub async fn build(cx: &Cx, title: &str, active: &str) -> Result<Self, AppError> {
+    /// Whether the navigation shows the badge of open conversations (and so needs the count).
+    pub fn counts_open(cx: &Cx) -> bool {
+        may_open(&cx.rules, &cx.user, "/conversations")
+    }
+
+    /// The badge's figure, read in the page's own database hop (see `Cx::read_page`).
+    pub fn open_count(
+        conn: &mut DbConnection,
+        me: &Caller,
+        counts: bool,
+    ) -> Result<Option<i64>, AppError> {
+        counts
+            .then(|| conversations::open_assigned_count(conn, &me.viewer))
+            .transpose()
+    }
+
+    pub fn build(cx: &Cx, title: &str, active: &str, open_count: Option<i64>) -> Self {
         let (rules, user, session) = (&cx.rules, &cx.user, &cx.session);
-        let open_count = if may_open(rules, user, "/conversations") {
-            Some(
-                cx.read(|conn, me| conversations::open_assigned_count(conn, &me.viewer))
-                    .await?,
-            )
-        } else {
-            None
-        };
         let nav = NAV
             .iter()
             .filter(|(href, _)| may_open(rules, user, href))
@@ -84,7 +93,7 @@ impl Layout {
             })
             .collect();
         let flash = session.remove_as::<String>("flash").and_then(Result::ok);
-        Ok(Self {
+        Self {
             title: title.to_string(),
             company_name: user.auth.company_name.clone(),
             company_code: user.auth.company_code.clone(),
@@ -94,6 +103,6 @@ impl Layout {
             csrf_token: user.auth.csrf_token.clone(),
             nav,
             flash,
-        })
+        }
     }
 }

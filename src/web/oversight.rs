@@ -156,12 +156,11 @@ struct LoginsPage {
 
 pub async fn logins(cx: Cx, Query(query): Query<LoginQuery>) -> Answer {
     let filter = query.filter()?;
-    let rows = cx
-        .read(move |conn, me| {
+    let (layout, rows) = cx
+        .read_page("Login history", "/logins", move |conn, me| {
             login_events::page(conn, me.company_id, &filter, login_events::PAGE_SIZE)
         })
         .await?;
-    let layout = cx.layout("Login history", "/logins").await?;
     let next_cursor = (rows.len() as i64 == login_events::PAGE_SIZE)
         .then(|| rows.last().map(|r| r.id))
         .flatten();
@@ -224,10 +223,11 @@ struct ActivityPage {
 
 pub async fn activity(cx: Cx, Query(query): Query<ActivityQuery>) -> Answer {
     let filter = query.filter()?;
-    let rows = cx
-        .read(move |conn, me| audit::page(conn, me.company_id, &filter, audit::PAGE_SIZE))
+    let (layout, rows) = cx
+        .read_page("Activity", "/activity", move |conn, me| {
+            audit::page(conn, me.company_id, &filter, audit::PAGE_SIZE)
+        })
         .await?;
-    let layout = cx.layout("Activity", "/activity").await?;
     let next_cursor = (rows.len() as i64 == audit::PAGE_SIZE)
         .then(|| rows.last().map(|r| r.id))
         .flatten();
@@ -265,12 +265,14 @@ struct SessionsPage {
 }
 
 pub async fn sessions_index(cx: Cx) -> Answer {
-    let rows = cx
-        .read(|conn, me| sessions::list_live_for_company(conn, me.company_id))
+    let (layout, rows) = cx
+        .read_page("Sessions", "/sessions", |conn, me| {
+            sessions::list_live_for_company(conn, me.company_id)
+        })
         .await?;
     let current = cx.user.auth.session_id;
     page(&SessionsPage {
-        layout: cx.layout("Sessions", "/sessions").await?,
+        layout,
         lines: rows
             .into_iter()
             .map(|s| SessionLine {

@@ -76,11 +76,13 @@ struct ListPage {
 }
 
 async fn list_page(cx: &Cx, form: RoleForm, errors: FieldErrors) -> Answer {
-    let list = cx
-        .read(|conn, me| roles::list_with_counts(conn, me.company_id))
+    let (layout, list) = cx
+        .read_page("Roles", "/roles", |conn, me| {
+            roles::list_with_counts(conn, me.company_id)
+        })
         .await?;
     let page = ListPage {
-        layout: cx.layout("Roles", "/roles").await?,
+        layout,
         roles: list,
         matrix: matrix(form.checked(), cx.user.permissions),
         name: form.name,
@@ -127,15 +129,15 @@ async fn show_page(
     submitted: Option<RoleForm>,
     errors: FieldErrors,
 ) -> Answer {
-    let (role, permissions, members) = cx
-        .read(move |conn, me| {
+    let (mut layout, (role, permissions, members)) = cx
+        .read_page("", "/roles", move |conn, me| {
             let role = roles::get(conn, me.company_id, role_id)?;
             let permissions = roles::permissions_of(conn, role.id)?;
             let members = roles::members(conn, me.company_id, role.id)?;
             Ok((role, permissions, members))
         })
         .await?;
-    let layout = cx.layout(&role.name, "/roles").await?;
+    layout.title = role.name.clone();
     let (name, checked) = match submitted {
         Some(form) => (form.name.clone(), form.checked()),
         None => (role.name.clone(), permissions),

@@ -18,15 +18,14 @@ struct SettingsPage {
 }
 
 async fn settings_page(cx: &Cx, form: Option<SettingsForm>, errors: FieldErrors) -> Answer {
-    let form = match form {
-        Some(form) => form,
-        None => SettingsForm::from_company(
-            &cx.read(|conn, me| companies::get(conn, me.company_id))
-                .await?,
-        ),
-    };
+    let (layout, company) = cx
+        .read_page("Settings", "/settings", |conn, me| {
+            companies::get(conn, me.company_id)
+        })
+        .await?;
+    let form = form.unwrap_or_else(|| SettingsForm::from_company(&company));
     let page = SettingsPage {
-        layout: cx.layout("Settings", "/settings").await?,
+        layout,
         form,
         errors,
     };

@@ -88,9 +88,8 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
         channel_id: query.channel,
         after: query.after.clone().filter(|a| a.len() <= 64),
     };
-    let layout = cx.layout("Users", "/users").await?;
-    let (rows, role_list, channel_list, supervisors) = cx
-        .read(move |conn, me| {
+    let (layout, (rows, role_list, channel_list, supervisors)) = cx
+        .read_page("Users", "/users", move |conn, me| {
             Ok((
                 users::team_page(conn, me.company_id, &filter)?,
                 roles::list(conn, me.company_id)?,
@@ -167,9 +166,8 @@ pub struct NewUserForm {
 }
 
 async fn new_page(cx: &Cx, form: NewUserForm, errors: FieldErrors) -> Answer {
-    let layout = cx.layout("Add user", "/users").await?;
-    let (role_list, channel_list, policy) = cx
-        .read(|conn, me| {
+    let (layout, (role_list, channel_list, policy)) = cx
+        .read_page("Add user", "/users", |conn, me| {
             Ok((
                 roles::list(conn, me.company_id)?,
                 channels::list(conn, me.company_id)?,
@@ -336,8 +334,8 @@ async fn show_page(
 ) -> Answer {
     let sees_logins = cx.can(Permission::LoginsView);
     let manages = cx.can(Permission::UsersManage);
-    let (profile, role_list, supervisors, recent, handover_to) = cx
-        .read(move |conn, me| {
+    let (mut layout, (profile, role_list, supervisors, recent, handover_to)) = cx
+        .read_page("", "/users", move |conn, me| {
             let recent = if sees_logins {
                 login_events::recent_for_user(conn, me.company_id, user_id, 10)?
             } else {
@@ -360,7 +358,7 @@ async fn show_page(
             ))
         })
         .await?;
-    let layout = cx.layout(&profile.user.display_name, "/users").await?;
+    layout.title = profile.user.display_name.clone();
     let form = edits.unwrap_or_else(|| ProfileForm {
         display_name: profile.user.display_name.clone(),
         email: profile.user.email.clone().unwrap_or_default(),
@@ -561,13 +559,12 @@ async fn offboard_page(
     status: actix_web::http::StatusCode,
     errors: FieldErrors,
 ) -> Answer {
-    let list = cx
-        .read(move |conn, me| {
+    let (layout, list) = cx
+        .read_page("Offboard", "/users", move |conn, me| {
             let mask = me.viewer.contact_mask();
             offboarding::checklist(conn, me.company_id, user_id, mask)
         })
         .await?;
-    let layout = cx.layout("Offboard", "/users").await?;
     let mut blockers = list.blockers();
     if list.user.id == cx.user.auth.user_id {
         blockers.push("You cannot delete your own account.".into());

@@ -252,6 +252,10 @@ fn handlers_take_at_most_three_extractors() {
                     piece.push(c);
                 }
             }
+            // a method (of the request context) is no handler
+            if pieces[0].contains("self") {
+                continue;
+            }
             let count = pieces
                 .iter()
                 .filter(|p| !p.trim_start_matches('(').trim().is_empty())
