@@ -108,9 +108,24 @@ impl ContactMask {
 /// How many leading digits of an international number are its country calling code, as the
 /// parser reads them (0 when it cannot tell: then nothing but the last two digits is shown).
 fn country_code_len(international: &str) -> usize {
-    phonenumber::parse(None, international)
+    // Parsing costs tens of microseconds and a list masks the same numbers on every view, so
+    // answers are remembered (a bounded map: emptied when full).
+    static KNOWN: LazyLock<std::sync::RwLock<std::collections::HashMap<String, usize>>> =
+        LazyLock::new(Default::default);
+    const MOST: usize = 10_000;
+    if let Some(len) = KNOWN.read().ok().and_then(|known| known.get(international).copied()) {
+        return len;
+    }
+    let len = phonenumber::parse(None, international)
         .map(|number| number.code().value().to_string().len())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    if let Ok(mut known) = KNOWN.write() {
+        if known.len() >= MOST {
+            known.clear();
+        }
+        known.insert(international.to_string(), len);
+    }
+    len
 }
 
 /// `+90 532 000 1167` → `+90 *** *** **67`. Keeps at most the country code (when the number
