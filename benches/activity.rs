@@ -120,12 +120,18 @@ fn main() {
     time("activity: first page", 50, || {
         audit::page(&mut conn, company.id, &ActivityFilter::default(), page).unwrap()
     });
+    let deep: (chrono::NaiveDateTime, i64) = audit_events::table
+        .filter(audit_events::id.le(newest / 10))
+        .order(audit_events::id.desc())
+        .select((audit_events::created_at, audit_events::id))
+        .first(&mut conn)
+        .unwrap();
     time("activity: a page deep in the log (keyset)", 50, || {
         audit::page(
             &mut conn,
             company.id,
             &ActivityFilter {
-                before: Some(newest / 10),
+                before: Some(deep),
                 ..Default::default()
             },
             page,

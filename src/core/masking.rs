@@ -113,7 +113,11 @@ fn country_code_len(international: &str) -> usize {
     static KNOWN: LazyLock<std::sync::RwLock<std::collections::HashMap<String, usize>>> =
         LazyLock::new(Default::default);
     const MOST: usize = 10_000;
-    if let Some(len) = KNOWN.read().ok().and_then(|known| known.get(international).copied()) {
+    if let Some(len) = KNOWN
+        .read()
+        .ok()
+        .and_then(|known| known.get(international).copied())
+    {
         return len;
     }
     let len = phonenumber::parse(None, international)

@@ -2,6 +2,7 @@
 //! above them (a test keeps it so): the permission catalog, masking, secrets and password
 //! hashing, ids and statuses.
 
+pub mod cursor;
 pub mod ids;
 pub mod masking;
 pub mod passwords;

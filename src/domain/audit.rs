@@ -401,13 +401,14 @@ pub struct ActivityFilter {
     pub action: Option<String>,
     pub from: Option<NaiveDateTime>,
     pub to: Option<NaiveDateTime>,
-    /// Keyset cursor: ids below this one.
-    pub before: Option<i64>,
+    /// Keyset cursor: rows strictly older than this (created_at, id).
+    pub before: Option<(NaiveDateTime, i64)>,
 }
 
 pub const PAGE_SIZE: i64 = 100;
 
-/// The company's activity, newest first, `limit` records at a time (keyset on the indexed id).
+/// The company's activity, newest first, `limit` records at a time (keyset on the indexed
+/// (company, created_at, id), so a date range starts where it is instead of scanning to it).
 pub fn page(
     conn: &mut DbConnection,
     company_id: CompanyId,
@@ -416,7 +417,7 @@ pub fn page(
 ) -> Result<Vec<Record>, AppError> {
     let mut query = audit_events::table
         .filter(audit_events::company_id.eq(company_id))
-        .order(audit_events::id.desc())
+        .order((audit_events::created_at.desc(), audit_events::id.desc()))
         .limit(limit)
         .select(Record::as_select())
         .into_boxed();
@@ -452,8 +453,11 @@ pub fn page(
     if let Some(to) = filter.to {
         query = query.filter(audit_events::created_at.lt(to));
     }
-    if let Some(before) = filter.before {
-        query = query.filter(audit_events::id.lt(before));
+    if let Some((at, id)) = filter.before {
+        // `<= at` bounds the index range; the rest drops the rows of `at` not older than `id`
+        query = query
+            .filter(audit_events::created_at.le(at))
+            .filter(audit_events::created_at.lt(at).or(audit_events::id.lt(id)));
     }
     Ok(query.load(conn)?)
 }

@@ -220,12 +220,11 @@ pub fn list_page(
         query = query.filter(conversations::awaiting_reply_since.lt(before));
     }
     if let Some((at, id)) = filter.before {
-        query = query.filter(
+        // `<= at` bounds the index range; the rest drops the rows of `at` not older than `id`
+        query = query.filter(conversations::last_message_at.le(at)).filter(
             conversations::last_message_at
                 .lt(at)
-                .or(conversations::last_message_at
-                    .eq(at)
-                    .and(conversations::id.lt(id))),
+                .or(conversations::id.lt(id)),
         );
     }
     let rows: Vec<RowTuple> = query.load(conn)?;

@@ -135,13 +135,14 @@ pub struct LoginFilter {
     pub success: Option<bool>,
     pub from: Option<chrono::NaiveDateTime>,
     pub to: Option<chrono::NaiveDateTime>,
-    /// Keyset cursor: ids below this one.
-    pub before: Option<i64>,
+    /// Keyset cursor: rows strictly older than this (created_at, id).
+    pub before: Option<(chrono::NaiveDateTime, i64)>,
 }
 
 pub const PAGE_SIZE: i64 = 100;
 
-/// The company's sign-in attempts, newest first, one page at a time.
+/// The company's sign-in attempts, newest first, one page at a time (keyset on the indexed
+/// (company, created_at, id), so a date range starts where it is instead of scanning to it).
 pub fn page(
     conn: &mut DbConnection,
     company_id: CompanyId,
@@ -150,7 +151,7 @@ pub fn page(
 ) -> Result<Vec<LoginRow>, AppError> {
     let mut query = login_events::table
         .filter(login_events::company_id.eq(company_id))
-        .order(login_events::id.desc())
+        .order((login_events::created_at.desc(), login_events::id.desc()))
         .limit(limit)
         .select(LoginRow::as_select())
         .into_boxed();
@@ -173,8 +174,11 @@ pub fn page(
     if let Some(to) = filter.to {
         query = query.filter(login_events::created_at.lt(to));
     }
-    if let Some(before) = filter.before {
-        query = query.filter(login_events::id.lt(before));
+    if let Some((at, id)) = filter.before {
+        // `<= at` bounds the index range; the rest drops the rows of `at` not older than `id`
+        query = query
+            .filter(login_events::created_at.le(at))
+            .filter(login_events::created_at.lt(at).or(login_events::id.lt(id)));
     }
     Ok(query.load(conn)?)
 }

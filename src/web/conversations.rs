@@ -7,7 +7,7 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::web::Path;
 use askama::Template;
-use chrono::{DateTime, Datelike, Duration};
+use chrono::Duration;
 use serde::Deserialize;
 
 use crate::core::ids::{ChannelId, ConversationId, UserId};
@@ -101,17 +101,13 @@ pub struct ListQuery {
 fn parse_cursor(
     value: Option<&str>,
 ) -> Result<Option<(chrono::NaiveDateTime, ConversationId)>, AppError> {
-    let Some(value) = value.filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    let invalid = || AppError::Invalid("The page cursor is not valid.".into());
-    let (micros, id) = value.split_once('_').ok_or_else(invalid)?;
-    let micros: i64 = micros.parse().map_err(|_| invalid())?;
-    let id: ConversationId = id.parse().map_err(|_| invalid())?;
-    let at = DateTime::from_timestamp_micros(micros)
-        .filter(|at| crate::core::text::YEARS.contains(&at.year()))
-        .ok_or_else(invalid)?;
-    Ok(Some((at.naive_utc(), id)))
+    value
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            crate::core::cursor::parse(v)
+                .ok_or_else(|| AppError::Invalid("The page cursor is not valid.".into()))
+        })
+        .transpose()
 }
 
 impl ListQuery {
@@ -224,13 +220,8 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
         .await?;
     let next_cursor = (rows.len() as i64 == PAGE_SIZE)
         .then(|| {
-            rows.last().map(|r| {
-                format!(
-                    "{}_{}",
-                    r.last_message_at.and_utc().timestamp_micros(),
-                    r.id
-                )
-            })
+            rows.last()
+                .map(|r| crate::core::cursor::format(r.last_message_at, r.id))
         })
         .flatten();
     page(&ListPage {

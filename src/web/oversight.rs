@@ -41,14 +41,24 @@ fn parse_day(
     Ok(day.and_hms_opt(0, 0, 0))
 }
 
-fn parse_before(value: Option<&str>) -> Result<Option<i64>, AppError> {
-    match value.map(str::trim).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(v) => v
-            .parse()
-            .map(Some)
-            .map_err(|_| AppError::Invalid("The page cursor is not valid.".into())),
-    }
+/// The logs page newest first on (time, id); see `core::cursor`.
+type Cursor = (NaiveDateTime, i64);
+
+fn parse_before(value: Option<&str>) -> Result<Option<Cursor>, AppError> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            crate::core::cursor::parse(v)
+                .ok_or_else(|| AppError::Invalid("The page cursor is not valid.".into()))
+        })
+        .transpose()
+}
+
+/// The next page's cursor: the last row's, when the page was full.
+fn next_cursor(full: bool, last: Option<Cursor>) -> Option<String> {
+    last.filter(|_| full)
+        .map(|(at, id)| crate::core::cursor::format(at, id))
 }
 
 // ---- login history -------------------------------------------------------------------------
@@ -67,7 +77,7 @@ pub struct Period {
 struct Bounds {
     from: Option<NaiveDateTime>,
     to: Option<NaiveDateTime>,
-    before: Option<i64>,
+    before: Option<Cursor>,
 }
 
 impl Period {
@@ -150,7 +160,7 @@ struct LoginsPage {
     lines: Vec<LoginLine>,
     query: LoginQuery,
     query_string: String,
-    next_cursor: Option<i64>,
+    next_cursor: Option<String>,
     can_export: bool,
 }
 
@@ -161,9 +171,10 @@ pub async fn logins(cx: Cx, Query(query): Query<LoginQuery>) -> Answer {
             login_events::page(conn, me.company_id, &filter, login_events::PAGE_SIZE)
         })
         .await?;
-    let next_cursor = (rows.len() as i64 == login_events::PAGE_SIZE)
-        .then(|| rows.last().map(|r| r.id))
-        .flatten();
+    let next_cursor = next_cursor(
+        rows.len() as i64 == login_events::PAGE_SIZE,
+        rows.last().map(|r| (r.created_at, r.id)),
+    );
     page(&LoginsPage {
         layout,
         lines: rows
@@ -217,7 +228,7 @@ struct ActivityPage {
     lines: Vec<ActivityLine>,
     query: ActivityQuery,
     query_string: String,
-    next_cursor: Option<i64>,
+    next_cursor: Option<String>,
     can_export: bool,
 }
 
@@ -228,9 +239,10 @@ pub async fn activity(cx: Cx, Query(query): Query<ActivityQuery>) -> Answer {
             audit::page(conn, me.company_id, &filter, audit::PAGE_SIZE)
         })
         .await?;
-    let next_cursor = (rows.len() as i64 == audit::PAGE_SIZE)
-        .then(|| rows.last().map(|r| r.id))
-        .flatten();
+    let next_cursor = next_cursor(
+        rows.len() as i64 == audit::PAGE_SIZE,
+        rows.last().map(|r| (r.created_at, r.id)),
+    );
     page(&ActivityPage {
         layout,
         lines: rows
@@ -495,7 +507,7 @@ fn utc(at: NaiveDateTime) -> String {
 pub async fn export_logins(cx: Cx, Query(query): Query<LoginQuery>) -> Answer {
     let base = query.filter()?;
     let company_id = cx.user.auth.company_id;
-    let fetch = move |conn: &mut DbConnection, cursor: Option<i64>| {
+    let fetch = move |conn: &mut DbConnection, cursor: Option<Cursor>| {
         let filter = LoginFilter {
             before: cursor.or(base.before),
             ..base.clone()
@@ -503,7 +515,7 @@ pub async fn export_logins(cx: Cx, Query(query): Query<LoginQuery>) -> Answer {
         let rows = login_events::page(conn, company_id, &filter, EXPORT_PAGE)?;
         Ok(export_page(
             rows,
-            |r| r.id,
+            |r| (r.created_at, r.id),
             |r| {
                 let outcome = if r.success { "success" } else { "failure" };
                 vec![
@@ -527,7 +539,7 @@ pub async fn export_logins(cx: Cx, Query(query): Query<LoginQuery>) -> Answer {
 pub async fn export_activity(cx: Cx, Query(query): Query<ActivityQuery>) -> Answer {
     let base = query.filter()?;
     let company_id = cx.user.auth.company_id;
-    let fetch = move |conn: &mut DbConnection, cursor: Option<i64>| {
+    let fetch = move |conn: &mut DbConnection, cursor: Option<Cursor>| {
         let filter = ActivityFilter {
             before: cursor.or(base.before),
             ..base.clone()
@@ -535,7 +547,7 @@ pub async fn export_activity(cx: Cx, Query(query): Query<ActivityQuery>) -> Answ
         let rows = audit::page(conn, company_id, &filter, EXPORT_PAGE)?;
         Ok(export_page(
             rows,
-            |r| r.id,
+            |r| (r.created_at, r.id),
             |r| {
                 vec![
                     utc(r.created_at),

@@ -494,7 +494,7 @@ async fn the_activity_log_pages_by_keyset(app: TestApp) {
         };
         let cursor: String = page.body[start + 7..]
             .chars()
-            .take_while(char::is_ascii_digit)
+            .take_while(|c| c.is_ascii_digit() || *c == '_')
             .collect();
         path = format!("/activity?action=test.bulk&before={cursor}");
     }
