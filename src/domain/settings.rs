@@ -30,8 +30,8 @@ pub struct SettingsForm {
     pub phone_region: String,
 }
 
-/// The settings as stored: one row of `companies`, written as one change set.
-#[derive(AsChangeset)]
+/// The settings as stored: one row of `companies`, read and written as one change set.
+#[derive(AsChangeset, Queryable, Selectable, PartialEq)]
 #[diesel(table_name = companies)]
 struct SecuritySettings {
     password_min_length: i32,
@@ -48,6 +48,103 @@ struct SecuritySettings {
     reveal_daily_cap: i32,
     missed_chat_minutes: i32,
     phone_region: String,
+}
+
+impl SecuritySettings {
+    /// What differs from `after`, in words: `idle timeout 30 → 15 min`.
+    fn changes_to(&self, after: &Self) -> Vec<String> {
+        let number = |label: &str, unit: &str, a: i32, b: i32| {
+            (a != b).then(|| format!("{label} {a} → {b}{unit}"))
+        };
+        let flag = |label: &str, a: bool, b: bool| {
+            let word = |on: bool| if on { "on" } else { "off" };
+            (a != b).then(|| format!("{label} {} → {}", word(a), word(b)))
+        };
+        [
+            number(
+                "minimum length",
+                "",
+                self.password_min_length,
+                after.password_min_length,
+            ),
+            flag(
+                "upper case required",
+                self.password_require_upper,
+                after.password_require_upper,
+            ),
+            flag(
+                "lower case required",
+                self.password_require_lower,
+                after.password_require_lower,
+            ),
+            flag(
+                "digit required",
+                self.password_require_digit,
+                after.password_require_digit,
+            ),
+            flag(
+                "symbol required",
+                self.password_require_symbol,
+                after.password_require_symbol,
+            ),
+            number(
+                "strength score",
+                "",
+                self.password_min_score,
+                after.password_min_score,
+            ),
+            number(
+                "maximum password age",
+                " days",
+                self.password_max_age_days,
+                after.password_max_age_days,
+            ),
+            number(
+                "idle timeout",
+                " min",
+                self.idle_timeout_minutes,
+                after.idle_timeout_minutes,
+            ),
+            number(
+                "session lifetime",
+                " h",
+                self.session_lifetime_hours,
+                after.session_lifetime_hours,
+            ),
+            number(
+                "lockout after",
+                " failures",
+                self.lockout_threshold,
+                after.lockout_threshold,
+            ),
+            flag(
+                "end sessions on client change",
+                self.end_session_on_client_change,
+                after.end_session_on_client_change,
+            ),
+            number(
+                "reveals per day",
+                "",
+                self.reveal_daily_cap,
+                after.reveal_daily_cap,
+            ),
+            number(
+                "missed chat after",
+                " min",
+                self.missed_chat_minutes,
+                after.missed_chat_minutes,
+            ),
+            (self.phone_region != after.phone_region).then(|| {
+                format!(
+                    "phone region {} → {}",
+                    self.phone_region, after.phone_region
+                )
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
 }
 
 impl SettingsForm {
@@ -138,11 +235,11 @@ pub fn update(conn: &mut DbConnection, me: &Caller, form: &SettingsForm) -> Resu
         10_080,
         "Minutes before a chat counts as missed",
     );
-    let current: (String, String) = companies::table
+    let (code, before): (String, SecuritySettings) = companies::table
         .find(company_id)
-        .select((companies::code, companies::phone_region))
+        .select((companies::code, SecuritySettings::as_select()))
         .first(conn)?;
-    let (code, current_region) = current;
+    let current_region = before.phone_region.clone();
     let region = match form.phone_region.trim() {
         "" => PhoneRegion::from_stored(&current_region),
         typed => PhoneRegion::parse(typed).unwrap_or_else(|| {
@@ -176,6 +273,11 @@ pub fn update(conn: &mut DbConnection, me: &Caller, form: &SettingsForm) -> Resu
         missed_chat_minutes: missed_after,
         phone_region: region.code(),
     };
+    let changes = before.changes_to(&settings);
+    if changes.is_empty() {
+        // no change, no record
+        return Ok(false);
+    }
     diesel::update(companies::table.find(company_id))
         .set(&settings)
         .execute(conn)?;
@@ -187,31 +289,9 @@ pub fn update(conn: &mut DbConnection, me: &Caller, form: &SettingsForm) -> Resu
             .set(messages::body_masked.eq(None::<String>))
             .execute(conn)?;
     }
-    let s = &settings;
-    let classes = [
-        s.password_require_upper,
-        s.password_require_lower,
-        s.password_require_digit,
-        s.password_require_symbol,
-    ];
     audit::Entry::new(company_id, actor, "settings.update")
         .on("company", company_id, &code)
-        .saying(format!(
-            "security settings: min length {}, classes upper/lower/digit/symbol {classes:?}, \
-             min score {}, max age {} days, idle {} min, lifetime {} h, lockout after {}, \
-             end sessions on client change {}, reveals per day {}, missed chat after {} min, \
-             phone region {}",
-            s.password_min_length,
-            s.password_min_score,
-            s.password_max_age_days,
-            s.idle_timeout_minutes,
-            s.session_lifetime_hours,
-            s.lockout_threshold,
-            s.end_session_on_client_change,
-            s.reveal_daily_cap,
-            s.missed_chat_minutes,
-            s.phone_region,
-        ))
+        .saying(format!("security settings: {}", changes.join(", ")))
         .write(conn)?;
     Ok(region_changed)
 }

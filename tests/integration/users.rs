@@ -898,7 +898,21 @@ async fn settings_are_validated_and_applied(app: TestApp) {
         ("missed_chat_minutes", "15"),
     ];
     sofia.post("/settings", &good).await.assert_status(303);
-    assert_eq!(last_audit(&app).0, "settings.update");
+    let (action, _, summary) = last_audit(&app);
+    assert_eq!(action, "settings.update");
+    // the record says what changed, before → after, and nothing else
+    for change in [
+        "minimum length 12 → 16",
+        "idle timeout 30 → 15 min",
+        "session lifetime 12 → 8 h",
+    ] {
+        assert!(summary.contains(change), "{change} missing from: {summary}");
+    }
+    assert!(!summary.contains("phone region"), "{summary}");
+    // saving the same values again changes nothing, so nothing is recorded
+    let records = audit_log(&app).len();
+    sofia.post("/settings", &good).await.assert_status(303);
+    assert_eq!(audit_log(&app).len(), records);
     let company = domain::companies::get(&mut app.conn(), company_id(&app, "DEMO")).unwrap();
     assert_eq!(
         (
