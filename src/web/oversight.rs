@@ -219,6 +219,22 @@ impl ActivityQuery {
 pub struct ActivityLine {
     record: Record,
     at: String,
+    /// The target's page, when there is one and the viewer may open it.
+    target_href: Option<String>,
+}
+
+/// Where a record's target is shown, if the viewer's role may open that page (by the route's
+/// own rule, like the navigation).
+fn target_href(cx: &Cx, record: &Record) -> Option<String> {
+    let id = record.target_id?;
+    let (pattern, base) = match record.target_type.as_str() {
+        "user" => (r"/users/{id:\d+}", "/users"),
+        "role" => (r"/roles/{id:\d+}", "/roles"),
+        "channel" => (r"/channels/{id:\d+}", "/channels"),
+        "conversation" => (r"/conversations/{id:\d+}", "/conversations"),
+        _ => return None,
+    };
+    crate::web::layout::may_open(&cx.rules, &cx.user, pattern).then(|| format!("{base}/{id}"))
 }
 
 #[derive(Template)]
@@ -249,6 +265,7 @@ pub async fn activity(cx: Cx, Query(query): Query<ActivityQuery>) -> Answer {
             .into_iter()
             .map(|record| ActivityLine {
                 at: format_time(&record.created_at),
+                target_href: target_href(&cx, &record),
                 record,
             })
             .collect(),

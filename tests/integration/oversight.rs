@@ -440,6 +440,14 @@ async fn each_change_writes_one_activity_record(app: TestApp) {
         .assert_contains("<code>user.deactivate</code>")
         .assert_contains("<code>user.reactivate</code>")
         .assert_lacks("<code>role.create</code>");
+    // targets link to their pages, for whoever may open them: sofia may, the auditor may not
+    page.assert_contains(&format!("<a href=\"/users/{bob}\">"));
+    let mut dana = app.signed_in("DEMO", "dana").await;
+    dana.get("/activity?action=user.")
+        .await
+        .assert_status(200)
+        .assert_contains("<code>user.deactivate</code>")
+        .assert_lacks("<a href=\"/users/");
     sofia
         .get("/activity?actor=sofia&action=settings.update")
         .await
