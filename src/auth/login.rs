@@ -92,10 +92,10 @@ pub async fn sign_in(
         .filter(|_| reserved.slot.is_some())
         .and_then(|user| user.password_hash.clone());
     let password_ok = passwords
-        .run(&admission, move || match hash {
-            Some(hash) => crate::core::passwords::verify(&password, &hash),
+        .run(&admission, move |memory| match hash {
+            Some(hash) => crate::core::passwords::verify_reusing(&password, &hash, memory),
             None => {
-                crate::core::passwords::verify_dummy(&password);
+                crate::core::passwords::verify_dummy_reusing(&password, memory);
                 false
             }
         })

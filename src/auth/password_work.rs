@@ -1,17 +1,24 @@
-//! Password hashing and verification (argon2, 19 MiB each) on a bounded pool: at most one per
-//! core at a time, never holding a database connection, and a bounded queue behind them. A
+//! Password hashing and verification (argon2, 19 MiB each) on a bounded pool: one thread per
+//! core of its own, never holding a database connection, and a bounded queue behind them. A
 //! sign-in storm then costs a few argon2 buffers of memory and leaves the other pages their
 //! share of the machine; what does not fit in the queue is answered 503 with Retry-After
 //! before anything is recorded.
+//!
+//! The threads are the pool's own, not the runtime's blocking threads: the allocator keeps a
+//! freed 19 MiB buffer in the arena of the thread that used it, so checks spread over dozens of
+//! blocking threads held hundreds of megabytes after a storm; two threads hold two buffers.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-use tokio::sync::Semaphore;
+use std::sync::{Arc, Mutex, mpsc};
 
 use crate::error::AppError;
 
+/// A check, given the thread's argon2 memory (kept from check to check).
+type Job = Box<dyn FnOnce(&mut Vec<argon2::Block>) + Send>;
+
 pub struct PasswordWork {
-    running: Semaphore,
+    /// Where checks wait for a free thread of the pool.
+    jobs: Mutex<mpsc::Sender<Job>>,
     /// Checks running or waiting.
     admitted: AtomicUsize,
     /// At most this many running or waiting.
@@ -33,8 +40,38 @@ impl PasswordWork {
     /// `workers` checks at once (the cores), `queue` more waiting.
     pub fn new(workers: usize, queue: usize) -> Self {
         let workers = workers.max(1);
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for n in 0..workers {
+            let receiver = receiver.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("password-{n}"))
+                .spawn(move || {
+                    let mut memory = Vec::new();
+                    loop {
+                        // the lock is held only while taking the next job
+                        let next = match receiver.lock() {
+                            Ok(jobs) => jobs.recv(),
+                            Err(_) => return,
+                        };
+                        match next {
+                            // a check that panics costs its own answer, not the thread
+                            Ok(job) => {
+                                let _ =
+                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                        job(&mut memory)
+                                    }));
+                            }
+                            Err(_) => return, // the pool was dropped
+                        }
+                    }
+                });
+            if let Err(err) = spawned {
+                tracing::error!(error = %err, "cannot start a password thread");
+            }
+        }
         Self {
-            running: Semaphore::new(workers),
+            jobs: Mutex::new(sender),
             admitted: AtomicUsize::new(0),
             capacity: workers + queue,
         }
@@ -59,17 +96,24 @@ impl PasswordWork {
         Ok(admission)
     }
 
-    /// Runs `check` on a blocking thread once a core is free.
+    /// Runs `check` on a thread of the pool once one is free, with that thread's argon2 memory
+    /// (19 MiB, allocated once per thread: no storm grows the heap).
     pub async fn run<T, F>(&self, _admission: &Admission<'_>, check: F) -> Result<T, AppError>
     where
         T: Send + 'static,
-        F: FnOnce() -> T + Send + 'static,
+        F: FnOnce(&mut Vec<argon2::Block>) -> T + Send + 'static,
     {
-        let _core = self
-            .running
-            .acquire()
-            .await
-            .map_err(|_| AppError::internal("the password pool is closed"))?;
-        Ok(actix_web::web::block(check).await?)
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |memory| {
+            // the request may have gone; its answer is then not needed
+            let _ = answer.send(check(memory));
+        });
+        let closed = || AppError::internal("the password pool is closed");
+        self.jobs
+            .lock()
+            .map_err(|_| closed())?
+            .send(job)
+            .map_err(|_| closed())?;
+        answered.await.map_err(|_| closed())
     }
 }

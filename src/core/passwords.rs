@@ -26,6 +26,39 @@ pub fn hash(password: &str) -> Result<String, AppError> {
         .map_err(|err| AppError::internal_from("argon2 hashing", err))
 }
 
+/// `verify` with argon2's working memory (19 MiB) supplied by the caller and kept from check
+/// to check, so a thread that checks passwords all day allocates it once. Same answers as
+/// `verify`; the comparison of the outputs is constant-time (`Output`'s equality).
+pub fn verify_reusing(password: &str, stored_hash: &str, blocks: &mut Vec<argon2::Block>) -> bool {
+    let Ok(hash) = argon2::PasswordHash::new(stored_hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let algorithm = Algorithm::try_from(hash.algorithm.as_str());
+    let version = hash
+        .version
+        .map_or(Ok(Version::default()), Version::try_from);
+    let (Ok(algorithm), Ok(version), Ok(params)) = (algorithm, version, Params::try_from(&hash))
+    else {
+        return false;
+    };
+    blocks.resize(params.block_count(), argon2::Block::default());
+    let mut buffer = [0u8; 64];
+    let Some(out) = buffer.get_mut(..expected.len()) else {
+        return false;
+    };
+    let computed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password.as_bytes(),
+        salt,
+        out,
+        &mut blocks[..],
+    );
+    computed.is_ok()
+        && argon2::password_hash::phc::Output::new(out).is_ok_and(|output| &output == expected)
+}
+
 /// True when `password` matches the stored PHC string. A malformed hash never matches.
 pub fn verify(password: &str, stored_hash: &str) -> bool {
     match hasher() {
@@ -48,6 +81,11 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
 /// Spends the time of one verification and returns false.
 pub fn verify_dummy(password: &str) {
     let _ = verify(password, &DUMMY_HASH);
+}
+
+/// `verify_dummy` on kept memory (see `verify_reusing`).
+pub fn verify_dummy_reusing(password: &str, blocks: &mut Vec<argon2::Block>) {
+    let _ = verify_reusing(password, &DUMMY_HASH, blocks);
 }
 
 /// A company's password rules (from its settings).
@@ -179,6 +217,30 @@ mod tests {
         assert!(verify("Harbor-Lantern-42!", &stored));
         assert!(!verify("harbor-lantern-42!", &stored));
         assert!(!verify("anything", "not a hash"));
+    }
+
+    #[test]
+    fn verifying_with_kept_memory_answers_like_verify() {
+        let stored = hash("Harbor-Lantern-42!").unwrap();
+        let mut blocks = Vec::new();
+        for (password, hash) in [
+            ("Harbor-Lantern-42!", stored.as_str()),
+            ("harbor-lantern-42!", stored.as_str()),
+            ("anything", "not a hash"),
+            ("Harbor-Lantern-42!", &stored[..stored.len() - 2]),
+            // another algorithm's parameters are read from the hash itself
+            (
+                "password",
+                "$argon2i$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$wWKIMhR9lyDFvRz9YTZweHKfbftvj+qf+YFY4NeBbtA",
+            ),
+        ] {
+            assert_eq!(
+                verify_reusing(password, hash, &mut blocks),
+                verify(password, hash),
+                "{password} against {hash}"
+            );
+        }
+        assert!(verify_reusing("Harbor-Lantern-42!", &stored, &mut blocks));
     }
 
     #[test]

@@ -1114,7 +1114,7 @@ async fn order_numbers_stay_readable_and_the_region_decides(app: TestApp) {
         .post("/settings", &with_region("es"))
         .await
         .assert_status(303);
-    assert!(last_audit(&app).1.contains("phone region ES"));
+    assert!(last_audit(&app).1.contains("phone region TR → ES"));
     domain::conversations::fill_masked_copies(&mut app.conn()).unwrap();
     dana.get(&path)
         .await
