@@ -2,6 +2,7 @@
 
 use std::io::BufRead;
 use std::process::ExitCode;
+use switchboard::core::text::count;
 
 use anyhow::{Context, anyhow, bail};
 use clap::Parser;
@@ -71,7 +72,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
-            println!("{applied} migration(s) applied; the database is up to date.");
+            println!(
+                "{} applied; the database is up to date.",
+                count(applied, "migration", "migrations")
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve => {
@@ -184,7 +188,11 @@ fn verify_audit(conn: &mut DbConnection, company: Option<String>) -> anyhow::Res
     for company in targets {
         match audit::verify(conn, company.id).map_err(describe)? {
             audit::Verification::Intact { records, head } => {
-                println!("{}: intact, {records} record(s), head {head}", company.code);
+                println!(
+                    "{}: intact, {}, head {head}",
+                    company.code,
+                    count(records, "record", "records")
+                );
             }
             audit::Verification::Broken { seq, id, reason } => {
                 intact = false;

@@ -2,6 +2,7 @@
 //! company (each holds the SHA-256 of the previous one) so edits and deletions are detectable.
 
 use crate::core::ids::{CompanyId, UserId};
+use crate::core::text::count;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
@@ -212,8 +213,12 @@ pub fn summarize_refusals(conn: &mut DbConnection, at: NaiveDateTime) -> Result<
             Entry::new(company_id, &actor, "refusals.summary")
                 .about("refusals", &label)
                 .saying(format!(
-                    "{} more {kind} refusal(s) of {label} in the {REFUSAL_WINDOW_MINUTES} minutes from {}",
-                    refusals - 1,
+                    "{} of {label} in the {REFUSAL_WINDOW_MINUTES} minutes from {}",
+                    count(
+                        refusals - 1,
+                        &format!("more {kind} refusal"),
+                        &format!("more {kind} refusals")
+                    ),
                     start.format("%Y-%m-%d %H:%M UTC")
                 ))
                 .write(conn)?;

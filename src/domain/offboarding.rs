@@ -4,6 +4,7 @@
 
 use crate::core::ids::{CallTaskId, ChannelId, CompanyId, ConversationId, RoleId, UserId};
 use crate::core::masking::ContactMask;
+use crate::core::text::count;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -62,20 +63,24 @@ impl Checklist {
         }
         if !self.conversations.is_empty() {
             blockers.push(format!(
-                "Transfer {} open conversation(s) to another agent.",
-                self.conversations.len()
+                "Transfer {} to another agent.",
+                count(
+                    self.conversations.len(),
+                    "open conversation",
+                    "open conversations"
+                )
             ));
         }
         if !self.channels.is_empty() {
             blockers.push(format!(
-                "Remove the user from {} channel(s).",
-                self.channels.len()
+                "Remove the user from {}.",
+                count(self.channels.len(), "channel", "channels")
             ));
         }
         if !self.call_tasks.is_empty() {
             blockers.push(format!(
-                "Complete {} open call task(s): call tasks cannot be reassigned.",
-                self.call_tasks.len()
+                "Complete {}: call tasks cannot be reassigned.",
+                count(self.call_tasks.len(), "open call task", "open call tasks")
             ));
         }
         blockers
@@ -291,8 +296,8 @@ fn move_open_conversations(
     audit::Entry::new(me.company_id, &me.actor, action)
         .on("user", from_id, &list.user.username)
         .saying(format!(
-            "{} open conversation(s) of {} {whither}",
-            ids.len(),
+            "{} of {} {whither}",
+            count(ids.len(), "open conversation", "open conversations"),
             list.user.username
         ))
         .write(conn)?;

@@ -2,6 +2,7 @@
 
 use crate::core::ids::{CompanyId, RoleId, SessionId, UserId};
 use crate::core::masking::PhoneRegion;
+use crate::core::text::count;
 use crate::db::one_of_company;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -510,7 +511,10 @@ pub fn end_all_of_user(
     let user = crate::domain::accounts::get(conn, company_id, user_id)?;
     crate::domain::accounts::ensure_may_act_on(conn, me, &user)?;
     let ended = revoke_all_for_user(conn, user.id, None, "ended by a supervisor")?;
-    let summary = format!("all {ended} session(s) of {{user}} ended");
+    let summary = format!(
+        "{} of {{user}} ended",
+        count(ended, "the session", "all sessions")
+    );
     audit_end(conn, company_id, actor, user.id, "session.end", summary)?;
     Ok(ended)
 }

@@ -3,6 +3,7 @@
 //! the caller's transaction.
 
 use crate::core::ids::{ChannelId, CompanyId, RoleId, SessionId, UserId};
+use crate::core::text::count;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
@@ -398,7 +399,11 @@ pub fn deactivate(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Resu
         &user,
         actor,
         "user.deactivate",
-        format!("{} deactivated; {ended} session(s) ended", user.username),
+        format!(
+            "{} deactivated; {} ended",
+            user.username,
+            count(ended, "session", "sessions")
+        ),
     )
 }
 
@@ -481,8 +486,9 @@ pub fn reset_password(
         actor,
         "user.password_reset",
         format!(
-            "temporary password set for {}; {ended} session(s) ended",
-            user.username
+            "temporary password set for {}; {} ended",
+            user.username,
+            count(ended, "session", "sessions")
         ),
     )?;
     Ok((user, temporary))
@@ -699,8 +705,9 @@ pub fn set_password(
         actor,
         "user.password_change",
         format!(
-            "password of {} changed; {ended} other session(s) ended",
-            user.username
+            "password of {} changed; {} ended",
+            user.username,
+            count(ended, "other session", "other sessions")
         ),
     )
 }

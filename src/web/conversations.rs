@@ -32,7 +32,9 @@ pub struct ChannelOption {
 
 pub struct RowItem {
     row: ConversationRow,
-    kind_label: &'static str,
+    /// The kind of channel, unless its name already says it ("Instagram", not "Instagram
+    /// Instagram").
+    kind_label: Option<&'static str>,
     last_activity: String,
     /// How long the customer has waited for an answer ("2 h 05 min"), when they wait.
     waited: Option<String>,
@@ -52,7 +54,10 @@ fn waited_for(since: chrono::NaiveDateTime) -> String {
 impl RowItem {
     fn new(row: ConversationRow) -> Self {
         Self {
-            kind_label: row.channel_kind.label(),
+            kind_label: Some(row.channel_kind.label()).filter(|label| {
+                let (name, label) = (row.channel_name.to_lowercase(), label.to_lowercase());
+                !name.contains(&label) && !label.contains(&name)
+            }),
             last_activity: format_time(&row.last_message_at),
             waited: row
                 .awaiting_reply_since

@@ -1,6 +1,7 @@
 //! Oversight: `/logins` (`logins.view`), `/activity` (`activity.view`), `/sessions`
 //! (`sessions.manage`) and the CSV exports of those pages and of conversations.
 
+use crate::core::text::count;
 use actix_web::HttpResponse;
 use actix_web::web::{Bytes, Path};
 use askama::Template;
@@ -343,7 +344,8 @@ pub async fn end_user_sessions(cx: Cx, Form(form): Form<EndAllForm>) -> Answer {
         cx.session.purge();
         return Ok(see_other("/login"));
     }
-    Ok(cx.done(format!("{ended} session(s) were ended."), "/sessions"))
+    let said = count(ended, "session was", "sessions were");
+    Ok(cx.done(format!("{said} ended."), "/sessions"))
 }
 
 // ---- exports -------------------------------------------------------------------------------
@@ -394,7 +396,7 @@ impl ExportRecord {
                 crate::db::write_transaction(conn, |conn| {
                     audit::Entry::new(caller.company_id, &caller.actor, action)
                         .about("export", name)
-                        .saying(format!("{name}: {rows} row(s) sent"))
+                        .saying(format!("{name}: {} sent", count(rows, "row", "rows")))
                         .write(conn)
                 })
             })

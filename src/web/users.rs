@@ -2,6 +2,7 @@
 //! `users.manage` (changes) in the route table; the domain enforces the rules (last
 //! supervisor, no self-changes, no escalation) and writes the audit records.
 
+use crate::core::text::count;
 use crate::error::FieldsApart;
 use actix_web::web::Path;
 use askama::Template;
@@ -484,10 +485,12 @@ pub async fn deactivate(cx: Cx, id: Path<UserId>, Form(form): Form<DeactivateFor
         Ok(moved) => {
             let message = match handover {
                 Handover::Queue if moved > 0 => format!(
-                    "The user was deactivated and signed out everywhere; {moved} open conversation(s) went back to the unassigned queue."
+                    "The user was deactivated and signed out everywhere; {} went back to the unassigned queue.",
+                    count(moved, "open conversation", "open conversations")
                 ),
                 Handover::Person(_) if moved > 0 => format!(
-                    "The user was deactivated and signed out everywhere; {moved} open conversation(s) were handed over."
+                    "The user was deactivated and signed out everywhere; {} handed over.",
+                    count(moved, "open conversation was", "open conversations were")
                 ),
                 _ => "The user was deactivated and signed out everywhere.".to_string(),
             };
@@ -606,7 +609,10 @@ pub async fn offboard_transfer(cx: Cx, id: Path<UserId>, Form(form): Form<Assign
         .fields_apart()?
     {
         Ok(moved) => Ok(cx.done(
-            format!("{moved} open conversation(s) were transferred."),
+            format!(
+                "{} transferred.",
+                count(moved, "open conversation was", "open conversations were")
+            ),
             format!("/users/{id}/offboard"),
         )),
         Err(errors) => offboard_page(&cx, id, StatusCode::UNPROCESSABLE_ENTITY, errors).await,
@@ -619,7 +625,10 @@ pub async fn offboard_channels(cx: Cx, id: Path<UserId>) -> Answer {
         .write(move |conn, me| offboarding::leave_all_channels(conn, me, id))
         .await?;
     Ok(cx.done(
-        format!("The user was removed from {removed} channel(s)."),
+        format!(
+            "The user was removed from {}.",
+            count(removed, "channel", "channels")
+        ),
         format!("/users/{id}/offboard"),
     ))
 }

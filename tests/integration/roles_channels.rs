@@ -539,7 +539,8 @@ async fn assignment_changes_visibility_at_once(app: TestApp) {
         .unwrap();
     assert!(still_hers > 0);
     sofia.get("/assignments").await.assert_contains(&format!(
-        "{still_hers} open conversation(s) on channels they no longer work on"
+        "{} on channels they no longer work on",
+        switchboard::core::text::count(still_hers, "open conversation", "open conversations")
     ));
     // a plain form post works without JavaScript
     sofia.get("/assignments").await;

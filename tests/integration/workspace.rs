@@ -109,7 +109,9 @@ async fn visibility_follows_each_permission_level(app: TestApp) {
         .unwrap();
     assert_eq!(rows(&page), all_open as usize);
     page.assert_contains("Instagram")
-        .assert_contains("Messenger");
+        .assert_contains("Messenger")
+        // a channel's kind is not said twice when its name says it
+        .assert_lacks("Instagram <small>Instagram</small>");
     // none of the three: the page itself is refused
     give_role(&app, "bob", "Nothing", &[Permission::UsersView]);
     bob_client.get("/conversations").await.assert_status(403);
