@@ -34,7 +34,7 @@ where
 pub const FORM_LIMIT: usize = 256 * 1024;
 
 /// Routes a user who must change their password may still use.
-fn allowed_before_password_change(pattern: &str) -> bool {
+pub fn allowed_before_password_change(pattern: &str) -> bool {
     pattern.starts_with("/account") || pattern == "/logout" || pattern.starts_with("/static")
 }
 

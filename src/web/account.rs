@@ -52,6 +52,7 @@ pub struct PasswordForm {
 
 pub async fn change_password(cx: Cx, Form(form): Form<PasswordForm>) -> Answer {
     let keep = cx.user.auth.session_id;
+    let forced = cx.user.auth.must_change_password || cx.user.auth.password_expired;
     let change = PasswordChange {
         current: form.current_password,
         new: form.new_password,
@@ -63,9 +64,10 @@ pub async fn change_password(cx: Cx, Form(form): Form<PasswordForm>) -> Answer {
         .await
         .fields_apart()?
     {
+        // a change the panel asked for leads back to work; a change of one's own accord stays
         Ok(()) => Ok(cx.done(
             "Your password was changed. Your other sessions were ended.",
-            "/account",
+            if forced { "/" } else { "/account" },
         )),
         Err(errors) => account_page(&cx, errors).await,
     }

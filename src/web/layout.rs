@@ -78,9 +78,14 @@ impl Layout {
 
     pub fn build(cx: &Cx, title: &str, active: &str, open_count: Option<i64>) -> Self {
         let (rules, user, session) = (&cx.rules, &cx.user, &cx.session);
+        // before a required password change only the account page opens: the navigation says so
+        let must_change = user.auth.must_change_password || user.auth.password_expired;
         let nav = NAV
             .iter()
             .filter(|(href, _)| may_open(rules, user, href))
+            .filter(|(href, _)| {
+                !must_change || crate::access::guard::allowed_before_password_change(href)
+            })
             .map(|(href, label)| NavItem {
                 href,
                 label,

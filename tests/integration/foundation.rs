@@ -908,8 +908,11 @@ async fn pending_password_change_comes_first(app: TestApp) {
         .get("/account")
         .await
         .assert_status(200)
-        .assert_contains("Choose a new password");
-    alice
+        .assert_contains("Choose a new password")
+        // the navigation offers only what opens before the change
+        .assert_contains("href=\"/account\"")
+        .assert_lacks("href=\"/conversations\"");
+    let changed = alice
         .post(
             "/account/password",
             &[
@@ -918,9 +921,16 @@ async fn pending_password_change_comes_first(app: TestApp) {
                 ("confirm_password", "Quiet-Meadow-Otter-93"),
             ],
         )
+        .await;
+    changed.assert_status(303);
+    // back to work: the home page, which sends her to her first page
+    assert_eq!(changed.location(), Some("/"));
+    alice
+        .get("/conversations")
         .await
-        .assert_status(303);
-    alice.get("/conversations").await.assert_status(200);
+        .assert_status(200)
+        .assert_contains("Your password was changed")
+        .assert_contains("href=\"/conversations\"");
 }
 
 async fn every_answer_carries_security_headers(app: TestApp) {
