@@ -33,6 +33,8 @@ struct Entry {
 #[derive(Default)]
 pub struct SessionCache {
     by_token_hash: RwLock<HashMap<String, Entry>>,
+    /// Sessions read from the database since start (what the cache did not answer).
+    reads: std::sync::atomic::AtomicU64,
 }
 
 impl SessionCache {
@@ -47,6 +49,18 @@ impl SessionCache {
             && !entry.session.is_idle(at)
             && !entry.session.needs_touch(at);
         usable.then(|| entry.session.clone())
+    }
+
+    /// How many times a session was read from the database (each miss of the cache).
+    pub fn reads(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts a read from the database: the cache did not hold the session.
+    pub fn note_read(&self) {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics::counter!("switchboard_session_reads_total").increment(1);
     }
 
     /// Keeps what was read; `commits` is `db::commits()` taken before the read.

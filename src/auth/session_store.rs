@@ -73,6 +73,7 @@ impl SessionStore for DbSessionStore {
         let loaded = match self.cache.get(&token_hash, now()) {
             Some(cached) => Ok(Some(Ok((cached.auth, cached.data)))),
             None => {
+                self.cache.note_read();
                 let cache = self.cache.clone();
                 self.run(move |conn| {
                     // taken before the read: a commit that races the read retires the entry

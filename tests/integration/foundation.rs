@@ -271,6 +271,40 @@ async fn logout_revokes_on_the_server(app: TestApp) {
     assert_eq!(reasons, vec![Some("signed out".to_string())]);
 }
 
+/// A signed-in request is answered from the session cache: the session is read from the
+/// database once, then not again until it ages out or a change of this instance retires it,
+/// and then the change acts at once.
+async fn the_session_cache_spares_the_database_and_changes_act_at_once(app: TestApp) {
+    let cache = app.state.session_cache.clone();
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    alice.get("/static/app.css").await.assert_status(200);
+    let reads = cache.reads();
+    for _ in 0..5 {
+        alice.get("/static/app.css").await.assert_status(200);
+    }
+    alice.get("/account").await.assert_status(200);
+    assert_eq!(cache.reads(), reads, "a cached session was read again");
+    // once the entry is older than FRESH_FOR, the next request reads it again
+    std::thread::sleep(
+        switchboard::auth::session_cache::FRESH_FOR + std::time::Duration::from_millis(50),
+    );
+    alice.get("/account").await.assert_status(200);
+    assert_eq!(cache.reads(), reads + 1);
+    // a deactivation on this instance acts on the very next request, cached or not
+    let alice_id = user_id(&app, "DEMO", "alice");
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia.get(&format!("/users/{alice_id}")).await;
+    sofia
+        .post(
+            &format!("/users/{alice_id}/deactivate"),
+            &[("open_conversations", "keep")],
+        )
+        .await
+        .assert_status(303);
+    alice.get("/static/app.css").await;
+    alice.get("/account").await.assert_status(303);
+}
+
 async fn idle_and_absolute_timeouts_end_sessions(app: TestApp) {
     let mut idle = app.signed_in("DEMO", "alice").await;
     idle.get("/account").await.assert_status(200);
@@ -1216,6 +1250,7 @@ on_both_databases!(
     a_new_token_at_every_sign_in,
     logout_revokes_on_the_server,
     idle_and_absolute_timeouts_end_sessions,
+    the_session_cache_spares_the_database_and_changes_act_at_once,
     state_changes_without_a_valid_csrf_token_are_refused,
     every_route_is_guarded_as_declared,
     agents_are_refused_supervisor_pages,
