@@ -110,6 +110,11 @@ fn main() {
         .unwrap();
     }
     println!("seeded in {:.1} s\n", seed.elapsed().as_secs_f64());
+    // a live PostgreSQL has statistics (autovacuum analyses tables this size within minutes);
+    // a freshly seeded one has none, and its plans would say nothing about production
+    if let db::DbConnection::Postgres(_) = &mut conn {
+        diesel::connection::SimpleConnection::batch_execute(&mut conn, "ANALYZE").unwrap();
+    }
 
     let newest: i64 = audit_events::table
         .select(diesel::dsl::max(audit_events::id))
