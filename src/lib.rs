@@ -126,8 +126,14 @@ pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
     let pool = state.pool.clone();
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(60));
-        loop {
+        for minute in 0_u64.. {
             tick.tick().await;
+            // the planner's statistics: at start, then hourly
+            if minute % 60 == 0
+                && let Err(err) = db::run(&pool, db::optimize).await
+            {
+                tracing::warn!(error = %err.chain(), "cannot refresh the planner's statistics");
+            }
             let summarized = db::run(&pool, |conn| {
                 domain::audit::summarize_refusals(conn, domain::now())
             })

@@ -354,6 +354,17 @@ where
     }
 }
 
+/// Keeps the query planner's statistics current. SQLite has no autovacuum to do it: without
+/// statistics the navigation's count picked the wrong index on a large database (~5 ms added
+/// to every page). `analysis_limit` bounds the work to a sample, so this takes milliseconds
+/// however large the tables; PostgreSQL's autovacuum does the same on its own.
+pub fn optimize(conn: &mut DbConnection) -> Result<(), AppError> {
+    if let DbConnection::Sqlite(c) = conn {
+        c.batch_execute("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;")?;
+    }
+    Ok(())
+}
+
 /// `table` narrowed to one record of one company. Every lookup of a record by an id that came
 /// from a request goes through it, so another company's id finds nothing (404).
 macro_rules! one_of_company {

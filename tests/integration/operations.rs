@@ -296,3 +296,27 @@ async fn assets_are_versioned_and_compressed(backend: Backend) {
 }
 
 on_both_databases!(browser: assets_are_versioned_and_compressed);
+
+/// The planner's statistics are kept on SQLite (no autovacuum there): `db::optimize`, run at
+/// start and hourly, analyses the tables the pages filter.
+async fn the_planner_has_statistics(app: crate::common::TestApp) {
+    use diesel::prelude::*;
+    use diesel::sql_types::BigInt;
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut conn = app.conn();
+    switchboard::db::optimize(&mut conn).unwrap();
+    if matches!(app.backend, Backend::Sqlite) {
+        let analysed: Count = diesel::sql_query(
+            "SELECT count(*) AS n FROM sqlite_stat1 WHERE tbl IN ('conversations', 'sessions')",
+        )
+        .get_result(&mut *conn)
+        .unwrap();
+        assert!(analysed.n > 0, "no statistics for the busiest tables");
+    }
+}
+
+on_both_databases!(the_planner_has_statistics);
