@@ -230,6 +230,10 @@ impl ResponseError for AppError {
                 }
                 let (title, message) = other.title_and_message();
                 let mut response = Self::page(self.status_code(), title, &message);
+                // the guard shows it inside the navigation when someone is signed in
+                response
+                    .extensions_mut()
+                    .insert(ShownError { title, message });
                 if let Self::TooManyRequests { retry_after_secs } | Self::Busy { retry_after_secs } =
                     other
                     && let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string())
@@ -240,6 +244,14 @@ impl ResponseError for AppError {
             }
         }
     }
+}
+
+/// What an error page said, kept on the answer so that a signed-in person's copy can be shown
+/// with their navigation (`access::guard`).
+#[derive(Clone, Debug)]
+pub struct ShownError {
+    pub title: &'static str,
+    pub message: String,
 }
 
 /// Messages per form field, in the order they were found.

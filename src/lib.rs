@@ -102,6 +102,7 @@ pub fn app(
         .configure(web::configure)
         .default_service(aweb::to(web::not_found))
         .wrap(from_fn(access::guard::guard))
+        .wrap(from_fn(web::layout::errors_keep_navigation))
         .wrap(sessions)
         .wrap(headers)
         .wrap(from_fn(access::guard::unavailable_instead_of_500))

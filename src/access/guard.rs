@@ -198,6 +198,13 @@ pub async fn guard(
     };
 
     if !rule.allows(permissions) {
+        // who was refused stays on the request: their refusal page keeps their navigation
+        req.extensions_mut().insert(CurrentUser {
+            ip: ip.clone(),
+            user_agent: user_agent.clone(),
+            auth: auth.clone(),
+            permissions,
+        });
         // Probing shows up in the activity log.
         let actor = Actor {
             user_id: Some(auth.user_id),

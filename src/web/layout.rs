@@ -1,6 +1,7 @@
 //! What every signed-in page shares: header, navigation, CSRF token, flash message.
 
 use actix_session::Session;
+use actix_web::HttpResponse;
 use actix_web::http::Method;
 
 use crate::access::{CurrentUser, RouteRules, Rule};
@@ -77,7 +78,18 @@ impl Layout {
     }
 
     pub fn build(cx: &Cx, title: &str, active: &str, open_count: Option<i64>) -> Self {
-        let (rules, user, session) = (&cx.rules, &cx.user, &cx.session);
+        Self::for_user(&cx.rules, &cx.user, &cx.session, title, active, open_count)
+    }
+
+    /// The layout from its parts, for answers made outside a handler (error pages).
+    pub fn for_user(
+        rules: &RouteRules,
+        user: &CurrentUser,
+        session: &Session,
+        title: &str,
+        active: &str,
+        open_count: Option<i64>,
+    ) -> Self {
         // before a required password change only the account page opens: the navigation says so
         let must_change = user.auth.must_change_password || user.auth.password_expired;
         let nav = NAV
@@ -110,4 +122,86 @@ impl Layout {
             flash,
         }
     }
+}
+
+#[derive(askama::Template)]
+#[template(path = "error_in_layout.html")]
+struct ErrorInLayout<'a> {
+    layout: Layout,
+    status: u16,
+    title: &'a str,
+    message: &'a str,
+    back: String,
+    request_id: Option<String>,
+}
+
+/// Where "Back" goes from an error page: the page the person came from, when it is one of
+/// ours, else the start.
+fn back_link(request: &actix_web::HttpRequest) -> String {
+    let came_from = request
+        .headers()
+        .get(actix_web::http::header::REFERER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<actix_web::http::Uri>().ok())
+        .filter(|uri| uri.authority().map(|a| a.as_str()) == Some(request.connection_info().host()))
+        .and_then(|uri| uri.path_and_query().map(|p| p.as_str().to_string()))
+        .filter(|path| path.starts_with('/') && !path.starts_with("//"));
+    came_from
+        .filter(|path| path != request.uri().path())
+        .unwrap_or_else(|| "/".to_string())
+}
+
+/// An error page answered to someone signed in keeps their navigation and a way back; the bare
+/// card stays for visitors, for fragments and for answers made before anyone is known.
+pub async fn errors_keep_navigation(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<actix_web::body::BoxBody>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    use actix_session::SessionExt;
+    use actix_web::HttpMessage;
+    use askama::Template;
+    let res = next.call(req).await?;
+    let Some(shown) = res
+        .response()
+        .extensions()
+        .get::<crate::error::ShownError>()
+        .cloned()
+    else {
+        return Ok(res);
+    };
+    let request = res.request();
+    let user = request.extensions().get::<CurrentUser>().cloned();
+    let rules = request
+        .app_data::<actix_web::web::Data<RouteRules>>()
+        .cloned();
+    let (Some(user), Some(rules)) = (user, rules) else {
+        return Ok(res);
+    };
+    if crate::web::is_htmx(request) {
+        return Ok(res);
+    }
+    let session = request.get_session();
+    let page = ErrorInLayout {
+        layout: Layout::for_user(&rules, &user, &session, shown.title, "", None),
+        status: res.status().as_u16(),
+        title: shown.title,
+        message: &shown.message,
+        back: back_link(request),
+        request_id: crate::error::current_request_id(),
+    };
+    let Ok(body) = page.render() else {
+        return Ok(res);
+    };
+    let (request, old) = res.into_parts();
+    let mut answer = HttpResponse::build(old.status())
+        .content_type("text/html; charset=utf-8")
+        .body(body);
+    for (name, value) in old.headers() {
+        if name != actix_web::http::header::CONTENT_TYPE
+            && name != actix_web::http::header::CONTENT_LENGTH
+        {
+            answer.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    Ok(actix_web::dev::ServiceResponse::new(request, answer))
 }

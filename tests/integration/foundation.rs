@@ -305,6 +305,52 @@ async fn the_session_cache_spares_the_database_and_changes_act_at_once(app: Test
     alice.get("/account").await.assert_status(303);
 }
 
+/// A refusal or a missing page keeps a signed-in person in the app: their navigation and a way
+/// back to where they were; visitors and htmx fragments get the bare card.
+async fn error_pages_keep_the_navigation(app: TestApp) {
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    let came_from = [("Referer", "http://localhost:8080/conversations?status=all")];
+    for (path, status, title) in [
+        ("/users", 403, "Access denied"),
+        ("/conversations/999999999", 404, "Not found"),
+        ("/conversations?before=garbage", 422, "Invalid input"),
+    ] {
+        let page = alice.request(Method::GET, path, None, &came_from).await;
+        page.assert_status(status)
+            .assert_contains(title)
+            .assert_contains("id=\"main-nav\"")
+            .assert_contains("href=\"/conversations\"")
+            .assert_contains("href=\"/conversations?status=all\">Back</a>");
+    }
+    // a refusal still says nothing more than before, and offers no way to what was refused
+    alice
+        .get("/users")
+        .await
+        .assert_lacks("href=\"/users\"")
+        .assert_contains("Your role does not include this page");
+    // a Referer from elsewhere is not followed
+    alice
+        .request(
+            Method::GET,
+            "/users",
+            None,
+            &[("Referer", "https://evil.example/phish")],
+        )
+        .await
+        .assert_contains("href=\"/\">Back</a>");
+    // htmx fragments and visitors get the bare card
+    alice
+        .request(Method::GET, "/users", None, &[("HX-Request", "true")])
+        .await
+        .assert_status(403)
+        .assert_lacks("id=\"main-nav\"");
+    app.client()
+        .get("/nowhere")
+        .await
+        .assert_status(404)
+        .assert_lacks("id=\"main-nav\"");
+}
+
 async fn idle_and_absolute_timeouts_end_sessions(app: TestApp) {
     let mut idle = app.signed_in("DEMO", "alice").await;
     idle.get("/account").await.assert_status(200);
@@ -1250,6 +1296,7 @@ on_both_databases!(
     a_new_token_at_every_sign_in,
     logout_revokes_on_the_server,
     idle_and_absolute_timeouts_end_sessions,
+    error_pages_keep_the_navigation,
     the_session_cache_spares_the_database_and_changes_act_at_once,
     state_changes_without_a_valid_csrf_token_are_refused,
     every_route_is_guarded_as_declared,
