@@ -18,6 +18,7 @@ use crate::auth::AppState;
 use crate::auth::session_store::{ENDED_KEY, UNAVAILABLE_KEY, auth_from_state};
 use crate::auth::{client, csrf};
 use crate::db::{DbConnection, write_transaction};
+use crate::domain::sessions::SessionAuth;
 use crate::domain::{Actor, audit, roles, sessions};
 use crate::error::AppError;
 
@@ -80,11 +81,14 @@ pub async fn guard(
         ));
     }
 
+    let auth = auth_from_state(&session);
+
     if changes_state && !csrf::same_origin(req.request()) {
+        if let Some(auth) = &auth {
+            log_csrf_refusal(&state, auth, &req).await;
+        }
         return Ok(refuse(req, AppError::CsrfRejected));
     }
-
-    let auth = auth_from_state(&session);
 
     if rule == Rule::Public {
         if changes_state {
@@ -167,6 +171,7 @@ pub async fn guard(
     if changes_state {
         let given = submitted_token(&mut req).await;
         if !csrf::matches(&auth.csrf_token, given.as_deref()) {
+            log_csrf_refusal(&state, &auth, &req).await;
             return Ok(refuse(req, AppError::CsrfRejected));
         }
     }
@@ -230,6 +235,24 @@ pub async fn guard(
     };
     req.extensions_mut().insert(current);
     next.call(req).await
+}
+
+/// A signed-in person's refused form goes to the activity log like any other refusal (counted
+/// per window, so a flood is one record and a summary).
+async fn log_csrf_refusal(state: &AppState, auth: &SessionAuth, req: &ServiceRequest) {
+    let actor = Actor {
+        user_id: Some(auth.user_id),
+        username: auth.username.clone(),
+        ip: client::client_ip(req.request(), &state.config.trusted_proxies),
+    };
+    let (company_id, attempted) = (auth.company_id, format!("{} {}", req.method(), req.path()));
+    let recorded = run(state, move |conn| {
+        audit::csrf_refusal(conn, company_id, &actor, &attempted)
+    })
+    .await;
+    if let Err(err) = recorded {
+        tracing::error!(error = %err, "cannot record a refused form");
+    }
 }
 
 /// The CSRF token of a request: the `X-CSRF-Token` header, else the `csrf_token` field of a

@@ -150,18 +150,41 @@ pub fn refusal(
     actor: &Actor,
     attempted: &str,
 ) -> Result<(), AppError> {
+    refused_route(conn, company_id, actor, attempted, "access.denied", "")
+}
+
+/// A signed-in person's change refused because its form token did not match (a page from an
+/// earlier session, or a form posted from another site), counted like `refusal`.
+pub fn csrf_refusal(
+    conn: &mut DbConnection,
+    company_id: CompanyId,
+    actor: &Actor,
+    attempted: &str,
+) -> Result<(), AppError> {
+    let why = ": its form token did not match (a page from an earlier session, or another site)";
+    refused_route(conn, company_id, actor, attempted, "csrf.rejected", why)
+}
+
+fn refused_route(
+    conn: &mut DbConnection,
+    company_id: CompanyId,
+    actor: &Actor,
+    attempted: &str,
+    kind: &'static str,
+    why: &str,
+) -> Result<(), AppError> {
     crate::db::write_transaction(conn, |conn| {
         count_refusal(
             conn,
             Refused {
                 company_id,
                 actor,
-                kind: "access.denied",
+                kind,
                 subject: format!("user:{}", actor.user_id.map_or(0, i64::from)),
                 label: &actor.username,
                 target_type: "route",
                 target_label: attempted,
-                summary: format!("{} was refused {attempted}", actor.username),
+                summary: format!("{} was refused {attempted}{why}", actor.username),
             },
         )
     })

@@ -435,6 +435,37 @@ async fn state_changes_without_a_valid_csrf_token_are_refused(app: TestApp) {
         .assert_status(403);
     // nothing changed: the old password still signs in
     app.signed_in("DEMO", "alice").await;
+    // every refusal is in the activity log: the first of its window in full (the rest are
+    // counted and summarised when the window closes)
+    let refused: Vec<(String, String)> = switchboard::db::schema::audit_events::table
+        .filter(switchboard::db::schema::audit_events::action.eq("csrf.rejected"))
+        .select((
+            switchboard::db::schema::audit_events::actor_username,
+            switchboard::db::schema::audit_events::summary,
+        ))
+        .load(&mut app.conn())
+        .unwrap();
+    // one record per counting window (one, unless the posts straddled a window's end)
+    let windows: i64 = switchboard::db::schema::refusal_windows::table
+        .filter(switchboard::db::schema::refusal_windows::kind.eq("csrf.rejected"))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(refused.len() as i64, windows, "{refused:?}");
+    assert!(!refused.is_empty());
+    assert_eq!(refused[0].0, "alice");
+    assert!(
+        refused[0].1.contains("POST /account/password") && refused[0].1.contains("form token"),
+        "{refused:?}"
+    );
+    let counted: i64 = switchboard::db::schema::refusal_windows::table
+        .filter(switchboard::db::schema::refusal_windows::kind.eq("csrf.rejected"))
+        .select(switchboard::db::schema::refusal_windows::refusals)
+        .load::<i64>(&mut app.conn())
+        .unwrap()
+        .into_iter()
+        .sum();
+    assert_eq!(counted, 4, "the four refused posts are counted");
     // the sign-in form needs its own token
     let mut fresh = app.client();
     fresh
