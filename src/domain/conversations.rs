@@ -704,6 +704,25 @@ pub fn set_label(
     target.record(conn, me, action, summary)
 }
 
+/// How many contacts the viewer revealed in the 24 hours before `at`.
+fn reveals_used(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    at: NaiveDateTime,
+) -> Result<i64, AppError> {
+    Ok(contact_reveals::table
+        .filter(contact_reveals::user_id.eq(viewer.user_id))
+        .filter(contact_reveals::created_at.gt(at - chrono::Duration::hours(24)))
+        .count()
+        .get_result(conn)?)
+}
+
+/// How many more contacts the viewer may reveal now, under the company's daily cap.
+pub fn reveals_left(conn: &mut DbConnection, me: &Caller) -> Result<i64, AppError> {
+    let cap = crate::domain::companies::get(conn, me.company_id)?.reveal_daily_cap;
+    Ok((i64::from(cap) - reveals_used(conn, &me.viewer, now())?).max(0))
+}
+
 /// Shows one contact's full details once, for a stated reason, within the company's daily cap
 /// per user; the reveal and its reason go to the activity log (the details do not).
 pub fn reveal(
@@ -732,12 +751,7 @@ pub fn reveal(
         &viewer.user_id.to_string(),
     )?;
     let at = now();
-    let since = at - chrono::Duration::hours(24);
-    let used: i64 = contact_reveals::table
-        .filter(contact_reveals::user_id.eq(viewer.user_id))
-        .filter(contact_reveals::created_at.gt(since))
-        .count()
-        .get_result(conn)?;
+    let used = reveals_used(conn, viewer, at)?;
     if used >= i64::from(daily_cap) {
         return Err(AppError::Conflict(format!(
             "You have revealed {used} contacts in the last 24 hours, the most your company allows. Ask a supervisor, or try again tomorrow."

@@ -87,6 +87,8 @@ struct ListPage {
     /// Sees conversations nobody holds (channel or company scope), so the queue is theirs too.
     sees_queue: bool,
     next_cursor: Option<String>,
+    /// Past the first page: offer the way back to it.
+    paged: bool,
 }
 
 #[derive(Deserialize)]
@@ -257,6 +259,7 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
         sees_queue: cx.can(Permission::ConversationsViewAll)
             || cx.can(Permission::ConversationsViewChannel),
         next_cursor,
+        paged: query.before.as_deref().is_some_and(|b| !b.is_empty()),
     })
 }
 
@@ -313,14 +316,17 @@ struct ShowPage {
     can_reply: bool,
     can_close: bool,
     can_transfer: bool,
-    can_reveal: bool,
+    /// Reveals the viewer has left today, when they may reveal at all.
+    reveals_left: Option<i64>,
     errors: FieldErrors,
     reply_body: String,
 }
 
 async fn show_page(cx: &Cx, id: ConversationId, errors: FieldErrors, reply_body: String) -> Answer {
     let can_transfer = cx.can(Permission::ConversationsTransfer);
-    let (layout, (detail, holders)) = cx
+    let can_reveal =
+        cx.can(Permission::ContactsReveal) && !cx.can(Permission::ContactsViewUnmasked);
+    let (layout, (detail, holders, reveals_left)) = cx
         .read_page("Conversation", "/conversations", move |conn, me| {
             let detail = conversations::get(conn, &me.viewer, id)?;
             let holders = if can_transfer {
@@ -328,7 +334,10 @@ async fn show_page(cx: &Cx, id: ConversationId, errors: FieldErrors, reply_body:
             } else {
                 Vec::new()
             };
-            Ok((detail, holders))
+            let reveals_left = can_reveal
+                .then(|| conversations::reveals_left(conn, me))
+                .transpose()?;
+            Ok((detail, holders, reveals_left))
         })
         .await?;
     let page = ShowPage {
@@ -341,7 +350,7 @@ async fn show_page(cx: &Cx, id: ConversationId, errors: FieldErrors, reply_body:
         can_reply: cx.can(Permission::ConversationsReply),
         can_close: cx.can(Permission::ConversationsClose),
         can_transfer,
-        can_reveal: cx.can(Permission::ContactsReveal) && !cx.can(Permission::ContactsViewUnmasked),
+        reveals_left,
         errors,
         reply_body,
     };

@@ -57,6 +57,62 @@ async fn hook(client: &mut Client, channel_id: i64, token: &str, body: serde_jso
         .await
 }
 
+/// The list pages by keyset and keeps its filters: every conversation of the channel once,
+/// none of another channel, and a way back to the newest page.
+async fn the_conversation_list_pages_and_keeps_its_filters(app: TestApp) {
+    let (telegram, token) = channel(&app, "Telegram");
+    let mut hooks = app.client();
+    for n in 0..60 {
+        let body = json!({"external_id": format!("tg.{n}"), "contact": {"name": format!("Pager {n:02}"), "phone": format!("+90 532 100 {n:04}")}, "text": "Hello"});
+        hook(&mut hooks, telegram, &token, body)
+            .await
+            .assert_status(201);
+    }
+    let on_telegram: i64 = conversations::table
+        .filter(conversations::channel_id.eq(telegram))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let mut path = format!("/conversations?status=all&channel={telegram}");
+    let mut seen = std::collections::HashSet::new();
+    let mut pages = 0;
+    loop {
+        let page = sofia.get(&path).await;
+        page.assert_status(200);
+        pages += 1;
+        assert_eq!(
+            page.body.contains("id=\"newest\""),
+            pages > 1,
+            "page {pages}"
+        );
+        for n in 0..60 {
+            if page.body.contains(&format!("Pager {n:02}<")) {
+                assert!(seen.insert(n), "Pager {n:02} shown twice");
+            }
+        }
+        // nothing of another channel, on any page (the filter's options name them all)
+        let table = page.body.split("<tbody>").nth(1).unwrap_or_default();
+        assert!(
+            table.contains("Telegram") && !table.contains("WhatsApp") && !table.contains("SMS"),
+            "another channel on page {pages}"
+        );
+        let Some(at) = page.body.find("id=\"older\"") else {
+            break;
+        };
+        let start = page.body[..at].rfind("href=\"").unwrap() + 6;
+        let end = start + page.body[start..].find('"').unwrap();
+        path = page.body[start..end]
+            .replace("&#38;", "&")
+            .replace("&amp;", "&");
+        assert!(path.contains(&format!("channel={telegram}")), "{path}");
+        assert!(path.contains("status=all"), "{path}");
+        assert!(pages < 10, "paging does not end");
+    }
+    assert_eq!(seen.len(), 60);
+    assert!(on_telegram > 50 && pages == (on_telegram as usize).div_ceil(50));
+}
+
 async fn visibility_follows_each_permission_level(app: TestApp) {
     let open_on = |app: &TestApp, names: &[&str], assignee: Option<i64>| -> usize {
         let ids: Vec<i64> = names.iter().map(|n| channel(app, n).0).collect();
@@ -536,6 +592,7 @@ async fn reveals_need_a_reason_and_respect_the_cap(app: TestApp) {
         .get(&format!("/conversations/{id}"))
         .await
         .assert_contains("id=\"reveal-form\"")
+        .assert_contains("2 reveals left today")
         .assert_lacks(&phone);
     client
         .post(&format!("/conversations/{id}/reveal"), &[("reason", "")])
@@ -559,10 +616,11 @@ async fn reveals_need_a_reason_and_respect_the_cap(app: TestApp) {
     assert!(
         !summary.contains(&phone) && email.as_ref().is_none_or(|e| !summary.contains(e.as_str()))
     );
-    // shown once: the conversation page is masked again
+    // shown once: the conversation page is masked again, and says what is left
     client
         .get(&format!("/conversations/{id}"))
         .await
+        .assert_contains("1 reveal left today")
         .assert_lacks(&phone);
     client
         .post(
@@ -579,6 +637,12 @@ async fn reveals_need_a_reason_and_respect_the_cap(app: TestApp) {
         .await
         .assert_status(409)
         .assert_contains("the most your company allows");
+    // none left: the page says so instead of offering the form
+    client
+        .get(&format!("/conversations/{id}"))
+        .await
+        .assert_lacks("id=\"reveal-form\"")
+        .assert_contains("You have used today's reveals");
     // agents without contacts.reveal are refused
     let mut bob = app.signed_in("DEMO", "bob").await;
     bob.get("/account").await;
@@ -895,6 +959,7 @@ async fn other_companies_conversations_are_not_found(app: TestApp) {
 }
 
 on_both_databases!(
+    the_conversation_list_pages_and_keeps_its_filters,
     visibility_follows_each_permission_level,
     agents_never_see_full_phone_numbers_or_emails,
     reply_close_reopen_and_their_records,
