@@ -438,7 +438,8 @@ pub struct CompanySession {
     pub last_seen_at: NaiveDateTime,
 }
 
-/// Every live session of the company, most recently seen first.
+/// Every live session of the company, grouped by person (by name), each person's most
+/// recently seen first.
 pub fn list_live_for_company(
     conn: &mut DbConnection,
     company_id: CompanyId,
@@ -449,7 +450,11 @@ pub fn list_live_for_company(
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(now()))
         .filter(users::status.eq(UserStatus::Active))
-        .order(sessions::last_seen_at.desc())
+        .order((
+            users::display_name,
+            users::id,
+            sessions::last_seen_at.desc(),
+        ))
         .limit(500)
         .select((
             sessions::id,

@@ -285,6 +285,8 @@ pub struct SessionLine {
     started: String,
     last_seen: String,
     current: bool,
+    /// The person's first line carries their name and how many sessions they have.
+    sessions_of_user: Option<usize>,
 }
 
 #[derive(Template)]
@@ -301,19 +303,29 @@ pub async fn sessions_index(cx: Cx) -> Answer {
         })
         .await?;
     let current = cx.user.auth.session_id;
-    page(&SessionsPage {
-        layout,
-        lines: rows
-            .into_iter()
-            .map(|s| SessionLine {
-                device: describe_user_agent(&s.user_agent),
-                started: format_time(&s.created_at),
-                last_seen: format_time(&s.last_seen_at),
-                current: s.id == current,
-                session: s,
-            })
-            .collect(),
-    })
+    let mut lines: Vec<SessionLine> = Vec::with_capacity(rows.len());
+    for s in rows {
+        let first = lines
+            .last()
+            .is_none_or(|previous| previous.session.user_id != s.user_id);
+        lines.push(SessionLine {
+            device: describe_user_agent(&s.user_agent),
+            started: format_time(&s.created_at),
+            last_seen: format_time(&s.last_seen_at),
+            current: s.id == current,
+            sessions_of_user: first.then_some(0),
+            session: s,
+        });
+    }
+    // each person's first line counts their lines
+    let mut group_start = 0;
+    for at in 1..=lines.len() {
+        if at == lines.len() || lines[at].sessions_of_user.is_some() {
+            lines[group_start].sessions_of_user = Some(at - group_start);
+            group_start = at;
+        }
+    }
+    page(&SessionsPage { layout, lines })
 }
 
 pub async fn end_session(cx: Cx, id: Path<SessionId>) -> Answer {

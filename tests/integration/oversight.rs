@@ -527,6 +527,13 @@ async fn supervisors_list_and_end_sessions_of_their_company_only(app: TestApp) {
         .assert_contains("Bob Tanaka")
         .assert_contains("you, here")
         .assert_lacks("Olga");
+    // grouped by person: bob's two sessions under one name, counted
+    assert_eq!(
+        page.body.matches("Bob Tanaka <small>").count(),
+        1,
+        "bob named once"
+    );
+    page.assert_contains("@bob · 2 sessions");
     let bobs: Vec<i64> = sessions::table
         .filter(sessions::user_id.eq(bob))
         .order(sessions::id)
