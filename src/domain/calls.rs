@@ -44,7 +44,7 @@ pub fn list(
         .inner_join(channels::table)
         .left_join(users::table)
         .filter(visible)
-        .order(call_tasks::id.desc())
+        .order((call_tasks::created_at.desc(), call_tasks::id.desc()))
         .limit(200)
         .select((
             call_tasks::id,

@@ -13,7 +13,20 @@ use crate::web::{Answer, Cx, Form, Query, format_time, page};
 pub struct CallItem {
     call: CallView,
     at: String,
+    /// How long the call lasted, for people ("2 min 05 s"), when it was answered.
+    duration: Option<String>,
     mine: bool,
+}
+
+/// "45 s", "2 min 05 s", "1 h 02 min".
+fn duration_in_words(seconds: i32) -> Option<String> {
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    match seconds {
+        ..=0 => None,
+        1..=59 => Some(format!("{s} s")),
+        60..=3599 => Some(format!("{m} min {s:02} s")),
+        _ => Some(format!("{h} h {m:02} min")),
+    }
 }
 
 #[derive(Template)]
@@ -46,6 +59,7 @@ pub async fn index(cx: Cx, Query(query): Query<CallsQuery>) -> Answer {
             .into_iter()
             .map(|call| CallItem {
                 at: format_time(&call.created_at),
+                duration: duration_in_words(call.duration_seconds),
                 mine: call.assignee_id == Some(me),
                 call,
             })
@@ -81,4 +95,17 @@ pub async fn complete(cx: Cx, id: Path<CallTaskId>, Form(form): Form<CompleteFor
         "The call task was completed.",
         return_path(form.return_to.as_deref()),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration_in_words;
+
+    #[test]
+    fn durations_read_as_words() {
+        assert_eq!(duration_in_words(0), None);
+        assert_eq!(duration_in_words(45).as_deref(), Some("45 s"));
+        assert_eq!(duration_in_words(125).as_deref(), Some("2 min 05 s"));
+        assert_eq!(duration_in_words(3720).as_deref(), Some("1 h 02 min"));
+    }
 }

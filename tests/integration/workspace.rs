@@ -837,6 +837,26 @@ async fn call_tasks_are_completed_by_their_assignee(app: TestApp) {
         .first(&mut app.conn())
         .unwrap();
     let mut sofia = app.signed_in("DEMO", "sofia").await;
+    // newest first by when the call came in, and durations in words
+    let all = sofia.get("/calls").await;
+    let table = all.body.split("<tbody>").nth(1).unwrap_or_default();
+    let times: Vec<&str> = regex::Regex::new(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
+        .unwrap()
+        .find_iter(table)
+        .map(|m| m.as_str())
+        .collect();
+    assert!(times.len() > 1, "{times:?}");
+    assert!(
+        times.is_sorted_by(|a, b| a >= b),
+        "not newest first: {times:?}"
+    );
+    // a bare count of seconds only below a minute ("2 min 05 s" above it)
+    for seconds in regex::Regex::new(r"<small>(\d+) s</small>")
+        .unwrap()
+        .captures_iter(table)
+    {
+        assert!(seconds[1].parse::<u32>().unwrap() < 60, "{}", &seconds[0]);
+    }
     let missed = sofia.get("/calls?missed=1").await;
     missed
         .assert_status(200)

@@ -1,0 +1,1 @@
+DROP INDEX call_tasks_company_time;
