@@ -858,6 +858,91 @@ async fn delete_is_refused_until_offboarding_is_done(app: TestApp) {
     page.assert_status(409).assert_contains("open call task");
 }
 
+/// What the settings page sets is what the product does: the idle timeout, the session
+/// lifetime, the lockout threshold and the missed-chat minutes, each observed where it acts.
+async fn company_settings_take_effect(app: TestApp) {
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia.get("/settings").await;
+    let settings = [
+        ("password_min_length", "12"),
+        ("password_require_upper", "on"),
+        ("password_require_lower", "on"),
+        ("password_require_digit", "on"),
+        ("password_require_symbol", "on"),
+        ("password_min_score", "3"),
+        ("password_max_age_days", "0"),
+        ("idle_timeout_minutes", "5"),
+        ("session_lifetime_hours", "2"),
+        ("lockout_threshold", "3"),
+        ("end_session_on_client_change", "on"),
+        ("reveal_daily_cap", "10"),
+        ("missed_chat_minutes", "240"),
+    ];
+    sofia.post("/settings", &settings).await.assert_status(303);
+
+    // session lifetime: a new session lives 2 hours
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    alice.get("/account").await.assert_status(200);
+    let alice_id = id_of(&app, "DEMO", "alice");
+    let (created, expires): (chrono::NaiveDateTime, chrono::NaiveDateTime) = sessions::table
+        .filter(sessions::user_id.eq(alice_id))
+        .filter(sessions::revoked_at.is_null())
+        .select((sessions::created_at, sessions::expires_at))
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(expires - created, chrono::Duration::hours(2));
+
+    // idle timeout: 4 idle minutes are fine, 6 end the session
+    for (idle, status) in [(4, 200), (6, 303)] {
+        diesel::update(sessions::table.filter(sessions::user_id.eq(alice_id)))
+            .set(sessions::last_seen_at.eq(domain::now() - chrono::Duration::minutes(idle)))
+            .execute(&mut app.conn())
+            .unwrap();
+        crate::common::wait_for_change_elsewhere();
+        alice.get("/account").await.assert_status(status);
+    }
+
+    // lockout threshold: the third wrong password locks bob
+    for _ in 0..3 {
+        app.client()
+            .login("DEMO", "bob", "Wrong-Password-99")
+            .await
+            .assert_status(401);
+    }
+    let locked: Option<chrono::NaiveDateTime> = users::table
+        .find(id_of(&app, "DEMO", "bob"))
+        .select(users::locked_until)
+        .first(&mut app.conn())
+        .unwrap();
+    assert!(
+        locked.is_some_and(|until| until > domain::now()),
+        "bob is not locked"
+    );
+
+    // missed chats: waiting longer than 240 minutes, not merely longer than the default 15
+    let demo = company_id(&app, "DEMO");
+    let waiting: Vec<(i64, chrono::NaiveDateTime)> = conversations::table
+        .filter(conversations::company_id.eq(demo))
+        .filter(conversations::status.eq("open"))
+        .filter(conversations::awaiting_reply_since.is_not_null())
+        .select((
+            conversations::id,
+            conversations::awaiting_reply_since.assume_not_null(),
+        ))
+        .load(&mut app.conn())
+        .unwrap();
+    let cutoff = domain::now() - chrono::Duration::minutes(240);
+    let expected = waiting.iter().filter(|(_, since)| *since < cutoff).count();
+    let page = sofia.get("/conversations?missed=1").await;
+    page.assert_status(200);
+    let shown = page.body.matches("<tr>").count().saturating_sub(1);
+    assert_eq!(shown, expected, "missed chats by the company's 240 minutes");
+    assert!(
+        expected < waiting.len(),
+        "the demo has chats waiting less than 240 minutes"
+    );
+}
+
 async fn settings_are_validated_and_applied(app: TestApp) {
     let mut sofia = app.signed_in("DEMO", "sofia").await;
     sofia
@@ -1110,6 +1195,7 @@ async fn the_team_list_filters_and_pages(app: TestApp) {
 }
 
 on_both_databases!(
+    company_settings_take_effect,
     managers_cannot_act_on_users_who_hold_more,
     session_managers_and_assigners_stay_within_their_rights,
     supervisors_add_users_who_must_change_their_password,
