@@ -132,6 +132,22 @@ fn country_code_len(international: &str) -> usize {
     len
 }
 
+/// A number in international form as people write it (`+905320001177` → `+90 532 000 11 77`);
+/// anything else (a SIP address, a number without its country) unchanged.
+pub fn readable_phone(raw: &str) -> String {
+    let trimmed = raw.trim();
+    if !trimmed.starts_with('+') {
+        return raw.to_string();
+    }
+    match phonenumber::parse(None, trimmed) {
+        Ok(number) if number.is_valid() => number
+            .format()
+            .mode(phonenumber::Mode::International)
+            .to_string(),
+        _ => raw.to_string(),
+    }
+}
+
 /// `+90 532 000 1167` → `+90 *** *** **67`. Keeps at most the country code (when the number
 /// is international) and the last two digits; separators stay so the shape is familiar.
 pub fn mask_phone(phone: &str) -> String {
@@ -307,6 +323,19 @@ fn mask_digit_runs(text: &str, is_phone: impl Fn(&str) -> bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn international_numbers_are_written_readably_and_still_masked() {
+        assert_eq!(readable_phone("+905320001177"), "+90 532 000 11 77");
+        assert_eq!(
+            readable_phone("sip:agent@example.com"),
+            "sip:agent@example.com"
+        );
+        assert_eq!(readable_phone("05320001177"), "05320001177");
+        assert_eq!(readable_phone("+1"), "+1");
+        let masked = mask_identifier(&readable_phone("+905320001177"));
+        assert_eq!(masked, "+90 *** *** ** 77");
+    }
 
     #[test]
     fn phone_keeps_country_code_and_last_two_digits() {

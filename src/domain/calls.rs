@@ -68,7 +68,11 @@ pub fn list(
     let mut calls: Vec<CallView> = query.load(conn)?;
     for call in &mut calls {
         call.contact_name = mask.identifier(&call.contact_name);
-        call.caller = call.caller.as_deref().map(|c| mask.identifier(c));
+        // written readably first, so masking keeps the familiar groups
+        call.caller = call
+            .caller
+            .as_deref()
+            .map(|c| mask.identifier(&crate::core::masking::readable_phone(c)));
     }
     Ok(calls)
 }
