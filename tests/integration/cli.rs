@@ -77,6 +77,81 @@ fn a_taken_port_is_one_clear_line() {
     assert_one_clear_line(&output, &format!("cannot listen on {bind}"));
 }
 
+/// Each setting comes from its flag or its environment variable, a flag wins, a bad value is one
+/// clear line, and `serve` is what runs when no command is named. `serve` on a taken port shows
+/// which address was read without serving anything.
+#[test]
+fn configuration_comes_from_flags_and_environment() {
+    let database = TestDatabase::create(Backend::Sqlite);
+    let taken = || {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        (listener, address)
+    };
+    let ((_a, from_env), (_b, from_flag)) = (taken(), taken());
+    let serve = |envs: &[(&str, &str)], args: &[&str]| {
+        let mut command = switchboard(&database);
+        command.envs(envs.iter().copied()).args(args);
+        command.stdin(Stdio::null()).output().unwrap()
+    };
+    let bind = ("SWITCHBOARD_BIND", from_env.as_str());
+    // the environment is read; a flag wins over it; no command means serve
+    assert_one_clear_line(
+        &serve(&[bind], &["serve"]),
+        &format!("cannot listen on {from_env}"),
+    );
+    assert_one_clear_line(
+        &serve(&[bind], &["serve", "--bind", &from_flag]),
+        &format!("cannot listen on {from_flag}"),
+    );
+    assert_one_clear_line(
+        &serve(&[bind], &[]),
+        &format!("cannot listen on {from_env}"),
+    );
+    // bad values are refused before anything starts
+    for (variable, value, says) in [
+        ("SWITCHBOARD_LOGIN_FAILURE_LIMIT", "10", "at least 30"),
+        ("SWITCHBOARD_LOGIN_FAILURE_LIMIT", "many", "at least 30"),
+        (
+            "SWITCHBOARD_COOKIE_SECURE",
+            "maybe",
+            "must be true or false",
+        ),
+        (
+            "SWITCHBOARD_TRUSTED_PROXIES",
+            "10.0.0.0/8, nonsense",
+            "'nonsense' is not a CIDR",
+        ),
+    ] {
+        assert_one_clear_line(&serve(&[bind, (variable, value)], &["serve"]), says);
+    }
+    // good values pass on to serving
+    for (variable, value) in [
+        ("SWITCHBOARD_LOGIN_FAILURE_LIMIT", "30"),
+        ("SWITCHBOARD_COOKIE_SECURE", "true"),
+        ("SWITCHBOARD_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1"),
+    ] {
+        assert_one_clear_line(
+            &serve(&[bind, (variable, value)], &["serve"]),
+            &format!("cannot listen on {from_env}"),
+        );
+    }
+    // DATABASE_URL is read only when SWITCHBOARD_DATABASE_URL is not set
+    let url = database.url_string();
+    let mut fallback = switchboard(&database);
+    fallback
+        .env_remove("SWITCHBOARD_DATABASE_URL")
+        .env("DATABASE_URL", &url)
+        .arg("migrate");
+    let migrated = fallback.output().unwrap();
+    assert!(migrated.status.success(), "{}", text(&migrated.stderr));
+    let mut both = switchboard(&database);
+    both.env("SWITCHBOARD_DATABASE_URL", "mysql://db/x")
+        .env("DATABASE_URL", &url)
+        .arg("migrate");
+    assert_one_clear_line(&both.output().unwrap(), "unsupported database URL");
+}
+
 fn operators_create_companies_and_users_and_verify_the_audit_log(backend: Backend) {
     let database = TestDatabase::create(backend);
     let output = run(&database, &["migrate"], None);
