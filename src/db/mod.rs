@@ -330,6 +330,27 @@ pub fn write_transaction<T, F>(conn: &mut DbConnection, change: F) -> Result<T, 
 where
     F: FnOnce(&mut DbConnection) -> Result<T, AppError>,
 {
+    transaction(conn, change, true)
+}
+
+/// `write_transaction` for writes that change no session, user, role or company row (refusal
+/// counts): they leave the session cache as it is, so a stream of refused requests — which
+/// anyone signed in can send — does not empty it for everyone. Anything else uses
+/// `write_transaction`.
+pub fn write_transaction_outside_sessions<T, F>(
+    conn: &mut DbConnection,
+    change: F,
+) -> Result<T, AppError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, AppError>,
+{
+    transaction(conn, change, false)
+}
+
+fn transaction<T, F>(conn: &mut DbConnection, change: F, counted: bool) -> Result<T, AppError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, AppError>,
+{
     match conn {
         DbConnection::Sqlite(c) => {
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
@@ -341,7 +362,9 @@ where
             let committed =
                 <DbConnection as Connection>::TransactionManager::commit_transaction(conn);
             // counted even when the commit reports an error: it may have happened
-            COMMITS.fetch_add(1, Ordering::AcqRel);
+            if counted {
+                COMMITS.fetch_add(1, Ordering::AcqRel);
+            }
             committed?;
             Ok(value)
         }

@@ -173,7 +173,8 @@ fn refused_route(
     kind: &'static str,
     why: &str,
 ) -> Result<(), AppError> {
-    crate::db::write_transaction(conn, |conn| {
+    // a refusal count touches nothing a session is read from
+    crate::db::write_transaction_outside_sessions(conn, |conn| {
         count_refusal(
             conn,
             Refused {

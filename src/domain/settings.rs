@@ -31,7 +31,7 @@ pub struct SettingsForm {
 }
 
 /// The settings as stored: one row of `companies`, read and written as one change set.
-#[derive(AsChangeset, Queryable, Selectable, PartialEq)]
+#[derive(AsChangeset, Queryable, Selectable)]
 #[diesel(table_name = companies)]
 struct SecuritySettings {
     password_min_length: i32,

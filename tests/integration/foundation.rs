@@ -283,6 +283,12 @@ async fn the_session_cache_spares_the_database_and_changes_act_at_once(app: Test
         alice.get("/static/app.css").await.assert_status(200);
     }
     alice.get("/account").await.assert_status(200);
+    // refused requests are recorded, and still leave the cache as it is (anyone signed in can
+    // send them; they must not empty the cache for everyone)
+    for _ in 0..3 {
+        alice.get("/users").await.assert_status(403);
+    }
+    alice.get("/account").await.assert_status(200);
     assert_eq!(cache.reads(), reads, "a cached session was read again");
     // once the entry is older than FRESH_FOR, the next request reads it again
     std::thread::sleep(

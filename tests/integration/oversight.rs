@@ -624,6 +624,8 @@ async fn exports_are_gated_masked_and_recorded(app: TestApp) {
         )
         .execute(&mut app.conn())
         .unwrap();
+    // a change behind the app's back, as another instance would make it
+    crate::common::wait_for_change_elsewhere();
     let before = last_audit_id(&app);
     let csv = alice.get("/exports/conversations.csv?status=all").await;
     csv.assert_status(200);
