@@ -3,7 +3,7 @@
 //!
 //! An entry serves for at most [`FRESH_FOR`]. Every change this instance commits through
 //! `db::write_transaction` (revocation, deactivation, role edits, password changes, settings)
-//! advances [`db::commits`](crate::db::commits) and so retires every entry at once; a change
+//! advances [`Pool::commits`](crate::db::Pool::commits) and so retires every entry at once; a change
 //! made by another instance (or the command line) reaches this one when its entries age out,
 //! within [`FRESH_FOR`]. An entry is never used when the session is past its lifetime, idle, or
 //! due for its last-seen write: those requests take the database path, which ends or touches
@@ -26,7 +26,7 @@ const MOST_ENTRIES: usize = 50_000;
 struct Entry {
     session: LoadedSession,
     read_at: Instant,
-    /// `db::commits()` before the row was read: a commit since then makes the entry stale.
+    /// `Pool::commits()` before the row was read: a commit since then makes the entry stale.
     commits: u64,
 }
 
@@ -38,9 +38,9 @@ pub struct SessionCache {
 }
 
 impl SessionCache {
-    /// The session of this token, if a fresh entry holds it and it needs no write now.
-    pub fn get(&self, token_hash: &str, at: NaiveDateTime) -> Option<LoadedSession> {
-        let commits = crate::db::commits();
+    /// The session of this token, if a fresh entry holds it and it needs no write now;
+    /// `commits` is the pool's `Pool::commits()` now.
+    pub fn get(&self, token_hash: &str, at: NaiveDateTime, commits: u64) -> Option<LoadedSession> {
         let map = self.by_token_hash.read().ok()?;
         let entry = map.get(token_hash)?;
         let usable = entry.commits == commits
@@ -63,7 +63,7 @@ impl SessionCache {
         metrics::counter!("switchboard_session_reads_total").increment(1);
     }
 
-    /// Keeps what was read; `commits` is `db::commits()` taken before the read.
+    /// Keeps what was read; `commits` is `Pool::commits()` taken before the read.
     pub fn put(&self, token_hash: String, session: LoadedSession, commits: u64) {
         let Ok(mut map) = self.by_token_hash.write() else {
             return;

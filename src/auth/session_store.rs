@@ -70,14 +70,15 @@ fn persistent_data(state: &HashMap<String, String>) -> String {
 impl SessionStore for DbSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let token_hash = secrets::sha256_hex(key.as_ref());
-        let loaded = match self.cache.get(&token_hash, now()) {
+        let loaded = match self.cache.get(&token_hash, now(), self.pool.commits()) {
             Some(cached) => Ok(Some(Ok((cached.auth, cached.data)))),
             None => {
                 self.cache.note_read();
                 let cache = self.cache.clone();
+                let pool = self.pool.clone();
                 self.run(move |conn| {
                     // taken before the read: a commit that races the read retires the entry
-                    let commits = crate::db::commits();
+                    let commits = pool.commits();
                     let at = now();
                     let Some(mut loaded) = sessions::load(conn, &token_hash, at)? else {
                         return Ok(sessions::why_ended(conn, &token_hash, at)?.map(Err));

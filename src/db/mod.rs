@@ -4,7 +4,7 @@
 pub mod backup;
 pub mod schema;
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -31,6 +31,7 @@ pub enum DbConnection {
 pub struct Pool {
     connections: r2d2::Pool<DbManager>,
     health: std::sync::Arc<Health>,
+    commits: std::sync::Arc<AtomicU64>,
 }
 
 impl std::ops::Deref for Pool {
@@ -265,6 +266,7 @@ pub fn connect(url: &DatabaseUrl) -> anyhow::Result<Pool> {
     Ok(Pool {
         connections,
         health,
+        commits: Default::default(),
     })
 }
 
@@ -310,17 +312,50 @@ where
         let mut conn = checkout(&pool)?;
         metrics::histogram!("switchboard_db_pool_checkout_seconds")
             .record(waiting.elapsed().as_secs_f64());
+        let _counting = CountingCommits::of(&pool);
         work(&mut conn)
     })
     .await?
 }
 
-/// Write transactions committed by this process: caches of database state (the session cache)
-/// compare it to tell whether anything may have changed since they read.
-static COMMITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+impl Pool {
+    /// Write transactions committed through this pool (by `run`'s work): caches of database
+    /// state (the session cache) compare it to tell whether anything may have changed since
+    /// they read. Per pool, not per process, so instances (and tests) that share a process
+    /// retire only their own caches.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Acquire)
+    }
+}
 
-pub fn commits() -> u64 {
-    COMMITS.load(Ordering::Acquire)
+thread_local! {
+    /// The commit counter of the pool whose work this thread is running (set by `run`).
+    static COMMITS_OF_RUNNING_WORK: std::cell::RefCell<Option<std::sync::Arc<AtomicU64>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Names the pool's commit counter for the work running on this thread, until dropped.
+struct CountingCommits;
+
+impl CountingCommits {
+    fn of(pool: &Pool) -> Self {
+        COMMITS_OF_RUNNING_WORK.with(|counter| *counter.borrow_mut() = Some(pool.commits.clone()));
+        Self
+    }
+}
+
+impl Drop for CountingCommits {
+    fn drop(&mut self) {
+        COMMITS_OF_RUNNING_WORK.with(|counter| *counter.borrow_mut() = None);
+    }
+}
+
+fn count_commit() {
+    COMMITS_OF_RUNNING_WORK.with(|counter| {
+        if let Some(commits) = counter.borrow().as_ref() {
+            commits.fetch_add(1, Ordering::AcqRel);
+        }
+    });
 }
 
 /// Runs `change` in one transaction. On SQLite it begins IMMEDIATE, taking the write lock up
@@ -363,7 +398,7 @@ where
                 <DbConnection as Connection>::TransactionManager::commit_transaction(conn);
             // counted even when the commit reports an error: it may have happened
             if counted {
-                COMMITS.fetch_add(1, Ordering::AcqRel);
+                count_commit();
             }
             committed?;
             Ok(value)
