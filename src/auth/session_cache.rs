@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::RwLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
@@ -25,7 +25,8 @@ const MOST_ENTRIES: usize = 50_000;
 
 struct Entry {
     session: LoadedSession,
-    read_at: Instant,
+    /// The instance's clock when the row was read.
+    read_at: NaiveDateTime,
     /// `Pool::commits()` before the row was read: a commit since then makes the entry stale.
     commits: u64,
 }
@@ -39,12 +40,14 @@ pub struct SessionCache {
 
 impl SessionCache {
     /// The session of this token, if a fresh entry holds it and it needs no write now;
-    /// `commits` is the pool's `Pool::commits()` now.
+    /// `at` and `commits` are the pool's clock and `Pool::commits()` now.
     pub fn get(&self, token_hash: &str, at: NaiveDateTime, commits: u64) -> Option<LoadedSession> {
         let map = self.by_token_hash.read().ok()?;
         let entry = map.get(token_hash)?;
         let usable = entry.commits == commits
-            && entry.read_at.elapsed() < FRESH_FOR
+            // a clock set back makes the entry stale rather than fresh for longer
+            && at >= entry.read_at
+            && (at - entry.read_at).to_std().is_ok_and(|age| age < FRESH_FOR)
             && !entry.session.is_expired(at)
             && !entry.session.is_idle(at)
             && !entry.session.needs_touch(at);
@@ -63,15 +66,21 @@ impl SessionCache {
         metrics::counter!("switchboard_session_reads_total").increment(1);
     }
 
-    /// Keeps what was read; `commits` is `Pool::commits()` taken before the read.
-    pub fn put(&self, token_hash: String, session: LoadedSession, commits: u64) {
+    /// Keeps what was read; `read_at` and `commits` are the clock and `Pool::commits()` taken
+    /// before the read.
+    pub fn put(
+        &self,
+        token_hash: String,
+        session: LoadedSession,
+        read_at: NaiveDateTime,
+        commits: u64,
+    ) {
         let Ok(mut map) = self.by_token_hash.write() else {
             return;
         };
         if map.len() >= MOST_ENTRIES {
             map.clear();
         }
-        let read_at = Instant::now();
         map.insert(
             token_hash,
             Entry {

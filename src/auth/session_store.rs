@@ -70,7 +70,10 @@ fn persistent_data(state: &HashMap<String, String>) -> String {
 impl SessionStore for DbSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let token_hash = secrets::sha256_hex(key.as_ref());
-        let loaded = match self.cache.get(&token_hash, now(), self.pool.commits()) {
+        let loaded = match self
+            .cache
+            .get(&token_hash, self.pool.clock().now(), self.pool.commits())
+        {
             Some(cached) => Ok(Some(Ok((cached.auth, cached.data)))),
             None => {
                 self.cache.note_read();
@@ -81,7 +84,12 @@ impl SessionStore for DbSessionStore {
                     let commits = pool.commits();
                     let at = now();
                     let Some(mut loaded) = sessions::load(conn, &token_hash, at)? else {
-                        return Ok(sessions::why_ended(conn, &token_hash, at)?.map(Err));
+                        let ended = sessions::why_ended(conn, &token_hash, at)?;
+                        if ended == Some(sessions::Ended::Expired) {
+                            // recorded as what it was (sign-out, which follows, keeps it)
+                            sessions::revoke_by_token_hash(conn, &token_hash, "lifetime reached")?;
+                        }
+                        return Ok(ended.map(Err));
                     };
                     if loaded.is_idle(at) {
                         sessions::revoke_by_token_hash(conn, &token_hash, "idle timeout")?;
@@ -91,7 +99,7 @@ impl SessionStore for DbSessionStore {
                         sessions::touch(conn, loaded.auth.session_id, at)?;
                         loaded.touched(at);
                     }
-                    cache.put(token_hash, loaded.clone(), commits);
+                    cache.put(token_hash, loaded.clone(), at, commits);
                     Ok(Some(Ok((loaded.auth, loaded.data))))
                 })
                 .await

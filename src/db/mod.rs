@@ -32,6 +32,7 @@ pub struct Pool {
     connections: r2d2::Pool<DbManager>,
     health: std::sync::Arc<Health>,
     commits: std::sync::Arc<AtomicU64>,
+    clock: crate::core::clock::Clock,
 }
 
 impl std::ops::Deref for Pool {
@@ -267,6 +268,7 @@ pub fn connect(url: &DatabaseUrl) -> anyhow::Result<Pool> {
         connections,
         health,
         commits: Default::default(),
+        clock: Default::default(),
     })
 }
 
@@ -313,6 +315,7 @@ where
         metrics::histogram!("switchboard_db_pool_checkout_seconds")
             .record(waiting.elapsed().as_secs_f64());
         let _counting = CountingCommits::of(&pool);
+        let _clock = pool.clock.run_here();
         work(&mut conn)
     })
     .await?
@@ -325,6 +328,11 @@ impl Pool {
     /// retire only their own caches.
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::Acquire)
+    }
+
+    /// This instance's time: what `domain::now()` reads inside `run`'s work.
+    pub fn clock(&self) -> &crate::core::clock::Clock {
+        &self.clock
     }
 }
 

@@ -20,15 +20,16 @@ pub mod users;
 pub mod validate;
 pub mod visibility;
 
-use chrono::{NaiveDateTime, SubsecRound, Utc};
+use chrono::NaiveDateTime;
 
 use crate::core::ids::{CompanyId, UserId};
 use crate::core::masking::{ContactMask, PhoneRegion};
 use crate::core::permissions::PermissionSet;
 
-/// The current UTC time at microsecond precision, which both databases store exactly.
+/// The current UTC time at microsecond precision, by the clock of the instance whose work
+/// runs on this thread (see `core::clock`).
 pub fn now() -> NaiveDateTime {
-    Utc::now().naive_utc().trunc_subsecs(6)
+    crate::core::clock::now()
 }
 
 /// Who is looking: every query that returns company data is scoped by this.

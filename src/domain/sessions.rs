@@ -308,7 +308,7 @@ pub fn why_ended(
     };
     Ok(match reason.as_deref() {
         Some("signed out") => None,
-        Some("idle timeout") => Some(Ended::Expired),
+        Some("idle timeout" | "lifetime reached") => Some(Ended::Expired),
         Some("ended by a supervisor") => Some(Ended::ByAdministrator),
         Some("ended by its user" | "password changed") => Some(Ended::ByTheUser),
         Some("client changed") => Some(Ended::ForSafety),

@@ -64,6 +64,11 @@ impl Cx {
         self.user.caller()
     }
 
+    /// This instance's time (what `domain::now()` reads inside `read` and `write`).
+    pub fn now(&self) -> chrono::NaiveDateTime {
+        self.state.pool.clock().now()
+    }
+
     pub fn can(&self, permission: Permission) -> bool {
         self.user.can(permission)
     }

@@ -15,10 +15,10 @@ use crate::core::masking::ContactMask;
 use crate::core::permissions::Permission;
 use crate::core::status::ConversationStatus;
 use crate::domain::channels::{self, Channel, Holder};
+use crate::domain::companies;
 use crate::domain::conversations::{
     self, AssignmentView, ContactCard, ConversationRow, ListFilter, MessageView, PAGE_SIZE,
 };
-use crate::domain::{companies, now};
 use crate::error::{AppError, FieldErrors};
 use crate::web::forms::AssigneeForm;
 use crate::web::layout::{Layout, set_flash};
@@ -41,8 +41,8 @@ pub struct RowItem {
 }
 
 /// A wait in hours and minutes, for people: "45 min", "2 h 05 min", "3 d 4 h".
-fn waited_for(since: chrono::NaiveDateTime) -> String {
-    let minutes = (now() - since).num_minutes().max(0);
+fn waited_for(since: chrono::NaiveDateTime, at: chrono::NaiveDateTime) -> String {
+    let minutes = (at - since).num_minutes().max(0);
     let (days, hours, minutes) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
     match (days, hours) {
         (0, 0) => format!("{minutes} min"),
@@ -52,7 +52,7 @@ fn waited_for(since: chrono::NaiveDateTime) -> String {
 }
 
 impl RowItem {
-    fn new(row: ConversationRow) -> Self {
+    fn new(row: ConversationRow, at: chrono::NaiveDateTime) -> Self {
         Self {
             kind_label: Some(row.channel_kind.label()).filter(|label| {
                 let (name, label) = (row.channel_name.to_lowercase(), label.to_lowercase());
@@ -62,7 +62,7 @@ impl RowItem {
             waited: row
                 .awaiting_reply_since
                 .filter(|_| row.status.is_open())
-                .map(waited_for),
+                .map(|since| waited_for(since, at)),
             row,
         }
     }
@@ -189,7 +189,7 @@ pub async fn list_filter(cx: &Cx, query: &ListQuery) -> Result<ListFilter, AppEr
         let minutes = cx
             .read(|conn, me| Ok(companies::get(conn, me.company_id)?.missed_chat_minutes))
             .await?;
-        Some(now() - Duration::minutes(minutes.into()))
+        Some(cx.now() - Duration::minutes(minutes.into()))
     } else {
         None
     };
@@ -233,7 +233,10 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
         .flatten();
     page(&ListPage {
         layout,
-        rows: rows.into_iter().map(RowItem::new).collect(),
+        rows: rows
+            .into_iter()
+            .map(|row| RowItem::new(row, cx.now()))
+            .collect(),
         channels: channel_list
             .into_iter()
             .map(|c: Channel| ChannelOption {
@@ -342,7 +345,7 @@ async fn show_page(cx: &Cx, id: ConversationId, errors: FieldErrors, reply_body:
         .await?;
     let page = ShowPage {
         layout,
-        item: RowItem::new(detail.row),
+        item: RowItem::new(detail.row, cx.now()),
         messages: detail.messages.into_iter().map(MessageItem::new).collect(),
         history: detail.history.into_iter().map(HistoryItem::new).collect(),
         labels: detail.labels,

@@ -365,7 +365,7 @@ async fn show_page(
         email: profile.user.email.clone().unwrap_or_default(),
         phone: profile.user.phone.clone().unwrap_or_default(),
     });
-    let at = crate::domain::now();
+    let at = cx.now();
     let page = ShowPage {
         layout,
         role_name: profile.role.name.clone(),

@@ -189,15 +189,21 @@ impl TestApp {
     pub fn conn(&self) -> PooledConnection {
         self.state.pool.get().expect("connection")
     }
-}
 
-/// After a test writes to the database behind the app's back, as another instance or the
-/// command line would: such a change reaches this instance's session cache within
-/// `FRESH_FOR`, so the test waits that long (its own changes act at once and need no wait).
-pub fn wait_for_change_elsewhere() {
-    std::thread::sleep(
-        switchboard::auth::session_cache::FRESH_FOR + std::time::Duration::from_millis(50),
-    );
+    /// The app's clock: tests move it instead of waiting or rewriting timestamps.
+    pub fn clock(&self) -> &switchboard::core::clock::Clock {
+        self.state.pool.clock()
+    }
+
+    /// After a test writes to the database behind the app's back, as another instance or the
+    /// command line would: such a change reaches this instance's session cache within
+    /// `FRESH_FOR`, so the test moves the app's clock that far (its own changes act at once).
+    pub fn wait_for_change_elsewhere(&self) {
+        self.clock().advance(
+            chrono::TimeDelta::from_std(switchboard::auth::session_cache::FRESH_FOR)
+                .expect("a short time"),
+        );
+    }
 }
 
 async fn body_text(body: impl MessageBody) -> String {
@@ -542,7 +548,7 @@ pub fn give_role(
         .set(users::role_id.eq(role))
         .execute(&mut conn)
         .unwrap();
-    wait_for_change_elsewhere();
+    app.wait_for_change_elsewhere();
 }
 
 /// Lookups the tests share.

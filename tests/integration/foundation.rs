@@ -2,7 +2,7 @@
 //! CSRF, the route guard, tenancy, masking, security headers.
 
 use crate::common::on_both_databases;
-use crate::common::{Backend, PASSWORD, TestApp, wait_for_change_elsewhere};
+use crate::common::{Backend, PASSWORD, TestApp};
 use actix_web::http::Method;
 use chrono::Duration;
 use diesel::prelude::*;
@@ -276,6 +276,8 @@ async fn logout_revokes_on_the_server(app: TestApp) {
 /// and then the change acts at once.
 async fn the_session_cache_spares_the_database_and_changes_act_at_once(app: TestApp) {
     let cache = app.state.session_cache.clone();
+    // a stopped clock: however slowly this machine runs the test, no entry ages on its own
+    app.clock().stop();
     let mut alice = app.signed_in("DEMO", "alice").await;
     alice.get("/static/app.css").await.assert_status(200);
     let reads = cache.reads();
@@ -290,10 +292,14 @@ async fn the_session_cache_spares_the_database_and_changes_act_at_once(app: Test
     }
     alice.get("/account").await.assert_status(200);
     assert_eq!(cache.reads(), reads, "a cached session was read again");
-    // once the entry is older than FRESH_FOR, the next request reads it again
-    std::thread::sleep(
-        switchboard::auth::session_cache::FRESH_FOR + std::time::Duration::from_millis(50),
-    );
+    // just short of FRESH_FOR the entry still serves; once older, the next request reads it
+    let fresh_for = chrono::TimeDelta::from_std(switchboard::auth::session_cache::FRESH_FOR)
+        .expect("a short time");
+    app.clock()
+        .advance(fresh_for - chrono::TimeDelta::milliseconds(1));
+    alice.get("/account").await.assert_status(200);
+    assert_eq!(cache.reads(), reads);
+    app.clock().advance(chrono::TimeDelta::milliseconds(1));
     alice.get("/account").await.assert_status(200);
     assert_eq!(cache.reads(), reads + 1);
     // a deactivation on this instance acts on the very next request, cached or not
@@ -358,45 +364,56 @@ async fn error_pages_keep_the_navigation(app: TestApp) {
 }
 
 async fn idle_and_absolute_timeouts_end_sessions(app: TestApp) {
+    let clock = app.clock();
+    clock.stop();
     let mut idle = app.signed_in("DEMO", "alice").await;
-    idle.get("/account").await.assert_status(200);
-    let mut absolute = app.signed_in("DEMO", "bob").await;
-    absolute.get("/account").await.assert_status(200);
     let (alice, bob) = (user_id(&app, "DEMO", "alice"), user_id(&app, "DEMO", "bob"));
-    let mut conn = app.conn();
-    let now = domain::now();
-    // 29 idle minutes are fine (default idle timeout: 30)
-    diesel::update(sessions::table.filter(sessions::user_id.eq(alice)))
-        .set(sessions::last_seen_at.eq(now - Duration::minutes(29)))
-        .execute(&mut conn)
-        .unwrap();
-    wait_for_change_elsewhere();
-    idle.get("/account").await.assert_status(200);
-    diesel::update(sessions::table.filter(sessions::user_id.eq(alice)))
-        .set(sessions::last_seen_at.eq(now - Duration::minutes(31)))
-        .execute(&mut conn)
-        .unwrap();
-    wait_for_change_elsewhere();
-    idle.get("/account").await.assert_status(303);
-    // absolute lifetime (default 12 h) ends even an active session
+    let revoked_reason = |user| -> Option<String> {
+        sessions::table
+            .filter(sessions::user_id.eq(user))
+            .select(sessions::revoked_reason)
+            .first(&mut app.conn())
+            .unwrap()
+    };
+    // the idle timeout (default 30 minutes) counts from the last request: 29 idle minutes
+    // are fine, twice over, because each request starts the count again
+    for _ in 0..2 {
+        clock.advance(Duration::minutes(29));
+        idle.get("/account").await.assert_status(200);
+    }
+    clock.advance(Duration::minutes(30));
+    let ended = idle.get("/account").await;
+    ended.assert_status(303);
+    assert!(
+        ended
+            .location()
+            .is_some_and(|to| to.contains("reason=expired"))
+    );
+    assert_eq!(revoked_reason(alice).as_deref(), Some("idle timeout"));
+    // the absolute lifetime (default 12 hours) ends even a session used every 25 minutes:
+    // 28 × 25 min = 11 h 40 min is within it, 29 × 25 min = 12 h 05 min is not
+    let mut absolute = app.signed_in("DEMO", "bob").await;
     let (created, expires): (chrono::NaiveDateTime, chrono::NaiveDateTime) = sessions::table
         .filter(sessions::user_id.eq(bob))
         .select((sessions::created_at, sessions::expires_at))
-        .first(&mut conn)
+        .first(&mut app.conn())
         .unwrap();
     assert_eq!(expires - created, Duration::hours(12));
-    diesel::update(sessions::table.filter(sessions::user_id.eq(bob)))
-        .set(sessions::expires_at.eq(now - Duration::seconds(1)))
-        .execute(&mut conn)
-        .unwrap();
-    wait_for_change_elsewhere();
-    absolute.get("/account").await.assert_status(303);
-    let idle_reason: Option<String> = sessions::table
-        .filter(sessions::user_id.eq(alice))
-        .select(sessions::revoked_reason)
-        .first(&mut conn)
-        .unwrap();
-    assert_eq!(idle_reason.as_deref(), Some("idle timeout"));
+    for step in 1..=28 {
+        clock.advance(Duration::minutes(25));
+        let page = absolute.get("/account").await;
+        assert_eq!(page.status.as_u16(), 200, "after {} minutes", step * 25);
+    }
+    clock.advance(Duration::minutes(25));
+    let ended = absolute.get("/account").await;
+    ended.assert_status(303);
+    assert!(
+        ended
+            .location()
+            .is_some_and(|to| to.contains("reason=expired"))
+    );
+    // recorded as ended by its lifetime, not by idling nor as a sign-out
+    assert_eq!(revoked_reason(bob).as_deref(), Some("lifetime reached"));
 }
 
 async fn state_changes_without_a_valid_csrf_token_are_refused(app: TestApp) {
@@ -820,7 +837,7 @@ async fn role_changes_act_on_open_sessions(app: TestApp) {
         .set(users::role_id.eq(supervisor.id))
         .execute(&mut conn)
         .unwrap();
-    wait_for_change_elsewhere();
+    app.wait_for_change_elsewhere();
     alice.get("/users").await.assert_status(200);
     // a permission removed from a role (version bumped) is gone on the next request
     diesel::delete(
@@ -834,7 +851,7 @@ async fn role_changes_act_on_open_sessions(app: TestApp) {
         .set(roles::version.eq(roles::version + 1))
         .execute(&mut conn)
         .unwrap();
-    wait_for_change_elsewhere();
+    app.wait_for_change_elsewhere();
     alice.get("/users").await.assert_status(403);
 }
 

@@ -25,6 +25,7 @@ fn last_audit_id(app: &TestApp) -> i64 {
 }
 
 async fn every_attempt_is_in_the_login_history(app: TestApp) {
+    app.clock().stop();
     app.client()
         .login("DEMO", "alice", PASSWORD)
         .await
@@ -81,7 +82,9 @@ async fn every_attempt_is_in_the_login_history(app: TestApp) {
         .assert_contains("bad_password")
         .assert_lacks("unknown_user")
         .assert_lacks("signed in<");
-    let today = chrono::Utc::now().date_naive();
+    // the day the attempts above were recorded on, by the app's clock (stopped at the start,
+    // so a run across midnight still asks for the right day)
+    let today = app.clock().now().date();
     sofia
         .get(&format!("/logins?from={today}&to={today}"))
         .await
@@ -183,78 +186,70 @@ async fn attempt_from(
 }
 
 async fn lockouts_grow_and_supervisors_unlock(app: TestApp) {
+    let clock = app.clock();
+    clock.stop();
     let bob = id_of(&app, "DEMO", "bob");
     let before = last_audit_id(&app);
-    for n in 0..10 {
-        attempt_from(&app, n, "bob", "Wrong-Password-99")
+    let locked_for = || -> Option<chrono::TimeDelta> {
+        let until: Option<chrono::NaiveDateTime> = users::table
+            .find(bob)
+            .select(users::locked_until)
+            .first(&mut app.conn())
+            .unwrap();
+        until.map(|until| until - clock.now())
+    };
+    let last_reason = || -> String {
+        login_events::table
+            .order(login_events::id.desc())
+            .select(login_events::reason)
+            .first(&mut app.conn())
+            .unwrap()
+    };
+    // ten failures lock for a minute; each lock that runs out and is followed by ten more
+    // failures locks twice as long as the one before, never more than 15 minutes
+    let mut address = 0;
+    for (lock, minutes) in [1, 2, 4, 8, 15, 15].into_iter().enumerate() {
+        for _ in 0..10 {
+            address += 1;
+            attempt_from(&app, address, "bob", "Wrong-Password-99")
+                .await
+                .assert_status(401);
+        }
+        assert_eq!(
+            locked_for(),
+            Some(chrono::TimeDelta::minutes(minutes)),
+            "lock {}",
+            lock + 1
+        );
+        // a second before it runs out, even the right password is refused, unchecked
+        clock.advance(chrono::TimeDelta::minutes(minutes) - chrono::TimeDelta::seconds(1));
+        app.client()
+            .login("DEMO", "bob", PASSWORD)
             .await
             .assert_status(401);
+        assert_eq!(last_reason(), "locked");
+        clock.advance(chrono::TimeDelta::seconds(1));
     }
-    let (locked_until, lockouts): (Option<chrono::NaiveDateTime>, i32) = users::table
-        .find(bob)
-        .select((users::locked_until, users::lockouts))
-        .first(&mut app.conn())
-        .unwrap();
-    let first = locked_until.unwrap() - domain::now();
-    assert!(
-        first <= chrono::Duration::minutes(1) && first > chrono::Duration::seconds(50),
-        "{first}"
-    );
-    assert_eq!(lockouts, 1);
+    assert!(actions_since(&app, before).contains(&"user.locked".to_string()));
+    // the lock has run out: the right password signs in and starts the count again, so the
+    // next ten failures lock for one minute, as the first did
     app.client()
         .login("DEMO", "bob", PASSWORD)
         .await
-        .assert_status(401);
-    let reason: String = login_events::table
-        .order(login_events::id.desc())
-        .select(login_events::reason)
-        .first(&mut app.conn())
-        .unwrap();
-    assert_eq!(reason, "locked");
-    assert!(actions_since(&app, before).contains(&"user.locked".to_string()));
-    // the lock runs out; ten more failures lock for twice as long
-    diesel::update(users::table.find(bob))
-        .set(users::locked_until.eq(Some(domain::now() - chrono::Duration::seconds(1))))
-        .execute(&mut app.conn())
-        .unwrap();
-    for n in 0..10 {
-        attempt_from(&app, n, "bob", "Wrong-Password-99")
-            .await
-            .assert_status(401);
+        .assert_status(303);
+    for _ in 0..10 {
+        address += 1;
+        attempt_from(&app, address, "bob", "Wrong-Password-99").await;
     }
-    let locked_until: Option<chrono::NaiveDateTime> = users::table
-        .find(bob)
-        .select(users::locked_until)
-        .first(&mut app.conn())
-        .unwrap();
-    let second = locked_until.unwrap() - domain::now();
-    assert!(
-        second > chrono::Duration::seconds(110) && second <= chrono::Duration::minutes(2),
-        "{second}"
-    );
-    // never more than 15 minutes
-    diesel::update(users::table.find(bob))
-        .set((
-            users::lockouts.eq(9),
-            users::locked_until.eq(None::<chrono::NaiveDateTime>),
-        ))
-        .execute(&mut app.conn())
-        .unwrap();
-    for n in 0..10 {
-        attempt_from(&app, n + 100, "bob", "Wrong-Password-99").await;
-    }
-    let locked_until: Option<chrono::NaiveDateTime> = users::table
-        .find(bob)
-        .select(users::locked_until)
-        .first(&mut app.conn())
-        .unwrap();
-    assert!(locked_until.unwrap() - domain::now() <= chrono::Duration::minutes(15));
+    assert_eq!(locked_for(), Some(chrono::TimeDelta::minutes(1)));
+    // a supervisor lifts a lock at once
     let mut sofia = app.signed_in("DEMO", "sofia").await;
     sofia.get(&format!("/users/{bob}")).await;
     sofia
         .post(&format!("/users/{bob}/unlock"), &[])
         .await
         .assert_status(303);
+    assert_eq!(locked_for(), None);
     app.client()
         .login("DEMO", "bob", PASSWORD)
         .await
@@ -293,10 +288,7 @@ async fn one_address_failing_too_often_is_throttled(app: TestApp) {
         .login("DEMO", "sofia", PASSWORD)
         .await
         .assert_status(303);
-    diesel::update(login_events::table.filter(login_events::ip.eq("192.0.2.66")))
-        .set(login_events::created_at.eq(domain::now() - chrono::Duration::minutes(11)))
-        .execute(&mut app.conn())
-        .unwrap();
+    app.clock().advance(chrono::TimeDelta::minutes(10));
     attacker
         .login("DEMO", "sofia", PASSWORD)
         .await
@@ -625,7 +617,7 @@ async fn exports_are_gated_masked_and_recorded(app: TestApp) {
         .execute(&mut app.conn())
         .unwrap();
     // a change behind the app's back, as another instance would make it
-    crate::common::wait_for_change_elsewhere();
+    app.wait_for_change_elsewhere();
     let before = last_audit_id(&app);
     let csv = alice.get("/exports/conversations.csv?status=all").await;
     csv.assert_status(200);
@@ -818,11 +810,7 @@ async fn the_sign_in_page_says_why_a_session_ended(app: TestApp) {
 
     // idle too long
     let mut bob_client = app.signed_in("DEMO", "bob").await;
-    diesel::update(sessions::table.find(live_session(&app)))
-        .set(sessions::last_seen_at.eq(domain::now() - chrono::Duration::hours(3)))
-        .execute(&mut app.conn())
-        .unwrap();
-    crate::common::wait_for_change_elsewhere();
+    app.clock().advance(chrono::TimeDelta::hours(3));
     let page = bob_client.get("/conversations").await;
     assert_eq!(
         page.location(),
@@ -877,7 +865,7 @@ async fn lockout_comes_after_ten_consecutive_failures(app: TestApp) {
             .select(users::locked_until)
             .first::<Option<chrono::NaiveDateTime>>(&mut app.conn())
             .unwrap()
-            .is_some_and(|until| until > domain::now())
+            .is_some_and(|until| until > app.clock().now())
     };
     async fn fail(app: &TestApp, from: u32, times: u32) {
         for n in from..from + times {
@@ -906,14 +894,14 @@ async fn lockout_comes_after_ten_consecutive_failures(app: TestApp) {
 /// is throttled, cannot flood the company's chain: the first refusal of a window is recorded
 /// at once, the rest become one summary record when the window closes.
 async fn repeated_refusals_are_summarised(app: TestApp) {
-    // the windows are the server's wall clock: start well inside one (an injected clock is
-    // the better cure, and due with the test-clock work)
+    // the windows are counted on the app's clock: stop it a minute into a window
     use chrono::Timelike;
-    let into_window = domain::now().minute() % domain::audit::REFUSAL_WINDOW_MINUTES * 60
-        + domain::now().second();
-    if into_window > 9 * 60 + 30 {
-        tokio::time::sleep(std::time::Duration::from_secs(35)).await;
-    }
+    let clock = app.clock();
+    clock.stop();
+    let at = clock.now();
+    let window = i64::from(domain::audit::REFUSAL_WINDOW_MINUTES);
+    let into_window = i64::from(at.minute()) % window * 60 + i64::from(at.second());
+    clock.advance(chrono::TimeDelta::seconds(window * 60 - into_window + 60));
     let before = last_audit_id(&app);
     let mut alice = app.signed_in("DEMO", "alice").await;
     for _ in 0..50 {
@@ -941,7 +929,7 @@ async fn repeated_refusals_are_summarised(app: TestApp) {
     assert_eq!(count("access.denied"), 2, "{actions:?}");
     assert_eq!(count("login.throttled"), 1, "{actions:?}");
     // nothing is summarised while the window is open
-    let now = domain::now();
+    let now = clock.now();
     let summarised = domain::audit::summarize_refusals(&mut app.conn(), now).unwrap();
     assert_eq!(summarised, 0);
     // when it has closed: one summary each, with the count; a second run writes nothing

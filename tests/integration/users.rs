@@ -892,15 +892,12 @@ async fn company_settings_take_effect(app: TestApp) {
         .unwrap();
     assert_eq!(expires - created, chrono::Duration::hours(2));
 
-    // idle timeout: 4 idle minutes are fine, 6 end the session
-    for (idle, status) in [(4, 200), (6, 303)] {
-        diesel::update(sessions::table.filter(sessions::user_id.eq(alice_id)))
-            .set(sessions::last_seen_at.eq(domain::now() - chrono::Duration::minutes(idle)))
-            .execute(&mut app.conn())
-            .unwrap();
-        crate::common::wait_for_change_elsewhere();
-        alice.get("/account").await.assert_status(status);
-    }
+    // idle timeout: 4 idle minutes are fine, 5 end the session
+    app.clock().stop();
+    app.clock().advance(chrono::TimeDelta::minutes(4));
+    alice.get("/account").await.assert_status(200);
+    app.clock().advance(chrono::TimeDelta::minutes(5));
+    alice.get("/account").await.assert_status(303);
 
     // lockout threshold: the third wrong password locks bob
     for _ in 0..3 {
@@ -915,7 +912,7 @@ async fn company_settings_take_effect(app: TestApp) {
         .first(&mut app.conn())
         .unwrap();
     assert!(
-        locked.is_some_and(|until| until > domain::now()),
+        locked.is_some_and(|until| until > app.clock().now()),
         "bob is not locked"
     );
 
@@ -931,8 +928,10 @@ async fn company_settings_take_effect(app: TestApp) {
         ))
         .load(&mut app.conn())
         .unwrap();
-    let cutoff = domain::now() - chrono::Duration::minutes(240);
+    let cutoff = app.clock().now() - chrono::Duration::minutes(240);
     let expected = waiting.iter().filter(|(_, since)| *since < cutoff).count();
+    // sofia's session has idled out with the clock moved above
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
     let page = sofia.get("/conversations?missed=1").await;
     page.assert_status(200);
     let shown = page.body.matches("<tr>").count().saturating_sub(1);

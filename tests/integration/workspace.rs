@@ -579,6 +579,7 @@ async fn reveals_need_a_reason_and_respect_the_cap(app: TestApp) {
         .set(companies::reveal_daily_cap.eq(2))
         .execute(&mut app.conn())
         .unwrap();
+    app.clock().stop();
     let id = conversation_of(&app, alice, "WhatsApp Sales");
     let (phone, email): (Option<String>, Option<String>) = conversations::table
         .inner_join(contacts::table)
@@ -643,6 +644,19 @@ async fn reveals_need_a_reason_and_respect_the_cap(app: TestApp) {
         .await
         .assert_lacks("id=\"reveal-form\"")
         .assert_contains("You have used today's reveals");
+    // the cap counts the last 24 hours: a second short of them nothing is back, then both are
+    app.clock()
+        .advance(chrono::TimeDelta::hours(24) - chrono::TimeDelta::seconds(1));
+    let mut client = app.signed_in("DEMO", "alice").await;
+    client
+        .get(&format!("/conversations/{id}"))
+        .await
+        .assert_contains("You have used today's reveals");
+    app.clock().advance(chrono::TimeDelta::seconds(1));
+    client
+        .get(&format!("/conversations/{id}"))
+        .await
+        .assert_contains("2 reveals left today");
     // agents without contacts.reveal are refused
     let mut bob = app.signed_in("DEMO", "bob").await;
     bob.get("/account").await;
@@ -1345,10 +1359,11 @@ async fn every_viewer_reaches_missed_chats_and_the_queue(app: TestApp) {
     let alice = id_of(&app, "DEMO", "alice");
     // one of alice's customers has waited three hours
     let hers = conversation_of(&app, alice, "WhatsApp Sales");
+    app.clock().stop();
     diesel::update(conversations::table.find(hers))
         .set(
             conversations::awaiting_reply_since
-                .eq(Some(domain::now() - chrono::Duration::minutes(185))),
+                .eq(Some(app.clock().now() - chrono::Duration::minutes(185))),
         )
         .execute(&mut app.conn())
         .unwrap();
