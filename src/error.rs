@@ -362,8 +362,22 @@ impl From<diesel::result::Error> for AppError {
             {
                 Self::Invalid("A value cannot be stored: check the text and dates entered.".into())
             }
+            // SQLite keeps a connection opened while its file was read-only that way: the
+            // pool closes it (`db::run`), and the change may be tried again
+            Error::DatabaseError(_, ref info) if info.message().contains("readonly database") => {
+                Self::unavailable_from(READ_ONLY, err)
+            }
             other => Self::unavailable_from("database query failed", other),
         }
+    }
+}
+
+const READ_ONLY: &str = "the database accepts no changes";
+
+impl AppError {
+    /// The database refused a write because it (or this connection to it) is read-only.
+    pub fn is_read_only_database(&self) -> bool {
+        matches!(self, Self::Unavailable { context, .. } if context == READ_ONLY)
     }
 }
 

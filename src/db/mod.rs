@@ -211,6 +211,13 @@ impl DbManager {
                      PRAGMA foreign_keys = ON;",
                 )
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                if self.serving {
+                    // SQLite opens a read-only file read-only, silently, and such a connection
+                    // stays read-only after the file is writable again: refuse it, so that the
+                    // pool only ever holds connections that can write
+                    accepts_writes(&mut conn)
+                        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                }
                 Ok(DbConnection::Sqlite(conn))
             }
         }
@@ -230,8 +237,15 @@ impl ManageConnection for DbManager {
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        conn.is_broken()
+        DISCARD_ON_RETURN.with(|discard| discard.replace(false)) || conn.is_broken()
     }
+}
+
+thread_local! {
+    /// Set by `run` when its work found the connection read-only: SQLite opens a connection
+    /// read-only while its file is, and keeps it so after the file is writable again. The pool
+    /// asks `has_broken` as the connection comes back on this thread, and closes it.
+    static DISCARD_ON_RETURN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// One connection, for the command line: no pool threads to outlive `main`.
@@ -316,7 +330,11 @@ where
             .record(waiting.elapsed().as_secs_f64());
         let _counting = CountingCommits::of(&pool);
         let _clock = pool.clock.run_here();
-        work(&mut conn)
+        let done = work(&mut conn);
+        if done.as_ref().is_err_and(AppError::is_read_only_database) {
+            DISCARD_ON_RETURN.with(|discard| discard.set(true));
+        }
+        done
     })
     .await?
 }
@@ -490,11 +508,28 @@ pub fn cookie_secret(conn: &mut DbConnection) -> Result<Vec<u8>, AppError> {
         .map_err(|err| AppError::internal_from("the stored cookie key is not hex", err))
 }
 
-/// True when the database answers a trivial query (for `/readyz`).
+/// True when the database answers a trivial query and, on SQLite, accepts writes (for
+/// `/readyz`: a read-only file serves no change).
 pub fn ping(pool: &Pool) -> bool {
     checkout(pool)
-        .map(|mut conn| conn.ping().is_ok())
+        .map(|mut conn| match &mut *conn {
+            DbConnection::Sqlite(c) => accepts_writes(c).is_ok(),
+            DbConnection::Postgres(_) => conn.ping().is_ok(),
+        })
         .unwrap_or(false)
+}
+
+/// Writes the one value every SQLite file has (`user_version`, which this project leaves at
+/// 0 and only rewrites) back unchanged: fails when the file or this connection is read-only.
+fn accepts_writes(conn: &mut SqliteConnection) -> Result<(), DieselError> {
+    #[derive(diesel::QueryableByName)]
+    struct UserVersion {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        user_version: i32,
+    }
+    use diesel::RunQueryDsl;
+    let version = diesel::sql_query("PRAGMA user_version").get_result::<UserVersion>(conn)?;
+    conn.batch_execute(&format!("PRAGMA user_version = {}", version.user_version))
 }
 
 /// A pooled connection. While the database is down (a connection attempt just failed), only

@@ -440,7 +440,36 @@ pub fn wait_for_port(port: u16, seconds: u64) -> bool {
 
 /// The real `switchboard` binary with a fresh database and no inherited configuration.
 pub fn switchboard(database: &TestDatabase) -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    configured(
+        std::process::Command::new(env!("CARGO_BIN_EXE_switchboard")),
+        database,
+    )
+}
+
+/// The real binary as an unprivileged user, so that a file's mode binds it (root writes to a
+/// read-only file anyway): through `setpriv` as `nobody` when the tests run as root.
+pub fn switchboard_unprivileged(database: &TestDatabase) -> std::process::Command {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.starts_with(b"0\n"));
+    if !root {
+        return switchboard(database);
+    }
+    let mut command = std::process::Command::new("setpriv");
+    command.args([
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        env!("CARGO_BIN_EXE_switchboard"),
+    ]);
+    configured(command, database)
+}
+
+fn configured(
+    mut command: std::process::Command,
+    database: &TestDatabase,
+) -> std::process::Command {
     command
         .env_remove("SWITCHBOARD_BIND")
         .env_remove("SWITCHBOARD_PASSWORD")

@@ -76,6 +76,14 @@ impl TestDatabase {
         }
     }
 
+    /// A SQLite database at `path` (a file the test chose), removed afterwards like the others.
+    pub fn sqlite_at(path: std::path::PathBuf) -> Self {
+        Self {
+            url: DatabaseUrl::Sqlite(path.to_string_lossy().into_owned()),
+            cleanup: Cleanup::File(path),
+        }
+    }
+
     pub fn url_string(&self) -> String {
         match &self.url {
             DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),

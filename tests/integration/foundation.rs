@@ -811,6 +811,8 @@ async fn deactivation_ends_open_sessions(app: TestApp) {
         )
     })
     .unwrap();
+    // deactivated as the command line does, from outside the app
+    app.wait_for_change_elsewhere();
     let page = bob.get("/conversations").await;
     page.assert_status(303);
     // the sign-in page will say the account was changed

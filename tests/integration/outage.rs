@@ -1,7 +1,9 @@
 //! A PostgreSQL outage as the panel lives it: the database goes away under a running server
 //! (through a TCP proxy the test controls), requests and `/readyz` answer 503 at once instead
 //! of waiting out timeouts, and the server recovers by itself when the database is back.
-//! PostgreSQL only: an embedded SQLite file cannot go away over the network.
+//! The SQLite counterpart: the file turns read-only under a running server (a full or
+//! remounted disk, an operator's mistake); pages still read, changes answer 503, and the
+//! server writes again by itself once the file is writable.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +11,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::common::{
-    Backend, ChildGuard, PASSWORD, TestDatabase, free_port, switchboard, wait_for_port,
+    Backend, ChildGuard, PASSWORD, TestDatabase, free_port, switchboard, switchboard_unprivileged,
+    wait_for_port,
 };
 
 /// Forwards 127.0.0.1:`port` to the PostgreSQL server while up; when down, it refuses new
@@ -130,4 +133,94 @@ async fn a_postgres_outage_answers_503_at_once_and_recovers() {
     }
     // the session survived the outage: it lives in the database
     assert_eq!(status(&http, format!("{base}/conversations")).await.0, 200);
+}
+
+/// A folder of the temporary directory that an unprivileged server may write in; removed
+/// with everything in it when dropped.
+struct SharedFolder(std::path::PathBuf);
+
+impl SharedFolder {
+    fn create() -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!(
+            "sb_test_shared_{}_{}",
+            std::process::id(),
+            switchboard::core::secrets::random_hex(4)
+        ));
+        std::fs::create_dir(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for SharedFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Failed sign-ins by `count` browsers at once, each a write (a login-history record); the
+/// statuses they got.
+async fn failed_sign_ins(base: &str, count: usize) -> Vec<u16> {
+    let attempts = (0..count).map(|_| async {
+        let http = crate::common::http_client();
+        crate::common::http_sign_in(&http, base, "alice", "Wrong-Password-99").await
+    });
+    futures_util::future::join_all(attempts).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_sqlite_file_refuses_changes_and_recovers() {
+    let folder = SharedFolder::create();
+    let file = folder.0.join("switchboard.db");
+    let database = TestDatabase::sqlite_at(file.clone());
+    let port = free_port();
+    let _server = ChildGuard(
+        switchboard_unprivileged(&database)
+            .args(["demo", "--bind", &format!("127.0.0.1:{port}")])
+            // the failures below all come from one address, and check no password when locked
+            .env("SWITCHBOARD_LOGIN_FAILURE_LIMIT", "1000")
+            .env("SWITCHBOARD_PASSWORD_QUEUE", "100")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_for_port(port, 60));
+    let base = format!("http://127.0.0.1:{port}");
+    let http = crate::common::http_client();
+    assert_eq!(
+        crate::common::http_sign_in(&http, &base, "sofia", PASSWORD).await,
+        303
+    );
+
+    set_mode(&file, 0o444);
+    // many at once, so the pool opens connections while the file is read-only
+    let during = failed_sign_ins(&base, 24).await;
+    assert!(
+        during.iter().all(|code| [401, 503].contains(code)),
+        "{during:?}"
+    );
+    // never a 500: what cannot be written now is a 503 the browser may try again
+    let (page, _) = status(&http, format!("{base}/users")).await;
+    assert!([200, 503].contains(&page), "{page}");
+
+    set_mode(&file, 0o644);
+    // back by itself within moments (new connections are tried again after a failed one
+    // within a second), and then every change is accepted: no connection opened in the
+    // read-only period is kept
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while failed_sign_ins(&base, 24).await.contains(&503) {
+        assert!(Instant::now() < deadline, "still refusing changes");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for _ in 0..3 {
+        let after = failed_sign_ins(&base, 24).await;
+        assert!(after.iter().all(|code| *code == 401), "{after:?}");
+    }
+    assert_eq!(status(&http, format!("{base}/readyz")).await.0, 200);
 }
