@@ -566,6 +566,17 @@ pub mod search {
         format!("%{}%", escape(text))
     }
 
+    /// The FTS5 phrase for `text` when SQLite's trigram index can answer a search for it
+    /// (three characters or more: shorter text has no trigram); None elsewhere, where LIKE
+    /// answers (on PostgreSQL through its trigram indexes). The phrase quotes the text whole,
+    /// so nothing in it is read as FTS5 syntax.
+    pub fn indexed_phrase(conn: &super::DbConnection, text: &str) -> Option<String> {
+        let super::DbConnection::Sqlite(_) = conn else {
+            return None;
+        };
+        (text.chars().count() >= 3).then(|| format!("\"{}\"", text.replace('"', "\"\"")))
+    }
+
     /// `text` with LIKE's wildcards (and the escape character) escaped, for ESCAPE '\\'.
     pub fn escape(text: &str) -> String {
         text.replace('\\', "\\\\")

@@ -1009,6 +1009,7 @@ on_both_databases!(
     inbound_traffic_is_routed_and_stored_once,
     names_that_are_numbers_are_masked,
     masked_search_is_no_oracle,
+    search_finds_what_a_scan_of_the_text_finds,
     order_numbers_stay_readable_and_the_region_decides,
     agents_cannot_act_on_a_colleagues_conversation,
     pages_meet_the_accessibility_basics,
@@ -1157,6 +1158,98 @@ async fn masked_search_is_no_oracle(app: TestApp) {
     assert!(!hits(
         &dana.get("/conversations?status=all&q=137+8919").await
     ));
+}
+
+/// The conversations a search lists are those a plain scan of the text finds: the contact's
+/// name or any message holding the typed text, in any case, with `%`, `_` and quotes taken
+/// literally, short text too; and a message changed or removed is found by what it says now.
+/// (SQLite answers through its trigram index, PostgreSQL through its trigram indexes.)
+async fn search_finds_what_a_scan_of_the_text_finds(app: TestApp) {
+    let (whatsapp, token) = channel(&app, "WhatsApp Sales");
+    let mut client = app.client();
+    for (n, (name, text)) in [
+        ("Percent Buyer", "Is the 50% off_now deal still on?"),
+        ("Quote Sender", "He said \"hi there\" and left"),
+        ("Plain Person", "Where is my parcel, Courier?"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        hook(&mut client, whatsapp, &token, json!({"external_id": format!("wamid.scan-{n}"), "contact": {"name": name, "email": format!("scan{n}@example.org")}, "text": text}))
+            .await
+            .assert_status(201);
+    }
+    let demo = company_id(&app, "DEMO");
+    let scan = |q: &str| -> std::collections::BTreeSet<i64> {
+        let q = q.to_lowercase();
+        let texts: Vec<(i64, String, Option<String>)> = conversations::table
+            .inner_join(contacts::table)
+            .left_join(messages::table)
+            .filter(conversations::company_id.eq(demo))
+            .select((conversations::id, contacts::name, messages::body.nullable()))
+            .load(&mut app.conn())
+            .unwrap();
+        texts
+            .into_iter()
+            .filter(|(_, name, body)| {
+                name.to_lowercase().contains(&q)
+                    || body.as_ref().is_some_and(|b| b.to_lowercase().contains(&q))
+            })
+            .map(|(id, _, _)| id)
+            .collect()
+    };
+    let listed = |page: &Page| -> std::collections::BTreeSet<i64> {
+        page.body
+            .split("href=\"/conversations/")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next()?.parse().ok())
+            .collect()
+    };
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let search = |q: &str| {
+        format!(
+            "/conversations?status=all&q={}",
+            q.replace('%', "%25")
+                .replace(' ', "+")
+                .replace('"', "%22")
+                .replace('?', "%3F")
+        )
+    };
+    for q in [
+        "courier",
+        "COURIER",
+        "parcel, c",
+        "50% o",
+        "f_n",
+        "%",
+        "_",
+        "\"hi there\"",
+        "percent",
+        "er",
+        "e",
+        "no such text anywhere",
+    ] {
+        let page = sofia.get(&search(q)).await;
+        page.assert_status(200);
+        assert_eq!(listed(&page), scan(q), "search for {q:?}");
+    }
+    assert!(!scan("courier").is_empty() && scan("no such text anywhere").is_empty());
+    // what a message says now is what finds it
+    diesel::update(messages::table.filter(messages::body.like("%parcel, Courier%")))
+        .set(messages::body.eq("Where is my package?"))
+        .execute(&mut app.conn())
+        .unwrap();
+    for q in ["parcel", "package"] {
+        assert_eq!(listed(&sofia.get(&search(q)).await), scan(q), "{q}");
+    }
+    diesel::delete(messages::table.filter(messages::body.like("%package%")))
+        .execute(&mut app.conn())
+        .unwrap();
+    assert_eq!(
+        listed(&sofia.get(&search("package")).await),
+        scan("package")
+    );
+    assert!(scan("package").is_empty());
 }
 
 /// Free text is read with a real phone-number parser and the company's region: order numbers,
