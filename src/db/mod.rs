@@ -395,9 +395,9 @@ where
 }
 
 /// `write_transaction` for writes that change no session, user, role or company row (refusal
-/// counts): they leave the session cache as it is, so a stream of refused requests — which
-/// anyone signed in can send — does not empty it for everyone. Anything else uses
-/// `write_transaction`.
+/// counts, inbound messages, the agents' work on conversations and call tasks): they leave the
+/// session cache as it is, so a stream of refused requests — which anyone signed in can send —
+/// or a busy inbox does not empty it for everyone. Anything else uses `write_transaction`.
 pub fn write_transaction_outside_sessions<T, F>(
     conn: &mut DbConnection,
     change: F,

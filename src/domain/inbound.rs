@@ -16,7 +16,7 @@ use crate::core::secrets::constant_time_eq;
 use crate::db::schema::{
     call_tasks, channels, contacts, conversation_assignments, conversations, messages,
 };
-use crate::db::{DbConnection, write_transaction};
+use crate::db::{DbConnection, write_transaction_outside_sessions};
 use crate::domain::conversations::NewMessage;
 use crate::domain::{channels as channel_domain, now};
 use crate::error::AppError;
@@ -255,7 +255,10 @@ pub fn receive(
     if let Some(outcome) = existing(conn, channel_id, &checked)? {
         return Ok(Ok(outcome));
     }
-    let stored = write_transaction(conn, |conn| store(conn, company_id, channel_id, &checked));
+    // a message changes no session, user, role or company row: the session cache stays
+    let stored = write_transaction_outside_sessions(conn, |conn| {
+        store(conn, company_id, channel_id, &checked)
+    });
     match stored {
         Ok(outcome) => Ok(Ok(outcome)),
         // a concurrent retry stored it first: answer with what it stored

@@ -89,7 +89,7 @@ fn return_path(asked: Option<&str>) -> String {
 
 pub async fn complete(cx: Cx, id: Path<CallTaskId>, Form(form): Form<CompleteForm>) -> Answer {
     let id = id.into_inner();
-    cx.write(move |conn, me| calls::complete(conn, me, id))
+    cx.write_outside_sessions(move |conn, me| calls::complete(conn, me, id))
         .await?;
     Ok(cx.done(
         "The call task was completed.",

@@ -90,10 +90,35 @@ impl Cx {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection, &Caller) -> Result<T, AppError> + Send + 'static,
     {
+        self.write_counted(true, work).await
+    }
+
+    /// `write` for the agents' work (replies, close and reopen, transfers, labels, reveals,
+    /// call tasks), which changes no session, user, role or company row: it leaves the session
+    /// cache as it is, so a busy inbox does not make every signed-in request read its session
+    /// again (`db::write_transaction_outside_sessions`).
+    pub async fn write_outside_sessions<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection, &Caller) -> Result<T, AppError> + Send + 'static,
+    {
+        self.write_counted(false, work).await
+    }
+
+    async fn write_counted<T, F>(&self, counted: bool, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection, &Caller) -> Result<T, AppError> + Send + 'static,
+    {
         let caller = self.caller();
         let attempted = self.route.clone();
         db::run(&self.state.pool, move |conn| {
-            let result = db::write_transaction(conn, |conn| work(conn, &caller));
+            let change = |conn: &mut DbConnection| work(conn, &caller);
+            let result = if counted {
+                db::write_transaction(conn, change)
+            } else {
+                db::write_transaction_outside_sessions(conn, change)
+            };
             if let Err(AppError::Forbidden) = &result
                 && let Err(err) = audit::refusal(conn, caller.company_id, &caller.actor, &attempted)
             {

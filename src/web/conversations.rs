@@ -393,7 +393,7 @@ pub async fn reply(cx: Cx, id: Path<ConversationId>, Form(form): Form<ReplyForm>
     let body = form.body;
     let text = body.clone();
     let result = cx
-        .write(move |conn, me| conversations::reply(conn, me, id, &text, kind))
+        .write_outside_sessions(move |conn, me| conversations::reply(conn, me, id, &text, kind))
         .await;
     let fragment = |message, error, reply_body| ReplyFragment {
         conversation_id: id,
@@ -444,7 +444,7 @@ pub async fn reopen(cx: Cx, id: Path<ConversationId>) -> Answer {
 }
 
 async fn set_status(cx: Cx, id: ConversationId, open: bool) -> Answer {
-    cx.write(move |conn, me| conversations::set_status(conn, me, id, open))
+    cx.write_outside_sessions(move |conn, me| conversations::set_status(conn, me, id, open))
         .await?;
     let said = match open {
         true => "The conversation was reopened.",
@@ -456,7 +456,9 @@ async fn set_status(cx: Cx, id: ConversationId, open: bool) -> Answer {
 pub async fn transfer(cx: Cx, id: Path<ConversationId>, Form(form): Form<AssigneeForm>) -> Answer {
     let id = id.into_inner();
     match cx
-        .write(move |conn, me| conversations::transfer(conn, me, id, form.assignee_id))
+        .write_outside_sessions(move |conn, me| {
+            conversations::transfer(conn, me, id, form.assignee_id)
+        })
         .await
         .fields_apart()?
     {
@@ -475,7 +477,9 @@ pub struct LabelForm {
 pub async fn add_label(cx: Cx, id: Path<ConversationId>, Form(form): Form<LabelForm>) -> Answer {
     let id = id.into_inner();
     match cx
-        .write(move |conn, me| conversations::set_label(conn, me, id, &form.label, true))
+        .write_outside_sessions(move |conn, me| {
+            conversations::set_label(conn, me, id, &form.label, true)
+        })
         .await
         .fields_apart()?
     {
@@ -486,8 +490,10 @@ pub async fn add_label(cx: Cx, id: Path<ConversationId>, Form(form): Form<LabelF
 
 pub async fn remove_label(cx: Cx, id: Path<ConversationId>, Form(form): Form<LabelForm>) -> Answer {
     let id = id.into_inner();
-    cx.write(move |conn, me| conversations::set_label(conn, me, id, &form.label, false))
-        .await?;
+    cx.write_outside_sessions(move |conn, me| {
+        conversations::set_label(conn, me, id, &form.label, false)
+    })
+    .await?;
     Ok(cx.done("The label was removed.", format!("/conversations/{id}")))
 }
 
@@ -509,7 +515,7 @@ pub struct RevealForm {
 pub async fn reveal(cx: Cx, id: Path<ConversationId>, Form(form): Form<RevealForm>) -> Answer {
     let id = id.into_inner();
     match cx
-        .write(move |conn, me| conversations::reveal(conn, me, id, &form.reason))
+        .write_outside_sessions(move |conn, me| conversations::reveal(conn, me, id, &form.reason))
         .await
         .fields_apart()?
     {

@@ -292,6 +292,46 @@ async fn the_session_cache_spares_the_database_and_changes_act_at_once(app: Test
     }
     alice.get("/account").await.assert_status(200);
     assert_eq!(cache.reads(), reads, "a cached session was read again");
+    // nor does the inbox's traffic: a reply, a label, a close, a customer's message
+    let alice_id = user_id(&app, "DEMO", "alice");
+    let (hers, channel): (i64, i64) = conversations::table
+        .filter(conversations::assignee_id.eq(alice_id))
+        .filter(conversations::status.eq("open"))
+        .select((conversations::id, conversations::channel_id))
+        .first(&mut app.conn())
+        .unwrap();
+    for (action, field) in [
+        ("messages", ("body", "On its way")),
+        ("labels", ("label", "cached")),
+        ("close", ("", "")),
+    ] {
+        let fields: &[(&str, &str)] = if field.0.is_empty() { &[] } else { &[field] };
+        alice
+            .post(&format!("/conversations/{hers}/{action}"), fields)
+            .await
+            .assert_status(303);
+    }
+    let token: String = switchboard::db::schema::channels::table
+        .find(channel)
+        .select(switchboard::db::schema::channels::webhook_token)
+        .first(&mut app.conn())
+        .unwrap();
+    let message = r#"{"external_id":"wamid.cached-1","contact":{"name":"Cache Tester","phone":"+90 532 000 44 55"},"text":"Hello?"}"#;
+    app.client()
+        .post_body(
+            &format!("/hooks/channels/{channel}/messages"),
+            "application/json",
+            message.as_bytes().to_vec(),
+            &[("Authorization", &format!("Bearer {token}"))],
+        )
+        .await
+        .assert_status(201);
+    alice.get("/conversations").await.assert_status(200);
+    assert_eq!(
+        cache.reads(),
+        reads,
+        "the inbox's work emptied the session cache"
+    );
     // just short of FRESH_FOR the entry still serves; once older, the next request reads it
     let fresh_for = chrono::TimeDelta::from_std(switchboard::auth::session_cache::FRESH_FOR)
         .expect("a short time");
@@ -303,7 +343,6 @@ async fn the_session_cache_spares_the_database_and_changes_act_at_once(app: Test
     alice.get("/account").await.assert_status(200);
     assert_eq!(cache.reads(), reads + 1);
     // a deactivation on this instance acts on the very next request, cached or not
-    let alice_id = user_id(&app, "DEMO", "alice");
     let mut sofia = app.signed_in("DEMO", "sofia").await;
     sofia.get(&format!("/users/{alice_id}")).await;
     sofia
