@@ -11,7 +11,7 @@ mod database;
 
 use std::time::{Duration, Instant};
 
-use database::{Backend, TestDatabase};
+use database::TestDatabase;
 use diesel::prelude::*;
 use switchboard::db::schema::{audit_events, login_events};
 use switchboard::db::{self, write_transaction};
@@ -37,15 +37,9 @@ fn time<T>(label: &str, runs: u32, mut f: impl FnMut() -> T) {
 }
 
 fn main() {
-    let rows: i64 = std::env::var("SWITCHBOARD_BENCH_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
     // the same throwaway database the integration tests use, dropped when `database` is
-    let database = match std::env::var("SWITCHBOARD_BENCH_POSTGRES") {
-        Ok(server) => TestDatabase::create_on(Backend::Postgres, &server),
-        Err(_) => TestDatabase::create(Backend::Sqlite),
-    };
+    let (database, rows) = TestDatabase::for_benchmark(200_000);
+    let rows = i64::try_from(rows).unwrap();
     let url = database.url.clone();
     println!(
         "backend {}, {rows} activity records and {rows} sign-in attempts",

@@ -13,7 +13,7 @@ mod database;
 
 use std::time::{Duration, Instant};
 
-use database::{Backend, TestDatabase};
+use database::TestDatabase;
 use diesel::prelude::*;
 use switchboard::core::ids::{CompanyId, ConversationId, UserId};
 use switchboard::core::masking::PhoneRegion;
@@ -48,14 +48,7 @@ const WORDS: [&str; 16] = [
 ];
 
 fn main() {
-    let rows: usize = std::env::var("SWITCHBOARD_BENCH_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300_000);
-    let database = match std::env::var("SWITCHBOARD_BENCH_POSTGRES") {
-        Ok(server) => TestDatabase::create_on(Backend::Postgres, &server),
-        Err(_) => TestDatabase::create(Backend::Sqlite),
-    };
+    let (database, rows) = TestDatabase::for_benchmark(300_000);
     let url = database.url.clone();
     println!("backend {}, {rows} messages", url.backend_name());
     let mut conn = db::connect_single(&url).unwrap();

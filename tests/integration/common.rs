@@ -580,6 +580,23 @@ pub fn give_role(
     app.wait_for_change_elsewhere();
 }
 
+/// A channel's inbound hook receiving `body` (JSON) with the channel's token.
+pub async fn hook(
+    client: &mut Client,
+    channel_id: i64,
+    token: &str,
+    body: serde_json::Value,
+) -> Page {
+    client
+        .post_body(
+            &format!("/hooks/channels/{channel_id}/messages"),
+            "application/json",
+            body.to_string().into_bytes(),
+            &[("Authorization", &format!("Bearer {token}"))],
+        )
+        .await
+}
+
 /// Lookups the tests share.
 pub fn company_id(app: &TestApp, code: &str) -> CompanyId {
     switchboard::domain::companies::find_by_code(&mut app.conn(), code)

@@ -76,6 +76,20 @@ impl TestDatabase {
         }
     }
 
+    /// The database a benchmark runs on: PostgreSQL when `SWITCHBOARD_BENCH_POSTGRES` names a
+    /// server, else a SQLite file; and how many rows it seeds (`SWITCHBOARD_BENCH_ROWS`).
+    pub fn for_benchmark(default_rows: usize) -> (Self, usize) {
+        let rows = std::env::var("SWITCHBOARD_BENCH_ROWS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default_rows);
+        let database = match std::env::var("SWITCHBOARD_BENCH_POSTGRES") {
+            Ok(server) => Self::create_on(Backend::Postgres, &server),
+            Err(_) => Self::create(Backend::Sqlite),
+        };
+        (database, rows)
+    }
+
     /// A SQLite database at `path` (a file the test chose), removed afterwards like the others.
     pub fn sqlite_at(path: std::path::PathBuf) -> Self {
         Self {

@@ -316,14 +316,8 @@ async fn the_session_cache_spares_the_database_and_changes_act_at_once(app: Test
         .select(switchboard::db::schema::channels::webhook_token)
         .first(&mut app.conn())
         .unwrap();
-    let message = r#"{"external_id":"wamid.cached-1","contact":{"name":"Cache Tester","phone":"+90 532 000 44 55"},"text":"Hello?"}"#;
-    app.client()
-        .post_body(
-            &format!("/hooks/channels/{channel}/messages"),
-            "application/json",
-            message.as_bytes().to_vec(),
-            &[("Authorization", &format!("Bearer {token}"))],
-        )
+    let message = serde_json::json!({"external_id": "wamid.cached-1", "contact": {"name": "Cache Tester", "phone": "+90 532 000 44 55"}, "text": "Hello?"});
+    crate::common::hook(&mut app.client(), channel, &token, message)
         .await
         .assert_status(201);
     alice.get("/conversations").await.assert_status(200);

@@ -75,6 +75,29 @@ fn server_address(url: &str) -> String {
     }
 }
 
+/// Starts `command` serving the demo workspace; the server, its address, and a browser
+/// signed in there as sofia.
+async fn serve_demo_as_sofia(
+    mut command: std::process::Command,
+) -> (ChildGuard, String, reqwest::Client) {
+    let port = free_port();
+    let server = ChildGuard(
+        command
+            .args(["demo", "--bind", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_for_port(port, 60));
+    let base = format!("http://127.0.0.1:{port}");
+    let http = crate::common::http_client();
+    assert_eq!(
+        crate::common::http_sign_in(&http, &base, "sofia", PASSWORD).await,
+        303
+    );
+    (server, base, http)
+}
+
 async fn status(http: &reqwest::Client, url: String) -> (u16, Duration) {
     let started = Instant::now();
     let answer = http.get(url).send().await.map(|a| a.status().as_u16());
@@ -90,22 +113,9 @@ async fn a_postgres_outage_answers_503_at_once_and_recovers() {
     let mut proxy = Proxy::start(server_address(url)).await;
     let address = server_address(url);
     let through_proxy = url.replacen(&address, &format!("127.0.0.1:{}", proxy.port), 1);
-    let port = free_port();
-    let _server = ChildGuard(
-        switchboard(&database)
-            .env("SWITCHBOARD_DATABASE_URL", &through_proxy)
-            .args(["demo", "--bind", &format!("127.0.0.1:{port}")])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(wait_for_port(port, 60));
-    let base = format!("http://127.0.0.1:{port}");
-    let http = crate::common::http_client();
-    assert_eq!(
-        crate::common::http_sign_in(&http, &base, "sofia", PASSWORD).await,
-        303
-    );
+    let mut command = switchboard(&database);
+    command.env("SWITCHBOARD_DATABASE_URL", &through_proxy);
+    let (_server, base, http) = serve_demo_as_sofia(command).await;
     assert_eq!(status(&http, format!("{base}/conversations")).await.0, 200);
 
     proxy.down();
@@ -179,24 +189,12 @@ async fn a_read_only_sqlite_file_refuses_changes_and_recovers() {
     let folder = SharedFolder::create();
     let file = folder.0.join("switchboard.db");
     let database = TestDatabase::sqlite_at(file.clone());
-    let port = free_port();
-    let _server = ChildGuard(
-        switchboard_unprivileged(&database)
-            .args(["demo", "--bind", &format!("127.0.0.1:{port}")])
-            // the failures below all come from one address, and check no password when locked
-            .env("SWITCHBOARD_LOGIN_FAILURE_LIMIT", "1000")
-            .env("SWITCHBOARD_PASSWORD_QUEUE", "100")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(wait_for_port(port, 60));
-    let base = format!("http://127.0.0.1:{port}");
-    let http = crate::common::http_client();
-    assert_eq!(
-        crate::common::http_sign_in(&http, &base, "sofia", PASSWORD).await,
-        303
-    );
+    let mut command = switchboard_unprivileged(&database);
+    // the failures below all come from one address, and check no password when locked
+    command
+        .env("SWITCHBOARD_LOGIN_FAILURE_LIMIT", "1000")
+        .env("SWITCHBOARD_PASSWORD_QUEUE", "100");
+    let (_server, base, http) = serve_demo_as_sofia(command).await;
 
     set_mode(&file, 0o444);
     // many at once, so the pool opens connections while the file is read-only

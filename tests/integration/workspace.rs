@@ -3,7 +3,7 @@
 //! reopen, transfers, labels, reveals, inbound traffic and call tasks.
 
 use crate::common::on_both_databases;
-use crate::common::{Client, Page, TestApp, company_id, give_role, id_of};
+use crate::common::{Client, Page, TestApp, company_id, give_role, hook, id_of};
 use actix_web::http::Method;
 use diesel::prelude::*;
 use serde_json::json;
@@ -44,17 +44,6 @@ fn conversation_of(app: &TestApp, user: i64, channel_name: &str) -> i64 {
 
 fn rows(page: &Page) -> usize {
     page.body.matches("<tr>").count().saturating_sub(1)
-}
-
-async fn hook(client: &mut Client, channel_id: i64, token: &str, body: serde_json::Value) -> Page {
-    client
-        .post_body(
-            &format!("/hooks/channels/{channel_id}/messages"),
-            "application/json",
-            body.to_string().into_bytes(),
-            &[("Authorization", &format!("Bearer {token}"))],
-        )
-        .await
 }
 
 /// The list pages by keyset and keeps its filters: every conversation of the channel once,
