@@ -99,6 +99,11 @@ pub enum Command {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Add a company the size of a large deployment, for sizing a machine: conversations and
+    /// messages through the inbound hook's path, activity records and sign-in attempts. Run
+    /// again to add as much again. A new company's supervisor password: first line of stdin
+    /// or SWITCHBOARD_PASSWORD.
+    Seed(SeedArgs),
     /// Copy the SQLite database to a new file while the panel serves (PostgreSQL: pg_dump).
     Backup {
         #[arg(long)]
@@ -109,6 +114,24 @@ pub enum Command {
         #[arg(long)]
         from: std::path::PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// The company to create (with a supervisor, 20 agents and 5 channels) or add to.
+    #[arg(long, default_value = "SCALE")]
+    pub company: String,
+    #[arg(long, default_value_t = 1_000)]
+    pub conversations: usize,
+    /// Messages in all, one per conversation at least.
+    #[arg(long, default_value_t = 3_000)]
+    pub messages: usize,
+    /// Activity records.
+    #[arg(long, default_value_t = 10_000)]
+    pub audit: usize,
+    /// Sign-in attempts.
+    #[arg(long, default_value_t = 3_000)]
+    pub logins: usize,
 }
 
 #[derive(Debug, Subcommand)]

@@ -128,6 +128,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCommand::Verify { company }) => verify_audit(&mut conn, company),
+        Command::Seed(args) => seed(&mut conn, &args),
         Command::Backup { .. } | Command::Restore { .. } => Ok(ExitCode::SUCCESS),
     }
 }
@@ -206,6 +207,41 @@ fn verify_audit(conn: &mut DbConnection, company: Option<String>) -> anyhow::Res
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `switchboard seed`: the company (created when missing) and the rows asked for, with the
+/// time it took.
+fn seed(
+    conn: &mut db::DbConnection,
+    args: &switchboard::config::SeedArgs,
+) -> anyhow::Result<ExitCode> {
+    let code = companies::normalize_code(&args.company).map_err(anyhow::Error::msg)?;
+    let password = if companies::find_by_code(conn, &code)
+        .map_err(describe)?
+        .is_none()
+    {
+        read_password()?
+    } else {
+        String::new()
+    };
+    let started = std::time::Instant::now();
+    let scale = switchboard::domain::scale::Scale {
+        conversations: args.conversations,
+        messages: args.messages,
+        audit: args.audit,
+        logins: args.logins,
+    };
+    switchboard::domain::scale::seed(conn, &code, &password, scale, |line| println!("{line}"))
+        .map_err(describe)?;
+    println!(
+        "{code}: {} conversations, {} messages, {} activity records and {} sign-in attempts added in {:.1} s.",
+        args.conversations,
+        args.messages.max(args.conversations),
+        args.audit,
+        args.logins,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `SWITCHBOARD_PASSWORD`, else the first line of standard input.

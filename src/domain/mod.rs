@@ -14,6 +14,7 @@ pub mod inbound;
 pub mod login_events;
 pub mod offboarding;
 pub mod roles;
+pub mod scale;
 pub mod sessions;
 pub mod settings;
 pub mod users;

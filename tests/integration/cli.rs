@@ -456,7 +456,108 @@ on_both_databases!(
     operators_create_companies_and_users_and_verify_the_audit_log,
     instances_started_together_migrate_once,
     backups_copy_a_live_database_and_restores_wait_for_it,
+    operators_seed_a_company_of_the_size_they_plan_for,
 );
+
+/// `seed` creates a company (its supervisor's password from stdin, agents, channels) and adds
+/// what it is asked for: conversations routed among the agents through the inbound path, with
+/// masked copies and search; activity records in one chain that verifies; sign-in attempts.
+/// Run again, it adds as much again and needs no password.
+fn operators_seed_a_company_of_the_size_they_plan_for(backend: Backend) {
+    use switchboard::db::schema::{
+        audit_events, companies, conversations, login_events, messages, users,
+    };
+    let database = TestDatabase::create(backend);
+    let args = [
+        "seed",
+        "--company",
+        "scale",
+        "--conversations",
+        "40",
+        "--messages",
+        "100",
+        "--audit",
+        "300",
+        "--logins",
+        "50",
+    ];
+    let seeded = run(&database, &args, Some("Tall-Harbor-Lantern-77\n"));
+    assert!(seeded.status.success(), "{}", text(&seeded.stderr));
+    assert!(text(&seeded.stdout).contains("SCALE: 40 conversations, 100 messages"));
+    let mut conn = switchboard::db::connect_single(&database.url).unwrap();
+    let company: i64 = companies::table
+        .filter(companies::code.eq("SCALE"))
+        .select(companies::id)
+        .first(&mut conn)
+        .unwrap();
+    let count_of = |conn: &mut switchboard::db::DbConnection| -> (i64, i64, i64, i64) {
+        (
+            conversations::table
+                .filter(conversations::company_id.eq(company))
+                .count()
+                .get_result(conn)
+                .unwrap(),
+            messages::table
+                .filter(messages::company_id.eq(company))
+                .count()
+                .get_result(conn)
+                .unwrap(),
+            audit_events::table
+                .filter(audit_events::company_id.eq(company))
+                .filter(audit_events::action.eq("seed.record"))
+                .count()
+                .get_result(conn)
+                .unwrap(),
+            login_events::table
+                .filter(login_events::company_id.eq(company))
+                .count()
+                .get_result(conn)
+                .unwrap(),
+        )
+    };
+    assert_eq!(count_of(&mut conn), (40, 100, 300, 50));
+    // routed among the agents, every one of them holding some (the least-loaded rule)
+    let holders: Vec<Option<i64>> = conversations::table
+        .filter(conversations::company_id.eq(company))
+        .select(conversations::assignee_id)
+        .load(&mut conn)
+        .unwrap();
+    let agents: Vec<i64> = users::table
+        .filter(users::company_id.eq(company))
+        .filter(users::username.like("agent%"))
+        .select(users::id)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(agents.len(), 20);
+    for agent in &agents {
+        assert_eq!(holders.iter().filter(|h| **h == Some(*agent)).count(), 2);
+    }
+    // what the inbound path writes: masked copies of every message
+    let unmasked: i64 = messages::table
+        .filter(messages::company_id.eq(company))
+        .filter(messages::body_masked.is_null())
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(unmasked, 0);
+    let verified = run(&database, &["audit", "verify", "--company", "SCALE"], None);
+    assert!(verified.status.success(), "{}", text(&verified.stderr));
+    // the seeded supervisor signs in with the password given
+    let hash: Option<String> = users::table
+        .filter(users::company_id.eq(company))
+        .filter(users::username.eq("supervisor"))
+        .select(users::password_hash)
+        .first(&mut conn)
+        .unwrap();
+    assert!(switchboard::core::passwords::verify(
+        "Tall-Harbor-Lantern-77",
+        hash.as_deref().unwrap()
+    ));
+    // again: as much again, no password asked
+    let again = run(&database, &args, None);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(count_of(&mut conn), (80, 200, 600, 100));
+}
 
 /// `backup` copies a SQLite database while the panel serves and writes go on, and the copy is
 /// consistent (its audit chain verifies); `restore` refuses while a panel serves the database
