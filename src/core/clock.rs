@@ -103,6 +103,18 @@ mod tests {
     }
 
     #[test]
+    fn a_running_clock_moved_twice_is_ahead_by_both() {
+        let clock = Clock::default();
+        clock.advance(TimeDelta::hours(2));
+        clock.advance(TimeDelta::hours(3));
+        let ahead = clock.now() - system_now();
+        assert!(
+            ahead > TimeDelta::minutes(299) && ahead <= TimeDelta::hours(5),
+            "{ahead}"
+        );
+    }
+
+    #[test]
     fn now_reads_the_clock_of_the_running_work_only_while_it_runs() {
         let clock = Clock::default();
         clock.advance(TimeDelta::days(3));
