@@ -201,7 +201,14 @@ impl DbManager {
                 Ok(DbConnection::Postgres(conn))
             }
             DatabaseUrl::Sqlite(path) => {
-                let mut conn = SqliteConnection::establish(path)?;
+                // a serving connection opens the file that is there and never makes a new,
+                // empty one (the file moved or deleted under a running panel; a pool topping
+                // itself up after its database was removed)
+                let mut conn = if self.serving {
+                    SqliteConnection::establish(&existing_file_uri(path))?
+                } else {
+                    SqliteConnection::establish(path)?
+                };
                 // WAL lets readers run beside the writer; the busy timeout makes a second writer
                 // wait for the first instead of failing.
                 conn.batch_execute(
@@ -222,6 +229,15 @@ impl DbManager {
             }
         }
     }
+}
+
+/// A SQLite URI that opens `path` for reading and writing only if the file exists.
+fn existing_file_uri(path: &str) -> String {
+    let escaped = path
+        .replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23");
+    format!("file:{escaped}?mode=rw")
 }
 
 impl ManageConnection for DbManager {
@@ -605,6 +621,31 @@ mod tests {
         ));
         assert!(DatabaseUrl::parse("mysql://x").is_err());
         assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn serving_connections_never_create_a_database_file() {
+        let dir = std::env::temp_dir().join(format!(
+            "sb_unit_{}_{}",
+            std::process::id(),
+            crate::core::secrets::random_hex(4)
+        ));
+        std::fs::create_dir(&dir).unwrap();
+        let path = dir.join("odd name?#%.db").to_string_lossy().into_owned();
+        let serving = DbManager {
+            serving: true,
+            ..DbManager::new(DatabaseUrl::Sqlite(path.clone()))
+        };
+        assert!(serving.connect_once().is_err());
+        assert!(!std::path::Path::new(&path).exists());
+        // the command line (and `connect`, before its pool) creates it; then serving opens it
+        drop(
+            DbManager::new(DatabaseUrl::Sqlite(path.clone()))
+                .connect_once()
+                .unwrap(),
+        );
+        assert!(serving.connect_once().is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
