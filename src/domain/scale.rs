@@ -61,6 +61,12 @@ pub fn seed(
         ip: "local".into(),
     };
     let company = match companies::find_by_code(conn, code)? {
+        // fake customers never land in a real company through a mistyped code
+        Some(company) if company.name != seeded_name(code) => {
+            return Err(AppError::Conflict(format!(
+                "{code} was not made by seed; seed adds only to the companies it made"
+            )));
+        }
         Some(company) => company,
         None => {
             let company =
@@ -162,13 +168,18 @@ pub fn seed(
     Ok(company.id)
 }
 
+/// The name `seed` gives the companies it makes, by which it knows them again.
+fn seeded_name(code: &str) -> String {
+    format!("{code} (seeded)")
+}
+
 fn create_company(
     conn: &mut DbConnection,
     code: &str,
     password: &str,
     actor: &Actor,
 ) -> Result<companies::Company, AppError> {
-    let company = companies::create(conn, code, &format!("{code} (seeded)"), actor)?;
+    let company = companies::create(conn, code, &seeded_name(code), actor)?;
     let system = Caller::system(company.id, actor.clone());
     let mut channel_ids = Vec::new();
     for (kind, name) in KINDS {

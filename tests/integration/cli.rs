@@ -557,6 +557,35 @@ fn operators_seed_a_company_of_the_size_they_plan_for(backend: Backend) {
     let again = run(&database, &args, None);
     assert!(again.status.success(), "{}", text(&again.stderr));
     assert_eq!(count_of(&mut conn), (80, 200, 600, 100));
+    // a company seed did not make is refused, and gets nothing
+    let made = run(
+        &database,
+        &[
+            "company",
+            "create",
+            "--code",
+            "REAL",
+            "--name",
+            "Real Co",
+            "--supervisor",
+            "rita",
+        ],
+        Some("Tall-Harbor-Lantern-77\n"),
+    );
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let refused = run(&database, &["seed", "--company", "REAL"], None);
+    assert_one_clear_line(&refused, "REAL was not made by seed");
+    let real: i64 = companies::table
+        .filter(companies::code.eq("REAL"))
+        .select(companies::id)
+        .first(&mut conn)
+        .unwrap();
+    let real_conversations: i64 = conversations::table
+        .filter(conversations::company_id.eq(real))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(real_conversations, 0);
 }
 
 /// `backup` copies a SQLite database while the panel serves and writes go on, and the copy is
