@@ -2,6 +2,7 @@
 //! write-transaction helper every change goes through.
 
 pub mod backup;
+pub mod raw;
 pub mod schema;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

@@ -69,6 +69,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         deleted_at -> Nullable<Timestamp>,
+        time_zone -> Text,
     }
 }
 
@@ -118,6 +119,9 @@ diesel::table! {
         created_at -> Timestamp,
         closed_at -> Nullable<Timestamp>,
         awaiting_reply_since -> Nullable<Timestamp>,
+        first_response_at -> Nullable<Timestamp>,
+        first_responder_id -> Nullable<BigInt>,
+        closed_by_id -> Nullable<BigInt>,
     }
 }
 

@@ -30,6 +30,8 @@ pub struct User {
     pub lockouts: i32,
     pub locked_until: Option<NaiveDateTime>,
     pub last_login_at: Option<NaiveDateTime>,
+    /// The IANA name of the zone their reports count days in.
+    pub time_zone: String,
 }
 
 impl User {

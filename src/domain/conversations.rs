@@ -286,10 +286,21 @@ impl NewMessage<'_> {
             .select(companies::phone_region)
             .first(conn)?;
         let masked = mask_text(self.body, PhoneRegion::from_stored(&region));
-        diesel::insert_into(messages::table)
+        let id = diesel::insert_into(messages::table)
             .values((self, messages::body_masked.eq(Some(masked))))
             .returning(messages::id)
-            .get_result(conn)
+            .get_result(conn)?;
+        if self.direction == Direction::Outbound {
+            // the first answer to the customer, for the reports' first-response times
+            diesel::update(conversations::table.find(self.conversation_id))
+                .filter(conversations::first_response_at.is_null())
+                .set((
+                    conversations::first_response_at.eq(Some(self.created_at)),
+                    conversations::first_responder_id.eq(self.author_id),
+                ))
+                .execute(conn)?;
+        }
+        Ok(id)
     }
 }
 
@@ -548,6 +559,7 @@ pub fn reply(
                 conversations::awaiting_reply_since.eq(None::<NaiveDateTime>),
                 conversations::status.eq(ConversationStatus::Open),
                 conversations::closed_at.eq(None::<NaiveDateTime>),
+                conversations::closed_by_id.eq(None::<UserId>),
             ))
             .execute(conn)?;
     }
@@ -600,6 +612,7 @@ pub fn set_status(
         .set((
             conversations::status.eq(wanted),
             conversations::closed_at.eq(if open { None } else { Some(now()) }),
+            conversations::closed_by_id.eq(if open { None } else { Some(viewer.user_id) }),
         ))
         .execute(conn)?;
     let (action, verb) = if open {

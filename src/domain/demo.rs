@@ -196,6 +196,7 @@ impl Seeder<'_> {
                 conversations::last_message_at.eq(last),
                 conversations::created_at.eq(last - Duration::minutes(5)),
                 conversations::closed_at.eq((status == "closed").then_some(last)),
+                conversations::closed_by_id.eq(assignee.filter(|_| status == "closed")),
             ))
             .returning(conversations::id)
             .get_result(conn)?;

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod inbound;
 pub mod login_events;
 pub mod offboarding;
+pub mod reports;
 pub mod roles;
 pub mod scale;
 pub mod sessions;

@@ -895,3 +895,33 @@ pub fn profile(
         last_supervisor,
     })
 }
+
+/// Sets the signed-in user's own time zone (an IANA name such as `Europe/Istanbul`): the days
+/// and hours their reports count in.
+pub fn set_own_time_zone(conn: &mut DbConnection, me: &Caller, name: &str) -> Result<(), AppError> {
+    let Ok(zone) = name.trim().parse::<chrono_tz::Tz>() else {
+        return Err(AppError::field(
+            "time_zone",
+            "Choose a time zone from the list.",
+        ));
+    };
+    let user = get(conn, me.company_id, me.user_id())?;
+    if user.time_zone == zone.name() {
+        return Ok(());
+    }
+    diesel::update(users::table.find(user.id))
+        .set((
+            users::time_zone.eq(zone.name()),
+            users::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    audit::Entry::new(me.company_id, &me.actor, "account.time_zone")
+        .on("user", user.id, &user.username)
+        .saying(format!(
+            "{} changed their time zone from {} to {}",
+            user.username,
+            user.time_zone,
+            zone.name()
+        ))
+        .write(conn)
+}

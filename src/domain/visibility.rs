@@ -35,6 +35,51 @@ impl Scope {
     }
 }
 
+/// The columns of a table that the visibility rule reads, named as a hand-written query
+/// names them (`c.channel_id`).
+pub struct ScopeColumns {
+    pub company_id: &'static str,
+    pub channel_id: &'static str,
+    pub assignee_id: &'static str,
+}
+
+impl Scope {
+    /// The scope as a condition in hand-written SQL (reports): the same cases as
+    /// [`scope_filter!`], next to it so they cannot drift apart.
+    pub fn push_sql(
+        &self,
+        query: &mut crate::db::raw::RawSql,
+        columns: &ScopeColumns,
+        company_id: crate::core::ids::CompanyId,
+    ) {
+        query.sql(columns.company_id).sql(" = ").int(company_id.0);
+        match self {
+            Self::Company => {}
+            Self::Channels(channels) => {
+                query
+                    .sql(" AND ")
+                    .sql(columns.channel_id)
+                    .sql(" IN ")
+                    .ints(channels.iter().map(|c| c.0));
+            }
+            Self::AssignedOnChannels { channels, user_id } => {
+                query
+                    .sql(" AND ")
+                    .sql(columns.channel_id)
+                    .sql(" IN ")
+                    .ints(channels.iter().map(|c| c.0))
+                    .sql(" AND ")
+                    .sql(columns.assignee_id)
+                    .sql(" = ")
+                    .int(user_id.0);
+            }
+            Self::Nothing => {
+                query.sql(" AND 1 = 0");
+            }
+        }
+    }
+}
+
 /// The viewer's scope, read from the database once per viewer.
 pub fn scope(conn: &mut DbConnection, viewer: &Viewer) -> Result<Scope, AppError> {
     if let Some(known) = viewer.known_scope() {

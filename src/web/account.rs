@@ -19,6 +19,8 @@ struct AccountPage {
     email: String,
     must_change: bool,
     expired: bool,
+    time_zone: String,
+    zones: &'static [chrono_tz::Tz],
     errors: FieldErrors,
 }
 
@@ -33,6 +35,8 @@ async fn account_page(cx: &Cx, errors: FieldErrors) -> Answer {
         email: me.email.unwrap_or_default(),
         must_change: cx.user.auth.must_change_password,
         expired: cx.user.auth.password_expired,
+        time_zone: me.time_zone,
+        zones: &chrono_tz::TZ_VARIANTS,
         errors,
     };
     form_page(&page.errors, &page)
@@ -68,6 +72,26 @@ pub async fn change_password(cx: Cx, Form(form): Form<PasswordForm>) -> Answer {
         Ok(()) => Ok(cx.done(
             "Your password was changed. Your other sessions were ended.",
             if forced { "/" } else { "/account" },
+        )),
+        Err(errors) => account_page(&cx, errors).await,
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct TimeZoneForm {
+    time_zone: String,
+}
+
+pub async fn set_time_zone(cx: Cx, Form(form): Form<TimeZoneForm>) -> Answer {
+    match cx
+        .write(move |conn, me| users::set_own_time_zone(conn, me, &form.time_zone))
+        .await
+        .fields_apart()?
+    {
+        Ok(()) => Ok(cx.done(
+            "Your time zone was saved: reports count days in it.",
+            "/account",
         )),
         Err(errors) => account_page(&cx, errors).await,
     }

@@ -16,6 +16,7 @@ pub mod login;
 pub mod metrics;
 pub mod observe;
 pub mod oversight;
+pub mod reports;
 pub mod roles;
 pub mod settings;
 pub mod users;
@@ -69,6 +70,7 @@ const CHANNELS_ASSIGN: Rule = Rule::AnyOf(&[Permission::ChannelsAssign]);
 const LOGINS_VIEW: Rule = Rule::AnyOf(&[Permission::LoginsView]);
 const ACTIVITY_VIEW: Rule = Rule::AnyOf(&[Permission::ActivityView]);
 const SESSIONS_MANAGE: Rule = Rule::AnyOf(&[Permission::SessionsManage]);
+const REPORTS_VIEW: Rule = Rule::AnyOf(&[Permission::ReportsView]);
 
 /// Every route of the product. Order matters where patterns overlap: specific paths first.
 /// Numeric ids are constrained (`{id:\d+}`) so `/users/new` can never match `/users/{id}`.
@@ -83,6 +85,7 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(GET "/", Rule::SignedIn, home::index),
         route!(GET "/account", Rule::SignedIn, account::show),
         route!(POST "/account/password", Rule::SignedIn, account::change_password),
+        route!(POST "/account/time-zone", Rule::SignedIn, account::set_time_zone),
         route!(GET "/account/sessions", Rule::SignedIn, account::sessions),
         route!(POST r"/account/sessions/{id:\d+}/revoke", Rule::SignedIn, account::revoke_session),
         route!(GET "/users", USERS_VIEW, users::index),
@@ -120,6 +123,8 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(GET "/exports/conversations.csv", Rule::ExportOf(&Permission::VIEW_CONVERSATIONS), oversight::export_conversations),
         route!(GET "/exports/logins.csv", Rule::ExportOf(&[Permission::LoginsView]), oversight::export_logins),
         route!(GET "/exports/activity.csv", Rule::ExportOf(&[Permission::ActivityView]), oversight::export_activity),
+        route!(GET "/reports", REPORTS_VIEW, reports::index),
+        route!(GET "/exports/reports.csv", Rule::ExportOf(&[Permission::ReportsView]), reports::export),
         route!(GET "/settings", SETTINGS_MANAGE, settings::show),
         route!(POST "/settings", SETTINGS_MANAGE, settings::update),
         route!(GET "/conversations", VIEW_CONVERSATIONS, conversations::index),

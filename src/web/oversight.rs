@@ -431,7 +431,7 @@ impl Drop for ExportRecord {
 /// Streams an export page by page (constant memory however many rows). The export is in the
 /// activity log before its first byte leaves (who, from where, which filters), and closed by
 /// a second record with the rows sent and whether it finished: an export cut short is seen.
-async fn stream_csv<C, F>(
+pub(crate) async fn stream_csv<C, F>(
     cx: &Cx,
     name: &'static str,
     filters: String,

@@ -663,6 +663,7 @@ async fn agents_are_refused_supervisor_pages(app: TestApp) {
             "/roles",
             "/channels",
             "/assignments",
+            "/reports",
             "/activity",
             "/logins",
             "/sessions",
@@ -679,8 +680,12 @@ async fn tenants_are_isolated(app: TestApp) {
     let demo = domain::companies::find_by_code(&mut conn, "DEMO")
         .unwrap()
         .unwrap();
+    // one of DEMO alice's (the test opens it as her below): a named row, not whichever
+    // the database returns first
     let demo_conversation: i64 = conversations::table
         .filter(conversations::company_id.eq(demo.id))
+        .filter(conversations::assignee_id.eq(user_id(&app, "DEMO", "alice")))
+        .order(conversations::id)
         .select(conversations::id)
         .first(&mut conn)
         .unwrap();

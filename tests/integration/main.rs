@@ -16,6 +16,7 @@ mod layering;
 mod operations;
 mod outage;
 mod oversight;
+mod reports;
 mod roles_channels;
 mod users;
 mod workspace;

@@ -1,0 +1,861 @@
+//! Reports (`/reports`): what happened in a period, in figures. Every figure is one SQL
+//! aggregate over indexed columns (`db::raw`), never rows loaded into the process, and counts
+//! only the conversations of the viewer's scope — the visibility rule of the conversation
+//! list (`visibility::scope`), except that a role with no conversation right at all sees the
+//! company's figures: aggregates carry no contact detail.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Timelike};
+use chrono_tz::Tz;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+use crate::core::ids::{ChannelId, CompanyId, UserId};
+use crate::core::status::ChannelKind;
+use crate::db::DbConnection;
+use crate::db::raw::RawSql;
+use crate::db::schema::{channels, users};
+use crate::domain::visibility::{self, Scope, ScopeColumns};
+use crate::domain::{Viewer, companies, now};
+use crate::error::AppError;
+
+/// The longest period a report covers.
+pub const MAX_DAYS: i64 = 400;
+
+/// Times are grouped into slots this long before they are placed in the viewer's time zone:
+/// a quarter of an hour fits every zone's offset from UTC.
+const SLOT_SECONDS: i64 = 900;
+
+/// What a report covers: whole days in the viewer's time zone, and the filters of the page.
+#[derive(Clone, Debug)]
+pub struct ReportFilter {
+    pub first_day: NaiveDate,
+    /// The last day counted (inclusive).
+    pub last_day: NaiveDate,
+    pub zone: Tz,
+    /// Empty for every channel the viewer sees.
+    pub channels: Vec<ChannelId>,
+    /// Only conversations assigned to this user (and their call tasks).
+    pub user: Option<UserId>,
+    /// Only conversations carrying this label (calls carry none).
+    pub label: Option<String>,
+}
+
+impl ReportFilter {
+    /// The period as UTC instants: from the start of the first day to the start of the day
+    /// after the last, in the viewer's zone.
+    pub fn bounds(&self) -> (NaiveDateTime, NaiveDateTime) {
+        let after_last = self.last_day.succ_opt().unwrap_or(self.last_day);
+        (
+            start_of_day(self.zone, self.first_day),
+            start_of_day(self.zone, after_last),
+        )
+    }
+}
+
+/// The UTC instant a local day starts at (a day that starts in a daylight-saving gap starts
+/// at its first hour that exists).
+pub fn start_of_day(zone: Tz, day: NaiveDate) -> NaiveDateTime {
+    let midnight = day.and_time(chrono::NaiveTime::MIN);
+    (0..4)
+        .find_map(|hour| {
+            zone.from_local_datetime(&(midnight + Duration::hours(hour)))
+                .earliest()
+        })
+        .map(|start| start.naive_utc())
+        .unwrap_or(midnight)
+}
+
+/// The middle and the slow end of a set of durations, in seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Spread {
+    pub count: i64,
+    pub median: Option<i64>,
+    pub p90: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Conversations that started in the period.
+    pub opened: i64,
+    /// Conversations closed in the period.
+    pub closed: i64,
+    /// Of those opened in the period, how many are open now.
+    pub still_open: i64,
+    /// Of those opened in the period, how many were not answered within the company's
+    /// missed-chat time (answered later, or not yet and waiting longer than that).
+    pub missed_chats: i64,
+    /// Calls missed in the period.
+    pub missed_calls: i64,
+    /// From the customer's first message to the first reply, over conversations opened in the
+    /// period that were answered.
+    pub first_response: Spread,
+    /// From the start to the close, over conversations closed in the period.
+    pub resolution: Spread,
+}
+
+#[derive(Clone, Debug)]
+pub struct ChannelLine {
+    pub id: ChannelId,
+    pub name: String,
+    pub kind: ChannelKind,
+    pub counts: Counts,
+}
+
+/// One person's work in the period. Never a customer's detail: counts and times only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentLine {
+    pub id: UserId,
+    pub name: String,
+    pub username: String,
+    pub work: Work,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Work {
+    /// Conversations they replied in.
+    pub handled: i64,
+    /// Replies they sent.
+    pub replies: i64,
+    /// Conversations they closed.
+    pub closed: i64,
+    /// Over the conversations opened in the period whose first reply was theirs.
+    pub first_response: Spread,
+    /// Open conversations assigned to them now.
+    pub open_now: i64,
+    pub transfers_in: i64,
+    pub transfers_out: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LabelLine {
+    pub label: String,
+    /// Conversations opened in the period that carry it.
+    pub count: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Day {
+    pub day: NaiveDate,
+    pub opened: i64,
+    pub closed: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub totals: Counts,
+    pub channels: Vec<ChannelLine>,
+    pub agents: Vec<AgentLine>,
+    /// The most used labels first (at most [`LABELS_SHOWN`]).
+    pub labels: Vec<LabelLine>,
+    pub days: Vec<Day>,
+    /// Inbound messages by weekday (Monday first) and hour, in the viewer's zone.
+    pub inbound_by_hour: [[i64; 24]; 7],
+    /// The company's rule: a chat is missed when unanswered for this long.
+    pub missed_chat_minutes: i32,
+}
+
+pub const LABELS_SHOWN: i64 = 30;
+
+/// What the report of `viewer` may count: their conversation scope, or the whole company
+/// when their role has no conversation right at all.
+pub fn scope(conn: &mut DbConnection, viewer: &Viewer) -> Result<Scope, AppError> {
+    Ok(match visibility::scope(conn, viewer)? {
+        Scope::Nothing => Scope::Company,
+        scope => scope,
+    })
+}
+
+const CONVERSATION_COLUMNS: ScopeColumns = ScopeColumns {
+    company_id: "c.company_id",
+    channel_id: "c.channel_id",
+    assignee_id: "c.assignee_id",
+};
+
+const CALL_COLUMNS: ScopeColumns = ScopeColumns {
+    company_id: "t.company_id",
+    channel_id: "t.channel_id",
+    assignee_id: "t.assignee_id",
+};
+
+const MESSAGE_COLUMNS: ScopeColumns = ScopeColumns {
+    company_id: "m.company_id",
+    channel_id: "m.channel_id",
+    // only read through the conversation: `Counting::messages_need_conversation`
+    assignee_id: "c.assignee_id",
+};
+
+/// The scope and the filters, written into each query.
+struct Counting<'a> {
+    scope: Scope,
+    filter: &'a ReportFilter,
+    company_id: CompanyId,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+}
+
+impl Counting<'_> {
+    /// The conversations (`c`) the report counts.
+    fn conversations(&self, q: &mut RawSql) {
+        self.scope
+            .push_sql(q, &CONVERSATION_COLUMNS, self.company_id);
+        if !self.filter.channels.is_empty() {
+            q.sql(" AND c.channel_id IN ")
+                .ints(self.filter.channels.iter().map(|c| c.0));
+        }
+        if let Some(user) = self.filter.user {
+            q.sql(" AND c.assignee_id = ").int(user.0);
+        }
+        if let Some(label) = &self.filter.label {
+            q.sql(" AND c.id IN (SELECT l.conversation_id FROM conversation_labels l WHERE l.company_id = ")
+                .int(self.company_id.0)
+                .sql(" AND l.label = ")
+                .text(label)
+                .sql(")");
+        }
+    }
+
+    /// Whether a condition on messages needs their conversation, or the message's own
+    /// company and channel say enough (and the join to conversations is saved).
+    fn messages_need_conversation(&self) -> bool {
+        matches!(self.scope, Scope::AssignedOnChannels { .. })
+            || self.filter.user.is_some()
+            || self.filter.label.is_some()
+    }
+
+    /// `FROM messages m … WHERE` the messages of `direction` in the period that the report counts.
+    fn messages_from(&self, q: &mut RawSql, direction: &'static str) {
+        if self.messages_need_conversation() {
+            q.sql(" FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE ");
+            self.conversations(q);
+            q.sql(" AND m.company_id = ").int(self.company_id.0);
+        } else {
+            q.sql(" FROM messages m WHERE ");
+            self.scope.push_sql(q, &MESSAGE_COLUMNS, self.company_id);
+            if !self.filter.channels.is_empty() {
+                q.sql(" AND m.channel_id IN ")
+                    .ints(self.filter.channels.iter().map(|c| c.0));
+            }
+        }
+        q.sql(" AND m.direction = ")
+            .sql(direction)
+            .sql(" AND m.created_at >= ")
+            .time(self.from)
+            .sql(" AND m.created_at < ")
+            .time(self.to);
+    }
+
+    /// The call tasks (`t`) the report counts: scope, channels and user (calls carry no label).
+    fn calls(&self, q: &mut RawSql) {
+        self.scope.push_sql(q, &CALL_COLUMNS, self.company_id);
+        if !self.filter.channels.is_empty() {
+            q.sql(" AND t.channel_id IN ")
+                .ints(self.filter.channels.iter().map(|c| c.0));
+        }
+        if let Some(user) = self.filter.user {
+            q.sql(" AND t.assignee_id = ").int(user.0);
+        }
+    }
+
+    fn opened_in_period(&self, q: &mut RawSql) {
+        q.sql(" AND c.created_at >= ")
+            .time(self.from)
+            .sql(" AND c.created_at < ")
+            .time(self.to);
+    }
+
+    fn closed_in_period(&self, q: &mut RawSql) {
+        q.sql(" AND c.closed_at >= ")
+            .time(self.from)
+            .sql(" AND c.closed_at < ")
+            .time(self.to);
+    }
+}
+
+#[derive(QueryableByName)]
+struct OpenedRow {
+    #[diesel(sql_type = BigInt)]
+    channel_id: i64,
+    #[diesel(sql_type = BigInt)]
+    opened: i64,
+    #[diesel(sql_type = BigInt)]
+    still_open: i64,
+    #[diesel(sql_type = BigInt)]
+    missed: i64,
+}
+
+#[derive(QueryableByName)]
+struct PairRow {
+    #[diesel(sql_type = BigInt)]
+    a: i64,
+    #[diesel(sql_type = BigInt)]
+    b: i64,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct KeyRow {
+    #[diesel(sql_type = BigInt)]
+    key: i64,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct LabelRow {
+    #[diesel(sql_type = Text)]
+    label: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// A duration measured in the report: from `earlier` to `later`, over the conversations
+/// opened in the period (else closed in it).
+struct Measure {
+    later: &'static str,
+    earlier: &'static str,
+    opened: bool,
+}
+
+const FIRST_RESPONSE: Measure = Measure {
+    later: "c.first_response_at",
+    earlier: "c.created_at",
+    opened: true,
+};
+
+const RESOLUTION: Measure = Measure {
+    later: "c.closed_at",
+    earlier: "c.created_at",
+    opened: false,
+};
+
+/// How many conversations took how long (seconds, rounded down to the bucket), per group.
+#[derive(Default)]
+struct Histogram(BTreeMap<i64, i64>);
+
+impl Histogram {
+    fn add(&mut self, bucket: i64, n: i64) {
+        *self.0.entry(bucket).or_default() += n;
+    }
+
+    /// The median and the 90th percentile: the values ranked ⌈n/2⌉ and ⌈9n/10⌉.
+    fn spread(&self) -> Spread {
+        let count: i64 = self.0.values().sum();
+        let at_rank = |rank: i64| {
+            let mut seen = 0;
+            self.0.iter().find_map(|(bucket, n)| {
+                seen += n;
+                (seen >= rank).then_some(*bucket)
+            })
+        };
+        Spread {
+            count,
+            median: at_rank((count + 1) / 2),
+            p90: at_rank((9 * count + 9) / 10),
+        }
+    }
+}
+
+/// Durations per channel and per person (`who`: the first responder, or nobody), as counts per
+/// bucket: exact to the second under a minute, to the minute under an hour, to the quarter
+/// hour under a day, to the hour beyond. One scan, grouped by the database; the median and the
+/// 90th percentile of any grouping then come from the buckets (what the page shows, to the
+/// precision it shows it), and no conversation leaves the database.
+fn durations(counting: &Counting, q: &mut RawSql, measure: &Measure, who: &'static str) {
+    q.sql(
+        "SELECT d.channel_id AS a, d.who AS b, \
+         CASE WHEN d.s < 0 THEN 0 WHEN d.s < 60 THEN d.s WHEN d.s < 3600 THEN d.s - d.s % 60 \
+         WHEN d.s < 86400 THEN d.s - d.s % 900 ELSE d.s - d.s % 3600 END AS bucket, \
+         COUNT(*) AS n FROM (SELECT c.channel_id AS channel_id, ",
+    )
+    .sql(who)
+    .sql(" AS who, ")
+    .seconds_between(measure.later, measure.earlier)
+    .sql(" AS s FROM conversations c WHERE ");
+    counting.conversations(q);
+    if measure.opened {
+        counting.opened_in_period(q);
+    } else {
+        counting.closed_in_period(q);
+    }
+    q.sql(" AND ")
+        .sql(measure.later)
+        .sql(" IS NOT NULL) d GROUP BY 1, 2, 3");
+}
+
+#[derive(QueryableByName)]
+struct PairBucketRow {
+    #[diesel(sql_type = BigInt)]
+    a: i64,
+    #[diesel(sql_type = BigInt)]
+    b: i64,
+    #[diesel(sql_type = BigInt)]
+    bucket: i64,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// The spreads of `rows` overall, per channel and per person.
+fn spreads(rows: &[PairBucketRow]) -> (Spread, HashMap<i64, Spread>, HashMap<i64, Spread>) {
+    let mut all = Histogram::default();
+    let mut per_channel: HashMap<i64, Histogram> = HashMap::new();
+    let mut per_person: HashMap<i64, Histogram> = HashMap::new();
+    for row in rows {
+        all.add(row.bucket, row.n);
+        per_channel.entry(row.a).or_default().add(row.bucket, row.n);
+        per_person.entry(row.b).or_default().add(row.bucket, row.n);
+    }
+    let spread = |groups: HashMap<i64, Histogram>| {
+        groups
+            .into_iter()
+            .map(|(key, histogram)| (key, histogram.spread()))
+            .collect()
+    };
+    (all.spread(), spread(per_channel), spread(per_person))
+}
+
+/// Counts per time slot of `column` (conversations opened or closed, inbound messages);
+/// `from` writes the FROM and WHERE clauses.
+fn per_slot(q: &mut RawSql, column: &'static str, from: impl FnOnce(&mut RawSql)) {
+    q.sql("SELECT ")
+        .time_slot(column, SLOT_SECONDS)
+        .sql(" AS key, COUNT(*) AS n");
+    from(q);
+    q.sql(" GROUP BY 1");
+}
+
+/// The local time a slot starts at.
+fn slot_start(zone: Tz, slot: i64) -> Option<NaiveDateTime> {
+    let utc = chrono::DateTime::from_timestamp(slot.checked_mul(SLOT_SECONDS)?, 0)?.naive_utc();
+    Some(zone.from_utc_datetime(&utc).naive_local())
+}
+
+/// Every query of a report, written before any runs: `build` runs them, `explain` shows
+/// how the database runs them.
+struct Queries {
+    opened: RawSql,
+    closed: RawSql,
+    missed_calls: RawSql,
+    replies: RawSql,
+    open_now: RawSql,
+    transfers: RawSql,
+    labels: RawSql,
+    first_response: RawSql,
+    resolution: RawSql,
+    opened_slots: RawSql,
+    closed_slots: RawSql,
+    inbound_slots: RawSql,
+}
+
+impl Queries {
+    fn write(conn: &DbConnection, counting: &Counting, missed_chat_minutes: i32) -> Self {
+        let query = || RawSql::new(conn);
+        let (from, to) = (counting.from, counting.to);
+
+        // opened, still open and missed, per channel
+        let mut opened = query();
+        opened
+            .sql(
+                "SELECT c.channel_id AS channel_id, COUNT(*) AS opened, \
+                 COALESCE(SUM(CASE WHEN c.status = 'open' THEN 1 ELSE 0 END), 0) AS still_open, \
+                 COALESCE(SUM(CASE WHEN c.first_response_at IS NULL AND c.created_at < ",
+            )
+            .time(now() - Duration::minutes(i64::from(missed_chat_minutes)))
+            .sql(" THEN 1 WHEN c.first_response_at IS NOT NULL AND ")
+            .seconds_between("c.first_response_at", "c.created_at")
+            .sql(" > ")
+            .int(i64::from(missed_chat_minutes) * 60)
+            .sql(" THEN 1 ELSE 0 END), 0) AS missed FROM conversations c WHERE ");
+        counting.conversations(&mut opened);
+        counting.opened_in_period(&mut opened);
+        opened.sql(" GROUP BY c.channel_id");
+
+        // closed, per channel (a) and per person who closed (b; 0 for none)
+        let mut closed = query();
+        closed.sql(
+            "SELECT c.channel_id AS a, COALESCE(c.closed_by_id, 0) AS b, COUNT(*) AS n \
+             FROM conversations c WHERE ",
+        );
+        counting.conversations(&mut closed);
+        counting.closed_in_period(&mut closed);
+        closed.sql(" GROUP BY c.channel_id, c.closed_by_id");
+
+        // missed calls, per channel
+        let mut missed_calls = query();
+        missed_calls.sql("SELECT t.channel_id AS key, COUNT(*) AS n FROM call_tasks t WHERE ");
+        counting.calls(&mut missed_calls);
+        missed_calls
+            .sql(" AND t.call_status = 'missed' AND t.created_at >= ")
+            .time(from)
+            .sql(" AND t.created_at < ")
+            .time(to)
+            .sql(" GROUP BY t.channel_id");
+
+        // replies and conversations replied in, per author (a: author, b: conversations)
+        let mut replies = query();
+        replies.sql(
+            "SELECT COALESCE(m.author_id, 0) AS a, COUNT(DISTINCT m.conversation_id) AS b, \
+             COUNT(*) AS n",
+        );
+        counting.messages_from(&mut replies, "'outbound'");
+        replies.sql(" GROUP BY m.author_id");
+
+        // open now, per assignee
+        let mut open_now = query();
+        open_now.sql("SELECT c.assignee_id AS key, COUNT(*) AS n FROM conversations c WHERE ");
+        counting.conversations(&mut open_now);
+        open_now.sql(" AND c.status = 'open' AND c.assignee_id IS NOT NULL GROUP BY c.assignee_id");
+
+        // transfers: from one holder (a) to another or to the queue (b; 0)
+        let mut transfers = query();
+        transfers.sql(
+            "SELECT a.from_user_id AS a, COALESCE(a.to_user_id, 0) AS b, COUNT(*) AS n \
+             FROM conversation_assignments a JOIN conversations c ON c.id = a.conversation_id \
+             WHERE ",
+        );
+        counting.conversations(&mut transfers);
+        transfers
+            .sql(" AND a.from_user_id IS NOT NULL AND a.created_at >= ")
+            .time(from)
+            .sql(" AND a.created_at < ")
+            .time(to)
+            .sql(" GROUP BY a.from_user_id, a.to_user_id");
+
+        // labels of the conversations opened in the period
+        let mut labels = query();
+        labels.sql(
+            "SELECT l.label AS label, COUNT(*) AS n FROM conversation_labels l \
+             JOIN conversations c ON c.id = l.conversation_id WHERE ",
+        );
+        counting.conversations(&mut labels);
+        counting.opened_in_period(&mut labels);
+        labels
+            .sql(" GROUP BY l.label ORDER BY COUNT(*) DESC, l.label LIMIT ")
+            .int(LABELS_SHOWN);
+
+        let mut first_response = query();
+        durations(
+            counting,
+            &mut first_response,
+            &FIRST_RESPONSE,
+            "COALESCE(c.first_responder_id, 0)",
+        );
+        let mut resolution = query();
+        durations(counting, &mut resolution, &RESOLUTION, "CAST(0 AS BIGINT)");
+
+        let mut opened_slots = query();
+        per_slot(&mut opened_slots, "c.created_at", |q| {
+            q.sql(" FROM conversations c WHERE ");
+            counting.conversations(q);
+            counting.opened_in_period(q);
+        });
+        let mut closed_slots = query();
+        per_slot(&mut closed_slots, "c.closed_at", |q| {
+            q.sql(" FROM conversations c WHERE ");
+            counting.conversations(q);
+            counting.closed_in_period(q);
+        });
+        let mut inbound_slots = query();
+        per_slot(&mut inbound_slots, "m.created_at", |q| {
+            counting.messages_from(q, "'inbound'");
+        });
+
+        Self {
+            opened,
+            closed,
+            missed_calls,
+            replies,
+            open_now,
+            transfers,
+            labels,
+            first_response,
+            resolution,
+            opened_slots,
+            closed_slots,
+            inbound_slots,
+        }
+    }
+
+    fn named(&self) -> [(&'static str, &RawSql); 12] {
+        [
+            ("opened", &self.opened),
+            ("closed", &self.closed),
+            ("missed calls", &self.missed_calls),
+            ("replies", &self.replies),
+            ("open now", &self.open_now),
+            ("transfers", &self.transfers),
+            ("labels", &self.labels),
+            ("first response", &self.first_response),
+            ("resolution", &self.resolution),
+            ("opened per slot", &self.opened_slots),
+            ("closed per slot", &self.closed_slots),
+            ("inbound per slot", &self.inbound_slots),
+        ]
+    }
+}
+
+fn counting<'a>(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    filter: &'a ReportFilter,
+) -> Result<Counting<'a>, AppError> {
+    let (from, to) = filter.bounds();
+    Ok(Counting {
+        scope: scope(conn, viewer)?,
+        filter,
+        company_id: viewer.company_id,
+        from,
+        to,
+    })
+}
+
+/// How the database runs each query of the report (`EXPLAIN QUERY PLAN` on SQLite,
+/// `EXPLAIN` on PostgreSQL), for benchmarks and reviews.
+pub fn explain(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    filter: &ReportFilter,
+) -> Result<Vec<(&'static str, String)>, AppError> {
+    let counting = counting(conn, viewer, filter)?;
+    let minutes = companies::get(conn, viewer.company_id)?.missed_chat_minutes;
+    let queries = Queries::write(conn, &counting, minutes);
+    queries
+        .named()
+        .into_iter()
+        .map(|(name, query)| Ok((name, query.explain(conn)?)))
+        .collect()
+}
+
+/// The report for `viewer` over `filter`.
+pub fn build(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    filter: &ReportFilter,
+) -> Result<Report, AppError> {
+    let counting = counting(conn, viewer, filter)?;
+    let missed_chat_minutes = companies::get(conn, viewer.company_id)?.missed_chat_minutes;
+    let q = Queries::write(conn, &counting, missed_chat_minutes);
+    let opened: Vec<OpenedRow> = q.opened.load(conn)?;
+    let closed: Vec<PairRow> = q.closed.load(conn)?;
+    let missed_calls: Vec<KeyRow> = q.missed_calls.load(conn)?;
+    let replies: Vec<PairRow> = q.replies.load(conn)?;
+    let open_now: Vec<KeyRow> = q.open_now.load(conn)?;
+    let transfers: Vec<PairRow> = q.transfers.load(conn)?;
+    let labels: Vec<LabelRow> = q.labels.load(conn)?;
+    let (first_response_all, first_response_channel, first_response_agent) =
+        spreads(&q.first_response.load(conn)?);
+    let (resolution_all, resolution_channel, _) = spreads(&q.resolution.load(conn)?);
+    let opened_slots: Vec<KeyRow> = q.opened_slots.load(conn)?;
+    let closed_slots: Vec<KeyRow> = q.closed_slots.load(conn)?;
+    let inbound_slots: Vec<KeyRow> = q.inbound_slots.load(conn)?;
+
+    // ---- the figures, put together ----
+    let mut channel_counts: BTreeMap<i64, Counts> = BTreeMap::new();
+    for row in &opened {
+        let counts = channel_counts.entry(row.channel_id).or_default();
+        counts.opened = row.opened;
+        counts.still_open = row.still_open;
+        counts.missed_chats = row.missed;
+    }
+    for row in &closed {
+        channel_counts.entry(row.a).or_default().closed += row.n;
+    }
+    for row in &missed_calls {
+        channel_counts.entry(row.key).or_default().missed_calls = row.n;
+    }
+    for (channel, spread) in &first_response_channel {
+        channel_counts.entry(*channel).or_default().first_response = *spread;
+    }
+    for (channel, spread) in &resolution_channel {
+        channel_counts.entry(*channel).or_default().resolution = *spread;
+    }
+    let totals = Counts {
+        opened: opened.iter().map(|r| r.opened).sum(),
+        closed: closed.iter().map(|r| r.n).sum(),
+        still_open: opened.iter().map(|r| r.still_open).sum(),
+        missed_chats: opened.iter().map(|r| r.missed).sum(),
+        missed_calls: missed_calls.iter().map(|r| r.n).sum(),
+        first_response: first_response_all,
+        resolution: resolution_all,
+    };
+
+    // every channel the report may show, with or without traffic
+    let mut shown = channels::table
+        .filter(channels::company_id.eq(viewer.company_id))
+        .order(channels::name)
+        .select((channels::id, channels::name, channels::kind))
+        .into_boxed();
+    if let Some(limit) = counting.scope.channel_limit() {
+        shown = shown.filter(channels::id.eq_any(limit.to_vec()));
+    }
+    if !filter.channels.is_empty() {
+        shown = shown.filter(channels::id.eq_any(filter.channels.clone()));
+    }
+    let channel_lines = shown
+        .load::<(ChannelId, String, ChannelKind)>(conn)?
+        .into_iter()
+        .map(|(id, name, kind)| ChannelLine {
+            counts: channel_counts.remove(&id.0).unwrap_or_default(),
+            id,
+            name,
+            kind,
+        })
+        .collect();
+
+    let mut agents: BTreeMap<i64, Work> = BTreeMap::new();
+    // 0 stands for nobody (no author, a transfer to the queue)
+    fn of(agents: &mut BTreeMap<i64, Work>, id: i64) -> Option<&mut Work> {
+        (id != 0).then(|| agents.entry(id).or_default())
+    }
+    for row in &closed {
+        if let Some(line) = of(&mut agents, row.b) {
+            line.closed += row.n;
+        }
+    }
+    for row in &replies {
+        if let Some(line) = of(&mut agents, row.a) {
+            line.handled = row.b;
+            line.replies = row.n;
+        }
+    }
+    for (user, spread) in &first_response_agent {
+        if let Some(line) = of(&mut agents, *user) {
+            line.first_response = *spread;
+        }
+    }
+    for row in &open_now {
+        if let Some(line) = of(&mut agents, row.key) {
+            line.open_now = row.n;
+        }
+    }
+    for row in &transfers {
+        if let Some(line) = of(&mut agents, row.a) {
+            line.transfers_out += row.n;
+        }
+        if let Some(line) = of(&mut agents, row.b) {
+            line.transfers_in += row.n;
+        }
+    }
+    let names: Vec<(UserId, String, String)> = users::table
+        .filter(users::company_id.eq(viewer.company_id))
+        .filter(users::id.eq_any(agents.keys().copied().map(UserId).collect::<Vec<_>>()))
+        .select((users::id, users::display_name, users::username))
+        .load(conn)?;
+    let mut agent_lines: Vec<AgentLine> = names
+        .into_iter()
+        .filter_map(|(id, name, username)| {
+            agents.remove(&id.0).map(|work| AgentLine {
+                id,
+                name,
+                username,
+                work,
+            })
+        })
+        .collect();
+    agent_lines.sort_by(|a, b| {
+        b.work
+            .handled
+            .cmp(&a.work.handled)
+            .then(a.name.cmp(&b.name))
+    });
+
+    let mut days: BTreeMap<NaiveDate, (i64, i64)> = BTreeMap::new();
+    let mut day = filter.first_day;
+    while day <= filter.last_day {
+        days.insert(day, (0, 0));
+        day = match day.succ_opt() {
+            Some(next) => next,
+            None => break,
+        };
+    }
+    for (rows, opened_side) in [(&opened_slots, true), (&closed_slots, false)] {
+        for row in rows {
+            if let Some(at) = slot_start(filter.zone, row.key)
+                && let Some(counts) = days.get_mut(&at.date())
+            {
+                if opened_side {
+                    counts.0 += row.n;
+                } else {
+                    counts.1 += row.n;
+                }
+            }
+        }
+    }
+    let mut inbound_by_hour = [[0_i64; 24]; 7];
+    for row in &inbound_slots {
+        if let Some(at) = slot_start(filter.zone, row.key) {
+            let weekday = at.weekday().num_days_from_monday() as usize;
+            inbound_by_hour[weekday][at.hour() as usize] += row.n;
+        }
+    }
+
+    Ok(Report {
+        totals,
+        channels: channel_lines,
+        agents: agent_lines,
+        labels: labels
+            .into_iter()
+            .map(|row| LabelLine {
+                label: row.label,
+                count: row.n,
+            })
+            .collect(),
+        days: days
+            .into_iter()
+            .map(|(day, (opened, closed))| Day {
+                day,
+                opened,
+                closed,
+            })
+            .collect(),
+        inbound_by_hour,
+        missed_chat_minutes,
+    })
+}
+
+/// The viewer's time zone (UTC when none was chosen or the stored name is unknown).
+pub fn time_zone(conn: &mut DbConnection, user_id: UserId) -> Result<Tz, AppError> {
+    let name: String = users::table
+        .find(user_id)
+        .select(users::time_zone)
+        .first(conn)?;
+    Ok(name.parse().unwrap_or(Tz::UTC))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_day_starts_at_local_midnight_and_a_gap_moves_it_to_the_first_hour_that_exists() {
+        let day = NaiveDate::from_ymd_opt(2026, 7, 1).unwrap_or_default();
+        let istanbul: Tz = "Europe/Istanbul".parse().unwrap_or(Tz::UTC);
+        assert_eq!(
+            start_of_day(istanbul, day).to_string(),
+            "2026-06-30 21:00:00"
+        );
+        // Santiago moved its clocks from 00:00 to 01:00 on 2026-09-06
+        let santiago: Tz = "America/Santiago".parse().unwrap_or(Tz::UTC);
+        let gap = NaiveDate::from_ymd_opt(2026, 9, 6).unwrap_or_default();
+        assert_eq!(
+            start_of_day(santiago, gap).to_string(),
+            "2026-09-06 04:00:00"
+        );
+    }
+
+    #[test]
+    fn slots_land_in_the_local_hour_of_zones_a_quarter_or_half_hour_off() {
+        let kathmandu: Tz = "Asia/Kathmandu".parse().unwrap_or(Tz::UTC);
+        // 2026-01-05 03:15 UTC is 09:00 in Kathmandu (UTC+5:45)
+        let at = NaiveDate::from_ymd_opt(2026, 1, 5)
+            .and_then(|d| d.and_hms_opt(3, 15, 0))
+            .unwrap_or_default();
+        let slot = at.and_utc().timestamp() / SLOT_SECONDS;
+        assert_eq!(
+            slot_start(kathmandu, slot).map(|t| t.to_string()),
+            Some("2026-01-05 09:00:00".into())
+        );
+    }
+}
