@@ -110,12 +110,27 @@ impl RawSql {
         self
     }
 
-    /// The number of the `seconds`-long slot since 1970 that a timestamp column falls in.
-    pub fn time_slot(&mut self, column: &'static str, seconds: i64) -> &mut Self {
+    /// The `seconds`-long slot a timestamp column falls in, for grouping: a number on SQLite,
+    /// the slot's start on PostgreSQL (`date_bin`, PostgreSQL 14 or later: binning the
+    /// timestamp is much cheaper than dividing its epoch, a `numeric`). [`Self::slot_number`]
+    /// turns the grouped value into the slot's number on both.
+    pub fn time_bin(&mut self, column: &'static str, seconds: i64) -> &mut Self {
         let expression = match self.dialect {
             Dialect::Sqlite => format!("(unixepoch({column}) / {seconds})"),
             Dialect::Postgres => {
-                format!("CAST(FLOOR(EXTRACT(EPOCH FROM {column}) / {seconds}) AS BIGINT)")
+                format!("date_bin(interval '{seconds} seconds', {column}, TIMESTAMP '1970-01-01')")
+            }
+        };
+        self.text.push_str(&expression);
+        self
+    }
+
+    /// The number of the slot since 1970 of a value grouped by [`Self::time_bin`].
+    pub fn slot_number(&mut self, binned: &'static str, seconds: i64) -> &mut Self {
+        let expression = match self.dialect {
+            Dialect::Sqlite => binned.to_string(),
+            Dialect::Postgres => {
+                format!("(CAST(EXTRACT(EPOCH FROM {binned}) AS BIGINT) / {seconds})")
             }
         };
         self.text.push_str(&expression);

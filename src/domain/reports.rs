@@ -273,15 +273,11 @@ impl Counting<'_> {
     }
 }
 
-#[derive(QueryableByName)]
+/// Conversations opened in the period on one channel.
 struct OpenedRow {
-    #[diesel(sql_type = BigInt)]
     channel_id: i64,
-    #[diesel(sql_type = BigInt)]
     opened: i64,
-    #[diesel(sql_type = BigInt)]
     still_open: i64,
-    #[diesel(sql_type = BigInt)]
     missed: i64,
 }
 
@@ -363,26 +359,34 @@ impl Histogram {
 /// hour under a day, to the hour beyond. One scan, grouped by the database; the median and the
 /// 90th percentile of any grouping then come from the buckets (what the page shows, to the
 /// precision it shows it), and no conversation leaves the database.
-fn durations(counting: &Counting, q: &mut RawSql, measure: &Measure, who: &'static str) {
+fn durations(
+    counting: &Counting,
+    q: &mut RawSql,
+    measure: &Measure,
+    who: &'static str,
+    extras: impl FnOnce(&mut RawSql),
+) {
     q.sql(
         "SELECT d.channel_id AS a, d.who AS b, \
-         CASE WHEN d.s < 0 THEN 0 WHEN d.s < 60 THEN d.s WHEN d.s < 3600 THEN d.s - d.s % 60 \
-         WHEN d.s < 86400 THEN d.s - d.s % 900 ELSE d.s - d.s % 3600 END AS bucket, \
-         COUNT(*) AS n FROM (SELECT c.channel_id AS channel_id, ",
+         CASE WHEN d.s IS NULL THEN -1 WHEN d.s < 0 THEN 0 WHEN d.s < 60 THEN d.s \
+         WHEN d.s < 3600 THEN d.s - d.s % 60 WHEN d.s < 86400 THEN d.s - d.s % 900 \
+         ELSE d.s - d.s % 3600 END AS bucket, \
+         COUNT(*) AS n, COALESCE(SUM(d.so), 0) AS still_open, COALESCE(SUM(d.mi), 0) AS missed \
+         FROM (SELECT c.channel_id AS channel_id, ",
     )
     .sql(who)
     .sql(" AS who, ")
     .seconds_between(measure.later, measure.earlier)
-    .sql(" AS s FROM conversations c WHERE ");
+    .sql(" AS s, ");
+    extras(q);
+    q.sql(" FROM conversations c WHERE ");
     counting.conversations(q);
     if measure.opened {
         counting.opened_in_period(q);
     } else {
         counting.closed_in_period(q);
     }
-    q.sql(" AND ")
-        .sql(measure.later)
-        .sql(" IS NOT NULL) d GROUP BY 1, 2, 3");
+    q.sql(") d GROUP BY 1, 2, 3");
 }
 
 #[derive(QueryableByName)]
@@ -391,10 +395,15 @@ struct PairBucketRow {
     a: i64,
     #[diesel(sql_type = BigInt)]
     b: i64,
+    /// -1 for none yet (not answered).
     #[diesel(sql_type = BigInt)]
     bucket: i64,
     #[diesel(sql_type = BigInt)]
     n: i64,
+    #[diesel(sql_type = BigInt)]
+    still_open: i64,
+    #[diesel(sql_type = BigInt)]
+    missed: i64,
 }
 
 /// The spreads of `rows` overall, per channel and per person.
@@ -402,7 +411,7 @@ fn spreads(rows: &[PairBucketRow]) -> (Spread, HashMap<i64, Spread>, HashMap<i64
     let mut all = Histogram::default();
     let mut per_channel: HashMap<i64, Histogram> = HashMap::new();
     let mut per_person: HashMap<i64, Histogram> = HashMap::new();
-    for row in rows {
+    for row in rows.iter().filter(|row| row.bucket >= 0) {
         all.add(row.bucket, row.n);
         per_channel.entry(row.a).or_default().add(row.bucket, row.n);
         per_person.entry(row.b).or_default().add(row.bucket, row.n);
@@ -420,10 +429,12 @@ fn spreads(rows: &[PairBucketRow]) -> (Spread, HashMap<i64, Spread>, HashMap<i64
 /// `from` writes the FROM and WHERE clauses.
 fn per_slot(q: &mut RawSql, column: &'static str, from: impl FnOnce(&mut RawSql)) {
     q.sql("SELECT ")
-        .time_slot(column, SLOT_SECONDS)
-        .sql(" AS key, COUNT(*) AS n");
+        .slot_number("g.slot", SLOT_SECONDS)
+        .sql(" AS key, g.n AS n FROM (SELECT ")
+        .time_bin(column, SLOT_SECONDS)
+        .sql(" AS slot, COUNT(*) AS n");
     from(q);
-    q.sql(" GROUP BY 1");
+    q.sql(" GROUP BY 1) g");
 }
 
 /// The local time a slot starts at.
@@ -435,8 +446,6 @@ fn slot_start(zone: Tz, slot: i64) -> Option<NaiveDateTime> {
 /// Every query of a report, written before any runs: `build` runs them, `explain` shows
 /// how the database runs them.
 struct Queries {
-    opened: RawSql,
-    closed: RawSql,
     missed_calls: RawSql,
     replies: RawSql,
     open_now: RawSql,
@@ -453,34 +462,6 @@ impl Queries {
     fn write(conn: &DbConnection, counting: &Counting, missed_chat_minutes: i32) -> Self {
         let query = || RawSql::new(conn);
         let (from, to) = (counting.from, counting.to);
-
-        // opened, still open and missed, per channel
-        let mut opened = query();
-        opened
-            .sql(
-                "SELECT c.channel_id AS channel_id, COUNT(*) AS opened, \
-                 COALESCE(SUM(CASE WHEN c.status = 'open' THEN 1 ELSE 0 END), 0) AS still_open, \
-                 COALESCE(SUM(CASE WHEN c.first_response_at IS NULL AND c.created_at < ",
-            )
-            .time(now() - Duration::minutes(i64::from(missed_chat_minutes)))
-            .sql(" THEN 1 WHEN c.first_response_at IS NOT NULL AND ")
-            .seconds_between("c.first_response_at", "c.created_at")
-            .sql(" > ")
-            .int(i64::from(missed_chat_minutes) * 60)
-            .sql(" THEN 1 ELSE 0 END), 0) AS missed FROM conversations c WHERE ");
-        counting.conversations(&mut opened);
-        counting.opened_in_period(&mut opened);
-        opened.sql(" GROUP BY c.channel_id");
-
-        // closed, per channel (a) and per person who closed (b; 0 for none)
-        let mut closed = query();
-        closed.sql(
-            "SELECT c.channel_id AS a, COALESCE(c.closed_by_id, 0) AS b, COUNT(*) AS n \
-             FROM conversations c WHERE ",
-        );
-        counting.conversations(&mut closed);
-        counting.closed_in_period(&mut closed);
-        closed.sql(" GROUP BY c.channel_id, c.closed_by_id");
 
         // missed calls, per channel
         let mut missed_calls = query();
@@ -535,15 +516,37 @@ impl Queries {
             .sql(" GROUP BY l.label ORDER BY COUNT(*) DESC, l.label LIMIT ")
             .int(LABELS_SHOWN);
 
+        // the conversations opened in the period: answered how fast and by whom, still open,
+        // missed (not answered within the company's time, or not yet and waiting longer)
         let mut first_response = query();
         durations(
             counting,
             &mut first_response,
             &FIRST_RESPONSE,
             "COALESCE(c.first_responder_id, 0)",
+            |q| {
+                let minutes = i64::from(missed_chat_minutes);
+                q.sql("CASE WHEN c.status = 'open' THEN 1 ELSE 0 END AS so, ")
+                    .sql("CASE WHEN c.first_response_at IS NULL AND c.created_at < ")
+                    .time(now() - Duration::minutes(minutes))
+                    .sql(" THEN 1 WHEN c.first_response_at IS NOT NULL AND ")
+                    .seconds_between("c.first_response_at", "c.created_at")
+                    .sql(" > ")
+                    .int(minutes * 60)
+                    .sql(" THEN 1 ELSE 0 END AS mi");
+            },
         );
+        // the conversations closed in the period: how long they took, and who closed them
         let mut resolution = query();
-        durations(counting, &mut resolution, &RESOLUTION, "CAST(0 AS BIGINT)");
+        durations(
+            counting,
+            &mut resolution,
+            &RESOLUTION,
+            "COALESCE(c.closed_by_id, 0)",
+            |q| {
+                q.sql("0 AS so, 0 AS mi");
+            },
+        );
 
         let mut opened_slots = query();
         per_slot(&mut opened_slots, "c.created_at", |q| {
@@ -563,8 +566,6 @@ impl Queries {
         });
 
         Self {
-            opened,
-            closed,
             missed_calls,
             replies,
             open_now,
@@ -578,10 +579,8 @@ impl Queries {
         }
     }
 
-    fn named(&self) -> [(&'static str, &RawSql); 12] {
+    fn named(&self) -> [(&'static str, &RawSql); 10] {
         [
-            ("opened", &self.opened),
-            ("closed", &self.closed),
             ("missed calls", &self.missed_calls),
             ("replies", &self.replies),
             ("open now", &self.open_now),
@@ -637,16 +636,38 @@ pub fn build(
     let counting = counting(conn, viewer, filter)?;
     let missed_chat_minutes = companies::get(conn, viewer.company_id)?.missed_chat_minutes;
     let q = Queries::write(conn, &counting, missed_chat_minutes);
-    let opened: Vec<OpenedRow> = q.opened.load(conn)?;
-    let closed: Vec<PairRow> = q.closed.load(conn)?;
     let missed_calls: Vec<KeyRow> = q.missed_calls.load(conn)?;
     let replies: Vec<PairRow> = q.replies.load(conn)?;
     let open_now: Vec<KeyRow> = q.open_now.load(conn)?;
     let transfers: Vec<PairRow> = q.transfers.load(conn)?;
     let labels: Vec<LabelRow> = q.labels.load(conn)?;
+    let first_responses: Vec<PairBucketRow> = q.first_response.load(conn)?;
+    let resolutions: Vec<PairBucketRow> = q.resolution.load(conn)?;
     let (first_response_all, first_response_channel, first_response_agent) =
-        spreads(&q.first_response.load(conn)?);
-    let (resolution_all, resolution_channel, _) = spreads(&q.resolution.load(conn)?);
+        spreads(&first_responses);
+    let (resolution_all, resolution_channel, _) = spreads(&resolutions);
+    // opened per channel, closed per channel and closer: the sums of those buckets
+    let mut per_channel: BTreeMap<i64, OpenedRow> = BTreeMap::new();
+    for row in &first_responses {
+        let line = per_channel.entry(row.a).or_insert(OpenedRow {
+            channel_id: row.a,
+            opened: 0,
+            still_open: 0,
+            missed: 0,
+        });
+        line.opened += row.n;
+        line.still_open += row.still_open;
+        line.missed += row.missed;
+    }
+    let opened: Vec<OpenedRow> = per_channel.into_values().collect();
+    let closed: Vec<PairRow> = resolutions
+        .iter()
+        .map(|row| PairRow {
+            a: row.a,
+            b: row.b,
+            n: row.n,
+        })
+        .collect();
     let opened_slots: Vec<KeyRow> = q.opened_slots.load(conn)?;
     let closed_slots: Vec<KeyRow> = q.closed_slots.load(conn)?;
     let inbound_slots: Vec<KeyRow> = q.inbound_slots.load(conn)?;
