@@ -44,6 +44,12 @@ const RANGES: [(&str, &str, i64); 3] = [
     ("30d", "Last 30 days", 30),
 ];
 
+/// A field's value, `None` when empty: a browser sends every field of the form, the empty
+/// ones as `from=`.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
 fn day(value: &str, what: &str) -> Result<NaiveDate, AppError> {
     NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
         .ok()
@@ -54,9 +60,9 @@ fn day(value: &str, what: &str) -> Result<NaiveDate, AppError> {
 impl ReportQuery {
     /// The filter the query asks for, with `today` the viewer's day; 422 for what does not read.
     fn filter(&self, zone: Tz, today: NaiveDate) -> Result<ReportFilter, AppError> {
-        let (first_day, last_day) = match (self.from.as_deref(), self.to.as_deref()) {
+        let (first_day, last_day) = match (given(&self.from), given(&self.to)) {
             (None, None) => {
-                let range = self.range.as_deref().unwrap_or("7d");
+                let range = given(&self.range).unwrap_or("7d");
                 let Some((_, _, days)) = RANGES.iter().find(|(key, _, _)| *key == range) else {
                     return Err(AppError::Invalid(
                         "The range is today, 7d or 30d (or choose the days).".into(),
@@ -133,11 +139,15 @@ impl ReportQuery {
         self.user.as_deref().map(str::trim) == Some(id.to_string().as_str())
     }
 
+    fn has_label(&self) -> bool {
+        given(&self.label).is_some()
+    }
+
     fn range_is(&self, key: &str) -> bool {
-        let custom = self.from.is_some() || self.to.is_some();
+        let custom = given(&self.from).is_some() || given(&self.to).is_some();
         match key {
             "custom" => custom,
-            _ => !custom && self.range.as_deref().unwrap_or("7d") == key,
+            _ => !custom && self.range.as_deref().map(str::trim).unwrap_or("7d") == key,
         }
     }
 }
@@ -216,6 +226,8 @@ fn spread(s: &Spread) -> String {
 /// One day's bars in the opened/closed chart.
 pub struct DayBar {
     x: i64,
+    closed_x: i64,
+    width: i64,
     opened_y: i64,
     opened_h: i64,
     closed_y: i64,
@@ -235,7 +247,11 @@ pub struct HeatCell {
 }
 
 const CHART_HEIGHT: i64 = 120;
-const BAR_STEP: i64 = 14;
+/// The chart's width; a day gets an equal share of it, at least `MIN_DAY_WIDTH`.
+const CHART_WIDTH: i64 = 700;
+const MIN_DAY_WIDTH: i64 = 14;
+/// Room for one day's label under the chart.
+const LABEL_WIDTH: i64 = 56;
 const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 fn day_bars(report: &Report) -> Vec<DayBar> {
@@ -246,7 +262,9 @@ fn day_bars(report: &Report) -> Vec<DayBar> {
         .max()
         .unwrap_or(0)
         .max(1);
-    let every = (report.days.len() / 8).max(1);
+    let step = (CHART_WIDTH / report.days.len().max(1) as i64).max(MIN_DAY_WIDTH);
+    let width = (step * 2 / 5).max(5);
+    let every = (LABEL_WIDTH / step + 1).max(1) as usize;
     report
         .days
         .iter()
@@ -254,8 +272,11 @@ fn day_bars(report: &Report) -> Vec<DayBar> {
         .map(|(i, d)| {
             let opened_h = d.opened * CHART_HEIGHT / top;
             let closed_h = d.closed * CHART_HEIGHT / top;
+            let x = i as i64 * step;
             DayBar {
-                x: i as i64 * BAR_STEP,
+                x,
+                closed_x: x + width,
+                width,
                 opened_y: CHART_HEIGHT - opened_h,
                 opened_h,
                 closed_y: CHART_HEIGHT - closed_h,
@@ -335,7 +356,8 @@ impl ReportsPage {
     }
 
     fn chart_width(&self) -> i64 {
-        self.bars.len() as i64 * BAR_STEP
+        let days = self.bars.len().max(1) as i64;
+        days * (CHART_WIDTH / days).max(MIN_DAY_WIDTH)
     }
 }
 

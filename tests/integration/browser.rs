@@ -249,6 +249,7 @@ async fn sign_in_see_navigation_sign_out(backend: Backend) {
             "Roles",
             "Channels",
             "Assignments",
+            "Reports",
             "Activity",
             "Login history",
             "Sessions",
@@ -642,9 +643,62 @@ async fn a_refused_action_says_why(backend: Backend) {
     b.close().await;
 }
 
+/// A supervisor reads the reports: figures, the charts drawn as SVG in the page (the content
+/// security policy allows no chart script), and filters that stay in the address.
+async fn a_supervisor_reads_the_reports(backend: Backend) {
+    let demo = Demo::start(backend);
+    let b = demo.browser().await;
+    b.sign_in("DEMO", "sofia", PASSWORD).await;
+    b.wait_for("#main-nav").await;
+    b.click("#main-nav a[href='/reports']").await;
+    let opened = b.text("#total-opened").await;
+    assert!(opened.parse::<i64>().unwrap() > 0, "opened: {opened}");
+    // the last 7 days: two bars a day; the heat map: 7 days of 24 hours
+    assert_eq!(b.count("#days-chart rect").await, 14);
+    assert_eq!(b.count("#heat-map rect").await, 7 * 24);
+    let drawn =
+        b.c.execute(
+            "return document.querySelector('#heat-map').getBoundingClientRect().height > 100;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(drawn.as_bool(), Some(true), "the heat map is not drawn");
+    b.screenshot("reports-week").await;
+    // one channel, 30 days: the form sends them and the page keeps them
+    b.go("/reports?range=30d").await;
+    b.click("#report-filters input[name=channel]").await;
+    b.mark_document().await;
+    b.submit("#report-filters").await;
+    // the filtered page, not the one the box was ticked on
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while b.still_marked().await && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    b.wait_for("#report-filters input[name=channel]:checked")
+        .await;
+    let url = b.url().await;
+    let page = b.text("main").await;
+    assert!(
+        page.contains("Inbound messages by day and hour"),
+        "{url}: {page}"
+    );
+    assert!(
+        url.contains("range=30d") && url.contains("channel="),
+        "{url}"
+    );
+    assert_eq!(b.count("#days-chart rect").await, 60);
+    assert_eq!(b.count("#channels-report tbody tr").await, 1);
+    // no label was asked for: no word about labels
+    assert!(!page.contains("label filter"), "{page}");
+    b.screenshot("reports").await;
+    b.close().await;
+}
+
 // A SQLite and a PostgreSQL browser test for each flow.
 on_both_databases!(
     browser:
+    a_supervisor_reads_the_reports,
     an_agent_works_on_a_phone,
     a_refused_action_says_why,
     supervisor_ends_an_agents_session,
