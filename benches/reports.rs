@@ -12,8 +12,12 @@
 #[path = "../tests/integration/database.rs"]
 #[allow(dead_code)]
 mod database;
+#[path = "support/timing.rs"]
+mod timing;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use timing::time;
 
 use chrono::TimeZone;
 use database::TestDatabase;
@@ -26,24 +30,6 @@ use switchboard::db::schema::{channels, conversations, users};
 use switchboard::db::{self, DbConnection};
 use switchboard::domain::reports::{self, ReportFilter};
 use switchboard::domain::{Viewer, companies, demo, now};
-
-/// Times `f` over `runs` runs: the median and the 95th percentile.
-fn time<T>(label: &str, runs: usize, mut f: impl FnMut() -> T) {
-    let mut took: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            std::hint::black_box(f());
-            start.elapsed()
-        })
-        .collect();
-    took.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "{label:<58} median {:>8.2} ms   p95 {:>8.2} ms",
-        ms(took[runs / 2]),
-        ms(took[runs * 95 / 100])
-    );
-}
 
 fn user(conn: &mut DbConnection, username: &str) -> UserId {
     users::table

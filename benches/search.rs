@@ -10,8 +10,12 @@
 #[path = "../tests/integration/database.rs"]
 #[allow(dead_code)]
 mod database;
+#[path = "support/timing.rs"]
+mod timing;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use timing::time;
 
 use database::TestDatabase;
 use diesel::prelude::*;
@@ -23,24 +27,6 @@ use switchboard::db::schema::{conversations, users};
 use switchboard::db::{self, write_transaction};
 use switchboard::domain::conversations::{self as chats, ListFilter, NewMessage};
 use switchboard::domain::{Viewer, companies, demo, now};
-
-/// Times `f` over `runs` runs: the median and the 95th percentile.
-fn time<T>(label: &str, runs: usize, mut f: impl FnMut() -> T) {
-    let mut took: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            std::hint::black_box(f());
-            start.elapsed()
-        })
-        .collect();
-    took.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "{label:<52} median {:>8.2} ms   p95 {:>8.2} ms",
-        ms(took[runs / 2]),
-        ms(took[runs * 95 / 100])
-    );
-}
 
 const WORDS: [&str; 16] = [
     "order", "delivery", "refund", "invoice", "tomorrow", "address", "thanks", "price", "warranty",
