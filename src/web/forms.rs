@@ -59,6 +59,28 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
     }
 }
 
+/// A page's filters as read, or why they could not be: the page then comes back with its
+/// form, the reason beside it, no rows, and 422 (never a bare error page without the form).
+pub fn filters_or_reason<T>(read: Result<T, AppError>) -> Result<Result<T, String>, AppError> {
+    match read {
+        Ok(filters) => Ok(Ok(filters)),
+        Err(AppError::Invalid(reason)) => Ok(Err(reason)),
+        Err(other) => Err(other),
+    }
+}
+
+/// 200, or 422 when the page's filters could not be read (`filters_or_reason`).
+pub fn filtered_page(
+    error: &Option<String>,
+    template: &impl askama::Template,
+) -> crate::web::Answer {
+    let errors = match error {
+        Some(reason) => crate::error::FieldErrors::from_one("filters", reason.clone()),
+        None => crate::error::FieldErrors::default(),
+    };
+    crate::web::form_page(&errors, template)
+}
+
 /// A query string of the filters that are set (empty ones left out), for links that must
 /// keep a page's filters: the next page, the export.
 pub fn query_string<const N: usize>(pairs: [(&str, String); N]) -> String {

@@ -18,6 +18,7 @@ use crate::domain::login_events::{self, LoginFilter, LoginRow};
 use crate::domain::sessions::{self, CompanySession};
 use crate::domain::{Caller, conversations};
 use crate::error::AppError;
+use crate::web::forms::{filtered_page, filters_or_reason};
 use crate::web::layout::Layout;
 use crate::web::{Answer, Cx, Form, Query, format_time, page, see_other};
 
@@ -158,6 +159,8 @@ fn reason_in_words(code: &str) -> &'static str {
 #[template(path = "oversight/logins.html")]
 struct LoginsPage {
     layout: Layout,
+    /// Why the filters could not be read.
+    error: Option<String>,
     lines: Vec<LoginLine>,
     query: LoginQuery,
     query_string: String,
@@ -166,32 +169,38 @@ struct LoginsPage {
 }
 
 pub async fn logins(cx: Cx, Query(query): Query<LoginQuery>) -> Answer {
-    let filter = query.filter()?;
+    let filter = filters_or_reason(query.filter())?;
+    let error = filter.as_ref().err().cloned();
     let (layout, rows) = cx
-        .read_page("Login history", "/logins", move |conn, me| {
-            login_events::page(conn, me.company_id, &filter, login_events::PAGE_SIZE)
+        .read_page("Login history", "/logins", move |conn, me| match filter {
+            Ok(filter) => login_events::page(conn, me.company_id, &filter, login_events::PAGE_SIZE),
+            Err(_) => Ok(Vec::new()),
         })
         .await?;
     let next_cursor = next_cursor(
         rows.len() as i64 == login_events::PAGE_SIZE,
         rows.last().map(|r| (r.created_at, r.id)),
     );
-    page(&LoginsPage {
-        layout,
-        lines: rows
-            .into_iter()
-            .map(|row| LoginLine {
-                reason: reason_in_words(&row.reason),
-                at: format_time(&row.created_at),
-                device: describe_user_agent(&row.user_agent),
-                row,
-            })
-            .collect(),
-        query_string: query_string(&query),
-        query,
-        next_cursor,
-        can_export: cx.can(Permission::ExportsCreate),
-    })
+    filtered_page(
+        &error,
+        &LoginsPage {
+            layout,
+            error: error.clone(),
+            lines: rows
+                .into_iter()
+                .map(|row| LoginLine {
+                    reason: reason_in_words(&row.reason),
+                    at: format_time(&row.created_at),
+                    device: describe_user_agent(&row.user_agent),
+                    row,
+                })
+                .collect(),
+            query_string: query_string(&query),
+            query,
+            next_cursor,
+            can_export: cx.can(Permission::ExportsCreate),
+        },
+    )
 }
 
 // ---- activity ------------------------------------------------------------------------------
@@ -242,6 +251,8 @@ fn target_href(cx: &Cx, record: &Record) -> Option<String> {
 #[template(path = "oversight/activity.html")]
 struct ActivityPage {
     layout: Layout,
+    /// Why the filters could not be read.
+    error: Option<String>,
     lines: Vec<ActivityLine>,
     query: ActivityQuery,
     query_string: String,
@@ -250,31 +261,37 @@ struct ActivityPage {
 }
 
 pub async fn activity(cx: Cx, Query(query): Query<ActivityQuery>) -> Answer {
-    let filter = query.filter()?;
+    let filter = filters_or_reason(query.filter())?;
+    let error = filter.as_ref().err().cloned();
     let (layout, rows) = cx
-        .read_page("Activity", "/activity", move |conn, me| {
-            audit::page(conn, me.company_id, &filter, audit::PAGE_SIZE)
+        .read_page("Activity", "/activity", move |conn, me| match filter {
+            Ok(filter) => audit::page(conn, me.company_id, &filter, audit::PAGE_SIZE),
+            Err(_) => Ok(Vec::new()),
         })
         .await?;
     let next_cursor = next_cursor(
         rows.len() as i64 == audit::PAGE_SIZE,
         rows.last().map(|r| (r.created_at, r.id)),
     );
-    page(&ActivityPage {
-        layout,
-        lines: rows
-            .into_iter()
-            .map(|record| ActivityLine {
-                at: format_time(&record.created_at),
-                target_href: target_href(&cx, &record),
-                record,
-            })
-            .collect(),
-        query_string: query_string(&query),
-        query,
-        next_cursor,
-        can_export: cx.can(Permission::ExportsCreate),
-    })
+    filtered_page(
+        &error,
+        &ActivityPage {
+            layout,
+            error: error.clone(),
+            lines: rows
+                .into_iter()
+                .map(|record| ActivityLine {
+                    at: format_time(&record.created_at),
+                    target_href: target_href(&cx, &record),
+                    record,
+                })
+                .collect(),
+            query_string: query_string(&query),
+            query,
+            next_cursor,
+            can_export: cx.can(Permission::ExportsCreate),
+        },
+    )
 }
 
 // ---- sessions ------------------------------------------------------------------------------

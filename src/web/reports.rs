@@ -16,8 +16,9 @@ use crate::domain::reports::{self, Report, ReportFilter, Spread};
 use crate::domain::visibility::Scope;
 use crate::domain::{Caller, now};
 use crate::error::AppError;
+use crate::web::forms::{filtered_page, filters_or_reason};
 use crate::web::layout::Layout;
-use crate::web::{Answer, Cx, Query, form_page};
+use crate::web::{Answer, Cx, Query};
 
 /// The page's filters, kept in its address (`range` or `from`/`to`, `channel` repeated,
 /// `user`, `label`).
@@ -372,10 +373,9 @@ pub async fn index(cx: Cx, Query(query): Query<ReportQuery>) -> Answer {
     let (layout, (built, choices, zone)) = cx
         .read_page("Reports", "/reports", move |conn, me| {
             let (zone, today) = zone_and_today(conn, me)?;
-            let built = match asked.filter(zone, today) {
+            let built = match filters_or_reason(asked.filter(zone, today))? {
                 Ok(filter) => Ok((reports::build(conn, &me.viewer, &filter)?, filter)),
-                Err(AppError::Invalid(message)) => Err(message),
-                Err(other) => return Err(other),
+                Err(reason) => Err(reason),
             };
             Ok((built, choices(conn, me)?, zone))
         })
@@ -415,11 +415,7 @@ pub async fn index(cx: Cx, Query(query): Query<ReportQuery>) -> Answer {
         weekdays: WEEKDAYS,
         can_export: cx.can(Permission::ExportsCreate),
     };
-    let errors = match &page.error {
-        Some(message) => crate::error::FieldErrors::from_one("filters", message.clone()),
-        None => crate::error::FieldErrors::default(),
-    };
-    form_page(&errors, &page)
+    filtered_page(&page.error, &page)
 }
 
 /// The report's figures as CSV rows: section, name, figure, value (durations in seconds).

@@ -764,11 +764,25 @@ async fn auditors_filter_by_parts_and_read_reasons_in_words(app: TestApp) {
         .get("/logins?user=bo")
         .await
         .assert_contains("account deactivated");
+    // a filter that does not read: the page again, its form keeping what was typed, the
+    // reason beside it, and no rows
     sofia
-        .get("/activity?from=2026-03-10&to=2026-03-01")
+        .get("/activity?actor=sofia&from=2026-03-10&to=2026-03-01")
         .await
         .assert_status(422)
-        .assert_contains("swap them");
+        .assert_contains("id=\"filter-error\"")
+        .assert_contains("swap them")
+        .assert_contains("name=\"actor\" value=\"sofia\"")
+        .assert_contains("value=\"2026-03-10\"")
+        .assert_lacks("id=\"activity-table\"");
+    sofia
+        .get("/logins?user=alice&from=yesterday")
+        .await
+        .assert_status(422)
+        .assert_contains("id=\"filter-error\"")
+        .assert_contains("written YYYY-MM-DD")
+        .assert_contains("value=\"yesterday\"")
+        .assert_lacks("id=\"logins-table\"");
 }
 
 /// Whoever still holds the cookie of an ended session is sent to the sign-in page with the
