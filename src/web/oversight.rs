@@ -63,6 +63,50 @@ fn next_cursor(full: bool, last: Option<Cursor>) -> Option<String> {
         .map(|(at, id)| crate::core::cursor::format(at, id))
 }
 
+/// One page of a log (login history, activity) as its filters ask.
+struct LogPage<R> {
+    layout: Layout,
+    rows: Vec<R>,
+    /// The next page's cursor, when this page was full.
+    next_cursor: Option<String>,
+    /// Why the filters could not be read (there are no rows then).
+    error: Option<String>,
+}
+
+/// How a log reads one page: the company's rows under the filters, at most `size`.
+type ReadLog<F, R> =
+    fn(&mut DbConnection, crate::core::ids::CompanyId, &F, i64) -> Result<Vec<R>, AppError>;
+
+/// Reads a log page of `size` rows (as `read` reads them) with the page's layout, or, when
+/// the filters do not read, the layout and the reason.
+async fn log_page<F, R>(
+    cx: &Cx,
+    (title, nav, size): (&'static str, &'static str, i64),
+    filter: Result<F, AppError>,
+    read: ReadLog<F, R>,
+    cursor_of: fn(&R) -> Cursor,
+) -> Result<LogPage<R>, AppError>
+where
+    F: Send + 'static,
+    R: Send + 'static,
+{
+    let filter = filters_or_reason(filter)?;
+    let error = filter.as_ref().err().cloned();
+    let (layout, rows) = cx
+        .read_page(title, nav, move |conn, me| match filter {
+            Ok(filter) => read(conn, me.company_id, &filter, size),
+            Err(_) => Ok(Vec::new()),
+        })
+        .await?;
+    let next_cursor = next_cursor(rows.len() as i64 == size, rows.last().map(cursor_of));
+    Ok(LogPage {
+        layout,
+        rows,
+        next_cursor,
+        error,
+    })
+}
+
 // ---- login history -------------------------------------------------------------------------
 
 /// The date range and page cursor every oversight list and export takes.
@@ -169,18 +213,19 @@ struct LoginsPage {
 }
 
 pub async fn logins(cx: Cx, Query(query): Query<LoginQuery>) -> Answer {
-    let filter = filters_or_reason(query.filter())?;
-    let error = filter.as_ref().err().cloned();
-    let (layout, rows) = cx
-        .read_page("Login history", "/logins", move |conn, me| match filter {
-            Ok(filter) => login_events::page(conn, me.company_id, &filter, login_events::PAGE_SIZE),
-            Err(_) => Ok(Vec::new()),
-        })
-        .await?;
-    let next_cursor = next_cursor(
-        rows.len() as i64 == login_events::PAGE_SIZE,
-        rows.last().map(|r| (r.created_at, r.id)),
-    );
+    let LogPage {
+        layout,
+        rows,
+        next_cursor,
+        error,
+    } = log_page(
+        &cx,
+        ("Login history", "/logins", login_events::PAGE_SIZE),
+        query.filter(),
+        login_events::page,
+        |r| (r.created_at, r.id),
+    )
+    .await?;
     filtered_page(
         &error,
         &LoginsPage {
@@ -261,18 +306,19 @@ struct ActivityPage {
 }
 
 pub async fn activity(cx: Cx, Query(query): Query<ActivityQuery>) -> Answer {
-    let filter = filters_or_reason(query.filter())?;
-    let error = filter.as_ref().err().cloned();
-    let (layout, rows) = cx
-        .read_page("Activity", "/activity", move |conn, me| match filter {
-            Ok(filter) => audit::page(conn, me.company_id, &filter, audit::PAGE_SIZE),
-            Err(_) => Ok(Vec::new()),
-        })
-        .await?;
-    let next_cursor = next_cursor(
-        rows.len() as i64 == audit::PAGE_SIZE,
-        rows.last().map(|r| (r.created_at, r.id)),
-    );
+    let LogPage {
+        layout,
+        rows,
+        next_cursor,
+        error,
+    } = log_page(
+        &cx,
+        ("Activity", "/activity", audit::PAGE_SIZE),
+        query.filter(),
+        audit::page,
+        |r| (r.created_at, r.id),
+    )
+    .await?;
     filtered_page(
         &error,
         &ActivityPage {

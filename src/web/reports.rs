@@ -51,6 +51,13 @@ fn given(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
+/// An id chosen from a list, or 422 with `otherwise`.
+fn id<T: std::str::FromStr>(value: &str, otherwise: &str) -> Result<T, AppError> {
+    value
+        .parse()
+        .map_err(|_| AppError::Invalid(otherwise.into()))
+}
+
 fn day(value: &str, what: &str) -> Result<NaiveDate, AppError> {
     NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
         .ok()
@@ -95,19 +102,10 @@ impl ReportQuery {
             .channel
             .iter()
             .filter(|c| !c.trim().is_empty())
-            .map(|c| {
-                c.parse::<ChannelId>()
-                    .map_err(|_| AppError::Invalid("Choose channels from the list.".into()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let user = self
-            .user
-            .as_deref()
-            .filter(|u| !u.trim().is_empty())
-            .map(|u| {
-                u.parse::<UserId>()
-                    .map_err(|_| AppError::Invalid("Choose a person from the list.".into()))
-            })
+            .map(|c| id(c, "Choose channels from the list."))
+            .collect::<Result<Vec<ChannelId>, _>>()?;
+        let user = given(&self.user)
+            .map(|u| id::<UserId>(u, "Choose a person from the list."))
             .transpose()?;
         let label = match self.label.as_deref().map(str::trim) {
             Some(label) if label.chars().count() > 30 => {
