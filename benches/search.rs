@@ -26,12 +26,8 @@ use switchboard::core::status::Direction;
 use switchboard::db::schema::{conversations, users};
 use switchboard::db::{self, write_transaction};
 use switchboard::domain::conversations::{self as chats, ListFilter, NewMessage};
+use switchboard::domain::scale::WORDS;
 use switchboard::domain::{Viewer, companies, demo, now};
-
-const WORDS: [&str; 16] = [
-    "order", "delivery", "refund", "invoice", "tomorrow", "address", "thanks", "price", "warranty",
-    "colour", "size", "exchange", "courier", "payment", "discount", "receipt",
-];
 
 fn main() {
     let (database, rows) = TestDatabase::for_benchmark(300_000);

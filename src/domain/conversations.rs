@@ -697,6 +697,13 @@ fn clean_label(label: &str) -> Result<String, AppError> {
             "A label is 1 to 30 letters, digits, spaces, '-' or '_'.",
         ));
     }
+    // labels are shown unmasked on every page, report and export: no phone number in them
+    if mask_identifier(&label) != label {
+        return Err(AppError::field(
+            "label",
+            "A label cannot hold a phone number or another run of six or more digits.",
+        ));
+    }
     Ok(label)
 }
 

@@ -703,19 +703,8 @@ pub fn build(
     };
 
     // every channel the report may show, with or without traffic
-    let mut shown = channels::table
-        .filter(channels::company_id.eq(viewer.company_id))
-        .order(channels::name)
-        .select((channels::id, channels::name, channels::kind))
-        .into_boxed();
-    if let Some(limit) = counting.scope.channel_limit() {
-        shown = shown.filter(channels::id.eq_any(limit.to_vec()));
-    }
-    if !filter.channels.is_empty() {
-        shown = shown.filter(channels::id.eq_any(filter.channels.clone()));
-    }
+    let shown = channels_shown(conn, viewer.company_id, &counting.scope, &filter.channels)?;
     let channel_lines = shown
-        .load::<(ChannelId, String, ChannelKind)>(conn)?
         .into_iter()
         .map(|(id, name, kind)| ChannelLine {
             counts: channel_counts.remove(&id.0).unwrap_or_default(),
@@ -816,10 +805,11 @@ pub fn build(
         totals,
         channels: channel_lines,
         agents: agent_lines,
+        // a label stored before labels refused numbers is masked like any identifier
         labels: labels
             .into_iter()
             .map(|row| LabelLine {
-                label: row.label,
+                label: viewer.contact_mask().identifier(&row.label),
                 count: row.n,
             })
             .collect(),
@@ -833,6 +823,68 @@ pub fn build(
             .collect(),
         inbound_by_hour,
         missed_chat_minutes,
+    })
+}
+
+/// The company's channels within `scope` (and within `only`, when it names any), by name.
+fn channels_shown(
+    conn: &mut DbConnection,
+    company_id: CompanyId,
+    scope: &Scope,
+    only: &[ChannelId],
+) -> Result<Vec<(ChannelId, String, ChannelKind)>, AppError> {
+    let mut shown = channels::table
+        .filter(channels::company_id.eq(company_id))
+        .order(channels::name)
+        .select((channels::id, channels::name, channels::kind))
+        .into_boxed();
+    if let Some(limit) = scope.channel_limit() {
+        shown = shown.filter(channels::id.eq_any(limit.to_vec()));
+    }
+    if !only.is_empty() {
+        shown = shown.filter(channels::id.eq_any(only.to_vec()));
+    }
+    Ok(shown.load(conn)?)
+}
+
+/// What a report's filter form offers: the channels and the people of the viewer's scope.
+pub struct Choices {
+    pub channels: Vec<(ChannelId, String)>,
+    pub users: Vec<(UserId, String)>,
+}
+
+pub fn choices(conn: &mut DbConnection, viewer: &Viewer) -> Result<Choices, AppError> {
+    use crate::db::schema::channel_members;
+    let scope = scope(conn, viewer)?;
+    let channels: Vec<(ChannelId, String)> = channels_shown(conn, viewer.company_id, &scope, &[])?
+        .into_iter()
+        .map(|(id, name, _)| (id, name))
+        .collect();
+    let people = users::table
+        .filter(users::company_id.eq(viewer.company_id))
+        .filter(users::deleted_at.is_null())
+        .order(users::display_name)
+        .select((users::id, users::display_name))
+        .into_boxed();
+    let people = match scope {
+        // a report of one's own conversations has one person in it
+        Scope::AssignedOnChannels { user_id, .. } => people.filter(users::id.eq(user_id)),
+        Scope::Company => people,
+        // the members of the channels the report covers
+        Scope::Channels(_) | Scope::Nothing => people.filter(
+            users::id.eq_any(
+                channel_members::table
+                    .filter(
+                        channel_members::channel_id
+                            .eq_any(channels.iter().map(|c| c.0).collect::<Vec<_>>()),
+                    )
+                    .select(channel_members::user_id),
+            ),
+        ),
+    };
+    Ok(Choices {
+        channels,
+        users: people.load(conn)?,
     })
 }
 

@@ -39,7 +39,8 @@ const AGENTS: usize = 20;
 /// Rows written per transaction where they are not written one delivery at a time.
 const BATCH: usize = 5_000;
 
-const WORDS: [&str; 16] = [
+/// The words seeded messages are made of (the search benchmark searches for them).
+pub const WORDS: [&str; 16] = [
     "order", "delivery", "refund", "invoice", "tomorrow", "address", "thanks", "price", "warranty",
     "colour", "size", "exchange", "courier", "payment", "discount", "receipt",
 ];

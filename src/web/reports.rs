@@ -5,15 +5,12 @@
 use askama::Template;
 use chrono::{Duration, NaiveDate, TimeZone};
 use chrono_tz::Tz;
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::core::ids::{ChannelId, UserId};
 use crate::core::permissions::Permission;
 use crate::db::DbConnection;
-use crate::db::schema::{channel_members, channels, users};
 use crate::domain::reports::{self, Report, ReportFilter, Spread};
-use crate::domain::visibility::Scope;
 use crate::domain::{Caller, now};
 use crate::error::AppError;
 use crate::web::forms::{filtered_page, filters_or_reason};
@@ -149,55 +146,6 @@ impl ReportQuery {
             _ => !custom && self.range.as_deref().map(str::trim).unwrap_or("7d") == key,
         }
     }
-}
-
-/// What the filter form offers: the channels and people of the viewer's report scope.
-struct Choices {
-    channels: Vec<(ChannelId, String)>,
-    users: Vec<(UserId, String)>,
-}
-
-fn choices(conn: &mut DbConnection, me: &Caller) -> Result<Choices, AppError> {
-    let scope = reports::scope(conn, &me.viewer)?;
-    let mut shown = channels::table
-        .filter(channels::company_id.eq(me.company_id))
-        .order(channels::name)
-        .select((channels::id, channels::name))
-        .into_boxed();
-    if let Some(limit) = scope.channel_limit() {
-        shown = shown.filter(channels::id.eq_any(limit.to_vec()));
-    }
-    let channels: Vec<(ChannelId, String)> = shown.load(conn)?;
-    let users: Vec<(UserId, String)> = match scope {
-        // a report of one's own conversations has one person in it
-        Scope::AssignedOnChannels { user_id, .. } => users::table
-            .filter(users::id.eq(user_id))
-            .select((users::id, users::display_name))
-            .load(conn)?,
-        Scope::Company => users::table
-            .filter(users::company_id.eq(me.company_id))
-            .filter(users::deleted_at.is_null())
-            .order(users::display_name)
-            .select((users::id, users::display_name))
-            .load(conn)?,
-        _ => users::table
-            .filter(users::company_id.eq(me.company_id))
-            .filter(users::deleted_at.is_null())
-            .filter(
-                users::id.eq_any(
-                    channel_members::table
-                        .filter(
-                            channel_members::channel_id
-                                .eq_any(channels.iter().map(|c| c.0).collect::<Vec<_>>()),
-                        )
-                        .select(channel_members::user_id),
-                ),
-            )
-            .order(users::display_name)
-            .select((users::id, users::display_name))
-            .load(conn)?,
-    };
-    Ok(Choices { channels, users })
 }
 
 /// A duration for people: "45 s", "12 min", "3 h 05 min", "2 d 4 h"; "—" for none.
@@ -375,7 +323,7 @@ pub async fn index(cx: Cx, Query(query): Query<ReportQuery>) -> Answer {
                 Ok(filter) => Ok((reports::build(conn, &me.viewer, &filter)?, filter)),
                 Err(reason) => Err(reason),
             };
-            Ok((built, choices(conn, me)?, zone))
+            Ok((built, reports::choices(conn, &me.viewer)?, zone))
         })
         .await?;
     let (report, error, period) = match built {

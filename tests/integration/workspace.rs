@@ -453,6 +453,16 @@ async fn reply_close_reopen_and_their_records(app: TestApp) {
         .post(&format!("/conversations/{id}/labels"), &[("label", "<b>")])
         .await
         .assert_status(422);
+    // a label is shown unmasked everywhere: a phone number cannot become one
+    client
+        .post(
+            &format!("/conversations/{id}/labels"),
+            &[("label", "call 905321112233")],
+        )
+        .await
+        .assert_status(422)
+        .assert_contains("cannot hold a phone number");
+    assert_eq!(last_audit(&app).0, "conversation.label_add");
     client
         .post(
             &format!("/conversations/{id}/labels/remove"),
