@@ -142,6 +142,12 @@ pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
             if let Err(err) = summarized {
                 tracing::warn!(error = %err.chain(), "cannot summarise refusals yet");
             }
+            // who idled out goes offline; long-offline people's chats are routed again
+            if let Err(err) =
+                db::run(&pool, |conn| domain::routing::sweep(conn, domain::now())).await
+            {
+                tracing::warn!(error = %err.chain(), "cannot sweep availability yet");
+            }
             // masked copies cleared by a phone-region change (the settings page starts this
             // at once as well; this catches a rebuild that stopped half-way)
             if let Err(err) = db::run(&pool, domain::conversations::fill_masked_copies).await {

@@ -216,6 +216,13 @@ fn settle(
         }
         if outcome.is_ok() {
             users::record_successful_login(conn, user.id)?;
+            // signing in is coming to work: new chats may come (and queued ones do)
+            crate::domain::routing::set_availability(
+                conn,
+                user.company_id,
+                user.id,
+                crate::core::status::Availability::Online,
+            )?;
         }
     }
     let company_id = company.as_ref().map(|c| c.id);

@@ -339,6 +339,14 @@ impl PermissionSet {
         self.contains_any(&Permission::VIEW_CONVERSATIONS)
     }
 
+    /// Whether new chats go to a holder by default: only to those who see nothing but what
+    /// is assigned to them (agents), never to someone who watches a channel or the company.
+    pub fn receives_new_chats_by_default(self) -> bool {
+        self.contains(Permission::ConversationsViewAssigned)
+            && !self.contains(Permission::ConversationsViewChannel)
+            && !self.contains(Permission::ConversationsViewAll)
+    }
+
     pub fn insert(&mut self, permission: Permission) {
         self.0 |= permission.bit();
     }

@@ -139,6 +139,16 @@ impl Direction {
     }
 }
 
+text_enum!(
+    /// Whether a person takes new chats now: routing gives new conversations only to those
+    /// online. Signing in makes a user online; signing out or idling out, offline.
+    Availability {
+        Online = "online",
+        Away = "away",
+        Offline = "offline",
+    }
+);
+
 impl UserStatus {
     pub fn is_active(self) -> bool {
         self == Self::Active

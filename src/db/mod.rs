@@ -489,6 +489,8 @@ pub enum LockSpace {
     Reveals = 4,
     /// Inbound deliveries from one contact (one contact, one open conversation per channel).
     Contact = 5,
+    /// Routing decisions of one company (capacity holds under concurrent deliveries).
+    Routing = 6,
 }
 
 /// Serialises the rest of the caller's write transaction with every other transaction that

@@ -27,6 +27,8 @@ diesel::table! {
         end_session_on_client_change -> Bool,
         created_at -> Timestamp,
         phone_region -> Text,
+        default_capacity -> Integer,
+        reroute_offline_minutes -> Integer,
     }
 }
 
@@ -70,6 +72,10 @@ diesel::table! {
         updated_at -> Timestamp,
         deleted_at -> Nullable<Timestamp>,
         time_zone -> Text,
+        availability -> Text,
+        availability_changed_at -> Nullable<Timestamp>,
+        capacity -> Nullable<Integer>,
+        last_assigned_at -> Nullable<Timestamp>,
     }
 }
 
@@ -90,6 +96,7 @@ diesel::table! {
         channel_id -> BigInt,
         user_id -> BigInt,
         created_at -> Timestamp,
+        receives_new_chats -> Bool,
     }
 }
 
@@ -169,6 +176,7 @@ diesel::table! {
         to_user_id -> Nullable<BigInt>,
         by_user_id -> Nullable<BigInt>,
         created_at -> Timestamp,
+        reason -> Nullable<Text>,
     }
 }
 

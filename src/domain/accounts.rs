@@ -6,7 +6,7 @@ use crate::db::one_of_company;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::core::status::UserStatus;
+use crate::core::status::{Availability, UserStatus};
 use crate::db::DbConnection;
 use crate::db::schema::users;
 use crate::domain::{Caller, roles};
@@ -32,6 +32,9 @@ pub struct User {
     pub last_login_at: Option<NaiveDateTime>,
     /// The IANA name of the zone their reports count days in.
     pub time_zone: String,
+    pub availability: Availability,
+    /// Most open conversations routing gives them; `None`: the company's default.
+    pub capacity: Option<i32>,
 }
 
 impl User {

@@ -5,11 +5,11 @@
 use crate::core::ids::{ChannelId, CompanyId, UserId};
 use diesel::prelude::*;
 
-use crate::core::status::{ConversationStatus, UserStatus};
+use crate::core::status::{Availability, ConversationStatus, UserStatus};
 use crate::db::DbConnection;
-use crate::db::schema::{channel_members, conversations, users};
-use crate::domain::Caller;
+use crate::db::schema::{channel_members, channels as channel_table, conversations, users};
 use crate::domain::channels::{self, Channel};
+use crate::domain::{Caller, audit};
 use crate::error::AppError;
 
 pub struct MatrixRow {
@@ -17,6 +17,7 @@ pub struct MatrixRow {
     pub display_name: String,
     pub username: String,
     pub status: UserStatus,
+    pub availability: Availability,
     /// Membership per channel, in the order of `Matrix::channels`.
     pub member_of: Vec<bool>,
     /// Open conversations assigned to the user on channels they are no longer a member of.
@@ -31,7 +32,7 @@ pub struct Matrix {
 /// Users × channels of the company (deleted users left out). Three queries.
 pub fn matrix(conn: &mut DbConnection, company_id: CompanyId) -> Result<Matrix, AppError> {
     let channels = channels::list(conn, company_id)?;
-    let people: Vec<(UserId, String, String, UserStatus)> = users::table
+    let people: Vec<(UserId, String, String, UserStatus, Availability)> = users::table
         .filter(users::company_id.eq(company_id))
         .filter(users::status.ne(UserStatus::Deleted))
         .order(users::display_name)
@@ -40,6 +41,7 @@ pub fn matrix(conn: &mut DbConnection, company_id: CompanyId) -> Result<Matrix, 
             users::display_name,
             users::username,
             users::status,
+            users::availability,
         ))
         .load(conn)?;
     let ids: Vec<UserId> = people.iter().map(|p| p.0).collect();
@@ -55,7 +57,7 @@ pub fn matrix(conn: &mut DbConnection, company_id: CompanyId) -> Result<Matrix, 
         .load(conn)?;
     let rows = people
         .into_iter()
-        .map(|(user_id, display_name, username, status)| {
+        .map(|(user_id, display_name, username, status, availability)| {
             let is_member = |channel_id: ChannelId| memberships.contains(&(user_id, channel_id));
             MatrixRow {
                 member_of: channels.iter().map(|c| is_member(c.id)).collect(),
@@ -69,6 +71,7 @@ pub fn matrix(conn: &mut DbConnection, company_id: CompanyId) -> Result<Matrix, 
                 display_name,
                 username,
                 status,
+                availability,
             }
         })
         .collect();
@@ -160,4 +163,102 @@ pub fn set_all(
     } else {
         channels::remove_all_memberships(conn, company_id, user.id, actor).map(|_| ())
     }
+}
+
+/// How routing treats one user: their own capacity (`None`: the company's default) and the
+/// channels, among those they work on, where they receive new chats.
+pub struct RoutingSettings {
+    pub capacity: Option<i32>,
+    pub receiving: Vec<ChannelId>,
+}
+
+/// The most a capacity may be (the schema's CHECK says the same).
+pub const MAX_CAPACITY: i32 = 10_000;
+
+/// Sets a user's capacity and where they receive new chats (never one's own: giving oneself
+/// chats is the supervisor's call). Recorded when anything changes; a raise may move the queue.
+pub fn set_routing(
+    conn: &mut DbConnection,
+    me: &Caller,
+    user_id: UserId,
+    settings: &RoutingSettings,
+) -> Result<(), AppError> {
+    let user = actionable(conn, me, user_id, true)?;
+    if settings
+        .capacity
+        .is_some_and(|c| !(0..=MAX_CAPACITY).contains(&c))
+    {
+        return Err(AppError::field(
+            "capacity",
+            format!(
+                "A capacity is a whole number from 0 to {MAX_CAPACITY}, or empty for the company's default."
+            ),
+        ));
+    }
+    let memberships: Vec<(ChannelId, String, bool)> = channel_members::table
+        .inner_join(channel_table::table)
+        .filter(channel_members::user_id.eq(user.id))
+        .order(channel_table::name)
+        .select((
+            channel_members::channel_id,
+            channel_table::name,
+            channel_members::receives_new_chats,
+        ))
+        .load(conn)?;
+    if settings
+        .receiving
+        .iter()
+        .any(|id| !memberships.iter().any(|(channel, _, _)| channel == id))
+    {
+        return Err(AppError::field(
+            "receiving_channel_ids",
+            "Choose among the channels they work on.",
+        ));
+    }
+    let receiving = |id: &ChannelId| settings.receiving.contains(id);
+    let changed_channels = memberships
+        .iter()
+        .any(|(id, _, receives)| receiving(id) != *receives);
+    if settings.capacity == user.capacity && !changed_channels {
+        return Ok(());
+    }
+    diesel::update(users::table.find(user.id))
+        .set(users::capacity.eq(settings.capacity))
+        .execute(conn)?;
+    for on in [true, false] {
+        let ids: Vec<ChannelId> = memberships
+            .iter()
+            .map(|(id, _, _)| *id)
+            .filter(|id| receiving(id) == on)
+            .collect();
+        diesel::update(
+            channel_members::table
+                .filter(channel_members::user_id.eq(user.id))
+                .filter(channel_members::channel_id.eq_any(&ids)),
+        )
+        .set(channel_members::receives_new_chats.eq(on))
+        .execute(conn)?;
+    }
+    let names: Vec<&str> = memberships
+        .iter()
+        .filter(|(id, _, _)| receiving(id))
+        .map(|(_, name, _)| name.as_str())
+        .collect();
+    let capacity = settings
+        .capacity
+        .map_or_else(|| "the company's default".to_string(), |c| c.to_string());
+    audit::Entry::new(me.company_id, &me.actor, "user.routing")
+        .on("user", user.id, &user.username)
+        .saying(format!(
+            "{}: capacity {capacity}; new chats on {}",
+            user.username,
+            if names.is_empty() {
+                "no channel".to_string()
+            } else {
+                names.join(", ")
+            }
+        ))
+        .write(conn)?;
+    crate::domain::routing::drain(conn, me.company_id)?;
+    Ok(())
 }

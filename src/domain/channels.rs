@@ -92,10 +92,14 @@ pub fn add_member(
         .select(channels::name)
         .first(conn)?;
     let user = crate::domain::accounts::get_manageable(conn, company_id, user_id)?;
+    let receives = roles::permission_sets(conn, &[user.role_id])?
+        .get(&user.role_id)
+        .is_some_and(|set| set.receives_new_chats_by_default());
     let row = (
         channel_members::channel_id.eq(channel_id),
         channel_members::user_id.eq(user_id),
         channel_members::created_at.eq(now()),
+        channel_members::receives_new_chats.eq(receives),
     );
     // ON CONFLICT is per dialect in diesel; both dialects speak it.
     let insert = diesel::insert_into(channel_members::table).values(row);
@@ -108,6 +112,10 @@ pub fn add_member(
             .on("user", user_id, &user.username)
             .saying(format!("{} added to channel {channel_name}", user.username))
             .write(conn)?;
+        if receives {
+            // someone new may take the channel's queued chats
+            crate::domain::routing::drain(conn, company_id)?;
+        }
     }
     Ok(())
 }

@@ -30,6 +30,10 @@ pub struct Company {
     pub missed_chat_minutes: i32,
     pub end_session_on_client_change: bool,
     pub phone_region: String,
+    /// Most open conversations routing gives a user whose own capacity is not set.
+    pub default_capacity: i32,
+    /// Minutes offline after which a user's open conversations are routed again (0: never).
+    pub reroute_offline_minutes: i32,
 }
 
 impl Company {

@@ -15,7 +15,7 @@ use crate::db::schema::{
     conversations, messages, users,
 };
 use crate::db::{DbConnection, search};
-use crate::domain::{Caller, Viewer, audit, channels as channel_domain, now};
+use crate::domain::{Caller, Viewer, audit, channels as channel_domain, now, routing};
 use crate::error::AppError;
 use crate::error::FieldErrors;
 
@@ -315,13 +315,21 @@ pub struct MessageView {
 }
 
 /// (from, to, by, when) of one assignment change.
-type AssignmentRow = (Option<i64>, Option<i64>, Option<i64>, NaiveDateTime);
+type AssignmentRow = (
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    NaiveDateTime,
+    Option<String>,
+);
 
 pub struct AssignmentView {
     pub from: Option<String>,
     pub to: Option<String>,
     pub by: Option<String>,
     pub at: NaiveDateTime,
+    /// Routing's reason, for automatic assignments and the queue.
+    pub reason: Option<String>,
 }
 
 pub struct ConversationDetail {
@@ -377,11 +385,12 @@ pub fn get(
             conversation_assignments::to_user_id,
             conversation_assignments::by_user_id,
             conversation_assignments::created_at,
+            conversation_assignments::reason,
         ))
         .load(conn)?;
     let people: Vec<i64> = assignments
         .iter()
-        .flat_map(|(a, b, c, _)| [*a, *b, *c])
+        .flat_map(|(a, b, c, _, _)| [*a, *b, *c])
         .flatten()
         .collect();
     let names: Vec<(i64, String)> = users::table
@@ -398,11 +407,12 @@ pub fn get(
     };
     let history = assignments
         .into_iter()
-        .map(|(from, to, by, at)| AssignmentView {
+        .map(|(from, to, by, at, reason)| AssignmentView {
             from: name(from),
             to: name(to),
             by: name(by),
             at,
+            reason,
         })
         .collect();
     let labels = conversation_labels::table
@@ -615,6 +625,10 @@ pub fn set_status(
             conversations::closed_by_id.eq(if open { None } else { Some(viewer.user_id) }),
         ))
         .execute(conn)?;
+    if !open {
+        // the assignee has room for one more: the queue may move
+        routing::drain(conn, viewer.company_id)?;
+    }
     let (action, verb) = if open {
         ("conversation.reopen", "reopened")
     } else {
@@ -663,18 +677,15 @@ pub fn transfer(
             "Choose an active member of this conversation's channel who can hold conversations.",
         ));
     };
-    diesel::update(conversations::table.find(target.id))
-        .set(conversations::assignee_id.eq(Some(to.id)))
-        .execute(conn)?;
-    diesel::insert_into(conversation_assignments::table)
-        .values((
-            conversation_assignments::conversation_id.eq(target.id),
-            conversation_assignments::from_user_id.eq(target.assignee_id),
-            conversation_assignments::to_user_id.eq(Some(to.id)),
-            conversation_assignments::by_user_id.eq(Some(viewer.user_id)),
-            conversation_assignments::created_at.eq(now()),
-        ))
-        .execute(conn)?;
+    routing::Handoff {
+        conversation_id: target.id,
+        from: target.assignee_id,
+        to: Some(to.id),
+        by: Some(viewer.user_id),
+        reason: None,
+        at: now(),
+    }
+    .apply(conn)?;
     target.record(
         conn,
         me,

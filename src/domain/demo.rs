@@ -354,6 +354,15 @@ fn seed_demo(conn: &mut DbConnection) -> Result<(), AppError> {
         }
     }
 
+    // a supervisor who asked for calls: Sam takes the call center's new calls
+    diesel::update(
+        crate::db::schema::channel_members::table
+            .filter(crate::db::schema::channel_members::channel_id.eq(voip.0))
+            .filter(crate::db::schema::channel_members::user_id.eq(sam)),
+    )
+    .set(crate::db::schema::channel_members::receives_new_chats.eq(true))
+    .execute(conn)?;
+
     let mut age = 3;
     for i in 0..22 {
         let ch = if i % 3 == 0 { instagram } else { whatsapp };

@@ -1,6 +1,6 @@
 //! Inbound channel traffic (`POST /hooks/channels/{id}/messages`): a message joins the
-//! contact's open conversation on the channel, or opens a new one assigned to the least-loaded
-//! member who can hold it. VOIP calls become call tasks, assigned the same way. Deliveries are
+//! contact's open conversation on the channel, or opens a new one that `domain::routing`
+//! assigns (or queues). VOIP calls become call tasks, assigned the same way. Deliveries are
 //! idempotent per channel on `external_id`, by a unique constraint, so concurrent retries
 //! store one message.
 
@@ -13,12 +13,11 @@ use serde::Deserialize;
 
 use crate::core::masking::mask_identifier;
 use crate::core::secrets::constant_time_eq;
-use crate::db::schema::{
-    call_tasks, channels, contacts, conversation_assignments, conversations, messages,
-};
+use crate::db::schema::{call_tasks, channels, contacts, conversations, messages};
 use crate::db::{DbConnection, write_transaction_outside_sessions};
 use crate::domain::conversations::NewMessage;
-use crate::domain::{channels as channel_domain, now};
+use crate::domain::now;
+use crate::domain::routing::{Handoff, Router};
 use crate::error::AppError;
 
 #[derive(Debug, Deserialize)]
@@ -363,15 +362,16 @@ fn store(
         &format!("{company_id}:{who}"),
     )?;
     let contact_id = contact_for(conn, company_id, checked, at)?;
-    let assignee = channel_domain::holders(conn, company_id, channel_id)?
-        .first()
-        .map(|h| h.id);
     let network_id = checked
         .phone_normalized
         .clone()
         .or_else(|| checked.email.clone());
     match &checked.kind {
         Kind::Call { missed, duration } => {
+            // a call task is not a conversation: it counts against nobody's capacity
+            let assignee = Router::load(conn, company_id, Some(channel_id))?
+                .pick(channel_id, at)
+                .user_id;
             let id: CallTaskId = diesel::insert_into(call_tasks::table)
                 .values((
                     call_tasks::company_id.eq(company_id),
@@ -404,6 +404,9 @@ fn store(
             let conversation_id = match open {
                 Some(id) => id,
                 None => {
+                    let choice =
+                        Router::load(conn, company_id, Some(channel_id))?.pick(channel_id, at);
+                    let assignee = choice.user_id;
                     let id: ConversationId = diesel::insert_into(conversations::table)
                         .values((
                             conversations::company_id.eq(company_id),
@@ -417,15 +420,15 @@ fn store(
                         ))
                         .returning(conversations::id)
                         .get_result(conn)?;
-                    if assignee.is_some() {
-                        diesel::insert_into(conversation_assignments::table)
-                            .values((
-                                conversation_assignments::conversation_id.eq(id),
-                                conversation_assignments::to_user_id.eq(assignee),
-                                conversation_assignments::created_at.eq(at),
-                            ))
-                            .execute(conn)?;
+                    Handoff {
+                        conversation_id: id,
+                        from: None,
+                        to: assignee,
+                        by: None,
+                        reason: Some(&choice.reason),
+                        at,
                     }
+                    .record(conn)?;
                     id
                 }
             };

@@ -15,6 +15,7 @@ pub mod login_events;
 pub mod offboarding;
 pub mod reports;
 pub mod roles;
+pub mod routing;
 pub mod scale;
 pub mod sessions;
 pub mod settings;

@@ -12,13 +12,14 @@ use diesel::prelude::*;
 use crate::core::status::{CallStatus, ConversationStatus, UserStatus};
 use crate::db::DbConnection;
 use crate::db::schema::{
-    call_tasks, channel_members, channels, contacts, conversation_assignments, conversations,
-    login_events, sessions, users,
+    call_tasks, channel_members, channels, contacts, conversations, login_events, sessions, users,
 };
 use crate::domain::accounts::User;
 use crate::domain::roles::{self, UserWithRole};
 use crate::domain::users as user_domain;
-use crate::domain::{Caller, audit, channels as channel_domain, now, sessions as session_domain};
+use crate::domain::{
+    Caller, audit, channels as channel_domain, now, routing, sessions as session_domain,
+};
 use crate::error::AppError;
 
 pub struct OpenConversation {
@@ -221,6 +222,27 @@ pub enum Handover {
     Queue,
     /// To one person, who must be able to hold them on every channel involved.
     Person(Option<UserId>),
+    /// Routed again as if new (`domain::routing`); what nobody may take goes to the queue.
+    Route,
+}
+
+/// Routes every open conversation of `from_id` again (leaving them out), with assignment
+/// history carrying routing's reasons and one audit record.
+pub fn route_open_conversations_again(
+    conn: &mut DbConnection,
+    me: &Caller,
+    from_id: UserId,
+) -> Result<routing::Rerouted, AppError> {
+    let user = crate::domain::accounts::get_manageable(conn, me.company_id, from_id)?;
+    user_domain::ensure_may_act_on(conn, me, &user)?;
+    let done = routing::route_again(conn, me.company_id, from_id, me.actor.user_id)?;
+    if done.total() > 0 {
+        audit::Entry::new(me.company_id, &me.actor, "conversation.route_again")
+            .on("user", from_id, &user.username)
+            .saying(routing::rerouted_summary(&done, &user.username, "asked"))
+            .write(conn)?;
+    }
+    Ok(done)
 }
 
 /// Moves every open conversation of `from_id` to `to_id` in one action, with assignment
@@ -273,15 +295,15 @@ fn move_open_conversations(
         .set(conversations::assignee_id.eq(to_id))
         .execute(conn)?;
     for id in &ids {
-        diesel::insert_into(conversation_assignments::table)
-            .values((
-                conversation_assignments::conversation_id.eq(id),
-                conversation_assignments::from_user_id.eq(Some(from_id)),
-                conversation_assignments::to_user_id.eq(to_id),
-                conversation_assignments::by_user_id.eq(me.actor.user_id),
-                conversation_assignments::created_at.eq(at),
-            ))
-            .execute(conn)?;
+        routing::Handoff {
+            conversation_id: *id,
+            from: Some(from_id),
+            to: to_id,
+            by: me.actor.user_id,
+            reason: None,
+            at,
+        }
+        .record(conn)?;
     }
     let (action, whither) = match to {
         Some(target) => (
@@ -312,13 +334,24 @@ pub fn deactivate(
     user_id: UserId,
     handover: Handover,
 ) -> Result<usize, AppError> {
-    let moved = match handover {
+    let moved = hand_over(conn, me, user_id, handover)?;
+    user_domain::deactivate(conn, me, user_id)?;
+    Ok(moved)
+}
+
+/// Hands over all of a user's open conversations as asked. Returns how many moved.
+pub fn hand_over(
+    conn: &mut DbConnection,
+    me: &Caller,
+    user_id: UserId,
+    handover: Handover,
+) -> Result<usize, AppError> {
+    Ok(match handover {
         Handover::Keep => 0,
         Handover::Queue => return_open_conversations_to_queue(conn, me, user_id)?,
         Handover::Person(to) => transfer_open_conversations(conn, me, user_id, to)?,
-    };
-    user_domain::deactivate(conn, me, user_id)?;
-    Ok(moved)
+        Handover::Route => route_open_conversations_again(conn, me, user_id)?.total(),
+    })
 }
 
 /// Removes the user from every channel (an offboarding step).

@@ -181,6 +181,13 @@ fn create_company(
     actor: &Actor,
 ) -> Result<companies::Company, AppError> {
     let company = companies::create(conn, code, &seeded_name(code), actor)?;
+    // measuring wants full inboxes: the seeded customers are spread over every agent
+    diesel::update(crate::db::schema::companies::table.find(company.id))
+        .set(
+            crate::db::schema::companies::default_capacity
+                .eq(crate::domain::assignments::MAX_CAPACITY),
+        )
+        .execute(conn)?;
     let system = Caller::system(company.id, actor.clone());
     let mut channel_ids = Vec::new();
     for (kind, name) in KINDS {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::status::UserStatus;
 use crate::db::DbConnection;
 use crate::db::schema::{companies, roles, sessions, users};
-use crate::domain::{Caller, now};
+use crate::domain::{Caller, now, routing};
 use crate::error::AppError;
 
 /// What a signed-in request knows about its session, user, role and company: read in one
@@ -350,13 +350,26 @@ pub fn revoke_by_token_hash(
     token_hash: &str,
     reason: &str,
 ) -> Result<(), AppError> {
-    diesel::update(
+    let ended: Vec<(CompanyId, UserId)> = diesel::update(
         sessions::table
             .filter(sessions::token_hash.eq(token_hash))
             .filter(sessions::revoked_at.is_null()),
     )
     .set(&Revocation::now(reason))
-    .execute(conn)?;
+    .returning((sessions::company_id, sessions::user_id))
+    .get_results(conn)?;
+    offline_when_no_session_left(conn, &ended)
+}
+
+/// Someone whose last session ended (signed out, idled out, ended by a supervisor) is
+/// offline: routing gives them no new chats until they sign in again.
+fn offline_when_no_session_left(
+    conn: &mut DbConnection,
+    ended: &[(CompanyId, UserId)],
+) -> Result<(), AppError> {
+    for (company_id, user_id) in ended {
+        routing::offline_without_session(conn, *company_id, Some(&[*user_id]), now())?;
+    }
     Ok(())
 }
 
@@ -367,15 +380,17 @@ pub fn revoke_for_user(
     session_id: SessionId,
     reason: &str,
 ) -> Result<bool, AppError> {
-    let ended = diesel::update(
+    let ended: Vec<(CompanyId, UserId)> = diesel::update(
         sessions::table
             .filter(sessions::id.eq(session_id))
             .filter(sessions::user_id.eq(user_id))
             .filter(sessions::revoked_at.is_null()),
     )
     .set(&Revocation::now(reason))
-    .execute(conn)?;
-    Ok(ended > 0)
+    .returning((sessions::company_id, sessions::user_id))
+    .get_results(conn)?;
+    offline_when_no_session_left(conn, &ended)?;
+    Ok(!ended.is_empty())
 }
 
 /// Ends every live session of a user, except `keep` (the one making the change). Returns how many.
@@ -385,15 +400,18 @@ pub fn revoke_all_for_user(
     keep: Option<SessionId>,
     reason: &str,
 ) -> Result<usize, AppError> {
-    let ended = diesel::update(
+    let ended: Vec<(CompanyId, UserId)> = diesel::update(
         sessions::table
             .filter(sessions::user_id.eq(user_id))
             .filter(sessions::revoked_at.is_null())
             .filter(sessions::id.ne(keep.unwrap_or(SessionId(-1)))),
     )
     .set(&Revocation::now(reason))
-    .execute(conn)?;
-    Ok(ended)
+    .returning((sessions::company_id, sessions::user_id))
+    .get_results(conn)?;
+    // one row is enough to know whose: the user's sessions share company and user
+    offline_when_no_session_left(conn, &ended[..ended.len().min(1)])?;
+    Ok(ended.len())
 }
 
 #[derive(Clone, Debug, Queryable)]

@@ -28,6 +28,11 @@ pub struct SettingsForm {
     pub missed_chat_minutes: String,
     /// ISO 3166 code (`TR`, `GB`); empty keeps the current region.
     pub phone_region: String,
+    /// Routing's capacity for users without their own; empty keeps the current one.
+    pub default_capacity: String,
+    /// Minutes offline before a user's open conversations are routed again (0: never); empty
+    /// keeps the current value.
+    pub reroute_offline_minutes: String,
 }
 
 /// The settings as stored: one row of `companies`, read and written as one change set.
@@ -48,6 +53,8 @@ struct SecuritySettings {
     reveal_daily_cap: i32,
     missed_chat_minutes: i32,
     phone_region: String,
+    default_capacity: i32,
+    reroute_offline_minutes: i32,
 }
 
 impl SecuritySettings {
@@ -134,6 +141,18 @@ impl SecuritySettings {
                 self.missed_chat_minutes,
                 after.missed_chat_minutes,
             ),
+            number(
+                "default capacity",
+                " open conversations",
+                self.default_capacity,
+                after.default_capacity,
+            ),
+            number(
+                "route again after offline",
+                " min",
+                self.reroute_offline_minutes,
+                after.reroute_offline_minutes,
+            ),
             (self.phone_region != after.phone_region).then(|| {
                 format!(
                     "phone region {} → {}",
@@ -165,6 +184,8 @@ impl SettingsForm {
             reveal_daily_cap: company.reveal_daily_cap.to_string(),
             missed_chat_minutes: company.missed_chat_minutes.to_string(),
             phone_region: company.phone_region().code(),
+            default_capacity: company.default_capacity.to_string(),
+            reroute_offline_minutes: company.reroute_offline_minutes.to_string(),
         }
     }
 }
@@ -239,6 +260,36 @@ pub fn update(conn: &mut DbConnection, me: &Caller, form: &SettingsForm) -> Resu
         .find(company_id)
         .select((companies::code, SecuritySettings::as_select()))
         .first(conn)?;
+    // routing's two numbers: empty keeps what is set
+    let mut kept_or_number = |field: &'static str,
+                              value: &str,
+                              current: i32,
+                              min: i32,
+                              max: i32,
+                              what: &str| {
+        match value.trim() {
+            "" => current,
+            typed => validate::number_in(typed, min, max, what)
+                .map_err(|message| errors.add(field, message))
+                .unwrap_or(current),
+        }
+    };
+    let default_capacity = kept_or_number(
+        "default_capacity",
+        &form.default_capacity,
+        before.default_capacity,
+        1,
+        crate::domain::assignments::MAX_CAPACITY,
+        "Default capacity",
+    );
+    let reroute_after = kept_or_number(
+        "reroute_offline_minutes",
+        &form.reroute_offline_minutes,
+        before.reroute_offline_minutes,
+        0,
+        10_080,
+        "Minutes offline before routing again",
+    );
     let current_region = before.phone_region.clone();
     let region = match form.phone_region.trim() {
         "" => PhoneRegion::from_stored(&current_region),
@@ -272,6 +323,8 @@ pub fn update(conn: &mut DbConnection, me: &Caller, form: &SettingsForm) -> Resu
         reveal_daily_cap: reveal_cap,
         missed_chat_minutes: missed_after,
         phone_region: region.code(),
+        default_capacity,
+        reroute_offline_minutes: reroute_after,
     };
     let changes = before.changes_to(&settings);
     if changes.is_empty() {
@@ -288,6 +341,10 @@ pub fn update(conn: &mut DbConnection, me: &Caller, form: &SettingsForm) -> Resu
         diesel::update(messages::table.filter(messages::company_id.eq(company_id)))
             .set(messages::body_masked.eq(None::<String>))
             .execute(conn)?;
+    }
+    if settings.default_capacity > before.default_capacity {
+        // more room for everyone on the default: the queue may move
+        crate::domain::routing::drain(conn, company_id)?;
     }
     audit::Entry::new(company_id, actor, "settings.update")
         .on("company", company_id, &code)

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 
 use crate::core::passwords::{PasswordPolicy, PersonalWords};
 use crate::core::permissions::PermissionSet;
-use crate::core::status::{CallStatus, ConversationStatus, UserStatus};
+use crate::core::status::{Availability, CallStatus, ConversationStatus, UserStatus};
 use crate::db::schema::{call_tasks, channel_members, channels, conversations, roles, users};
 use crate::db::{DbConnection, search};
 use crate::domain::{
@@ -733,6 +733,7 @@ pub struct TeamRow {
     pub display_name: String,
     pub role_name: String,
     pub status: UserStatus,
+    pub availability: Availability,
     pub locked: bool,
     pub last_login_at: Option<NaiveDateTime>,
     pub channels: Vec<String>,
@@ -746,6 +747,7 @@ type TeamTuple = (
     String,
     String,
     UserStatus,
+    Availability,
     Option<NaiveDateTime>,
     Option<NaiveDateTime>,
 );
@@ -770,6 +772,7 @@ pub fn team_page(
             users::display_name,
             roles::name,
             users::status,
+            users::availability,
             users::locked_until,
             users::last_login_at,
         ))
@@ -810,7 +813,16 @@ pub fn team_page(
     Ok(rows
         .into_iter()
         .map(
-            |(id, username, display_name, role_name, status, locked_until, last_login_at)| {
+            |(
+                id,
+                username,
+                display_name,
+                role_name,
+                status,
+                availability,
+                locked_until,
+                last_login_at,
+            )| {
                 TeamRow {
                     channels: memberships
                         .iter()
@@ -822,6 +834,7 @@ pub fn team_page(
                     display_name,
                     role_name,
                     status,
+                    availability,
                     locked: locked_until.is_some_and(|until| until > at),
                     last_login_at,
                 }
@@ -836,6 +849,8 @@ pub struct Membership {
     pub user_id: UserId,
     pub channel_id: ChannelId,
     pub channel_name: String,
+    /// Whether routing gives them new chats on this channel.
+    pub receives_new_chats: bool,
 }
 
 /// Every membership of these users, by channel name.
@@ -847,7 +862,12 @@ pub fn memberships_of(
         .inner_join(channels::table)
         .filter(channel_members::user_id.eq_any(user_ids))
         .order(channels::name)
-        .select((channel_members::user_id, channels::id, channels::name))
+        .select((
+            channel_members::user_id,
+            channels::id,
+            channels::name,
+            channel_members::receives_new_chats,
+        ))
         .load(conn)?)
 }
 
@@ -861,6 +881,30 @@ pub struct Profile {
     pub open_call_tasks: i64,
     pub sessions: Vec<sessions::SessionRow>,
     pub last_supervisor: bool,
+    /// The capacity that applies when the user has none of their own.
+    pub default_capacity: i32,
+}
+
+impl Profile {
+    /// The most open conversations routing gives them.
+    pub fn capacity(&self) -> i32 {
+        self.user.capacity.unwrap_or(self.default_capacity)
+    }
+
+    /// The channels where new chats come to them, or "no channel".
+    pub fn receiving(&self) -> String {
+        let names: Vec<&str> = self
+            .channels
+            .iter()
+            .filter(|c| c.receives_new_chats)
+            .map(|c| c.channel_name.as_str())
+            .collect();
+        if names.is_empty() {
+            "no channel".into()
+        } else {
+            names.join(", ")
+        }
+    }
 }
 
 pub fn profile(
@@ -884,6 +928,10 @@ pub fn profile(
         .get_result(conn)?;
     let sessions = sessions::list_live_for_user(conn, user.id)?;
     let last_supervisor = is_last_supervisor(conn, &user)?;
+    let default_capacity = crate::db::schema::companies::table
+        .find(company_id)
+        .select(crate::db::schema::companies::default_capacity)
+        .first(conn)?;
     Ok(Profile {
         user,
         role,
@@ -893,6 +941,7 @@ pub fn profile(
         open_call_tasks,
         sessions,
         last_supervisor,
+        default_capacity,
     })
 }
 

@@ -6,8 +6,9 @@ use serde::Deserialize;
 
 use crate::auth::client::describe_user_agent;
 use crate::core::ids::SessionId;
+use crate::core::status::Availability;
 use crate::domain::users::PasswordChange;
-use crate::domain::{sessions, users};
+use crate::domain::{routing, sessions, users};
 use crate::error::{AppError, FieldErrors, FieldsApart};
 use crate::web::layout::Layout;
 use crate::web::{Answer, Cx, Form, form_page, format_time, page, see_other};
@@ -21,6 +22,7 @@ struct AccountPage {
     expired: bool,
     time_zone: String,
     zones: &'static [chrono_tz::Tz],
+    availability: Availability,
     errors: FieldErrors,
 }
 
@@ -37,6 +39,7 @@ async fn account_page(cx: &Cx, errors: FieldErrors) -> Answer {
         expired: cx.user.auth.password_expired,
         time_zone: me.time_zone,
         zones: &chrono_tz::TZ_VARIANTS,
+        availability: me.availability,
         errors,
     };
     form_page(&page.errors, &page)
@@ -91,6 +94,32 @@ pub async fn set_time_zone(cx: Cx, Form(form): Form<TimeZoneForm>) -> Answer {
     {
         Ok(()) => Ok(cx.done(
             "Your time zone was saved: reports count days in it.",
+            "/account",
+        )),
+        Err(errors) => account_page(&cx, errors).await,
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct AvailabilityForm {
+    status: String,
+}
+
+pub async fn set_availability(cx: Cx, Form(form): Form<AvailabilityForm>) -> Answer {
+    match cx
+        .write(move |conn, me| routing::set_own_availability(conn, me, &form.status))
+        .await
+        .fields_apart()?
+    {
+        Ok(now) => Ok(cx.done(
+            match now {
+                Availability::Online => "You are online: new chats come to you.",
+                Availability::Away => {
+                    "You are away: no new chats come to you; your open ones stay yours."
+                }
+                Availability::Offline => "You are offline: no new chats come to you.",
+            },
             "/account",
         )),
         Err(errors) => account_page(&cx, errors).await,

@@ -171,6 +171,7 @@ pub struct MatrixLine {
     display_name: String,
     username: String,
     status: crate::core::status::UserStatus,
+    availability: crate::core::status::Availability,
     stranded: i64,
     cells: Vec<Cell>,
 }
@@ -206,6 +207,7 @@ fn lines(matrix: Matrix) -> (Vec<Channel>, Vec<MatrixLine>) {
             display_name: row.display_name,
             username: row.username,
             status: row.status,
+            availability: row.availability,
             stranded: row.stranded,
         })
         .collect();

@@ -286,22 +286,21 @@ pub struct HistoryItem {
 
 impl HistoryItem {
     fn new(view: AssignmentView) -> Self {
-        let who = |name: Option<String>| name.unwrap_or_else(|| "nobody".into());
         let by = view
             .by
             .map(|by| format!(" by {by}"))
             .unwrap_or_else(|| " automatically".into());
-        let line = match view.from {
-            Some(from) => format!(
-                "{} · transferred from {from} to {}{by}",
-                format_time(&view.at),
-                who(view.to)
-            ),
-            None => format!(
-                "{} · assigned to {}{by}",
-                format_time(&view.at),
-                who(view.to)
-            ),
+        let at = format_time(&view.at);
+        let line = match (view.from, view.to) {
+            (Some(from), Some(to)) => format!("{at} · transferred from {from} to {to}{by}"),
+            (Some(from), None) => format!("{at} · returned from {from} to the queue{by}"),
+            (None, Some(to)) => format!("{at} · assigned to {to}{by}"),
+            (None, None) => format!("{at} · waiting in the unassigned queue"),
+        };
+        // routing says why it chose as it did
+        let line = match view.reason {
+            Some(reason) => format!("{line} ({reason})"),
+            None => line,
         };
         Self { line }
     }

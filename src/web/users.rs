@@ -12,12 +12,12 @@ use crate::access::{RouteRules, Rule};
 use crate::auth::client::describe_user_agent;
 use crate::core::ids::{CallTaskId, ChannelId, RoleId, UserId};
 use crate::core::permissions::Permission;
-use crate::domain::offboarding::{self, Checklist};
+use crate::domain::offboarding::{self, Checklist, Handover};
 use crate::domain::roles::Role;
 use crate::domain::users::{
     self, NewUser, Profile, ProfileFields, TEAM_PAGE_SIZE, TeamFilter, TeamRow,
 };
-use crate::domain::{channels, login_events, roles};
+use crate::domain::{assignments, channels, login_events, roles};
 use crate::error::{AppError, FieldErrors};
 use crate::web::forms::{AssigneeForm, lenient};
 use crate::web::layout::{Layout, NAV};
@@ -267,6 +267,8 @@ struct ShowPage {
     locked: bool,
     last_login: String,
     can_manage: bool,
+    /// May set the user's capacity and where they receive new chats.
+    can_route: bool,
     is_self: bool,
     one_supervisor: bool,
     roles: Vec<Choice<RoleId>>,
@@ -378,6 +380,7 @@ async fn show_page(
             .map(format_time)
             .unwrap_or_else(|| "never".into()),
         can_manage: cx.can(Permission::UsersManage),
+        can_route: cx.can(Permission::ChannelsAssign),
         is_self: profile.user.id == cx.user.auth.user_id,
         one_supervisor: supervisors <= 1,
         roles: choices(role_list, Some(profile.role.id), |r| (r.id, r.name)),
@@ -462,20 +465,46 @@ pub struct DeactivateForm {
     assignee_id: Option<UserId>,
 }
 
+/// The handover a form asks for; `keep` only where leaving them is offered (deactivation).
+fn handover_asked(form: &DeactivateForm, keep_offered: bool) -> Result<Handover, FieldErrors> {
+    match form.open_conversations.as_deref().unwrap_or("keep") {
+        "keep" if keep_offered => Ok(Handover::Keep),
+        "queue" => Ok(Handover::Queue),
+        "route" => Ok(Handover::Route),
+        "person" => Ok(Handover::Person(form.assignee_id)),
+        _ => Err(FieldErrors::from_one(
+            "open_conversations",
+            "Choose what becomes of their open conversations.",
+        )),
+    }
+}
+
+/// "3 open conversations went back to the unassigned queue" and the like.
+fn handed_over(handover: Handover, moved: usize) -> Option<String> {
+    let conversations = |singular, plural| count(moved, singular, plural);
+    match handover {
+        _ if moved == 0 => None,
+        Handover::Keep => None,
+        Handover::Queue => Some(format!(
+            "{} went back to the unassigned queue",
+            conversations("open conversation", "open conversations")
+        )),
+        Handover::Route => Some(format!(
+            "{} routed again",
+            conversations("open conversation was", "open conversations were")
+        )),
+        Handover::Person(_) => Some(format!(
+            "{} handed over",
+            conversations("open conversation was", "open conversations were")
+        )),
+    }
+}
+
 pub async fn deactivate(cx: Cx, id: Path<UserId>, Form(form): Form<DeactivateForm>) -> Answer {
-    use offboarding::Handover;
     let id = id.into_inner();
-    let handover = match form.open_conversations.as_deref().unwrap_or("keep") {
-        "keep" => Handover::Keep,
-        "queue" => Handover::Queue,
-        "person" => Handover::Person(form.assignee_id),
-        _ => {
-            let errors = FieldErrors::from_one(
-                "open_conversations",
-                "Choose what becomes of their open conversations.",
-            );
-            return show_page(&cx, id, None, errors).await;
-        }
+    let handover = match handover_asked(&form, true) {
+        Ok(handover) => handover,
+        Err(errors) => return show_page(&cx, id, None, errors).await,
     };
     match cx
         .write(move |conn, me| offboarding::deactivate(conn, me, id, handover))
@@ -483,19 +512,84 @@ pub async fn deactivate(cx: Cx, id: Path<UserId>, Form(form): Form<DeactivateFor
         .fields_apart()?
     {
         Ok(moved) => {
-            let message = match handover {
-                Handover::Queue if moved > 0 => format!(
-                    "The user was deactivated and signed out everywhere; {} went back to the unassigned queue.",
-                    count(moved, "open conversation", "open conversations")
-                ),
-                Handover::Person(_) if moved > 0 => format!(
-                    "The user was deactivated and signed out everywhere; {} handed over.",
-                    count(moved, "open conversation was", "open conversations were")
-                ),
-                _ => "The user was deactivated and signed out everywhere.".to_string(),
+            let message = match handed_over(handover, moved) {
+                Some(what) => {
+                    format!("The user was deactivated and signed out everywhere; {what}.")
+                }
+                None => "The user was deactivated and signed out everywhere.".to_string(),
             };
             Ok(cx.done(&message, format!("/users/{id}")))
         }
+        Err(errors) => show_page(&cx, id, None, errors).await,
+    }
+}
+
+/// An active user's open conversations, handed over in one step (someone away or offline
+/// whose customers wait): to the queue, routed again, or to one person.
+pub async fn hand_over(cx: Cx, id: Path<UserId>, Form(form): Form<DeactivateForm>) -> Answer {
+    let id = id.into_inner();
+    let handover = match handover_asked(&form, false) {
+        Ok(handover) => handover,
+        Err(errors) => return show_page(&cx, id, None, errors).await,
+    };
+    match cx
+        .write(move |conn, me| offboarding::hand_over(conn, me, id, handover))
+        .await
+        .fields_apart()?
+    {
+        Ok(moved) => Ok(cx.done(
+            // the phrase starts with the count: "3 open conversations were routed again."
+            handed_over(handover, moved)
+                .map(|what| format!("{what}."))
+                .unwrap_or_else(|| "There were no open conversations to hand over.".into()),
+            format!("/users/{id}"),
+        )),
+        Err(errors) => show_page(&cx, id, None, errors).await,
+    }
+}
+
+/// Capacity (empty: the company's default) and the channels where new chats come to them.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct RoutingForm {
+    capacity: Option<String>,
+    #[serde(deserialize_with = "lenient::ids")]
+    receiving_channel_ids: Vec<Option<ChannelId>>,
+}
+
+pub async fn set_routing(cx: Cx, id: Path<UserId>, Form(form): Form<RoutingForm>) -> Answer {
+    let id = id.into_inner();
+    let capacity = match form.capacity.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => text.parse::<i32>().map(Some),
+    };
+    let receiving: Option<Vec<ChannelId>> = form.receiving_channel_ids.into_iter().collect();
+    let settings = match (capacity, receiving) {
+        (Ok(capacity), Some(receiving)) => assignments::RoutingSettings {
+            capacity,
+            receiving,
+        },
+        (Err(_), _) => {
+            let errors = FieldErrors::from_one(
+                "capacity",
+                "A capacity is a whole number, or empty for the company's default.",
+            );
+            return show_page(&cx, id, None, errors).await;
+        }
+        (_, None) => {
+            let errors = FieldErrors::from_one(
+                "receiving_channel_ids",
+                "Choose among the channels they work on.",
+            );
+            return show_page(&cx, id, None, errors).await;
+        }
+    };
+    match cx
+        .write(move |conn, me| assignments::set_routing(conn, me, id, &settings))
+        .await
+        .fields_apart()?
+    {
+        Ok(()) => Ok(cx.done("Routing was saved.", format!("/users/{id}"))),
         Err(errors) => show_page(&cx, id, None, errors).await,
     }
 }

@@ -52,6 +52,19 @@ async fn supervisors_add_users_who_must_change_their_password(app: TestApp) {
         channel_id(&app, "WhatsApp Sales").to_string(),
         channel_id(&app, "Telegram").to_string(),
     );
+    // the demo's unassigned queue on her two channels, which comes to her as she joins them
+    let queued: Vec<i64> = conversations::table
+        .filter(conversations::assignee_id.is_null())
+        .filter(conversations::status.eq("open"))
+        .filter(conversations::channel_id.eq_any([
+            whatsapp.parse::<i64>().unwrap(),
+            telegram.parse::<i64>().unwrap(),
+        ]))
+        .order(conversations::id)
+        .select(conversations::id)
+        .load(&mut app.conn())
+        .unwrap();
+    assert!(!queued.is_empty() && queued.len() < 25, "{queued:?}");
     let page = sofia
         .post(
             "/users",
@@ -116,11 +129,26 @@ async fn supervisors_add_users_who_must_change_their_password(app: TestApp) {
         )
         .await
         .assert_status(303);
-    erin_client
-        .get("/conversations")
-        .await
-        .assert_status(200)
-        .assert_contains("No conversations here");
+    // online by default and an agent: as she joined, the queue of her channels moved to
+    // whoever had room (her among them: she had none open)
+    let still_queued: i64 = conversations::table
+        .filter(conversations::id.eq_any(&queued))
+        .filter(conversations::assignee_id.is_null())
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(still_queued, 0);
+    let hers: Vec<i64> = conversations::table
+        .filter(conversations::assignee_id.eq(erin))
+        .select(conversations::id)
+        .load(&mut app.conn())
+        .unwrap();
+    assert!(!hers.is_empty() && hers.iter().all(|id| queued.contains(id)));
+    let page = erin_client.get("/conversations").await;
+    page.assert_status(200);
+    for id in &hers {
+        page.assert_contains(&format!("/conversations/{id}\""));
+    }
 }
 
 async fn bad_input_to_add_user_is_422_and_saves_nothing(app: TestApp) {
