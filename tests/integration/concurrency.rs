@@ -601,8 +601,112 @@ async fn simultaneous_first_messages_open_one_conversation(backend: Backend) {
     assert_eq!(stored, 10);
 }
 
+/// Fifty first messages at once on one channel, from forty new contacts (ten of them writing
+/// twice): nobody is routed past capacity, each contact has one open conversation, and
+/// exactly as many are assigned as there was room for.
+async fn simultaneous_first_messages_respect_capacity(backend: Backend) {
+    use diesel::prelude::*;
+    use switchboard::db::schema::{channel_members, channels, contacts, conversations, users};
+    let server = DemoServer::start(backend, &[]);
+    let mut conn = server.conn();
+    let (channel, token): (i64, String) = channels::table
+        .filter(channels::name.eq("WhatsApp Sales"))
+        .select((channels::id, channels::webhook_token))
+        .first(&mut conn)
+        .unwrap();
+    // WhatsApp Sales: alice and bob receive new chats; room for 3 more for alice, 4 for bob
+    let receiving: Vec<i64> = channel_members::table
+        .filter(channel_members::channel_id.eq(channel))
+        .filter(channel_members::receives_new_chats.eq(true))
+        .select(channel_members::user_id)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(receiving.len(), 2);
+    let open_of = |conn: &mut switchboard::db::DbConnection, user: i64| -> i64 {
+        conversations::table
+            .filter(conversations::assignee_id.eq(user))
+            .filter(conversations::status.eq("open"))
+            .count()
+            .get_result(conn)
+            .unwrap()
+    };
+    let mut capacity = Vec::new();
+    for (user, room) in receiving.iter().zip([3, 4]) {
+        let cap = i32::try_from(open_of(&mut conn, *user)).unwrap() + room;
+        diesel::update(users::table.find(user))
+            .set(users::capacity.eq(Some(cap)))
+            .execute(&mut conn)
+            .unwrap();
+        capacity.push(i64::from(cap));
+    }
+    let before: i64 = conversations::table
+        .filter(conversations::channel_id.eq(channel))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("{}/hooks/channels/{channel}/messages", server.base);
+    let deliveries = (0..50).map(|n| {
+        // deliveries 40..50 come from the contacts of 0..10 again
+        let contact = n % 40;
+        let body = format!(
+            r#"{{"external_id": "rush-{n}", "contact": {{"name": "Rush {contact}", "phone": "+90 533 888 {contact:04}"}}, "text": "hello {n}"}}"#
+        );
+        http.post(&url)
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    });
+    for answer in futures_util::future::join_all(deliveries).await {
+        let answer = answer.unwrap();
+        assert_eq!(answer.status().as_u16(), 201);
+    }
+    for (user, cap) in receiving.iter().zip(&capacity) {
+        assert_eq!(
+            open_of(&mut conn, *user),
+            *cap,
+            "filled to capacity, never past"
+        );
+    }
+    let contact_ids: Vec<i64> = contacts::table
+        .filter(contacts::name.like("Rush %"))
+        .select(contacts::id)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(contact_ids.len(), 40, "one contact each");
+    for contact in contact_ids {
+        let open: i64 = conversations::table
+            .filter(conversations::contact_id.eq(contact))
+            .filter(conversations::status.eq("open"))
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(open, 1, "one open conversation per contact");
+    }
+    let (after, queued): (i64, i64) = (
+        conversations::table
+            .filter(conversations::channel_id.eq(channel))
+            .count()
+            .get_result(&mut conn)
+            .unwrap(),
+        conversations::table
+            .filter(conversations::channel_id.eq(channel))
+            .filter(conversations::assignee_id.is_null())
+            .filter(conversations::status.eq("open"))
+            .inner_join(contacts::table)
+            .filter(contacts::name.like("Rush %"))
+            .count()
+            .get_result(&mut conn)
+            .unwrap(),
+    );
+    assert_eq!(after - before, 40);
+    assert_eq!(queued, 40 - 7, "seven had room; the rest wait in the queue");
+}
+
 on_both_databases!(
     browser: supervisors_removing_each_other_leave_one,
     the_reveal_cap_holds_under_concurrent_reveals,
     simultaneous_first_messages_open_one_conversation,
+    simultaneous_first_messages_respect_capacity,
 );

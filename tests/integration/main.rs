@@ -18,5 +18,6 @@ mod outage;
 mod oversight;
 mod reports;
 mod roles_channels;
+mod routing;
 mod users;
 mod workspace;
