@@ -104,6 +104,7 @@ pub fn app(
         .wrap(from_fn(access::guard::guard))
         .wrap(from_fn(web::layout::errors_keep_navigation))
         .wrap(sessions)
+        .wrap(from_fn(auth::session_store::passive_requests))
         .wrap(headers)
         .wrap(from_fn(access::guard::unavailable_instead_of_500))
         .wrap(from_fn(web::observe::observe))
@@ -152,6 +153,18 @@ pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
             // at once as well; this catches a rebuild that stopped half-way)
             if let Err(err) = db::run(&pool, domain::conversations::fill_masked_copies).await {
                 tracing::warn!(error = %err.chain(), "cannot fill masked copies yet");
+            }
+        }
+    });
+    // the live pages learn of other instances' changes within a second: one small query per
+    // instance, however many pages are open
+    let (pool, marker) = (state.pool.clone(), state.changes_elsewhere.clone());
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if let Ok(value) = db::run(&pool, domain::conversations::change_marker).await {
+                marker.store(value, std::sync::atomic::Ordering::Release);
             }
         }
     });

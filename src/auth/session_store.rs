@@ -60,6 +60,26 @@ impl DbSessionStore {
     }
 }
 
+tokio::task_local! {
+    /// Set while a request a page makes by itself (its live updates) is handled.
+    static PASSIVE: bool;
+}
+
+fn is_passive() -> bool {
+    PASSIVE.try_with(|passive| *passive).unwrap_or(false)
+}
+
+/// Middleware, outside the session middleware: a live-update request (`GET …/live`) loads its
+/// session without counting as activity, so an open tab alone never keeps a session from
+/// idling out.
+pub async fn passive_requests(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<actix_web::body::BoxBody>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let passive = req.method() == actix_web::http::Method::GET && req.path().ends_with("/live");
+    PASSIVE.scope(passive, next.call(req)).await
+}
+
 /// Keys starting with '_' are derived on load or consumed on save; they are never stored.
 fn persistent_data(state: &HashMap<String, String>) -> String {
     let kept: HashMap<&String, &String> =
@@ -77,6 +97,7 @@ impl SessionStore for DbSessionStore {
             Some(cached) => Ok(Some(Ok((cached.auth, cached.data)))),
             None => {
                 self.cache.note_read();
+                let passive = is_passive();
                 let cache = self.cache.clone();
                 let pool = self.pool.clone();
                 self.run(move |conn| {
@@ -95,7 +116,9 @@ impl SessionStore for DbSessionStore {
                         sessions::revoke_by_token_hash(conn, &token_hash, "idle timeout")?;
                         return Ok(Some(Err(sessions::Ended::Expired)));
                     }
-                    if loaded.needs_touch(at) {
+                    // a page asking for live updates by itself is not the user at work: it
+                    // must not keep an idle session alive
+                    if !passive && loaded.needs_touch(at) {
                         sessions::touch(conn, loaded.auth.session_id, at)?;
                         loaded.touched(at);
                     }

@@ -24,6 +24,9 @@ pub struct AppState {
     pub passwords: crate::auth::password_work::PasswordWork,
     /// Sessions as last read, shared with the session store.
     pub session_cache: std::sync::Arc<crate::auth::session_cache::SessionCache>,
+    /// What the database said, at most a second ago, about changes to conversations by any
+    /// instance (`domain::conversations::change_marker`; kept fresh by `serve`).
+    pub changes_elsewhere: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl AppState {
@@ -44,7 +47,19 @@ impl AppState {
             cookie_key,
             geoip,
             session_cache: Default::default(),
+            changes_elsewhere: Default::default(),
         })
+    }
+
+    /// Changes as the live pages compare them: this instance's writes (at once) and every
+    /// instance's (within a second). Equal versions: nothing to look at again.
+    pub fn live_version(&self) -> String {
+        format!(
+            "{}-{}",
+            self.pool.writes(),
+            self.changes_elsewhere
+                .load(std::sync::atomic::Ordering::Acquire)
+        )
     }
 }
 

@@ -33,6 +33,8 @@ pub struct Pool {
     connections: r2d2::Pool<DbManager>,
     health: std::sync::Arc<Health>,
     commits: std::sync::Arc<AtomicU64>,
+    /// Every write transaction, counted or not (the live pages' cue to look again).
+    writes: std::sync::Arc<AtomicU64>,
     clock: crate::core::clock::Clock,
 }
 
@@ -299,6 +301,7 @@ pub fn connect(url: &DatabaseUrl) -> anyhow::Result<Pool> {
         connections,
         health,
         commits: Default::default(),
+        writes: Default::default(),
         clock: Default::default(),
     })
 }
@@ -365,6 +368,12 @@ impl Pool {
         self.commits.load(Ordering::Acquire)
     }
 
+    /// Every write transaction committed through this pool, those that leave the session
+    /// cache alone included: the live pages answer "nothing new" while it stands still.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Acquire)
+    }
+
     /// This instance's time: what `domain::now()` reads inside `run`'s work.
     pub fn clock(&self) -> &crate::core::clock::Clock {
         &self.clock
@@ -375,6 +384,8 @@ thread_local! {
     /// The commit counter of the pool whose work this thread is running (set by `run`).
     static COMMITS_OF_RUNNING_WORK: std::cell::RefCell<Option<std::sync::Arc<AtomicU64>>> =
         const { std::cell::RefCell::new(None) };
+    static WRITES_OF_RUNNING_WORK: std::cell::RefCell<Option<std::sync::Arc<AtomicU64>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// Names the pool's commit counter for the work running on this thread, until dropped.
@@ -383,6 +394,7 @@ struct CountingCommits;
 impl CountingCommits {
     fn of(pool: &Pool) -> Self {
         COMMITS_OF_RUNNING_WORK.with(|counter| *counter.borrow_mut() = Some(pool.commits.clone()));
+        WRITES_OF_RUNNING_WORK.with(|counter| *counter.borrow_mut() = Some(pool.writes.clone()));
         Self
     }
 }
@@ -390,7 +402,16 @@ impl CountingCommits {
 impl Drop for CountingCommits {
     fn drop(&mut self) {
         COMMITS_OF_RUNNING_WORK.with(|counter| *counter.borrow_mut() = None);
+        WRITES_OF_RUNNING_WORK.with(|counter| *counter.borrow_mut() = None);
     }
+}
+
+fn count_write() {
+    WRITES_OF_RUNNING_WORK.with(|counter| {
+        if let Some(writes) = counter.borrow().as_ref() {
+            writes.fetch_add(1, Ordering::AcqRel);
+        }
+    });
 }
 
 fn count_commit() {
@@ -443,6 +464,7 @@ where
             if counted {
                 count_commit();
             }
+            count_write();
             committed?;
             Ok(value)
         }

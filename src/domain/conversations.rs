@@ -909,3 +909,22 @@ pub fn fill_masked_copies(conn: &mut DbConnection) -> Result<usize, AppError> {
     }
     Ok(filled)
 }
+
+/// A number that grows with every change any instance makes to conversations (a message, an
+/// assignment, an audited action): live pages compare it to learn of another instance's
+/// changes. Three index lookups.
+pub fn change_marker(conn: &mut DbConnection) -> Result<i64, AppError> {
+    use crate::db::schema::audit_events;
+    use diesel::dsl::max;
+    let messages: Option<i64> = messages::table.select(max(messages::id)).first(conn)?;
+    let assignments: Option<i64> = conversation_assignments::table
+        .select(max(conversation_assignments::id))
+        .first(conn)?;
+    let audited: Option<i64> = audit_events::table
+        .select(max(audit_events::id))
+        .first(conn)?;
+    Ok([messages, assignments, audited]
+        .into_iter()
+        .flatten()
+        .fold(0, i64::saturating_add))
+}

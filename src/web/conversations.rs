@@ -22,7 +22,7 @@ use crate::domain::conversations::{
 use crate::error::{AppError, FieldErrors};
 use crate::web::forms::AssigneeForm;
 use crate::web::layout::{Layout, set_flash};
-use crate::web::{Answer, Cx, Form, Query, form_page, format_time, page, render, see_other};
+use crate::web::{Answer, Cx, Form, Query, form_page, format_time, live, page, render, see_other};
 
 pub struct ChannelOption {
     id: i64,
@@ -31,13 +31,13 @@ pub struct ChannelOption {
 }
 
 pub struct RowItem {
-    row: ConversationRow,
+    pub(crate) row: ConversationRow,
     /// The kind of channel, unless its name already says it ("Instagram", not "Instagram
     /// Instagram").
-    kind_label: Option<&'static str>,
-    last_activity: String,
+    pub(crate) kind_label: Option<&'static str>,
+    pub(crate) last_activity: String,
     /// How long the customer has waited for an answer ("2 h 05 min"), when they wait.
-    waited: Option<String>,
+    pub(crate) waited: Option<String>,
 }
 
 /// A wait in hours and minutes, for people: "45 min", "2 h 05 min", "3 d 4 h".
@@ -52,7 +52,7 @@ fn waited_for(since: chrono::NaiveDateTime, at: chrono::NaiveDateTime) -> String
 }
 
 impl RowItem {
-    fn new(row: ConversationRow, at: chrono::NaiveDateTime) -> Self {
+    pub fn new(row: ConversationRow, at: chrono::NaiveDateTime) -> Self {
         Self {
             kind_label: Some(row.channel_kind.label()).filter(|label| {
                 let (name, label) = (row.channel_name.to_lowercase(), label.to_lowercase());
@@ -72,7 +72,9 @@ impl RowItem {
 #[template(path = "conversations/index.html")]
 struct ListPage {
     layout: Layout,
-    rows: Vec<RowItem>,
+    /// The rows and the badge, rendered once: the page shows them, the poller fingerprints them.
+    regions: live::ListRegions,
+    live_url: Option<String>,
     channels: Vec<ChannelOption>,
     status: String,
     q: String,
@@ -96,12 +98,14 @@ pub struct ListQuery {
     status: Option<String>,
     channel: Option<ChannelId>,
     assignee: Option<UserId>,
-    q: Option<String>,
+    pub q: Option<String>,
     label: Option<String>,
     missed: Option<String>,
     /// `1`: only conversations nobody holds (the queue).
     unassigned: Option<String>,
-    before: Option<String>,
+    pub before: Option<String>,
+    /// What a live update last showed (`web::live`); the page itself ignores it.
+    pub seen: Option<String>,
 }
 
 /// Cursor format: `<unix microseconds>_<id>` of the last row shown.
@@ -231,12 +235,17 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
                 .map(|r| crate::core::cursor::format(r.last_message_at, r.id))
         })
         .flatten();
+    let version = cx.state.live_version();
+    let rows: Vec<RowItem> = rows
+        .into_iter()
+        .map(|row| RowItem::new(row, cx.now()))
+        .collect();
+    let regions = live::ListRegions::new(&rows, missed, layout.badge_count())?;
+    let live_url = live::list_url(&cx, &query, &live::seen(&version, &regions.fingerprint()));
     page(&ListPage {
         layout,
-        rows: rows
-            .into_iter()
-            .map(|row| RowItem::new(row, cx.now()))
-            .collect(),
+        regions,
+        live_url,
         channels: channel_list
             .into_iter()
             .map(|c: Channel| ChannelOption {
@@ -267,12 +276,12 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
 }
 
 pub struct MessageItem {
-    message: MessageView,
-    at: String,
+    pub(crate) message: MessageView,
+    pub(crate) at: String,
 }
 
 impl MessageItem {
-    fn new(message: MessageView) -> Self {
+    pub fn new(message: MessageView) -> Self {
         Self {
             at: format_time(&message.created_at),
             message,
@@ -281,11 +290,11 @@ impl MessageItem {
 }
 
 pub struct HistoryItem {
-    line: String,
+    pub(crate) line: String,
 }
 
 impl HistoryItem {
-    fn new(view: AssignmentView) -> Self {
+    pub fn new(view: AssignmentView) -> Self {
         let by = view
             .by
             .map(|by| format!(" by {by}"))
@@ -311,8 +320,10 @@ impl HistoryItem {
 struct ShowPage {
     layout: Layout,
     item: RowItem,
-    messages: Vec<MessageItem>,
-    history: Vec<HistoryItem>,
+    /// Head, messages, assignee and history, rendered once: shown, and fingerprinted for
+    /// the live updates.
+    regions: live::ConversationRegions,
+    live_url: String,
     labels: Vec<String>,
     holders: Vec<Holder>,
     can_reply: bool,
@@ -342,12 +353,24 @@ async fn show_page(cx: &Cx, id: ConversationId, errors: FieldErrors, reply_body:
             Ok((detail, holders, reveals_left))
         })
         .await?;
+    let version = cx.state.live_version();
+    let item = RowItem::new(detail.row, cx.now());
+    let messages: Vec<MessageItem> = detail.messages.into_iter().map(MessageItem::new).collect();
+    let history: Vec<HistoryItem> = detail.history.into_iter().map(HistoryItem::new).collect();
+    let regions = live::ConversationRegions::new(
+        &item,
+        &detail.labels,
+        &messages,
+        &history,
+        layout.badge_count(),
+    )?;
+    let live_url = live::conversation_url(id, &live::seen(&version, &regions.fingerprint()));
     let page = ShowPage {
         layout,
-        item: RowItem::new(detail.row, cx.now()),
-        messages: detail.messages.into_iter().map(MessageItem::new).collect(),
-        history: detail.history.into_iter().map(HistoryItem::new).collect(),
         labels: detail.labels,
+        item,
+        regions,
+        live_url,
         holders,
         can_reply: cx.can(Permission::ConversationsReply),
         can_close: cx.can(Permission::ConversationsClose),

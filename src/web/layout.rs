@@ -77,6 +77,11 @@ impl Layout {
             .transpose()
     }
 
+    /// The badge's figure as the navigation shows it (`None`: no badge).
+    pub fn badge_count(&self) -> Option<i64> {
+        self.nav.iter().find_map(|item| item.badge)
+    }
+
     pub fn build(cx: &Cx, title: &str, active: &str, open_count: Option<i64>) -> Self {
         Self::for_user(&cx.rules, &cx.user, &cx.session, title, active, open_count)
     }

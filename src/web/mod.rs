@@ -12,6 +12,7 @@ pub mod health;
 pub mod home;
 pub mod hooks;
 pub mod layout;
+pub mod live;
 pub mod login;
 pub mod metrics;
 pub mod observe;
@@ -131,7 +132,9 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(GET "/settings", SETTINGS_MANAGE, settings::show),
         route!(POST "/settings", SETTINGS_MANAGE, settings::update),
         route!(GET "/conversations", VIEW_CONVERSATIONS, conversations::index),
+        route!(GET "/conversations/live", VIEW_CONVERSATIONS, live::list),
         route!(GET r"/conversations/{id:\d+}", VIEW_CONVERSATIONS, conversations::show),
+        route!(GET r"/conversations/{id:\d+}/live", VIEW_CONVERSATIONS, live::conversation),
         route!(POST r"/conversations/{id:\d+}/messages", REPLY, conversations::reply),
         route!(POST r"/conversations/{id:\d+}/close", CLOSE, conversations::close),
         route!(POST r"/conversations/{id:\d+}/reopen", CLOSE, conversations::reopen),

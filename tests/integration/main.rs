@@ -13,6 +13,7 @@ mod concurrency;
 mod foundation;
 mod instances;
 mod layering;
+mod live;
 mod operations;
 mod outage;
 mod oversight;

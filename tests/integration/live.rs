@@ -1,0 +1,220 @@
+//! Live updates through the real App, on SQLite and on PostgreSQL: an open list or
+//! conversation learns of a change on its next poll, sees exactly what the page would show
+//! (visibility and masking), hears nothing about what it may not see, and never keeps an idle
+//! session alive.
+
+use crate::common::on_both_databases;
+use crate::common::{Client, Page, TestApp, hook};
+use actix_web::http::Method;
+use diesel::prelude::*;
+use serde_json::json;
+use switchboard::db::schema::{channels, conversations, sessions, users};
+
+/// The poll address a page carries (`<div id="live" hx-get="…">`), unescaped.
+fn poll_url(page: &Page) -> String {
+    let start = page
+        .body
+        .find(r#"<div id="live" hx-get=""#)
+        .unwrap_or_else(|| panic!("no poller in {}", page.body));
+    let rest = &page.body[start + r#"<div id="live" hx-get=""#.len()..];
+    rest[..rest.find('"').unwrap()]
+        .replace("&amp;", "&")
+        .replace("&#38;", "&")
+}
+
+/// One poll as htmx sends it.
+async fn poll(client: &mut Client, url: &str) -> Page {
+    client
+        .request(Method::GET, url, None, &[("HX-Request", "true")])
+        .await
+}
+
+/// A first message from a new customer on WhatsApp Sales; the conversation.
+async fn new_customer(app: &TestApp, n: u32, phone: &str) -> i64 {
+    let (id, token): (i64, String) = channels::table
+        .filter(channels::name.eq("WhatsApp Sales"))
+        .select((channels::id, channels::webhook_token))
+        .first(&mut app.conn())
+        .unwrap();
+    let page = hook(
+        &mut app.client(),
+        id,
+        &token,
+        json!({"external_id": format!("live-{n}"), "contact": {"name": format!("Live customer {n}"), "phone": phone}, "text": "Is anyone there?"}),
+    )
+    .await;
+    page.assert_status(201);
+    serde_json::from_str::<serde_json::Value>(&page.body).unwrap()["conversation_id"]
+        .as_i64()
+        .unwrap()
+}
+
+fn assignee(app: &TestApp, conversation: i64) -> Option<i64> {
+    conversations::table
+        .find(conversation)
+        .select(conversations::assignee_id)
+        .first(&mut app.conn())
+        .unwrap()
+}
+
+async fn open_lists_update_with_what_each_viewer_may_see(app: TestApp) {
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    let mut bob = app.signed_in("DEMO", "bob").await;
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let alice_url = poll_url(&alice.get("/conversations").await);
+    let bob_url = poll_url(&bob.get("/conversations").await);
+    // nothing written since the page: nothing to say
+    poll(&mut alice, &alice_url).await.assert_status(204);
+    // a new customer, routed to bob (12 open against alice's 22)
+    let id = new_customer(&app, 1, "+90 532 765 4321").await;
+    let bob_id: i64 = users::table
+        .filter(users::username.eq("bob"))
+        .select(users::id)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(assignee(&app, id), Some(bob_id));
+    // bob's list shows it, masked like the page; his badge counts it
+    let update = poll(&mut bob, &bob_url).await;
+    update
+        .assert_status(200)
+        .assert_contains(r#"hx-swap-oob="innerHTML:#conversation-list""#)
+        .assert_contains("Live customer 1")
+        .assert_contains("+90 *** *** **21")
+        .assert_lacks("765 4321")
+        .assert_contains(r#"hx-swap-oob="innerHTML:#open-badge""#)
+        .assert_contains(">13</span>");
+    // alice may not see it: her poll carries no list, no name, nothing about it
+    let quiet = poll(&mut alice, &alice_url).await;
+    quiet
+        .assert_status(200)
+        .assert_lacks("hx-swap-oob")
+        .assert_lacks("Live customer 1");
+    let alice_url = poll_url(&quiet);
+    // and once that is seen, nothing more
+    poll(&mut alice, &alice_url).await.assert_status(204);
+    // transferred to alice: it arrives in her list and leaves bob's
+    let bob_url = poll_url(&update);
+    sofia.get(&format!("/conversations/{id}")).await;
+    let alice_id = crate::common::id_of(&app, "DEMO", "alice").to_string();
+    sofia
+        .post(
+            &format!("/conversations/{id}/transfer"),
+            &[("assignee_id", alice_id.as_str())],
+        )
+        .await
+        .assert_status(303);
+    poll(&mut alice, &alice_url)
+        .await
+        .assert_contains("Live customer 1")
+        .assert_contains(">23</span>");
+    poll(&mut bob, &bob_url)
+        .await
+        .assert_contains(r#"hx-swap-oob="innerHTML:#conversation-list""#)
+        .assert_lacks("Live customer 1");
+}
+
+async fn an_open_conversation_updates_until_it_is_no_longer_theirs(app: TestApp) {
+    let id = new_customer(&app, 2, "+90 532 765 0002").await;
+    let mut bob = app.signed_in("DEMO", "bob").await;
+    let page = bob.get(&format!("/conversations/{id}")).await;
+    let url = poll_url(&page);
+    poll(&mut bob, &url).await.assert_status(204);
+    // the customer writes again, with a number in the text: it arrives, masked
+    let (channel, token): (i64, String) = channels::table
+        .filter(channels::name.eq("WhatsApp Sales"))
+        .select((channels::id, channels::webhook_token))
+        .first(&mut app.conn())
+        .unwrap();
+    hook(
+        &mut app.client(),
+        channel,
+        &token,
+        json!({"external_id": "live-2b", "contact": {"phone": "+90 532 765 0002"}, "text": "Call me on +90 533 111 2299"}),
+    )
+    .await
+    .assert_status(201);
+    let update = poll(&mut bob, &url).await;
+    update
+        .assert_status(200)
+        .assert_contains(r#"hx-swap-oob="innerHTML:#timeline""#)
+        .assert_contains("Call me on")
+        .assert_lacks("111 2299");
+    let url = poll_url(&update);
+    // closed by a supervisor: the status changes on the page
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia.get(&format!("/conversations/{id}")).await;
+    sofia
+        .post(&format!("/conversations/{id}/close"), &[])
+        .await
+        .assert_status(303);
+    let update = poll(&mut bob, &url).await;
+    update.assert_contains(r#"<span class="tag status-closed">closed</span>"#);
+    let url = poll_url(&update);
+    // transferred away: the polling stops (286), in words that say nothing else ...
+    sofia
+        .post(&format!("/conversations/{id}/reopen"), &[])
+        .await
+        .assert_status(303);
+    let alice_id = crate::common::id_of(&app, "DEMO", "alice").to_string();
+    sofia
+        .post(
+            &format!("/conversations/{id}/transfer"),
+            &[("assignee_id", alice_id.as_str())],
+        )
+        .await
+        .assert_status(303);
+    let gone = poll(&mut bob, &url).await;
+    gone.assert_status(286)
+        .assert_contains("no longer open to you")
+        .assert_lacks("Live customer 2");
+    // ... the same as for a conversation that never was his
+    let demo = crate::common::company_id(&app, "DEMO").0;
+    let other_company: i64 = conversations::table
+        .filter(conversations::company_id.ne(demo))
+        .select(conversations::id)
+        .first(&mut app.conn())
+        .unwrap();
+    let never = poll(
+        &mut bob,
+        &format!("/conversations/{other_company}/live?seen=x"),
+    )
+    .await;
+    assert_eq!((never.status, &never.body), (gone.status, &gone.body));
+}
+
+async fn polling_keeps_no_idle_session_alive(app: TestApp) {
+    app.clock().stop();
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    let url = poll_url(&alice.get("/conversations").await);
+    // 29 idle minutes of polling (every poll sees a change, so every poll reads)
+    for n in 0..29 {
+        app.clock().advance(chrono::Duration::minutes(1));
+        new_customer(&app, 100 + n, &format!("+90 532 700 {:04}", n)).await;
+        let answer = poll(&mut alice, &url).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    // the open tab alone did not count as work: the session idled out
+    app.clock().advance(chrono::Duration::minutes(2));
+    let ended = poll(&mut alice, &url).await;
+    ended.assert_status(401);
+    assert!(
+        ended
+            .header("HX-Redirect")
+            .is_some_and(|to| to.starts_with("/login")),
+        "{:?}",
+        ended.headers
+    );
+    let reasons: Vec<Option<String>> = sessions::table
+        .inner_join(users::table)
+        .filter(users::username.eq("alice"))
+        .select(sessions::revoked_reason)
+        .load(&mut app.conn())
+        .unwrap();
+    assert_eq!(reasons, [Some("idle timeout".to_string())]);
+}
+
+on_both_databases!(
+    open_lists_update_with_what_each_viewer_may_see,
+    an_open_conversation_updates_until_it_is_no_longer_theirs,
+    polling_keeps_no_idle_session_alive,
+);
