@@ -7,65 +7,23 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::web::Path;
 use askama::Template;
-use chrono::Duration;
 use serde::Deserialize;
 
-use crate::core::ids::{ChannelId, ConversationId, UserId};
-use crate::core::masking::ContactMask;
+use crate::core::ids::ConversationId;
 use crate::core::permissions::Permission;
 use crate::core::status::ConversationStatus;
 use crate::domain::channels::{self, Channel, Holder};
-use crate::domain::companies;
-use crate::domain::conversations::{
-    self, AssignmentView, ContactCard, ConversationRow, ListFilter, MessageView, PAGE_SIZE,
-};
+use crate::domain::conversations::{self, ContactCard, PAGE_SIZE};
 use crate::error::{AppError, FieldErrors};
+use crate::web::conversation_views::{HistoryItem, ListQuery, MessageItem, RowItem, list_filter};
 use crate::web::forms::AssigneeForm;
 use crate::web::layout::{Layout, set_flash};
-use crate::web::{Answer, Cx, Form, Query, form_page, format_time, live, page, render, see_other};
+use crate::web::{Answer, Cx, Form, Query, form_page, live, page, render, see_other};
 
 pub struct ChannelOption {
     id: i64,
     name: String,
     selected: bool,
-}
-
-pub struct RowItem {
-    pub(crate) row: ConversationRow,
-    /// The kind of channel, unless its name already says it ("Instagram", not "Instagram
-    /// Instagram").
-    pub(crate) kind_label: Option<&'static str>,
-    pub(crate) last_activity: String,
-    /// How long the customer has waited for an answer ("2 h 05 min"), when they wait.
-    pub(crate) waited: Option<String>,
-}
-
-/// A wait in hours and minutes, for people: "45 min", "2 h 05 min", "3 d 4 h".
-fn waited_for(since: chrono::NaiveDateTime, at: chrono::NaiveDateTime) -> String {
-    let minutes = (at - since).num_minutes().max(0);
-    let (days, hours, minutes) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
-    match (days, hours) {
-        (0, 0) => format!("{minutes} min"),
-        (0, _) => format!("{hours} h {minutes:02} min"),
-        _ => format!("{days} d {hours} h"),
-    }
-}
-
-impl RowItem {
-    pub fn new(row: ConversationRow, at: chrono::NaiveDateTime) -> Self {
-        Self {
-            kind_label: Some(row.channel_kind.label()).filter(|label| {
-                let (name, label) = (row.channel_name.to_lowercase(), label.to_lowercase());
-                !name.contains(&label) && !label.contains(&name)
-            }),
-            last_activity: format_time(&row.last_message_at),
-            waited: row
-                .awaiting_reply_since
-                .filter(|_| row.status.is_open())
-                .map(|since| waited_for(since, at)),
-            row,
-        }
-    }
 }
 
 #[derive(Template)]
@@ -91,126 +49,6 @@ struct ListPage {
     next_cursor: Option<String>,
     /// Past the first page: offer the way back to it.
     paged: bool,
-}
-
-#[derive(Deserialize)]
-pub struct ListQuery {
-    status: Option<String>,
-    channel: Option<ChannelId>,
-    assignee: Option<UserId>,
-    pub q: Option<String>,
-    label: Option<String>,
-    missed: Option<String>,
-    /// `1`: only conversations nobody holds (the queue).
-    unassigned: Option<String>,
-    pub before: Option<String>,
-    /// What a live update last showed (`web::live`); the page itself ignores it.
-    pub seen: Option<String>,
-}
-
-/// Cursor format: `<unix microseconds>_<id>` of the last row shown.
-fn parse_cursor(
-    value: Option<&str>,
-) -> Result<Option<(chrono::NaiveDateTime, ConversationId)>, AppError> {
-    value
-        .filter(|v| !v.is_empty())
-        .map(|v| {
-            crate::core::cursor::parse(v)
-                .ok_or_else(|| AppError::Invalid("The page cursor is not valid.".into()))
-        })
-        .transpose()
-}
-
-impl ListQuery {
-    fn is_unassigned(&self) -> bool {
-        self.unassigned
-            .as_deref()
-            .is_some_and(|u| !u.is_empty() && u != "0")
-    }
-
-    /// The filters as a query string (for the export and older-page links), the search text
-    /// masked for this viewer *before* it is encoded: masking an encoded string would miss a
-    /// number whose groups the encoding joined with `+`.
-    pub fn describe_query(&self, mask: ContactMask) -> String {
-        crate::web::forms::query_string([
-            ("status", self.status.clone().unwrap_or_default()),
-            (
-                "channel",
-                self.channel.map(|c| c.to_string()).unwrap_or_default(),
-            ),
-            (
-                "assignee",
-                self.assignee.map(|a| a.to_string()).unwrap_or_default(),
-            ),
-            ("q", mask.text(self.q.as_deref().unwrap_or_default())),
-            ("label", self.label.clone().unwrap_or_default()),
-            ("missed", self.missed.clone().unwrap_or_default()),
-            ("unassigned", self.unassigned.clone().unwrap_or_default()),
-        ])
-    }
-
-    /// The filters in words, for the activity record of an export.
-    pub fn describe(&self) -> String {
-        let (channel, assignee) = (
-            self.channel.map(|c| c.to_string()),
-            self.assignee.map(|a| a.to_string()),
-        );
-        [
-            ("status", &self.status),
-            ("channel", &channel),
-            ("assignee", &assignee),
-            ("q", &self.q),
-            ("label", &self.label),
-            ("missed", &self.missed),
-            ("unassigned", &self.unassigned),
-        ]
-        .iter()
-        .filter_map(|(name, value)| {
-            value
-                .as_deref()
-                .filter(|v| !v.is_empty())
-                .map(|v| format!("{name}={v}"))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-    }
-}
-
-/// The list's filters from its query string (shared by the page and its CSV export).
-pub async fn list_filter(cx: &Cx, query: &ListQuery) -> Result<ListFilter, AppError> {
-    let status = match query.status.as_deref().unwrap_or("open") {
-        "all" => None,
-        other => Some(
-            ConversationStatus::parse(other)
-                .ok_or_else(|| AppError::Invalid("Status is open, closed or all.".into()))?,
-        ),
-    };
-    let missed = query
-        .missed
-        .as_deref()
-        .is_some_and(|m| !m.is_empty() && m != "0");
-    let waiting_since_before = if missed {
-        let minutes = cx
-            .read(|conn, me| Ok(companies::get(conn, me.company_id)?.missed_chat_minutes))
-            .await?;
-        Some(cx.now() - Duration::minutes(minutes.into()))
-    } else {
-        None
-    };
-    Ok(ListFilter {
-        status: if missed {
-            Some(ConversationStatus::Open)
-        } else {
-            status
-        },
-        channel_id: query.channel,
-        assignee_id: query.assignee,
-        unassigned: query.is_unassigned(),
-        q: query.q.clone().filter(|q| q.len() <= 200),
-        label: query.label.clone().filter(|l| l.len() <= 30),
-        waiting_since_before,
-        before: parse_cursor(query.before.as_deref())?,
-    })
 }
 
 pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
@@ -273,46 +111,6 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
         next_cursor,
         paged: query.before.as_deref().is_some_and(|b| !b.is_empty()),
     })
-}
-
-pub struct MessageItem {
-    pub(crate) message: MessageView,
-    pub(crate) at: String,
-}
-
-impl MessageItem {
-    pub fn new(message: MessageView) -> Self {
-        Self {
-            at: format_time(&message.created_at),
-            message,
-        }
-    }
-}
-
-pub struct HistoryItem {
-    pub(crate) line: String,
-}
-
-impl HistoryItem {
-    pub fn new(view: AssignmentView) -> Self {
-        let by = view
-            .by
-            .map(|by| format!(" by {by}"))
-            .unwrap_or_else(|| " automatically".into());
-        let at = format_time(&view.at);
-        let line = match (view.from, view.to) {
-            (Some(from), Some(to)) => format!("{at} · transferred from {from} to {to}{by}"),
-            (Some(from), None) => format!("{at} · returned from {from} to the queue{by}"),
-            (None, Some(to)) => format!("{at} · assigned to {to}{by}"),
-            (None, None) => format!("{at} · waiting in the unassigned queue"),
-        };
-        // routing says why it chose as it did
-        let line = match view.reason {
-            Some(reason) => format!("{line} ({reason})"),
-            None => line,
-        };
-        Self { line }
-    }
 }
 
 #[derive(Template)]

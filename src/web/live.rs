@@ -29,7 +29,7 @@ use serde::Deserialize;
 use crate::core::ids::ConversationId;
 use crate::domain::conversations;
 use crate::error::AppError;
-use crate::web::conversations::{HistoryItem, ListQuery, MessageItem, RowItem, list_filter};
+use crate::web::conversation_views::{HistoryItem, ListQuery, MessageItem, RowItem, list_filter};
 use crate::web::layout::Layout;
 use crate::web::{Answer, Cx, Query};
 
@@ -167,7 +167,7 @@ fn answer(url: &str, regions: &[(&str, &str)], changed: bool) -> Answer {
     if changed {
         for (target, html) in regions {
             body.push_str(&format!(
-                r#"<div hx-swap-oob="innerHTML:#{target}">{html}</div>"#
+                r#"<div data-hx-swap-oob="innerHTML:#{target}">{html}</div>"#
             ));
         }
     }

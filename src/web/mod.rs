@@ -6,6 +6,7 @@ pub mod assets;
 pub mod calls;
 pub mod channels;
 pub mod context;
+pub mod conversation_views;
 pub mod conversations;
 pub mod forms;
 pub mod health;

@@ -663,9 +663,9 @@ pub async fn export_activity(cx: Cx, Query(query): Query<ActivityQuery>) -> Answ
 
 pub async fn export_conversations(
     cx: Cx,
-    Query(query): Query<crate::web::conversations::ListQuery>,
+    Query(query): Query<crate::web::conversation_views::ListQuery>,
 ) -> Answer {
-    let base = crate::web::conversations::list_filter(&cx, &query).await?;
+    let base = crate::web::conversation_views::list_filter(&cx, &query).await?;
     let viewer = cx.user.viewer();
     let filters = query.describe();
     // the conversation list pages on (last activity, id): the cursor carries both

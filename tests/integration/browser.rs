@@ -696,8 +696,74 @@ async fn a_supervisor_reads_the_reports(backend: Backend) {
 }
 
 // A SQLite and a PostgreSQL browser test for each flow.
+/// A customer writes in; the agent the chat is routed to sees it appear in their open list
+/// within 3 s, with no reload (the page keeps a marker the test set on it), and their badge
+/// counts it.
+async fn a_new_chat_appears_in_the_agents_open_list(backend: Backend) {
+    use diesel::prelude::*;
+    use switchboard::db::schema::channels;
+    let demo = Demo::start(backend);
+    let agent = demo.browser().await;
+    // bob has the fewest open conversations of those who take WhatsApp's new chats
+    agent.sign_in("DEMO", "bob", PASSWORD).await;
+    agent.wait_for("#conversations-table").await;
+    agent
+        .c
+        .execute("window.notReloaded = true;", vec![])
+        .await
+        .unwrap();
+    let badge_before = agent.text("#open-badge").await;
+    let (channel, token): (i64, String) = channels::table
+        .filter(channels::name.eq("WhatsApp Sales"))
+        .select((channels::id, channels::webhook_token))
+        .first(&mut demo.server.conn())
+        .unwrap();
+    let sent = std::time::Instant::now();
+    let answer = reqwest::Client::new()
+        .post(format!(
+            "{}/hooks/channels/{channel}/messages",
+            demo.server.base
+        ))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Content-Type", "application/json")
+        .body(serde_json::json!({"external_id": "live-browser", "contact": {"name": "Yusuf Live", "phone": "+90 532 246 8135"}, "text": "Hello?"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 201);
+    agent
+        .c
+        .wait()
+        .at_most(Duration::from_secs(3))
+        .for_element(Locator::XPath(
+            "//table[@id='conversations-table']//a[contains(., 'Yusuf Live')]",
+        ))
+        .await
+        .unwrap_or_else(|_| panic!("not in the list 3 s after the message"));
+    let waited = sent.elapsed();
+    let same_page = agent
+        .c
+        .execute("return window.notReloaded === true;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        same_page,
+        serde_json::Value::Bool(true),
+        "the page was reloaded"
+    );
+    // masked like the rest of the page, and counted in the badge
+    let table = agent.text("#conversations-table").await;
+    assert!(table.contains("+90 *** *** **35"), "{table}");
+    assert!(!table.contains("246 8135"), "{table}");
+    assert_ne!(agent.text("#open-badge").await, badge_before);
+    eprintln!("the new chat was on the agent's screen after {waited:?}");
+    agent.screenshot("live-list").await;
+    agent.close().await;
+}
+
 on_both_databases!(
     browser:
+    a_new_chat_appears_in_the_agents_open_list,
     a_supervisor_reads_the_reports,
     an_agent_works_on_a_phone,
     a_refused_action_says_why,

@@ -10,13 +10,13 @@ use diesel::prelude::*;
 use serde_json::json;
 use switchboard::db::schema::{channels, conversations, sessions, users};
 
-/// The poll address a page carries (`<div id="live" hx-get="…">`), unescaped.
+/// The poll address a page carries (`<div id="live" data-hx-get="…">`), unescaped.
 fn poll_url(page: &Page) -> String {
     let start = page
         .body
-        .find(r#"<div id="live" hx-get=""#)
+        .find(r#"<div id="live" data-hx-get=""#)
         .unwrap_or_else(|| panic!("no poller in {}", page.body));
-    let rest = &page.body[start + r#"<div id="live" hx-get=""#.len()..];
+    let rest = &page.body[start + r#"<div id="live" data-hx-get=""#.len()..];
     rest[..rest.find('"').unwrap()]
         .replace("&amp;", "&")
         .replace("&#38;", "&")
@@ -77,11 +77,11 @@ async fn open_lists_update_with_what_each_viewer_may_see(app: TestApp) {
     let update = poll(&mut bob, &bob_url).await;
     update
         .assert_status(200)
-        .assert_contains(r#"hx-swap-oob="innerHTML:#conversation-list""#)
+        .assert_contains(r#"data-hx-swap-oob="innerHTML:#conversation-list""#)
         .assert_contains("Live customer 1")
         .assert_contains("+90 *** *** **21")
         .assert_lacks("765 4321")
-        .assert_contains(r#"hx-swap-oob="innerHTML:#open-badge""#)
+        .assert_contains(r#"data-hx-swap-oob="innerHTML:#open-badge""#)
         .assert_contains(">13</span>");
     // alice may not see it: her poll carries no list, no name, nothing about it
     let quiet = poll(&mut alice, &alice_url).await;
@@ -109,7 +109,7 @@ async fn open_lists_update_with_what_each_viewer_may_see(app: TestApp) {
         .assert_contains(">23</span>");
     poll(&mut bob, &bob_url)
         .await
-        .assert_contains(r#"hx-swap-oob="innerHTML:#conversation-list""#)
+        .assert_contains(r#"data-hx-swap-oob="innerHTML:#conversation-list""#)
         .assert_lacks("Live customer 1");
 }
 
@@ -136,7 +136,7 @@ async fn an_open_conversation_updates_until_it_is_no_longer_theirs(app: TestApp)
     let update = poll(&mut bob, &url).await;
     update
         .assert_status(200)
-        .assert_contains(r#"hx-swap-oob="innerHTML:#timeline""#)
+        .assert_contains(r#"data-hx-swap-oob="innerHTML:#timeline""#)
         .assert_contains("Call me on")
         .assert_lacks("111 2299");
     let url = poll_url(&update);

@@ -1,0 +1,217 @@
+//! What open pages cost the inbox: runs the real binary (release) on the demo workspace,
+//! measures `/conversations` as alice (latency p50/p99 and answers per second, 4 clients at
+//! once), then opens 500 pages that poll for live updates every 2 s (25 sessions of bob, 20
+//! tabs each, as a browser's tabs share a session) and measures the inbox again. SQLite, or
+//! PostgreSQL when `SWITCHBOARD_BENCH_POSTGRES` names a server. Prints figures; asserts
+//! nothing. Run: `cargo bench --bench live`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark may panic on the unexpected
+
+#[path = "../tests/integration/database.rs"]
+#[allow(dead_code)]
+mod database;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use database::TestDatabase;
+
+const PASSWORD: &str = "Harbor-Lantern-42!";
+const PAGES: usize = 500;
+const TABS_PER_SESSION: usize = 20;
+const INBOX_REQUESTS: usize = 12_000;
+const INBOX_CLIENTS: usize = 4;
+
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn sign_in(base: &str, username: &str) -> reqwest::Client {
+    let http = client();
+    let form = http
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = r#"name="csrf-token" content=""#;
+    let start = form.find(marker).expect("csrf meta") + marker.len();
+    let token = &form[start..start + form[start..].find('"').unwrap()];
+    let status = http
+        .post(format!("{base}/login"))
+        .form(&[
+            ("company_code", "DEMO"),
+            ("username", username),
+            ("password", PASSWORD),
+            ("csrf_token", token),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 303, "sign-in of {username}");
+    http
+}
+
+/// The poll address a page carries.
+fn poll_url(body: &str) -> Option<String> {
+    let marker = r#"<div id="live" data-hx-get=""#;
+    let start = body.find(marker)? + marker.len();
+    Some(
+        body[start..start + body[start..].find('"')?]
+            .replace("&amp;", "&")
+            .replace("&#38;", "&"),
+    )
+}
+
+/// The inbox, `INBOX_CLIENTS` at a time: p50, p99 (ms) and answers per second.
+async fn inbox(base: &str, alice: &reqwest::Client) -> (f64, f64, f64) {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..INBOX_CLIENTS {
+        let (http, url) = (alice.clone(), format!("{base}/conversations"));
+        tasks.push(tokio::spawn(async move {
+            let mut took = Vec::with_capacity(INBOX_REQUESTS / INBOX_CLIENTS);
+            for _ in 0..INBOX_REQUESTS / INBOX_CLIENTS {
+                let start = Instant::now();
+                let answer = http.get(&url).send().await.unwrap();
+                assert_eq!(answer.status().as_u16(), 200);
+                answer.bytes().await.unwrap();
+                took.push(start.elapsed());
+            }
+            took
+        }));
+    }
+    let mut took: Vec<Duration> = Vec::new();
+    for task in tasks {
+        took.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    took.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    (
+        ms(took[took.len() / 2]),
+        ms(took[took.len() * 99 / 100]),
+        took.len() as f64 / elapsed,
+    )
+}
+
+fn main() {
+    let (database, _) = TestDatabase::for_benchmark(0);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _server = Server(
+        std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["demo", "--bind", &format!("127.0.0.1:{port}")])
+            .env_remove("SWITCHBOARD_BIND")
+            .env_remove("SWITCHBOARD_PASSWORD")
+            .env_remove("DATABASE_URL")
+            .env("SWITCHBOARD_DATABASE_URL", database.url_string())
+            .env("SWITCHBOARD_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start switchboard"),
+    );
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(60), "no server");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        println!("backend {}", database.url.backend_name());
+        let alice = sign_in(&base, "alice").await;
+        inbox(&base, &alice).await; // warm up
+        let (p50, p99, rate) = inbox(&base, &alice).await;
+        println!(
+            "{:<44} p50 {p50:>6.2} ms   p99 {p99:>6.2} ms   {rate:>7.0} answers/s",
+            "inbox, no open pages"
+        );
+        // 500 open pages, polling every 2 s, their starts spread over the 2 s
+        let stop = Arc::new(AtomicBool::new(false));
+        let (quiet, fresh) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let mut pollers = Vec::new();
+        for session in 0..PAGES / TABS_PER_SESSION {
+            let bob = sign_in(&base, "bob").await;
+            let page = bob
+                .get(format!("{base}/conversations"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let first = poll_url(&page).expect("a poller on the page");
+            for tab in 0..TABS_PER_SESSION {
+                let (http, base, mut url) = (bob.clone(), base.clone(), first.clone());
+                let (stop, quiet, fresh) = (stop.clone(), quiet.clone(), fresh.clone());
+                let offset = ((session * TABS_PER_SESSION + tab) * 2000 / PAGES) as u64;
+                pollers.push(tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(offset)).await;
+                    let mut tick = tokio::time::interval(Duration::from_secs(2));
+                    while !stop.load(Ordering::Relaxed) {
+                        tick.tick().await;
+                        let answer = http
+                            .get(format!("{base}{url}"))
+                            .header("HX-Request", "true")
+                            .send()
+                            .await
+                            .unwrap();
+                        if answer.status().as_u16() == 204 {
+                            quiet.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            fresh.fetch_add(1, Ordering::Relaxed);
+                            if let Some(next) = poll_url(&answer.text().await.unwrap()) {
+                                url = next;
+                            }
+                        }
+                    }
+                }));
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (p50_open, p99_open, rate_open) = inbox(&base, &alice).await;
+        println!(
+            "{:<44} p50 {p50_open:>6.2} ms   p99 {p99_open:>6.2} ms   {rate_open:>7.0} answers/s",
+            format!("inbox, {PAGES} open pages polling every 2 s")
+        );
+        stop.store(true, Ordering::Relaxed);
+        for poller in pollers {
+            let _ = poller.await;
+        }
+        println!(
+            "polls answered: {} with 204 (nothing new), {} with a new version; p99 {:+.0} %",
+            quiet.load(Ordering::Relaxed),
+            fresh.load(Ordering::Relaxed),
+            (p99_open / p99 - 1.0) * 100.0
+        );
+    });
+}
