@@ -47,4 +47,5 @@ ids! {
     /// A row of `sessions` (never the cookie's token, which only the browser holds).
     SessionId;
     AuditEventId;
+    QuickReplyId;
 }

@@ -25,6 +25,7 @@ pub enum Permission {
     LoginsView,
     SessionsManage,
     SettingsManage,
+    TemplatesManage,
 }
 
 /// The page a permission belongs to, for the roles matrix and the effective-access view.
@@ -41,6 +42,7 @@ pub enum PageGroup {
     LoginHistory,
     Sessions,
     Settings,
+    Templates,
 }
 
 impl PageGroup {
@@ -57,12 +59,13 @@ impl PageGroup {
             Self::LoginHistory => "Login history",
             Self::Sessions => "Sessions",
             Self::Settings => "Settings",
+            Self::Templates => "Quick replies",
         }
     }
 }
 
 impl Permission {
-    pub const ALL: [Permission; 20] = [
+    pub const ALL: [Permission; 21] = [
         Self::ConversationsViewAssigned,
         Self::ConversationsViewChannel,
         Self::ConversationsViewAll,
@@ -83,6 +86,7 @@ impl Permission {
         Self::LoginsView,
         Self::SessionsManage,
         Self::SettingsManage,
+        Self::TemplatesManage,
     ];
 
     /// The Agent built-in role.
@@ -160,7 +164,7 @@ const fn entry(
 
 /// The catalog: every permission once, in declaration order, with its key, page, name and
 /// description. The one place to read or extend.
-const CATALOG: [Entry; 20] = {
+const CATALOG: [Entry; 21] = {
     use PageGroup as G;
     use Permission as P;
     [
@@ -304,6 +308,13 @@ const CATALOG: [Entry; 20] = {
             "Change security settings",
             "Change the company's security settings",
         ),
+        entry(
+            P::TemplatesManage,
+            "templates.manage",
+            G::Templates,
+            "Manage shared quick replies",
+            "Write, edit and delete the company's shared quick replies",
+        ),
     ]
 };
 
@@ -394,7 +405,7 @@ mod tests {
         }
         keys.sort();
         keys.dedup();
-        assert_eq!(keys.len(), 20);
+        assert_eq!(keys.len(), 21);
         assert_eq!(Permission::from_key("users.delete_everything"), None);
     }
 
@@ -404,6 +415,6 @@ mod tests {
         assert!(agent.contains(Permission::ConversationsReply));
         assert!(!agent.contains(Permission::UsersView));
         assert_eq!(agent.iter().count(), 3);
-        assert_eq!(PermissionSet::all().iter().count(), 20);
+        assert_eq!(PermissionSet::all().iter().count(), 21);
     }
 }

@@ -284,6 +284,18 @@ diesel::table! {
 
 diesel::joinable!(refusal_windows -> companies (company_id));
 
+diesel::table! {
+    quick_replies (id) {
+        id -> BigInt,
+        company_id -> BigInt,
+        owner_id -> Nullable<BigInt>,
+        title -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     app_secrets,
     companies,
@@ -303,4 +315,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_events,
     audit_events,
     refusal_windows,
+    quick_replies,
 );

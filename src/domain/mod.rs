@@ -13,6 +13,7 @@ pub mod demo;
 pub mod inbound;
 pub mod login_events;
 pub mod offboarding;
+pub mod quick_replies;
 pub mod reports;
 pub mod roles;
 pub mod routing;

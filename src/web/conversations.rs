@@ -123,6 +123,8 @@ struct ShowPage {
     regions: live::ConversationRegions,
     live_url: String,
     labels: Vec<String>,
+    /// What the composer's picker offers (the company's shared ones and the viewer's own).
+    quick_replies: Vec<crate::domain::quick_replies::QuickReply>,
     holders: Vec<Holder>,
     can_reply: bool,
     can_close: bool,
@@ -137,7 +139,8 @@ async fn show_page(cx: &Cx, id: ConversationId, errors: FieldErrors, reply_body:
     let can_transfer = cx.can(Permission::ConversationsTransfer);
     let can_reveal =
         cx.can(Permission::ContactsReveal) && !cx.can(Permission::ContactsViewUnmasked);
-    let (layout, (detail, holders, reveals_left)) = cx
+    let can_reply = cx.can(Permission::ConversationsReply);
+    let (layout, (detail, holders, reveals_left, quick_replies)) = cx
         .read_page("Conversation", "/conversations", move |conn, me| {
             let detail = conversations::get(conn, &me.viewer, id)?;
             let holders = if can_transfer {
@@ -148,7 +151,12 @@ async fn show_page(cx: &Cx, id: ConversationId, errors: FieldErrors, reply_body:
             let reveals_left = can_reveal
                 .then(|| conversations::reveals_left(conn, me))
                 .transpose()?;
-            Ok((detail, holders, reveals_left))
+            let quick_replies = if can_reply {
+                crate::domain::quick_replies::usable(conn, me)?
+            } else {
+                Vec::new()
+            };
+            Ok((detail, holders, reveals_left, quick_replies))
         })
         .await?;
     let version = cx.state.live_version();
@@ -169,8 +177,9 @@ async fn show_page(cx: &Cx, id: ConversationId, errors: FieldErrors, reply_body:
         item,
         regions,
         live_url,
+        quick_replies,
         holders,
-        can_reply: cx.can(Permission::ConversationsReply),
+        can_reply,
         can_close: cx.can(Permission::ConversationsClose),
         can_transfer,
         reveals_left,

@@ -18,6 +18,7 @@ pub mod login;
 pub mod metrics;
 pub mod observe;
 pub mod oversight;
+pub mod quick_replies;
 pub mod reports;
 pub mod roles;
 pub mod settings;
@@ -143,6 +144,11 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(POST r"/conversations/{id:\d+}/labels", REPLY, conversations::add_label),
         route!(POST r"/conversations/{id:\d+}/labels/remove", REPLY, conversations::remove_label),
         route!(POST r"/conversations/{id:\d+}/reveal", REVEAL, conversations::reveal),
+        route!(POST r"/conversations/{id:\d+}/quick-reply", REPLY, quick_replies::insert),
+        route!(GET "/quick-replies", Rule::SignedIn, quick_replies::index),
+        route!(POST "/quick-replies", Rule::SignedIn, quick_replies::create),
+        route!(POST r"/quick-replies/{id:\d+}", Rule::SignedIn, quick_replies::update),
+        route!(POST r"/quick-replies/{id:\d+}/delete", Rule::SignedIn, quick_replies::delete),
         route!(GET "/calls", VIEW_CONVERSATIONS, calls::index),
         route!(POST r"/calls/{id:\d+}/complete", VIEW_CONVERSATIONS, calls::complete),
         route!(POST r"/hooks/channels/{id:\d+}/messages", Rule::Webhook, hooks::receive),

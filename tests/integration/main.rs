@@ -17,6 +17,7 @@ mod live;
 mod operations;
 mod outage;
 mod oversight;
+mod quick_replies;
 mod reports;
 mod roles_channels;
 mod routing;

@@ -1,0 +1,2 @@
+DELETE FROM role_permissions WHERE permission = 'templates.manage';
+DROP TABLE quick_replies;
