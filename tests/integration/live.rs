@@ -107,10 +107,24 @@ async fn open_lists_update_with_what_each_viewer_may_see(app: TestApp) {
         .await
         .assert_contains("Live customer 1")
         .assert_contains(">23</span>");
-    poll(&mut bob, &bob_url)
-        .await
+    let update = poll(&mut bob, &bob_url).await;
+    update
         .assert_contains(r#"data-hx-swap-oob="innerHTML:#conversation-list""#)
         .assert_lacks("Live customer 1");
+    // a supervisor ends bob's sessions: his open page's next poll leads to the sign-in page
+    let bob_url = poll_url(&update);
+    sofia.get("/sessions").await;
+    sofia
+        .post("/sessions/revoke-user", &[("user_id", &bob_id.to_string())])
+        .await
+        .assert_status(303);
+    let ended = poll(&mut bob, &bob_url).await;
+    ended.assert_status(401).assert_lacks("Live customer");
+    assert!(
+        ended
+            .header("HX-Redirect")
+            .is_some_and(|to| to.starts_with("/login"))
+    );
 }
 
 async fn an_open_conversation_updates_until_it_is_no_longer_theirs(app: TestApp) {
