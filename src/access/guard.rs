@@ -227,6 +227,7 @@ pub async fn guard(
         return Ok(refuse(req, AppError::Forbidden));
     }
 
+    let zone = auth.time_zone.clone();
     let current = CurrentUser {
         ip,
         user_agent,
@@ -234,7 +235,7 @@ pub async fn guard(
         permissions,
     };
     req.extensions_mut().insert(current);
-    next.call(req).await
+    crate::access::in_viewer_zone(&zone, next.call(req)).await
 }
 
 /// A signed-in person's refused form goes to the activity log like any other refusal (counted

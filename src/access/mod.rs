@@ -6,6 +6,25 @@
 
 pub mod guard;
 
+tokio::task_local! {
+    /// The zone the signed-in viewer reads times in, for the request being handled (set by
+    /// the guard; `web::format_time` reads it).
+    static VIEWER_ZONE: chrono_tz::Tz;
+}
+
+/// The viewer's time zone for the request being handled; UTC outside one (error pages,
+/// streamed exports, sign-in).
+pub fn viewer_zone() -> chrono_tz::Tz {
+    VIEWER_ZONE.try_with(|zone| *zone).unwrap_or(chrono_tz::UTC)
+}
+
+/// Runs `work` with times shown in the zone named `zone` (UTC when the name is unknown).
+pub async fn in_viewer_zone<F: std::future::Future>(zone: &str, work: F) -> F::Output {
+    VIEWER_ZONE
+        .scope(zone.parse().unwrap_or(chrono_tz::UTC), work)
+        .await
+}
+
 use std::collections::HashMap;
 use std::future::{Ready, ready};
 

@@ -36,6 +36,9 @@ pub struct SessionAuth {
     pub end_on_client_change: bool,
     /// How free text is read for phone numbers when it is masked (a company setting).
     pub phone_region: PhoneRegion,
+    /// The IANA zone the user reads times in (`/account`).
+    #[serde(default)]
+    pub time_zone: String,
 }
 
 /// The session row plus what it joins, before timeouts are applied.
@@ -61,7 +64,7 @@ type LoadedRow = (
         NaiveDateTime,
         NaiveDateTime,
     ),
-    (String, String, RoleId, bool, NaiveDateTime),
+    (String, String, RoleId, bool, NaiveDateTime, String),
     (String, String, i32, i32, bool, String),
     (i64, String),
 );
@@ -98,6 +101,7 @@ pub fn load(
                 users::role_id,
                 users::must_change_password,
                 users::password_changed_at,
+                users::time_zone,
             ),
             (
                 companies::code,
@@ -124,7 +128,14 @@ pub fn load(
                 last_seen_at,
                 expires_at,
             ) = s;
-            let (username, display_name, role_id, must_change_password, password_changed_at) = u;
+            let (
+                username,
+                display_name,
+                role_id,
+                must_change_password,
+                password_changed_at,
+                time_zone,
+            ) = u;
             let (
                 company_code,
                 company_name,
@@ -155,6 +166,7 @@ pub fn load(
                     user_agent,
                     end_on_client_change: end_on_change,
                     phone_region: PhoneRegion::from_stored(&region),
+                    time_zone,
                 },
                 data,
                 last_seen_at,

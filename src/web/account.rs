@@ -93,7 +93,7 @@ pub async fn set_time_zone(cx: Cx, Form(form): Form<TimeZoneForm>) -> Answer {
         .fields_apart()?
     {
         Ok(()) => Ok(cx.done(
-            "Your time zone was saved: reports count days in it.",
+            "Your time zone was saved: pages show times in it, and reports count days in it.",
             "/account",
         )),
         Err(errors) => account_page(&cx, errors).await,

@@ -209,7 +209,12 @@ pub async fn not_found() -> HttpResponse {
     actix_web::ResponseError::error_response(&AppError::NotFound)
 }
 
-/// Formats a UTC timestamp for pages.
+/// Shows a stored (UTC) time on a page, in the signed-in viewer's own zone.
 pub fn format_time(at: &chrono::NaiveDateTime) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
+    use chrono::TimeZone;
+    // in the signed-in viewer's own zone (`/account`), named: "2026-12-03 07:15 +03"
+    crate::access::viewer_zone()
+        .from_utc_datetime(at)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
 }

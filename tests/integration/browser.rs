@@ -487,8 +487,8 @@ async fn supervisor_ends_an_agents_session(backend: Backend) {
     let remaining = supervisor.text("#sessions-table").await;
     assert!(!remaining.contains("@alice"), "{remaining}");
 
-    // alice clicks on, and is asked to sign in again, told why
-    agent.click("#conversations-table tbody a").await;
+    // alice's open list notices at its next live poll (every 2 s) and takes her to the
+    // sign-in page, saying why, before she clicks anything
     agent.wait_for("#login-form").await;
     assert_eq!(
         agent.text("#login-notice").await,

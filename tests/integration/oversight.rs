@@ -712,7 +712,40 @@ async fn exports_are_gated_masked_and_recorded(app: TestApp) {
         .assert_status(422);
 }
 
+/// Pages show times in the viewer's own zone, named; another viewer's pages keep theirs.
+async fn times_show_in_the_viewers_time_zone(app: TestApp) {
+    use chrono::TimeZone;
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let signed_in: chrono::NaiveDateTime = login_events::table
+        .filter(login_events::username.eq("sofia"))
+        .filter(login_events::success.eq(true))
+        .order(login_events::id.desc())
+        .select(login_events::created_at)
+        .first(&mut app.conn())
+        .unwrap();
+    let utc = signed_in.format("%Y-%m-%d %H:%M UTC").to_string();
+    let tokyo = chrono_tz::Asia::Tokyo
+        .from_utc_datetime(&signed_in)
+        .format("%Y-%m-%d %H:%M JST")
+        .to_string();
+    sofia.get("/logins?user=sofia").await.assert_contains(&utc);
+    sofia.get("/account").await;
+    sofia
+        .post("/account/time-zone", &[("time_zone", "Asia/Tokyo")])
+        .await
+        .assert_status(303);
+    sofia
+        .get("/logins?user=sofia")
+        .await
+        .assert_contains(&tokyo)
+        .assert_lacks(&utc);
+    // sam did not choose: UTC
+    let mut sam = app.signed_in("DEMO", "sam").await;
+    sam.get("/logins?user=sofia").await.assert_contains(&utc);
+}
+
 on_both_databases!(
+    times_show_in_the_viewers_time_zone,
     every_attempt_is_in_the_login_history,
     forwarded_addresses_are_believed_only_from_trusted_proxies,
     lockouts_grow_and_supervisors_unlock,
