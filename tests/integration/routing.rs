@@ -334,6 +334,20 @@ async fn availability_follows_sign_in_sign_out_and_idling(app: TestApp) {
     // an account that never signed in keeps the default: online
     routing::sweep(&mut app.conn(), app.clock().now()).unwrap();
     assert_eq!(availability(&app, lab.rob), "online");
+    // a sign-in sets "online" a moment before its session is stored: a sweep in between must
+    // not undo it (two minutes' grace), one after the grace with still no session does
+    let at = app.clock().now();
+    diesel::update(users::table.find(lab.ria))
+        .set((
+            users::availability.eq("online"),
+            users::availability_changed_at.eq(Some(at)),
+        ))
+        .execute(&mut app.conn())
+        .unwrap();
+    routing::sweep(&mut app.conn(), at + chrono::Duration::seconds(30)).unwrap();
+    assert_eq!(availability(&app, lab.ria), "online");
+    routing::sweep(&mut app.conn(), at + chrono::Duration::minutes(3)).unwrap();
+    assert_eq!(availability(&app, lab.ria), "offline");
 }
 
 async fn an_absent_agents_conversations_are_routed_again(app: TestApp) {
@@ -495,7 +509,48 @@ async fn routing_settings_refuse_bad_input(app: TestApp) {
     page.assert_contains("name=\"default_capacity\" value=\"25\"");
 }
 
+/// The queue drains in one step when someone comes back, and the step counts what it gives:
+/// room for two, two assigned, the third still waits (oldest first).
+async fn a_draining_queue_respects_capacity(app: TestApp) {
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let mut lab = Lab::new(&app, &mut sofia).await;
+    // only rob takes chats, with room for two, and he is away
+    for user in [lab.ria, lab.rex] {
+        sofia.get(&format!("/users/{user}")).await;
+        sofia
+            .post(&format!("/users/{user}/routing"), &[("capacity", "")])
+            .await
+            .assert_status(303);
+    }
+    sofia
+        .post(
+            &format!("/users/{}/routing", lab.rob),
+            &[
+                ("capacity", "2"),
+                ("receiving_channel_ids", &lab.channel.to_string()),
+            ],
+        )
+        .await
+        .assert_status(303);
+    let mut rob = app.signed_in("DEMO", "rob").await;
+    rob.get("/account").await;
+    rob.post("/account/availability", &[("status", "away")])
+        .await
+        .assert_status(303);
+    let mut queued = Vec::new();
+    for _ in 0..3 {
+        queued.push(lab.deliver(&app).await);
+    }
+    assert!(queued.iter().all(|id| assignee(&app, *id).is_none()));
+    rob.post("/account/availability", &[("status", "online")])
+        .await
+        .assert_status(303);
+    assert_eq!(open_of(&app, lab.rob), queued[..2]);
+    assert_eq!(assignee(&app, queued[2]), None);
+}
+
 on_both_databases!(
+    a_draining_queue_respects_capacity,
     new_chats_go_to_the_available_agent_with_the_fewest_open,
     availability_follows_sign_in_sign_out_and_idling,
     an_absent_agents_conversations_are_routed_again,
