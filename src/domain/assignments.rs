@@ -176,7 +176,7 @@ pub struct RoutingSettings {
 pub const MAX_CAPACITY: i32 = 10_000;
 
 /// Sets a user's capacity and where they receive new chats (never one's own: giving oneself
-/// chats is the supervisor's call). Recorded when anything changes; a raise may move the queue.
+/// chats is the supervisor's call; never a user holding a permission the actor lacks). Recorded when anything changes; a raise may move the queue.
 pub fn set_routing(
     conn: &mut DbConnection,
     me: &Caller,
@@ -184,6 +184,8 @@ pub fn set_routing(
     settings: &RoutingSettings,
 ) -> Result<(), AppError> {
     let user = actionable(conn, me, user_id, true)?;
+    // it changes what another person is given to do: the contract's "who may act on whom"
+    crate::domain::accounts::ensure_may_act_on(conn, me, &user)?;
     if settings
         .capacity
         .is_some_and(|c| !(0..=MAX_CAPACITY).contains(&c))

@@ -624,6 +624,16 @@ pub fn role_id(app: &TestApp, company: &str, name: &str) -> i64 {
         .0
 }
 
+/// A channel's id and inbound-hook token, by name.
+pub fn channel(app: &TestApp, name: &str) -> (i64, String) {
+    use switchboard::db::schema::channels;
+    channels::table
+        .filter(channels::name.eq(name))
+        .select((channels::id, channels::webhook_token))
+        .first(&mut app.conn())
+        .unwrap()
+}
+
 pub fn channel_id(app: &TestApp, name: &str) -> i64 {
     use switchboard::db::schema::channels;
     channels::table

@@ -8,7 +8,7 @@ use crate::common::{Client, Page, TestApp, hook};
 use actix_web::http::Method;
 use diesel::prelude::*;
 use serde_json::json;
-use switchboard::db::schema::{channels, conversations, sessions, users};
+use switchboard::db::schema::{conversations, sessions, users};
 
 /// The poll address a page carries (`<div id="live" data-hx-get="…">`), unescaped.
 fn poll_url(page: &Page) -> String {
@@ -31,11 +31,7 @@ async fn poll(client: &mut Client, url: &str) -> Page {
 
 /// A first message from a new customer on WhatsApp Sales; the conversation.
 async fn new_customer(app: &TestApp, n: u32, phone: &str) -> i64 {
-    let (id, token): (i64, String) = channels::table
-        .filter(channels::name.eq("WhatsApp Sales"))
-        .select((channels::id, channels::webhook_token))
-        .first(&mut app.conn())
-        .unwrap();
+    let (id, token) = crate::common::channel(app, "WhatsApp Sales");
     let page = hook(
         &mut app.client(),
         id,
@@ -134,11 +130,7 @@ async fn an_open_conversation_updates_until_it_is_no_longer_theirs(app: TestApp)
     let url = poll_url(&page);
     poll(&mut bob, &url).await.assert_status(204);
     // the customer writes again, with a number in the text: it arrives, masked
-    let (channel, token): (i64, String) = channels::table
-        .filter(channels::name.eq("WhatsApp Sales"))
-        .select((channels::id, channels::webhook_token))
-        .first(&mut app.conn())
-        .unwrap();
+    let (channel, token) = crate::common::channel(&app, "WhatsApp Sales");
     hook(
         &mut app.client(),
         channel,

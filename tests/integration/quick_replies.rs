@@ -6,7 +6,7 @@ use crate::common::on_both_databases;
 use crate::common::{TestApp, channel_id, hook, id_of};
 use diesel::prelude::*;
 use serde_json::json;
-use switchboard::db::schema::{audit_events, channels, contacts, conversations, quick_replies};
+use switchboard::db::schema::{audit_events, contacts, conversations, quick_replies};
 
 fn quick_reply_id(app: &TestApp, title: &str) -> i64 {
     quick_replies::table
@@ -209,11 +209,7 @@ async fn the_composer_fills_a_quick_reply_in(app: TestApp) {
         .await
         .assert_status(404);
     // a customer whose name is their number: bob sees it masked, and it fills in as nothing
-    let (whatsapp, token): (i64, String) = channels::table
-        .filter(channels::name.eq("WhatsApp Sales"))
-        .select((channels::id, channels::webhook_token))
-        .first(&mut app.conn())
-        .unwrap();
+    let (whatsapp, token) = crate::common::channel(&app, "WhatsApp Sales");
     let page = hook(
         &mut app.client(),
         whatsapp,

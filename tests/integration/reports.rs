@@ -23,11 +23,7 @@ fn move_clock_to(app: &TestApp, days: i64, hour: u32, minute: u32) -> NaiveDateT
 
 /// A new customer's first message on a channel; the conversation it opened.
 async fn inbound(app: &TestApp, channel: &str, n: u32) -> i64 {
-    let (id, token): (i64, String) = channels::table
-        .filter(channels::name.eq(channel))
-        .select((channels::id, channels::webhook_token))
-        .first(&mut app.conn())
-        .unwrap();
+    let (id, token) = crate::common::channel(app, channel);
     let page = hook(
         &mut app.client(),
         id,

@@ -7,6 +7,7 @@ use crate::common::on_both_databases;
 use crate::common::{Client, PASSWORD, TestApp, company_id, hook, id_of, role_id};
 use diesel::prelude::*;
 use serde_json::json;
+use switchboard::core::permissions::Permission;
 use switchboard::db::schema::{
     audit_events, channels, companies, conversation_assignments, conversations, users,
 };
@@ -503,10 +504,73 @@ async fn routing_settings_refuse_bad_input(app: TestApp) {
         .post(&format!("/users/{sofia_id}/routing"), &[("capacity", "1")])
         .await
         .assert_status(403);
-    // the company default takes only what a capacity can be
-    sofia.get("/settings").await;
-    let page = sofia.get("/settings").await;
-    page.assert_contains("name=\"default_capacity\" value=\"25\"");
+    // nor on someone whose role holds more than theirs: a dispatcher holding the agents'
+    // permissions and channels.assign may route agents, not the supervisors
+    let mut dispatcher = Permission::AGENT.to_vec();
+    dispatcher.extend([Permission::ChannelsAssign, Permission::UsersView]);
+    crate::common::give_role(&app, "dana", "Dispatcher", &dispatcher);
+    let mut dana = app.signed_in("DEMO", "dana").await;
+    dana.get("/assignments").await;
+    dana.post(
+        &format!("/users/{}/routing", id_of(&app, "DEMO", "sam")),
+        &[("capacity", "0")],
+    )
+    .await
+    .assert_status(403);
+    dana.post(&path, &[("capacity", "4")])
+        .await
+        .assert_status(303);
+    let capacity: Option<i32> = users::table
+        .find(lab.rob)
+        .select(users::capacity)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(capacity, Some(4));
+    // the company's default takes only what a capacity can be, and its change is recorded
+    let mut settings = vec![
+        ("password_min_length", "12"),
+        ("password_require_upper", "on"),
+        ("password_require_lower", "on"),
+        ("password_require_digit", "on"),
+        ("password_require_symbol", "on"),
+        ("password_min_score", "3"),
+        ("password_max_age_days", "0"),
+        ("idle_timeout_minutes", "30"),
+        ("session_lifetime_hours", "12"),
+        ("lockout_threshold", "10"),
+        ("end_session_on_client_change", "on"),
+        ("reveal_daily_cap", "10"),
+        ("missed_chat_minutes", "15"),
+        ("reroute_offline_minutes", "0"),
+    ];
+    sofia
+        .get("/settings")
+        .await
+        .assert_contains(r#"name="default_capacity" value="25""#);
+    for bad in ["0", "10001", "lots"] {
+        let mut form = settings.clone();
+        form.push(("default_capacity", bad));
+        sofia
+            .post("/settings", &form)
+            .await
+            .assert_status(422)
+            .assert_contains("Default capacity");
+    }
+    let default: i32 = companies::table
+        .find(company_id(&app, "DEMO"))
+        .select(companies::default_capacity)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(default, 25);
+    settings.push(("default_capacity", "30"));
+    sofia.post("/settings", &settings).await.assert_status(303);
+    assert!(
+        audited(&app, "settings.update")
+            .last()
+            .is_some_and(|summary| summary.contains("default capacity 25 → 30 open conversations")),
+        "{:?}",
+        audited(&app, "settings.update")
+    );
 }
 
 /// The queue drains in one step when someone comes back, and the step counts what it gives:

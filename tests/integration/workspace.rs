@@ -3,7 +3,7 @@
 //! reopen, transfers, labels, reveals, inbound traffic and call tasks.
 
 use crate::common::on_both_databases;
-use crate::common::{Client, Page, TestApp, company_id, give_role, hook, id_of};
+use crate::common::{Client, Page, TestApp, channel, company_id, give_role, hook, id_of};
 use actix_web::http::Method;
 use diesel::prelude::*;
 use serde_json::json;
@@ -12,14 +12,6 @@ use switchboard::db::schema::{
     audit_events, call_tasks, channels, companies, contacts, conversations, messages,
 };
 use switchboard::domain;
-
-fn channel(app: &TestApp, name: &str) -> (i64, String) {
-    channels::table
-        .filter(channels::name.eq(name))
-        .select((channels::id, channels::webhook_token))
-        .first(&mut app.conn())
-        .unwrap()
-}
 
 fn last_audit(app: &TestApp) -> (String, String) {
     audit_events::table
