@@ -182,6 +182,7 @@ fn main() {
         channels: Vec::new(),
         user: None,
         label: None,
+        team: None,
     };
     let cases = [
         ("supervisor, 30 days", &supervisor, period(30)),

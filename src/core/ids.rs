@@ -48,4 +48,5 @@ ids! {
     SessionId;
     AuditEventId;
     QuickReplyId;
+    TeamId;
 }

@@ -7,6 +7,7 @@ use std::fmt;
 pub enum Permission {
     ConversationsViewAssigned,
     ConversationsViewChannel,
+    ConversationsViewTeam,
     ConversationsViewAll,
     ConversationsReply,
     ConversationsTransfer,
@@ -26,6 +27,7 @@ pub enum Permission {
     SessionsManage,
     SettingsManage,
     TemplatesManage,
+    TeamsManage,
 }
 
 /// The page a permission belongs to, for the roles matrix and the effective-access view.
@@ -43,6 +45,7 @@ pub enum PageGroup {
     Sessions,
     Settings,
     Templates,
+    Teams,
 }
 
 impl PageGroup {
@@ -60,14 +63,16 @@ impl PageGroup {
             Self::Sessions => "Sessions",
             Self::Settings => "Settings",
             Self::Templates => "Quick replies",
+            Self::Teams => "Teams",
         }
     }
 }
 
 impl Permission {
-    pub const ALL: [Permission; 21] = [
+    pub const ALL: [Permission; 23] = [
         Self::ConversationsViewAssigned,
         Self::ConversationsViewChannel,
+        Self::ConversationsViewTeam,
         Self::ConversationsViewAll,
         Self::ConversationsReply,
         Self::ConversationsTransfer,
@@ -87,6 +92,7 @@ impl Permission {
         Self::SessionsManage,
         Self::SettingsManage,
         Self::TemplatesManage,
+        Self::TeamsManage,
     ];
 
     /// The Agent built-in role.
@@ -97,11 +103,15 @@ impl Permission {
     ];
 
     /// Any of these lets a user open the conversation list.
-    pub const VIEW_CONVERSATIONS: [Permission; 3] = [
+    pub const VIEW_CONVERSATIONS: [Permission; 4] = [
         Self::ConversationsViewAssigned,
         Self::ConversationsViewChannel,
+        Self::ConversationsViewTeam,
         Self::ConversationsViewAll,
     ];
+
+    /// What a role's "only within my teams" flag limits to the holder's teams.
+    pub const LIMITED_BY_TEAMS: [Permission; 2] = [Self::UsersManage, Self::ChannelsAssign];
 
     /// This permission's line of the catalog.
     fn entry(self) -> &'static Entry {
@@ -164,7 +174,7 @@ const fn entry(
 
 /// The catalog: every permission once, in declaration order, with its key, page, name and
 /// description. The one place to read or extend.
-const CATALOG: [Entry; 21] = {
+const CATALOG: [Entry; 23] = {
     use PageGroup as G;
     use Permission as P;
     [
@@ -181,6 +191,13 @@ const CATALOG: [Entry; 21] = {
             G::Conversations,
             "See their channels' conversations",
             "See every conversation on their channels",
+        ),
+        entry(
+            P::ConversationsViewTeam,
+            "conversations.view_team",
+            G::Conversations,
+            "See their teams' conversations",
+            "See every conversation on the channels of their teams",
         ),
         entry(
             P::ConversationsViewAll,
@@ -315,6 +332,13 @@ const CATALOG: [Entry; 21] = {
             "Manage shared quick replies",
             "Write, edit and delete the company's shared quick replies",
         ),
+        entry(
+            P::TeamsManage,
+            "teams.manage",
+            G::Teams,
+            "Manage teams",
+            "Create teams and choose their members, leads and channels",
+        ),
     ]
 };
 
@@ -324,9 +348,14 @@ impl fmt::Display for Permission {
     }
 }
 
-/// A set of permissions as a bit set: cheap to copy, cache and test.
+/// What a role grants, as a bit set: cheap to copy, cache and test. One bit per permission,
+/// and one more for the role flag "only within my teams" (it narrows
+/// [`Permission::LIMITED_BY_TEAMS`] to the holder's teams; it is not a permission, so
+/// [`PermissionSet::iter`] never yields it).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PermissionSet(u32);
+
+const TEAMS_ONLY_BIT: u32 = 1 << 31;
 
 impl PermissionSet {
     pub fn empty() -> Self {
@@ -355,7 +384,33 @@ impl PermissionSet {
     pub fn receives_new_chats_by_default(self) -> bool {
         self.contains(Permission::ConversationsViewAssigned)
             && !self.contains(Permission::ConversationsViewChannel)
+            && !self.contains(Permission::ConversationsViewTeam)
             && !self.contains(Permission::ConversationsViewAll)
+    }
+
+    /// Whether the role's user and channel management stops at the holder's teams.
+    pub fn limited_to_teams(self) -> bool {
+        self.0 & TEAMS_ONLY_BIT != 0
+    }
+
+    /// The same set with the "only within my teams" flag set or cleared.
+    pub fn with_teams_only(self, teams_only: bool) -> Self {
+        if teams_only {
+            Self(self.0 | TEAMS_ONLY_BIT)
+        } else {
+            Self(self.0 & !TEAMS_ONLY_BIT)
+        }
+    }
+
+    /// Whether a holder of `self` can do everything a holder of `other` can: every permission
+    /// of `other`, and no team limit `other` does not have on the permissions it limits. The
+    /// rule of "who may act on whom" and of what a role may grant.
+    pub fn covers(self, other: PermissionSet) -> bool {
+        let every_permission = other.iter().all(|p| self.contains(p));
+        let limited_more = self.limited_to_teams()
+            && !other.limited_to_teams()
+            && other.contains_any(&Permission::LIMITED_BY_TEAMS);
+        every_permission && !limited_more
     }
 
     pub fn insert(&mut self, permission: Permission) {
@@ -405,7 +460,7 @@ mod tests {
         }
         keys.sort();
         keys.dedup();
-        assert_eq!(keys.len(), 21);
+        assert_eq!(keys.len(), 23);
         assert_eq!(Permission::from_key("users.delete_everything"), None);
     }
 
@@ -415,6 +470,26 @@ mod tests {
         assert!(agent.contains(Permission::ConversationsReply));
         assert!(!agent.contains(Permission::UsersView));
         assert_eq!(agent.iter().count(), 3);
-        assert_eq!(PermissionSet::all().iter().count(), 21);
+        assert_eq!(PermissionSet::all().iter().count(), 23);
+    }
+
+    #[test]
+    fn a_team_limit_is_less_than_no_limit() {
+        let manage: PermissionSet = [Permission::UsersManage, Permission::UsersView]
+            .into_iter()
+            .collect();
+        let lead = manage.with_teams_only(true);
+        assert!(lead.limited_to_teams());
+        assert_eq!(lead.iter().count(), 2, "the flag is not a permission");
+        assert!(manage.covers(lead));
+        assert!(lead.covers(lead));
+        assert!(
+            !lead.covers(manage),
+            "a team lead cannot act on an unlimited manager"
+        );
+        // the limit matters only for what it limits
+        let viewer: PermissionSet = [Permission::UsersView].into_iter().collect();
+        assert!(lead.covers(viewer));
+        assert!(!viewer.covers(lead));
     }
 }

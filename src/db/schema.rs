@@ -41,6 +41,7 @@ diesel::table! {
         version -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        teams_only -> Bool,
     }
 }
 
@@ -87,6 +88,26 @@ diesel::table! {
         kind -> Text,
         active -> Bool,
         webhook_token -> Text,
+        created_at -> Timestamp,
+        team_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    teams (id) {
+        id -> BigInt,
+        company_id -> BigInt,
+        name -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    team_members (team_id, user_id) {
+        team_id -> BigInt,
+        user_id -> BigInt,
+        is_lead -> Bool,
         created_at -> Timestamp,
     }
 }
@@ -283,6 +304,8 @@ diesel::table! {
 }
 
 diesel::joinable!(refusal_windows -> companies (company_id));
+diesel::joinable!(team_members -> teams (team_id));
+diesel::joinable!(team_members -> users (user_id));
 
 diesel::table! {
     quick_replies (id) {
@@ -316,4 +339,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     refusal_windows,
     quick_replies,
+    teams,
+    team_members,
 );

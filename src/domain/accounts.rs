@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use crate::core::status::{Availability, UserStatus};
 use crate::db::DbConnection;
 use crate::db::schema::users;
-use crate::domain::{Caller, roles};
+use crate::domain::{Caller, roles, teams};
 use crate::error::AppError;
 
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -71,9 +71,34 @@ pub fn get_manageable(
     Ok(user)
 }
 
-/// A user the caller may act on: manageable (not deleted), and holding no permission the
-/// caller lacks ("who may act on whom"). Otherwise 403: nobody takes over an account that can
-/// do more than they can.
+/// A manageable user the caller may see: with a role limited to its holder's teams, only
+/// themselves and the users all of whose teams they lead; 404 for anyone else, as for a
+/// user who does not exist.
+pub fn get_visible(
+    conn: &mut DbConnection,
+    me: &Caller,
+    user_id: UserId,
+) -> Result<User, AppError> {
+    let user = get_manageable(conn, me.company_id, user_id)?;
+    ensure_within_teams(conn, me, &user)?;
+    Ok(user)
+}
+
+/// 404 when the caller's role stops at their teams and `user` is not in them (see
+/// [`get_visible`]).
+fn ensure_within_teams(conn: &mut DbConnection, me: &Caller, user: &User) -> Result<(), AppError> {
+    if me.permissions().limited_to_teams()
+        && user.id != me.user_id()
+        && !teams::lead_reaches(conn, me.user_id(), user.id)?
+    {
+        return Err(AppError::NotFound);
+    }
+    Ok(())
+}
+
+/// A user the caller may act on: manageable (not deleted), within their teams when their role
+/// says so (else 404), and holding no permission the caller lacks ("who may act on whom").
+/// Otherwise 403: nobody takes over an account that can do more than they can.
 pub fn get_actionable(
     conn: &mut DbConnection,
     me: &Caller,
@@ -84,14 +109,16 @@ pub fn get_actionable(
     Ok(user)
 }
 
-/// Refuses (403) when the user's current role holds a permission the caller lacks.
+/// Refuses when the caller may not act on `user`: 404 outside a team-limited caller's teams,
+/// 403 when the user's current role can do something the caller cannot.
 pub fn ensure_may_act_on(
     conn: &mut DbConnection,
     me: &Caller,
     user: &User,
 ) -> Result<(), AppError> {
+    ensure_within_teams(conn, me, user)?;
     let held = roles::permissions_of(conn, user.role_id)?;
-    if held.iter().all(|p| me.permissions().contains(p)) {
+    if me.permissions().covers(held) {
         Ok(())
     } else {
         Err(AppError::Forbidden)

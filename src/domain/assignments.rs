@@ -9,7 +9,7 @@ use crate::core::status::{Availability, ConversationStatus, UserStatus};
 use crate::db::DbConnection;
 use crate::db::schema::{channel_members, channels as channel_table, conversations, users};
 use crate::domain::channels::{self, Channel};
-use crate::domain::{Caller, audit};
+use crate::domain::{Caller, audit, teams};
 use crate::error::AppError;
 
 pub struct MatrixRow {
@@ -29,10 +29,38 @@ pub struct Matrix {
     pub rows: Vec<MatrixRow>,
 }
 
-/// Users × channels of the company (deleted users left out). Three queries.
-pub fn matrix(conn: &mut DbConnection, company_id: CompanyId) -> Result<Matrix, AppError> {
-    let channels = channels::list(conn, company_id)?;
-    let people: Vec<(UserId, String, String, UserStatus, Availability)> = users::table
+/// The channels the caller may give people: the company's, or only the channels of the teams
+/// they lead when their role stops at their teams.
+pub fn assignable_channels(conn: &mut DbConnection, me: &Caller) -> Result<Vec<Channel>, AppError> {
+    let mut all = channels::list(conn, me.company_id)?;
+    if me.permissions().limited_to_teams() {
+        let theirs = teams::led_channel_ids(conn, me.user_id())?;
+        all.retain(|c| theirs.contains(&c.id));
+    }
+    Ok(all)
+}
+
+/// 403 for a channel outside the teams of a caller whose role stops at their teams.
+fn ensure_assignable(
+    conn: &mut DbConnection,
+    me: &Caller,
+    channel_id: ChannelId,
+) -> Result<(), AppError> {
+    if me.permissions().limited_to_teams()
+        && !teams::led_channel_ids(conn, me.user_id())?.contains(&channel_id)
+    {
+        return Err(AppError::Forbidden);
+    }
+    Ok(())
+}
+
+/// Users × channels the caller may assign (deleted users left out; for a role limited to its
+/// holder's teams, the people and channels of the teams they lead). Three queries, two more
+/// for a team-limited caller.
+pub fn matrix(conn: &mut DbConnection, me: &Caller) -> Result<Matrix, AppError> {
+    let company_id = me.company_id;
+    let channels = assignable_channels(conn, me)?;
+    let mut people = users::table
         .filter(users::company_id.eq(company_id))
         .filter(users::status.ne(UserStatus::Deleted))
         .order(users::display_name)
@@ -43,7 +71,11 @@ pub fn matrix(conn: &mut DbConnection, company_id: CompanyId) -> Result<Matrix, 
             users::status,
             users::availability,
         ))
-        .load(conn)?;
+        .into_boxed();
+    if me.permissions().limited_to_teams() {
+        people = people.filter(users::id.eq_any(teams::users_reached_by(conn, me.user_id())?));
+    }
+    let people: Vec<(UserId, String, String, UserStatus, Availability)> = people.load(conn)?;
     let ids: Vec<UserId> = people.iter().map(|p| p.0).collect();
     let memberships: Vec<(UserId, ChannelId)> = channel_members::table
         .filter(channel_members::user_id.eq_any(&ids))
@@ -98,6 +130,7 @@ pub fn set(
 ) -> Result<Cell, AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
     let user = actionable(conn, me, user_id, assigned)?;
+    ensure_assignable(conn, me, channel_id)?;
     if assigned {
         channels::add_member(conn, company_id, channel_id, user.id, actor)?;
     } else {
@@ -114,7 +147,7 @@ fn actionable(
     user_id: UserId,
     adding: bool,
 ) -> Result<crate::domain::accounts::User, AppError> {
-    let user = crate::domain::accounts::get_manageable(conn, me.company_id, user_id)?;
+    let user = crate::domain::accounts::get_visible(conn, me, user_id)?;
     if adding && user.id == me.user_id() {
         return Err(AppError::Forbidden);
     }
@@ -156,8 +189,14 @@ pub fn set_all(
     let (company_id, actor) = (me.company_id, &me.actor);
     let user = actionable(conn, me, user_id, assigned)?;
     if assigned {
-        for channel in channels::list(conn, company_id)? {
+        for channel in assignable_channels(conn, me)? {
             channels::add_member(conn, company_id, channel.id, user.id, actor)?;
+        }
+        Ok(())
+    } else if me.permissions().limited_to_teams() {
+        // a team lead clears only what they could have given
+        for channel in assignable_channels(conn, me)? {
+            channels::remove_member(conn, company_id, channel.id, user.id, actor)?;
         }
         Ok(())
     } else {
@@ -217,7 +256,18 @@ pub fn set_routing(
             "Choose among the channels they work on.",
         ));
     }
-    let receiving = |id: &ChannelId| settings.receiving.contains(id);
+    // a team-limited caller sets only their teams' channels; the others stay as they are
+    let reachable = if me.permissions().limited_to_teams() {
+        Some(teams::led_channel_ids(conn, me.user_id())?)
+    } else {
+        None
+    };
+    let receiving = |id: &ChannelId| match &reachable {
+        Some(theirs) if !theirs.contains(id) => memberships
+            .iter()
+            .any(|(channel, _, receives)| channel == id && *receives),
+        _ => settings.receiving.contains(id),
+    };
     let changed_channels = memberships
         .iter()
         .any(|(id, _, receives)| receiving(id) != *receives);

@@ -19,12 +19,17 @@ use crate::error::AppError;
 pub const PASSWORD: &str = "Harbor-Lantern-42!";
 
 /// (company, username, role) of each demo login, for printing.
-pub const DEMO_LOGINS: [(&str, &str, &str); 8] = [
+pub const DEMO_LOGINS: [(&str, &str, &str); 9] = [
     ("DEMO", "sofia", "Supervisor"),
     ("DEMO", "sam", "Supervisor"),
     ("DEMO", "alice", "Agent"),
     ("DEMO", "bob", "Agent"),
     ("DEMO", "dana", "Auditor (activity and login history)"),
+    (
+        "DEMO",
+        "tina",
+        "Team Lead of Support (manages her team only)",
+    ),
     ("DEMO", "carl", "Agent, deactivated: cannot sign in"),
     ("ACME", "olga", "Supervisor"),
     ("ACME", "alice", "Agent (a different alice)"),
@@ -80,7 +85,100 @@ pub fn seed(conn: &mut DbConnection) -> Result<bool, AppError> {
         write_transaction(conn, seed_acme)?;
         added = true;
     }
+    // what later features add to DEMO, each once: a database seeded before them gains them too
+    added |= write_transaction(conn, seed_teams)?;
     Ok(added)
+}
+
+/// Teams Sales and Support, and Tina, who leads Support with a role limited to her teams.
+/// Nothing when DEMO has teams already (or does not exist).
+fn seed_teams(conn: &mut DbConnection) -> Result<bool, AppError> {
+    use crate::domain::teams::{self, Change};
+    let Some(company) = companies::find_by_code(conn, "DEMO")? else {
+        return Ok(false);
+    };
+    if !teams::list(conn, company.id)?.is_empty() {
+        return Ok(false);
+    }
+    let actor = Actor {
+        user_id: None,
+        username: "demo".into(),
+        ip: "local".into(),
+    };
+    let system = Caller::system(company.id, actor.clone());
+    // what an earlier, interrupted seed left is taken as it is
+    let lead_role = match roles::find_by_name(conn, company.id, "Team Lead") {
+        Ok(role) => role.id,
+        Err(AppError::NotFound) => roles::create(
+            conn,
+            company.id,
+            "Team Lead",
+            None,
+            [
+                Permission::ConversationsViewTeam,
+                Permission::ConversationsViewAssigned,
+                Permission::ConversationsReply,
+                Permission::ConversationsTransfer,
+                Permission::ConversationsClose,
+                Permission::ContactsReveal,
+                Permission::UsersView,
+                Permission::UsersManage,
+                Permission::ChannelsAssign,
+                Permission::ReportsView,
+            ]
+            .into_iter()
+            .collect::<PermissionSet>()
+            .with_teams_only(true),
+        )?,
+        Err(other) => return Err(other),
+    };
+    let tina = match users::find_by_username(conn, company.id, "tina")? {
+        Some(user) => user.id,
+        None => Seeder {
+            company_id: company.id,
+            company_code: "DEMO",
+            actor,
+            at: now(),
+            contact_counter: 0,
+        }
+        .user(conn, "tina", "Tina Marsh", lead_role)?,
+    };
+    let user = |conn: &mut DbConnection, name: &str| {
+        users::find_by_username(conn, company.id, name)?
+            .map(|u| Some(u.id))
+            .ok_or(AppError::NotFound)
+    };
+    let channel = |conn: &mut DbConnection, name: &str| {
+        channels::list(conn, company.id)?
+            .into_iter()
+            .find(|c| c.name == name)
+            .map(|c| Some(c.id))
+            .ok_or(AppError::NotFound)
+    };
+    let sales = teams::create(conn, &system, "Sales")?;
+    let change = Change {
+        name: "Sales".into(),
+        member_ids: vec![user(conn, "alice")?, user(conn, "bob")?],
+        lead_ids: Vec::new(),
+        channel_ids: vec![
+            channel(conn, "WhatsApp Sales")?,
+            channel(conn, "Instagram")?,
+        ],
+    };
+    teams::update(conn, &system, sales, &change)?;
+    let support = teams::create(conn, &system, "Support")?;
+    let change = Change {
+        name: "Support".into(),
+        member_ids: vec![user(conn, "bob")?],
+        lead_ids: vec![Some(tina)],
+        channel_ids: vec![
+            channel(conn, "Telegram")?,
+            channel(conn, "SMS")?,
+            channel(conn, "Call Center")?,
+        ],
+    };
+    teams::update(conn, &system, support, &change)?;
+    Ok(true)
 }
 
 struct Seeder<'a> {

@@ -20,6 +20,7 @@ pub mod routing;
 pub mod scale;
 pub mod sessions;
 pub mod settings;
+pub mod teams;
 pub mod users;
 pub mod validate;
 pub mod visibility;

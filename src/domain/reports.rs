@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
-use crate::core::ids::{ChannelId, CompanyId, UserId};
+use crate::core::ids::{ChannelId, CompanyId, TeamId, UserId};
 use crate::core::status::ChannelKind;
 use crate::db::DbConnection;
 use crate::db::raw::RawSql;
@@ -40,6 +40,8 @@ pub struct ReportFilter {
     pub user: Option<UserId>,
     /// Only conversations carrying this label (calls carry none).
     pub label: Option<String>,
+    /// Only the channels of this team.
+    pub team: Option<TeamId>,
 }
 
 impl ReportFilter {
@@ -190,20 +192,35 @@ const MESSAGE_COLUMNS: ScopeColumns = ScopeColumns {
 struct Counting<'a> {
     scope: Scope,
     filter: &'a ReportFilter,
+    /// The channels of the team filter, when there is one.
+    team_channels: Option<Vec<ChannelId>>,
     company_id: CompanyId,
     from: NaiveDateTime,
     to: NaiveDateTime,
 }
 
 impl Counting<'_> {
+    /// The channel and team filters, on a channel column (`c.channel_id`).
+    fn channels(&self, q: &mut RawSql, column: &'static str) {
+        if !self.filter.channels.is_empty() {
+            q.sql(" AND ")
+                .sql(column)
+                .sql(" IN ")
+                .ints(self.filter.channels.iter().map(|c| c.0));
+        }
+        if let Some(team) = &self.team_channels {
+            q.sql(" AND ")
+                .sql(column)
+                .sql(" IN ")
+                .ints(team.iter().map(|c| c.0));
+        }
+    }
+
     /// The conversations (`c`) the report counts.
     fn conversations(&self, q: &mut RawSql) {
         self.scope
             .push_sql(q, &CONVERSATION_COLUMNS, self.company_id);
-        if !self.filter.channels.is_empty() {
-            q.sql(" AND c.channel_id IN ")
-                .ints(self.filter.channels.iter().map(|c| c.0));
-        }
+        self.channels(q, "c.channel_id");
         if let Some(user) = self.filter.user {
             q.sql(" AND c.assignee_id = ").int(user.0);
         }
@@ -219,9 +236,7 @@ impl Counting<'_> {
     /// Whether a condition on messages needs their conversation, or the message's own
     /// company and channel say enough (and the join to conversations is saved).
     fn messages_need_conversation(&self) -> bool {
-        matches!(self.scope, Scope::AssignedOnChannels { .. })
-            || self.filter.user.is_some()
-            || self.filter.label.is_some()
+        self.scope.reads_assignee() || self.filter.user.is_some() || self.filter.label.is_some()
     }
 
     /// `FROM messages m … WHERE` the messages of `direction` in the period that the report counts.
@@ -233,10 +248,7 @@ impl Counting<'_> {
         } else {
             q.sql(" FROM messages m WHERE ");
             self.scope.push_sql(q, &MESSAGE_COLUMNS, self.company_id);
-            if !self.filter.channels.is_empty() {
-                q.sql(" AND m.channel_id IN ")
-                    .ints(self.filter.channels.iter().map(|c| c.0));
-            }
+            self.channels(q, "m.channel_id");
         }
         q.sql(" AND m.direction = ")
             .sql(direction)
@@ -249,10 +261,7 @@ impl Counting<'_> {
     /// The call tasks (`t`) the report counts: scope, channels and user (calls carry no label).
     fn calls(&self, q: &mut RawSql) {
         self.scope.push_sql(q, &CALL_COLUMNS, self.company_id);
-        if !self.filter.channels.is_empty() {
-            q.sql(" AND t.channel_id IN ")
-                .ints(self.filter.channels.iter().map(|c| c.0));
-        }
+        self.channels(q, "t.channel_id");
         if let Some(user) = self.filter.user {
             q.sql(" AND t.assignee_id = ").int(user.0);
         }
@@ -601,9 +610,14 @@ fn counting<'a>(
     filter: &'a ReportFilter,
 ) -> Result<Counting<'a>, AppError> {
     let (from, to) = filter.bounds();
+    let team_channels = match filter.team {
+        Some(team) => Some(team_channel_ids(conn, viewer.company_id, team)?),
+        None => None,
+    };
     Ok(Counting {
         scope: scope(conn, viewer)?,
         filter,
+        team_channels,
         company_id: viewer.company_id,
         from,
         to,
@@ -703,7 +717,10 @@ pub fn build(
     };
 
     // every channel the report may show, with or without traffic
-    let shown = channels_shown(conn, viewer.company_id, &counting.scope, &filter.channels)?;
+    let mut shown = channels_shown(conn, viewer.company_id, &counting.scope, &filter.channels)?;
+    if let Some(team) = &counting.team_channels {
+        shown.retain(|(id, _, _)| team.contains(id));
+    }
     let channel_lines = shown
         .into_iter()
         .map(|(id, name, kind)| ChannelLine {
@@ -827,6 +844,19 @@ pub fn build(
 }
 
 /// The company's channels within `scope` (and within `only`, when it names any), by name.
+/// The channels of a team of the company (none for another company's team).
+fn team_channel_ids(
+    conn: &mut DbConnection,
+    company_id: CompanyId,
+    team: TeamId,
+) -> Result<Vec<ChannelId>, AppError> {
+    Ok(channels::table
+        .filter(channels::company_id.eq(company_id))
+        .filter(channels::team_id.eq(team))
+        .select(channels::id)
+        .load(conn)?)
+}
+
 fn channels_shown(
     conn: &mut DbConnection,
     company_id: CompanyId,
@@ -839,7 +869,7 @@ fn channels_shown(
         .select((channels::id, channels::name, channels::kind))
         .into_boxed();
     if let Some(limit) = scope.channel_limit() {
-        shown = shown.filter(channels::id.eq_any(limit.to_vec()));
+        shown = shown.filter(channels::id.eq_any(limit));
     }
     if !only.is_empty() {
         shown = shown.filter(channels::id.eq_any(only.to_vec()));
@@ -847,10 +877,12 @@ fn channels_shown(
     Ok(shown.load(conn)?)
 }
 
-/// What a report's filter form offers: the channels and the people of the viewer's scope.
+/// What a report's filter form offers: the channels, people and teams of the viewer's scope
+/// (a team shows when one of its channels does).
 pub struct Choices {
     pub channels: Vec<(ChannelId, String)>,
     pub users: Vec<(UserId, String)>,
+    pub teams: Vec<(TeamId, String)>,
 }
 
 pub fn choices(conn: &mut DbConnection, viewer: &Viewer) -> Result<Choices, AppError> {
@@ -866,12 +898,12 @@ pub fn choices(conn: &mut DbConnection, viewer: &Viewer) -> Result<Choices, AppE
         .order(users::display_name)
         .select((users::id, users::display_name))
         .into_boxed();
-    let people = match scope {
+    let people = match (&scope, scope.only_assigned_to()) {
         // a report of one's own conversations has one person in it
-        Scope::AssignedOnChannels { user_id, .. } => people.filter(users::id.eq(user_id)),
-        Scope::Company => people,
+        (_, Some(user_id)) => people.filter(users::id.eq(user_id)),
+        (Scope::Company, None) => people,
         // the members of the channels the report covers
-        Scope::Channels(_) | Scope::Nothing => people.filter(
+        _ => people.filter(
             users::id.eq_any(
                 channel_members::table
                     .filter(
@@ -882,9 +914,22 @@ pub fn choices(conn: &mut DbConnection, viewer: &Viewer) -> Result<Choices, AppE
             ),
         ),
     };
+    let teams = crate::db::schema::teams::table
+        .filter(crate::db::schema::teams::company_id.eq(viewer.company_id))
+        .filter(
+            crate::db::schema::teams::id.nullable().eq_any(
+                channels::table
+                    .filter(channels::id.eq_any(channels.iter().map(|c| c.0).collect::<Vec<_>>()))
+                    .select(channels::team_id),
+            ),
+        )
+        .order(crate::db::schema::teams::name)
+        .select((crate::db::schema::teams::id, crate::db::schema::teams::name))
+        .load(conn)?;
     Ok(Choices {
         channels,
         users: people.load(conn)?,
+        teams,
     })
 }
 

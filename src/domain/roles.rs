@@ -25,6 +25,8 @@ pub struct Role {
     pub name: String,
     pub builtin: Option<String>,
     pub version: i64,
+    /// "Only within my teams": `users.manage` and `channels.assign` stop at the holder's teams.
+    pub teams_only: bool,
 }
 
 /// Inserts Supervisor (every permission) and Agent (the agent set) for a new company.
@@ -60,6 +62,7 @@ pub fn create(
             roles::company_id.eq(company_id),
             roles::name.eq(name),
             roles::builtin.eq(builtin),
+            roles::teams_only.eq(permissions.limited_to_teams()),
             roles::created_at.eq(at),
             roles::updated_at.eq(at),
         ))
@@ -101,12 +104,11 @@ pub fn list(conn: &mut DbConnection, company_id: CompanyId) -> Result<Vec<Role>,
         .load(conn)?)
 }
 
+/// What a role grants: its permissions and its team limit.
 pub fn permissions_of(conn: &mut DbConnection, role_id: RoleId) -> Result<PermissionSet, AppError> {
-    let keys: Vec<String> = role_permissions::table
-        .filter(role_permissions::role_id.eq(role_id))
-        .select(role_permissions::permission)
-        .load(conn)?;
-    Ok(PermissionSet::from_keys(keys.iter().map(String::as_str)))
+    Ok(permission_sets(conn, &[role_id])?
+        .remove(&role_id)
+        .unwrap_or_default())
 }
 
 /// The permission sets of several roles, in one query (a role without grants has the empty set).
@@ -125,6 +127,16 @@ pub fn permission_sets(
     for (role_id, key) in grants {
         if let Some(permission) = Permission::from_key(&key) {
             sets.entry(role_id).or_default().insert(permission);
+        }
+    }
+    let limited: Vec<RoleId> = roles::table
+        .filter(roles::id.eq_any(role_ids))
+        .filter(roles::teams_only.eq(true))
+        .select(roles::id)
+        .load(conn)?;
+    for role_id in limited {
+        if let Some(set) = sets.get_mut(&role_id) {
+            *set = set.with_teams_only(true);
         }
     }
     Ok(sets)
@@ -164,7 +176,7 @@ pub struct RoleSummary {
     pub permissions: PermissionSet,
 }
 
-/// Every role of the company with member counts and permissions (three queries).
+/// Every role of the company with member counts and permissions (four queries).
 pub fn list_with_counts(
     conn: &mut DbConnection,
     company_id: CompanyId,
@@ -240,7 +252,7 @@ fn refuse_escalation(
     requested: PermissionSet,
     actor_permissions: PermissionSet,
 ) -> Result<(), AppError> {
-    if requested.iter().all(|p| actor_permissions.contains(p)) {
+    if actor_permissions.covers(requested) {
         Ok(())
     } else {
         Err(AppError::Forbidden)
@@ -256,12 +268,21 @@ fn describe(set: PermissionSet) -> String {
     }
 }
 
+fn describe_limit(teams_only: bool) -> &'static str {
+    if teams_only {
+        "only within their teams"
+    } else {
+        "company-wide"
+    }
+}
+
 /// Creates a custom role.
 pub fn create_custom(
     conn: &mut DbConnection,
     me: &Caller,
     name: &str,
     permission_keys: &[String],
+    teams_only: bool,
 ) -> Result<RoleId, AppError> {
     let (company_id, actor, actor_permissions) = (me.company_id, &me.actor, me.permissions());
     let mut errors = FieldErrors::default();
@@ -269,15 +290,16 @@ pub fn create_custom(
         .into_iter()
         .map(|role| (role.id, role.name));
     let name = errors.check("name", validate::unique_name(name, "role", 50, names, None));
-    let permissions = parse_permissions(permission_keys, &mut errors);
+    let permissions = parse_permissions(permission_keys, &mut errors).with_teams_only(teams_only);
     errors.into_result()?;
     refuse_escalation(permissions, actor_permissions)?;
     let id = create(conn, company_id, &name, None, permissions)?;
     audit::Entry::new(company_id, actor, "role.create")
         .on("role", id, &name)
         .saying(format!(
-            "role {name} created with {}",
-            describe(permissions)
+            "role {name} created with {} ({})",
+            describe(permissions),
+            describe_limit(teams_only)
         ))
         .write(conn)?;
     Ok(id)
@@ -291,6 +313,7 @@ pub fn update_custom(
     role_id: RoleId,
     name: &str,
     permission_keys: &[String],
+    teams_only: bool,
 ) -> Result<(), AppError> {
     let (company_id, actor, actor_permissions) = (me.company_id, &me.actor, me.permissions());
     let role = get(conn, company_id, role_id)?;
@@ -308,7 +331,7 @@ pub fn update_custom(
         "name",
         validate::unique_name(name, "role", 50, names, Some(role.id)),
     );
-    let permissions = parse_permissions(permission_keys, &mut errors);
+    let permissions = parse_permissions(permission_keys, &mut errors).with_teams_only(teams_only);
     errors.into_result()?;
     let before = permissions_of(conn, role.id)?;
     // Who may act on whom, for roles: editing a role changes every member at once, so a role
@@ -319,6 +342,7 @@ pub fn update_custom(
     diesel::update(roles::table.filter(roles::id.eq(role.id)))
         .set((
             roles::name.eq(&name),
+            roles::teams_only.eq(teams_only),
             roles::version.eq(roles::version + 1),
             roles::updated_at.eq(now()),
         ))
@@ -346,10 +370,19 @@ pub fn update_custom(
     } else {
         format!("renamed from {}; ", role.name)
     };
+    let limit = if teams_only == role.teams_only {
+        String::new()
+    } else {
+        format!(
+            "; {} → {}",
+            describe_limit(role.teams_only),
+            describe_limit(teams_only)
+        )
+    };
     audit::Entry::new(company_id, actor, "role.update")
         .on("role", role.id, &name)
         .saying(format!(
-            "role {name}: {renamed}added {}; removed {}",
+            "role {name}: {renamed}added {}; removed {}{limit}",
             describe(added),
             describe(removed)
         ))

@@ -1,5 +1,5 @@
 //! Users of a company: creation, profile and role changes, deactivation, password resets,
-//! unlocking, sign-in bookkeeping and the team list. Every change writes its audit record in
+//! unlocking, sign-in bookkeeping and the list of users. Every change writes its audit record in
 //! the caller's transaction.
 
 use crate::core::ids::{ChannelId, CompanyId, RoleId, SessionId, UserId};
@@ -14,12 +14,12 @@ use crate::db::schema::{call_tasks, channel_members, channels, conversations, ro
 use crate::db::{DbConnection, search};
 use crate::domain::{
     Actor, Caller, audit, channels as channel_domain, companies as company_domain, now,
-    roles as role_domain, sessions, validate,
+    roles as role_domain, sessions, teams as team_domain, validate,
 };
 use crate::error::{AppError, FieldErrors};
 
 pub use crate::domain::accounts::{
-    User, ensure_may_act_on, find_by_username, get, get_actionable, get_manageable,
+    User, ensure_may_act_on, find_by_username, get, get_actionable, get_manageable, get_visible,
 };
 
 /// Usernames: 3–32 of a–z, 0–9, '.', '_' and '-', starting with a letter or digit.
@@ -86,7 +86,7 @@ pub fn ensure_grantable(
     actor_permissions: PermissionSet,
 ) -> Result<(), AppError> {
     let granted = role_domain::permissions_of(conn, role_id)?;
-    if granted.iter().all(|p| actor_permissions.contains(p)) {
+    if actor_permissions.covers(granted) {
         Ok(())
     } else {
         Err(AppError::Forbidden)
@@ -194,13 +194,40 @@ pub fn create_by(
     new: &NewUser<'_>,
 ) -> Result<User, AppError> {
     let company = company_domain::get(conn, me.company_id)?;
-    create(
+    let limited = me.permissions().limited_to_teams();
+    if limited {
+        // a team lead adds people to their teams, on their teams' channels
+        if team_domain::led_team_ids(conn, me.user_id())?.is_empty() {
+            return Err(AppError::Conflict(
+                "You lead no team, and your role manages users only within the teams you lead. \
+                 Ask someone who manages teams to make you a lead first."
+                    .into(),
+            ));
+        }
+        let theirs = team_domain::led_channel_ids(conn, me.user_id())?;
+        if new
+            .channel_ids
+            .iter()
+            .flatten()
+            .any(|channel| !theirs.contains(channel))
+        {
+            return Err(AppError::field(
+                "channel_ids",
+                "Choose channels of the teams you lead only.",
+            ));
+        }
+    }
+    let user = create(
         conn,
         new,
         &company.password_policy(),
         &company.code,
         &me.actor,
-    )
+    )?;
+    if limited {
+        team_domain::join_led_teams(conn, me.user_id(), user.id)?;
+    }
+    Ok(user)
 }
 
 fn is_supervisor_role(conn: &mut DbConnection, role_id: RoleId) -> Result<bool, AppError> {
@@ -714,7 +741,7 @@ pub fn set_password(
 
 /// Filters of the team list.
 #[derive(Clone, Debug, Default)]
-pub struct TeamFilter {
+pub struct UserFilter {
     /// Part of a name or username.
     pub q: Option<String>,
     pub role_id: Option<RoleId>,
@@ -727,7 +754,7 @@ pub struct TeamFilter {
 
 /// One row of the team list.
 #[derive(Clone, Debug)]
-pub struct TeamRow {
+pub struct UserListRow {
     pub id: UserId,
     pub username: String,
     pub display_name: String,
@@ -737,11 +764,12 @@ pub struct TeamRow {
     pub locked: bool,
     pub last_login_at: Option<NaiveDateTime>,
     pub channels: Vec<String>,
+    pub teams: Vec<String>,
 }
 
-pub const TEAM_PAGE_SIZE: i64 = 50;
+pub const USER_PAGE_SIZE: i64 = 50;
 
-type TeamTuple = (
+type UserListTuple = (
     UserId,
     String,
     String,
@@ -752,20 +780,21 @@ type TeamTuple = (
     Option<NaiveDateTime>,
 );
 
-/// The company's users ordered by username, `TEAM_PAGE_SIZE` at a time (keyset pagination on
+/// The company's users ordered by username, `USER_PAGE_SIZE` at a time (keyset pagination on
 /// the unique (company, username) index). Deleted users are left out. Two queries per page.
-pub fn team_page(
+pub fn user_list_page(
     conn: &mut DbConnection,
-    company_id: CompanyId,
-    filter: &TeamFilter,
-) -> Result<Vec<TeamRow>, AppError> {
+    me: &Caller,
+    filter: &UserFilter,
+) -> Result<Vec<UserListRow>, AppError> {
+    let company_id = me.company_id;
     let at = now();
     let mut query = users::table
         .inner_join(roles::table)
         .filter(users::company_id.eq(company_id))
         .filter(users::status.ne(UserStatus::Deleted))
         .order(users::username)
-        .limit(TEAM_PAGE_SIZE)
+        .limit(USER_PAGE_SIZE)
         .select((
             users::id,
             users::username,
@@ -807,9 +836,16 @@ pub fn team_page(
             .load(conn)?;
         query = query.filter(users::id.eq_any(members));
     }
-    let rows: Vec<TeamTuple> = query.load(conn)?;
+    if me.permissions().limited_to_teams() {
+        // a role limited to its holder's teams sees them and the people of their teams only
+        let mut reached = team_domain::users_reached_by(conn, me.user_id())?;
+        reached.push(me.user_id());
+        query = query.filter(users::id.eq_any(reached));
+    }
+    let rows: Vec<UserListTuple> = query.load(conn)?;
     let ids: Vec<UserId> = rows.iter().map(|r| r.0).collect();
     let memberships = memberships_of(conn, &ids)?;
+    let teams = team_domain::names_of_users(conn, &ids)?;
     Ok(rows
         .into_iter()
         .map(
@@ -823,11 +859,16 @@ pub fn team_page(
                 locked_until,
                 last_login_at,
             )| {
-                TeamRow {
+                UserListRow {
                     channels: memberships
                         .iter()
                         .filter(|m| m.user_id == id)
                         .map(|m| m.channel_name.clone())
+                        .collect(),
+                    teams: teams
+                        .iter()
+                        .filter(|(user_id, _)| *user_id == id)
+                        .map(|(_, name)| name.clone())
                         .collect(),
                     id,
                     username,
@@ -883,6 +924,7 @@ pub struct Profile {
     pub last_supervisor: bool,
     /// The capacity that applies when the user has none of their own.
     pub default_capacity: i32,
+    pub teams: Vec<String>,
 }
 
 impl Profile {
@@ -907,12 +949,14 @@ impl Profile {
     }
 }
 
-pub fn profile(
-    conn: &mut DbConnection,
-    company_id: CompanyId,
-    user_id: UserId,
-) -> Result<Profile, AppError> {
-    let user = get_manageable(conn, company_id, user_id)?;
+/// What the user page shows of a user the caller may see (`accounts::get_visible`).
+pub fn profile(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Result<Profile, AppError> {
+    let company_id = me.company_id;
+    let user = get_visible(conn, me, user_id)?;
+    let teams = team_domain::names_of_users(conn, &[user.id])?
+        .into_iter()
+        .map(|(_, name)| name)
+        .collect();
     let role = role_domain::get(conn, company_id, user.role_id)?;
     let permissions = role_domain::permissions_of(conn, role.id)?;
     let channels = memberships_of(conn, &[user.id])?;
@@ -942,6 +986,7 @@ pub fn profile(
         sessions,
         last_supervisor,
         default_capacity,
+        teams,
     })
 }
 

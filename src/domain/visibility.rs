@@ -5,7 +5,7 @@
 use crate::core::ids::{ChannelId, UserId};
 use crate::core::permissions::Permission;
 use crate::db::DbConnection;
-use crate::domain::{Viewer, channels};
+use crate::domain::{Viewer, channels, teams};
 use crate::error::AppError;
 
 /// What part of their company's conversations and call tasks a viewer may see.
@@ -13,24 +13,59 @@ use crate::error::AppError;
 pub enum Scope {
     /// `conversations.view_all`: everything of the company.
     Company,
-    /// `conversations.view_channel`: everything on the channels they are a member of.
-    Channels(Vec<ChannelId>),
-    /// `conversations.view_assigned`: what is assigned to them, on channels they are a member of.
-    AssignedOnChannels {
-        channels: Vec<ChannelId>,
-        user_id: UserId,
+    /// Everything on the `whole` channels — their own channels for `conversations.view_channel`,
+    /// their teams' channels for `conversations.view_team` — and, for
+    /// `conversations.view_assigned`, what is assigned to them on their other channels.
+    Limited {
+        whole: Vec<ChannelId>,
+        assigned: Option<Assigned>,
     },
-    /// None of the three.
+    /// None of the four.
     Nothing,
+}
+
+/// What is assigned to one user on some channels (channels they see nothing else of).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assigned {
+    pub user_id: UserId,
+    pub channels: Vec<ChannelId>,
 }
 
 impl Scope {
     /// The channels the scope is limited to; `None` for the whole company.
-    pub fn channel_limit(&self) -> Option<&[ChannelId]> {
+    pub fn channel_limit(&self) -> Option<Vec<ChannelId>> {
         match self {
             Self::Company => None,
-            Self::Channels(channels) | Self::AssignedOnChannels { channels, .. } => Some(channels),
-            Self::Nothing => Some(&[]),
+            Self::Limited { whole, assigned } => Some(
+                whole
+                    .iter()
+                    .chain(assigned.iter().flat_map(|a| &a.channels))
+                    .copied()
+                    .collect(),
+            ),
+            Self::Nothing => Some(Vec::new()),
+        }
+    }
+
+    /// Whether the scope reads the assignee (not only the company and channel) of a row.
+    pub fn reads_assignee(&self) -> bool {
+        matches!(
+            self,
+            Self::Limited {
+                assigned: Some(_),
+                ..
+            }
+        )
+    }
+
+    /// The one person whose work the scope is limited to, when it sees no channel wholly.
+    pub fn only_assigned_to(&self) -> Option<UserId> {
+        match self {
+            Self::Limited {
+                whole,
+                assigned: Some(assigned),
+            } if whole.is_empty() => Some(assigned.user_id),
+            _ => None,
         }
     }
 }
@@ -55,23 +90,25 @@ impl Scope {
         query.sql(columns.company_id).sql(" = ").int(company_id.0);
         match self {
             Self::Company => {}
-            Self::Channels(channels) => {
+            Self::Limited { whole, assigned } => {
                 query
-                    .sql(" AND ")
+                    .sql(" AND (")
                     .sql(columns.channel_id)
                     .sql(" IN ")
-                    .ints(channels.iter().map(|c| c.0));
-            }
-            Self::AssignedOnChannels { channels, user_id } => {
-                query
-                    .sql(" AND ")
-                    .sql(columns.channel_id)
-                    .sql(" IN ")
-                    .ints(channels.iter().map(|c| c.0))
-                    .sql(" AND ")
-                    .sql(columns.assignee_id)
-                    .sql(" = ")
-                    .int(user_id.0);
+                    .ints(whole.iter().map(|c| c.0));
+                if let Some(assigned) = assigned {
+                    query
+                        .sql(" OR (")
+                        .sql(columns.channel_id)
+                        .sql(" IN ")
+                        .ints(assigned.channels.iter().map(|c| c.0))
+                        .sql(" AND ")
+                        .sql(columns.assignee_id)
+                        .sql(" = ")
+                        .int(assigned.user_id.0)
+                        .sql(")");
+                }
+                query.sql(")");
             }
             Self::Nothing => {
                 query.sql(" AND 1 = 0");
@@ -94,19 +131,30 @@ fn read_scope(conn: &mut DbConnection, viewer: &Viewer) -> Result<Scope, AppErro
     if perms.contains(Permission::ConversationsViewAll) {
         return Ok(Scope::Company);
     }
-    if perms.contains(Permission::ConversationsViewChannel) {
-        return Ok(Scope::Channels(channels::member_channel_ids(
-            conn,
-            viewer.user_id,
-        )?));
+    let (by_channel, by_team, by_assignment) = (
+        perms.contains(Permission::ConversationsViewChannel),
+        perms.contains(Permission::ConversationsViewTeam),
+        perms.contains(Permission::ConversationsViewAssigned),
+    );
+    if !(by_channel || by_team || by_assignment) {
+        return Ok(Scope::Nothing);
     }
-    if perms.contains(Permission::ConversationsViewAssigned) {
-        return Ok(Scope::AssignedOnChannels {
-            channels: channels::member_channel_ids(conn, viewer.user_id)?,
-            user_id: viewer.user_id,
-        });
+    let mine = channels::member_channel_ids(conn, viewer.user_id)?;
+    let mut whole = Vec::new();
+    if by_channel {
+        whole.extend(&mine);
     }
-    Ok(Scope::Nothing)
+    if by_team {
+        whole.extend(teams::member_channel_ids(conn, viewer.user_id)?);
+    }
+    whole.sort_unstable();
+    whole.dedup();
+    let rest: Vec<ChannelId> = mine.into_iter().filter(|c| !whole.contains(c)).collect();
+    let assigned = (by_assignment && !rest.is_empty()).then_some(Assigned {
+        user_id: viewer.user_id,
+        channels: rest,
+    });
+    Ok(Scope::Limited { whole, assigned })
 }
 
 /// Defines `visible_to(conn, viewer)`: [`scope`] as a boxed filter on a table that has
@@ -139,19 +187,25 @@ macro_rules! scope_filter {
             let same_company = $table::company_id.eq(viewer.company_id);
             Ok(match scope(conn, viewer)? {
                 Scope::Company => Box::new(same_company),
-                Scope::Channels(channels) => {
-                    Box::new(same_company.and($table::channel_id.eq_any(channels)))
-                }
-                Scope::AssignedOnChannels { channels, user_id } => {
-                    // `assignee_id = ?` as a literal keeps the filter non-nullable for every
-                    // query source (a left join makes the column nullable)
-                    let assigned = sql::<Bool>(concat!(stringify!($table), ".assignee_id = "))
-                        .bind::<BigInt, _>(user_id);
-                    Box::new(
-                        same_company
-                            .and($table::channel_id.eq_any(channels))
-                            .and(assigned),
-                    )
+                Scope::Limited { whole, assigned } => {
+                    let seen: Box<
+                        dyn diesel::expression::BoxableExpression<
+                                QS,
+                                $crate::db::MultiBackend,
+                                SqlType = diesel::sql_types::Bool,
+                            >,
+                    > = Box::new($table::channel_id.eq_any(whole));
+                    let seen = match assigned {
+                        None => seen,
+                        Some(assigned) => {
+                            // `assignee_id = ?` as a literal keeps the filter non-nullable for
+                            // every query source (a left join makes the column nullable)
+                            let theirs = sql::<Bool>(concat!(stringify!($table), ".assignee_id = "))
+                                .bind::<BigInt, _>(assigned.user_id);
+                            Box::new(seen.or($table::channel_id.eq_any(assigned.channels).and(theirs)))
+                        }
+                    };
+                    Box::new(same_company.and(seen))
                 }
                 Scope::Nothing => Box::new(sql::<Bool>("1 = 0")),
             })

@@ -217,7 +217,7 @@ fn lines(matrix: Matrix) -> (Vec<Channel>, Vec<MatrixLine>) {
 pub async fn assignments(cx: Cx) -> Answer {
     let (layout, matrix) = cx
         .read_page("Assignments", "/assignments", |conn, me| {
-            assignments::matrix(conn, me.company_id)
+            assignments::matrix(conn, me)
         })
         .await?;
     let (channels, lines) = lines(matrix);

@@ -12,11 +12,12 @@ use crate::web::Cx;
 
 /// The product's pages in navigation order. An entry shows only when its route is registered
 /// and the user passes the route's own rule, so the navigation and the guard cannot disagree.
-pub const NAV: [(&str, &str); 12] = [
+pub const NAV: [(&str, &str); 13] = [
     ("/conversations", "Conversations"),
     ("/calls", "Calls"),
     ("/users", "Users"),
     ("/roles", "Roles"),
+    ("/teams", "Teams"),
     ("/channels", "Channels"),
     ("/assignments", "Assignments"),
     ("/reports", "Reports"),

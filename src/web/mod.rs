@@ -22,6 +22,7 @@ pub mod quick_replies;
 pub mod reports;
 pub mod roles;
 pub mod settings;
+pub mod teams;
 pub mod users;
 
 use actix_web::http::{Method, StatusCode};
@@ -74,6 +75,7 @@ const LOGINS_VIEW: Rule = Rule::AnyOf(&[Permission::LoginsView]);
 const ACTIVITY_VIEW: Rule = Rule::AnyOf(&[Permission::ActivityView]);
 const SESSIONS_MANAGE: Rule = Rule::AnyOf(&[Permission::SessionsManage]);
 const REPORTS_VIEW: Rule = Rule::AnyOf(&[Permission::ReportsView]);
+const TEAMS_MANAGE: Rule = Rule::AnyOf(&[Permission::TeamsManage]);
 
 /// Every route of the product. Order matters where patterns overlap: specific paths first.
 /// Numeric ids are constrained (`{id:\d+}`) so `/users/new` can never match `/users/{id}`.
@@ -113,6 +115,11 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(GET r"/roles/{id:\d+}", ROLES_MANAGE, roles::show),
         route!(POST r"/roles/{id:\d+}", ROLES_MANAGE, roles::update),
         route!(POST r"/roles/{id:\d+}/delete", ROLES_MANAGE, roles::delete),
+        route!(GET "/teams", TEAMS_MANAGE, teams::index),
+        route!(POST "/teams", TEAMS_MANAGE, teams::create),
+        route!(GET r"/teams/{id:\d+}", TEAMS_MANAGE, teams::show),
+        route!(POST r"/teams/{id:\d+}", TEAMS_MANAGE, teams::update),
+        route!(POST r"/teams/{id:\d+}/delete", TEAMS_MANAGE, teams::delete),
         route!(GET "/channels", CHANNELS_VIEW, channels::index),
         route!(POST "/channels", CHANNELS_MANAGE, channels::create),
         route!(GET r"/channels/{id:\d+}", CHANNELS_VIEW, channels::show),

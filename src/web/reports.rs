@@ -7,7 +7,7 @@ use chrono::{Duration, NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::core::ids::{ChannelId, UserId};
+use crate::core::ids::{ChannelId, TeamId, UserId};
 use crate::core::permissions::Permission;
 use crate::db::DbConnection;
 use crate::domain::reports::{self, Report, ReportFilter, Spread};
@@ -33,6 +33,8 @@ pub struct ReportQuery {
     user: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    team: Option<String>,
 }
 
 /// The ranges offered besides a custom one, and how many days each covers.
@@ -104,6 +106,9 @@ impl ReportQuery {
         let user = given(&self.user)
             .map(|u| id::<UserId>(u, "Choose a person from the list."))
             .transpose()?;
+        let team = given(&self.team)
+            .map(|t| id::<TeamId>(t, "Choose a team from the list."))
+            .transpose()?;
         let label = match self.label.as_deref().map(str::trim) {
             Some(label) if label.chars().count() > 30 => {
                 return Err(AppError::Invalid(
@@ -120,6 +125,7 @@ impl ReportQuery {
             channels,
             user,
             label,
+            team,
         })
     }
 
@@ -129,6 +135,10 @@ impl ReportQuery {
 
     fn has_channel(&self, id: &ChannelId) -> bool {
         self.channel.iter().any(|c| c.trim() == id.to_string())
+    }
+
+    fn is_team(&self, id: &TeamId) -> bool {
+        self.team.as_deref().map(str::trim) == Some(id.to_string().as_str())
     }
 
     fn is_user(&self, id: &UserId) -> bool {
@@ -280,6 +290,7 @@ struct ReportsPage {
     ranges: &'static [(&'static str, &'static str, i64)],
     channel_choices: Vec<(ChannelId, String)>,
     user_choices: Vec<(UserId, String)>,
+    team_choices: Vec<(TeamId, String)>,
     /// Why the filters could not be read (the page comes back with 422 and no figures).
     error: Option<String>,
     report: Option<Report>,
@@ -352,6 +363,7 @@ pub async fn index(cx: Cx, Query(query): Query<ReportQuery>) -> Answer {
         ranges: &RANGES,
         channel_choices: choices.channels,
         user_choices: choices.users,
+        team_choices: choices.teams,
         error,
         report,
         period,

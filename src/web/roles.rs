@@ -19,6 +19,8 @@ use crate::web::{Answer, Cx, Form, form_page};
 pub struct RoleForm {
     name: String,
     permissions: Vec<String>,
+    /// The "only within my teams" flag (`teams_only=true`).
+    teams_only: bool,
 }
 
 impl RoleForm {
@@ -71,6 +73,7 @@ struct ListPage {
     layout: Layout,
     roles: Vec<RoleSummary>,
     matrix: Vec<MatrixGroup>,
+    teams_only: bool,
     name: String,
     errors: FieldErrors,
 }
@@ -85,6 +88,7 @@ async fn list_page(cx: &Cx, form: RoleForm, errors: FieldErrors) -> Answer {
         layout,
         roles: list,
         matrix: matrix(form.checked(), cx.user.permissions),
+        teams_only: form.teams_only,
         name: form.name,
         errors,
     };
@@ -99,7 +103,13 @@ pub async fn create(cx: Cx, Form(form): Form<RoleForm>) -> Answer {
     let submitted = form.clone();
     match cx
         .write(move |conn, me| {
-            roles::create_custom(conn, me, &submitted.name, &submitted.permissions)
+            roles::create_custom(
+                conn,
+                me,
+                &submitted.name,
+                &submitted.permissions,
+                submitted.teams_only,
+            )
         })
         .await
         .fields_apart()?
@@ -119,6 +129,7 @@ struct ShowPage {
     role: Role,
     matrix: Vec<MatrixGroup>,
     members: Vec<RoleMember>,
+    teams_only: bool,
     name: String,
     errors: FieldErrors,
 }
@@ -138,15 +149,16 @@ async fn show_page(
         })
         .await?;
     layout.title = role.name.clone();
-    let (name, checked) = match submitted {
-        Some(form) => (form.name.clone(), form.checked()),
-        None => (role.name.clone(), permissions),
+    let (name, checked, teams_only) = match submitted {
+        Some(form) => (form.name.clone(), form.checked(), form.teams_only),
+        None => (role.name.clone(), permissions, role.teams_only),
     };
     let page = ShowPage {
         layout,
         matrix: matrix(checked, cx.user.permissions),
         role,
         members,
+        teams_only,
         name,
         errors,
     };
@@ -162,7 +174,14 @@ pub async fn update(cx: Cx, id: Path<RoleId>, Form(form): Form<RoleForm>) -> Ans
     let submitted = form.clone();
     match cx
         .write(move |conn, me| {
-            roles::update_custom(conn, me, id, &submitted.name, &submitted.permissions)
+            roles::update_custom(
+                conn,
+                me,
+                id,
+                &submitted.name,
+                &submitted.permissions,
+                submitted.teams_only,
+            )
         })
         .await
         .fields_apart()?

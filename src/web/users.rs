@@ -15,7 +15,7 @@ use crate::core::permissions::Permission;
 use crate::domain::offboarding::{self, Checklist, Handover};
 use crate::domain::roles::Role;
 use crate::domain::users::{
-    self, NewUser, Profile, ProfileFields, TEAM_PAGE_SIZE, TeamFilter, TeamRow,
+    self, NewUser, Profile, ProfileFields, USER_PAGE_SIZE, UserFilter, UserListRow,
 };
 use crate::domain::{assignments, channels, login_events, roles};
 use crate::error::{AppError, FieldErrors};
@@ -24,7 +24,7 @@ use crate::web::layout::{Layout, NAV};
 use crate::web::{Answer, Cx, Form, Query, form_page, format_time, page, render};
 
 pub struct UserItem {
-    row: TeamRow,
+    row: UserListRow,
     last_login: String,
 }
 
@@ -82,7 +82,7 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
         .status
         .clone()
         .filter(|s| ["active", "deactivated", "locked"].contains(&s.as_str()));
-    let filter = TeamFilter {
+    let filter = UserFilter {
         q: query.q.clone().filter(|q| q.len() <= 100),
         role_id: query.role,
         status: status.clone(),
@@ -92,14 +92,14 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
     let (layout, (rows, role_list, channel_list, supervisors)) = cx
         .read_page("Users", "/users", move |conn, me| {
             Ok((
-                users::team_page(conn, me.company_id, &filter)?,
+                users::user_list_page(conn, me, &filter)?,
                 roles::list(conn, me.company_id)?,
                 channels::list(conn, me.company_id)?,
                 users::active_supervisor_count(conn, me.company_id)?,
             ))
         })
         .await?;
-    let next_cursor = (rows.len() as i64 == TEAM_PAGE_SIZE)
+    let next_cursor = (rows.len() as i64 == USER_PAGE_SIZE)
         .then(|| rows.last().map(|r| r.username.clone()))
         .flatten();
     page(&ListPage {
@@ -171,7 +171,7 @@ async fn new_page(cx: &Cx, form: NewUserForm, errors: FieldErrors) -> Answer {
         .read_page("Add user", "/users", |conn, me| {
             Ok((
                 roles::list(conn, me.company_id)?,
-                channels::list(conn, me.company_id)?,
+                crate::domain::assignments::assignable_channels(conn, me)?,
                 crate::domain::companies::get(conn, me.company_id)?.password_policy(),
             ))
         })
@@ -344,7 +344,7 @@ async fn show_page(
             } else {
                 Vec::new()
             };
-            let profile = users::profile(conn, me.company_id, user_id)?;
+            let profile = users::profile(conn, me, user_id)?;
             // only when deactivating would strand someone's customers
             let handover_to =
                 if manages && profile.open_conversations > 0 && profile.user.is_active() {
@@ -658,6 +658,7 @@ async fn offboard_page(
 ) -> Answer {
     let (layout, list) = cx
         .read_page("Offboard", "/users", move |conn, me| {
+            users::get_visible(conn, me, user_id)?;
             let mask = me.viewer.contact_mask();
             offboarding::checklist(conn, me.company_id, user_id, mask)
         })

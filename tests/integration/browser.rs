@@ -247,6 +247,7 @@ async fn sign_in_see_navigation_sign_out(backend: Backend) {
             "Calls",
             "Users",
             "Roles",
+            "Teams",
             "Channels",
             "Assignments",
             "Reports",
@@ -346,7 +347,7 @@ async fn custom_role_shapes_the_navigation(backend: Backend) {
     b.sign_in("DEMO", "sofia", PASSWORD).await;
     b.wait_for("#main-nav").await;
     b.go("/roles").await;
-    b.fill("#new-role-form", &[("name", "Team Lead")]).await;
+    b.fill("#new-role-form", &[("name", "Shift Lead")]).await;
     for key in ["users.view", "channels.view"] {
         b.click(&format!("#new-role-form input[value='{key}']"))
             .await;
@@ -366,13 +367,13 @@ async fn custom_role_shapes_the_navigation(backend: Backend) {
         .unwrap();
     b.wait_for("#role-form select[name=role_id]")
         .await
-        .select_by_label("Team Lead")
+        .select_by_label("Shift Lead")
         .await
         .unwrap();
     b.submit("#role-form").await;
     // the flash exists only on the page after the change
     b.wait_for(".flash").await;
-    assert_eq!(b.text("#user-role").await, "Team Lead");
+    assert_eq!(b.text("#user-role").await, "Shift Lead");
 
     // htmx toggles a cell in place: the document survives, the cell changes
     b.go("/assignments").await;

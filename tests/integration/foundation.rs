@@ -661,6 +661,7 @@ async fn agents_are_refused_supervisor_pages(app: TestApp) {
             "/calls",
             "/users",
             "/roles",
+            "/teams",
             "/channels",
             "/assignments",
             "/reports",
@@ -1119,6 +1120,7 @@ async fn every_answer_carries_security_headers(app: TestApp) {
         "/conversations",
         "/users",
         "/roles",
+        "/teams",
         "/channels",
         "/assignments",
         "/activity",
@@ -1233,6 +1235,7 @@ async fn demo_workspace_matches_the_contract(app: TestApp) {
         ("dana", "Auditor", "active"),
         ("sam", "Supervisor", "active"),
         ("sofia", "Supervisor", "active"),
+        ("tina", "Team Lead", "active"),
     ];
     let people: Vec<(&str, &str, &str)> = people
         .iter()

@@ -21,5 +21,6 @@ mod quick_replies;
 mod reports;
 mod roles_channels;
 mod routing;
+mod teams;
 mod users;
 mod workspace;

@@ -465,6 +465,7 @@ async fn reports_and_the_list_see_the_same_conversations(app: TestApp) {
         channels: Vec::new(),
         user: None,
         label: None,
+        team: None,
     };
     let (from, to) = filter.bounds();
     let viewers = [

@@ -41,7 +41,7 @@ async fn a_custom_role_grants_exactly_its_pages(app: TestApp) {
     let lead = create_role(
         &app,
         &mut sofia,
-        "Team Lead",
+        "Shift Lead",
         &["users.view", "channels.view"],
     )
     .await;
@@ -85,13 +85,13 @@ async fn a_custom_role_grants_exactly_its_pages(app: TestApp) {
         .assert_status(403);
     // the user page explains why
     sofia.get(&format!("/users/{bob}")).await
-        .assert_contains("users.view (role Team Lead)")
-        .assert_contains("needs conversations.view_assigned or conversations.view_channel or conversations.view_all");
+        .assert_contains("users.view (role Shift Lead)")
+        .assert_contains("needs conversations.view_assigned or conversations.view_channel or conversations.view_team or conversations.view_all");
 }
 
 async fn role_edits_act_on_open_sessions(app: TestApp) {
     let mut sofia = app.signed_in("DEMO", "sofia").await;
-    let lead = create_role(&app, &mut sofia, "Team Lead", &["users.view"]).await;
+    let lead = create_role(&app, &mut sofia, "Shift Lead", &["users.view"]).await;
     let bob = id_of(&app, "DEMO", "bob");
     sofia.get(&format!("/users/{bob}")).await;
     sofia
@@ -117,7 +117,7 @@ async fn role_edits_act_on_open_sessions(app: TestApp) {
     sofia
         .post(
             &format!("/roles/{lead}"),
-            &[("name", "Team Lead"), ("permissions", "settings.manage")],
+            &[("name", "Shift Lead"), ("permissions", "settings.manage")],
         )
         .await
         .assert_status(303);
@@ -300,7 +300,7 @@ async fn nobody_grants_what_they_do_not_hold(app: TestApp) {
     let lead = domain::roles::create(
         &mut conn,
         company_id(&app, "DEMO"),
-        "Team lead",
+        "Shift lead",
         None,
         [Permission::UsersView, Permission::SettingsManage]
             .into_iter()
@@ -310,7 +310,7 @@ async fn nobody_grants_what_they_do_not_hold(app: TestApp) {
     dana_client
         .post(
             &format!("/roles/{lead}"),
-            &[("name", "Team lead"), ("permissions", "users.view")],
+            &[("name", "Shift lead"), ("permissions", "users.view")],
         )
         .await
         .assert_status(403);
