@@ -49,4 +49,5 @@ ids! {
     AuditEventId;
     QuickReplyId;
     TeamId;
+    LabelId;
 }

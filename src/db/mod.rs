@@ -332,6 +332,18 @@ pub fn migrate(conn: &mut DbConnection) -> anyhow::Result<usize> {
     }
 }
 
+/// Reverts the most recent migration (its `down.sql`): for an operator rolling a release back,
+/// and for the tests that show a migration carries old data forward.
+pub fn revert_last_migration(conn: &mut DbConnection) -> anyhow::Result<String> {
+    let reverted = match conn {
+        DbConnection::Sqlite(c) => c.revert_last_migration(SQLITE_MIGRATIONS),
+        DbConnection::Postgres(c) => c.revert_last_migration(POSTGRES_MIGRATIONS),
+    };
+    reverted
+        .map(|version| version.to_string())
+        .map_err(|err| anyhow::anyhow!("cannot revert the last migration: {err}"))
+}
+
 /// The advisory-lock key migrations hold on PostgreSQL ("SWBDMIGR" as a number).
 const MIGRATION_LOCK: i64 = 0x5357_4244_4d49_4752;
 

@@ -158,6 +158,24 @@ diesel::table! {
         conversation_id -> BigInt,
         company_id -> BigInt,
         label -> Text,
+        label_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    labels (id) {
+        id -> BigInt,
+        company_id -> BigInt,
+        name -> Text,
+        key -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    label_roles (label_id, role_id) {
+        label_id -> BigInt,
+        role_id -> BigInt,
     }
 }
 
@@ -306,6 +324,8 @@ diesel::table! {
 diesel::joinable!(refusal_windows -> companies (company_id));
 diesel::joinable!(team_members -> teams (team_id));
 diesel::joinable!(team_members -> users (user_id));
+diesel::joinable!(label_roles -> labels (label_id));
+diesel::joinable!(label_roles -> roles (role_id));
 
 diesel::table! {
     quick_replies (id) {
@@ -341,4 +361,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     quick_replies,
     teams,
     team_members,
+    labels,
+    label_roles,
 );

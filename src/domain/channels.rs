@@ -344,6 +344,7 @@ pub struct Holder {
     pub display_name: String,
     pub username: String,
     pub open: i64,
+    pub role_id: RoleId,
 }
 
 /// The channel's possible assignees, least loaded first (ties: the earliest user). Three
@@ -384,6 +385,7 @@ pub fn holders(
             id: m.id,
             display_name: m.display_name,
             username: m.username,
+            role_id: m.role_id,
         })
         .collect();
     holders.sort_by_key(|h| (h.open, h.id));

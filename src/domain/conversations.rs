@@ -15,11 +15,11 @@ use crate::db::schema::{
     conversations, messages, users,
 };
 use crate::db::{DbConnection, search};
-use crate::domain::{Caller, Viewer, audit, channels as channel_domain, now, routing};
+use crate::domain::{Caller, Viewer, audit, channels as channel_domain, labels, now, routing};
 use crate::error::AppError;
 use crate::error::FieldErrors;
 
-crate::domain::visibility::scope_filter!(pub conversations);
+crate::domain::visibility::scope_filter!(pub conversations, labelled: true);
 
 /// A contact as one viewer may see it: phone, email and network id already masked as needed.
 #[derive(Clone, Debug)]
@@ -415,10 +415,17 @@ pub fn get(
             reason,
         })
         .collect();
-    let labels = conversation_labels::table
-        .filter(conversation_labels::conversation_id.eq(id))
-        .order(conversation_labels::label)
-        .select(conversation_labels::label)
+    // as first written (labels keep their case for display)
+    let labels = crate::db::schema::labels::table
+        .filter(
+            crate::db::schema::labels::id.nullable().eq_any(
+                conversation_labels::table
+                    .filter(conversation_labels::conversation_id.eq(id))
+                    .select(conversation_labels::label_id),
+            ),
+        )
+        .order(crate::db::schema::labels::key)
+        .select(crate::db::schema::labels::name)
         .load(conn)?;
     Ok(ConversationDetail {
         row: ConversationRow::new(mask, row),
@@ -649,10 +656,25 @@ pub fn transfer_options(
     conversation_id: ConversationId,
 ) -> Result<Vec<channel_domain::Holder>, AppError> {
     let target = visible_target(conn, viewer, conversation_id)?;
+    Ok(holders_for(conn, viewer.company_id, &target)?
+        .into_iter()
+        .filter(|h| Some(h.id) != target.assignee_id)
+        .collect())
+}
+
+/// The conversation's possible assignees: its channel's holders whose role may see it (a
+/// restricted label would hide it from the others the moment it is theirs).
+fn holders_for(
+    conn: &mut DbConnection,
+    company_id: CompanyId,
+    target: &Target,
+) -> Result<Vec<channel_domain::Holder>, AppError> {
+    let restrictions = labels::restrictions_on(conn, company_id, &[target.id])?;
+    let required = restrictions.on(target.id);
     Ok(
-        channel_domain::holders(conn, viewer.company_id, target.channel_id)?
+        channel_domain::holders(conn, company_id, target.channel_id)?
             .into_iter()
-            .filter(|h| Some(h.id) != target.assignee_id)
+            .filter(|h| labels::allows(required, h.role_id))
             .collect(),
     )
 }
@@ -670,11 +692,11 @@ pub fn transfer(
     if to_user_id.is_some() && to_user_id == target.assignee_id {
         return Ok(());
     }
-    let holders = channel_domain::holders(conn, viewer.company_id, target.channel_id)?;
+    let holders = holders_for(conn, viewer.company_id, &target)?;
     let Some(to) = holders.iter().find(|h| Some(h.id) == to_user_id) else {
         return Err(AppError::field(
             "assignee_id",
-            "Choose an active member of this conversation's channel who can hold conversations.",
+            "Choose an active member of this conversation's channel who can hold conversations (and may see its labels).",
         ));
     };
     routing::Handoff {
@@ -694,32 +716,8 @@ pub fn transfer(
     )
 }
 
-/// Labels are short words, lower-case.
-fn clean_label(label: &str) -> Result<String, AppError> {
-    let label = label.trim().to_lowercase();
-    if label.is_empty()
-        || label.chars().count() > 30
-        || !label
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
-    {
-        return Err(AppError::field(
-            "label",
-            "A label is 1 to 30 letters, digits, spaces, '-' or '_'.",
-        ));
-    }
-    // labels are shown unmasked on every page, report and export: no phone number in them
-    if mask_identifier(&label) != label {
-        return Err(AppError::field(
-            "label",
-            "A label cannot hold a phone number or another run of six or more digits.",
-        ));
-    }
-    Ok(label)
-}
-
 /// Adds (`present`) or removes a label; asking for what is already so changes and records
-/// nothing.
+/// nothing. A restricted label is added or removed only by the roles it is limited to (403).
 pub fn set_label(
     conn: &mut DbConnection,
     me: &Caller,
@@ -728,14 +726,24 @@ pub fn set_label(
     present: bool,
 ) -> Result<(), AppError> {
     let target = visible_target(conn, &me.viewer, conversation_id)?;
-    // a removal takes the label as shown, so one stored under an older rule can still go
-    let label = match present {
-        true => clean_label(label)?,
-        false => label.trim().to_lowercase(),
+    let typed = label;
+    let label = if present {
+        let name =
+            labels::clean_name(typed).map_err(|message| AppError::field("label", message))?;
+        Some(labels::find_or_create(conn, me.company_id, &name)?)
+    } else {
+        labels::find(conn, me.company_id, typed)?
     };
+    if let Some(found) = &label
+        && !labels::may_use(conn, me, found.id)?
+    {
+        return Err(AppError::Forbidden);
+    }
+    // a removal takes the label as shown, so one stored under an older rule can still go
+    let key = labels::key_of(label.as_ref().map_or(typed, |l| l.name.as_str()));
     let this_label = conversation_labels::table
         .filter(conversation_labels::conversation_id.eq(target.id))
-        .filter(conversation_labels::label.eq(&label));
+        .filter(conversation_labels::label.eq(&key));
     let (changed, action, said) = if present {
         let exists: i64 = this_label.count().get_result(conn)?;
         let added = if exists > 0 {
@@ -745,7 +753,8 @@ pub fn set_label(
                 .values((
                     conversation_labels::conversation_id.eq(target.id),
                     conversation_labels::company_id.eq(me.company_id),
-                    conversation_labels::label.eq(&label),
+                    conversation_labels::label.eq(&key),
+                    conversation_labels::label_id.eq(label.as_ref().map(|l| l.id)),
                 ))
                 .execute(conn)?
         };
@@ -757,7 +766,8 @@ pub fn set_label(
     if changed == 0 {
         return Ok(());
     }
-    let summary = format!("label {label} {said} conversation #{}", target.id);
+    let shown = label.as_ref().map_or(key.as_str(), |l| l.name.as_str());
+    let summary = format!("label {shown} {said} conversation #{}", target.id);
     target.record(conn, me, action, summary)
 }
 

@@ -87,7 +87,46 @@ pub fn seed(conn: &mut DbConnection) -> Result<bool, AppError> {
     }
     // what later features add to DEMO, each once: a database seeded before them gains them too
     added |= write_transaction(conn, seed_teams)?;
+    added |= write_transaction(conn, seed_restricted_label)?;
     Ok(added)
+}
+
+/// The label VIP, restricted to Supervisors, on Carl's two Messenger conversations (the open
+/// one waits for a supervisor to hand it over). Nothing when DEMO has it already (or does not
+/// exist).
+fn seed_restricted_label(conn: &mut DbConnection) -> Result<bool, AppError> {
+    use crate::domain::labels;
+    let Some(company) = companies::find_by_code(conn, "DEMO")? else {
+        return Ok(false);
+    };
+    if labels::find(conn, company.id, "VIP")?.is_some() {
+        return Ok(false);
+    }
+    let system = Caller::system(
+        company.id,
+        Actor {
+            user_id: None,
+            username: "demo".into(),
+            ip: "local".into(),
+        },
+    );
+    let Some(carl) = users::find_by_username(conn, company.id, "carl")? else {
+        return Ok(false);
+    };
+    let unassigned: Vec<ConversationId> = conversations::table
+        .filter(conversations::company_id.eq(company.id))
+        .filter(conversations::assignee_id.eq(carl.id))
+        .order(conversations::id)
+        .limit(2)
+        .select(conversations::id)
+        .load(conn)?;
+    // labelled first: once restricted, the label hides them from the seed as from anyone
+    for id in unassigned {
+        crate::domain::conversations::set_label(conn, &system, id, "VIP", true)?;
+    }
+    let supervisor = roles::find_by_name(conn, company.id, "Supervisor")?.id;
+    labels::restrict(conn, &system, "VIP", &[Some(supervisor)])?;
+    Ok(true)
 }
 
 /// Teams Sales and Support, and Tina, who leads Support with a role limited to her teams.

@@ -370,7 +370,7 @@ fn store(
         Kind::Call { missed, duration } => {
             // a call task is not a conversation: it counts against nobody's capacity
             let assignee = Router::load(conn, company_id, Some(channel_id))?
-                .pick(channel_id, at)
+                .pick(channel_id, at, &[])
                 .user_id;
             let id: CallTaskId = diesel::insert_into(call_tasks::table)
                 .values((
@@ -404,8 +404,9 @@ fn store(
             let conversation_id = match open {
                 Some(id) => id,
                 None => {
+                    // a new conversation carries no label yet: no restriction applies
                     let choice =
-                        Router::load(conn, company_id, Some(channel_id))?.pick(channel_id, at);
+                        Router::load(conn, company_id, Some(channel_id))?.pick(channel_id, at, &[]);
                     let assignee = choice.user_id;
                     let id: ConversationId = diesel::insert_into(conversations::table)
                         .values((

@@ -11,6 +11,7 @@ pub mod companies;
 pub mod conversations;
 pub mod demo;
 pub mod inbound;
+pub mod labels;
 pub mod login_events;
 pub mod offboarding;
 pub mod quick_replies;

@@ -18,7 +18,7 @@ use crate::domain::accounts::User;
 use crate::domain::roles::{self, UserWithRole};
 use crate::domain::users as user_domain;
 use crate::domain::{
-    Caller, audit, channels as channel_domain, now, routing, sessions as session_domain,
+    Caller, audit, channels as channel_domain, labels, now, routing, sessions as session_domain,
 };
 use crate::error::AppError;
 
@@ -143,7 +143,8 @@ pub fn checklist(
     let mut needed: Vec<ChannelId> = conversations.iter().map(|c| c.channel_id).collect();
     needed.sort_unstable();
     needed.dedup();
-    let candidates = candidates(conn, company_id, user.id, &needed)?;
+    let ids: Vec<ConversationId> = conversations.iter().map(|c| c.id).collect();
+    let candidates = candidates(conn, company_id, user.id, &needed, &ids)?;
     let last_supervisor = user_domain::is_last_supervisor(conn, &user)?;
     Ok(Checklist {
         user,
@@ -162,24 +163,30 @@ pub fn handover_candidates(
     company_id: CompanyId,
     user_id: UserId,
 ) -> Result<Vec<Candidate>, AppError> {
-    let needed: Vec<ChannelId> = conversations::table
+    let open: Vec<(ConversationId, ChannelId)> = conversations::table
         .filter(conversations::company_id.eq(company_id))
         .filter(conversations::assignee_id.eq(user_id))
         .filter(conversations::status.eq(ConversationStatus::Open))
-        .select(conversations::channel_id)
-        .distinct()
+        .select((conversations::id, conversations::channel_id))
         .load(conn)?;
-    candidates(conn, company_id, user_id, &needed)
+    let mut needed: Vec<ChannelId> = open.iter().map(|o| o.1).collect();
+    needed.sort_unstable();
+    needed.dedup();
+    let ids: Vec<ConversationId> = open.iter().map(|o| o.0).collect();
+    candidates(conn, company_id, user_id, &needed, &ids)
 }
 
-/// Active users (other than `exclude`) who can hold assigned conversations and are members
-/// of every channel in `needed`. Three queries, however many users.
+/// Active users (other than `exclude`) who can hold assigned conversations, are members of
+/// every channel in `needed` and may see every restricted label of `conversations`. Four
+/// queries, however many users (five when the company restricts a label).
 fn candidates(
     conn: &mut DbConnection,
     company_id: CompanyId,
     exclude: UserId,
     needed: &[ChannelId],
+    conversations: &[ConversationId],
 ) -> Result<Vec<Candidate>, AppError> {
+    let required = labels::restrictions_on(conn, company_id, conversations)?.all();
     let people: Vec<UserWithRole> = users::table
         .filter(users::company_id.eq(company_id))
         .filter(users::status.eq(UserStatus::Active))
@@ -203,7 +210,7 @@ fn candidates(
             let on_every_channel = needed
                 .iter()
                 .all(|channel| memberships.contains(&(p.id, *channel)));
-            can_hold && on_every_channel
+            can_hold && on_every_channel && labels::allows(&required, p.role_id)
         })
         .map(|p| Candidate {
             id: p.id,

@@ -16,7 +16,7 @@ use crate::core::status::ChannelKind;
 use crate::db::DbConnection;
 use crate::db::raw::RawSql;
 use crate::db::schema::{channels, users};
-use crate::domain::visibility::{self, Scope, ScopeColumns};
+use crate::domain::visibility::{self, Reach, Scope, ScopeColumns};
 use crate::domain::{Viewer, companies, now};
 use crate::error::AppError;
 
@@ -163,22 +163,25 @@ pub const LABELS_SHOWN: i64 = 30;
 /// What the report of `viewer` may count: their conversation scope, or the whole company
 /// when their role has no conversation right at all.
 pub fn scope(conn: &mut DbConnection, viewer: &Viewer) -> Result<Scope, AppError> {
-    Ok(match visibility::scope(conn, viewer)? {
-        Scope::Nothing => Scope::Company,
-        scope => scope,
-    })
+    let mut scope = visibility::scope(conn, viewer)?;
+    if scope.reach == Reach::Nothing {
+        scope.reach = Reach::Company;
+    }
+    Ok(scope)
 }
 
 const CONVERSATION_COLUMNS: ScopeColumns = ScopeColumns {
     company_id: "c.company_id",
     channel_id: "c.channel_id",
     assignee_id: "c.assignee_id",
+    conversation_id: Some("c.id"),
 };
 
 const CALL_COLUMNS: ScopeColumns = ScopeColumns {
     company_id: "t.company_id",
     channel_id: "t.channel_id",
     assignee_id: "t.assignee_id",
+    conversation_id: None,
 };
 
 const MESSAGE_COLUMNS: ScopeColumns = ScopeColumns {
@@ -186,6 +189,7 @@ const MESSAGE_COLUMNS: ScopeColumns = ScopeColumns {
     channel_id: "m.channel_id",
     // only read through the conversation: `Counting::messages_need_conversation`
     assignee_id: "c.assignee_id",
+    conversation_id: Some("m.conversation_id"),
 };
 
 /// The scope and the filters, written into each query.
@@ -516,13 +520,15 @@ impl Queries {
         // labels of the conversations opened in the period
         let mut labels = query();
         labels.sql(
-            "SELECT l.label AS label, COUNT(*) AS n FROM conversation_labels l \
-             JOIN conversations c ON c.id = l.conversation_id WHERE ",
+            "SELECT COALESCE(lb.name, l.label) AS label, COUNT(*) AS n FROM conversation_labels l \
+             JOIN conversations c ON c.id = l.conversation_id \
+             LEFT JOIN labels lb ON lb.id = l.label_id WHERE ",
         );
         counting.conversations(&mut labels);
         counting.opened_in_period(&mut labels);
+        // shown as first written
         labels
-            .sql(" GROUP BY l.label ORDER BY COUNT(*) DESC, l.label LIMIT ")
+            .sql(" GROUP BY COALESCE(lb.name, l.label) ORDER BY COUNT(*) DESC, COALESCE(lb.name, l.label) LIMIT ")
             .int(LABELS_SHOWN);
 
         // the conversations opened in the period: answered how fast and by whom, still open,
@@ -901,7 +907,13 @@ pub fn choices(conn: &mut DbConnection, viewer: &Viewer) -> Result<Choices, AppE
     let people = match (&scope, scope.only_assigned_to()) {
         // a report of one's own conversations has one person in it
         (_, Some(user_id)) => people.filter(users::id.eq(user_id)),
-        (Scope::Company, None) => people,
+        (
+            Scope {
+                reach: Reach::Company,
+                ..
+            },
+            None,
+        ) => people,
         // the members of the channels the report covers
         _ => people.filter(
             users::id.eq_any(

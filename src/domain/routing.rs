@@ -21,7 +21,7 @@ use crate::db::schema::{
     channel_members, companies, conversation_assignments, conversations, sessions, users,
 };
 use crate::db::{DbConnection, LockSpace, serialize, write_transaction};
-use crate::domain::{Actor, Caller, audit, now, roles};
+use crate::domain::{Actor, Caller, audit, labels, now, roles};
 use crate::error::AppError;
 
 /// Queued conversations one drain routes at most; the next drain takes the rest.
@@ -29,6 +29,7 @@ const DRAIN_BATCH: i64 = 500;
 
 struct Person {
     username: String,
+    role_id: RoleId,
     open: i64,
     capacity: i64,
     last_assigned_at: Option<NaiveDateTime>,
@@ -110,7 +111,7 @@ impl Router {
             people: HashMap::new(),
             by_channel: HashMap::new(),
         };
-        for (channel_id, user_id, username, _, capacity, last_assigned_at) in members {
+        for (channel_id, user_id, username, role_id, capacity, last_assigned_at) in members {
             router
                 .by_channel
                 .entry(channel_id)
@@ -118,6 +119,7 @@ impl Router {
                 .push(user_id);
             router.people.entry(user_id).or_insert_with(|| Person {
                 username,
+                role_id,
                 open: loads.get(&Some(user_id)).copied().unwrap_or(0),
                 capacity: capacity.unwrap_or(default_capacity).into(),
                 last_assigned_at,
@@ -137,8 +139,15 @@ impl Router {
         self
     }
 
-    /// The choice for one conversation on `channel`, counted as made.
-    pub fn pick(&mut self, channel: ChannelId, at: NaiveDateTime) -> Choice {
+    /// The choice for one conversation on `channel`, counted as made. `restricted`: the roles
+    /// each restricted label of the conversation allows (`labels::Restrictions`); nobody
+    /// outside them is given it (it would be hidden from them).
+    pub fn pick(
+        &mut self,
+        channel: ChannelId,
+        at: NaiveDateTime,
+        restricted: &[Vec<RoleId>],
+    ) -> Choice {
         let people = &self.people;
         let available: Vec<(UserId, &Person)> = self
             .by_channel
@@ -147,6 +156,7 @@ impl Router {
             .flatten()
             .filter_map(|id| people.get(id).map(|p| (*id, p)))
             .filter(|(_, p)| p.open < p.capacity)
+            .filter(|(_, p)| labels::allows(restricted, p.role_id))
             .collect();
         // never assigned sorts first (None < Some), then the longest ago
         let Some(&(user_id, best)) = available
@@ -243,10 +253,12 @@ pub fn drain(conn: &mut DbConnection, company_id: CompanyId) -> Result<usize, Ap
         .limit(DRAIN_BATCH)
         .select((conversations::id, conversations::channel_id))
         .load(conn)?;
+    let ids: Vec<ConversationId> = queue.iter().map(|q| q.0).collect();
+    let restrictions = labels::restrictions_on(conn, company_id, &ids)?;
     let at = now();
     let mut routed = 0;
     for (conversation_id, channel_id) in queue {
-        let choice = router.pick(channel_id, at);
+        let choice = router.pick(channel_id, at, restrictions.on(conversation_id));
         if choice.user_id.is_some() {
             Handoff {
                 conversation_id,
@@ -292,10 +304,12 @@ pub fn route_again(
         .order((conversations::created_at, conversations::id))
         .select((conversations::id, conversations::channel_id))
         .load(conn)?;
+    let ids: Vec<ConversationId> = open.iter().map(|o| o.0).collect();
+    let restrictions = labels::restrictions_on(conn, company_id, &ids)?;
     let at = now();
     let mut done = Rerouted::default();
     for (conversation_id, channel_id) in open {
-        let choice = router.pick(channel_id, at);
+        let choice = router.pick(channel_id, at, restrictions.on(conversation_id));
         if choice.user_id.is_some() {
             done.assigned += 1;
         } else {

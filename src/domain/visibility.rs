@@ -2,15 +2,42 @@
 //! scope into a filter on their own columns with [`scope_filter!`] (`conversations::visible_to`,
 //! `calls::visible_to`); every query for either goes through those filters.
 
-use crate::core::ids::{ChannelId, UserId};
+use crate::core::ids::{ChannelId, LabelId, UserId};
 use crate::core::permissions::Permission;
 use crate::db::DbConnection;
-use crate::domain::{Viewer, channels, teams};
+use crate::domain::{Viewer, channels, labels, teams};
 use crate::error::AppError;
 
-/// What part of their company's conversations and call tasks a viewer may see.
+/// What part of their company's conversations and call tasks a viewer may see: a reach by
+/// channel and assignment, less the conversations carrying a restricted label their role may
+/// not see.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Scope {
+pub struct Scope {
+    pub reach: Reach,
+    /// Conversations carrying any of these are not visible (call tasks carry no labels).
+    pub hidden_labels: Vec<LabelId>,
+}
+
+impl Scope {
+    /// The channels the scope is limited to; `None` for the whole company.
+    pub fn channel_limit(&self) -> Option<Vec<ChannelId>> {
+        self.reach.channel_limit()
+    }
+
+    /// Whether the scope reads the assignee (not only the company and channel) of a row.
+    pub fn reads_assignee(&self) -> bool {
+        self.reach.reads_assignee()
+    }
+
+    /// The one person whose work the scope is limited to, when it sees no channel wholly.
+    pub fn only_assigned_to(&self) -> Option<UserId> {
+        self.reach.only_assigned_to()
+    }
+}
+
+/// Which channels' conversations and call tasks a viewer reaches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reach {
     /// `conversations.view_all`: everything of the company.
     Company,
     /// Everything on the `whole` channels — their own channels for `conversations.view_channel`,
@@ -31,8 +58,8 @@ pub struct Assigned {
     pub channels: Vec<ChannelId>,
 }
 
-impl Scope {
-    /// The channels the scope is limited to; `None` for the whole company.
+impl Reach {
+    /// The channels reached; `None` for the whole company.
     pub fn channel_limit(&self) -> Option<Vec<ChannelId>> {
         match self {
             Self::Company => None,
@@ -47,7 +74,7 @@ impl Scope {
         }
     }
 
-    /// Whether the scope reads the assignee (not only the company and channel) of a row.
+    /// Whether the reach reads the assignee (not only the company and channel) of a row.
     pub fn reads_assignee(&self) -> bool {
         matches!(
             self,
@@ -58,7 +85,7 @@ impl Scope {
         )
     }
 
-    /// The one person whose work the scope is limited to, when it sees no channel wholly.
+    /// The one person whose work the reach is limited to, when it sees no channel wholly.
     pub fn only_assigned_to(&self) -> Option<UserId> {
         match self {
             Self::Limited {
@@ -76,6 +103,8 @@ pub struct ScopeColumns {
     pub company_id: &'static str,
     pub channel_id: &'static str,
     pub assignee_id: &'static str,
+    /// The conversation a row belongs to (`None` for call tasks, which carry no labels).
+    pub conversation_id: Option<&'static str>,
 }
 
 impl Scope {
@@ -88,9 +117,19 @@ impl Scope {
         company_id: crate::core::ids::CompanyId,
     ) {
         query.sql(columns.company_id).sql(" = ").int(company_id.0);
-        match self {
-            Self::Company => {}
-            Self::Limited { whole, assigned } => {
+        if let Some(conversation) = columns.conversation_id
+            && !self.hidden_labels.is_empty()
+        {
+            query
+                .sql(" AND NOT EXISTS (SELECT 1 FROM conversation_labels hidden WHERE hidden.conversation_id = ")
+                .sql(conversation)
+                .sql(" AND hidden.label_id IN ")
+                .ints(self.hidden_labels.iter().map(|l| l.0))
+                .sql(")");
+        }
+        match &self.reach {
+            Reach::Company => {}
+            Reach::Limited { whole, assigned } => {
                 query
                     .sql(" AND (")
                     .sql(columns.channel_id)
@@ -110,7 +149,7 @@ impl Scope {
                 }
                 query.sql(")");
             }
-            Self::Nothing => {
+            Reach::Nothing => {
                 query.sql(" AND 1 = 0");
             }
         }
@@ -127,9 +166,16 @@ pub fn scope(conn: &mut DbConnection, viewer: &Viewer) -> Result<Scope, AppError
 }
 
 fn read_scope(conn: &mut DbConnection, viewer: &Viewer) -> Result<Scope, AppError> {
+    Ok(Scope {
+        reach: read_reach(conn, viewer)?,
+        hidden_labels: labels::hidden_from(conn, viewer.company_id, viewer.user_id)?,
+    })
+}
+
+fn read_reach(conn: &mut DbConnection, viewer: &Viewer) -> Result<Reach, AppError> {
     let perms = viewer.permissions;
     if perms.contains(Permission::ConversationsViewAll) {
-        return Ok(Scope::Company);
+        return Ok(Reach::Company);
     }
     let (by_channel, by_team, by_assignment) = (
         perms.contains(Permission::ConversationsViewChannel),
@@ -137,7 +183,7 @@ fn read_scope(conn: &mut DbConnection, viewer: &Viewer) -> Result<Scope, AppErro
         perms.contains(Permission::ConversationsViewAssigned),
     );
     if !(by_channel || by_team || by_assignment) {
-        return Ok(Scope::Nothing);
+        return Ok(Reach::Nothing);
     }
     let mine = channels::member_channel_ids(conn, viewer.user_id)?;
     let mut whole = Vec::new();
@@ -154,14 +200,32 @@ fn read_scope(conn: &mut DbConnection, viewer: &Viewer) -> Result<Scope, AppErro
         user_id: viewer.user_id,
         channels: rest,
     });
-    Ok(Scope::Limited { whole, assigned })
+    Ok(Reach::Limited { whole, assigned })
+}
+
+/// `NOT EXISTS` a hidden label on the conversation `conversation` (a column, program text),
+/// or nothing when no label is hidden: the label part of [`Scope`] in SQL, for
+/// [`scope_filter!`].
+pub fn hidden_labels_sql(hidden: &[LabelId], conversation: &str) -> Option<String> {
+    if hidden.is_empty() {
+        return None;
+    }
+    let ids: Vec<String> = hidden.iter().map(|l| l.0.to_string()).collect();
+    Some(format!(
+        "NOT EXISTS (SELECT 1 FROM conversation_labels hidden WHERE hidden.conversation_id = {conversation} AND hidden.label_id IN ({}))",
+        ids.join(", ")
+    ))
 }
 
 /// Defines `visible_to(conn, viewer)`: [`scope`] as a boxed filter on a table that has
-/// `company_id`, `channel_id` and `assignee_id`, usable in any query that selects from it.
+/// `company_id`, `channel_id` and `assignee_id`, usable in any query that selects from it;
+/// with `labelled`, the table's rows are conversations and the hidden labels apply too.
 /// One macro, so conversations and call tasks cannot drift apart.
 macro_rules! scope_filter {
     ($vis:vis $table:ident) => {
+        $crate::domain::visibility::scope_filter!($vis $table, labelled: false);
+    };
+    ($vis:vis $table:ident, labelled: $labelled:literal) => {
         /// The visibility rule (`domain::visibility::scope`) as a filter on this table.
         $vis fn visible_to<QS>(
             conn: &mut $crate::db::DbConnection,
@@ -183,11 +247,23 @@ macro_rules! scope_filter {
         {
             use diesel::dsl::sql;
             use diesel::sql_types::{BigInt, Bool};
-            use $crate::domain::visibility::{Scope, scope};
+            use $crate::domain::visibility::{Reach, hidden_labels_sql, scope};
             let same_company = $table::company_id.eq(viewer.company_id);
-            Ok(match scope(conn, viewer)? {
-                Scope::Company => Box::new(same_company),
-                Scope::Limited { whole, assigned } => {
+            let scope = scope(conn, viewer)?;
+            let hidden = if $labelled {
+                hidden_labels_sql(&scope.hidden_labels, concat!(stringify!($table), ".id"))
+            } else {
+                None
+            };
+            let reached: Box<
+                dyn diesel::expression::BoxableExpression<
+                        QS,
+                        $crate::db::MultiBackend,
+                        SqlType = diesel::sql_types::Bool,
+                    >,
+            > = match scope.reach {
+                Reach::Company => Box::new(same_company),
+                Reach::Limited { whole, assigned } => {
                     let seen: Box<
                         dyn diesel::expression::BoxableExpression<
                                 QS,
@@ -207,7 +283,11 @@ macro_rules! scope_filter {
                     };
                     Box::new(same_company.and(seen))
                 }
-                Scope::Nothing => Box::new(sql::<Bool>("1 = 0")),
+                Reach::Nothing => Box::new(sql::<Bool>("1 = 0")),
+            };
+            Ok(match hidden {
+                None => reached,
+                Some(condition) => Box::new(reached.and(sql::<Bool>(&condition))),
             })
         }
     };

@@ -12,6 +12,7 @@ pub mod forms;
 pub mod health;
 pub mod home;
 pub mod hooks;
+pub mod labels;
 pub mod layout;
 pub mod live;
 pub mod login;
@@ -138,6 +139,8 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(GET "/exports/activity.csv", Rule::ExportOf(&[Permission::ActivityView]), oversight::export_activity),
         route!(GET "/reports", REPORTS_VIEW, reports::index),
         route!(GET "/exports/reports.csv", Rule::ExportOf(&[Permission::ReportsView]), reports::export),
+        route!(GET "/labels", SETTINGS_MANAGE, labels::index),
+        route!(POST "/labels", SETTINGS_MANAGE, labels::save),
         route!(GET "/settings", SETTINGS_MANAGE, settings::show),
         route!(POST "/settings", SETTINGS_MANAGE, settings::update),
         route!(GET "/conversations", VIEW_CONVERSATIONS, conversations::index),

@@ -387,6 +387,7 @@ async fn sigterm_finishes_what_is_in_flight(backend: Backend) {
     // the write either happened with its record or was refused before it began
     let labelled: i64 = audit_events::table
         .filter(audit_events::action.eq("conversation.label_add"))
+        .filter(audit_events::summary.like("label shutdown %"))
         .count()
         .get_result(&mut conn)
         .unwrap();

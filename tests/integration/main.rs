@@ -12,6 +12,7 @@ mod cli;
 mod concurrency;
 mod foundation;
 mod instances;
+mod labels;
 mod layering;
 mod live;
 mod operations;

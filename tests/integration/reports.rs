@@ -116,7 +116,7 @@ async fn reports_count_what_happened_in_the_period(app: TestApp) {
     sofia
         .post(
             &format!("/conversations/{first}/labels"),
-            &[("label", "VIP")],
+            &[("label", "Urgent")],
         )
         .await
         .assert_status(303);
@@ -208,7 +208,7 @@ async fn reports_count_what_happened_in_the_period(app: TestApp) {
         );
     }
     // labels, the day's bars, the hour of the inbound messages
-    page.assert_contains("<td>vip</td><td>1</td>")
+    page.assert_contains("<td>Urgent</td><td>1</td>")
         .assert_contains(&format!("{}: 3 opened, 1 closed", day.format("%a %d %b")))
         .assert_contains(&format!(
             "{} 10:00–10:59: 3 inbound messages",
@@ -219,9 +219,9 @@ async fn reports_count_what_happened_in_the_period(app: TestApp) {
         .assert_lacks("Customer 1");
 
     // filters, kept in the address of the export
-    let labelled = sofia.get("/reports?range=today&label=VIP").await;
+    let labelled = sofia.get("/reports?range=today&label=Urgent").await;
     assert_eq!(figure(&labelled, "total-opened"), "1");
-    labelled.assert_contains("/exports/reports.csv?range=today&#38;label=VIP");
+    labelled.assert_contains("/exports/reports.csv?range=today&#38;label=Urgent");
     let instagram = channel_id(&app, "Instagram");
     let elsewhere = sofia
         .get(&format!("/reports?range=today&channel={instagram}"))
@@ -283,7 +283,7 @@ async fn reports_count_what_happened_in_the_period(app: TestApp) {
         .assert_contains("total,,first_response_p90_s,720")
         .assert_contains("channel,WhatsApp Sales,missed_chats,1")
         .assert_contains(&format!("agent,{first_name},replies,"))
-        .assert_contains("label,vip,conversations,1")
+        .assert_contains("label,Urgent,conversations,1")
         .assert_lacks("532 111");
     let recorded: Vec<(String, String)> = audit_events::table
         .filter(audit_events::id.gt(before))
