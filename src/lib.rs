@@ -154,6 +154,38 @@ pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
             if let Err(err) = db::run(&pool, domain::conversations::fill_masked_copies).await {
                 tracing::warn!(error = %err.chain(), "cannot fill masked copies yet");
             }
+            // approval requests unanswered for 7 days expire; their subjects are drafts again
+            let expired = db::run(&pool, |conn| {
+                db::write_transaction(conn, |conn| {
+                    domain::approvals::expire_due(conn, domain::now())
+                })
+            })
+            .await;
+            if let Err(err) = expired {
+                tracing::warn!(error = %err.chain(), "cannot expire approval requests yet");
+            }
+        }
+    });
+    // broadcasts being sent go out a batch per second each, one transaction per batch
+    let pool = state.pool.clone();
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let Ok(sending) = db::run(&pool, domain::broadcasts::sending).await else {
+                continue;
+            };
+            for id in sending {
+                let sent = db::run(&pool, move |conn| {
+                    db::write_transaction(conn, |conn| {
+                        domain::broadcasts::continue_sending(conn, id)
+                    })
+                })
+                .await;
+                if let Err(err) = sent {
+                    tracing::warn!(error = %err.chain(), broadcast = %id, "cannot send a batch yet");
+                }
+            }
         }
     });
     // the live pages learn of other instances' changes within a second: one small query per

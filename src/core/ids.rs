@@ -50,4 +50,7 @@ ids! {
     QuickReplyId;
     TeamId;
     LabelId;
+    TemplateId;
+    BroadcastId;
+    ApprovalId;
 }

@@ -27,6 +27,9 @@ pub enum Permission {
     SessionsManage,
     SettingsManage,
     TemplatesManage,
+    TemplatesApprove,
+    BroadcastsCreate,
+    BroadcastsApprove,
     TeamsManage,
 }
 
@@ -45,6 +48,7 @@ pub enum PageGroup {
     Sessions,
     Settings,
     Templates,
+    Broadcasts,
     Teams,
 }
 
@@ -62,14 +66,15 @@ impl PageGroup {
             Self::LoginHistory => "Login history",
             Self::Sessions => "Sessions",
             Self::Settings => "Settings",
-            Self::Templates => "Quick replies",
+            Self::Templates => "Templates and quick replies",
+            Self::Broadcasts => "Broadcasts",
             Self::Teams => "Teams",
         }
     }
 }
 
 impl Permission {
-    pub const ALL: [Permission; 23] = [
+    pub const ALL: [Permission; 26] = [
         Self::ConversationsViewAssigned,
         Self::ConversationsViewChannel,
         Self::ConversationsViewTeam,
@@ -92,6 +97,9 @@ impl Permission {
         Self::SessionsManage,
         Self::SettingsManage,
         Self::TemplatesManage,
+        Self::TemplatesApprove,
+        Self::BroadcastsCreate,
+        Self::BroadcastsApprove,
         Self::TeamsManage,
     ];
 
@@ -174,7 +182,7 @@ const fn entry(
 
 /// The catalog: every permission once, in declaration order, with its key, page, name and
 /// description. The one place to read or extend.
-const CATALOG: [Entry; 23] = {
+const CATALOG: [Entry; 26] = {
     use PageGroup as G;
     use Permission as P;
     [
@@ -329,8 +337,29 @@ const CATALOG: [Entry; 23] = {
             P::TemplatesManage,
             "templates.manage",
             G::Templates,
-            "Manage shared quick replies",
-            "Write, edit and delete the company's shared quick replies",
+            "Write templates and shared quick replies",
+            "Draft message templates and submit them for approval; write the company's shared quick replies",
+        ),
+        entry(
+            P::TemplatesApprove,
+            "templates.approve",
+            G::Templates,
+            "Approve templates",
+            "Approve or reject submitted message templates (never one's own)",
+        ),
+        entry(
+            P::BroadcastsCreate,
+            "broadcasts.create",
+            G::Broadcasts,
+            "Create broadcasts",
+            "Draft broadcasts of approved templates, see their audience size, send approved ones",
+        ),
+        entry(
+            P::BroadcastsApprove,
+            "broadcasts.approve",
+            G::Broadcasts,
+            "Approve broadcasts",
+            "Approve or reject submitted broadcasts (never one's own)",
         ),
         entry(
             P::TeamsManage,
@@ -460,7 +489,7 @@ mod tests {
         }
         keys.sort();
         keys.dedup();
-        assert_eq!(keys.len(), 23);
+        assert_eq!(keys.len(), 26);
         assert_eq!(Permission::from_key("users.delete_everything"), None);
     }
 
@@ -470,7 +499,7 @@ mod tests {
         assert!(agent.contains(Permission::ConversationsReply));
         assert!(!agent.contains(Permission::UsersView));
         assert_eq!(agent.iter().count(), 3);
-        assert_eq!(PermissionSet::all().iter().count(), 23);
+        assert_eq!(PermissionSet::all().iter().count(), 26);
     }
 
     #[test]

@@ -149,6 +149,59 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// A message template version: drafted, submitted for approval, then approved (immutable
+    /// from then on) or rejected (with a reason; editing makes it a draft again).
+    TemplateStatus {
+        Draft = "draft",
+        Submitted = "submitted",
+        Approved = "approved",
+        Rejected = "rejected",
+    }
+);
+
+text_enum!(
+    /// What a template is for, as WhatsApp classifies them.
+    TemplateCategory {
+        Marketing = "marketing",
+        Utility = "utility",
+        Authentication = "authentication",
+    }
+);
+
+text_enum!(
+    /// A broadcast: drafted, submitted, approved by a second person, then sending until every
+    /// recipient has it (or someone cancels it).
+    BroadcastStatus {
+        Draft = "draft",
+        Submitted = "submitted",
+        Approved = "approved",
+        Rejected = "rejected",
+        Sending = "sending",
+        Sent = "sent",
+        Cancelled = "cancelled",
+    }
+);
+
+text_enum!(
+    /// A request for a second person's decision.
+    ApprovalStatus {
+        Pending = "pending",
+        Approved = "approved",
+        Rejected = "rejected",
+        Withdrawn = "withdrawn",
+        Expired = "expired",
+    }
+);
+
+text_enum!(
+    /// What an approval request is about.
+    ApprovalKind {
+        Template = "template",
+        Broadcast = "broadcast",
+    }
+);
+
 impl UserStatus {
     pub fn is_active(self) -> bool {
         self == Self::Active

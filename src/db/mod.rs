@@ -525,6 +525,9 @@ pub enum LockSpace {
     Contact = 5,
     /// Routing decisions of one company (capacity holds under concurrent deliveries).
     Routing = 6,
+    /// The batches of one broadcast (one instance writes a batch at a time; and a cancel
+    /// waits for the batch in progress).
+    Broadcast = 7,
 }
 
 /// Serialises the rest of the caller's write transaction with every other transaction that

@@ -131,6 +131,75 @@ diesel::table! {
         email -> Nullable<Text>,
         created_at -> Timestamp,
         name_masked -> Nullable<Text>,
+        opted_out -> Bool,
+    }
+}
+
+diesel::table! {
+    message_templates (id) {
+        id -> BigInt,
+        company_id -> BigInt,
+        name -> Text,
+        language -> Text,
+        category -> Text,
+        body -> Text,
+        status -> Text,
+        version -> Integer,
+        previous_id -> Nullable<BigInt>,
+        author_id -> BigInt,
+        decided_by_id -> Nullable<BigInt>,
+        decided_at -> Nullable<Timestamp>,
+        reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    broadcasts (id) {
+        id -> BigInt,
+        company_id -> BigInt,
+        name -> Text,
+        channel_id -> BigInt,
+        template_id -> BigInt,
+        label -> Nullable<Text>,
+        last_contact_after -> Nullable<Date>,
+        status -> Text,
+        created_by_id -> BigInt,
+        decided_by_id -> Nullable<BigInt>,
+        decided_at -> Nullable<Timestamp>,
+        reason -> Nullable<Text>,
+        sent_by_id -> Nullable<BigInt>,
+        audience -> Integer,
+        sent -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    approval_requests (id) {
+        id -> BigInt,
+        company_id -> BigInt,
+        kind -> Text,
+        subject_id -> BigInt,
+        permission -> Text,
+        summary -> Text,
+        requested_by_id -> BigInt,
+        status -> Text,
+        decided_by_id -> Nullable<BigInt>,
+        decided_at -> Nullable<Timestamp>,
+        reason -> Nullable<Text>,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    broadcast_deliveries (broadcast_id, contact_id) {
+        broadcast_id -> BigInt,
+        contact_id -> BigInt,
+        message_id -> BigInt,
     }
 }
 
@@ -325,6 +394,7 @@ diesel::joinable!(refusal_windows -> companies (company_id));
 diesel::joinable!(team_members -> teams (team_id));
 diesel::joinable!(team_members -> users (user_id));
 diesel::joinable!(label_roles -> labels (label_id));
+diesel::joinable!(broadcasts -> channels (channel_id));
 diesel::joinable!(label_roles -> roles (role_id));
 
 diesel::table! {
@@ -363,4 +433,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     team_members,
     labels,
     label_roles,
+    message_templates,
+    broadcasts,
+    broadcast_deliveries,
+    approval_requests,
 );

@@ -88,7 +88,71 @@ pub fn seed(conn: &mut DbConnection) -> Result<bool, AppError> {
     // what later features add to DEMO, each once: a database seeded before them gains them too
     added |= write_transaction(conn, seed_teams)?;
     added |= write_transaction(conn, seed_restricted_label)?;
+    added |= write_transaction(conn, seed_templates)?;
     Ok(added)
+}
+
+/// A demo user as the caller of domain functions (what they would do signed in).
+fn as_user(conn: &mut DbConnection, company: &Company, username: &str) -> Result<Caller, AppError> {
+    let user = users::find_by_username(conn, company.id, username)?.ok_or(AppError::NotFound)?;
+    let permissions = roles::permissions_of(conn, user.role_id)?;
+    Ok(Caller {
+        company_id: company.id,
+        viewer: crate::domain::Viewer::new(
+            user.id,
+            company.id,
+            permissions,
+            crate::core::masking::PhoneRegion::from_stored(&company.phone_region),
+        ),
+        actor: Actor {
+            user_id: Some(user.id),
+            username: user.username,
+            ip: "local".into(),
+        },
+    })
+}
+
+/// Two message templates by Sofia: `welcome`, approved by Sam (broadcasts may send it), and
+/// `order_update`, waiting for approval (the demo's pending approval). Nothing when DEMO has
+/// templates already (or does not exist).
+fn seed_templates(conn: &mut DbConnection) -> Result<bool, AppError> {
+    use crate::domain::templates::{self, Draft};
+    let Some(company) = companies::find_by_code(conn, "DEMO")? else {
+        return Ok(false);
+    };
+    if !templates::list(conn, company.id)?.is_empty() {
+        return Ok(false);
+    }
+    let (sofia, sam) = (
+        as_user(conn, &company, "sofia")?,
+        as_user(conn, &company, "sam")?,
+    );
+    let welcome = templates::create(
+        conn,
+        &sofia,
+        &Draft {
+            name: "welcome".into(),
+            language: "en".into(),
+            category: "marketing".into(),
+            body: "Hello from Demo Trading Co.! This week every order ships free. Reply STOP to \
+                   receive no more offers."
+                .into(),
+        },
+    )?;
+    templates::submit(conn, &sofia, welcome)?;
+    templates::decide(conn, &sam, welcome, true, "")?;
+    let order_update = templates::create(
+        conn,
+        &sofia,
+        &Draft {
+            name: "order_update".into(),
+            language: "en".into(),
+            category: "utility".into(),
+            body: "Hello {{1}}, your order {{2}} is on its way.".into(),
+        },
+    )?;
+    templates::submit(conn, &sofia, order_update)?;
+    Ok(true)
 }
 
 /// The label VIP, restricted to Supervisors, on Carl's two Messenger conversations (the open

@@ -457,6 +457,12 @@ fn store(
             )
             .set(conversations::awaiting_reply_since.eq(Some(at)))
             .execute(conn)?;
+            // "STOP" opts the customer out of broadcasts (never of conversations)
+            if text.trim().eq_ignore_ascii_case("stop") {
+                diesel::update(crate::db::schema::contacts::table.find(contact_id))
+                    .set(crate::db::schema::contacts::opted_out.eq(true))
+                    .execute(conn)?;
+            }
             Ok(Outcome::Message {
                 conversation_id,
                 message_id,

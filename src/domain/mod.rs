@@ -3,8 +3,10 @@
 //! (see `db::write_transaction`) and writes its audit record in it.
 
 pub mod accounts;
+pub mod approvals;
 pub mod assignments;
 pub mod audit;
+pub mod broadcasts;
 pub mod calls;
 pub mod channels;
 pub mod companies;
@@ -22,6 +24,7 @@ pub mod scale;
 pub mod sessions;
 pub mod settings;
 pub mod teams;
+pub mod templates;
 pub mod users;
 pub mod validate;
 pub mod visibility;

@@ -125,6 +125,8 @@ struct ShowPage {
     labels: Vec<String>,
     /// What the composer's picker offers (the company's shared ones and the viewer's own).
     quick_replies: Vec<crate::domain::quick_replies::QuickReply>,
+    /// The approved templates the composer may send.
+    message_templates: Vec<crate::domain::templates::Template>,
     holders: Vec<Holder>,
     can_reply: bool,
     can_close: bool,
@@ -135,12 +137,17 @@ struct ShowPage {
     reply_body: String,
 }
 
-async fn show_page(cx: &Cx, id: ConversationId, errors: FieldErrors, reply_body: String) -> Answer {
+pub(crate) async fn show_page(
+    cx: &Cx,
+    id: ConversationId,
+    errors: FieldErrors,
+    reply_body: String,
+) -> Answer {
     let can_transfer = cx.can(Permission::ConversationsTransfer);
     let can_reveal =
         cx.can(Permission::ContactsReveal) && !cx.can(Permission::ContactsViewUnmasked);
     let can_reply = cx.can(Permission::ConversationsReply);
-    let (layout, (detail, holders, reveals_left, quick_replies)) = cx
+    let (layout, (detail, holders, reveals_left, (quick_replies, message_templates))) = cx
         .read_page("Conversation", "/conversations", move |conn, me| {
             let detail = conversations::get(conn, &me.viewer, id)?;
             let holders = if can_transfer {
@@ -151,12 +158,15 @@ async fn show_page(cx: &Cx, id: ConversationId, errors: FieldErrors, reply_body:
             let reveals_left = can_reveal
                 .then(|| conversations::reveals_left(conn, me))
                 .transpose()?;
-            let quick_replies = if can_reply {
-                crate::domain::quick_replies::usable(conn, me)?
+            let composer = if can_reply {
+                (
+                    crate::domain::quick_replies::usable(conn, me)?,
+                    crate::domain::templates::approved(conn, me.company_id)?,
+                )
             } else {
-                Vec::new()
+                (Vec::new(), Vec::new())
             };
-            Ok((detail, holders, reveals_left, quick_replies))
+            Ok((detail, holders, reveals_left, composer))
         })
         .await?;
     let version = cx.state.live_version();
@@ -178,6 +188,7 @@ async fn show_page(cx: &Cx, id: ConversationId, errors: FieldErrors, reply_body:
         regions,
         live_url,
         quick_replies,
+        message_templates,
         holders,
         can_reply,
         can_close: cx.can(Permission::ConversationsClose),

@@ -12,7 +12,7 @@ use crate::web::Cx;
 
 /// The product's pages in navigation order. An entry shows only when its route is registered
 /// and the user passes the route's own rule, so the navigation and the guard cannot disagree.
-pub const NAV: [(&str, &str); 13] = [
+pub const NAV: [(&str, &str); 15] = [
     ("/conversations", "Conversations"),
     ("/calls", "Calls"),
     ("/users", "Users"),
@@ -21,6 +21,8 @@ pub const NAV: [(&str, &str); 13] = [
     ("/channels", "Channels"),
     ("/assignments", "Assignments"),
     ("/reports", "Reports"),
+    ("/templates", "Templates"),
+    ("/broadcasts", "Broadcasts"),
     ("/activity", "Activity"),
     ("/logins", "Login history"),
     ("/sessions", "Sessions"),

@@ -2,7 +2,9 @@
 //! its access rule; the guard enforces the rules and refuses any matched route without one.
 
 pub mod account;
+pub mod approvals;
 pub mod assets;
+pub mod broadcasts;
 pub mod calls;
 pub mod channels;
 pub mod context;
@@ -16,6 +18,7 @@ pub mod labels;
 pub mod layout;
 pub mod live;
 pub mod login;
+pub mod message_templates;
 pub mod metrics;
 pub mod observe;
 pub mod oversight;
@@ -77,6 +80,15 @@ const ACTIVITY_VIEW: Rule = Rule::AnyOf(&[Permission::ActivityView]);
 const SESSIONS_MANAGE: Rule = Rule::AnyOf(&[Permission::SessionsManage]);
 const REPORTS_VIEW: Rule = Rule::AnyOf(&[Permission::ReportsView]);
 const TEAMS_MANAGE: Rule = Rule::AnyOf(&[Permission::TeamsManage]);
+const TEMPLATES_MANAGE: Rule = Rule::AnyOf(&[Permission::TemplatesManage]);
+const TEMPLATES_APPROVE: Rule = Rule::AnyOf(&[Permission::TemplatesApprove]);
+/// Writers and approvers both read templates (an approver reads what they decide).
+const TEMPLATES_READ: Rule =
+    Rule::AnyOf(&[Permission::TemplatesManage, Permission::TemplatesApprove]);
+const BROADCASTS_CREATE: Rule = Rule::AnyOf(&[Permission::BroadcastsCreate]);
+const BROADCASTS_APPROVE: Rule = Rule::AnyOf(&[Permission::BroadcastsApprove]);
+const BROADCASTS_READ: Rule =
+    Rule::AnyOf(&[Permission::BroadcastsCreate, Permission::BroadcastsApprove]);
 
 /// Every route of the product. Order matters where patterns overlap: specific paths first.
 /// Numeric ids are constrained (`{id:\d+}`) so `/users/new` can never match `/users/{id}`.
@@ -155,6 +167,26 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(POST r"/conversations/{id:\d+}/labels/remove", REPLY, conversations::remove_label),
         route!(POST r"/conversations/{id:\d+}/reveal", REVEAL, conversations::reveal),
         route!(POST r"/conversations/{id:\d+}/quick-reply", REPLY, quick_replies::insert),
+        route!(POST r"/conversations/{id:\d+}/template", REPLY, message_templates::send_in_conversation),
+        route!(GET "/templates", TEMPLATES_READ, message_templates::index),
+        route!(POST "/templates", TEMPLATES_MANAGE, message_templates::create),
+        route!(GET r"/templates/{id:\d+}", TEMPLATES_READ, message_templates::show),
+        route!(POST r"/templates/{id:\d+}", TEMPLATES_MANAGE, message_templates::update),
+        route!(POST r"/templates/{id:\d+}/submit", TEMPLATES_MANAGE, message_templates::submit),
+        route!(POST r"/templates/{id:\d+}/approve", TEMPLATES_APPROVE, message_templates::approve),
+        route!(POST r"/templates/{id:\d+}/reject", TEMPLATES_APPROVE, message_templates::reject),
+        route!(GET "/broadcasts", BROADCASTS_READ, broadcasts::index),
+        route!(POST "/broadcasts", BROADCASTS_CREATE, broadcasts::create),
+        route!(GET r"/broadcasts/{id:\d+}", BROADCASTS_READ, broadcasts::show),
+        route!(POST r"/broadcasts/{id:\d+}/submit", BROADCASTS_CREATE, broadcasts::submit),
+        route!(POST r"/broadcasts/{id:\d+}/cancel", BROADCASTS_CREATE, broadcasts::cancel),
+        route!(POST r"/broadcasts/{id:\d+}/send", BROADCASTS_CREATE, broadcasts::send),
+        route!(POST r"/broadcasts/{id:\d+}/approve", BROADCASTS_APPROVE, broadcasts::approve),
+        route!(POST r"/broadcasts/{id:\d+}/reject", BROADCASTS_APPROVE, broadcasts::reject),
+        route!(GET "/approvals", Rule::SignedIn, approvals::index),
+        route!(POST r"/approvals/{id:\d+}/approve", Rule::SignedIn, approvals::approve),
+        route!(POST r"/approvals/{id:\d+}/reject", Rule::SignedIn, approvals::reject),
+        route!(POST r"/approvals/{id:\d+}/withdraw", Rule::SignedIn, approvals::withdraw),
         route!(GET "/quick-replies", Rule::SignedIn, quick_replies::index),
         route!(POST "/quick-replies", Rule::SignedIn, quick_replies::create),
         route!(POST r"/quick-replies/{id:\d+}", Rule::SignedIn, quick_replies::update),

@@ -251,6 +251,8 @@ async fn sign_in_see_navigation_sign_out(backend: Backend) {
             "Channels",
             "Assignments",
             "Reports",
+            "Templates",
+            "Broadcasts",
             "Activity",
             "Login history",
             "Sessions",

@@ -665,6 +665,8 @@ async fn agents_are_refused_supervisor_pages(app: TestApp) {
             "/channels",
             "/assignments",
             "/reports",
+            "/templates",
+            "/broadcasts",
             "/activity",
             "/logins",
             "/sessions",

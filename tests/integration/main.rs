@@ -7,6 +7,7 @@
 mod common;
 mod database;
 
+mod broadcasts;
 mod browser;
 mod cli;
 mod concurrency;

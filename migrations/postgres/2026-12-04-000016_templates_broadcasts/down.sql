@@ -1,0 +1,7 @@
+DELETE FROM role_permissions
+WHERE permission IN ('templates.approve', 'broadcasts.create', 'broadcasts.approve');
+DROP TABLE approval_requests;
+DROP TABLE broadcast_deliveries;
+DROP TABLE broadcasts;
+ALTER TABLE contacts DROP COLUMN opted_out;
+DROP TABLE message_templates;

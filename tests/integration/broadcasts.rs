@@ -1,0 +1,401 @@
+//! Message templates, broadcasts and the approvals inbox through the real App, on SQLite and
+//! on PostgreSQL: the author never approves their own template, the creator never approves
+//! their own broadcast, an approved template never changes, a broadcast goes out only once
+//! approved and never to a customer who opted out, requests expire and can be withdrawn.
+
+use crate::common::on_both_databases;
+use crate::common::{TestApp, channel, hook, id_of};
+use chrono::TimeDelta;
+use diesel::prelude::*;
+use serde_json::json;
+use switchboard::db::schema::{
+    approval_requests, audit_events, broadcasts, contacts, conversations, message_templates,
+    messages,
+};
+
+fn template_id(app: &TestApp, name: &str, version: i32) -> i64 {
+    message_templates::table
+        .filter(message_templates::name.eq(name))
+        .filter(message_templates::version.eq(version))
+        .select(message_templates::id)
+        .first(&mut app.conn())
+        .unwrap()
+}
+
+fn template_status(app: &TestApp, id: i64) -> String {
+    message_templates::table
+        .find(id)
+        .select(message_templates::status)
+        .first(&mut app.conn())
+        .unwrap()
+}
+
+fn pending_request(app: &TestApp, subject: i64) -> i64 {
+    approval_requests::table
+        .filter(approval_requests::subject_id.eq(subject))
+        .filter(approval_requests::status.eq("pending"))
+        .select(approval_requests::id)
+        .first(&mut app.conn())
+        .unwrap()
+}
+
+fn actions(app: &TestApp) -> Vec<String> {
+    audit_events::table
+        .order(audit_events::id)
+        .select(audit_events::action)
+        .load(&mut app.conn())
+        .unwrap()
+}
+
+/// The demo's pending template: its author cannot approve it, another supervisor can from
+/// the inbox; approved, it never changes (a change is version 2, a draft); agents send only
+/// approved versions, with exactly their values.
+async fn a_template_is_approved_by_someone_else_and_then_never_changes(app: TestApp) {
+    let order_update = template_id(&app, "order_update", 1);
+    assert_eq!(template_status(&app, order_update), "submitted");
+    let request = pending_request(&app, order_update);
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let mut sam = app.signed_in("DEMO", "sam").await;
+    // the author sees her request (to withdraw), not a way to approve it
+    sofia
+        .get("/approvals")
+        .await
+        .assert_status(200)
+        .assert_contains("template order_update (en) v1")
+        .assert_contains(&format!("/approvals/{request}/withdraw"))
+        .assert_lacks(&format!("/approvals/{request}/approve"));
+    sofia
+        .post(&format!("/templates/{order_update}/approve"), &[])
+        .await
+        .assert_status(409);
+    sofia
+        .post(&format!("/approvals/{request}/approve"), &[])
+        .await
+        .assert_status(409);
+    assert_eq!(template_status(&app, order_update), "submitted");
+    // a rejection needs a reason
+    sam.get("/approvals")
+        .await
+        .assert_contains(&format!("/approvals/{request}/approve"));
+    sam.post(
+        &format!("/templates/{order_update}/reject"),
+        &[("reason", " ")],
+    )
+    .await
+    .assert_status(422);
+    sam.post(&format!("/approvals/{request}/approve"), &[])
+        .await
+        .assert_status(303);
+    assert_eq!(template_status(&app, order_update), "approved");
+    // approved, it never changes: a change is version 2, a draft
+    let body_before: String = message_templates::table
+        .find(order_update)
+        .select(message_templates::body)
+        .first(&mut app.conn())
+        .unwrap();
+    let changed = sofia
+        .post(
+            &format!("/templates/{order_update}"),
+            &[
+                ("category", "utility"),
+                ("body", "Hi {{1}}, order {{2}} left our warehouse."),
+            ],
+        )
+        .await;
+    changed.assert_status(303);
+    let version_two = template_id(&app, "order_update", 2);
+    assert_eq!(
+        changed.location(),
+        Some(format!("/templates/{version_two}").as_str())
+    );
+    assert_eq!(template_status(&app, version_two), "draft");
+    let body_after: String = message_templates::table
+        .find(order_update)
+        .select(message_templates::body)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(body_before, body_after);
+    // bad drafts: 422, nothing saved
+    let count = || -> i64 {
+        message_templates::table
+            .count()
+            .get_result(&mut app.conn())
+            .unwrap()
+    };
+    let before = count();
+    sofia.get("/templates").await;
+    for (name, language, body) in [
+        ("Bad Name", "en", "Hello"),
+        ("fine", "english", "Hello"),
+        ("fine", "en", "Hello {{2}}"),
+        ("fine", "en", "Hello {{name}}"),
+        ("order_update", "en", "Hello"),
+    ] {
+        sofia
+            .post(
+                "/templates",
+                &[
+                    ("name", name),
+                    ("language", language),
+                    ("category", "utility"),
+                    ("body", body),
+                ],
+            )
+            .await
+            .assert_status(422);
+    }
+    assert_eq!(count(), before);
+
+    // agents: no template pages; the composer sends approved versions only, values filled
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    alice.get("/templates").await.assert_status(403);
+    let alice_id = id_of(&app, "DEMO", "alice");
+    let hers: i64 = conversations::table
+        .filter(conversations::assignee_id.eq(alice_id))
+        .order(conversations::id)
+        .select(conversations::id)
+        .first(&mut app.conn())
+        .unwrap();
+    alice
+        .get(&format!("/conversations/{hers}"))
+        .await
+        .assert_contains("order_update (en)")
+        .assert_lacks(&format!(r#"<option value="{version_two}""#));
+    let path = format!("/conversations/{hers}/template");
+    let (approved, draft) = (order_update.to_string(), version_two.to_string());
+    alice
+        .post(&path, &[("template_id", &approved), ("values", "Ann")])
+        .await
+        .assert_status(422);
+    alice
+        .post(
+            &path,
+            &[
+                ("template_id", &draft),
+                ("values", "Ann"),
+                ("values", "A-17"),
+            ],
+        )
+        .await
+        .assert_status(404);
+    alice
+        .post(
+            &path,
+            &[
+                ("template_id", &approved),
+                ("values", "Ann"),
+                ("values", "A-17"),
+                ("values", ""),
+            ],
+        )
+        .await
+        .assert_status(303);
+    let last: String = messages::table
+        .filter(messages::conversation_id.eq(hers))
+        .order(messages::id.desc())
+        .select(messages::body)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(last, "Hello Ann, your order A-17 is on its way.");
+    let recorded = actions(&app);
+    for action in ["approval.request", "approval.decide", "template.version"] {
+        assert!(recorded.iter().any(|a| a == action), "{action}");
+    }
+}
+
+/// A broadcast is sent only once a second person approved it, to every contact of its channel
+/// that the sender sees — except one who said STOP — one message in each one's conversation.
+async fn a_broadcast_needs_a_second_person_and_skips_opt_outs(app: TestApp) {
+    let (sms, token) = channel(&app, "SMS");
+    // a customer opts out by writing STOP
+    let mut inbound = app.client();
+    hook(
+        &mut inbound,
+        sms,
+        &token,
+        json!({"external_id": "stop-1", "contact": {"name": "Quiet Customer", "phone": "+44 7700 900111"}, "text": "STOP"}),
+    )
+    .await
+    .assert_status(201);
+    let quiet: i64 = contacts::table
+        .filter(contacts::name.eq("Quiet Customer"))
+        .select(contacts::id)
+        .first(&mut app.conn())
+        .unwrap();
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let mut sam = app.signed_in("DEMO", "sam").await;
+    let welcome = template_id(&app, "welcome", 1).to_string();
+    sofia.get("/broadcasts").await.assert_status(200);
+    // bad drafts first: an unapproved template, a foreign channel, a missing label
+    let order_update = template_id(&app, "order_update", 1).to_string();
+    let acme = crate::common::channel_id(&app, "Acme WhatsApp").to_string();
+    for fields in [
+        vec![
+            ("name", "Offer"),
+            ("channel_id", &sms.to_string()[..]),
+            ("template_id", &order_update[..]),
+        ],
+        vec![
+            ("name", "Offer"),
+            ("channel_id", &acme[..]),
+            ("template_id", &welcome[..]),
+        ],
+        vec![
+            ("name", "Offer"),
+            ("channel_id", &sms.to_string()[..]),
+            ("template_id", &welcome[..]),
+            ("label", "no-such-label"),
+        ],
+        vec![
+            ("name", "Offer"),
+            ("channel_id", &sms.to_string()[..]),
+            ("template_id", &welcome[..]),
+            ("last_contact_after", "yesterday"),
+        ],
+    ] {
+        sofia.post("/broadcasts", &fields).await.assert_status(422);
+    }
+    let drafted = sofia
+        .post(
+            "/broadcasts",
+            &[
+                ("name", "Free shipping week"),
+                ("channel_id", &sms.to_string()),
+                ("template_id", &welcome),
+            ],
+        )
+        .await;
+    drafted.assert_status(303);
+    let id: i64 = broadcasts::table
+        .select(broadcasts::id)
+        .first(&mut app.conn())
+        .unwrap();
+    // the audience: SMS contacts but the one who opted out; shown as a number only
+    let sms_contacts: Vec<i64> = conversations::table
+        .filter(conversations::channel_id.eq(sms))
+        .select(conversations::contact_id)
+        .distinct()
+        .load(&mut app.conn())
+        .unwrap();
+    let expected = sms_contacts.len() - 1;
+    let page = sofia.get(&format!("/broadcasts/{id}")).await;
+    page.assert_status(200)
+        .assert_contains(&format!(r#"<dd id="audience">{expected} contacts</dd>"#))
+        .assert_lacks("+44 7700 900111");
+    let send = format!("/broadcasts/{id}/send");
+    sofia.post(&send, &[]).await.assert_status(409);
+    sofia
+        .post(&format!("/broadcasts/{id}/submit"), &[])
+        .await
+        .assert_status(303);
+    sofia.post(&send, &[]).await.assert_status(409);
+    sofia
+        .post(&format!("/broadcasts/{id}/approve"), &[])
+        .await
+        .assert_status(409);
+    sam.get(&format!("/broadcasts/{id}"))
+        .await
+        .assert_contains(r#"id="approve""#);
+    sam.post(&format!("/broadcasts/{id}/approve"), &[])
+        .await
+        .assert_status(303);
+    sofia.post(&send, &[]).await.assert_status(303);
+    let sent_to: Vec<i64> = messages::table
+        .inner_join(conversations::table)
+        .filter(messages::body.like("Hello from Demo Trading Co.!%"))
+        .select(conversations::contact_id)
+        .load(&mut app.conn())
+        .unwrap();
+    assert_eq!(sent_to.len(), expected);
+    assert!(
+        !sent_to.contains(&quiet),
+        "an opted-out customer got a broadcast"
+    );
+    let mut distinct = sent_to.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), sent_to.len(), "one message per contact");
+    sofia
+        .get(&format!("/broadcasts/{id}"))
+        .await
+        .assert_contains(&format!("{expected} of {expected} sent (100 %)"))
+        .assert_contains(r#"id="broadcast-status">sent<"#);
+    sofia.post(&send, &[]).await.assert_status(409);
+    sofia
+        .post(&format!("/broadcasts/{id}/cancel"), &[])
+        .await
+        .assert_status(409);
+    let recorded = actions(&app);
+    for action in [
+        "broadcast.create",
+        "approval.request",
+        "approval.decide",
+        "broadcast.send",
+        "broadcast.sent",
+    ] {
+        assert!(recorded.iter().any(|a| a == action), "{action}");
+    }
+    // agents have no broadcast pages
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    alice.get("/broadcasts").await.assert_status(403);
+    alice
+        .get(&format!("/broadcasts/{id}"))
+        .await
+        .assert_status(403);
+}
+
+/// A requester withdraws their request (the subject is a draft again); nobody else can; an
+/// unanswered request expires after 7 days and cannot be decided then.
+async fn requests_are_withdrawn_or_expire(app: TestApp) {
+    let order_update = template_id(&app, "order_update", 1);
+    let request = pending_request(&app, order_update);
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let mut sam = app.signed_in("DEMO", "sam").await;
+    sam.get("/approvals").await;
+    sam.post(&format!("/approvals/{request}/withdraw"), &[])
+        .await
+        .assert_status(403);
+    sofia.get("/approvals").await;
+    sofia
+        .post(&format!("/approvals/{request}/withdraw"), &[])
+        .await
+        .assert_status(303);
+    assert_eq!(template_status(&app, order_update), "draft");
+    sam.post(&format!("/approvals/{request}/approve"), &[])
+        .await
+        .assert_status(409);
+    // submitted again, then left unanswered past its time
+    sofia
+        .post(&format!("/templates/{order_update}/submit"), &[])
+        .await
+        .assert_status(303);
+    app.clock().advance(TimeDelta::days(8));
+    // a week later: a new session
+    let mut sam = app.signed_in("DEMO", "sam").await;
+    sam.get("/approvals")
+        .await
+        .assert_contains(r#"id="no-approvals""#);
+    sam.post(&format!("/templates/{order_update}/approve"), &[])
+        .await
+        .assert_status(409)
+        .assert_contains("expired");
+    // the minutely sweep records it and makes the template a draft again
+    let swept = switchboard::db::write_transaction(&mut app.conn(), |conn| {
+        switchboard::domain::approvals::expire_due(conn, app.clock().now())
+    })
+    .unwrap();
+    assert_eq!(swept, 1);
+    assert_eq!(template_status(&app, order_update), "draft");
+    let expired: i64 = approval_requests::table
+        .filter(approval_requests::status.eq("expired"))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(expired, 1);
+}
+
+on_both_databases!(
+    a_template_is_approved_by_someone_else_and_then_never_changes,
+    a_broadcast_needs_a_second_person_and_skips_opt_outs,
+    requests_are_withdrawn_or_expire,
+);
