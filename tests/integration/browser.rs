@@ -102,6 +102,18 @@ impl Browser {
         self.wait_for(css).await.text().await.unwrap()
     }
 
+    /// Waits until the element with this id reads exactly `text` (after a page load).
+    async fn wait_for_text(&self, id: &str, text: &str) {
+        self.c
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::XPath(&format!(
+                "//*[@id='{id}' and normalize-space(.)='{text}']"
+            )))
+            .await
+            .unwrap_or_else(|err| panic!("#{id} never read {text}: {err}"));
+    }
+
     async fn click(&self, css: &str) {
         self.wait_for(css).await.click().await.unwrap();
     }
@@ -698,6 +710,74 @@ async fn a_supervisor_reads_the_reports(backend: Backend) {
     b.close().await;
 }
 
+/// A supervisor drafts a broadcast and submits it; a second supervisor approves it from the
+/// approvals inbox; the first sends it, and a recipient's conversation shows the message.
+async fn a_broadcast_goes_out_once_a_second_supervisor_approves(backend: Backend) {
+    use diesel::prelude::*;
+    use switchboard::db::schema::{channels, conversations};
+    let demo = Demo::start(backend);
+    let b = demo.browser().await;
+    b.sign_in("DEMO", "sofia", PASSWORD).await;
+    b.wait_for("#main-nav").await;
+    b.click("#main-nav a[href='/broadcasts']").await;
+    b.fill("#new-broadcast", &[("name", "Free shipping week")])
+        .await;
+    b.wait_for("#new-broadcast select[name=channel_id]")
+        .await
+        .select_by_label("Telegram")
+        .await
+        .unwrap();
+    b.wait_for("#new-broadcast select[name=template_id]")
+        .await
+        .select_by_label("welcome (en) v1")
+        .await
+        .unwrap();
+    b.submit("#new-broadcast").await;
+    b.click("#submit-broadcast").await;
+    b.wait_for_text("broadcast-status", "submitted").await;
+    // the creator is offered no way to approve it
+    assert_eq!(b.count("#approve").await, 0);
+    b.sign_out().await;
+
+    b.sign_in("DEMO", "sam", PASSWORD).await;
+    b.wait_for("#main-nav").await;
+    b.go("/approvals").await;
+    b.click("section[id^=approval-]:has(a[href^='/broadcasts/']) form[action$='/approve'] button")
+        .await;
+    b.wait_for(".flash").await;
+    b.sign_out().await;
+
+    b.sign_in("DEMO", "sofia", PASSWORD).await;
+    b.wait_for("#main-nav").await;
+    b.go("/broadcasts").await;
+    b.click("#broadcasts a").await;
+    b.wait_for_text("broadcast-status", "approved").await;
+    b.click("#send-broadcast").await;
+    b.wait_for_text("broadcast-status", "sent").await;
+    let progress = b.text("#progress").await;
+    assert!(progress.ends_with("(100 %)"), "{progress}");
+    b.screenshot("broadcast-sent").await;
+    // a recipient's conversation shows it
+    let telegram: i64 = channels::table
+        .filter(channels::name.eq("Telegram"))
+        .select(channels::id)
+        .first(&mut demo.server.conn())
+        .unwrap();
+    let recipient: i64 = conversations::table
+        .filter(conversations::channel_id.eq(telegram))
+        .order(conversations::last_message_at.desc())
+        .select(conversations::id)
+        .first(&mut demo.server.conn())
+        .unwrap();
+    b.go(&format!("/conversations/{recipient}")).await;
+    let timeline = b.text("#timeline").await;
+    assert!(
+        timeline.contains("Hello from Demo Trading Co.!"),
+        "{timeline}"
+    );
+    b.close().await;
+}
+
 // A SQLite and a PostgreSQL browser test for each flow.
 /// A customer writes in; the agent the chat is routed to sees it appear in their open list
 /// within 3 s, with no reload (the page keeps a marker the test set on it), and their badge
@@ -766,6 +846,7 @@ async fn a_new_chat_appears_in_the_agents_open_list(backend: Backend) {
 
 on_both_databases!(
     browser:
+    a_broadcast_goes_out_once_a_second_supervisor_approves,
     a_new_chat_appears_in_the_agents_open_list,
     a_supervisor_reads_the_reports,
     an_agent_works_on_a_phone,
