@@ -199,6 +199,7 @@ text_enum!(
     ApprovalKind {
         Template = "template",
         Broadcast = "broadcast",
+        RoleRaise = "role_raise",
     }
 );
 

@@ -29,6 +29,7 @@ diesel::table! {
         phone_region -> Text,
         default_capacity -> Integer,
         reroute_offline_minutes -> Integer,
+        approve_role_raises -> Bool,
     }
 }
 
@@ -183,6 +184,7 @@ diesel::table! {
         company_id -> BigInt,
         kind -> Text,
         subject_id -> BigInt,
+        payload -> Nullable<Text>,
         permission -> Text,
         summary -> Text,
         requested_by_id -> BigInt,

@@ -25,6 +25,8 @@ pub struct Request {
     pub company_id: CompanyId,
     pub kind: ApprovalKind,
     pub subject_id: i64,
+    /// What is applied on approval, for requests that carry it (a role raise).
+    pub payload: Option<String>,
     pub permission: String,
     pub summary: String,
     pub requested_by_id: UserId,
@@ -42,6 +44,7 @@ impl Request {
         match self.kind {
             ApprovalKind::Template => format!("/templates/{}", self.subject_id),
             ApprovalKind::Broadcast => format!("/broadcasts/{}", self.subject_id),
+            ApprovalKind::RoleRaise => format!("/roles/{}", self.subject_id),
         }
     }
 
@@ -59,12 +62,26 @@ pub fn open(
     permission: Permission,
     summary: &str,
 ) -> Result<ApprovalId, AppError> {
+    open_with(conn, me, kind, subject_id, permission, summary, None)
+}
+
+/// [`open`], with what to apply once approved.
+pub fn open_with(
+    conn: &mut DbConnection,
+    me: &Caller,
+    kind: ApprovalKind,
+    subject_id: i64,
+    permission: Permission,
+    summary: &str,
+    payload: Option<&str>,
+) -> Result<ApprovalId, AppError> {
     let at = now();
     let id: ApprovalId = diesel::insert_into(approval_requests::table)
         .values((
             approval_requests::company_id.eq(me.company_id),
             approval_requests::kind.eq(kind),
             approval_requests::subject_id.eq(subject_id),
+            approval_requests::payload.eq(payload),
             approval_requests::permission.eq(permission.key()),
             approval_requests::summary.eq(summary),
             approval_requests::requested_by_id.eq(me.user_id()),
@@ -221,6 +238,8 @@ fn back_to_draft(conn: &mut DbConnection, request: &Request) -> Result<(), AppEr
             .set(broadcasts::status.eq(BroadcastStatus::Draft))
             .execute(conn)?;
         }
+        // the role simply keeps its permissions
+        ApprovalKind::RoleRaise => {}
     }
     Ok(())
 }

@@ -34,6 +34,8 @@ pub struct Company {
     pub default_capacity: i32,
     /// Minutes offline after which a user's open conversations are routed again (0: never).
     pub reroute_offline_minutes: i32,
+    /// Adding permissions to a role in use waits for a second person's approval.
+    pub approve_role_raises: bool,
 }
 
 impl Company {

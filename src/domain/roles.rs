@@ -305,8 +305,29 @@ pub fn create_custom(
     Ok(id)
 }
 
+/// What became of a role edit.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RoleChange {
+    Applied,
+    /// It raises a role in use where the company wants a second person: it waits as this
+    /// approval request, applied once approved.
+    Requested(crate::core::ids::ApprovalId),
+}
+
+/// What a role-raise request applies once approved.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Raise {
+    name: String,
+    permissions: Vec<String>,
+    teams_only: bool,
+    /// The role's version when asked: a role changed since is not changed by an old request.
+    version: i64,
+}
+
 /// Renames a custom role and replaces its permissions; bumps its version so every open
-/// session of its members, on every instance, uses the new set on its next request.
+/// session of its members, on every instance, uses the new set on its next request. Where the
+/// company asks for it, a change that lets a role in use do more (a permission added, the team
+/// limit lifted) waits for a second person's approval instead.
 pub fn update_custom(
     conn: &mut DbConnection,
     me: &Caller,
@@ -314,8 +335,8 @@ pub fn update_custom(
     name: &str,
     permission_keys: &[String],
     teams_only: bool,
-) -> Result<(), AppError> {
-    let (company_id, actor, actor_permissions) = (me.company_id, &me.actor, me.permissions());
+) -> Result<RoleChange, AppError> {
+    let (company_id, actor_permissions) = (me.company_id, me.permissions());
     let role = get(conn, company_id, role_id)?;
     if role.is_builtin() {
         return Err(AppError::Conflict(format!(
@@ -339,9 +360,84 @@ pub fn update_custom(
     // nothing the actor lacks may be added.
     refuse_escalation(before, actor_permissions)?;
     refuse_escalation(permissions, actor_permissions)?;
+    let raises = !before.covers(permissions);
+    if raises
+        && !members(conn, company_id, role.id)?.is_empty()
+        && raises_need_approval(conn, company_id)?
+    {
+        use crate::core::status::ApprovalKind;
+        if crate::domain::approvals::pending_about(
+            conn,
+            company_id,
+            ApprovalKind::RoleRaise,
+            role.id.0,
+        )?
+        .is_some()
+        {
+            return Err(AppError::Conflict(format!(
+                "A change of the role {} already waits for approval: decide or withdraw it first.",
+                role.name
+            )));
+        }
+        let raise = Raise {
+            name: name.clone(),
+            permissions: permissions.iter().map(|p| p.key().to_string()).collect(),
+            teams_only,
+            version: role.version,
+        };
+        let payload = serde_json::to_string(&raise)
+            .map_err(|err| AppError::internal(format!("role raise payload: {err}")))?;
+        let (added, _) = difference(before, permissions);
+        let lifted = if before.limited_to_teams() && !teams_only {
+            "; the team limit lifted"
+        } else {
+            ""
+        };
+        let id = crate::domain::approvals::open_with(
+            conn,
+            me,
+            ApprovalKind::RoleRaise,
+            role.id.0,
+            Permission::RolesManage,
+            &format!("role {}: add {}{lifted}", role.name, describe(added)),
+            Some(&payload),
+        )?;
+        return Ok(RoleChange::Requested(id));
+    }
+    apply_update(conn, me, &role, &name, permissions, before)?;
+    Ok(RoleChange::Applied)
+}
+
+fn raises_need_approval(conn: &mut DbConnection, company_id: CompanyId) -> Result<bool, AppError> {
+    use crate::db::schema::companies;
+    Ok(companies::table
+        .find(company_id)
+        .select(companies::approve_role_raises)
+        .first(conn)?)
+}
+
+/// (added, removed) from `before` to `after`.
+fn difference(before: PermissionSet, after: PermissionSet) -> (PermissionSet, PermissionSet) {
+    (
+        after.iter().filter(|p| !before.contains(*p)).collect(),
+        before.iter().filter(|p| !after.contains(*p)).collect(),
+    )
+}
+
+/// Writes a checked role change, its version bump and its record.
+fn apply_update(
+    conn: &mut DbConnection,
+    me: &Caller,
+    role: &Role,
+    name: &str,
+    permissions: PermissionSet,
+    before: PermissionSet,
+) -> Result<(), AppError> {
+    let (company_id, actor) = (me.company_id, &me.actor);
+    let teams_only = permissions.limited_to_teams();
     diesel::update(roles::table.filter(roles::id.eq(role.id)))
         .set((
-            roles::name.eq(&name),
+            roles::name.eq(name),
             roles::teams_only.eq(teams_only),
             roles::version.eq(roles::version + 1),
             roles::updated_at.eq(now()),
@@ -357,14 +453,7 @@ pub fn update_custom(
             ))
             .execute(conn)?;
     }
-    let added: PermissionSet = permissions
-        .iter()
-        .filter(|p| !before.contains(*p))
-        .collect();
-    let removed: PermissionSet = before
-        .iter()
-        .filter(|p| !permissions.contains(*p))
-        .collect();
+    let (added, removed) = difference(before, permissions);
     let renamed = if name == role.name {
         String::new()
     } else {
@@ -380,13 +469,70 @@ pub fn update_custom(
         )
     };
     audit::Entry::new(company_id, actor, "role.update")
-        .on("role", role.id, &name)
+        .on("role", role.id, name)
         .saying(format!(
             "role {name}: {renamed}added {}; removed {}{limit}",
             describe(added),
             describe(removed)
         ))
         .write(conn)
+}
+
+/// Decides a waiting raise of a role: by another holder of `roles.manage` who also holds
+/// everything it grants (403 otherwise); approved, it is applied in the same transaction, as
+/// that person's change — unless the role changed since it was asked (409).
+pub fn decide_raise(
+    conn: &mut DbConnection,
+    me: &Caller,
+    role_id: RoleId,
+    approve: bool,
+    reason: &str,
+) -> Result<(), AppError> {
+    use crate::core::status::ApprovalKind;
+    let role = get(conn, me.company_id, role_id)?;
+    let Some(request) = crate::domain::approvals::pending_about(
+        conn,
+        me.company_id,
+        ApprovalKind::RoleRaise,
+        role.id.0,
+    )?
+    else {
+        return Err(AppError::Conflict(
+            "No change of this role waits for a decision.".into(),
+        ));
+    };
+    let raise: Raise = serde_json::from_str(request.payload.as_deref().unwrap_or(""))
+        .map_err(|err| AppError::internal(format!("role raise payload: {err}")))?;
+    let permissions = PermissionSet::from_keys(raise.permissions.iter().map(String::as_str))
+        .with_teams_only(raise.teams_only);
+    let before = permissions_of(conn, role.id)?;
+    refuse_escalation(permissions, me.permissions())?;
+    refuse_escalation(before, me.permissions())?;
+    let reason = reason.trim();
+    if !approve && (reason.is_empty() || reason.chars().count() > 500) {
+        return Err(AppError::field(
+            "reason",
+            "Say why it is rejected (at most 500 characters).",
+        ));
+    }
+    if approve && role.version != raise.version {
+        return Err(AppError::Conflict(format!(
+            "The role {} changed after this was asked: reject it and ask again.",
+            role.name
+        )));
+    }
+    crate::domain::approvals::decide(
+        conn,
+        me,
+        ApprovalKind::RoleRaise,
+        role.id.0,
+        approve,
+        (!approve).then_some(reason),
+    )?;
+    if approve {
+        apply_update(conn, me, &role, &raise.name, permissions, before)?;
+    }
+    Ok(())
 }
 
 /// Deletes an empty custom role; a role still held by someone is a 409 naming them.

@@ -33,6 +33,8 @@ pub struct SettingsForm {
     /// Minutes offline before a user's open conversations are routed again (0: never); empty
     /// keeps the current value.
     pub reroute_offline_minutes: String,
+    /// Raising a role in use needs a second person's approval.
+    pub approve_role_raises: Option<String>,
 }
 
 /// The settings as stored: one row of `companies`, read and written as one change set.
@@ -55,6 +57,7 @@ struct SecuritySettings {
     phone_region: String,
     default_capacity: i32,
     reroute_offline_minutes: i32,
+    approve_role_raises: bool,
 }
 
 impl SecuritySettings {
@@ -153,6 +156,11 @@ impl SecuritySettings {
                 self.reroute_offline_minutes,
                 after.reroute_offline_minutes,
             ),
+            flag(
+                "approval to raise a role in use",
+                self.approve_role_raises,
+                after.approve_role_raises,
+            ),
             (self.phone_region != after.phone_region).then(|| {
                 format!(
                     "phone region {} → {}",
@@ -186,6 +194,7 @@ impl SettingsForm {
             phone_region: company.phone_region().code(),
             default_capacity: company.default_capacity.to_string(),
             reroute_offline_minutes: company.reroute_offline_minutes.to_string(),
+            approve_role_raises: flag(company.approve_role_raises),
         }
     }
 }
@@ -325,6 +334,7 @@ pub fn update(conn: &mut DbConnection, me: &Caller, form: &SettingsForm) -> Resu
         phone_region: region.code(),
         default_capacity,
         reroute_offline_minutes: reroute_after,
+        approve_role_raises: form.approve_role_raises.is_some(),
     };
     let changes = before.changes_to(&settings);
     if changes.is_empty() {

@@ -5,10 +5,10 @@
 use actix_web::web::Path;
 use askama::Template;
 
-use crate::core::ids::{ApprovalId, BroadcastId, TemplateId};
+use crate::core::ids::{ApprovalId, BroadcastId, RoleId, TemplateId};
 use crate::core::status::ApprovalKind;
 use crate::domain::approvals::{self, InboxLine};
-use crate::domain::{broadcasts, templates};
+use crate::domain::{broadcasts, roles, templates};
 use crate::error::{FieldErrors, FieldsApart};
 use crate::web::layout::Layout;
 use crate::web::message_templates::DecisionForm;
@@ -50,6 +50,9 @@ async fn decide(cx: Cx, id: ApprovalId, approve: bool, reason: String) -> Answer
                 }
                 ApprovalKind::Broadcast => {
                     broadcasts::decide(conn, me, BroadcastId(request.subject_id), approve, &reason)
+                }
+                ApprovalKind::RoleRaise => {
+                    roles::decide_raise(conn, me, RoleId(request.subject_id), approve, &reason)
                 }
             }
         })

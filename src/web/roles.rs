@@ -186,9 +186,14 @@ pub async fn update(cx: Cx, id: Path<RoleId>, Form(form): Form<RoleForm>) -> Ans
         .await
         .fields_apart()?
     {
-        Ok(()) => Ok(cx.done(
+        Ok(roles::RoleChange::Applied) => Ok(cx.done(
             "The role was saved. Its members have the new permissions at once.",
             format!("/roles/{id}"),
+        )),
+        Ok(roles::RoleChange::Requested(_)) => Ok(cx.done(
+            "Adding to a role people hold needs a second person's approval here: the change \
+             waits in Approvals and applies once approved.",
+            "/approvals",
         )),
         Err(errors) => show_page(&cx, id, Some(form), errors).await,
     }

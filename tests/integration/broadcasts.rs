@@ -399,3 +399,109 @@ on_both_databases!(
     a_broadcast_needs_a_second_person_and_skips_opt_outs,
     requests_are_withdrawn_or_expire,
 );
+
+/// Where the company asks for it, adding a permission to a role people hold waits for a second
+/// person who holds it too; approved, it applies at once; removing one, or changing a role
+/// nobody holds, needs nobody.
+async fn raising_a_role_in_use_waits_for_a_second_person(app: TestApp) {
+    use switchboard::core::permissions::Permission;
+    use switchboard::db::schema::companies;
+    diesel::update(companies::table.filter(companies::code.eq("DEMO")))
+        .set(companies::approve_role_raises.eq(true))
+        .execute(&mut app.conn())
+        .unwrap();
+    crate::common::give_role(&app, "dana", "Desk", &[Permission::UsersView]);
+    crate::common::give_role(
+        &app,
+        "bob",
+        "Role keeper",
+        &[Permission::RolesManage, Permission::UsersView],
+    );
+    let desk = crate::common::role_id(&app, "DEMO", "Desk");
+    let held = |app: &TestApp| -> Vec<String> {
+        switchboard::db::schema::role_permissions::table
+            .filter(switchboard::db::schema::role_permissions::role_id.eq(desk))
+            .order(switchboard::db::schema::role_permissions::permission)
+            .select(switchboard::db::schema::role_permissions::permission)
+            .load(&mut app.conn())
+            .unwrap()
+    };
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia.get(&format!("/roles/{desk}")).await;
+    let asked = sofia
+        .post(
+            &format!("/roles/{desk}"),
+            &[
+                ("name", "Desk"),
+                ("permissions", "users.view"),
+                ("permissions", "reports.view"),
+            ],
+        )
+        .await;
+    asked.assert_status(303);
+    assert_eq!(asked.location(), Some("/approvals"));
+    assert_eq!(held(&app), ["users.view"], "nothing applied yet");
+    let mut dana = app.signed_in("DEMO", "dana").await;
+    dana.get("/reports").await.assert_status(403);
+    let request: i64 = approval_requests::table
+        .filter(approval_requests::kind.eq("role_raise"))
+        .select(approval_requests::id)
+        .first(&mut app.conn())
+        .unwrap();
+    sofia
+        .get("/approvals")
+        .await
+        .assert_contains("role Desk: add reports.view");
+    // not the requester; not someone who lacks what is added
+    sofia
+        .post(&format!("/approvals/{request}/approve"), &[])
+        .await
+        .assert_status(409);
+    let mut bob = app.signed_in("DEMO", "bob").await;
+    bob.get("/approvals").await;
+    bob.post(&format!("/approvals/{request}/approve"), &[])
+        .await
+        .assert_status(403);
+    assert_eq!(held(&app), ["users.view"]);
+    // a second change waits its turn
+    sofia
+        .post(
+            &format!("/roles/{desk}"),
+            &[
+                ("name", "Desk"),
+                ("permissions", "users.view"),
+                ("permissions", "logins.view"),
+            ],
+        )
+        .await
+        .assert_status(409);
+    let mut sam = app.signed_in("DEMO", "sam").await;
+    sam.get("/approvals").await;
+    sam.post(&format!("/approvals/{request}/approve"), &[])
+        .await
+        .assert_status(303);
+    assert_eq!(held(&app), ["reports.view", "users.view"]);
+    dana.get("/reports").await.assert_status(200);
+    let by: Option<i64> = audit_events::table
+        .filter(audit_events::action.eq("role.update"))
+        .order(audit_events::id.desc())
+        .select(audit_events::actor_id)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(
+        by,
+        Some(id_of(&app, "DEMO", "sam")),
+        "recorded as the approver's change"
+    );
+    // taking a permission away needs nobody
+    sofia
+        .post(
+            &format!("/roles/{desk}"),
+            &[("name", "Desk"), ("permissions", "users.view")],
+        )
+        .await
+        .assert_status(303);
+    assert_eq!(held(&app), ["users.view"]);
+}
+
+on_both_databases!(raising_a_role_in_use_waits_for_a_second_person);

@@ -274,6 +274,7 @@ on_both_databases!(
 /// A database from before labels were records gains one record per free-text label, every
 /// labelled conversation pointing at it (and the migration can be reverted).
 async fn free_text_labels_become_records(app: TestApp) {
+    let company = crate::common::company_id(&app, "DEMO");
     let mut conn = app.conn();
     // back to just before labels became records
     loop {
@@ -282,7 +283,6 @@ async fn free_text_labels_become_records(app: TestApp) {
             break;
         }
     }
-    let company = crate::common::company_id(&app, "DEMO");
     let some: Vec<i64> = conversations::table
         .filter(conversations::company_id.eq(company))
         .order(conversations::id)

@@ -209,16 +209,30 @@ async fn a_read_only_sqlite_file_refuses_changes_and_recovers() {
 
     set_mode(&file, 0o644);
     // back by itself within moments (new connections are tried again after a failed one
-    // within a second), and then every change is accepted: no connection opened in the
-    // read-only period is kept
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while failed_sign_ins(&base, 24).await.contains(&503) {
-        assert!(Instant::now() < deadline, "still refusing changes");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    for _ in 0..3 {
-        let after = failed_sign_ins(&base, 24).await;
-        assert!(after.iter().all(|code| *code == 401), "{after:?}");
+    // within a second), and then every change is accepted: three rounds of 24 in a row
+    // without a refusal. A connection attempt that failed just before the file came back
+    // makes the pool fail fast for up to a second (`db::Health`), and on a loaded machine such
+    // a second can fall after a first clean round: what must hold is that the refusals stop
+    // for good, which a read-only connection kept in the pool would prevent.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut clean_rounds = 0;
+    let mut last = Vec::new();
+    while clean_rounds < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "still refusing changes: {last:?}"
+        );
+        last = failed_sign_ins(&base, 24).await;
+        if last.iter().all(|code| *code == 401) {
+            clean_rounds += 1;
+        } else {
+            assert!(
+                last.iter().all(|code| [401, 503].contains(code)),
+                "{last:?}"
+            );
+            clean_rounds = 0;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
     assert_eq!(status(&http, format!("{base}/readyz")).await.0, 200);
 }

@@ -59,13 +59,16 @@ CREATE TABLE broadcast_deliveries (
     PRIMARY KEY (broadcast_id, contact_id)
 );
 
--- Requests for a second person's decision: a template version, a broadcast. Each names the
--- permission needed to decide it; the requester never decides their own; they expire.
+-- Requests for a second person's decision: a template version, a broadcast, a raise of a role
+-- in use. Each names the permission needed to decide it; the requester never decides their
+-- own; they expire.
 CREATE TABLE approval_requests (
     id BIGSERIAL PRIMARY KEY,
     company_id BIGINT NOT NULL REFERENCES companies(id),
-    kind TEXT NOT NULL CHECK (kind IN ('template', 'broadcast')),
+    kind TEXT NOT NULL CHECK (kind IN ('template', 'broadcast', 'role_raise')),
     subject_id BIGINT NOT NULL,
+    -- what is applied on approval (a role raise: the role's new name, permissions and limit)
+    payload TEXT,
     permission TEXT NOT NULL,
     summary TEXT NOT NULL,
     requested_by_id BIGINT NOT NULL REFERENCES users(id),
@@ -78,6 +81,9 @@ CREATE TABLE approval_requests (
 );
 CREATE INDEX approval_requests_pending ON approval_requests (company_id, status, created_at);
 CREATE INDEX approval_requests_subject ON approval_requests (kind, subject_id, status);
+
+-- A company may require a second person's approval to add permissions to a role in use.
+ALTER TABLE companies ADD COLUMN approve_role_raises BOOLEAN NOT NULL DEFAULT FALSE;
 
 -- the Supervisor role holds every permission, the new ones included
 INSERT INTO role_permissions (role_id, permission)
