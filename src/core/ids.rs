@@ -53,4 +53,5 @@ ids! {
     TemplateId;
     BroadcastId;
     ApprovalId;
+    NotificationId;
 }

@@ -198,6 +198,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    notifications (id) {
+        id -> BigInt,
+        company_id -> BigInt,
+        user_id -> BigInt,
+        kind -> Text,
+        summary -> Text,
+        link -> Nullable<Text>,
+        created_at -> Timestamp,
+        read_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     broadcast_deliveries (broadcast_id, contact_id) {
         broadcast_id -> BigInt,
         contact_id -> BigInt,
@@ -439,4 +452,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     broadcasts,
     broadcast_deliveries,
     approval_requests,
+    notifications,
 );

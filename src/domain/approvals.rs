@@ -12,7 +12,7 @@ use crate::core::permissions::Permission;
 use crate::core::status::{ApprovalKind, ApprovalStatus, BroadcastStatus, TemplateStatus};
 use crate::db::DbConnection;
 use crate::db::schema::{approval_requests, broadcasts, message_templates, users};
-use crate::domain::{Caller, audit, now};
+use crate::domain::{Caller, audit, notifications, now};
 use crate::error::AppError;
 
 /// How long a request waits for a decision.
@@ -98,6 +98,15 @@ pub fn open_with(
             permission.key()
         ))
         .write(conn)?;
+    let deciders = notifications::holders_of(conn, me.company_id, permission)?;
+    notifications::send(
+        conn,
+        me,
+        deciders,
+        "approval.waiting",
+        &format!("waiting for your approval: {summary}"),
+        Some("/approvals"),
+    )?;
     Ok(id)
 }
 
@@ -185,8 +194,16 @@ pub fn decide(
     };
     audit::Entry::new(me.company_id, &me.actor, "approval.decide")
         .on("approval", request.id, &request.summary)
-        .saying(said)
+        .saying(said.clone())
         .write(conn)?;
+    notifications::send(
+        conn,
+        me,
+        [request.requested_by_id],
+        "approval.decided",
+        &format!("your request was {said}"),
+        Some(&request.subject_path()),
+    )?;
     Ok(request)
 }
 

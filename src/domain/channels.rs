@@ -58,6 +58,15 @@ pub fn create(
         .on("channel", id, name)
         .saying(format!("channel {name} ({}) created", kind.label()))
         .write(conn)?;
+    let supervisors = crate::domain::notifications::supervisors(conn, company_id)?;
+    crate::domain::notifications::send(
+        conn,
+        me,
+        supervisors,
+        "channel.create",
+        &format!("channel {name} ({}) was added", kind.label()),
+        Some(&format!("/channels/{id}")),
+    )?;
     Ok(id)
 }
 

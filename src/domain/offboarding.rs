@@ -407,6 +407,14 @@ pub fn delete_user(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Res
         ))
         .execute(conn)?;
     session_domain::revoke_all_for_user(conn, user.id, None, "user deleted")?;
+    // the team hears of it before the user leaves it
+    crate::domain::notifications::about_user(
+        conn,
+        me,
+        user.id,
+        "user.delete",
+        &format!("{} (@{}) was deleted", user.display_name, user.username),
+    )?;
     crate::domain::teams::remove_user(conn, user.id)?;
     diesel::update(sessions::table.filter(sessions::user_id.eq(user.id)))
         .set((sessions::ip.eq("erased"), sessions::user_agent.eq("")))

@@ -13,8 +13,8 @@ use crate::core::status::{Availability, CallStatus, ConversationStatus, UserStat
 use crate::db::schema::{call_tasks, channel_members, channels, conversations, roles, users};
 use crate::db::{DbConnection, search};
 use crate::domain::{
-    Actor, Caller, audit, channels as channel_domain, companies as company_domain, now,
-    roles as role_domain, sessions, teams as team_domain, validate,
+    Actor, Caller, audit, channels as channel_domain, companies as company_domain, notifications,
+    now, roles as role_domain, sessions, teams as team_domain, validate,
 };
 use crate::error::{AppError, FieldErrors};
 
@@ -227,6 +227,13 @@ pub fn create_by(
     if limited {
         team_domain::join_led_teams(conn, me.user_id(), user.id)?;
     }
+    notifications::about_user(
+        conn,
+        me,
+        user.id,
+        "user.create",
+        &format!("{} (@{}) was added", user.display_name, user.username),
+    )?;
     Ok(user)
 }
 
@@ -393,16 +400,12 @@ pub fn change_role(
     diesel::update(users::table.filter(users::id.eq(user.id)))
         .set((users::role_id.eq(role.id), users::updated_at.eq(now())))
         .execute(conn)?;
-    record(
-        conn,
-        &user,
-        actor,
-        "user.role_change",
-        format!(
-            "role of {} changed from {old_name} to {}",
-            user.username, role.name
-        ),
-    )
+    let said = format!(
+        "role of {} changed from {old_name} to {}",
+        user.username, role.name
+    );
+    notifications::about_user(conn, me, user.id, "user.role_change", &said)?;
+    record(conn, &user, actor, "user.role_change", said)
 }
 
 /// Temporarily removes a user's access: every session ends at once; history stays.
@@ -421,6 +424,13 @@ pub fn deactivate(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Resu
         ))
         .execute(conn)?;
     let ended = sessions::revoke_all_for_user(conn, user.id, None, "user deactivated")?;
+    notifications::about_user(
+        conn,
+        me,
+        user.id,
+        "user.deactivate",
+        &format!("{} (@{}) was deactivated", user.display_name, user.username),
+    )?;
     record(
         conn,
         &user,

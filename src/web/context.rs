@@ -145,11 +145,11 @@ impl Cx {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection, &Caller) -> Result<T, AppError> + Send + 'static,
     {
-        let counts = Layout::counts_open(self);
-        let (open_count, value) = self
-            .read(move |conn, me| Ok((Layout::open_count(conn, me, counts)?, work(conn, me)?)))
+        let counts_open = Layout::counts_open(self);
+        let (counts, value) = self
+            .read(move |conn, me| Ok((Layout::nav_counts(conn, me, counts_open)?, work(conn, me)?)))
             .await?;
-        Ok((Layout::build(self, title, nav, open_count), value))
+        Ok((Layout::build(self, title, nav, counts), value))
     }
 
     /// The action succeeded: a flash message and 303 to where the user goes next.

@@ -12,7 +12,7 @@ use crate::web::Cx;
 
 /// The product's pages in navigation order. An entry shows only when its route is registered
 /// and the user passes the route's own rule, so the navigation and the guard cannot disagree.
-pub const NAV: [(&str, &str); 15] = [
+pub const NAV: [(&str, &str); 16] = [
     ("/conversations", "Conversations"),
     ("/calls", "Calls"),
     ("/users", "Users"),
@@ -27,6 +27,7 @@ pub const NAV: [(&str, &str); 15] = [
     ("/logins", "Login history"),
     ("/sessions", "Sessions"),
     ("/settings", "Settings"),
+    ("/notifications", "Notifications"),
     ("/account", "My account"),
 ];
 
@@ -63,7 +64,27 @@ pub fn set_flash(session: &Session, message: &str) {
     }
 }
 
+/// The navigation's two counters, read in the page's own database hop: open conversations
+/// assigned to the viewer, and unread notifications (`None`: not shown).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NavCounts {
+    pub open: Option<i64>,
+    pub unread: Option<i64>,
+}
+
 impl Layout {
+    /// The navigation's counters for the viewer (two indexed counts).
+    pub fn nav_counts(
+        conn: &mut DbConnection,
+        me: &Caller,
+        counts_open: bool,
+    ) -> Result<NavCounts, AppError> {
+        Ok(NavCounts {
+            open: Self::open_count(conn, me, counts_open)?,
+            unread: Some(crate::domain::notifications::unread(conn, me.user_id())?),
+        })
+    }
+
     /// Whether the navigation shows the badge of open conversations (and so needs the count).
     pub fn counts_open(cx: &Cx) -> bool {
         may_open(&cx.rules, &cx.user, "/conversations")
@@ -85,8 +106,8 @@ impl Layout {
         self.nav.iter().find_map(|item| item.badge)
     }
 
-    pub fn build(cx: &Cx, title: &str, active: &str, open_count: Option<i64>) -> Self {
-        Self::for_user(&cx.rules, &cx.user, &cx.session, title, active, open_count)
+    pub fn build(cx: &Cx, title: &str, active: &str, counts: NavCounts) -> Self {
+        Self::for_user(&cx.rules, &cx.user, &cx.session, title, active, counts)
     }
 
     /// The layout from its parts, for answers made outside a handler (error pages).
@@ -96,7 +117,7 @@ impl Layout {
         session: &Session,
         title: &str,
         active: &str,
-        open_count: Option<i64>,
+        counts: NavCounts,
     ) -> Self {
         // before a required password change only the account page opens: the navigation says so
         let must_change = user.auth.must_change_password || user.auth.password_expired;
@@ -110,10 +131,10 @@ impl Layout {
                 href,
                 label,
                 active: *href == active,
-                badge: if *href == "/conversations" {
-                    open_count.filter(|n| *n > 0)
-                } else {
-                    None
+                badge: match *href {
+                    "/conversations" => counts.open.filter(|n| *n > 0),
+                    "/notifications" => counts.unread.filter(|n| *n > 0),
+                    _ => None,
                 },
             })
             .collect();
@@ -190,7 +211,14 @@ pub async fn errors_keep_navigation(
     }
     let session = request.get_session();
     let page = ErrorInLayout {
-        layout: Layout::for_user(&rules, &user, &session, shown.title, "", None),
+        layout: Layout::for_user(
+            &rules,
+            &user,
+            &session,
+            shown.title,
+            "",
+            NavCounts::default(),
+        ),
         status: res.status().as_u16(),
         title: shown.title,
         message: &shown.message,

@@ -20,6 +20,7 @@ pub mod live;
 pub mod login;
 pub mod message_templates;
 pub mod metrics;
+pub mod notifications;
 pub mod observe;
 pub mod oversight;
 pub mod quick_replies;
@@ -183,6 +184,8 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(POST r"/broadcasts/{id:\d+}/send", BROADCASTS_CREATE, broadcasts::send),
         route!(POST r"/broadcasts/{id:\d+}/approve", BROADCASTS_APPROVE, broadcasts::approve),
         route!(POST r"/broadcasts/{id:\d+}/reject", BROADCASTS_APPROVE, broadcasts::reject),
+        route!(GET "/notifications", Rule::SignedIn, notifications::index),
+        route!(POST "/notifications/read", Rule::SignedIn, notifications::read),
         route!(GET "/approvals", Rule::SignedIn, approvals::index),
         route!(POST r"/approvals/{id:\d+}/approve", Rule::SignedIn, approvals::approve),
         route!(POST r"/approvals/{id:\d+}/reject", Rule::SignedIn, approvals::reject),

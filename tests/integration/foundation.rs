@@ -647,7 +647,7 @@ async fn agents_are_refused_supervisor_pages(app: TestApp) {
     let page = alice.get("/conversations").await;
     assert_eq!(
         page.nav_links(),
-        vec!["/conversations", "/calls", "/account"]
+        vec!["/conversations", "/calls", "/notifications", "/account"]
     );
     let mut sofia = app.signed_in("DEMO", "sofia").await;
     let page = sofia.get("/users").await;
@@ -671,6 +671,7 @@ async fn agents_are_refused_supervisor_pages(app: TestApp) {
             "/logins",
             "/sessions",
             "/settings",
+            "/notifications",
             "/account"
         ]
     );

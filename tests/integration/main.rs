@@ -16,6 +16,7 @@ mod instances;
 mod labels;
 mod layering;
 mod live;
+mod notifications;
 mod operations;
 mod outage;
 mod oversight;

@@ -60,7 +60,10 @@ async fn a_custom_role_grants_exactly_its_pages(app: TestApp) {
 
     let page = bob_client.get("/users").await;
     page.assert_status(200);
-    assert_eq!(page.nav_links(), ["/users", "/channels", "/account"]);
+    assert_eq!(
+        page.nav_links(),
+        ["/users", "/channels", "/notifications", "/account"]
+    );
     bob_client.get("/channels").await.assert_status(200);
     let whatsapp = channel_id(&app, "WhatsApp Sales");
     // channels.view shows members, never the inbound token
