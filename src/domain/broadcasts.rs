@@ -427,7 +427,7 @@ fn send_batch(
             author_id: Some(viewer.user_id),
             body: &template.body,
             external_id: None,
-            delivery: "queued",
+            delivery: crate::domain::conversations::BROADCAST_DELIVERY,
             created_at: at,
         }
         .insert(conn)?;

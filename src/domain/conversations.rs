@@ -261,6 +261,9 @@ pub fn list_page(
         .collect())
 }
 
+/// The delivery of a broadcast's message: sent to the customer, but no answer to them.
+pub const BROADCAST_DELIVERY: &str = "broadcast";
+
 /// A message as it is stored. [`NewMessage::insert`] adds the copy a masked viewer sees and
 /// searches, so no writer can forget it.
 #[derive(Insertable)]
@@ -290,8 +293,9 @@ impl NewMessage<'_> {
             .values((self, messages::body_masked.eq(Some(masked))))
             .returning(messages::id)
             .get_result(conn)?;
-        if self.direction == Direction::Outbound {
-            // the first answer to the customer, for the reports' first-response times
+        if self.direction == Direction::Outbound && self.delivery != BROADCAST_DELIVERY {
+            // the first answer to the customer, for the reports' first-response times (a
+            // broadcast answers nobody)
             diesel::update(conversations::table.find(self.conversation_id))
                 .filter(conversations::first_response_at.is_null())
                 .set((

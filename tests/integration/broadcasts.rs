@@ -299,7 +299,20 @@ async fn a_broadcast_needs_a_second_person_and_skips_opt_outs(app: TestApp) {
     sam.post(&format!("/broadcasts/{id}/approve"), &[])
         .await
         .assert_status(303);
+    let unanswered = || -> Vec<i64> {
+        conversations::table
+            .filter(conversations::channel_id.eq(sms))
+            .filter(conversations::first_response_at.is_null())
+            .order(conversations::id)
+            .select(conversations::id)
+            .load(&mut app.conn())
+            .unwrap()
+    };
+    let unanswered_before = unanswered();
+    assert!(!unanswered_before.is_empty());
     sofia.post(&send, &[]).await.assert_status(303);
+    // a broadcast answers nobody: the reports' first responses stay as they were
+    assert_eq!(unanswered(), unanswered_before);
     let sent_to: Vec<i64> = messages::table
         .inner_join(conversations::table)
         .filter(messages::body.like("Hello from Demo Trading Co.!%"))
