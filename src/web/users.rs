@@ -17,7 +17,7 @@ use crate::domain::roles::Role;
 use crate::domain::users::{
     self, NewUser, Profile, ProfileFields, USER_PAGE_SIZE, UserFilter, UserListRow,
 };
-use crate::domain::{assignments, channels, login_events, roles};
+use crate::domain::{assignments, login_events, roles};
 use crate::error::{AppError, FieldErrors};
 use crate::web::forms::{AssigneeForm, lenient};
 use crate::web::layout::{Layout, NAV};
@@ -94,7 +94,8 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
             Ok((
                 users::user_list_page(conn, me, &filter)?,
                 roles::list(conn, me.company_id)?,
-                channels::list(conn, me.company_id)?,
+                // a team lead filters by their teams' channels only
+                crate::domain::assignments::assignable_channels(conn, me)?,
                 users::active_supervisor_count(conn, me.company_id)?,
             ))
         })

@@ -384,6 +384,13 @@ async fn a_team_lead_manages_only_her_team(app: TestApp) {
         .assert_lacks(&format!(r#"href="/users/{alice}""#))
         // bob is also in Sales, which tina does not lead
         .assert_lacks(&format!(r#"href="/users/{bob}""#));
+    // her filter offers her teams' channels only
+    let offered = list.body.split(r#"name="channel""#).nth(1).unwrap();
+    let offered = offered.split("</select>").next().unwrap();
+    assert!(
+        offered.contains("Telegram") && !offered.contains("WhatsApp Sales"),
+        "{offered}"
+    );
     tina.get(&format!("/users/{sue}"))
         .await
         .assert_status(200)
