@@ -528,6 +528,8 @@ pub enum LockSpace {
     /// The batches of one broadcast (one instance writes a batch at a time; and a cancel
     /// waits for the batch in progress).
     Broadcast = 7,
+    /// Raises of one role (one waiting request per role).
+    RoleRaise = 8,
 }
 
 /// Serialises the rest of the caller's write transaction with every other transaction that

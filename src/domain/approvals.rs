@@ -179,14 +179,20 @@ pub fn decide(
     } else {
         ApprovalStatus::Rejected
     };
-    diesel::update(approval_requests::table.find(request.id))
+    // decided once: of two people deciding at once, the second finds it decided (409)
+    let decided = diesel::update(still_pending(request.id))
         .set((
-            approval_requests::status.eq(status.as_str()),
+            approval_requests::status.eq(status),
             approval_requests::decided_by_id.eq(Some(me.user_id())),
             approval_requests::decided_at.eq(Some(at)),
             approval_requests::reason.eq(reason),
         ))
         .execute(conn)?;
+    if decided == 0 {
+        return Err(AppError::Conflict(
+            "Someone decided this a moment ago.".into(),
+        ));
+    }
     let said = match reason {
         Some(reason) if !approve => format!("rejected: {} (reason: {reason})", request.summary),
         _ if approve => format!("approved: {}", request.summary),
@@ -220,12 +226,17 @@ pub fn withdraw(conn: &mut DbConnection, me: &Caller, id: ApprovalId) -> Result<
             request.status
         )));
     }
-    diesel::update(approval_requests::table.find(request.id))
+    let withdrawn = diesel::update(still_pending(request.id))
         .set((
             approval_requests::status.eq(ApprovalStatus::Withdrawn),
             approval_requests::decided_at.eq(Some(now())),
         ))
         .execute(conn)?;
+    if withdrawn == 0 {
+        return Err(AppError::Conflict(
+            "This request was decided a moment ago.".into(),
+        ));
+    }
     back_to_draft(conn, &request)?;
     audit::Entry::new(me.company_id, &me.actor, "approval.withdraw")
         .on("approval", request.id, &request.summary)
@@ -261,10 +272,26 @@ fn back_to_draft(conn: &mut DbConnection, request: &Request) -> Result<(), AppEr
     Ok(())
 }
 
+/// The request, if it is still pending: every change of a request's state is conditional on
+/// it, so a decision, a withdrawal and an expiry racing each other leave one outcome.
+fn still_pending(
+    id: ApprovalId,
+) -> diesel::dsl::Filter<
+    diesel::dsl::Find<approval_requests::table, ApprovalId>,
+    diesel::dsl::Eq<approval_requests::status, ApprovalStatus>,
+> {
+    approval_requests::table
+        .find(id)
+        .filter(approval_requests::status.eq(ApprovalStatus::Pending))
+}
+
 fn expire(conn: &mut DbConnection, request: &Request) -> Result<(), AppError> {
-    diesel::update(approval_requests::table.find(request.id))
+    let expired = diesel::update(still_pending(request.id))
         .set(approval_requests::status.eq(ApprovalStatus::Expired))
         .execute(conn)?;
+    if expired == 0 {
+        return Ok(());
+    }
     back_to_draft(conn, request)?;
     let system = crate::domain::Actor {
         user_id: None,

@@ -278,7 +278,20 @@ pub fn submit(conn: &mut DbConnection, me: &Caller, id: BroadcastId) -> Result<(
             broadcast.status
         )));
     }
-    set_status(conn, broadcast.id, BroadcastStatus::Submitted)?;
+    // submitted once: of two submits at once, the second finds it submitted (409)
+    let submitted = diesel::update(
+        broadcasts::table
+            .find(broadcast.id)
+            .filter(broadcasts::status.eq(broadcast.status)),
+    )
+    .set((
+        broadcasts::status.eq(BroadcastStatus::Submitted),
+        broadcasts::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    if submitted == 0 {
+        return Err(AppError::Conflict("It was submitted a moment ago.".into()));
+    }
     approvals::open(
         conn,
         me,

@@ -366,6 +366,8 @@ pub fn update_custom(
         && raises_need_approval(conn, company_id)?
     {
         use crate::core::status::ApprovalKind;
+        // one waiting raise per role, also when two are asked at once
+        crate::db::serialize(conn, crate::db::LockSpace::RoleRaise, &role.id.to_string())?;
         if crate::domain::approvals::pending_about(
             conn,
             company_id,

@@ -351,13 +351,21 @@ pub fn submit(conn: &mut DbConnection, me: &Caller, id: TemplateId) -> Result<()
             template.status
         )));
     }
-    diesel::update(message_templates::table.find(template.id))
-        .set((
-            message_templates::status.eq(TemplateStatus::Submitted),
-            message_templates::reason.eq(None::<String>),
-            message_templates::updated_at.eq(now()),
-        ))
-        .execute(conn)?;
+    // submitted once: of two submits at once, the second finds it submitted (409)
+    let submitted = diesel::update(
+        message_templates::table
+            .find(template.id)
+            .filter(message_templates::status.eq(template.status)),
+    )
+    .set((
+        message_templates::status.eq(TemplateStatus::Submitted),
+        message_templates::reason.eq(None::<String>),
+        message_templates::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    if submitted == 0 {
+        return Err(AppError::Conflict("It was submitted a moment ago.".into()));
+    }
     approvals::open(
         conn,
         me,
