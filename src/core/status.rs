@@ -200,6 +200,8 @@ text_enum!(
         Template = "template",
         Broadcast = "broadcast",
         RoleRaise = "role_raise",
+        /// A change of the company's security settings (the subject is the company).
+        Settings = "settings",
     }
 );
 

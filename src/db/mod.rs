@@ -530,6 +530,8 @@ pub enum LockSpace {
     Broadcast = 7,
     /// Raises of one role (one waiting request per role).
     RoleRaise = 8,
+    /// Changes of one company's security settings (one waiting request per company).
+    Settings = 9,
 }
 
 /// Serialises the rest of the caller's write transaction with every other transaction that

@@ -30,6 +30,7 @@ diesel::table! {
         default_capacity -> Integer,
         reroute_offline_minutes -> Integer,
         approve_role_raises -> Bool,
+        approve_settings_changes -> Bool,
     }
 }
 
@@ -207,6 +208,8 @@ diesel::table! {
         link -> Nullable<Text>,
         created_at -> Timestamp,
         read_at -> Nullable<Timestamp>,
+        emailed_at -> Nullable<Timestamp>,
+        email_attempts -> Integer,
     }
 }
 

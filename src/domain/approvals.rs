@@ -1,5 +1,5 @@
 //! Approval requests: what needs a second person's decision (a template version, a
-//! broadcast). Each request names the permission needed to decide it; the requester never
+//! broadcast, a raise of a role in use, a change of the security settings). Each request names the permission needed to decide it; the requester never
 //! decides their own (409), may withdraw it, and it expires after [`LIFETIME_DAYS`]. The
 //! subject's own module (`templates`, `broadcasts`) opens the request when something is
 //! submitted and applies the decision in the same transaction.
@@ -45,6 +45,7 @@ impl Request {
             ApprovalKind::Template => format!("/templates/{}", self.subject_id),
             ApprovalKind::Broadcast => format!("/broadcasts/{}", self.subject_id),
             ApprovalKind::RoleRaise => format!("/roles/{}", self.subject_id),
+            ApprovalKind::Settings => "/settings".into(),
         }
     }
 
@@ -140,16 +141,25 @@ pub fn pending_about(
         .optional()?)
 }
 
-/// Decides the pending request about a subject: 409 when there is none or it expired, when the
-/// caller asked for it themselves; 403 without the permission it names. Recorded; the caller applies the decision to the subject.
+/// Decides the pending request about a subject: 422 for a rejection without a reason; 409
+/// when there is none or it expired, when the caller asked for it themselves; 403 without the
+/// permission it names. Recorded; the caller applies the decision to the subject.
 pub fn decide(
     conn: &mut DbConnection,
     me: &Caller,
     kind: ApprovalKind,
     subject_id: i64,
     approve: bool,
-    reason: Option<&str>,
+    reason: &str,
 ) -> Result<Request, AppError> {
+    let reason = reason.trim();
+    if !approve && (reason.is_empty() || reason.chars().count() > 500) {
+        return Err(AppError::field(
+            "reason",
+            "Say why it is rejected (at most 500 characters): the person who asked reads it.",
+        ));
+    }
+    let reason = (!approve).then_some(reason);
     let Some(request) = pending_about(conn, me.company_id, kind, subject_id)? else {
         return Err(AppError::Conflict(
             "Nothing is waiting for a decision here: it must be submitted first.".into(),
@@ -266,8 +276,8 @@ fn back_to_draft(conn: &mut DbConnection, request: &Request) -> Result<(), AppEr
             .set(broadcasts::status.eq(BroadcastStatus::Draft))
             .execute(conn)?;
         }
-        // the role simply keeps its permissions
-        ApprovalKind::RoleRaise => {}
+        // the role keeps its permissions, the company its settings
+        ApprovalKind::RoleRaise | ApprovalKind::Settings => {}
     }
     Ok(())
 }

@@ -313,13 +313,6 @@ pub fn decide(
     reason: &str,
 ) -> Result<(), AppError> {
     let broadcast = get(conn, me.company_id, id)?;
-    let reason = reason.trim();
-    if !approve && (reason.is_empty() || reason.chars().count() > 500) {
-        return Err(AppError::field(
-            "reason",
-            "Say why it is rejected (at most 500 characters).",
-        ));
-    }
     if broadcast.created_by_id == me.user_id() {
         return Err(AppError::Conflict(
             "You created this broadcast: another person must approve it.".into(),
@@ -331,7 +324,7 @@ pub fn decide(
         ApprovalKind::Broadcast,
         broadcast.id.0,
         approve,
-        (!approve).then_some(reason),
+        reason,
     )?;
     let status = if approve {
         BroadcastStatus::Approved

@@ -36,6 +36,8 @@ pub struct Company {
     pub reroute_offline_minutes: i32,
     /// Adding permissions to a role in use waits for a second person's approval.
     pub approve_role_raises: bool,
+    /// Changing the security settings waits for a second person's approval.
+    pub approve_settings_changes: bool,
 }
 
 impl Company {

@@ -510,13 +510,6 @@ pub fn decide_raise(
     let before = permissions_of(conn, role.id)?;
     refuse_escalation(permissions, me.permissions())?;
     refuse_escalation(before, me.permissions())?;
-    let reason = reason.trim();
-    if !approve && (reason.is_empty() || reason.chars().count() > 500) {
-        return Err(AppError::field(
-            "reason",
-            "Say why it is rejected (at most 500 characters).",
-        ));
-    }
     if approve && role.version != raise.version {
         return Err(AppError::Conflict(format!(
             "The role {} changed after this was asked: reject it and ask again.",
@@ -529,7 +522,7 @@ pub fn decide_raise(
         ApprovalKind::RoleRaise,
         role.id.0,
         approve,
-        (!approve).then_some(reason),
+        reason,
     )?;
     if approve {
         apply_update(conn, me, &role, &raise.name, permissions, before)?;

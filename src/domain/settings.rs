@@ -2,11 +2,14 @@
 
 use diesel::prelude::*;
 
+use crate::core::ids::ApprovalId;
 use crate::core::masking::PhoneRegion;
-use crate::db::DbConnection;
+use crate::core::permissions::Permission;
+use crate::core::status::ApprovalKind;
 use crate::db::schema::{companies, messages};
+use crate::db::{DbConnection, LockSpace};
 use crate::domain::companies::Company;
-use crate::domain::{Caller, audit, validate};
+use crate::domain::{Caller, approvals, audit, validate};
 use crate::error::{AppError, FieldErrors};
 
 /// The settings as the form sends them (text, validated here).
@@ -35,10 +38,13 @@ pub struct SettingsForm {
     pub reroute_offline_minutes: String,
     /// Raising a role in use needs a second person's approval.
     pub approve_role_raises: Option<String>,
+    /// Changing these settings needs a second person's approval.
+    pub approve_settings_changes: Option<String>,
 }
 
-/// The settings as stored: one row of `companies`, read and written as one change set.
-#[derive(AsChangeset, Queryable, Selectable)]
+/// The settings as stored: one row of `companies`, read and written as one change set (and
+/// kept whole in a request waiting for approval).
+#[derive(AsChangeset, Queryable, Selectable, PartialEq, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = companies)]
 struct SecuritySettings {
     password_min_length: i32,
@@ -58,6 +64,7 @@ struct SecuritySettings {
     default_capacity: i32,
     reroute_offline_minutes: i32,
     approve_role_raises: bool,
+    approve_settings_changes: bool,
 }
 
 impl SecuritySettings {
@@ -161,6 +168,11 @@ impl SecuritySettings {
                 self.approve_role_raises,
                 after.approve_role_raises,
             ),
+            flag(
+                "approval to change security settings",
+                self.approve_settings_changes,
+                after.approve_settings_changes,
+            ),
             (self.phone_region != after.phone_region).then(|| {
                 format!(
                     "phone region {} → {}",
@@ -195,14 +207,39 @@ impl SettingsForm {
             default_capacity: company.default_capacity.to_string(),
             reroute_offline_minutes: company.reroute_offline_minutes.to_string(),
             approve_role_raises: flag(company.approve_role_raises),
+            approve_settings_changes: flag(company.approve_settings_changes),
         }
     }
 }
 
+/// What became of a settings form.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SettingsChange {
+    /// Nothing differed: nothing saved, nothing recorded.
+    Unchanged,
+    /// Saved. A new phone region means the masked copies need rebuilding.
+    Applied { region_changed: bool },
+    /// The company wants a second person: it waits as this approval request.
+    Requested(ApprovalId),
+}
+
+/// What a settings request applies once approved.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Proposal {
+    /// The settings when asked: settings changed since are not changed by an old request.
+    before: SecuritySettings,
+    after: SecuritySettings,
+}
+
 /// Validates and saves; every rule that fails is named beside its field, and nothing is saved.
-/// Returns whether the phone region changed (the masked copies then need rebuilding).
-pub fn update(conn: &mut DbConnection, me: &Caller, form: &SettingsForm) -> Result<bool, AppError> {
-    let (company_id, actor) = (me.company_id, &me.actor);
+/// Where the company asks for it, the change waits for another holder of `settings.manage`
+/// instead (turning that rule on applies at once: it only asks for more).
+pub fn update(
+    conn: &mut DbConnection,
+    me: &Caller,
+    form: &SettingsForm,
+) -> Result<SettingsChange, AppError> {
+    let company_id = me.company_id;
     let mut errors = FieldErrors::default();
     let mut number = |field: &'static str, value: &str, min: i32, max: i32, what: &str| {
         validate::number_in(value, min, max, what)
@@ -335,16 +372,109 @@ pub fn update(conn: &mut DbConnection, me: &Caller, form: &SettingsForm) -> Resu
         default_capacity,
         reroute_offline_minutes: reroute_after,
         approve_role_raises: form.approve_role_raises.is_some(),
+        approve_settings_changes: form.approve_settings_changes.is_some(),
     };
     let changes = before.changes_to(&settings);
     if changes.is_empty() {
         // no change, no record
+        return Ok(SettingsChange::Unchanged);
+    }
+    if before.approve_settings_changes {
+        return request(conn, me, before, settings, &changes).map(SettingsChange::Requested);
+    }
+    let region_changed = apply(conn, me, &code, &before, &settings, &changes)?;
+    Ok(SettingsChange::Applied { region_changed })
+}
+
+/// Stores a change as a request for another holder of `settings.manage`; one at a time.
+fn request(
+    conn: &mut DbConnection,
+    me: &Caller,
+    before: SecuritySettings,
+    after: SecuritySettings,
+    changes: &[String],
+) -> Result<ApprovalId, AppError> {
+    // one waiting change per company, also when two are asked at once
+    crate::db::serialize(conn, LockSpace::Settings, &me.company_id.to_string())?;
+    if approvals::pending_about(conn, me.company_id, ApprovalKind::Settings, me.company_id.0)?
+        .is_some()
+    {
+        return Err(AppError::Conflict(
+            "A change of the security settings already waits for approval: decide or \
+             withdraw it first."
+                .into(),
+        ));
+    }
+    let payload = serde_json::to_string(&Proposal { before, after })
+        .map_err(|err| AppError::internal(format!("settings payload: {err}")))?;
+    approvals::open_with(
+        conn,
+        me,
+        ApprovalKind::Settings,
+        me.company_id.0,
+        Permission::SettingsManage,
+        &format!("security settings: {}", changes.join(", ")),
+        Some(&payload),
+    )
+}
+
+/// Decides the waiting change of the settings: by another holder of `settings.manage`;
+/// approved, it is applied in the same transaction, as that person's change — unless the
+/// settings changed since it was asked (409). Returns whether the phone region changed.
+pub fn decide_change(
+    conn: &mut DbConnection,
+    me: &Caller,
+    approve: bool,
+    reason: &str,
+) -> Result<bool, AppError> {
+    let company_id = me.company_id;
+    let Some(request) =
+        approvals::pending_about(conn, company_id, ApprovalKind::Settings, company_id.0)?
+    else {
+        return Err(AppError::Conflict(
+            "No change of the security settings waits for a decision.".into(),
+        ));
+    };
+    let proposal: Proposal = serde_json::from_str(request.payload.as_deref().unwrap_or(""))
+        .map_err(|err| AppError::internal(format!("settings payload: {err}")))?;
+    let (code, current): (String, SecuritySettings) = companies::table
+        .find(company_id)
+        .select((companies::code, SecuritySettings::as_select()))
+        .first(conn)?;
+    if approve && current != proposal.before {
+        return Err(AppError::Conflict(
+            "The security settings changed after this was asked: reject it and ask again.".into(),
+        ));
+    }
+    approvals::decide(
+        conn,
+        me,
+        ApprovalKind::Settings,
+        company_id.0,
+        approve,
+        reason,
+    )?;
+    if !approve {
         return Ok(false);
     }
+    let changes = current.changes_to(&proposal.after);
+    apply(conn, me, &code, &current, &proposal.after, &changes)
+}
+
+/// Writes checked settings and their record. Returns whether the phone region changed.
+fn apply(
+    conn: &mut DbConnection,
+    me: &Caller,
+    code: &str,
+    before: &SecuritySettings,
+    settings: &SecuritySettings,
+    changes: &[String],
+) -> Result<bool, AppError> {
+    let (company_id, actor) = (me.company_id, &me.actor);
     diesel::update(companies::table.find(company_id))
-        .set(&settings)
+        .set(settings)
         .execute(conn)?;
-    let region_changed = settings.phone_region != current_region;
+    let region_changed = settings.phone_region != before.phone_region;
     if region_changed {
         // the masked copies were read with the old region: clear them, so that no search runs
         // on a stale copy; the background filler (and the next start) rebuilds them
@@ -357,7 +487,7 @@ pub fn update(conn: &mut DbConnection, me: &Caller, form: &SettingsForm) -> Resu
         crate::domain::routing::drain(conn, company_id)?;
     }
     audit::Entry::new(company_id, actor, "settings.update")
-        .on("company", company_id, &code)
+        .on("company", company_id, code)
         .saying(format!("security settings: {}", changes.join(", ")))
         .write(conn)?;
     Ok(region_changed)

@@ -387,13 +387,6 @@ pub fn decide(
     reason: &str,
 ) -> Result<(), AppError> {
     let template = get(conn, me.company_id, id)?;
-    let reason = reason.trim();
-    if !approve && (reason.is_empty() || reason.chars().count() > 500) {
-        return Err(AppError::field(
-            "reason",
-            "Say why it is rejected (at most 500 characters): the author reads it.",
-        ));
-    }
     if template.author_id == me.user_id() {
         return Err(AppError::Conflict(
             "You wrote this template: another person must approve it.".into(),
@@ -405,7 +398,7 @@ pub fn decide(
         ApprovalKind::Template,
         template.id.0,
         approve,
-        (!approve).then_some(reason),
+        reason,
     )?;
     let status = if approve {
         TemplateStatus::Approved

@@ -8,7 +8,7 @@ use askama::Template;
 use crate::core::ids::{ApprovalId, BroadcastId, RoleId, TemplateId};
 use crate::core::status::ApprovalKind;
 use crate::domain::approvals::{self, InboxLine};
-use crate::domain::{broadcasts, roles, templates};
+use crate::domain::{broadcasts, roles, settings, templates};
 use crate::error::{FieldErrors, FieldsApart};
 use crate::web::layout::Layout;
 use crate::web::message_templates::DecisionForm;
@@ -47,22 +47,31 @@ async fn decide(cx: Cx, id: ApprovalId, approve: bool, reason: String) -> Answer
             match request.kind {
                 ApprovalKind::Template => {
                     templates::decide(conn, me, TemplateId(request.subject_id), approve, &reason)
+                        .map(|()| false)
                 }
                 ApprovalKind::Broadcast => {
                     broadcasts::decide(conn, me, BroadcastId(request.subject_id), approve, &reason)
+                        .map(|()| false)
                 }
                 ApprovalKind::RoleRaise => {
                     roles::decide_raise(conn, me, RoleId(request.subject_id), approve, &reason)
+                        .map(|()| false)
                 }
+                ApprovalKind::Settings => settings::decide_change(conn, me, approve, &reason),
             }
         })
         .await
         .fields_apart()?
     {
-        Ok(()) => Ok(cx.done(
-            if approve { "Approved." } else { "Rejected." },
-            "/approvals",
-        )),
+        Ok(region_changed) => {
+            if region_changed {
+                crate::web::settings::rebuild_masked_copies(&cx);
+            }
+            Ok(cx.done(
+                if approve { "Approved." } else { "Rejected." },
+                "/approvals",
+            ))
+        }
         Err(errors) => index_page(&cx, errors).await,
     }
 }

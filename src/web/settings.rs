@@ -3,8 +3,9 @@
 use crate::error::FieldsApart;
 use askama::Template;
 
-use crate::domain::settings::{self, SettingsForm};
-use crate::domain::{companies, conversations};
+use crate::core::status::ApprovalKind;
+use crate::domain::settings::{self, SettingsChange, SettingsForm};
+use crate::domain::{approvals, companies, conversations};
 use crate::error::FieldErrors;
 use crate::web::layout::Layout;
 use crate::web::{Answer, Cx, Form, form_page};
@@ -14,19 +15,29 @@ use crate::web::{Answer, Cx, Form, form_page};
 struct SettingsPage {
     layout: Layout,
     form: SettingsForm,
+    /// A change of these settings waiting for approval, if any.
+    waiting: Option<approvals::Request>,
     errors: FieldErrors,
 }
 
 async fn settings_page(cx: &Cx, form: Option<SettingsForm>, errors: FieldErrors) -> Answer {
-    let (layout, company) = cx
+    let (layout, (company, waiting)) = cx
         .read_page("Settings", "/settings", |conn, me| {
-            companies::get(conn, me.company_id)
+            let company = companies::get(conn, me.company_id)?;
+            let waiting = approvals::pending_about(
+                conn,
+                me.company_id,
+                ApprovalKind::Settings,
+                me.company_id.0,
+            )?;
+            Ok((company, waiting))
         })
         .await?;
     let form = form.unwrap_or_else(|| SettingsForm::from_company(&company));
     let page = SettingsPage {
         layout,
         form,
+        waiting,
         errors,
     };
     form_page(&page.errors, &page)
@@ -43,19 +54,29 @@ pub async fn update(cx: Cx, Form(form): Form<SettingsForm>) -> Answer {
         .await
         .fields_apart()?
     {
-        Ok(region_changed) => {
+        Ok(SettingsChange::Unchanged) => Ok(cx.done("Nothing was changed.", "/settings")),
+        Ok(SettingsChange::Applied { region_changed }) => {
             if region_changed {
-                // rebuilding every message's masked copy can take a while: not in this request
-                let pool = cx.state.pool.clone();
-                actix_web::rt::spawn(async move {
-                    let filled = crate::db::run(&pool, conversations::fill_masked_copies).await;
-                    if let Err(err) = filled {
-                        tracing::warn!(error = %err.chain(), "masked copies not rebuilt yet");
-                    }
-                });
+                rebuild_masked_copies(&cx);
             }
             Ok(cx.done("The security settings were saved.", "/settings"))
         }
+        Ok(SettingsChange::Requested(_)) => Ok(cx.done(
+            "The change waits for another person's approval: it applies once approved.",
+            "/approvals",
+        )),
         Err(errors) => settings_page(&cx, Some(form), errors).await,
     }
+}
+
+/// A new phone region: every message's masked copy is rebuilt, which can take a while, so
+/// not in this request (the minutely sweep finishes a rebuild that stopped half-way).
+pub(crate) fn rebuild_masked_copies(cx: &Cx) {
+    let pool = cx.state.pool.clone();
+    actix_web::rt::spawn(async move {
+        let filled = crate::db::run(&pool, conversations::fill_masked_copies).await;
+        if let Err(err) = filled {
+            tracing::warn!(error = %err.chain(), "masked copies not rebuilt yet");
+        }
+    });
 }

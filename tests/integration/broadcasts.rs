@@ -518,3 +518,198 @@ async fn raising_a_role_in_use_waits_for_a_second_person(app: TestApp) {
 }
 
 on_both_databases!(raising_a_role_in_use_waits_for_a_second_person);
+
+/// The settings form as the page fills it now.
+fn current_settings(app: &TestApp) -> Vec<(&'static str, String)> {
+    let company = switchboard::domain::companies::get(
+        &mut app.conn(),
+        crate::common::company_id(app, "DEMO"),
+    )
+    .unwrap();
+    let form = switchboard::domain::settings::SettingsForm::from_company(&company);
+    let mut fields = vec![
+        ("password_min_length", form.password_min_length),
+        ("password_min_score", form.password_min_score),
+        ("password_max_age_days", form.password_max_age_days),
+        ("idle_timeout_minutes", form.idle_timeout_minutes),
+        ("session_lifetime_hours", form.session_lifetime_hours),
+        ("lockout_threshold", form.lockout_threshold),
+        ("reveal_daily_cap", form.reveal_daily_cap),
+        ("missed_chat_minutes", form.missed_chat_minutes),
+        ("phone_region", form.phone_region),
+        ("default_capacity", form.default_capacity),
+        ("reroute_offline_minutes", form.reroute_offline_minutes),
+    ];
+    for (name, on) in [
+        ("password_require_upper", form.password_require_upper),
+        ("password_require_lower", form.password_require_lower),
+        ("password_require_digit", form.password_require_digit),
+        ("password_require_symbol", form.password_require_symbol),
+        (
+            "end_session_on_client_change",
+            form.end_session_on_client_change,
+        ),
+        ("approve_role_raises", form.approve_role_raises),
+        ("approve_settings_changes", form.approve_settings_changes),
+    ] {
+        if on.is_some() {
+            fields.push((name, "on".into()));
+        }
+    }
+    fields
+}
+
+/// `fields` with `name` set to `value` (or left out, for a checkbox turned off: `None`).
+fn with_setting(
+    mut fields: Vec<(&'static str, String)>,
+    name: &'static str,
+    value: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    fields.retain(|(field, _)| *field != name);
+    if let Some(value) = value {
+        fields.push((name, value.into()));
+    }
+    fields
+}
+
+fn as_form<'a>(fields: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    fields
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect()
+}
+
+fn idle_timeout(app: &TestApp) -> i32 {
+    switchboard::domain::companies::get(&mut app.conn(), crate::common::company_id(app, "DEMO"))
+        .unwrap()
+        .idle_timeout_minutes
+}
+
+fn settings_request(app: &TestApp) -> i64 {
+    approval_requests::table
+        .filter(approval_requests::kind.eq("settings"))
+        .filter(approval_requests::status.eq("pending"))
+        .select(approval_requests::id)
+        .first(&mut app.conn())
+        .unwrap()
+}
+
+/// Where the company asks for it, a change of the security settings waits for another holder
+/// of `settings.manage`: turning the rule on applies at once, everything after it (turning it
+/// off included) waits; approved, it applies as the approver's change, unless the settings
+/// changed since it was asked.
+async fn security_settings_changes_wait_for_a_second_person(app: TestApp) {
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia.get("/settings").await;
+    let strict = with_setting(
+        current_settings(&app),
+        "approve_settings_changes",
+        Some("on"),
+    );
+    let answer = sofia.post("/settings", &as_form(&strict)).await;
+    answer.assert_status(303);
+    assert_eq!(
+        answer.location(),
+        Some("/settings"),
+        "turning it on applies"
+    );
+    // from now on a change waits
+    let shorter = with_setting(current_settings(&app), "idle_timeout_minutes", Some("15"));
+    let asked = sofia.post("/settings", &as_form(&shorter)).await;
+    asked.assert_status(303);
+    assert_eq!(asked.location(), Some("/approvals"));
+    assert_eq!(idle_timeout(&app), 30, "nothing applied yet");
+    sofia
+        .get("/settings")
+        .await
+        .assert_contains(r#"id="settings-waiting""#)
+        .assert_contains("idle timeout 30 → 15 min");
+    // one at a time; the requester never decides; an agent cannot
+    let longer = with_setting(current_settings(&app), "idle_timeout_minutes", Some("45"));
+    sofia
+        .post("/settings", &as_form(&longer))
+        .await
+        .assert_status(409);
+    let request = settings_request(&app);
+    sofia
+        .post(&format!("/approvals/{request}/approve"), &[])
+        .await
+        .assert_status(409);
+    let mut bob = app.signed_in("DEMO", "bob").await;
+    bob.get("/conversations").await;
+    bob.post(&format!("/approvals/{request}/approve"), &[])
+        .await
+        .assert_status(403);
+    assert_eq!(idle_timeout(&app), 30);
+    // sam heard of it, sees it and approves it: applied as his change
+    let mut sam = app.signed_in("DEMO", "sam").await;
+    sam.get("/notifications")
+        .await
+        .assert_contains("waiting for your approval: security settings: idle timeout 30 → 15 min");
+    sam.get("/approvals")
+        .await
+        .assert_contains("idle timeout 30 → 15 min");
+    sam.post(&format!("/approvals/{request}/reject"), &[("reason", " ")])
+        .await
+        .assert_status(422);
+    sam.post(&format!("/approvals/{request}/approve"), &[])
+        .await
+        .assert_status(303);
+    assert_eq!(idle_timeout(&app), 15);
+    let (actor, summary): (Option<i64>, String) = audit_events::table
+        .filter(audit_events::action.eq("settings.update"))
+        .order(audit_events::id.desc())
+        .select((audit_events::actor_id, audit_events::summary))
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(actor, Some(id_of(&app, "DEMO", "sam")));
+    assert!(summary.contains("idle timeout 30 → 15 min"), "{summary}");
+    sofia
+        .get("/settings")
+        .await
+        .assert_lacks(r#"id="settings-waiting""#);
+    // turning the rule off waits too; a request overtaken by another change is not applied
+    let lax = with_setting(current_settings(&app), "approve_settings_changes", None);
+    sofia
+        .post("/settings", &as_form(&lax))
+        .await
+        .assert_status(303);
+    let request = settings_request(&app);
+    diesel::update(switchboard::db::schema::companies::table)
+        .filter(switchboard::db::schema::companies::code.eq("DEMO"))
+        .set(switchboard::db::schema::companies::lockout_threshold.eq(7))
+        .execute(&mut app.conn())
+        .unwrap();
+    app.wait_for_change_elsewhere();
+    sam.post(&format!("/approvals/{request}/approve"), &[])
+        .await
+        .assert_status(409)
+        .assert_contains("changed after this was asked");
+    let company = switchboard::domain::companies::get(
+        &mut app.conn(),
+        crate::common::company_id(&app, "DEMO"),
+    )
+    .unwrap();
+    assert!(company.approve_settings_changes, "still asks for approval");
+    // rejected with a reason: the requester hears why, nothing changes
+    sam.post(
+        &format!("/approvals/{request}/reject"),
+        &[("reason", "Keep the second pair of eyes")],
+    )
+    .await
+    .assert_status(303);
+    sofia
+        .get("/notifications")
+        .await
+        .assert_contains("Keep the second pair of eyes");
+    assert!(
+        switchboard::domain::companies::get(
+            &mut app.conn(),
+            crate::common::company_id(&app, "DEMO"),
+        )
+        .unwrap()
+        .approve_settings_changes
+    );
+}
+
+on_both_databases!(security_settings_changes_wait_for_a_second_person);
