@@ -63,6 +63,21 @@ pub struct Cli {
     #[arg(long, global = true, env = "SWITCHBOARD_PASSWORD_QUEUE", default_value_t = DEFAULT_PASSWORD_QUEUE)]
     pub password_queue: usize,
 
+    /// Send notifications by e-mail through this SMTP server as well, e.g.
+    /// smtp://user:password@mail.example.com:587?tls=required or smtps://…:465; off when unset.
+    #[arg(long, global = true, env = "SWITCHBOARD_SMTP_URL")]
+    pub smtp_url: Option<String>,
+
+    /// The sender of notification e-mails, e.g. `Switchboard <noreply@example.com>`
+    /// (required with --smtp-url).
+    #[arg(long, global = true, env = "SWITCHBOARD_MAIL_FROM")]
+    pub mail_from: Option<String>,
+
+    /// The panel's address as people reach it, e.g. https://panel.example.com: e-mails link to
+    /// it (without it they name the page's path).
+    #[arg(long, global = true, env = "SWITCHBOARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// Log lines as `text` (the default) or `json` (one object per line).
     #[arg(
         long,
@@ -206,6 +221,61 @@ pub struct Config {
     pub metrics_bind: Option<String>,
     /// Sign-ins that may wait for a password check before 503 (one check per core runs).
     pub password_queue: usize,
+    /// E-mail delivery of notifications, if configured.
+    pub mail: Option<MailConfig>,
+}
+
+/// Where notification e-mails go out and what they say they are from.
+#[derive(Clone, Debug)]
+pub struct MailConfig {
+    /// lettre's SMTP URL (`smtp://`, `smtps://`; `?tls=required` for STARTTLS).
+    pub smtp_url: String,
+    pub from: lettre::message::Mailbox,
+    /// The panel's base address for links, without a trailing slash.
+    pub public_url: Option<String>,
+}
+
+impl MailConfig {
+    /// The SMTP address for the log: a password in it is never written out.
+    pub fn smtp_url_without_password(&self) -> String {
+        match (self.smtp_url.find("://"), self.smtp_url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}://…{}", &self.smtp_url[..scheme], &self.smtp_url[at..])
+            }
+            _ => self.smtp_url.clone(),
+        }
+    }
+
+    fn from_cli(cli: &Cli) -> Result<Option<Self>, String> {
+        let given = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
+        let Some(smtp_url) = given(&cli.smtp_url) else {
+            return Ok(None);
+        };
+        // checked now, so a mistake stops the start instead of every later e-mail
+        lettre::SmtpTransport::from_url(&smtp_url)
+            .map_err(|err| format!("SWITCHBOARD_SMTP_URL is not a usable SMTP address: {err}"))?;
+        let from = given(&cli.mail_from)
+            .ok_or("SWITCHBOARD_MAIL_FROM is needed with SWITCHBOARD_SMTP_URL")?;
+        let from = from.trim().parse().map_err(|err| {
+            format!("SWITCHBOARD_MAIL_FROM must be an address such as 'Switchboard <noreply@example.com>': {err}")
+        })?;
+        let public_url = match given(&cli.public_url) {
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                Some(url.trim().trim_end_matches('/').to_string())
+            }
+            Some(url) => {
+                return Err(format!(
+                    "SWITCHBOARD_PUBLIC_URL must start with https:// or http://, not '{url}'"
+                ));
+            }
+            None => None,
+        };
+        Ok(Some(Self {
+            smtp_url,
+            from,
+            public_url,
+        }))
+    }
 }
 
 impl Config {
@@ -240,6 +310,7 @@ impl Config {
             geoip_db: cli.geoip_db.clone().filter(|p| !p.trim().is_empty()),
             metrics_bind: cli.metrics_bind.clone().filter(|b| !b.trim().is_empty()),
             password_queue: cli.password_queue,
+            mail: MailConfig::from_cli(cli)?,
         })
     }
 
@@ -254,6 +325,7 @@ impl Config {
             geoip_db: None,
             metrics_bind: None,
             password_queue: DEFAULT_PASSWORD_QUEUE,
+            mail: None,
         }
     }
 }
@@ -311,5 +383,71 @@ mod tests {
             Ok(2)
         );
         assert!(parse_proxies("nonsense").is_err());
+    }
+
+    fn mail_from(args: &[&str]) -> Result<Option<MailConfig>, String> {
+        let mut argv = vec!["switchboard"];
+        argv.extend_from_slice(args);
+        MailConfig::from_cli(&Cli::parse_from(argv))
+    }
+
+    #[test]
+    fn mail_is_off_unless_configured_and_checked_when_it_is() {
+        assert!(matches!(mail_from(&[]), Ok(None)));
+        let config = mail_from(&[
+            "--smtp-url",
+            "smtp://robot:s3cret@mail.example.com:587?tls=required",
+            "--mail-from",
+            "Switchboard <noreply@example.com>",
+            "--public-url",
+            "https://panel.example.com/",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://panel.example.com")
+        );
+        assert_eq!(
+            config.smtp_url_without_password(),
+            "smtp://…@mail.example.com:587?tls=required"
+        );
+        let refused = |args: &[&str], says: &str| {
+            let err = mail_from(args).unwrap_err();
+            assert!(err.contains(says), "{err}");
+        };
+        refused(
+            &["--smtp-url", "smtp://mail.example.com"],
+            "SWITCHBOARD_MAIL_FROM is needed",
+        );
+        refused(
+            &[
+                "--smtp-url",
+                "gopher://mail.example.com",
+                "--mail-from",
+                "a@b.example",
+            ],
+            "SWITCHBOARD_SMTP_URL",
+        );
+        refused(
+            &[
+                "--smtp-url",
+                "smtp://mail.example.com",
+                "--mail-from",
+                "not an address",
+            ],
+            "SWITCHBOARD_MAIL_FROM must be",
+        );
+        refused(
+            &[
+                "--smtp-url",
+                "smtp://mail.example.com",
+                "--mail-from",
+                "a@b.example",
+                "--public-url",
+                "panel.example.com",
+            ],
+            "SWITCHBOARD_PUBLIC_URL",
+        );
     }
 }

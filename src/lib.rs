@@ -122,6 +122,7 @@ pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let mail = config.mail.clone();
     let state = Data::new(AppState::new(pool, config)?);
     let rules = Data::new(web::route_rules());
     // repeated refusals are summarised when their window closes (see audit::count_refusal)
@@ -188,6 +189,22 @@ pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
             }
         }
     });
+    // notifications go out by e-mail too, when SMTP is configured: every few seconds, after
+    // the change that made them has committed
+    if let Some(mail) = mail {
+        let mailer = domain::mail::Mailer::new(&mail)?;
+        tracing::info!(server = %mail.smtp_url_without_password(), "notifications are also e-mailed");
+        let pool = state.pool.clone();
+        actix_web::rt::spawn(async move {
+            let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(3));
+            loop {
+                tick.tick().await;
+                if let Err(err) = mailer.deliver(&pool).await {
+                    tracing::warn!(error = %err.chain(), "cannot send notification e-mails yet");
+                }
+            }
+        });
+    }
     // the live pages learn of other instances' changes within a second: one small query per
     // instance, however many pages are open
     let (pool, marker) = (state.pool.clone(), state.changes_elsewhere.clone());

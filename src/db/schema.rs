@@ -210,6 +210,7 @@ diesel::table! {
         read_at -> Nullable<Timestamp>,
         emailed_at -> Nullable<Timestamp>,
         email_attempts -> Integer,
+        email_not_before -> Nullable<Timestamp>,
     }
 }
 

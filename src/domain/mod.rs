@@ -15,6 +15,7 @@ pub mod demo;
 pub mod inbound;
 pub mod labels;
 pub mod login_events;
+pub mod mail;
 pub mod notifications;
 pub mod offboarding;
 pub mod quick_replies;

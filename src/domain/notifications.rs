@@ -171,3 +171,91 @@ pub fn mark_read(
             .execute(conn)?
     })
 }
+
+/// How long a notification waits for its e-mail: one older than this is not sent any more
+/// (turning e-mail on does not send the backlog of the days before).
+pub const MAIL_WITHIN_HOURS: i64 = 24;
+/// Attempts at sending one e-mail before it is given up.
+pub const MAIL_ATTEMPTS: i32 = 5;
+
+/// A notification claimed for sending by e-mail.
+#[derive(Clone, Debug, Queryable)]
+pub struct Outgoing {
+    pub id: NotificationId,
+    pub email: String,
+    pub display_name: String,
+    pub company_name: String,
+    pub summary: String,
+    pub link: Option<String>,
+    pub attempts: i32,
+}
+
+/// Claims up to `limit` recent notifications not e-mailed yet whose recipient is active and has
+/// an address: each is claimed by one caller only (the claim is a conditional update), so
+/// several instances never send one twice. The caller reports each as sent or failed.
+pub fn claim_unmailed(
+    conn: &mut DbConnection,
+    at: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<Outgoing>, AppError> {
+    use crate::db::schema::companies;
+    let due: Vec<Outgoing> = notifications::table
+        .inner_join(users::table.on(users::id.eq(notifications::user_id)))
+        .inner_join(companies::table.on(companies::id.eq(notifications::company_id)))
+        .filter(notifications::emailed_at.is_null())
+        .filter(notifications::created_at.gt(at - chrono::Duration::hours(MAIL_WITHIN_HOURS)))
+        .filter(notifications::email_attempts.lt(MAIL_ATTEMPTS))
+        .filter(
+            notifications::email_not_before
+                .is_null()
+                .or(notifications::email_not_before.le(at)),
+        )
+        .filter(users::status.eq(UserStatus::Active))
+        .filter(users::email.is_not_null())
+        .order(notifications::id)
+        .limit(limit)
+        .select((
+            notifications::id,
+            users::email.assume_not_null(),
+            users::display_name,
+            companies::name,
+            notifications::summary,
+            notifications::link,
+            notifications::email_attempts,
+        ))
+        .load(conn)?;
+    let ids: Vec<NotificationId> = due.iter().map(|outgoing| outgoing.id).collect();
+    let claimed: BTreeSet<NotificationId> = diesel::update(
+        notifications::table
+            .filter(notifications::id.eq_any(&ids))
+            .filter(notifications::emailed_at.is_null()),
+    )
+    .set(notifications::emailed_at.eq(Some(at)))
+    .returning(notifications::id)
+    .get_results(conn)?
+    .into_iter()
+    .collect();
+    Ok(due
+        .into_iter()
+        .filter(|outgoing| claimed.contains(&outgoing.id) && !outgoing.email.trim().is_empty())
+        .collect())
+}
+
+/// A claimed e-mail that could not be sent: tried again later (1, 4, 9, 16 minutes), up to
+/// [`MAIL_ATTEMPTS`] times.
+pub fn mail_failed(
+    conn: &mut DbConnection,
+    outgoing: &Outgoing,
+    at: NaiveDateTime,
+) -> Result<(), AppError> {
+    let attempts = outgoing.attempts + 1;
+    let wait = chrono::Duration::minutes(i64::from(attempts * attempts));
+    diesel::update(notifications::table.find(outgoing.id))
+        .set((
+            notifications::emailed_at.eq(None::<NaiveDateTime>),
+            notifications::email_attempts.eq(attempts),
+            notifications::email_not_before.eq(Some(at + wait)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -683,3 +683,108 @@ pub async fn http_sign_in(
         .status()
         .as_u16()
 }
+
+/// One e-mail as a local SMTP sink received it.
+#[derive(Clone, Debug)]
+pub struct ReceivedMail {
+    pub to: Vec<String>,
+    /// The message as sent (headers and body).
+    pub data: String,
+}
+
+/// A local SMTP server that accepts every message and keeps it: what the panel's mailer talks
+/// to in tests, speaking just enough SMTP for a client (greeting, EHLO, MAIL, RCPT, DATA, QUIT).
+pub struct SmtpSink {
+    pub port: u16,
+    received: std::sync::Arc<std::sync::Mutex<Vec<ReceivedMail>>>,
+}
+
+impl SmtpSink {
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = received.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let keep = keep.clone();
+                std::thread::spawn(move || Self::converse(stream, &keep));
+            }
+        });
+        Self { port, received }
+    }
+
+    fn converse(
+        stream: std::net::TcpStream,
+        keep: &std::sync::Mutex<Vec<ReceivedMail>>,
+    ) -> Option<()> {
+        use std::io::{BufRead, BufReader, Write};
+        let mut reader = BufReader::new(stream.try_clone().ok()?);
+        let mut out = stream;
+        out.write_all(b"220 sink ready\r\n").ok()?;
+        let mut to = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).ok()? == 0 {
+                return Some(());
+            }
+            let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+            match verb.as_str() {
+                "EHLO" => out.write_all(b"250-sink\r\n250 8BITMIME\r\n").ok()?,
+                "RCPT" => {
+                    let address = line.trim().trim_start_matches(|c| c != '<');
+                    to.push(address.trim_matches(|c| c == '<' || c == '>').to_string());
+                    out.write_all(b"250 ok\r\n").ok()?
+                }
+                "DATA" => {
+                    out.write_all(b"354 go on\r\n").ok()?;
+                    let mut data = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).ok()? == 0 {
+                            return Some(());
+                        }
+                        if line == ".\r\n" {
+                            break;
+                        }
+                        data.push_str(&line);
+                    }
+                    keep.lock().unwrap().push(ReceivedMail {
+                        to: std::mem::take(&mut to),
+                        data,
+                    });
+                    out.write_all(b"250 kept\r\n").ok()?
+                }
+                "QUIT" => {
+                    out.write_all(b"221 bye\r\n").ok()?;
+                    return Some(());
+                }
+                _ => out.write_all(b"250 ok\r\n").ok()?,
+            }
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    pub fn received(&self) -> Vec<ReceivedMail> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits up to `seconds` for a message to `address` that contains `text`.
+    pub fn wait_for(&self, address: &str, text: &str, seconds: u64) -> Option<ReceivedMail> {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        while std::time::Instant::now() < until {
+            if let Some(mail) = self
+                .received()
+                .into_iter()
+                .find(|mail| mail.to.iter().any(|to| to == address) && mail.data.contains(text))
+            {
+                return Some(mail);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        None
+    }
+}

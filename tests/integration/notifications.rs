@@ -171,3 +171,168 @@ on_both_databases!(
     the_team_hears_who_joins_leaves_and_changes_role,
     approvals_reach_their_deciders_and_requesters,
 );
+
+fn mail_config(url: String) -> switchboard::config::MailConfig {
+    switchboard::config::MailConfig {
+        smtp_url: url,
+        from: "Switchboard <panel@demo.example>".parse().unwrap(),
+        public_url: Some("https://panel.demo.example".into()),
+    }
+}
+
+/// With SMTP configured, each notification also goes out by e-mail, once, even when two
+/// senders (two instances) run at the same moment; a mail server that refuses is tried again
+/// later; nothing older than a day is sent.
+async fn notifications_are_emailed_once_and_retried_later(app: TestApp) {
+    use switchboard::domain::mail::{Mailer, Round};
+    // the demo's own notifications are out of the way
+    diesel::update(notifications::table)
+        .set(notifications::emailed_at.eq(Some(app.clock().now())))
+        .execute(&mut app.conn())
+        .unwrap();
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia.get("/users/new").await;
+    let agent = role_id(&app, "DEMO", "Agent").to_string();
+    sofia
+        .post(
+            "/users",
+            &[
+                ("username", "nora"),
+                ("display_name", "Nora Quinn"),
+                ("role_id", &agent),
+                ("password", "Harbor-Lantern-42!"),
+            ],
+        )
+        .await
+        .assert_status(303);
+    let nora = id_of(&app, "DEMO", "nora");
+    // a day-old notification is not sent any more
+    diesel::insert_into(notifications::table)
+        .values((
+            notifications::company_id.eq(crate::common::company_id(&app, "DEMO")),
+            notifications::user_id.eq(id_of(&app, "DEMO", "sam")),
+            notifications::kind.eq("user.create"),
+            notifications::summary.eq("Old news"),
+            notifications::created_at.eq(app.clock().now() - chrono::TimeDelta::hours(25)),
+        ))
+        .execute(&mut app.conn())
+        .unwrap();
+    // the mail server is down: tried, kept for later
+    let down = Mailer::new(&mail_config(format!(
+        "smtp://127.0.0.1:{}",
+        crate::common::free_port()
+    )))
+    .unwrap();
+    assert_eq!(
+        down.deliver(&app.state.pool).await.unwrap(),
+        Round { sent: 0, failed: 1 }
+    );
+    let sink = crate::common::SmtpSink::start();
+    let up = Mailer::new(&mail_config(sink.url())).unwrap();
+    let other_instance = Mailer::new(&mail_config(sink.url())).unwrap();
+    assert_eq!(
+        up.deliver(&app.state.pool).await.unwrap(),
+        Round::default(),
+        "not again at once"
+    );
+    app.clock().advance(chrono::TimeDelta::minutes(2));
+    let (one, two) = futures_util::future::join(
+        up.deliver(&app.state.pool),
+        other_instance.deliver(&app.state.pool),
+    )
+    .await;
+    assert_eq!(one.unwrap().sent + two.unwrap().sent, 1, "sent once");
+    let received = sink.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    let mail = &received[0];
+    assert_eq!(mail.to, ["sam@demo.example"]);
+    assert!(
+        mail.data.contains("Subject: Switchboard: Nora Quinn"),
+        "{}",
+        mail.data
+    );
+    assert!(
+        mail.data
+            .contains(&format!("https://panel.demo.example/users/{nora}")),
+        "{}",
+        mail.data
+    );
+    assert!(mail.data.contains("From: Switchboard <panel@demo.example>"));
+    assert!(!mail.data.contains("Old news"));
+    assert_eq!(
+        up.deliver(&app.state.pool).await.unwrap(),
+        Round::default(),
+        "nothing twice"
+    );
+}
+
+/// The real binary, configured by environment, e-mails what it tells the team: a supervisor
+/// deactivates bob in the browser's way, and his team mates and the other supervisor receive
+/// it from the SMTP server; the person who acted and the person concerned do not.
+async fn the_running_panel_emails_notifications(backend: crate::common::Backend) {
+    let sink = crate::common::SmtpSink::start();
+    let server = crate::common::DemoServer::start(
+        backend,
+        &[
+            ("SWITCHBOARD_SMTP_URL", &sink.url()),
+            ("SWITCHBOARD_MAIL_FROM", "Switchboard <panel@demo.example>"),
+        ],
+    );
+    let http = crate::common::http_client();
+    assert_eq!(
+        crate::common::http_sign_in(&http, &server.base, "sofia", crate::common::PASSWORD).await,
+        303
+    );
+    let bob: i64 = {
+        use switchboard::db::schema::users;
+        users::table
+            .filter(users::username.eq("bob"))
+            .select(users::id)
+            .first(&mut server.conn())
+            .unwrap()
+    };
+    let page = http
+        .get(format!("{}/users/{bob}", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = crate::common::meta_token(&page).unwrap();
+    let answer = http
+        .post(format!("{}/users/{bob}/deactivate", server.base))
+        .form(&[("open_conversations", "queue"), ("csrf_token", &token)])
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status();
+    assert!(
+        status.is_success() || status.is_redirection(),
+        "{status}: {}",
+        answer.text().await.unwrap_or_default()
+    );
+    for told in [
+        "sam@demo.example",
+        "alice@demo.example",
+        "tina@demo.example",
+    ] {
+        let mail = sink
+            .wait_for(told, "Bob Tanaka (@bob) was deactivated", 30)
+            .unwrap_or_else(|| panic!("no e-mail to {told}: {:?}", sink.received()));
+        assert!(
+            mail.data.contains(&format!("In Switchboard: /users/{bob}")),
+            "{}",
+            mail.data
+        );
+    }
+    let about_bob: Vec<_> = sink
+        .received()
+        .into_iter()
+        .filter(|m| m.data.contains("Bob Tanaka (@bob) was deactivated"))
+        .collect();
+    assert_eq!(about_bob.len(), 3, "each told once: {about_bob:?}");
+}
+
+on_both_databases!(notifications_are_emailed_once_and_retried_later);
+on_both_databases!(browser: the_running_panel_emails_notifications);

@@ -21,6 +21,7 @@ ALTER TABLE approval_requests_old RENAME TO approval_requests;
 CREATE INDEX approval_requests_pending ON approval_requests (company_id, status, created_at);
 CREATE INDEX approval_requests_subject ON approval_requests (kind, subject_id, status);
 DROP INDEX notifications_unmailed;
+ALTER TABLE notifications DROP COLUMN email_not_before;
 ALTER TABLE notifications DROP COLUMN email_attempts;
 ALTER TABLE notifications DROP COLUMN emailed_at;
 ALTER TABLE companies DROP COLUMN approve_settings_changes;
