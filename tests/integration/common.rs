@@ -484,8 +484,9 @@ fn configured(
 pub struct DemoServer {
     pub backend: Backend,
     pub base: String,
-    pub database: TestDatabase,
+    // killed before the database is dropped (fields drop in order)
     _server: ChildGuard,
+    pub database: TestDatabase,
 }
 
 impl DemoServer {

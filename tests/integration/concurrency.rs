@@ -711,3 +711,114 @@ on_both_databases!(
     simultaneous_first_messages_open_one_conversation,
     simultaneous_first_messages_respect_capacity,
 );
+
+/// Ten people decide one request at the same moment — five sessions of sam approving, five of
+/// sofia (who asked) withdrawing — and then six sessions each ask for a change of the security
+/// settings where one waiting change is allowed: one outcome each time, one record of it.
+async fn an_approval_is_decided_once_and_asked_once(backend: Backend) {
+    use diesel::prelude::*;
+    use switchboard::db::schema::{approval_requests, audit_events, companies, message_templates};
+    let server = DemoServer::start(backend, &[]);
+    let (request, template): (i64, i64) = approval_requests::table
+        .filter(approval_requests::kind.eq("template"))
+        .filter(approval_requests::status.eq("pending"))
+        .select((approval_requests::id, approval_requests::subject_id))
+        .first(&mut server.conn())
+        .unwrap();
+    let mut sessions = Vec::new();
+    for (name, action) in [("sam", "approve"), ("sofia", "withdraw")] {
+        for _ in 0..5 {
+            let visitor = Visitor::signed_in(&server, name).await;
+            let token = visitor.token_from("/approvals").await;
+            sessions.push((visitor, token, format!("/approvals/{request}/{action}")));
+        }
+    }
+    let statuses = futures_util::future::join_all(
+        sessions
+            .iter()
+            .map(|(visitor, token, path)| async move { visitor.post(path, token, &[]).await }),
+    )
+    .await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 303).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 303 || *s == 409),
+        "{statuses:?}"
+    );
+    let status: String = approval_requests::table
+        .find(request)
+        .select(approval_requests::status)
+        .first(&mut server.conn())
+        .unwrap();
+    let template_status: String = message_templates::table
+        .find(template)
+        .select(message_templates::status)
+        .first(&mut server.conn())
+        .unwrap();
+    match status.as_str() {
+        "approved" => assert_eq!(template_status, "approved"),
+        "withdrawn" => assert_eq!(template_status, "draft"),
+        other => panic!("request {other} after {statuses:?}"),
+    }
+    let outcomes: i64 = audit_events::table
+        .filter(audit_events::action.eq_any(["approval.decide", "approval.withdraw"]))
+        .filter(audit_events::target_id.eq(Some(request)))
+        .count()
+        .get_result(&mut server.conn())
+        .unwrap();
+    assert_eq!(outcomes, 1);
+
+    // six changes of the settings asked at once: one waits, five are told to wait their turn
+    diesel::update(companies::table.filter(companies::code.eq("DEMO")))
+        .set(companies::approve_settings_changes.eq(true))
+        .execute(&mut server.conn())
+        .unwrap();
+    let mut askers = Vec::new();
+    for n in 0..6 {
+        let visitor = Visitor::signed_in(&server, "sofia").await;
+        let token = visitor.token_from("/settings").await;
+        askers.push((visitor, token, (20 + n).to_string()));
+    }
+    let statuses =
+        futures_util::future::join_all(askers.iter().map(|(visitor, token, idle)| async move {
+            let settings = [
+                ("password_min_length", "12"),
+                ("password_require_upper", "on"),
+                ("password_require_lower", "on"),
+                ("password_require_digit", "on"),
+                ("password_require_symbol", "on"),
+                ("password_min_score", "3"),
+                ("password_max_age_days", "0"),
+                ("idle_timeout_minutes", idle.as_str()),
+                ("session_lifetime_hours", "12"),
+                ("lockout_threshold", "10"),
+                ("reveal_daily_cap", "20"),
+                ("missed_chat_minutes", "240"),
+                ("approve_settings_changes", "on"),
+            ];
+            visitor.post("/settings", token, &settings).await
+        }))
+        .await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 303).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        5,
+        "{statuses:?}"
+    );
+    let waiting: i64 = approval_requests::table
+        .filter(approval_requests::kind.eq("settings"))
+        .filter(approval_requests::status.eq("pending"))
+        .count()
+        .get_result(&mut server.conn())
+        .unwrap();
+    assert_eq!(waiting, 1);
+}
+
+on_both_databases!(browser: an_approval_is_decided_once_and_asked_once);
