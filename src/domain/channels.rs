@@ -298,7 +298,31 @@ pub fn update(
     audit::Entry::new(company_id, actor, "channel.update")
         .on("channel", channel.id, &name)
         .saying(format!("channel {}", changes.join(", ")))
-        .write(conn)
+        .write(conn)?;
+    if active != channel.active {
+        // taken out of service or back: the supervisors and the people who work it
+        let mut told = crate::domain::notifications::supervisors(conn, company_id)?;
+        told.extend(
+            channel_members::table
+                .filter(channel_members::channel_id.eq(channel.id))
+                .select(channel_members::user_id)
+                .load::<crate::core::ids::UserId>(conn)?,
+        );
+        let (kind, what) = if active {
+            ("channel.enable", "is back in service")
+        } else {
+            ("channel.disable", "was taken out of service")
+        };
+        crate::domain::notifications::send(
+            conn,
+            me,
+            told,
+            kind,
+            &format!("channel {name} {what}"),
+            Some(&format!("/channels/{}", channel.id)),
+        )?;
+    }
+    Ok(())
 }
 
 /// Replaces the channel's inbound token; the old one stops working at once.

@@ -1,6 +1,7 @@
 //! In-app notifications: the team learns what changed. A user added, deactivated or deleted,
-//! a role changed, a channel added: the supervisors (holders of `users.manage`) and the
-//! people who share a team with the user concerned. An approval waiting: the holders of the
+//! a role changed: the supervisors (holders of `users.manage`) and the people who share a
+//! team with the user concerned. A channel added: the supervisors; taken out of service or
+//! back: the supervisors and the channel's members. An approval waiting: the holders of the
 //! permission it names. A request decided: the person who asked. Never the person who did it.
 
 use std::collections::BTreeSet;

@@ -336,3 +336,55 @@ async fn the_running_panel_emails_notifications(backend: crate::common::Backend)
 
 on_both_databases!(notifications_are_emailed_once_and_retried_later);
 on_both_databases!(browser: the_running_panel_emails_notifications);
+
+/// A channel taken out of service, and back: the supervisors and the people who work it hear
+/// of it (bob and tina work Telegram), nobody else, never the person who did it.
+async fn the_people_of_a_channel_hear_it_is_taken_out_of_service(app: TestApp) {
+    let (telegram, _) = crate::common::channel(&app, "Telegram");
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia.get(&format!("/channels/{telegram}")).await;
+    sofia
+        .post(&format!("/channels/{telegram}"), &[("name", "Telegram")])
+        .await
+        .assert_status(303);
+    let members: Vec<String> = {
+        use switchboard::db::schema::{channel_members, users};
+        let mut names: Vec<String> = channel_members::table
+            .inner_join(users::table.on(users::id.eq(channel_members::user_id)))
+            .filter(channel_members::channel_id.eq(telegram))
+            .select(users::username)
+            .load(&mut app.conn())
+            .unwrap();
+        names.push("sam".into());
+        names.retain(|name| name != "sofia");
+        names.sort();
+        names.dedup();
+        names
+    };
+    assert!(members.contains(&"bob".to_string()), "{members:?}");
+    assert_eq!(recipients(&app, "channel.disable"), members);
+    assert!(
+        sent(&app, "channel.disable")
+            .iter()
+            .all(|(_, summary)| summary == "channel Telegram was taken out of service")
+    );
+    // a rename alone tells nobody
+    sofia
+        .post(
+            &format!("/channels/{telegram}"),
+            &[("name", "Telegram Support")],
+        )
+        .await
+        .assert_status(303);
+    assert!(recipients(&app, "channel.enable").is_empty());
+    sofia
+        .post(
+            &format!("/channels/{telegram}"),
+            &[("name", "Telegram Support"), ("active", "on")],
+        )
+        .await
+        .assert_status(303);
+    assert_eq!(recipients(&app, "channel.enable"), members);
+}
+
+on_both_databases!(the_people_of_a_channel_hear_it_is_taken_out_of_service);
