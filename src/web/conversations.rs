@@ -78,7 +78,7 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
         .into_iter()
         .map(|row| RowItem::new(row, cx.now()))
         .collect();
-    let regions = live::ListRegions::new(&rows, missed, layout.badge_count())?;
+    let regions = live::ListRegions::new(&rows, missed, &layout.shown_counts())?;
     let live_url = live::list_url(&cx, &query, &live::seen(&version, &regions.fingerprint()));
     page(&ListPage {
         layout,
@@ -178,7 +178,7 @@ pub(crate) async fn show_page(
         &detail.labels,
         &messages,
         &history,
-        layout.badge_count(),
+        &layout.shown_counts(),
     )?;
     let live_url = live::conversation_url(id, &live::seen(&version, &regions.fingerprint()));
     let page = ShowPage {

@@ -101,9 +101,19 @@ impl Layout {
             .transpose()
     }
 
-    /// The badge's figure as the navigation shows it (`None`: no badge).
-    pub fn badge_count(&self) -> Option<i64> {
-        self.nav.iter().find_map(|item| item.badge)
+    /// The counters as the navigation shows them (`None`: no badge), so that a live page's
+    /// first fingerprint matches what it shows.
+    pub fn shown_counts(&self) -> NavCounts {
+        let shown = |href: &str| {
+            self.nav
+                .iter()
+                .find(|item| item.href == href)
+                .and_then(|item| item.badge)
+        };
+        NavCounts {
+            open: shown("/conversations"),
+            unread: shown("/notifications"),
+        }
     }
 
     pub fn build(cx: &Cx, title: &str, active: &str, counts: NavCounts) -> Self {

@@ -30,7 +30,7 @@ use crate::core::ids::ConversationId;
 use crate::domain::conversations;
 use crate::error::AppError;
 use crate::web::conversation_views::{HistoryItem, ListQuery, MessageItem, RowItem, list_filter};
-use crate::web::layout::Layout;
+use crate::web::layout::{Layout, NavCounts};
 use crate::web::{Answer, Cx, Query};
 
 /// How often an open page asks; with other instances' changes seen within a second, a change
@@ -57,25 +57,54 @@ struct BadgeHtml {
     count: Option<i64>,
 }
 
-/// What changes on the list page: its rows and the navigation's badge, rendered.
-pub struct ListRegions {
-    pub rows: String,
-    pub badge: String,
+#[derive(Template)]
+#[template(path = "unread.html")]
+struct UnreadHtml {
+    unread: Option<i64>,
 }
 
-impl ListRegions {
-    pub fn new(rows: &[RowItem], missed: bool, open_count: Option<i64>) -> Result<Self, AppError> {
+/// The navigation's two counters, rendered: open conversations and unread notifications.
+pub struct NavRegions {
+    pub badge: String,
+    pub unread: String,
+}
+
+impl NavRegions {
+    pub fn new(counts: &NavCounts) -> Result<Self, AppError> {
         Ok(Self {
-            rows: RowsHtml { rows, missed }.render()?,
             badge: BadgeHtml {
-                count: open_count.filter(|n| *n > 0),
+                count: counts.open.filter(|n| *n > 0),
+            }
+            .render()?,
+            unread: UnreadHtml {
+                unread: counts.unread.filter(|n| *n > 0),
             }
             .render()?,
         })
     }
 
+    /// The swaps that bring a page's navigation up to date.
+    fn swaps(&self) -> [(&'static str, &str); 2] {
+        [("open-badge", &self.badge), ("unread-slot", &self.unread)]
+    }
+}
+
+/// What changes on the list page: its rows and the navigation's counters, rendered.
+pub struct ListRegions {
+    pub rows: String,
+    pub nav: NavRegions,
+}
+
+impl ListRegions {
+    pub fn new(rows: &[RowItem], missed: bool, counts: &NavCounts) -> Result<Self, AppError> {
+        Ok(Self {
+            rows: RowsHtml { rows, missed }.render()?,
+            nav: NavRegions::new(counts)?,
+        })
+    }
+
     pub fn fingerprint(&self) -> String {
-        fingerprint(&[&self.rows, &self.badge])
+        fingerprint(&[&self.rows, &self.nav.badge, &self.nav.unread])
     }
 }
 
@@ -111,7 +140,7 @@ pub struct ConversationRegions {
     pub timeline: String,
     pub assignee: String,
     pub history: String,
-    pub badge: String,
+    pub nav: NavRegions,
 }
 
 impl ConversationRegions {
@@ -120,17 +149,14 @@ impl ConversationRegions {
         labels: &[String],
         messages: &[MessageItem],
         history: &[HistoryItem],
-        open_count: Option<i64>,
+        counts: &NavCounts,
     ) -> Result<Self, AppError> {
         Ok(Self {
             head: HeadHtml { item, labels }.render()?,
             timeline: TimelineHtml { messages }.render()?,
             assignee: AssigneeHtml { item }.render()?,
             history: HistoryHtml { history }.render()?,
-            badge: BadgeHtml {
-                count: open_count.filter(|n| *n > 0),
-            }
-            .render()?,
+            nav: NavRegions::new(counts)?,
         })
     }
 
@@ -140,7 +166,8 @@ impl ConversationRegions {
             &self.timeline,
             &self.assignee,
             &self.history,
-            &self.badge,
+            &self.nav.badge,
+            &self.nav.unread,
         ])
     }
 }
@@ -161,11 +188,12 @@ struct Poller<'a> {
     url: &'a str,
 }
 
-/// 200 with the next poller and, when they changed, the regions swapped out of band.
-fn answer(url: &str, regions: &[(&str, &str)], changed: bool) -> Answer {
+/// 200 with the next poller and, when they changed, the regions (and the navigation's
+/// counters) swapped out of band.
+fn answer(url: &str, regions: &[(&str, &str)], nav: &NavRegions, changed: bool) -> Answer {
     let mut body = Poller { url }.render()?;
     if changed {
-        for (target, html) in regions {
+        for (target, html) in regions.iter().chain(nav.swaps().iter()) {
             body.push_str(&format!(
                 r#"<div data-hx-swap-oob="innerHTML:#{target}">{html}</div>"#
             ));
@@ -210,27 +238,25 @@ pub async fn list(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
     let filter = list_filter(&cx, &query).await?;
     let missed = filter.waiting_since_before.is_some();
     let counts = Layout::counts_open(&cx);
-    let (rows, open_count) = cx
+    let (rows, nav_counts) = cx
         .read(move |conn, me| {
             Ok((
                 conversations::list(conn, &me.viewer, &filter)?,
-                Layout::open_count(conn, me, counts)?,
+                Layout::nav_counts(conn, me, counts)?,
             ))
         })
         .await?;
     let at = cx.now();
     let rows: Vec<RowItem> = rows.into_iter().map(|row| RowItem::new(row, at)).collect();
-    let regions = ListRegions::new(&rows, missed, open_count)?;
+    let regions = ListRegions::new(&rows, missed, &nav_counts)?;
     let print = regions.fingerprint();
     let Some(url) = list_url(&cx, &query, &seen(&version, &print)) else {
         return nothing_new();
     };
     answer(
         &url,
-        &[
-            ("conversation-list", &regions.rows),
-            ("open-badge", &regions.badge),
-        ],
+        &[("conversation-list", &regions.rows)],
+        &regions.nav,
         print != seen_print,
     )
 }
@@ -261,11 +287,11 @@ pub async fn conversation(
         .read(move |conn, me| {
             Ok((
                 conversations::get(conn, &me.viewer, id)?,
-                Layout::open_count(conn, me, counts)?,
+                Layout::nav_counts(conn, me, counts)?,
             ))
         })
         .await;
-    let (detail, open_count) = match read {
+    let (detail, nav_counts) = match read {
         Ok(read) => read,
         // transferred away, or never theirs: the same words, and the polling stops
         Err(AppError::NotFound) => {
@@ -282,7 +308,8 @@ pub async fn conversation(
     let item = RowItem::new(detail.row, cx.now());
     let messages: Vec<MessageItem> = detail.messages.into_iter().map(MessageItem::new).collect();
     let history: Vec<HistoryItem> = detail.history.into_iter().map(HistoryItem::new).collect();
-    let regions = ConversationRegions::new(&item, &detail.labels, &messages, &history, open_count)?;
+    let regions =
+        ConversationRegions::new(&item, &detail.labels, &messages, &history, &nav_counts)?;
     let print = regions.fingerprint();
     answer(
         &conversation_url(id, &seen(&version, &print)),
@@ -291,8 +318,8 @@ pub async fn conversation(
             ("timeline", &regions.timeline),
             ("assignee", &regions.assignee),
             ("history", &regions.history),
-            ("open-badge", &regions.badge),
         ],
+        &regions.nav,
         print != seen_print,
     )
 }

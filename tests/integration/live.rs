@@ -224,3 +224,40 @@ on_both_databases!(
     an_open_conversation_updates_until_it_is_no_longer_theirs,
     polling_keeps_no_idle_session_alive,
 );
+
+/// The navigation's notification counter is live as well: a change told to bob reaches his
+/// open list on its next poll, and reading it clears the counter there.
+async fn the_notification_counter_is_live(app: TestApp) {
+    let mut bob = app.signed_in("DEMO", "bob").await;
+    bob.post("/notifications/read", &[]).await;
+    let page = bob.get("/conversations").await;
+    page.assert_lacks(r#"id="unread-badge""#)
+        .assert_contains(r#"<span id="unread-slot">"#);
+    let url = poll_url(&page);
+    poll(&mut bob, &url).await.assert_status(204);
+    // alice, his team mate in Sales, is given another role
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let alice = crate::common::id_of(&app, "DEMO", "alice");
+    sofia.get(&format!("/users/{alice}")).await;
+    let auditor = crate::common::role_id(&app, "DEMO", "Auditor").to_string();
+    sofia
+        .post(&format!("/users/{alice}/role"), &[("role_id", &auditor)])
+        .await
+        .assert_status(303);
+    let update = poll(&mut bob, &url).await;
+    update
+        .assert_status(200)
+        .assert_contains(r#"data-hx-swap-oob="innerHTML:#unread-slot""#)
+        .assert_contains(r#"id="unread-badge" title="Unread notifications">1</span>"#);
+    let url = poll_url(&update);
+    bob.get("/notifications").await;
+    bob.post("/notifications/read", &[])
+        .await
+        .assert_status(303);
+    let cleared = poll(&mut bob, &url).await;
+    cleared
+        .assert_contains(r#"data-hx-swap-oob="innerHTML:#unread-slot""#)
+        .assert_lacks(r#"id="unread-badge""#);
+}
+
+on_both_databases!(the_notification_counter_is_live);
