@@ -24,8 +24,12 @@ use crate::db::{DbConnection, LockSpace, serialize, write_transaction};
 use crate::domain::{Actor, Caller, audit, labels, now, roles};
 use crate::error::AppError;
 
-/// Queued conversations one drain routes at most; the next drain takes the rest.
+/// Queued conversations one drain reads at a time, oldest first.
 const DRAIN_BATCH: i64 = 500;
+/// Batches one drain reads at most: past conversations nobody may take (a restricted label,
+/// a channel without people) it goes on while someone has room, up to this many; the next
+/// drain starts again from the oldest.
+const DRAIN_BATCHES: usize = 20;
 
 struct Person {
     username: String,
@@ -131,6 +135,11 @@ impl Router {
     /// Nobody may take a new chat anywhere.
     pub fn is_empty(&self) -> bool {
         self.people.is_empty()
+    }
+
+    /// Whether anyone may still be given a conversation.
+    fn has_room(&self) -> bool {
+        self.people.values().any(|p| p.open < p.capacity)
     }
 
     /// Leaves someone out (the person whose conversations are routed again).
@@ -245,32 +254,54 @@ pub fn drain(conn: &mut DbConnection, company_id: CompanyId) -> Result<usize, Ap
     if router.is_empty() {
         return Ok(0);
     }
-    let queue: Vec<(ConversationId, ChannelId)> = conversations::table
-        .filter(conversations::company_id.eq(company_id))
-        .filter(conversations::status.eq(ConversationStatus::Open))
-        .filter(conversations::assignee_id.is_null())
-        .order((conversations::created_at, conversations::id))
-        .limit(DRAIN_BATCH)
-        .select((conversations::id, conversations::channel_id))
-        .load(conn)?;
-    let ids: Vec<ConversationId> = queue.iter().map(|q| q.0).collect();
-    let restrictions = labels::restrictions_on(conn, company_id, &ids)?;
     let at = now();
     let mut routed = 0;
-    for (conversation_id, channel_id) in queue {
-        let choice = router.pick(channel_id, at, restrictions.on(conversation_id));
-        if choice.user_id.is_some() {
-            Handoff {
-                conversation_id,
-                from: None,
-                to: choice.user_id,
-                by: None,
-                reason: Some(&choice.reason),
-                at,
-            }
-            .apply(conn)?;
-            routed += 1;
+    // keyset pages of the queue, oldest first
+    let mut after: Option<(NaiveDateTime, ConversationId)> = None;
+    for _ in 0..DRAIN_BATCHES {
+        let mut page = conversations::table
+            .filter(conversations::company_id.eq(company_id))
+            .filter(conversations::status.eq(ConversationStatus::Open))
+            .filter(conversations::assignee_id.is_null())
+            .order((conversations::created_at, conversations::id))
+            .limit(DRAIN_BATCH)
+            .select((
+                conversations::id,
+                conversations::channel_id,
+                conversations::created_at,
+            ))
+            .into_boxed();
+        if let Some((created_at, id)) = after {
+            page = page.filter(
+                conversations::created_at
+                    .gt(created_at)
+                    .or(conversations::created_at
+                        .eq(created_at)
+                        .and(conversations::id.gt(id))),
+            );
         }
+        let queue: Vec<(ConversationId, ChannelId, NaiveDateTime)> = page.load(conn)?;
+        let ids: Vec<ConversationId> = queue.iter().map(|q| q.0).collect();
+        let restrictions = labels::restrictions_on(conn, company_id, &ids)?;
+        for &(conversation_id, channel_id, _) in &queue {
+            let choice = router.pick(channel_id, at, restrictions.on(conversation_id));
+            if choice.user_id.is_some() {
+                Handoff {
+                    conversation_id,
+                    from: None,
+                    to: choice.user_id,
+                    by: None,
+                    reason: Some(&choice.reason),
+                    at,
+                }
+                .apply(conn)?;
+                routed += 1;
+            }
+        }
+        if queue.len() < DRAIN_BATCH as usize || !router.has_room() {
+            break;
+        }
+        after = queue.last().map(|&(id, _, created_at)| (created_at, id));
     }
     Ok(routed)
 }

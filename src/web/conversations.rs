@@ -127,6 +127,9 @@ struct ShowPage {
     quick_replies: Vec<crate::domain::quick_replies::QuickReply>,
     /// The approved templates the composer may send.
     message_templates: Vec<crate::domain::templates::Template>,
+    /// The value boxes `{{1}}`…`{{n}}` the picker shows: as many as the template that takes the
+    /// most (unused trailing boxes are ignored).
+    template_values: Vec<usize>,
     holders: Vec<Holder>,
     can_reply: bool,
     can_close: bool,
@@ -188,6 +191,12 @@ pub(crate) async fn show_page(
         regions,
         live_url,
         quick_replies,
+        template_values: (1..=message_templates
+            .iter()
+            .map(|t| t.placeholders())
+            .max()
+            .unwrap_or(0))
+            .collect(),
         message_templates,
         holders,
         can_reply,

@@ -713,3 +713,71 @@ async fn security_settings_changes_wait_for_a_second_person(app: TestApp) {
 }
 
 on_both_databases!(security_settings_changes_wait_for_a_second_person);
+
+/// The composer offers as many value boxes as the approved template that takes the most, so a
+/// template of five values can be sent.
+async fn a_template_of_many_values_can_be_sent(app: TestApp) {
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia.get("/templates").await;
+    sofia
+        .post(
+            "/templates",
+            &[
+                ("name", "delivery_slot"),
+                ("language", "en"),
+                ("category", "utility"),
+                (
+                    "body",
+                    "{{1}}: order {{2}} arrives on {{3}} between {{4}} and {{5}}.",
+                ),
+            ],
+        )
+        .await
+        .assert_status(303);
+    let id = template_id(&app, "delivery_slot", 1);
+    sofia
+        .post(&format!("/templates/{id}/submit"), &[])
+        .await
+        .assert_status(303);
+    let mut sam = app.signed_in("DEMO", "sam").await;
+    sam.get("/templates").await;
+    sam.post(&format!("/templates/{id}/approve"), &[])
+        .await
+        .assert_status(303);
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    let hers: i64 = conversations::table
+        .filter(conversations::assignee_id.eq(id_of(&app, "DEMO", "alice")))
+        .order(conversations::id)
+        .select(conversations::id)
+        .first(&mut app.conn())
+        .unwrap();
+    let page = alice.get(&format!("/conversations/{hers}")).await;
+    assert_eq!(page.body.matches(r#"<input name="values""#).count(), 5);
+    page.assert_contains("{{5}}");
+    alice
+        .post(
+            &format!("/conversations/{hers}/template"),
+            &[
+                ("template_id", &id.to_string()),
+                ("values", "Ann"),
+                ("values", "A-17"),
+                ("values", "Friday"),
+                ("values", "9:00"),
+                ("values", "11:00"),
+            ],
+        )
+        .await
+        .assert_status(303);
+    let last: String = messages::table
+        .filter(messages::conversation_id.eq(hers))
+        .order(messages::id.desc())
+        .select(messages::body)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(
+        last,
+        "Ann: order A-17 arrives on Friday between 9:00 and 11:00."
+    );
+}
+
+on_both_databases!(a_template_of_many_values_can_be_sent);

@@ -404,3 +404,96 @@ async fn a_restricted_conversation_goes_only_to_those_who_may_see_it(app: TestAp
 }
 
 on_both_databases!(a_restricted_conversation_goes_only_to_those_who_may_see_it);
+
+/// Hundreds of queued conversations nobody available may take (restricted to the
+/// supervisors, who take no chats) do not hold back a newer one somebody may: the queue is
+/// read past them while someone has room.
+async fn unroutable_conversations_do_not_block_the_queue(app: TestApp) {
+    let company = crate::common::company_id(&app, "DEMO");
+    let whatsapp = crate::common::channel_id(&app, "WhatsApp Sales");
+    let vip: i64 = labels::table
+        .filter(labels::name.eq("VIP"))
+        .select(labels::id)
+        .first(&mut app.conn())
+        .unwrap();
+    let long_ago = app.clock().now() - chrono::TimeDelta::days(3);
+    let mut conn = app.conn();
+    let waiting = |contact: i64, at: chrono::NaiveDateTime| {
+        (
+            conversations::company_id.eq(company),
+            conversations::channel_id.eq(whatsapp),
+            conversations::contact_id.eq(contact),
+            conversations::status.eq("open"),
+            conversations::last_message_at.eq(at),
+            conversations::created_at.eq(at),
+            conversations::awaiting_reply_since.eq(Some(at)),
+        )
+    };
+    // 1,200 old VIP conversations, waiting (more than two of routing's reads)
+    let vip_conversations: Vec<i64> = switchboard::db::write_transaction(&mut conn, |conn| {
+        let mut ids = Vec::new();
+        for n in 0..1_200 {
+            let contact: i64 = diesel::insert_into(contacts::table)
+                .values((
+                    contacts::company_id.eq(company),
+                    contacts::name.eq(format!("VIP customer {n}")),
+                    contacts::created_at.eq(long_ago),
+                ))
+                .returning(contacts::id)
+                .get_result(conn)?;
+            let id: i64 = diesel::insert_into(conversations::table)
+                .values(waiting(contact, long_ago))
+                .returning(conversations::id)
+                .get_result(conn)?;
+            diesel::insert_into(conversation_labels::table)
+                .values((
+                    conversation_labels::conversation_id.eq(id),
+                    conversation_labels::company_id.eq(company),
+                    conversation_labels::label.eq("vip"),
+                    conversation_labels::label_id.eq(Some(vip)),
+                ))
+                .execute(conn)?;
+            ids.push(id);
+        }
+        Ok::<_, switchboard::error::AppError>(ids)
+    })
+    .unwrap();
+    // and a newer plain one
+    let plain_contact: i64 = diesel::insert_into(contacts::table)
+        .values((
+            contacts::company_id.eq(company),
+            contacts::name.eq("Plain customer"),
+            contacts::created_at.eq(app.clock().now()),
+        ))
+        .returning(contacts::id)
+        .get_result(&mut conn)
+        .unwrap();
+    let plain: i64 = diesel::insert_into(conversations::table)
+        .values(waiting(plain_contact, app.clock().now()))
+        .returning(conversations::id)
+        .get_result(&mut conn)
+        .unwrap();
+    let routed = switchboard::db::write_transaction(&mut conn, |conn| {
+        switchboard::domain::routing::drain(conn, company)
+    })
+    .unwrap();
+    assert!(routed >= 1, "routed {routed}");
+    let assignee: Option<i64> = conversations::table
+        .find(plain)
+        .select(conversations::assignee_id)
+        .first(&mut conn)
+        .unwrap();
+    assert!(
+        assignee.is_some(),
+        "the plain conversation waits behind the VIP ones"
+    );
+    let vip_assigned: i64 = conversations::table
+        .filter(conversations::id.eq_any(&vip_conversations))
+        .filter(conversations::assignee_id.is_not_null())
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(vip_assigned, 0);
+}
+
+on_both_databases!(unroutable_conversations_do_not_block_the_queue);
