@@ -468,15 +468,24 @@ pub struct CompanySession {
     pub last_seen_at: NaiveDateTime,
 }
 
-/// Every live session of the company, grouped by person (by name), each person's most
-/// recently seen first.
+/// Every live session of the company the caller may end, grouped by person (by name), each
+/// person's most recently seen first: a role limited to its holder's teams sees only the
+/// people it reaches (as ending a session is limited), and its holder.
 pub fn list_live_for_company(
     conn: &mut DbConnection,
-    company_id: CompanyId,
+    me: &Caller,
 ) -> Result<Vec<CompanySession>, AppError> {
-    Ok(sessions::table
+    let mut query = sessions::table
         .inner_join(users::table)
-        .filter(sessions::company_id.eq(company_id))
+        .filter(sessions::company_id.eq(me.company_id))
+        .into_boxed();
+    if me.permissions().limited_to_teams() {
+        // a team lead sees the sessions of the people she may act on, and her own
+        let mut reached = crate::domain::teams::users_reached_by(conn, me.user_id())?;
+        reached.push(me.user_id());
+        query = query.filter(sessions::user_id.eq_any(reached));
+    }
+    Ok(query
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(now()))
         .filter(users::status.eq(UserStatus::Active))

@@ -362,7 +362,7 @@ struct SessionsPage {
 pub async fn sessions_index(cx: Cx) -> Answer {
     let (layout, rows) = cx
         .read_page("Sessions", "/sessions", |conn, me| {
-            sessions::list_live_for_company(conn, me.company_id)
+            sessions::list_live_for_company(conn, me)
         })
         .await?;
     let current = cx.user.auth.session_id;

@@ -670,3 +670,66 @@ on_both_databases!(
     a_team_limit_is_kept_on_roles,
     teams_are_managed_and_recorded,
 );
+
+/// A team lead who may end sessions sees and ends those of the people she reaches only (and
+/// her own): the list stops at the team line like the action behind it.
+async fn a_team_lead_sees_only_her_teams_sessions(app: TestApp) {
+    use switchboard::db::schema::{role_permissions, roles};
+    let team_lead = crate::common::role_id(&app, "DEMO", "Team Lead");
+    diesel::insert_into(role_permissions::table)
+        .values((
+            role_permissions::role_id.eq(team_lead),
+            role_permissions::permission.eq("sessions.manage"),
+        ))
+        .execute(&mut app.conn())
+        .unwrap();
+    diesel::update(roles::table.find(team_lead))
+        .set(roles::version.eq(roles::version + 1))
+        .execute(&mut app.conn())
+        .unwrap();
+    app.wait_for_change_elsewhere();
+    let mut tina = app.signed_in("DEMO", "tina").await;
+    let telegram = channel_id(&app, "Telegram").to_string();
+    let agent_role = crate::common::role_id(&app, "DEMO", "Agent").to_string();
+    tina.get("/users/new").await;
+    tina.post(
+        "/users",
+        &[
+            ("username", "sue"),
+            ("display_name", "Sue Park"),
+            ("role_id", &agent_role),
+            ("password", "Harbor-Lantern-42!"),
+            ("channel_ids", &telegram),
+        ],
+    )
+    .await
+    .assert_status(303);
+    // everyone has a live session
+    for name in ["sue", "alice", "bob", "sam"] {
+        app.signed_in("DEMO", name).await;
+    }
+    let list = tina.get("/sessions").await;
+    list.assert_status(200)
+        .assert_contains("@sue")
+        .assert_contains("@tina");
+    for outside in ["@alice", "@bob", "@sam"] {
+        list.assert_lacks(outside);
+    }
+    let alice = id_of(&app, "DEMO", "alice").to_string();
+    tina.post("/sessions/revoke-user", &[("user_id", &alice)])
+        .await
+        .assert_status(404);
+    let sue = id_of(&app, "DEMO", "sue").to_string();
+    tina.post("/sessions/revoke-user", &[("user_id", &sue)])
+        .await
+        .assert_status(303);
+    // a supervisor still sees everyone
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia
+        .get("/sessions")
+        .await
+        .assert_contains("@alice")
+        .assert_contains("@tina");
+}
+
+on_both_databases!(a_team_lead_sees_only_her_teams_sessions);
