@@ -7,7 +7,7 @@
 //! can be cancelled, and counts its progress. The segment is always what the person sending
 //! may see (`conversations::visible_to`): nothing crosses a team line or a restricted label.
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::core::ids::{
@@ -203,11 +203,23 @@ pub fn audience(
             ),
         );
     }
-    if let Some(day) = broadcast.last_contact_after {
-        query =
-            query.filter(conversations::last_message_at.ge(day.and_time(chrono::NaiveTime::MIN)));
+    if let Some(since) = last_contact_since(conn, broadcast)? {
+        query = query.filter(conversations::last_message_at.ge(since));
     }
     Ok(query.first(conn)?)
+}
+
+/// The instant the broadcast's "in touch since" day starts: the day as its creator wrote it,
+/// in their time zone, so the audience is the same for whoever looks at it or sends it.
+fn last_contact_since(
+    conn: &mut DbConnection,
+    broadcast: &Broadcast,
+) -> Result<Option<NaiveDateTime>, AppError> {
+    let Some(day) = broadcast.last_contact_after else {
+        return Ok(None);
+    };
+    let zone = crate::domain::reports::time_zone(conn, broadcast.created_by_id)?;
+    Ok(Some(crate::domain::reports::start_of_day(zone, day)))
 }
 
 /// The next recipients not yet reached: (contact, their latest conversation on the channel).
@@ -245,9 +257,8 @@ fn next_recipients(
             ),
         );
     }
-    if let Some(day) = broadcast.last_contact_after {
-        query =
-            query.filter(conversations::last_message_at.ge(day.and_time(chrono::NaiveTime::MIN)));
+    if let Some(since) = last_contact_since(conn, broadcast)? {
+        query = query.filter(conversations::last_message_at.ge(since));
     }
     Ok(query.load(conn)?)
 }

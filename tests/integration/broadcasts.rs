@@ -781,3 +781,81 @@ async fn a_template_of_many_values_can_be_sent(app: TestApp) {
 }
 
 on_both_databases!(a_template_of_many_values_can_be_sent);
+
+/// "In touch since" a day means since that day began where the broadcast's creator is: the
+/// same audience for the creator, the approver (in another zone) and the sender.
+async fn a_broadcasts_day_is_its_creators_day(app: TestApp) {
+    use chrono::{NaiveDate, TimeDelta};
+    let (sms, _) = channel(&app, "SMS");
+    let day = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+    let midnight_utc = day.and_hms_opt(0, 0, 0).unwrap();
+    // every SMS conversation well inside the day; one contact's an hour before UTC midnight,
+    // which is already 20 November at UTC+14
+    let all: Vec<(i64, i64)> = conversations::table
+        .filter(conversations::channel_id.eq(sms))
+        .order(conversations::contact_id)
+        .select((conversations::id, conversations::contact_id))
+        .load(&mut app.conn())
+        .unwrap();
+    let early_contact = all[0].1;
+    diesel::update(conversations::table.filter(conversations::channel_id.eq(sms)))
+        .set(conversations::last_message_at.eq(midnight_utc + TimeDelta::days(2)))
+        .execute(&mut app.conn())
+        .unwrap();
+    diesel::update(
+        conversations::table
+            .filter(conversations::channel_id.eq(sms))
+            .filter(conversations::contact_id.eq(early_contact)),
+    )
+    .set(conversations::last_message_at.eq(midnight_utc - TimeDelta::hours(1)))
+    .execute(&mut app.conn())
+    .unwrap();
+    let contacts_reached = |all: &[(i64, i64)]| {
+        let mut contacts: Vec<i64> = all.iter().map(|(_, c)| *c).collect();
+        contacts.dedup();
+        contacts.len()
+    };
+    let everyone = contacts_reached(&all);
+    let welcome = template_id(&app, "welcome", 1).to_string();
+    let audience_of = |page: &crate::common::Page| -> usize {
+        let at = page.body.find(r#"<dd id="audience">"#).unwrap() + r#"<dd id="audience">"#.len();
+        page.body[at..].split(' ').next().unwrap().parse().unwrap()
+    };
+    for (zone, expected) in [("UTC", everyone - 1), ("Pacific/Kiritimati", everyone)] {
+        let mut sofia = app.signed_in("DEMO", "sofia").await;
+        sofia.get("/account").await;
+        sofia
+            .post("/account/time-zone", &[("time_zone", zone)])
+            .await
+            .assert_status(303);
+        sofia.get("/broadcasts").await;
+        let created = sofia
+            .post(
+                "/broadcasts",
+                &[
+                    ("name", &format!("Since the 20th ({zone})")),
+                    ("channel_id", &sms.to_string()),
+                    ("template_id", &welcome),
+                    ("label", ""),
+                    ("last_contact_after", "2026-11-20"),
+                ],
+            )
+            .await;
+        created.assert_status(303);
+        let path = created.location().unwrap().to_string();
+        assert_eq!(audience_of(&sofia.get(&path).await), expected, "{zone}");
+        // sam, in UTC+14 and UTC alike, sees the audience sofia drafted
+        let mut sam = app.signed_in("DEMO", "sam").await;
+        sam.get("/account").await;
+        sam.post("/account/time-zone", &[("time_zone", "Asia/Tokyo")])
+            .await
+            .assert_status(303);
+        assert_eq!(
+            audience_of(&sam.get(&path).await),
+            expected,
+            "{zone}, seen by sam"
+        );
+    }
+}
+
+on_both_databases!(a_broadcasts_day_is_its_creators_day);
