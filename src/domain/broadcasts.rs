@@ -179,34 +179,60 @@ pub fn create(
     Ok(id)
 }
 
+/// Conversations joined to their contacts: where a broadcast's recipients are found.
+type Recipients = diesel::helper_types::InnerJoinQuerySource<conversations::table, contacts::table>;
+type Condition = Box<
+    dyn diesel::expression::BoxableExpression<
+            Recipients,
+            crate::db::MultiBackend,
+            SqlType = diesel::sql_types::Bool,
+        >,
+>;
+
+/// Whom the broadcast is for, as `viewer` sees them: the conversations of its channel that
+/// the viewer may see, of contacts who did not opt out, carrying its label and in touch since
+/// its day, if it names them. One condition for the count and for the sending alike.
+fn segment(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    broadcast: &Broadcast,
+) -> Result<Condition, AppError> {
+    let visible = crate::domain::conversations::visible_to::<Recipients>(conn, viewer)?;
+    let mut condition: Condition = Box::new(
+        visible
+            .and(conversations::channel_id.eq(broadcast.channel_id))
+            .and(contacts::opted_out.eq(false)),
+    );
+    if let Some(label) = &broadcast.label {
+        condition = Box::new(
+            condition.and(
+                conversations::id.eq_any(
+                    conversation_labels::table
+                        .filter(conversation_labels::company_id.eq(broadcast.company_id))
+                        .filter(conversation_labels::label.eq(label.clone()))
+                        .select(conversation_labels::conversation_id),
+                ),
+            ),
+        );
+    }
+    if let Some(since) = last_contact_since(conn, broadcast)? {
+        condition = Box::new(condition.and(conversations::last_message_at.ge(since)));
+    }
+    Ok(condition)
+}
+
 /// The contacts the broadcast would reach as `viewer` sees them: one query, a count only.
 pub fn audience(
     conn: &mut DbConnection,
     viewer: &Viewer,
     broadcast: &Broadcast,
 ) -> Result<i64, AppError> {
-    let visible = crate::domain::conversations::visible_to(conn, viewer)?;
-    let mut query = conversations::table
+    let segment = segment(conn, viewer, broadcast)?;
+    Ok(conversations::table
         .inner_join(contacts::table)
-        .filter(visible)
-        .filter(conversations::channel_id.eq(broadcast.channel_id))
-        .filter(contacts::opted_out.eq(false))
+        .filter(segment)
         .select(diesel::dsl::count(conversations::contact_id).aggregate_distinct())
-        .into_boxed();
-    if let Some(label) = &broadcast.label {
-        query = query.filter(
-            conversations::id.eq_any(
-                conversation_labels::table
-                    .filter(conversation_labels::company_id.eq(broadcast.company_id))
-                    .filter(conversation_labels::label.eq(label.clone()))
-                    .select(conversation_labels::conversation_id),
-            ),
-        );
-    }
-    if let Some(since) = last_contact_since(conn, broadcast)? {
-        query = query.filter(conversations::last_message_at.ge(since));
-    }
-    Ok(query.first(conn)?)
+        .first(conn)?)
 }
 
 /// The instant the broadcast's "in touch since" day starts: the day as its creator wrote it,
@@ -229,15 +255,13 @@ fn next_recipients(
     broadcast: &Broadcast,
     limit: i64,
 ) -> Result<Vec<(ContactId, Option<ConversationId>)>, AppError> {
-    let visible = crate::domain::conversations::visible_to(conn, viewer)?;
+    let segment = segment(conn, viewer, broadcast)?;
     let reached = broadcast_deliveries::table
         .filter(broadcast_deliveries::broadcast_id.eq(broadcast.id))
         .select(broadcast_deliveries::contact_id);
-    let mut query = conversations::table
+    Ok(conversations::table
         .inner_join(contacts::table)
-        .filter(visible)
-        .filter(conversations::channel_id.eq(broadcast.channel_id))
-        .filter(contacts::opted_out.eq(false))
+        .filter(segment)
         .filter(conversations::contact_id.ne_all(reached))
         .group_by(conversations::contact_id)
         .order(conversations::contact_id)
@@ -246,21 +270,7 @@ fn next_recipients(
             conversations::contact_id,
             diesel::dsl::max(conversations::id),
         ))
-        .into_boxed();
-    if let Some(label) = &broadcast.label {
-        query = query.filter(
-            conversations::id.eq_any(
-                conversation_labels::table
-                    .filter(conversation_labels::company_id.eq(broadcast.company_id))
-                    .filter(conversation_labels::label.eq(label.clone()))
-                    .select(conversation_labels::conversation_id),
-            ),
-        );
-    }
-    if let Some(since) = last_contact_since(conn, broadcast)? {
-        query = query.filter(conversations::last_message_at.ge(since));
-    }
-    Ok(query.load(conn)?)
+        .load(conn)?)
 }
 
 fn set_status(
