@@ -165,6 +165,14 @@ pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
             if let Err(err) = expired {
                 tracing::warn!(error = %err.chain(), "cannot expire approval requests yet");
             }
+            // quarterly access reviews that fall due are told to those who run them, once
+            let told = db::run(&pool, |conn| {
+                db::write_transaction(conn, |conn| domain::reviews::tell_due(conn, domain::now()))
+            })
+            .await;
+            if let Err(err) = told {
+                tracing::warn!(error = %err.chain(), "cannot tell of due access reviews yet");
+            }
         }
     });
     // broadcasts being sent go out a batch per second each, one transaction per batch

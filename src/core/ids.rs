@@ -54,4 +54,5 @@ ids! {
     BroadcastId;
     ApprovalId;
     NotificationId;
+    AccessReviewId;
 }

@@ -31,6 +31,7 @@ pub enum Permission {
     BroadcastsCreate,
     BroadcastsApprove,
     TeamsManage,
+    ReviewsRun,
 }
 
 /// The page a permission belongs to, for the roles matrix and the effective-access view.
@@ -50,6 +51,7 @@ pub enum PageGroup {
     Templates,
     Broadcasts,
     Teams,
+    Reviews,
 }
 
 impl PageGroup {
@@ -69,12 +71,13 @@ impl PageGroup {
             Self::Templates => "Templates and quick replies",
             Self::Broadcasts => "Broadcasts",
             Self::Teams => "Teams",
+            Self::Reviews => "Access reviews",
         }
     }
 }
 
 impl Permission {
-    pub const ALL: [Permission; 26] = [
+    pub const ALL: [Permission; 27] = [
         Self::ConversationsViewAssigned,
         Self::ConversationsViewChannel,
         Self::ConversationsViewTeam,
@@ -101,6 +104,7 @@ impl Permission {
         Self::BroadcastsCreate,
         Self::BroadcastsApprove,
         Self::TeamsManage,
+        Self::ReviewsRun,
     ];
 
     /// The Agent built-in role.
@@ -182,7 +186,7 @@ const fn entry(
 
 /// The catalog: every permission once, in declaration order, with its key, page, name and
 /// description. The one place to read or extend.
-const CATALOG: [Entry; 26] = {
+const CATALOG: [Entry; 27] = {
     use PageGroup as G;
     use Permission as P;
     [
@@ -368,6 +372,13 @@ const CATALOG: [Entry; 26] = {
             "Manage teams",
             "Create teams and choose their members, leads and channels",
         ),
+        entry(
+            P::ReviewsRun,
+            "reviews.run",
+            G::Reviews,
+            "Run access reviews",
+            "Start access reviews, keep, change or revoke each user's access, close them as evidence",
+        ),
     ]
 };
 
@@ -489,7 +500,7 @@ mod tests {
         }
         keys.sort();
         keys.dedup();
-        assert_eq!(keys.len(), 26);
+        assert_eq!(keys.len(), 27);
         assert_eq!(Permission::from_key("users.delete_everything"), None);
     }
 
@@ -499,7 +510,7 @@ mod tests {
         assert!(agent.contains(Permission::ConversationsReply));
         assert!(!agent.contains(Permission::UsersView));
         assert_eq!(agent.iter().count(), 3);
-        assert_eq!(PermissionSet::all().iter().count(), 26);
+        assert_eq!(PermissionSet::all().iter().count(), 27);
     }
 
     #[test]

@@ -205,6 +205,23 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// An access review: open while decisions are taken, closed (immutable) once all are.
+    ReviewStatus {
+        Open = "open",
+        Closed = "closed",
+    }
+);
+
+text_enum!(
+    /// What a reviewer decided about one user's access.
+    ReviewDecision {
+        Keep = "keep",
+        Change = "change",
+        Revoke = "revoke",
+    }
+);
+
 impl UserStatus {
     pub fn is_active(self) -> bool {
         self == Self::Active

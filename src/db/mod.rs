@@ -532,6 +532,8 @@ pub enum LockSpace {
     RoleRaise = 8,
     /// Changes of one company's security settings (one waiting request per company).
     Settings = 9,
+    /// One company's access reviews (one open at a time).
+    Reviews = 10,
 }
 
 /// Serialises the rest of the caller's write transaction with every other transaction that

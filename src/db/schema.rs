@@ -31,6 +31,9 @@ diesel::table! {
         reroute_offline_minutes -> Integer,
         approve_role_raises -> Bool,
         approve_settings_changes -> Bool,
+        reviews_quarterly -> Bool,
+        dormant_after_days -> Integer,
+        review_due_told_on -> Nullable<Date>,
     }
 }
 
@@ -377,6 +380,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    access_reviews (id) {
+        id -> BigInt,
+        company_id -> BigInt,
+        started_by_id -> BigInt,
+        due_on -> Date,
+        status -> Text,
+        created_at -> Timestamp,
+        closed_by_id -> Nullable<BigInt>,
+        closed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    access_review_lines (review_id, user_id) {
+        review_id -> BigInt,
+        user_id -> BigInt,
+        company_id -> BigInt,
+        username -> Text,
+        display_name -> Text,
+        role_name -> Text,
+        permissions -> Text,
+        channels -> Text,
+        teams -> Text,
+        last_sign_in_at -> Nullable<Timestamp>,
+        dormant -> Bool,
+        changes -> Text,
+        decision -> Nullable<Text>,
+        note -> Nullable<Text>,
+        decided_by_id -> Nullable<BigInt>,
+        decided_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(roles -> companies (company_id));
 diesel::joinable!(role_permissions -> roles (role_id));
 diesel::joinable!(users -> companies (company_id));
@@ -430,6 +467,8 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(
     app_secrets,
+    access_reviews,
+    access_review_lines,
     companies,
     roles,
     role_permissions,

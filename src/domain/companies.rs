@@ -38,6 +38,10 @@ pub struct Company {
     pub approve_role_raises: bool,
     /// Changing the security settings waits for a second person's approval.
     pub approve_settings_changes: bool,
+    /// An access review is due every 90 days.
+    pub reviews_quarterly: bool,
+    /// Days without a sign-in after which an account counts as dormant.
+    pub dormant_after_days: i32,
 }
 
 impl Company {

@@ -20,6 +20,7 @@ pub mod notifications;
 pub mod offboarding;
 pub mod quick_replies;
 pub mod reports;
+pub mod reviews;
 pub mod roles;
 pub mod routing;
 pub mod scale;

@@ -40,6 +40,10 @@ pub struct SettingsForm {
     pub approve_role_raises: Option<String>,
     /// Changing these settings needs a second person's approval.
     pub approve_settings_changes: Option<String>,
+    /// An access review is due every 90 days.
+    pub reviews_quarterly: Option<String>,
+    /// Days without a sign-in before an account counts as dormant; empty keeps the current.
+    pub dormant_after_days: String,
 }
 
 /// The settings as stored: one row of `companies`, read and written as one change set (and
@@ -65,6 +69,8 @@ struct SecuritySettings {
     reroute_offline_minutes: i32,
     approve_role_raises: bool,
     approve_settings_changes: bool,
+    reviews_quarterly: bool,
+    dormant_after_days: i32,
 }
 
 impl SecuritySettings {
@@ -173,6 +179,17 @@ impl SecuritySettings {
                 self.approve_settings_changes,
                 after.approve_settings_changes,
             ),
+            flag(
+                "quarterly access reviews",
+                self.reviews_quarterly,
+                after.reviews_quarterly,
+            ),
+            number(
+                "dormant after",
+                " days without a sign-in",
+                self.dormant_after_days,
+                after.dormant_after_days,
+            ),
             (self.phone_region != after.phone_region).then(|| {
                 format!(
                     "phone region {} → {}",
@@ -208,6 +225,8 @@ impl SettingsForm {
             reroute_offline_minutes: company.reroute_offline_minutes.to_string(),
             approve_role_raises: flag(company.approve_role_raises),
             approve_settings_changes: flag(company.approve_settings_changes),
+            reviews_quarterly: flag(company.reviews_quarterly),
+            dormant_after_days: company.dormant_after_days.to_string(),
         }
     }
 }
@@ -336,6 +355,14 @@ pub fn update(
         10_080,
         "Minutes offline before routing again",
     );
+    let dormant_after_days = kept_or_number(
+        "dormant_after_days",
+        &form.dormant_after_days,
+        before.dormant_after_days,
+        7,
+        3650,
+        "Days without a sign-in before an account counts as dormant",
+    );
     let current_region = before.phone_region.clone();
     let region = match form.phone_region.trim() {
         "" => PhoneRegion::from_stored(&current_region),
@@ -373,6 +400,8 @@ pub fn update(
         reroute_offline_minutes: reroute_after,
         approve_role_raises: form.approve_role_raises.is_some(),
         approve_settings_changes: form.approve_settings_changes.is_some(),
+        reviews_quarterly: form.reviews_quarterly.is_some(),
+        dormant_after_days,
     };
     let changes = before.changes_to(&settings);
     if changes.is_empty() {

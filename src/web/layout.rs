@@ -12,7 +12,7 @@ use crate::web::Cx;
 
 /// The product's pages in navigation order. An entry shows only when its route is registered
 /// and the user passes the route's own rule, so the navigation and the guard cannot disagree.
-pub const NAV: [(&str, &str); 16] = [
+pub const NAV: [(&str, &str); 17] = [
     ("/conversations", "Conversations"),
     ("/calls", "Calls"),
     ("/users", "Users"),
@@ -26,6 +26,7 @@ pub const NAV: [(&str, &str); 16] = [
     ("/activity", "Activity"),
     ("/logins", "Login history"),
     ("/sessions", "Sessions"),
+    ("/access-reviews", "Access reviews"),
     ("/settings", "Settings"),
     ("/notifications", "Notifications"),
     ("/account", "My account"),

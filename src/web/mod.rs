@@ -25,6 +25,7 @@ pub mod observe;
 pub mod oversight;
 pub mod quick_replies;
 pub mod reports;
+pub mod reviews;
 pub mod roles;
 pub mod settings;
 pub mod teams;
@@ -72,6 +73,7 @@ const REVEAL: Rule = Rule::AnyOf(&[Permission::ContactsReveal]);
 const USERS_VIEW: Rule = Rule::AnyOf(&[Permission::UsersView]);
 const USERS_MANAGE: Rule = Rule::AnyOf(&[Permission::UsersManage]);
 const SETTINGS_MANAGE: Rule = Rule::AnyOf(&[Permission::SettingsManage]);
+const REVIEWS_RUN: Rule = Rule::AnyOf(&[Permission::ReviewsRun]);
 const ROLES_MANAGE: Rule = Rule::AnyOf(&[Permission::RolesManage]);
 const CHANNELS_VIEW: Rule = Rule::AnyOf(&[Permission::ChannelsView]);
 const CHANNELS_MANAGE: Rule = Rule::AnyOf(&[Permission::ChannelsManage]);
@@ -129,6 +131,12 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(GET r"/roles/{id:\d+}", ROLES_MANAGE, roles::show),
         route!(POST r"/roles/{id:\d+}", ROLES_MANAGE, roles::update),
         route!(POST r"/roles/{id:\d+}/delete", ROLES_MANAGE, roles::delete),
+        route!(GET "/access-reviews", REVIEWS_RUN, reviews::index),
+        route!(POST "/access-reviews", REVIEWS_RUN, reviews::start),
+        route!(GET r"/access-reviews/{id:\d+}", REVIEWS_RUN, reviews::show),
+        route!(POST r"/access-reviews/{id:\d+}/users/{user_id:\d+}", REVIEWS_RUN, reviews::decide),
+        route!(POST r"/access-reviews/{id:\d+}/close", REVIEWS_RUN, reviews::close),
+        route!(GET r"/exports/access-reviews/{id:\d+}.csv", Rule::ExportOf(&[Permission::ReviewsRun]), reviews::export),
         route!(GET "/teams", TEAMS_MANAGE, teams::index),
         route!(POST "/teams", TEAMS_MANAGE, teams::create),
         route!(GET r"/teams/{id:\d+}", TEAMS_MANAGE, teams::show),

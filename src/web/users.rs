@@ -42,6 +42,8 @@ struct ListPage {
     next_cursor: Option<String>,
     can_manage: bool,
     one_supervisor: bool,
+    /// The due date of an access review that has passed, shown to those who run reviews.
+    review_overdue_since: Option<chrono::NaiveDate>,
     roles: Vec<Choice<RoleId>>,
     channels: Vec<Choice<ChannelId>>,
     q: String,
@@ -89,7 +91,9 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
         channel_id: query.channel,
         after: query.after.clone().filter(|a| a.len() <= 64),
     };
-    let (layout, (rows, role_list, channel_list, supervisors)) = cx
+    let today = cx.now().date();
+    let runs_reviews = cx.can(Permission::ReviewsRun);
+    let (layout, (rows, role_list, channel_list, supervisors, review_overdue_since)) = cx
         .read_page("Users", "/users", move |conn, me| {
             Ok((
                 users::user_list_page(conn, me, &filter)?,
@@ -97,6 +101,10 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
                 // a team lead filters by their teams' channels only
                 crate::domain::assignments::assignable_channels(conn, me)?,
                 users::active_supervisor_count(conn, me.company_id)?,
+                match runs_reviews {
+                    true => crate::domain::reviews::overdue_since(conn, me.company_id, today)?,
+                    false => None,
+                },
             ))
         })
         .await?;
@@ -119,6 +127,7 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
         next_cursor,
         can_manage: cx.can(Permission::UsersManage),
         one_supervisor: supervisors <= 1,
+        review_overdue_since,
         filters: crate::web::forms::query_string([
             ("q", query.q.clone().unwrap_or_default()),
             (

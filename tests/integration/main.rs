@@ -22,6 +22,7 @@ mod outage;
 mod oversight;
 mod quick_replies;
 mod reports;
+mod reviews;
 mod roles_channels;
 mod routing;
 mod teams;

@@ -1,0 +1,327 @@
+//! Access reviews through the real App, on SQLite and on PostgreSQL: a snapshot of every
+//! active user, decisions applied through the user pages' rules and recorded, nobody deciding
+//! their own access, a note for keeping a dormant account, a closed review that never changes
+//! and exports as evidence, what changed since the previous review, and quarterly reviews that
+//! fall due, are told once and show as overdue.
+
+use crate::common::on_both_databases;
+use crate::common::{TestApp, channel_id, id_of, role_id};
+use chrono::TimeDelta;
+use diesel::prelude::*;
+use switchboard::db::schema::{
+    access_review_lines, audit_events, channel_members, companies, notifications, users,
+};
+
+fn lines(app: &TestApp, review: i64) -> Vec<(String, Option<String>, String)> {
+    access_review_lines::table
+        .inner_join(users::table.on(users::id.eq(access_review_lines::user_id)))
+        .filter(access_review_lines::review_id.eq(review))
+        .order(users::username)
+        .select((
+            users::username,
+            access_review_lines::decision,
+            access_review_lines::changes,
+        ))
+        .load(&mut app.conn())
+        .unwrap()
+}
+
+fn review_id(location: Option<&str>) -> i64 {
+    location
+        .and_then(|l| l.strip_prefix("/access-reviews/"))
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("not a review: {location:?}"))
+}
+
+fn actions(app: &TestApp, action: &str) -> Vec<String> {
+    audit_events::table
+        .filter(audit_events::action.eq(action))
+        .order(audit_events::id)
+        .select(audit_events::summary)
+        .load(&mut app.conn())
+        .unwrap()
+}
+
+async fn an_access_review_is_decided_user_by_user_and_kept_as_evidence(app: TestApp) {
+    // bob has not signed in for 200 days
+    let bob = id_of(&app, "DEMO", "bob");
+    diesel::update(users::table.find(bob))
+        .set(users::last_login_at.eq(Some(app.clock().now() - TimeDelta::days(200))))
+        .execute(&mut app.conn())
+        .unwrap();
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia
+        .get("/access-reviews")
+        .await
+        .assert_status(200)
+        .assert_contains(r#"id="no-reviews""#);
+    sofia
+        .post("/access-reviews", &[("due_on", "next week")])
+        .await
+        .assert_status(422)
+        .assert_contains("YYYY-MM-DD");
+    let due = (app.clock().now().date() + TimeDelta::days(7)).to_string();
+    let started = sofia.post("/access-reviews", &[("due_on", &due)]).await;
+    started.assert_status(303);
+    let review = review_id(started.location());
+    sofia
+        .post("/access-reviews", &[("due_on", &due)])
+        .await
+        .assert_status(409);
+    // every active user, once; carl (deactivated) is not in it
+    let seen = lines(&app, review);
+    let names: Vec<&str> = seen.iter().map(|(u, _, _)| u.as_str()).collect();
+    assert_eq!(names, ["alice", "bob", "dana", "sam", "sofia", "tina"]);
+    assert!(
+        seen.iter()
+            .all(|(_, d, c)| d.is_none() && c == "first review")
+    );
+    let path = format!("/access-reviews/{review}");
+    let page = sofia.get(&path).await;
+    page.assert_status(200)
+        .assert_contains("0 of 6")
+        .assert_contains("dormant");
+    // never one's own line
+    let sofia_id = id_of(&app, "DEMO", "sofia");
+    sofia
+        .post(&format!("{path}/users/{sofia_id}"), &[("decision", "keep")])
+        .await
+        .assert_status(409);
+    // keeping a dormant account needs a reason
+    let bob_line = format!("{path}/users/{bob}");
+    sofia
+        .post(&bob_line, &[("decision", "keep")])
+        .await
+        .assert_status(422)
+        .assert_contains("say why it keeps its access");
+    sofia
+        .post(
+            &bob_line,
+            &[
+                ("decision", "keep"),
+                ("note", "On parental leave until March"),
+            ],
+        )
+        .await
+        .assert_status(303);
+    sofia
+        .post(&bob_line, &[("decision", "revoke")])
+        .await
+        .assert_status(409);
+    // a change applies at once: alice becomes an auditor
+    let alice = id_of(&app, "DEMO", "alice");
+    let auditor = role_id(&app, "DEMO", "Auditor").to_string();
+    sofia
+        .post(
+            &format!("{path}/users/{alice}"),
+            &[("decision", "change"), ("role_id", &auditor)],
+        )
+        .await
+        .assert_status(303);
+    let alice_role: i64 = users::table
+        .find(alice)
+        .select(users::role_id)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(alice_role.to_string(), auditor);
+    // a revocation deactivates
+    let dana = id_of(&app, "DEMO", "dana");
+    sofia
+        .post(&format!("{path}/users/{dana}"), &[("decision", "revoke")])
+        .await
+        .assert_status(303);
+    let dana_status: String = users::table
+        .find(dana)
+        .select(users::status)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(dana_status, "deactivated");
+    // not closed while anyone waits
+    sofia
+        .post(&format!("{path}/close"), &[])
+        .await
+        .assert_status(409)
+        .assert_contains("3 users still wait");
+    // sam decides sofia, and tina's channels: Telegram only
+    let mut sam = app.signed_in("DEMO", "sam").await;
+    sam.get(&path).await;
+    sam.post(&format!("{path}/users/{sofia_id}"), &[("decision", "keep")])
+        .await
+        .assert_status(303);
+    let tina = id_of(&app, "DEMO", "tina");
+    let telegram = channel_id(&app, "Telegram");
+    sam.post(
+        &format!("{path}/users/{tina}"),
+        &[
+            ("decision", "change"),
+            ("channel_ids", &telegram.to_string()),
+        ],
+    )
+    .await
+    .assert_status(303);
+    let tinas: Vec<i64> = channel_members::table
+        .filter(channel_members::user_id.eq(tina))
+        .select(channel_members::channel_id)
+        .load(&mut app.conn())
+        .unwrap();
+    assert_eq!(tinas, [telegram]);
+    let sam_id = id_of(&app, "DEMO", "sam");
+    sofia
+        .post(&format!("{path}/users/{sam_id}"), &[("decision", "keep")])
+        .await
+        .assert_status(303);
+    sofia
+        .post(&format!("{path}/close"), &[])
+        .await
+        .assert_status(303);
+    sofia
+        .post(&format!("{path}/close"), &[])
+        .await
+        .assert_status(409);
+    // every decision is recorded with its note
+    let decided = actions(&app, "access_review.decide");
+    assert_eq!(decided.len(), 6, "{decided:?}");
+    assert!(
+        decided
+            .iter()
+            .any(|s| s.contains("bob kept; note: On parental leave until March")),
+        "{decided:?}"
+    );
+    // the evidence: one row per user, as decided; the export is recorded
+    let csv = sofia
+        .get(&format!("/exports/access-reviews/{review}.csv"))
+        .await;
+    csv.assert_status(200);
+    let rows: Vec<csv::StringRecord> = csv::Reader::from_reader(csv.body.as_bytes())
+        .records()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(rows.len(), 6);
+    let bob_row = rows.iter().find(|r| &r[2] == "bob").unwrap();
+    assert_eq!((&bob_row[9], &bob_row[11]), ("true", "keep"));
+    assert_eq!(&bob_row[12], "On parental leave until March");
+    assert!(!actions(&app, "export.create").is_empty());
+    // the next review says what changed since this one
+    let started = sofia.post("/access-reviews", &[("due_on", &due)]).await;
+    let next = review_id(started.location());
+    let changes: Vec<(String, String)> = lines(&app, next)
+        .into_iter()
+        .map(|(u, _, c)| (u, c))
+        .collect();
+    assert!(
+        changes.contains(&("alice".into(), "role Agent → Auditor; permissions added: activity.view, logins.view; permissions removed: conversations.close, conversations.reply, conversations.view_assigned; channels removed: Instagram, WhatsApp Sales".into()))
+            || changes
+                .iter()
+                .any(|(u, c)| u == "alice" && c.starts_with("role Agent → Auditor")),
+        "{changes:?}"
+    );
+    assert!(
+        changes.contains(&("bob".into(), "unchanged".into())),
+        "{changes:?}"
+    );
+    assert!(
+        !changes.iter().any(|(u, _)| u == "dana"),
+        "revoked: not reviewed again"
+    );
+    // another company cannot see it; an agent cannot run reviews
+    let mut olga = app.signed_in("ACME", "olga").await;
+    olga.get(&path).await.assert_status(404);
+    olga.get(&format!("/exports/access-reviews/{review}.csv"))
+        .await
+        .assert_status(404);
+    let mut bob_client = app.signed_in("DEMO", "bob").await;
+    bob_client.get("/access-reviews").await.assert_status(403);
+}
+
+async fn quarterly_reviews_fall_due_and_are_told_once(app: TestApp) {
+    let tell = |app: &TestApp| -> usize {
+        switchboard::db::write_transaction(&mut app.conn(), |conn| {
+            switchboard::domain::reviews::tell_due(conn, app.clock().now())
+        })
+        .unwrap()
+    };
+    let told = |app: &TestApp| -> Vec<i64> {
+        notifications::table
+            .filter(notifications::kind.eq("access_review.due"))
+            .order(notifications::user_id)
+            .select(notifications::user_id)
+            .load(&mut app.conn())
+            .unwrap()
+    };
+    assert_eq!(tell(&app), 0, "off by default");
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    diesel::update(companies::table.filter(companies::code.eq("DEMO")))
+        .set(companies::reviews_quarterly.eq(true))
+        .execute(&mut app.conn())
+        .unwrap();
+    assert_eq!(tell(&app), 0, "not due for 90 days");
+    sofia
+        .get("/access-reviews")
+        .await
+        .assert_contains(r#"id="review-due""#)
+        .assert_lacks(r#"id="review-overdue""#);
+    app.clock().advance(TimeDelta::days(91));
+    assert_eq!(tell(&app), 1);
+    let (sofia_id, sam_id) = (id_of(&app, "DEMO", "sofia"), id_of(&app, "DEMO", "sam"));
+    let mut expected = vec![sofia_id, sam_id];
+    expected.sort();
+    assert_eq!(told(&app), expected, "the holders of reviews.run, once");
+    assert_eq!(tell(&app), 0);
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia
+        .get("/access-reviews")
+        .await
+        .assert_contains(r#"id="review-overdue""#);
+    sofia
+        .get("/users")
+        .await
+        .assert_contains(r#"id="review-overdue""#);
+    // an agent sees no banner
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    alice
+        .get("/conversations")
+        .await
+        .assert_lacks("review-overdue");
+    // a review done: the next is 90 days after it closed
+    let due = app.clock().now().date().to_string();
+    let started = sofia.post("/access-reviews", &[("due_on", &due)]).await;
+    let review = review_id(started.location());
+    let mut sam = app.signed_in("DEMO", "sam").await;
+    for (username, by_sofia) in [
+        ("alice", true),
+        ("bob", false),
+        ("dana", false),
+        ("sam", true),
+        ("sofia", false),
+        ("tina", false),
+    ] {
+        let user = id_of(&app, "DEMO", username);
+        let decider = if by_sofia { &mut sofia } else { &mut sam };
+        decider.get(&format!("/access-reviews/{review}")).await;
+        decider
+            .post(
+                &format!("/access-reviews/{review}/users/{user}"),
+                &[("decision", "keep"), ("note", "Checked with their lead")],
+            )
+            .await
+            .assert_status(303);
+    }
+    sofia
+        .post(&format!("/access-reviews/{review}/close"), &[])
+        .await
+        .assert_status(303);
+    sofia
+        .get("/users")
+        .await
+        .assert_lacks(r#"id="review-overdue""#);
+    let next = switchboard::db::write_transaction(&mut app.conn(), |conn| {
+        switchboard::domain::reviews::next_due(conn, crate::common::company_id(&app, "DEMO"))
+    })
+    .unwrap();
+    assert_eq!(next, Some(app.clock().now().date() + TimeDelta::days(90)));
+}
+
+on_both_databases!(
+    an_access_review_is_decided_user_by_user_and_kept_as_evidence,
+    quarterly_reviews_fall_due_and_are_told_once,
+);
