@@ -179,6 +179,7 @@ diesel::table! {
         sent -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        send_at -> Nullable<Timestamp>,
     }
 }
 

@@ -46,6 +46,8 @@ pub struct Broadcast {
     pub sent_by_id: Option<UserId>,
     pub audience: i32,
     pub sent: i32,
+    /// When an approved broadcast is scheduled to start (UTC).
+    pub send_at: Option<NaiveDateTime>,
 }
 
 /// A broadcast as its form sends it.
@@ -396,6 +398,13 @@ pub fn cancel(conn: &mut DbConnection, me: &Caller, id: BroadcastId) -> Result<(
 /// Starts sending an approved broadcast (409 before approval) and sends its first batch.
 pub fn send(conn: &mut DbConnection, me: &Caller, id: BroadcastId) -> Result<(), AppError> {
     crate::db::serialize(conn, LockSpace::Broadcast, &id.to_string())?;
+    let broadcast = approved(conn, me, id)?;
+    start(conn, &me.viewer, &me.actor, &broadcast, me.user_id())
+}
+
+/// The broadcast, if it is approved (409 otherwise: it goes out only once a second person
+/// approved it).
+fn approved(conn: &mut DbConnection, me: &Caller, id: BroadcastId) -> Result<Broadcast, AppError> {
     let broadcast = get(conn, me.company_id, id)?;
     if broadcast.status != BroadcastStatus::Approved {
         return Err(AppError::Conflict(format!(
@@ -403,25 +412,137 @@ pub fn send(conn: &mut DbConnection, me: &Caller, id: BroadcastId) -> Result<(),
             broadcast.status
         )));
     }
-    let audience = audience(conn, &me.viewer, &broadcast)?;
+    Ok(broadcast)
+}
+
+/// Starts sending as `sender` sees the audience: the count, the record, the first batch.
+fn start(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    actor: &crate::domain::Actor,
+    broadcast: &Broadcast,
+    sender: UserId,
+) -> Result<(), AppError> {
+    let audience = audience(conn, viewer, broadcast)?;
     diesel::update(broadcasts::table.find(broadcast.id))
         .set((
             broadcasts::status.eq(BroadcastStatus::Sending),
-            broadcasts::sent_by_id.eq(Some(me.user_id())),
+            broadcasts::sent_by_id.eq(Some(sender)),
             broadcasts::audience.eq(i32::try_from(audience).unwrap_or(i32::MAX)),
             broadcasts::updated_at.eq(now()),
         ))
         .execute(conn)?;
-    audit::Entry::new(me.company_id, &me.actor, "broadcast.send")
+    audit::Entry::new(broadcast.company_id, actor, "broadcast.send")
         .on("broadcast", broadcast.id, &broadcast.name)
         .saying(format!(
             "broadcast {} sending to {audience} recipients",
             broadcast.name
         ))
         .write(conn)?;
-    let broadcast = get(conn, me.company_id, id)?;
-    send_batch(conn, &me.viewer, &broadcast)?;
+    let broadcast = get(conn, broadcast.company_id, broadcast.id)?;
+    send_batch(conn, viewer, &broadcast)?;
     Ok(())
+}
+
+/// Schedules an approved broadcast to start at `at` (UTC: the page reads it in the sender's
+/// time zone), as the caller; a new time replaces the old. 422 for a time not in the next 90
+/// days.
+pub fn schedule(
+    conn: &mut DbConnection,
+    me: &Caller,
+    id: BroadcastId,
+    at: NaiveDateTime,
+) -> Result<(), AppError> {
+    crate::db::serialize(conn, LockSpace::Broadcast, &id.to_string())?;
+    let broadcast = approved(conn, me, id)?;
+    let current = now();
+    if at <= current || at > current + chrono::Duration::days(90) {
+        return Err(AppError::field(
+            "send_at",
+            "Choose a time in the next 90 days.",
+        ));
+    }
+    diesel::update(broadcasts::table.find(broadcast.id))
+        .set((
+            broadcasts::send_at.eq(Some(at)),
+            broadcasts::sent_by_id.eq(Some(me.user_id())),
+            broadcasts::updated_at.eq(current),
+        ))
+        .execute(conn)?;
+    audit::Entry::new(me.company_id, &me.actor, "broadcast.schedule")
+        .on("broadcast", broadcast.id, &broadcast.name)
+        .saying(format!(
+            "broadcast {} scheduled for {} UTC",
+            broadcast.name,
+            at.format("%Y-%m-%d %H:%M")
+        ))
+        .write(conn)
+}
+
+/// Starts the scheduled broadcasts whose time has come (the sender's second-by-second task),
+/// each as the person who scheduled it — unless they may no longer send broadcasts, when it is
+/// cancelled. Returns how many started.
+pub fn start_due(conn: &mut DbConnection, at: NaiveDateTime) -> Result<usize, AppError> {
+    let due: Vec<Broadcast> = broadcasts::table
+        .filter(broadcasts::status.eq(BroadcastStatus::Approved))
+        .filter(broadcasts::send_at.le(at))
+        .select(Broadcast::as_select())
+        .load(conn)?;
+    let mut started = 0;
+    for broadcast in due {
+        crate::db::serialize(conn, LockSpace::Broadcast, &broadcast.id.to_string())?;
+        // still approved and due once the lock is held (another instance may have started it)
+        let Some(broadcast) = broadcasts::table
+            .find(broadcast.id)
+            .filter(broadcasts::status.eq(BroadcastStatus::Approved))
+            .filter(broadcasts::send_at.le(at))
+            .select(Broadcast::as_select())
+            .first(conn)
+            .optional()?
+        else {
+            continue;
+        };
+        let Some((sender, viewer)) = sender_of(conn, &broadcast)? else {
+            set_status(conn, broadcast.id, BroadcastStatus::Cancelled)?;
+            continue;
+        };
+        // recorded as the person who scheduled it, from no address
+        let actor = crate::domain::Actor {
+            user_id: Some(sender.id),
+            username: sender.username.clone(),
+            ip: "scheduled".into(),
+        };
+        start(conn, &viewer, &actor, &broadcast, sender.id)?;
+        started += 1;
+    }
+    Ok(started)
+}
+
+/// The person a broadcast goes out as, and what they see, while they may still send
+/// broadcasts.
+fn sender_of(
+    conn: &mut DbConnection,
+    broadcast: &Broadcast,
+) -> Result<Option<(crate::domain::accounts::User, Viewer)>, AppError> {
+    let Some(sender) = broadcast.sent_by_id else {
+        return Ok(None);
+    };
+    let user = crate::domain::accounts::get(conn, broadcast.company_id, sender)?;
+    let permissions = roles::permissions_of(conn, user.role_id)?;
+    if !user.is_active() || !permissions.contains(Permission::BroadcastsCreate) {
+        return Ok(None);
+    }
+    let company = companies::get(conn, broadcast.company_id)?;
+    let user_id = user.id;
+    Ok(Some((
+        user,
+        Viewer::new(
+            user_id,
+            broadcast.company_id,
+            permissions,
+            PhoneRegion::from_stored(&company.phone_region),
+        ),
+    )))
 }
 
 /// Writes the next batch of a sending broadcast as `viewer` (its sender); marks it sent when
@@ -512,22 +633,10 @@ pub fn continue_sending(conn: &mut DbConnection, id: BroadcastId) -> Result<usiz
         .load(conn)?;
     let mut written = 0;
     for broadcast in sending {
-        let Some(sender) = broadcast.sent_by_id else {
-            continue;
-        };
-        let user = crate::domain::accounts::get(conn, broadcast.company_id, sender)?;
-        let permissions = roles::permissions_of(conn, user.role_id)?;
-        if !user.is_active() || !permissions.contains(Permission::BroadcastsCreate) {
+        let Some((_, viewer)) = sender_of(conn, &broadcast)? else {
             set_status(conn, broadcast.id, BroadcastStatus::Cancelled)?;
             continue;
-        }
-        let company = companies::get(conn, broadcast.company_id)?;
-        let viewer = Viewer::new(
-            user.id,
-            broadcast.company_id,
-            permissions,
-            PhoneRegion::from_stored(&company.phone_region),
-        );
+        };
         written += send_batch(conn, &viewer, &broadcast)?;
     }
     Ok(written)

@@ -117,6 +117,8 @@ struct ShowPage {
     audience: i64,
     can_create: bool,
     can_decide: bool,
+    /// When it is scheduled to start, in the viewer's zone.
+    scheduled_for: Option<String>,
     errors: FieldErrors,
 }
 
@@ -156,7 +158,17 @@ async fn show_page(cx: &Cx, id: BroadcastId, errors: FieldErrors) -> Answer {
         body: template.body,
         audience,
         can_create: cx.can(Permission::BroadcastsCreate),
+        scheduled_for: None,
         errors,
+    };
+    let page = ShowPage {
+        scheduled_for: page
+            .broadcast
+            .send_at
+            .filter(|_| page.broadcast.status == BroadcastStatus::Approved)
+            .as_ref()
+            .map(crate::web::format_time),
+        ..page
     };
     form_page(&page.errors, &page)
 }
@@ -194,8 +206,45 @@ pub async fn reject(cx: Cx, id: Path<BroadcastId>, Form(form): Form<DecisionForm
     }
 }
 
-pub async fn send(cx: Cx, id: Path<BroadcastId>) -> Answer {
+/// The send form: now, or at a time in the sender's own zone (`YYYY-MM-DDTHH:MM`).
+#[derive(Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SendForm {
+    send_at: String,
+}
+
+pub async fn send(cx: Cx, id: Path<BroadcastId>, Form(form): Form<SendForm>) -> Answer {
     let id = id.into_inner();
+    let typed = form.send_at.trim().to_string();
+    if !typed.is_empty() {
+        let zone = crate::access::viewer_zone();
+        let at = chrono::NaiveDateTime::parse_from_str(&typed, "%Y-%m-%dT%H:%M")
+            .ok()
+            .and_then(|local| {
+                use chrono::TimeZone;
+                zone.from_local_datetime(&local).earliest()
+            })
+            .map(|at| at.naive_utc());
+        let Some(at) = at else {
+            let mut errors = FieldErrors::default();
+            errors.add(
+                "send_at",
+                "Give the day and time, such as 2026-12-24T09:00.",
+            );
+            return show_page(&cx, id, errors).await;
+        };
+        return match cx
+            .write(move |conn, me| broadcasts::schedule(conn, me, id, at))
+            .await
+            .fields_apart()?
+        {
+            Ok(()) => Ok(cx.done(
+                "Scheduled: it starts by itself at that time.",
+                format!("/broadcasts/{id}"),
+            )),
+            Err(errors) => show_page(&cx, id, errors).await,
+        };
+    }
     cx.write(move |conn, me| broadcasts::send(conn, me, id))
         .await?;
     Ok(cx.done("Sending.", format!("/broadcasts/{id}")))

@@ -859,3 +859,116 @@ async fn a_broadcasts_day_is_its_creators_day(app: TestApp) {
 }
 
 on_both_databases!(a_broadcasts_day_is_its_creators_day);
+
+/// An approved broadcast can be scheduled, in the sender's own time; it starts by itself when
+/// its time comes (the sender's task), as the person who scheduled it, and not before; a time
+/// in the past is refused; a scheduled broadcast can still be cancelled.
+async fn an_approved_broadcast_can_be_scheduled(app: TestApp) {
+    let (sms, _) = channel(&app, "SMS");
+    let welcome = template_id(&app, "welcome", 1).to_string();
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia.get("/account").await;
+    sofia
+        .post("/account/time-zone", &[("time_zone", "Europe/Istanbul")])
+        .await
+        .assert_status(303);
+    let mut sam = app.signed_in("DEMO", "sam").await;
+    let draft = |name: &'static str| {
+        let sms = sms.to_string();
+        let welcome = welcome.clone();
+        move || {
+            vec![
+                ("name", name.to_string()),
+                ("channel_id", sms.clone()),
+                ("template_id", welcome.clone()),
+            ]
+        }
+    };
+    let mut approved = Vec::new();
+    for name in ["Morning news", "Evening news"] {
+        sofia.get("/broadcasts").await;
+        let fields = draft(name)();
+        let form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let created = sofia.post("/broadcasts", &form).await;
+        created.assert_status(303);
+        let path = created.location().unwrap().to_string();
+        sofia
+            .post(&format!("{path}/submit"), &[])
+            .await
+            .assert_status(303);
+        sam.get(&path).await;
+        sam.post(&format!("{path}/approve"), &[])
+            .await
+            .assert_status(303);
+        approved.push(path);
+    }
+    let (morning, evening) = (&approved[0], &approved[1]);
+    // in Istanbul (UTC+3) tomorrow at 09:00 is 06:00 UTC
+    let tomorrow = app.clock().now().date() + TimeDelta::days(1);
+    let local = format!("{tomorrow}T09:00");
+    sofia.get(morning).await;
+    sofia
+        .post(&format!("{morning}/send"), &[("send_at", "soon")])
+        .await
+        .assert_status(422)
+        .assert_contains("such as 2026-12-24T09:00");
+    let yesterday = format!("{}T09:00", tomorrow - TimeDelta::days(2));
+    sofia
+        .post(&format!("{morning}/send"), &[("send_at", &yesterday)])
+        .await
+        .assert_status(422)
+        .assert_contains("in the next 90 days");
+    sofia
+        .post(&format!("{morning}/send"), &[("send_at", &local)])
+        .await
+        .assert_status(303);
+    let stored: Option<chrono::NaiveDateTime> = broadcasts::table
+        .filter(broadcasts::name.eq("Morning news"))
+        .select(broadcasts::send_at)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(stored, Some(tomorrow.and_hms_opt(6, 0, 0).unwrap()));
+    sofia
+        .get(morning)
+        .await
+        .assert_contains(r#"id="scheduled-for""#)
+        .assert_contains("09:00");
+    sofia
+        .post(&format!("{evening}/send"), &[("send_at", &local)])
+        .await
+        .assert_status(303);
+    sofia
+        .post(&format!("{evening}/cancel"), &[])
+        .await
+        .assert_status(303);
+    let start_due = |app: &TestApp| -> usize {
+        switchboard::db::write_transaction(&mut app.conn(), |conn| {
+            switchboard::domain::broadcasts::start_due(conn, app.clock().now())
+        })
+        .unwrap()
+    };
+    let status = |app: &TestApp, name: &str| -> String {
+        broadcasts::table
+            .filter(broadcasts::name.eq(name))
+            .select(broadcasts::status)
+            .first(&mut app.conn())
+            .unwrap()
+    };
+    assert_eq!(start_due(&app), 0, "not before its time");
+    assert_eq!(status(&app, "Morning news"), "approved");
+    app.clock().advance(TimeDelta::days(2));
+    assert_eq!(start_due(&app), 1, "the cancelled one stays cancelled");
+    assert_ne!(status(&app, "Morning news"), "approved");
+    assert_eq!(status(&app, "Evening news"), "cancelled");
+    let (actor, summary): (Option<i64>, String) = audit_events::table
+        .filter(audit_events::action.eq("broadcast.send"))
+        .order(audit_events::id.desc())
+        .select((audit_events::actor_id, audit_events::summary))
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(actor, Some(id_of(&app, "DEMO", "sofia")));
+    assert!(summary.contains("Morning news"), "{summary}");
+    assert_eq!(start_due(&app), 0, "started once");
+}
+
+on_both_databases!(an_approved_broadcast_can_be_scheduled);

@@ -274,6 +274,7 @@ async fn sign_in_see_navigation_sign_out(backend: Backend) {
             "Activity",
             "Login history",
             "Sessions",
+            "Access reviews",
             "Settings",
             "Notifications",
             "My account"

@@ -573,6 +573,7 @@ async fn every_route_is_guarded_as_declared(app: TestApp) {
         let path = def
             .path
             .replace(r"{id:\d+}", "1")
+            .replace(r"{user_id:\d+}", "1")
             .replace("{path:.*}", "app.css");
         let mut anonymous = app.client();
         anonymous.get("/login").await;
@@ -670,6 +671,7 @@ async fn agents_are_refused_supervisor_pages(app: TestApp) {
             "/activity",
             "/logins",
             "/sessions",
+            "/access-reviews",
             "/settings",
             "/notifications",
             "/account"
