@@ -34,6 +34,7 @@ diesel::table! {
         reviews_quarterly -> Bool,
         dormant_after_days -> Integer,
         review_due_told_on -> Nullable<Date>,
+        critical_permissions -> Text,
     }
 }
 

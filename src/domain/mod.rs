@@ -11,6 +11,7 @@ pub mod calls;
 pub mod channels;
 pub mod companies;
 pub mod conversations;
+pub mod coverage;
 pub mod demo;
 pub mod inbound;
 pub mod labels;

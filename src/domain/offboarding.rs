@@ -393,6 +393,10 @@ pub fn delete_user(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Res
         return Err(AppError::Conflict(blockers.join(" ")));
     }
     let user = list.user;
+    if user.is_active() {
+        let held = crate::domain::roles::permissions_of(conn, user.role_id)?;
+        crate::domain::coverage::refuse_uncovering(conn, company_id, &[user.id], held)?;
+    }
     let at = now();
     diesel::update(users::table.filter(users::id.eq(user.id)))
         .set((

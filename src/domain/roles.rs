@@ -437,6 +437,18 @@ fn apply_update(
 ) -> Result<(), AppError> {
     let (company_id, actor) = (me.company_id, &me.actor);
     let teams_only = permissions.limited_to_teams();
+    // taking a permission from a role takes it from every active member at once
+    let (_, taken) = difference(before, permissions);
+    if taken.iter().next().is_some() {
+        use crate::db::schema::users;
+        let holders: Vec<UserId> = users::table
+            .filter(users::company_id.eq(company_id))
+            .filter(users::role_id.eq(role.id))
+            .filter(users::status.eq(UserStatus::Active))
+            .select(users::id)
+            .load(conn)?;
+        crate::domain::coverage::refuse_uncovering(conn, company_id, &holders, taken)?;
+    }
     diesel::update(roles::table.filter(roles::id.eq(role.id)))
         .set((
             roles::name.eq(name),

@@ -44,6 +44,11 @@ pub struct SettingsForm {
     pub reviews_quarterly: Option<String>,
     /// Days without a sign-in before an account counts as dormant; empty keeps the current.
     pub dormant_after_days: String,
+    /// The critical permissions ticked (keys).
+    pub critical_permissions: Vec<String>,
+    /// Present when the form showed the critical permissions: without it they stay as they are
+    /// (an unticked group sends nothing at all).
+    pub critical_permissions_shown: Option<String>,
 }
 
 /// The settings as stored: one row of `companies`, read and written as one change set (and
@@ -71,6 +76,7 @@ struct SecuritySettings {
     approve_settings_changes: bool,
     reviews_quarterly: bool,
     dormant_after_days: i32,
+    critical_permissions: String,
 }
 
 impl SecuritySettings {
@@ -190,6 +196,20 @@ impl SecuritySettings {
                 self.dormant_after_days,
                 after.dormant_after_days,
             ),
+            (crate::domain::coverage::parse(&self.critical_permissions)
+                != crate::domain::coverage::parse(&after.critical_permissions))
+            .then(|| {
+                let (before, now) = (
+                    crate::domain::coverage::parse(&self.critical_permissions),
+                    crate::domain::coverage::parse(&after.critical_permissions),
+                );
+                let keys = |list: Vec<&crate::core::permissions::Permission>| {
+                    list.iter().map(|p| p.key()).collect::<Vec<_>>().join(", ")
+                };
+                let added = keys(now.iter().filter(|p| !before.contains(p)).collect());
+                let removed = keys(before.iter().filter(|p| !now.contains(p)).collect());
+                format!("critical permissions: added {added}; removed {removed}")
+            }),
             (self.phone_region != after.phone_region).then(|| {
                 format!(
                     "phone region {} → {}",
@@ -227,6 +247,11 @@ impl SettingsForm {
             approve_settings_changes: flag(company.approve_settings_changes),
             reviews_quarterly: flag(company.reviews_quarterly),
             dormant_after_days: company.dormant_after_days.to_string(),
+            critical_permissions: crate::domain::coverage::parse(&company.critical_permissions)
+                .into_iter()
+                .map(|p| p.key().to_string())
+                .collect(),
+            critical_permissions_shown: Some("1".into()),
         }
     }
 }
@@ -363,6 +388,26 @@ pub fn update(
         3650,
         "Days without a sign-in before an account counts as dormant",
     );
+    let critical_permissions = if form.critical_permissions_shown.is_some() {
+        let mut named = Vec::new();
+        for key in &form.critical_permissions {
+            match Permission::from_key(key.trim()) {
+                Some(permission) => named.push(permission),
+                None => errors.add(
+                    "critical_permissions",
+                    format!("{key} is not a permission of the catalog."),
+                ),
+            }
+        }
+        Permission::ALL
+            .into_iter()
+            .filter(|p| named.contains(p))
+            .map(|p| p.key())
+            .collect::<Vec<_>>()
+            .join(",")
+    } else {
+        before.critical_permissions.clone()
+    };
     let current_region = before.phone_region.clone();
     let region = match form.phone_region.trim() {
         "" => PhoneRegion::from_stored(&current_region),
@@ -402,6 +447,7 @@ pub fn update(
         approve_settings_changes: form.approve_settings_changes.is_some(),
         reviews_quarterly: form.reviews_quarterly.is_some(),
         dormant_after_days,
+        critical_permissions,
     };
     let changes = before.changes_to(&settings);
     if changes.is_empty() {

@@ -393,6 +393,14 @@ pub fn change_role(
     if role.builtin.as_deref() != Some(role_domain::SUPERVISOR) {
         refuse_last_supervisor(conn, &user, "given another role")?;
     }
+    if user.is_active() {
+        let (before, after) = (
+            role_domain::permissions_of(conn, user.role_id)?,
+            role_domain::permissions_of(conn, role.id)?,
+        );
+        let lost = before.iter().filter(|p| !after.contains(*p)).collect();
+        crate::domain::coverage::refuse_uncovering(conn, company_id, &[user.id], lost)?;
+    }
     let old_name: String = roles::table
         .find(user.role_id)
         .select(roles::name)
@@ -417,6 +425,8 @@ pub fn deactivate(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Resu
     }
     refuse_self(&user, actor, "deactivate")?;
     refuse_last_supervisor(conn, &user, "deactivated")?;
+    let held = role_domain::permissions_of(conn, user.role_id)?;
+    crate::domain::coverage::refuse_uncovering(conn, user.company_id, &[user.id], held)?;
     diesel::update(users::table.filter(users::id.eq(user.id)))
         .set((
             users::status.eq(UserStatus::Deactivated),
@@ -773,6 +783,9 @@ pub struct UserListRow {
     pub availability: Availability,
     pub locked: bool,
     pub last_login_at: Option<NaiveDateTime>,
+    /// Active, and no sign-in for the company's dormant period (counted from the account's
+    /// creation when it never signed in).
+    pub dormant: bool,
     pub channels: Vec<String>,
     pub teams: Vec<String>,
 }
@@ -788,6 +801,7 @@ type UserListTuple = (
     Availability,
     Option<NaiveDateTime>,
     Option<NaiveDateTime>,
+    NaiveDateTime,
 );
 
 /// The company's users ordered by username, `USER_PAGE_SIZE` at a time (keyset pagination on
@@ -799,6 +813,11 @@ pub fn user_list_page(
 ) -> Result<Vec<UserListRow>, AppError> {
     let company_id = me.company_id;
     let at = now();
+    let dormant_days: i32 = crate::db::schema::companies::table
+        .find(company_id)
+        .select(crate::db::schema::companies::dormant_after_days)
+        .first(conn)?;
+    let dormant_before = at - chrono::Duration::days(i64::from(dormant_days));
     let mut query = users::table
         .inner_join(roles::table)
         .filter(users::company_id.eq(company_id))
@@ -814,6 +833,7 @@ pub fn user_list_page(
             users::availability,
             users::locked_until,
             users::last_login_at,
+            users::created_at,
         ))
         .into_boxed();
     if let Some(after) = &filter.after {
@@ -837,6 +857,15 @@ pub fn user_list_page(
         Some("active") => query = query.filter(users::status.eq(UserStatus::Active)),
         Some("deactivated") => query = query.filter(users::status.eq(UserStatus::Deactivated)),
         Some("locked") => query = query.filter(users::locked_until.gt(at)),
+        Some("dormant") => {
+            query = query.filter(users::status.eq(UserStatus::Active)).filter(
+                users::last_login_at
+                    .lt(dormant_before)
+                    .or(users::last_login_at
+                        .is_null()
+                        .and(users::created_at.lt(dormant_before))),
+            )
+        }
         _ => {}
     }
     if let Some(channel_id) = filter.channel_id {
@@ -868,6 +897,7 @@ pub fn user_list_page(
                 availability,
                 locked_until,
                 last_login_at,
+                created_at,
             )| {
                 UserListRow {
                     channels: memberships
@@ -887,6 +917,8 @@ pub fn user_list_page(
                     status,
                     availability,
                     locked: locked_until.is_some_and(|until| until > at),
+                    dormant: status == UserStatus::Active
+                        && last_login_at.unwrap_or(created_at) < dormant_before,
                     last_login_at,
                 }
             },

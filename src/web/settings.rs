@@ -3,6 +3,7 @@
 use crate::error::FieldsApart;
 use askama::Template;
 
+use crate::core::permissions::Permission;
 use crate::core::status::ApprovalKind;
 use crate::domain::settings::{self, SettingsChange, SettingsForm};
 use crate::domain::{approvals, companies, conversations};
@@ -17,11 +18,27 @@ struct SettingsPage {
     form: SettingsForm,
     /// A change of these settings waiting for approval, if any.
     waiting: Option<approvals::Request>,
+    /// Each critical permission and how many active users hold it.
+    coverage: Vec<(Permission, i64)>,
     errors: FieldErrors,
 }
 
+impl SettingsPage {
+    /// The catalog, for the critical permissions' checkboxes.
+    fn catalog(&self) -> [Permission; Permission::ALL.len()] {
+        Permission::ALL
+    }
+
+    fn is_critical(&self, permission: &Permission) -> bool {
+        self.form
+            .critical_permissions
+            .iter()
+            .any(|key| key == permission.key())
+    }
+}
+
 async fn settings_page(cx: &Cx, form: Option<SettingsForm>, errors: FieldErrors) -> Answer {
-    let (layout, (company, waiting)) = cx
+    let (layout, (company, waiting, coverage)) = cx
         .read_page("Settings", "/settings", |conn, me| {
             let company = companies::get(conn, me.company_id)?;
             let waiting = approvals::pending_about(
@@ -30,7 +47,8 @@ async fn settings_page(cx: &Cx, form: Option<SettingsForm>, errors: FieldErrors)
                 ApprovalKind::Settings,
                 me.company_id.0,
             )?;
-            Ok((company, waiting))
+            let coverage = crate::domain::coverage::holders(conn, me.company_id)?;
+            Ok((company, waiting, coverage))
         })
         .await?;
     let form = form.unwrap_or_else(|| SettingsForm::from_company(&company));
@@ -38,6 +56,7 @@ async fn settings_page(cx: &Cx, form: Option<SettingsForm>, errors: FieldErrors)
         layout,
         form,
         waiting,
+        coverage,
         errors,
     };
     form_page(&page.errors, &page)

@@ -44,6 +44,9 @@ struct ListPage {
     one_supervisor: bool,
     /// The due date of an access review that has passed, shown to those who run reviews.
     review_overdue_since: Option<chrono::NaiveDate>,
+    /// Critical permissions held by fewer than two active users (shown to those who manage
+    /// users).
+    thin_coverage: Vec<(Permission, i64)>,
     roles: Vec<Choice<RoleId>>,
     channels: Vec<Choice<ChannelId>>,
     q: String,
@@ -83,7 +86,7 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
     let status = query
         .status
         .clone()
-        .filter(|s| ["active", "deactivated", "locked"].contains(&s.as_str()));
+        .filter(|s| ["active", "deactivated", "locked", "dormant"].contains(&s.as_str()));
     let filter = UserFilter {
         q: query.q.clone().filter(|q| q.len() <= 100),
         role_id: query.role,
@@ -93,8 +96,9 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
     };
     let today = cx.now().date();
     let runs_reviews = cx.can(Permission::ReviewsRun);
-    let (layout, (rows, role_list, channel_list, supervisors, review_overdue_since)) = cx
-        .read_page("Users", "/users", move |conn, me| {
+    let manages = cx.can(Permission::UsersManage);
+    let (layout, (rows, role_list, channel_list, supervisors, review_overdue_since, thin_coverage)) =
+        cx.read_page("Users", "/users", move |conn, me| {
             Ok((
                 users::user_list_page(conn, me, &filter)?,
                 roles::list(conn, me.company_id)?,
@@ -104,6 +108,10 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
                 match runs_reviews {
                     true => crate::domain::reviews::overdue_since(conn, me.company_id, today)?,
                     false => None,
+                },
+                match manages {
+                    true => crate::domain::coverage::thin(conn, me.company_id)?,
+                    false => Vec::new(),
                 },
             ))
         })
@@ -128,6 +136,7 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
         can_manage: cx.can(Permission::UsersManage),
         one_supervisor: supervisors <= 1,
         review_overdue_since,
+        thin_coverage,
         filters: crate::web::forms::query_string([
             ("q", query.q.clone().unwrap_or_default()),
             (

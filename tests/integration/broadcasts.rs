@@ -520,7 +520,7 @@ async fn raising_a_role_in_use_waits_for_a_second_person(app: TestApp) {
 on_both_databases!(raising_a_role_in_use_waits_for_a_second_person);
 
 /// The settings form as the page fills it now.
-fn current_settings(app: &TestApp) -> Vec<(&'static str, String)> {
+pub(crate) fn current_settings(app: &TestApp) -> Vec<(&'static str, String)> {
     let company = switchboard::domain::companies::get(
         &mut app.conn(),
         crate::common::company_id(app, "DEMO"),
@@ -556,6 +556,10 @@ fn current_settings(app: &TestApp) -> Vec<(&'static str, String)> {
             fields.push((name, "on".into()));
         }
     }
+    for key in form.critical_permissions {
+        fields.push(("critical_permissions", key));
+    }
+    fields.push(("critical_permissions_shown", "1".into()));
     fields
 }
 

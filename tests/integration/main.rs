@@ -11,6 +11,7 @@ mod broadcasts;
 mod browser;
 mod cli;
 mod concurrency;
+mod coverage;
 mod foundation;
 mod instances;
 mod labels;

@@ -325,3 +325,46 @@ on_both_databases!(
     an_access_review_is_decided_user_by_user_and_kept_as_evidence,
     quarterly_reviews_fall_due_and_are_told_once,
 );
+
+/// Dormant accounts are flagged on `/users` and can be listed alone: active, and no sign-in
+/// for the company's dormant period (a never-used account counts from its creation).
+async fn dormant_accounts_are_flagged_on_the_user_list(app: TestApp) {
+    let bob = id_of(&app, "DEMO", "bob");
+    diesel::update(users::table.find(bob))
+        .set(users::last_login_at.eq(Some(app.clock().now() - TimeDelta::days(91))))
+        .execute(&mut app.conn())
+        .unwrap();
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let dormant = sofia.get("/users?status=dormant").await;
+    dormant.assert_status(200);
+    assert!(dormant.body.contains(&format!(r#"href="/users/{bob}""#)));
+    let sofia_id = id_of(&app, "DEMO", "sofia");
+    assert!(
+        !dormant
+            .body
+            .contains(&format!(r#"href="/users/{sofia_id}""#))
+    );
+    // 120 days as the company's period: bob is no longer dormant
+    diesel::update(companies::table.filter(companies::code.eq("DEMO")))
+        .set(companies::dormant_after_days.eq(120))
+        .execute(&mut app.conn())
+        .unwrap();
+    let list = sofia.get("/users?status=dormant").await;
+    assert!(!list.body.contains(&format!(r#"href="/users/{bob}""#)));
+    // a month later he is
+    app.clock().advance(TimeDelta::days(30));
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let all = sofia.get("/users").await;
+    let row = all
+        .body
+        .split(&format!(r#"href="/users/{bob}""#))
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(row.contains("status-dormant"), "{row}");
+}
+
+on_both_databases!(dormant_accounts_are_flagged_on_the_user_list);

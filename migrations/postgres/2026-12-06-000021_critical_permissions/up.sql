@@ -1,0 +1,5 @@
+-- Critical permissions: the company's list of permissions that must always have an active
+-- holder (an action that would leave one without is refused) and should have two (the
+-- supervisors are warned). Keys joined with ','.
+ALTER TABLE companies ADD COLUMN critical_permissions TEXT NOT NULL
+    DEFAULT 'users.manage,roles.manage,channels.assign,settings.manage,reports.view,sessions.manage';
