@@ -173,6 +173,15 @@ pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
             if let Err(err) = told {
                 tracing::warn!(error = %err.chain(), "cannot tell of due access reviews yet");
             }
+            // dormant accounts, where a company asks for it: hourly (a day's precision is enough)
+            if minute % 60 == 0
+                && let Err(err) = db::run(&pool, |conn| {
+                    domain::reviews::deactivate_dormant(conn, domain::now())
+                })
+                .await
+            {
+                tracing::warn!(error = %err.chain(), "cannot deactivate dormant accounts yet");
+            }
         }
     });
     // broadcasts being sent go out a batch per second each, one transaction per batch

@@ -35,6 +35,7 @@ diesel::table! {
         dormant_after_days -> Integer,
         review_due_told_on -> Nullable<Date>,
         critical_permissions -> Text,
+        deactivate_dormant -> Bool,
     }
 }
 

@@ -44,6 +44,8 @@ pub struct Company {
     pub dormant_after_days: i32,
     /// Permissions that must keep an active holder (keys joined with ',').
     pub critical_permissions: String,
+    /// Dormant accounts are deactivated automatically.
+    pub deactivate_dormant: bool,
 }
 
 impl Company {

@@ -683,3 +683,58 @@ pub fn tell_due(conn: &mut DbConnection, at: NaiveDateTime) -> Result<usize, App
     }
     Ok(told)
 }
+
+/// Deactivates the dormant accounts of every company that asks for it (the hourly sweep), as
+/// the system, their open conversations back to the queue — each in its own transaction, and
+/// none whose deactivation is refused (the last supervisor, the last holder of a critical
+/// permission): those stay, and the review shows them. Returns how many were deactivated.
+/// Call it outside a transaction.
+pub fn deactivate_dormant(conn: &mut DbConnection, at: NaiveDateTime) -> Result<usize, AppError> {
+    let companies_asking: Vec<(CompanyId, i32)> = companies::table
+        .filter(companies::deactivate_dormant.eq(true))
+        .select((companies::id, companies::dormant_after_days))
+        .load(conn)?;
+    let mut deactivated = 0;
+    for (company_id, days) in companies_asking {
+        let before = at - Duration::days(i64::from(days));
+        let dormant: Vec<(UserId, String)> = users::table
+            .filter(users::company_id.eq(company_id))
+            .filter(users::status.eq(UserStatus::Active))
+            .filter(
+                users::last_login_at.lt(before).or(users::last_login_at
+                    .is_null()
+                    .and(users::created_at.lt(before))),
+            )
+            .order(users::username)
+            .select((users::id, users::username))
+            .load(conn)?;
+        let system = Caller::system(
+            company_id,
+            Actor {
+                user_id: None,
+                username: "system".into(),
+                ip: "local".into(),
+            },
+        );
+        for (user_id, username) in dormant {
+            let done = crate::db::write_transaction(conn, |conn| {
+                offboarding::deactivate(conn, &system, user_id, Handover::Queue)?;
+                audit::Entry::new(company_id, &system.actor, "user.dormant")
+                    .on("user", user_id, &username)
+                    .saying(format!(
+                        "{username} deactivated automatically: no sign-in for {days} days"
+                    ))
+                    .write(conn)
+            });
+            match done {
+                Ok(()) => deactivated += 1,
+                // kept: the last supervisor or the last holder of a critical permission
+                Err(AppError::Conflict(why)) => {
+                    tracing::info!(user = %username, reason = %why, "dormant account kept");
+                }
+                Err(other) => return Err(other),
+            }
+        }
+    }
+    Ok(deactivated)
+}

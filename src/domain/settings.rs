@@ -42,6 +42,8 @@ pub struct SettingsForm {
     pub approve_settings_changes: Option<String>,
     /// An access review is due every 90 days.
     pub reviews_quarterly: Option<String>,
+    /// Dormant accounts are deactivated automatically.
+    pub deactivate_dormant: Option<String>,
     /// Days without a sign-in before an account counts as dormant; empty keeps the current.
     pub dormant_after_days: String,
     /// The critical permissions ticked (keys).
@@ -77,6 +79,7 @@ struct SecuritySettings {
     reviews_quarterly: bool,
     dormant_after_days: i32,
     critical_permissions: String,
+    deactivate_dormant: bool,
 }
 
 impl SecuritySettings {
@@ -190,6 +193,11 @@ impl SecuritySettings {
                 self.reviews_quarterly,
                 after.reviews_quarterly,
             ),
+            flag(
+                "deactivate dormant accounts",
+                self.deactivate_dormant,
+                after.deactivate_dormant,
+            ),
             number(
                 "dormant after",
                 " days without a sign-in",
@@ -246,6 +254,7 @@ impl SettingsForm {
             approve_role_raises: flag(company.approve_role_raises),
             approve_settings_changes: flag(company.approve_settings_changes),
             reviews_quarterly: flag(company.reviews_quarterly),
+            deactivate_dormant: flag(company.deactivate_dormant),
             dormant_after_days: company.dormant_after_days.to_string(),
             critical_permissions: crate::domain::coverage::parse(&company.critical_permissions)
                 .into_iter()
@@ -448,6 +457,7 @@ pub fn update(
         reviews_quarterly: form.reviews_quarterly.is_some(),
         dormant_after_days,
         critical_permissions,
+        deactivate_dormant: form.deactivate_dormant.is_some(),
     };
     let changes = before.changes_to(&settings);
     if changes.is_empty() {

@@ -539,6 +539,7 @@ pub(crate) fn current_settings(app: &TestApp) -> Vec<(&'static str, String)> {
         ("phone_region", form.phone_region),
         ("default_capacity", form.default_capacity),
         ("reroute_offline_minutes", form.reroute_offline_minutes),
+        ("dormant_after_days", form.dormant_after_days),
     ];
     for (name, on) in [
         ("password_require_upper", form.password_require_upper),
@@ -551,6 +552,8 @@ pub(crate) fn current_settings(app: &TestApp) -> Vec<(&'static str, String)> {
         ),
         ("approve_role_raises", form.approve_role_raises),
         ("approve_settings_changes", form.approve_settings_changes),
+        ("reviews_quarterly", form.reviews_quarterly),
+        ("deactivate_dormant", form.deactivate_dormant),
     ] {
         if on.is_some() {
             fields.push((name, "on".into()));

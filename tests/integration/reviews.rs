@@ -368,3 +368,62 @@ async fn dormant_accounts_are_flagged_on_the_user_list(app: TestApp) {
 }
 
 on_both_databases!(dormant_accounts_are_flagged_on_the_user_list);
+
+/// Where the company asks for it, dormant accounts are deactivated by the system, their
+/// conversations back to the queue — but never the last supervisor.
+async fn dormant_accounts_are_deactivated_where_the_company_asks(app: TestApp) {
+    let deactivate = |app: &TestApp| -> usize {
+        switchboard::domain::reviews::deactivate_dormant(&mut app.conn(), app.clock().now())
+            .unwrap()
+    };
+    let long_ago = app.clock().now() - TimeDelta::days(200);
+    // bob and both supervisors have not signed in for 200 days
+    let (bob, sam, sofia) = (
+        id_of(&app, "DEMO", "bob"),
+        id_of(&app, "DEMO", "sam"),
+        id_of(&app, "DEMO", "sofia"),
+    );
+    diesel::update(users::table.filter(users::id.eq_any([bob, sam, sofia])))
+        .set(users::last_login_at.eq(Some(long_ago)))
+        .execute(&mut app.conn())
+        .unwrap();
+    let status = |app: &TestApp, id: i64| -> String {
+        users::table
+            .find(id)
+            .select(users::status)
+            .first(&mut app.conn())
+            .unwrap()
+    };
+    assert_eq!(deactivate(&app), 0, "off by default");
+    diesel::update(companies::table.filter(companies::code.eq("DEMO")))
+        .set(companies::deactivate_dormant.eq(true))
+        .execute(&mut app.conn())
+        .unwrap();
+    // the others' accounts are recent: only bob, sam, and not sofia (the last supervisor)
+    assert_eq!(deactivate(&app), 2);
+    assert_eq!(status(&app, bob), "deactivated");
+    assert_eq!(status(&app, sam), "deactivated");
+    assert_eq!(status(&app, sofia), "active", "the last supervisor stays");
+    let bobs_open: i64 = switchboard::db::schema::conversations::table
+        .filter(switchboard::db::schema::conversations::assignee_id.eq(bob))
+        .filter(switchboard::db::schema::conversations::status.eq("open"))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(bobs_open, 0, "his customers went back to the queue");
+    let recorded = actions(&app, "user.dormant");
+    assert_eq!(recorded.len(), 2, "{recorded:?}");
+    assert!(
+        recorded[0].contains("no sign-in for 90 days"),
+        "{recorded:?}"
+    );
+    let by: Vec<Option<i64>> = audit_events::table
+        .filter(audit_events::action.eq("user.dormant"))
+        .select(audit_events::actor_id)
+        .load(&mut app.conn())
+        .unwrap();
+    assert!(by.iter().all(Option::is_none), "recorded as the system");
+    assert_eq!(deactivate(&app), 0, "once");
+}
+
+on_both_databases!(dormant_accounts_are_deactivated_where_the_company_asks);

@@ -3,3 +3,7 @@
 -- supervisors are warned). Keys joined with ','.
 ALTER TABLE companies ADD COLUMN critical_permissions TEXT NOT NULL
     DEFAULT 'users.manage,roles.manage,channels.assign,settings.manage,reports.view,sessions.manage';
+
+-- Dormant accounts (no sign-in for dormant_after_days) can be deactivated automatically, by
+-- the system, unless that would leave a critical permission or the company without a holder.
+ALTER TABLE companies ADD COLUMN deactivate_dormant BOOLEAN NOT NULL DEFAULT 0;
