@@ -33,6 +33,7 @@ diesel::table! {
         approve_settings_changes -> Bool,
         reviews_quarterly -> Bool,
         dormant_after_days -> Integer,
+        review_every_days -> Integer,
         review_due_told_on -> Nullable<Date>,
         critical_permissions -> Text,
         deactivate_dormant -> Bool,

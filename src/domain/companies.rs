@@ -42,6 +42,8 @@ pub struct Company {
     pub reviews_quarterly: bool,
     /// Days without a sign-in after which an account counts as dormant.
     pub dormant_after_days: i32,
+    /// Days between regular access reviews.
+    pub review_every_days: i32,
     /// Permissions that must keep an active holder (keys joined with ',').
     pub critical_permissions: String,
     /// Dormant accounts are deactivated automatically.

@@ -4,7 +4,8 @@
 //! and channels, applied at once through the same rules as the user pages) or revoke
 //! (deactivate, their open conversations back to the queue). A reviewer never decides their
 //! own access. Closed once every line is decided; a closed review never changes and exports
-//! as evidence. With quarterly reviews on, one is due 90 days after the last one closed.
+//! as evidence. With regular reviews on, one is due every `review_every_days` (default 90)
+//! after the last one closed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,9 +23,6 @@ use crate::db::{DbConnection, LockSpace};
 use crate::domain::offboarding::{self, Handover};
 use crate::domain::{Actor, Caller, assignments, audit, notifications, now};
 use crate::error::{AppError, FieldErrors};
-
-/// Days between quarterly reviews.
-pub const QUARTER_DAYS: i64 = 90;
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = access_reviews)]
@@ -608,15 +606,20 @@ pub fn close(conn: &mut DbConnection, me: &Caller, id: AccessReviewId) -> Result
         .write(conn)
 }
 
-/// When the next review is due, where the company reviews quarterly: the open review's due
-/// date, else 90 days after the last review closed (or after the company began).
+/// When the next review is due, where the company reviews regularly: the open review's due
+/// date, else its interval (default 90 days) after the last review closed (or after the
+/// company began).
 pub fn next_due(
     conn: &mut DbConnection,
     company_id: CompanyId,
 ) -> Result<Option<NaiveDate>, AppError> {
-    let (quarterly, began): (bool, NaiveDateTime) = companies::table
+    let (quarterly, every, began): (bool, i32, NaiveDateTime) = companies::table
         .find(company_id)
-        .select((companies::reviews_quarterly, companies::created_at))
+        .select((
+            companies::reviews_quarterly,
+            companies::review_every_days,
+            companies::created_at,
+        ))
         .first(conn)?;
     if !quarterly {
         return Ok(None);
@@ -632,7 +635,7 @@ pub fn next_due(
         .first(conn)
         .optional()?;
     let from = last_closed.flatten().unwrap_or(began);
-    Ok(Some(from.date() + Duration::days(QUARTER_DAYS)))
+    Ok(Some(from.date() + Duration::days(i64::from(every))))
 }
 
 /// The due date, when it has passed (the supervisors' banner).

@@ -46,6 +46,8 @@ pub struct SettingsForm {
     pub deactivate_dormant: Option<String>,
     /// Days without a sign-in before an account counts as dormant; empty keeps the current.
     pub dormant_after_days: String,
+    /// Days between regular access reviews; empty keeps the current.
+    pub review_every_days: String,
     /// The critical permissions ticked (keys).
     pub critical_permissions: Vec<String>,
     /// Present when the form showed the critical permissions: without it they stay as they are
@@ -78,6 +80,7 @@ struct SecuritySettings {
     approve_settings_changes: bool,
     reviews_quarterly: bool,
     dormant_after_days: i32,
+    review_every_days: i32,
     critical_permissions: String,
     deactivate_dormant: bool,
 }
@@ -189,9 +192,15 @@ impl SecuritySettings {
                 after.approve_settings_changes,
             ),
             flag(
-                "quarterly access reviews",
+                "regular access reviews",
                 self.reviews_quarterly,
                 after.reviews_quarterly,
+            ),
+            number(
+                "access review every",
+                " days",
+                self.review_every_days,
+                after.review_every_days,
             ),
             flag(
                 "deactivate dormant accounts",
@@ -256,6 +265,7 @@ impl SettingsForm {
             reviews_quarterly: flag(company.reviews_quarterly),
             deactivate_dormant: flag(company.deactivate_dormant),
             dormant_after_days: company.dormant_after_days.to_string(),
+            review_every_days: company.review_every_days.to_string(),
             critical_permissions: crate::domain::coverage::parse(&company.critical_permissions)
                 .into_iter()
                 .map(|p| p.key().to_string())
@@ -397,6 +407,14 @@ pub fn update(
         3650,
         "Days without a sign-in before an account counts as dormant",
     );
+    let review_every_days = kept_or_number(
+        "review_every_days",
+        &form.review_every_days,
+        before.review_every_days,
+        7,
+        730,
+        "Days between access reviews",
+    );
     let critical_permissions = if form.critical_permissions_shown.is_some() {
         let mut named = Vec::new();
         for key in &form.critical_permissions {
@@ -456,6 +474,7 @@ pub fn update(
         approve_settings_changes: form.approve_settings_changes.is_some(),
         reviews_quarterly: form.reviews_quarterly.is_some(),
         dormant_after_days,
+        review_every_days,
         critical_permissions,
         deactivate_dormant: form.deactivate_dormant.is_some(),
     };

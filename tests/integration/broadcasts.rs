@@ -540,6 +540,7 @@ pub(crate) fn current_settings(app: &TestApp) -> Vec<(&'static str, String)> {
         ("default_capacity", form.default_capacity),
         ("reroute_offline_minutes", form.reroute_offline_minutes),
         ("dormant_after_days", form.dormant_after_days),
+        ("review_every_days", form.review_every_days),
     ];
     for (name, on) in [
         ("password_require_upper", form.password_require_upper),

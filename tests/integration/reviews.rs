@@ -251,16 +251,19 @@ async fn quarterly_reviews_fall_due_and_are_told_once(app: TestApp) {
     assert_eq!(tell(&app), 0, "off by default");
     let mut sofia = app.signed_in("DEMO", "sofia").await;
     diesel::update(companies::table.filter(companies::code.eq("DEMO")))
-        .set(companies::reviews_quarterly.eq(true))
+        .set((
+            companies::reviews_quarterly.eq(true),
+            companies::review_every_days.eq(30),
+        ))
         .execute(&mut app.conn())
         .unwrap();
-    assert_eq!(tell(&app), 0, "not due for 90 days");
+    assert_eq!(tell(&app), 0, "not due for 30 days");
     sofia
         .get("/access-reviews")
         .await
         .assert_contains(r#"id="review-due""#)
         .assert_lacks(r#"id="review-overdue""#);
-    app.clock().advance(TimeDelta::days(91));
+    app.clock().advance(TimeDelta::days(31));
     assert_eq!(tell(&app), 1);
     let (sofia_id, sam_id) = (id_of(&app, "DEMO", "sofia"), id_of(&app, "DEMO", "sam"));
     let mut expected = vec![sofia_id, sam_id];
@@ -282,7 +285,7 @@ async fn quarterly_reviews_fall_due_and_are_told_once(app: TestApp) {
         .get("/conversations")
         .await
         .assert_lacks("review-overdue");
-    // a review done: the next is 90 days after it closed
+    // a review done: the next is 30 days after it closed
     let due = app.clock().now().date().to_string();
     let started = sofia.post("/access-reviews", &[("due_on", &due)]).await;
     let review = review_id(started.location());
@@ -318,7 +321,7 @@ async fn quarterly_reviews_fall_due_and_are_told_once(app: TestApp) {
         switchboard::domain::reviews::next_due(conn, crate::common::company_id(&app, "DEMO"))
     })
     .unwrap();
-    assert_eq!(next, Some(app.clock().now().date() + TimeDelta::days(90)));
+    assert_eq!(next, Some(app.clock().now().date() + TimeDelta::days(30)));
 }
 
 on_both_databases!(

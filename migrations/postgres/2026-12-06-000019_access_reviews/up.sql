@@ -37,10 +37,12 @@ CREATE TABLE access_review_lines (
     PRIMARY KEY (review_id, user_id)
 );
 
--- Quarterly reviews: when on, a review is due 90 days after the last one closed (supervisors
+-- Regular reviews: when on, a review is due review_every_days after the last one closed (supervisors
 -- see an overdue banner; holders of reviews.run are told once when it falls due).
 ALTER TABLE companies ADD COLUMN reviews_quarterly BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE companies ADD COLUMN dormant_after_days INTEGER NOT NULL DEFAULT 90;
+-- the interval of those reviews, in days
+ALTER TABLE companies ADD COLUMN review_every_days INTEGER NOT NULL DEFAULT 90;
 ALTER TABLE companies ADD COLUMN review_due_told_on DATE;
 
 -- the Supervisor role holds every permission, the new one included; the version bump makes
