@@ -786,6 +786,8 @@ pub struct UserListRow {
     /// Active, and no sign-in for the company's dormant period (counted from the account's
     /// creation when it never signed in).
     pub dormant: bool,
+    /// Must change their password at next sign-in (and has not yet).
+    pub must_change_password: bool,
     pub channels: Vec<String>,
     pub teams: Vec<String>,
 }
@@ -802,6 +804,7 @@ type UserListTuple = (
     Option<NaiveDateTime>,
     Option<NaiveDateTime>,
     NaiveDateTime,
+    bool,
 );
 
 /// The company's users ordered by username, `USER_PAGE_SIZE` at a time (keyset pagination on
@@ -834,6 +837,7 @@ pub fn user_list_page(
             users::locked_until,
             users::last_login_at,
             users::created_at,
+            users::must_change_password,
         ))
         .into_boxed();
     if let Some(after) = &filter.after {
@@ -898,6 +902,7 @@ pub fn user_list_page(
                 locked_until,
                 last_login_at,
                 created_at,
+                must_change_password,
             )| {
                 UserListRow {
                     channels: memberships
@@ -919,6 +924,7 @@ pub fn user_list_page(
                     locked: locked_until.is_some_and(|until| until > at),
                     dormant: status == UserStatus::Active
                         && last_login_at.unwrap_or(created_at) < dormant_before,
+                    must_change_password,
                     last_login_at,
                 }
             },
@@ -1060,4 +1066,70 @@ pub fn set_own_time_zone(conn: &mut DbConnection, me: &Caller, name: &str) -> Re
             zone.name()
         ))
         .write(conn)
+}
+
+/// Who a company-wide password change reached.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PasswordRotation {
+    /// Now asked to change their password at next sign-in.
+    pub asked: usize,
+    /// Left alone: the caller themselves, and those the caller may not act on.
+    pub skipped: usize,
+}
+
+/// Makes every active user of the company (of `role_id`, when given) change their password
+/// at their next request, but the caller and anyone the caller may not act on (counted as
+/// skipped). Recorded with the counts.
+pub fn require_password_change(
+    conn: &mut DbConnection,
+    me: &Caller,
+    role_id: Option<RoleId>,
+) -> Result<PasswordRotation, AppError> {
+    let company_id = me.company_id;
+    let mut errors = FieldErrors::default();
+    let role = match role_id {
+        Some(_) => role_of_company(conn, company_id, role_id, &mut errors)?,
+        None => None,
+    };
+    errors.into_result()?;
+    let mut query = users::table
+        .filter(users::company_id.eq(company_id))
+        .filter(users::status.eq(UserStatus::Active))
+        .select(User::as_select())
+        .into_boxed();
+    if let Some(role) = &role {
+        query = query.filter(users::role_id.eq(role.id));
+    }
+    let candidates: Vec<User> = query.load(conn)?;
+    let mut rotation = PasswordRotation::default();
+    let mut asked = Vec::new();
+    for user in candidates {
+        let may = user.id != me.user_id()
+            && match crate::domain::accounts::ensure_may_act_on(conn, me, &user) {
+                Ok(()) => true,
+                Err(AppError::Forbidden | AppError::NotFound) => false,
+                Err(other) => return Err(other),
+            };
+        if may {
+            asked.push(user.id);
+        } else {
+            rotation.skipped += 1;
+        }
+    }
+    rotation.asked = diesel::update(users::table.filter(users::id.eq_any(&asked)))
+        .set((
+            users::must_change_password.eq(true),
+            users::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    let whom = role.map_or_else(|| "every user".to_string(), |r| format!("every {}", r.name));
+    audit::Entry::new(company_id, &me.actor, "user.require_password_change")
+        .on("company", company_id, &whom)
+        .saying(format!(
+            "{whom} must change their password at next sign-in: {} asked, {} skipped (the \
+             person asking, and those they may not act on)",
+            rotation.asked, rotation.skipped
+        ))
+        .write(conn)?;
+    Ok(rotation)
 }

@@ -112,6 +112,8 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(POST r"/account/sessions/{id:\d+}/revoke", Rule::SignedIn, account::revoke_session),
         route!(GET "/users", USERS_VIEW, users::index),
         route!(GET "/users/new", USERS_MANAGE, users::new_form),
+        route!(GET "/users/require-password-change", USERS_MANAGE, users::rotation),
+        route!(POST "/users/require-password-change", USERS_MANAGE, users::require_password_change),
         route!(POST "/users", USERS_MANAGE, users::create),
         route!(GET r"/users/{id:\d+}", USERS_VIEW, users::show),
         route!(POST r"/users/{id:\d+}", USERS_MANAGE, users::update),

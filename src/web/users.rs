@@ -771,3 +771,77 @@ pub async fn delete(cx: Cx, id: Path<UserId>) -> Answer {
         Err(other) => Err(other),
     }
 }
+
+/// The form that asks everyone (or one role) to change their password at next sign-in.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RotationForm {
+    role_id: Option<RoleId>,
+    /// The confirmation box: nothing happens without it.
+    confirm: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "users/rotation.html")]
+struct RotationPage {
+    layout: Layout,
+    roles: Vec<Choice<RoleId>>,
+    /// Who has not changed their password since they were asked.
+    waiting: i64,
+    errors: FieldErrors,
+}
+
+async fn rotation_page(cx: &Cx, role_id: Option<RoleId>, errors: FieldErrors) -> Answer {
+    let (layout, (role_list, waiting)) = cx
+        .read_page("Require a password change", "/users", |conn, me| {
+            use diesel::prelude::*;
+            let waiting: i64 = crate::db::schema::users::table
+                .filter(crate::db::schema::users::company_id.eq(me.company_id))
+                .filter(
+                    crate::db::schema::users::status.eq(crate::core::status::UserStatus::Active),
+                )
+                .filter(crate::db::schema::users::must_change_password.eq(true))
+                .count()
+                .get_result(conn)?;
+            Ok((roles::list(conn, me.company_id)?, waiting))
+        })
+        .await?;
+    let page = RotationPage {
+        layout,
+        roles: choices(role_list, role_id, |r| (r.id, r.name)),
+        waiting,
+        errors,
+    };
+    form_page(&page.errors, &page)
+}
+
+pub async fn rotation(cx: Cx) -> Answer {
+    rotation_page(&cx, None, FieldErrors::default()).await
+}
+
+pub async fn require_password_change(cx: Cx, Form(form): Form<RotationForm>) -> Answer {
+    let role_id = form.role_id;
+    if form.confirm.is_none() {
+        let mut errors = FieldErrors::default();
+        errors.add(
+            "confirm",
+            "Tick the box to confirm: everyone chosen must change their password before anything else.",
+        );
+        return rotation_page(&cx, role_id, errors).await;
+    }
+    match cx
+        .write(move |conn, me| users::require_password_change(conn, me, role_id))
+        .await
+        .fields_apart()?
+    {
+        Ok(done) => Ok(cx.done(
+            format!(
+                "{} must change their password at next sign-in; {} skipped (you, and those you may not act on).",
+                count(done.asked, "user", "users"),
+                done.skipped
+            ),
+            "/users?status=active",
+        )),
+        Err(errors) => rotation_page(&cx, role_id, errors).await,
+    }
+}

@@ -430,3 +430,102 @@ async fn dormant_accounts_are_deactivated_where_the_company_asks(app: TestApp) {
 }
 
 on_both_databases!(dormant_accounts_are_deactivated_where_the_company_asks);
+
+/// A supervisor makes everyone, or one role, change their password at next sign-in — at once
+/// for those signed in — confirmed and recorded with the counts; herself and anyone she may
+/// not act on are skipped; `/users` shows who has not changed yet.
+async fn a_supervisor_requires_a_password_change(app: TestApp) {
+    let must_change = |app: &TestApp| -> Vec<String> {
+        users::table
+            .filter(users::must_change_password.eq(true))
+            .filter(users::company_id.eq(crate::common::company_id(app, "DEMO")))
+            .order(users::username)
+            .select(users::username)
+            .load(&mut app.conn())
+            .unwrap()
+    };
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    alice.get("/conversations").await.assert_status(200);
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia
+        .get("/users/require-password-change")
+        .await
+        .assert_status(200)
+        .assert_contains(r#"id="rotation-form""#);
+    let agent = role_id(&app, "DEMO", "Agent").to_string();
+    sofia
+        .post("/users/require-password-change", &[("role_id", &agent)])
+        .await
+        .assert_status(422)
+        .assert_contains("Tick the box to confirm");
+    sofia
+        .post(
+            "/users/require-password-change",
+            &[("role_id", "999999"), ("confirm", "yes")],
+        )
+        .await
+        .assert_status(422);
+    assert!(must_change(&app).is_empty(), "nothing changed");
+    sofia
+        .post(
+            "/users/require-password-change",
+            &[("role_id", &agent), ("confirm", "yes")],
+        )
+        .await
+        .assert_status(303);
+    // the active agents; carl (deactivated) is left alone
+    assert_eq!(must_change(&app), ["alice", "bob"]);
+    let recorded = actions(&app, "user.require_password_change");
+    assert!(
+        recorded[0].contains("every Agent must change their password"),
+        "{recorded:?}"
+    );
+    assert!(recorded[0].contains("2 asked, 0 skipped"), "{recorded:?}");
+    // alice, signed in, is sent to change it before anything else
+    let page = alice.get("/conversations").await;
+    assert_ne!(page.status.as_u16(), 200);
+    let list = sofia.get("/users").await;
+    let bob = id_of(&app, "DEMO", "bob");
+    let row = list
+        .body
+        .split(&format!(r#"href="/users/{bob}""#))
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(row.contains("must change password"), "{row}");
+    // everyone: but sofia herself
+    sofia.get("/users/require-password-change").await;
+    sofia
+        .post("/users/require-password-change", &[("confirm", "yes")])
+        .await
+        .assert_status(303);
+    assert_eq!(must_change(&app), ["alice", "bob", "dana", "sam", "tina"]);
+    let recorded = actions(&app, "user.require_password_change");
+    assert!(recorded[1].contains("5 asked, 1 skipped"), "{recorded:?}");
+    // a team lead reaches her team only: the others are skipped and counted
+    diesel::update(
+        users::table.filter(users::company_id.eq(crate::common::company_id(&app, "DEMO"))),
+    )
+    .set(users::must_change_password.eq(false))
+    .execute(&mut app.conn())
+    .unwrap();
+    app.wait_for_change_elsewhere();
+    let mut tina = app.signed_in("DEMO", "tina").await;
+    tina.get("/users/require-password-change")
+        .await
+        .assert_status(200);
+    tina.post("/users/require-password-change", &[("confirm", "yes")])
+        .await
+        .assert_status(303);
+    assert!(
+        must_change(&app).is_empty(),
+        "nobody belongs only to Support"
+    );
+    let recorded = actions(&app, "user.require_password_change");
+    assert!(recorded[2].contains("0 asked, 6 skipped"), "{recorded:?}");
+}
+
+on_both_databases!(a_supervisor_requires_a_password_change);
