@@ -194,35 +194,29 @@ fn current_access(
     people: &[Person],
 ) -> Result<BTreeMap<UserId, Access>, AppError> {
     let role_ids: BTreeSet<RoleId> = people.iter().map(|p| p.role_id).collect();
-    let mut granted: BTreeMap<RoleId, Vec<String>> = BTreeMap::new();
-    for (role_id, key) in role_permissions::table
-        .filter(role_permissions::role_id.eq_any(role_ids.iter().copied().collect::<Vec<_>>()))
-        .order((role_permissions::role_id, role_permissions::permission))
-        .select((role_permissions::role_id, role_permissions::permission))
-        .load::<(RoleId, String)>(conn)?
-    {
-        granted.entry(role_id).or_default().push(key);
-    }
-    let mut channels_of: BTreeMap<UserId, Vec<String>> = BTreeMap::new();
-    for (user_id, name) in channel_members::table
-        .inner_join(channels::table.on(channels::id.eq(channel_members::channel_id)))
-        .filter(channels::company_id.eq(company_id))
-        .order((channel_members::user_id, channels::name))
-        .select((channel_members::user_id, channels::name))
-        .load::<(UserId, String)>(conn)?
-    {
-        channels_of.entry(user_id).or_default().push(name);
-    }
-    let mut teams_of: BTreeMap<UserId, Vec<String>> = BTreeMap::new();
-    for (user_id, name) in team_members::table
-        .inner_join(teams::table.on(teams::id.eq(team_members::team_id)))
-        .filter(teams::company_id.eq(company_id))
-        .order((team_members::user_id, teams::name))
-        .select((team_members::user_id, teams::name))
-        .load::<(UserId, String)>(conn)?
-    {
-        teams_of.entry(user_id).or_default().push(name);
-    }
+    let granted = grouped(
+        role_permissions::table
+            .filter(role_permissions::role_id.eq_any(role_ids.iter().copied().collect::<Vec<_>>()))
+            .order((role_permissions::role_id, role_permissions::permission))
+            .select((role_permissions::role_id, role_permissions::permission))
+            .load::<(RoleId, String)>(conn)?,
+    );
+    let channels_of = grouped(
+        channel_members::table
+            .inner_join(channels::table.on(channels::id.eq(channel_members::channel_id)))
+            .filter(channels::company_id.eq(company_id))
+            .order((channel_members::user_id, channels::name))
+            .select((channel_members::user_id, channels::name))
+            .load::<(UserId, String)>(conn)?,
+    );
+    let teams_of = grouped(
+        team_members::table
+            .inner_join(teams::table.on(teams::id.eq(team_members::team_id)))
+            .filter(teams::company_id.eq(company_id))
+            .order((team_members::user_id, teams::name))
+            .select((team_members::user_id, teams::name))
+            .load::<(UserId, String)>(conn)?,
+    );
     Ok(people
         .iter()
         .map(|person| {
@@ -239,6 +233,15 @@ fn current_access(
             )
         })
         .collect())
+}
+
+/// Names by key, in the order read.
+fn grouped<K: Ord>(rows: Vec<(K, String)>) -> BTreeMap<K, Vec<String>> {
+    let mut by_key: BTreeMap<K, Vec<String>> = BTreeMap::new();
+    for (key, name) in rows {
+        by_key.entry(key).or_default().push(name);
+    }
+    by_key
 }
 
 /// What each user held at the last closed review (empty when there was none).

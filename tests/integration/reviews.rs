@@ -33,6 +33,16 @@ fn review_id(location: Option<&str>) -> i64 {
         .unwrap_or_else(|| panic!("not a review: {location:?}"))
 }
 
+/// The rest of a `/users` row after the link to `user`.
+fn row_of(page: &crate::common::Page, user: i64) -> String {
+    page.body
+        .split(&format!(r#"href="/users/{user}""#))
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .unwrap_or_else(|| panic!("no row of user {user}"))
+        .to_string()
+}
+
 fn actions(app: &TestApp, action: &str) -> Vec<String> {
     audit_events::table
         .filter(audit_events::action.eq(action))
@@ -358,15 +368,7 @@ async fn dormant_accounts_are_flagged_on_the_user_list(app: TestApp) {
     app.clock().advance(TimeDelta::days(30));
     let mut sofia = app.signed_in("DEMO", "sofia").await;
     let all = sofia.get("/users").await;
-    let row = all
-        .body
-        .split(&format!(r#"href="/users/{bob}""#))
-        .nth(1)
-        .unwrap()
-        .split("</tr>")
-        .next()
-        .unwrap()
-        .to_string();
+    let row = row_of(&all, bob);
     assert!(row.contains("status-dormant"), "{row}");
 }
 
@@ -486,15 +488,7 @@ async fn a_supervisor_requires_a_password_change(app: TestApp) {
     assert_ne!(page.status.as_u16(), 200);
     let list = sofia.get("/users").await;
     let bob = id_of(&app, "DEMO", "bob");
-    let row = list
-        .body
-        .split(&format!(r#"href="/users/{bob}""#))
-        .nth(1)
-        .unwrap()
-        .split("</tr>")
-        .next()
-        .unwrap()
-        .to_string();
+    let row = row_of(&list, bob);
     assert!(row.contains("must change password"), "{row}");
     // everyone: but sofia herself
     sofia.get("/users/require-password-change").await;
