@@ -822,3 +822,88 @@ async fn an_approval_is_decided_once_and_asked_once(backend: Backend) {
 }
 
 on_both_databases!(browser: an_approval_is_decided_once_and_asked_once);
+
+/// Two reviewers decide one user's line from ten sessions at once (keep against revoke), and
+/// six sessions start a review at once: one decision (and bob active or not by it), one open
+/// review.
+async fn an_access_review_line_is_decided_once(backend: Backend) {
+    use diesel::prelude::*;
+    use switchboard::db::schema::{access_review_lines, access_reviews, users};
+    let server = DemoServer::start(backend, &[]);
+    let due = (chrono::Utc::now().date_naive() + chrono::TimeDelta::days(7)).to_string();
+    let mut starters = Vec::new();
+    for _ in 0..6 {
+        let visitor = Visitor::signed_in(&server, "sofia").await;
+        let token = visitor.token_from("/access-reviews").await;
+        starters.push((visitor, token));
+    }
+    let statuses = futures_util::future::join_all(starters.iter().map(|(visitor, token)| {
+        let due = due.clone();
+        async move {
+            visitor
+                .post("/access-reviews", token, &[("due_on", due.as_str())])
+                .await
+        }
+    }))
+    .await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 303).count(),
+        1,
+        "{statuses:?}"
+    );
+    let reviews: Vec<i64> = access_reviews::table
+        .select(access_reviews::id)
+        .load(&mut server.conn())
+        .unwrap();
+    assert_eq!(reviews.len(), 1);
+    let review = reviews[0];
+    let bob: i64 = users::table
+        .filter(users::username.eq("bob"))
+        .select(users::id)
+        .first(&mut server.conn())
+        .unwrap();
+    let mut deciders = Vec::new();
+    for (name, decision) in [("sofia", "keep"), ("sam", "revoke")] {
+        for _ in 0..5 {
+            let visitor = Visitor::signed_in(&server, name).await;
+            let token = visitor
+                .token_from(&format!("/access-reviews/{review}"))
+                .await;
+            deciders.push((visitor, token, decision));
+        }
+    }
+    let path = format!("/access-reviews/{review}/users/{bob}");
+    let statuses =
+        futures_util::future::join_all(deciders.iter().map(|(visitor, token, decision)| {
+            let path = path.clone();
+            async move {
+                visitor
+                    .post(&path, token, &[("decision", decision), ("note", "checked")])
+                    .await
+            }
+        }))
+        .await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 303).count(),
+        1,
+        "{statuses:?}"
+    );
+    let decision: Option<String> = access_review_lines::table
+        .filter(access_review_lines::review_id.eq(review))
+        .filter(access_review_lines::user_id.eq(bob))
+        .select(access_review_lines::decision)
+        .first(&mut server.conn())
+        .unwrap();
+    let status: String = users::table
+        .find(bob)
+        .select(users::status)
+        .first(&mut server.conn())
+        .unwrap();
+    match decision.as_deref() {
+        Some("keep") => assert_eq!(status, "active"),
+        Some("revoke") => assert_eq!(status, "deactivated"),
+        other => panic!("decided {other:?} after {statuses:?}"),
+    }
+}
+
+on_both_databases!(browser: an_access_review_line_is_decided_once);
