@@ -32,6 +32,7 @@ pub enum Permission {
     BroadcastsApprove,
     TeamsManage,
     ReviewsRun,
+    PrivacyManage,
 }
 
 /// The page a permission belongs to, for the roles matrix and the effective-access view.
@@ -52,6 +53,7 @@ pub enum PageGroup {
     Broadcasts,
     Teams,
     Reviews,
+    Privacy,
 }
 
 impl PageGroup {
@@ -72,12 +74,13 @@ impl PageGroup {
             Self::Broadcasts => "Broadcasts",
             Self::Teams => "Teams",
             Self::Reviews => "Access reviews",
+            Self::Privacy => "Privacy",
         }
     }
 }
 
 impl Permission {
-    pub const ALL: [Permission; 27] = [
+    pub const ALL: [Permission; 28] = [
         Self::ConversationsViewAssigned,
         Self::ConversationsViewChannel,
         Self::ConversationsViewTeam,
@@ -105,6 +108,7 @@ impl Permission {
         Self::BroadcastsApprove,
         Self::TeamsManage,
         Self::ReviewsRun,
+        Self::PrivacyManage,
     ];
 
     /// The Agent built-in role.
@@ -186,7 +190,7 @@ const fn entry(
 
 /// The catalog: every permission once, in declaration order, with its key, page, name and
 /// description. The one place to read or extend.
-const CATALOG: [Entry; 27] = {
+const CATALOG: [Entry; 28] = {
     use PageGroup as G;
     use Permission as P;
     [
@@ -379,6 +383,13 @@ const CATALOG: [Entry; 27] = {
             "Run access reviews",
             "Start access reviews, keep, change or revoke each user's access, close them as evidence",
         ),
+        entry(
+            P::PrivacyManage,
+            "privacy.manage",
+            G::Privacy,
+            "Answer data-subject requests",
+            "Export everything held about a customer (GDPR/KVKK access requests)",
+        ),
     ]
 };
 
@@ -500,7 +511,7 @@ mod tests {
         }
         keys.sort();
         keys.dedup();
-        assert_eq!(keys.len(), 27);
+        assert_eq!(keys.len(), 28);
         assert_eq!(Permission::from_key("users.delete_everything"), None);
     }
 
@@ -510,7 +521,7 @@ mod tests {
         assert!(agent.contains(Permission::ConversationsReply));
         assert!(!agent.contains(Permission::UsersView));
         assert_eq!(agent.iter().count(), 3);
-        assert_eq!(PermissionSet::all().iter().count(), 27);
+        assert_eq!(PermissionSet::all().iter().count(), 28);
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod login_events;
 pub mod mail;
 pub mod notifications;
 pub mod offboarding;
+pub mod privacy;
 pub mod quick_replies;
 pub mod reports;
 pub mod reviews;

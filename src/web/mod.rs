@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod observe;
 pub mod oversight;
+pub mod privacy;
 pub mod quick_replies;
 pub mod reports;
 pub mod reviews;
@@ -74,6 +75,7 @@ const USERS_VIEW: Rule = Rule::AnyOf(&[Permission::UsersView]);
 const USERS_MANAGE: Rule = Rule::AnyOf(&[Permission::UsersManage]);
 const SETTINGS_MANAGE: Rule = Rule::AnyOf(&[Permission::SettingsManage]);
 const REVIEWS_RUN: Rule = Rule::AnyOf(&[Permission::ReviewsRun]);
+const PRIVACY_MANAGE: Rule = Rule::AnyOf(&[Permission::PrivacyManage]);
 const ROLES_MANAGE: Rule = Rule::AnyOf(&[Permission::RolesManage]);
 const CHANNELS_VIEW: Rule = Rule::AnyOf(&[Permission::ChannelsView]);
 const CHANNELS_MANAGE: Rule = Rule::AnyOf(&[Permission::ChannelsManage]);
@@ -133,6 +135,7 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(GET r"/roles/{id:\d+}", ROLES_MANAGE, roles::show),
         route!(POST r"/roles/{id:\d+}", ROLES_MANAGE, roles::update),
         route!(POST r"/roles/{id:\d+}/delete", ROLES_MANAGE, roles::delete),
+        route!(GET r"/contacts/{id:\d+}/export", PRIVACY_MANAGE, privacy::export_contact),
         route!(GET "/access-reviews", REVIEWS_RUN, reviews::index),
         route!(POST "/access-reviews", REVIEWS_RUN, reviews::start),
         route!(GET r"/access-reviews/{id:\d+}", REVIEWS_RUN, reviews::show),

@@ -523,3 +523,73 @@ async fn a_supervisor_requires_a_password_change(app: TestApp) {
 }
 
 on_both_databases!(a_supervisor_requires_a_password_change);
+
+/// A data-subject export holds everything about one customer, masked for a holder without
+/// `contacts.view_unmasked`, recorded by contact id; another company's contact is a 404 and an
+/// agent may not ask.
+async fn a_customers_data_is_exported_on_request(app: TestApp) {
+    use switchboard::db::schema::{contacts, conversations, messages};
+    let (contact, phone): (i64, Option<String>) = contacts::table
+        .inner_join(conversations::table.on(conversations::contact_id.eq(contacts::id)))
+        .filter(contacts::company_id.eq(crate::common::company_id(&app, "DEMO")))
+        .filter(contacts::phone.is_not_null())
+        .order(contacts::id)
+        .select((contacts::id, contacts::phone))
+        .first(&mut app.conn())
+        .unwrap();
+    let phone = phone.unwrap();
+    let held: i64 = messages::table
+        .inner_join(conversations::table)
+        .filter(conversations::contact_id.eq(contact))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    let path = format!("/contacts/{contact}/export");
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let export = sofia.get(&path).await;
+    export.assert_status(200);
+    assert!(
+        export
+            .header("content-disposition")
+            .is_some_and(|d| d.contains(&format!("contact-{contact}.json")))
+    );
+    let document: serde_json::Value = serde_json::from_str(&export.body).unwrap();
+    assert_eq!(document["contact"]["phone"], phone.as_str());
+    assert_eq!(document["masked"], false);
+    let exported: usize = document["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["messages"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(exported as i64, held, "every message");
+    let recorded = actions(&app, "contact.export");
+    assert!(
+        recorded[0].contains(&format!("contact {contact} (unmasked)")),
+        "{recorded:?}"
+    );
+    assert!(
+        !recorded[0].contains(&phone),
+        "the record names the contact by id only"
+    );
+    // a privacy officer who does not see full details gets them masked
+    crate::common::give_role(
+        &app,
+        "dana",
+        "Privacy officer",
+        &[switchboard::core::permissions::Permission::PrivacyManage],
+    );
+    let mut dana = app.signed_in("DEMO", "dana").await;
+    let masked = dana.get(&path).await;
+    masked.assert_status(200).assert_lacks(&phone);
+    let document: serde_json::Value = serde_json::from_str(&masked.body).unwrap();
+    assert_eq!(document["masked"], true);
+    assert!(actions(&app, "contact.export")[1].contains("(masked)"));
+    // not another company's, not an agent's
+    let mut olga = app.signed_in("ACME", "olga").await;
+    olga.get(&path).await.assert_status(404);
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    alice.get(&path).await.assert_status(403);
+}
+
+on_both_databases!(a_customers_data_is_exported_on_request);

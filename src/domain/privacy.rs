@@ -1,0 +1,160 @@
+//! Data-subject requests (GDPR / KVKK), `privacy.manage`: everything the company holds about
+//! one customer — profile, conversations with their labels, messages, call tasks and the
+//! record of who revealed their details — as one JSON document. Masked like every other
+//! output for a holder without `contacts.view_unmasked`; the audit record says which it was.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::{Value, json};
+
+use crate::core::ids::{ChannelId, ContactId, ConversationId, UserId};
+use crate::db::DbConnection;
+use crate::db::schema::{
+    call_tasks, channels, contact_reveals, contacts, conversation_labels, conversations, messages,
+    users,
+};
+use crate::domain::{Caller, audit};
+use crate::error::AppError;
+
+fn time(at: &NaiveDateTime) -> String {
+    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The customer's data as a JSON document (404 for a contact of another company). Recorded.
+pub fn subject_export(
+    conn: &mut DbConnection,
+    me: &Caller,
+    contact_id: ContactId,
+) -> Result<Value, AppError> {
+    let mask = me.viewer.contact_mask();
+    let (name, phone, email, created_at): (String, Option<String>, Option<String>, NaiveDateTime) =
+        contacts::table
+            .filter(contacts::company_id.eq(me.company_id))
+            .filter(contacts::id.eq(contact_id))
+            .select((
+                contacts::name,
+                contacts::phone,
+                contacts::email,
+                contacts::created_at,
+            ))
+            .first(conn)?;
+    let conversation_rows: Vec<(
+        ConversationId,
+        String,
+        String,
+        NaiveDateTime,
+        Option<NaiveDateTime>,
+    )> = conversations::table
+        .inner_join(channels::table.on(channels::id.eq(conversations::channel_id)))
+        .filter(conversations::company_id.eq(me.company_id))
+        .filter(conversations::contact_id.eq(contact_id))
+        .order(conversations::id)
+        .select((
+            conversations::id,
+            channels::name,
+            conversations::status,
+            conversations::created_at,
+            conversations::closed_at,
+        ))
+        .load(conn)?;
+    let ids: Vec<ConversationId> = conversation_rows.iter().map(|c| c.0).collect();
+    let labels: Vec<(ConversationId, String)> = conversation_labels::table
+        .filter(conversation_labels::conversation_id.eq_any(&ids))
+        .order(conversation_labels::label)
+        .select((
+            conversation_labels::conversation_id,
+            conversation_labels::label,
+        ))
+        .load(conn)?;
+    let message_rows: Vec<(ConversationId, String, String, NaiveDateTime)> = messages::table
+        .filter(messages::conversation_id.eq_any(&ids))
+        .order(messages::id)
+        .select((
+            messages::conversation_id,
+            messages::direction,
+            messages::body,
+            messages::created_at,
+        ))
+        .load(conn)?;
+    let calls: Vec<(ChannelId, String, i32, Option<String>, NaiveDateTime)> = call_tasks::table
+        .filter(call_tasks::company_id.eq(me.company_id))
+        .filter(call_tasks::contact_id.eq(contact_id))
+        .order(call_tasks::id)
+        .select((
+            call_tasks::channel_id,
+            call_tasks::call_status,
+            call_tasks::duration_seconds,
+            call_tasks::caller_id,
+            call_tasks::created_at,
+        ))
+        .load(conn)?;
+    let reveals: Vec<(UserId, String, String, NaiveDateTime)> = contact_reveals::table
+        .inner_join(users::table.on(users::id.eq(contact_reveals::user_id)))
+        .filter(contact_reveals::company_id.eq(me.company_id))
+        .filter(contact_reveals::contact_id.eq(contact_id))
+        .order(contact_reveals::id)
+        .select((
+            contact_reveals::user_id,
+            users::username,
+            contact_reveals::reason,
+            contact_reveals::created_at,
+        ))
+        .load(conn)?;
+    let conversations_json: Vec<Value> = conversation_rows
+        .iter()
+        .map(|(id, channel, status, opened, closed)| {
+            json!({
+                "id": id.0,
+                "channel": channel,
+                "status": status,
+                "opened_at": time(opened),
+                "closed_at": closed.as_ref().map(time),
+                "labels": labels.iter().filter(|(c, _)| c == id).map(|(_, l)| l).collect::<Vec<_>>(),
+                "messages": message_rows
+                    .iter()
+                    .filter(|(c, ..)| c == id)
+                    .map(|(_, direction, body, at)| json!({
+                        "direction": direction,
+                        "text": mask.text(body),
+                        "at": time(at),
+                    }))
+                    .collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let document = json!({
+        "contact": {
+            "id": contact_id.0,
+            "name": mask.identifier(&name),
+            "phone": phone.as_deref().map(|p| mask.phone(p)),
+            "email": email.as_deref().map(|e| mask.email(e)),
+            "created_at": time(&created_at),
+        },
+        "conversations": conversations_json,
+        "call_tasks": calls.iter().map(|(channel, status, seconds, caller, at)| json!({
+            "channel_id": channel.0,
+            "status": status,
+            "duration_seconds": seconds,
+            "caller_id": caller.as_deref().map(|c| mask.identifier(c)),
+            "at": time(at),
+        })).collect::<Vec<_>>(),
+        "reveals": reveals.iter().map(|(user, username, reason, at)| json!({
+            "user_id": user.0,
+            "username": username,
+            "reason": mask.text(reason),
+            "at": time(at),
+        })).collect::<Vec<_>>(),
+        "masked": mask.is_masked(),
+    });
+    audit::Entry::new(me.company_id, &me.actor, "contact.export")
+        .on("contact", contact_id, &format!("contact {contact_id}"))
+        .saying(format!(
+            "data-subject export of contact {contact_id} ({}): {} conversations, {} messages, {} calls",
+            if mask.is_masked() { "masked" } else { "unmasked" },
+            conversation_rows.len(),
+            message_rows.len(),
+            calls.len()
+        ))
+        .write(conn)?;
+    Ok(document)
+}
