@@ -264,6 +264,7 @@ diesel::table! {
         name -> Text,
         key -> Text,
         created_at -> Timestamp,
+        legal_hold -> Bool,
     }
 }
 

@@ -189,7 +189,7 @@ fn seed_restricted_label(conn: &mut DbConnection) -> Result<bool, AppError> {
         crate::domain::conversations::set_label(conn, &system, id, "VIP", true)?;
     }
     let supervisor = roles::find_by_name(conn, company.id, "Supervisor")?.id;
-    labels::restrict(conn, &system, "VIP", &[Some(supervisor)])?;
+    labels::restrict(conn, &system, "VIP", &[Some(supervisor)], false)?;
     Ok(true)
 }
 

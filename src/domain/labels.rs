@@ -20,6 +20,8 @@ pub struct Label {
     pub id: LabelId,
     pub company_id: CompanyId,
     pub name: String,
+    /// Its conversations' customers' data is not erased while they carry it.
+    pub legal_hold: bool,
 }
 
 /// A label's name as typed, checked: 1 to 30 letters, digits, spaces, '-' or '_', and never a
@@ -185,6 +187,7 @@ pub fn restrict(
     me: &Caller,
     name: &str,
     role_ids: &[Option<RoleId>],
+    legal_hold: bool,
 ) -> Result<LabelId, AppError> {
     let mut errors = FieldErrors::default();
     let name = errors.check("name", clean_name(name).map(Some));
@@ -228,6 +231,19 @@ pub fn restrict(
             names.join(", ")
         }
     };
+    if legal_hold != label.legal_hold {
+        diesel::update(labels::table.find(label.id))
+            .set(labels::legal_hold.eq(legal_hold))
+            .execute(conn)?;
+        audit::Entry::new(me.company_id, &me.actor, "label.legal_hold")
+            .about("label", &label.name)
+            .saying(format!(
+                "label {}: legal hold {}",
+                label.name,
+                if legal_hold { "on" } else { "off" }
+            ))
+            .write(conn)?;
+    }
     let after_names: Vec<String> = known.into_iter().map(|(_, n)| n).collect();
     if before_names != after_names {
         audit::Entry::new(me.company_id, &me.actor, "label.restrict")

@@ -158,3 +158,107 @@ pub fn subject_export(
         .write(conn)?;
     Ok(document)
 }
+
+/// What the erasure form must be given to go ahead: the contact's phone as a masked viewer
+/// sees it (`+90 *** *** **67`), or, for a contact without one, `contact <id>`.
+pub fn erase_confirmation(
+    conn: &mut DbConnection,
+    me: &Caller,
+    contact_id: ContactId,
+) -> Result<String, AppError> {
+    let phone: Option<String> = contacts::table
+        .filter(contacts::company_id.eq(me.company_id))
+        .filter(contacts::id.eq(contact_id))
+        .select(contacts::phone)
+        .first(conn)?;
+    Ok(match phone {
+        Some(phone) => crate::core::masking::mask_phone(&phone),
+        None => format!("contact {contact_id}"),
+    })
+}
+
+/// Erases a customer's personal data everywhere (GDPR/KVKK erasure), irreversibly: their
+/// name, phone, e-mail and network id; the text of every message of their conversations and of
+/// the reasons given to reveal them; their calls' caller id. Counts, times and statuses stay, so
+/// reports keep working; the activity log (which names contacts by id only) is untouched and
+/// still verifies. `confirm` must repeat [`erase_confirmation`] (422). 409 while one of their
+/// conversations carries a label on legal hold. Recorded.
+pub fn erase(
+    conn: &mut DbConnection,
+    me: &Caller,
+    contact_id: ContactId,
+    confirm: &str,
+) -> Result<(), AppError> {
+    use crate::db::schema::labels;
+    let expected = erase_confirmation(conn, me, contact_id)?;
+    if confirm.trim() != expected {
+        return Err(AppError::field(
+            "confirm",
+            format!("Type {expected} to confirm: erasure cannot be undone."),
+        ));
+    }
+    let ids: Vec<ConversationId> = conversations::table
+        .filter(conversations::company_id.eq(me.company_id))
+        .filter(conversations::contact_id.eq(contact_id))
+        .select(conversations::id)
+        .load(conn)?;
+    let held: Option<String> = conversation_labels::table
+        .inner_join(labels::table.on(labels::id.nullable().eq(conversation_labels::label_id)))
+        .filter(conversation_labels::conversation_id.eq_any(&ids))
+        .filter(labels::legal_hold.eq(true))
+        .select(labels::name)
+        .first(conn)
+        .optional()?;
+    if let Some(label) = held {
+        return Err(AppError::Conflict(format!(
+            "A conversation of this customer carries {label}, which is on legal hold: their data \
+             stays until the hold is lifted (/labels)."
+        )));
+    }
+    let erased = "[erased]";
+    let name = format!("Erased contact {contact_id}");
+    diesel::update(
+        contacts::table
+            .filter(contacts::company_id.eq(me.company_id))
+            .filter(contacts::id.eq(contact_id)),
+    )
+    .set((
+        contacts::name.eq(&name),
+        contacts::name_masked.eq(Some(&name)),
+        contacts::phone.eq(None::<String>),
+        contacts::phone_normalized.eq(None::<String>),
+        contacts::email.eq(None::<String>),
+    ))
+    .execute(conn)?;
+    diesel::update(conversations::table.filter(conversations::id.eq_any(&ids)))
+        .set(conversations::external_contact_id.eq(None::<String>))
+        .execute(conn)?;
+    let messages_erased =
+        diesel::update(messages::table.filter(messages::conversation_id.eq_any(&ids)))
+            .set((
+                messages::body.eq(erased),
+                messages::body_masked.eq(Some(erased)),
+            ))
+            .execute(conn)?;
+    diesel::update(
+        call_tasks::table
+            .filter(call_tasks::company_id.eq(me.company_id))
+            .filter(call_tasks::contact_id.eq(contact_id)),
+    )
+    .set(call_tasks::caller_id.eq(None::<String>))
+    .execute(conn)?;
+    diesel::update(
+        contact_reveals::table
+            .filter(contact_reveals::company_id.eq(me.company_id))
+            .filter(contact_reveals::contact_id.eq(contact_id)),
+    )
+    .set(contact_reveals::reason.eq(erased))
+    .execute(conn)?;
+    audit::Entry::new(me.company_id, &me.actor, "contact.erase")
+        .on("contact", contact_id, &format!("contact {contact_id}"))
+        .saying(format!(
+            "personal data of contact {contact_id} erased: {} conversations, {messages_erased} messages",
+            ids.len()
+        ))
+        .write(conn)
+}

@@ -39,6 +39,8 @@ pub struct LabelForm {
     name: String,
     #[serde(deserialize_with = "lenient::ids")]
     restricted_role_ids: Vec<Option<RoleId>>,
+    /// Its customers' data is not erased while a conversation carries it.
+    legal_hold: Option<String>,
 }
 
 async fn index_page(cx: &Cx, form: LabelForm, errors: FieldErrors) -> Answer {
@@ -68,7 +70,13 @@ pub async fn save(cx: Cx, Form(form): Form<LabelForm>) -> Answer {
     let submitted = form.clone();
     match cx
         .write(move |conn, me| {
-            labels::restrict(conn, me, &submitted.name, &submitted.restricted_role_ids)
+            labels::restrict(
+                conn,
+                me,
+                &submitted.name,
+                &submitted.restricted_role_ids,
+                submitted.legal_hold.is_some(),
+            )
         })
         .await
         .fields_apart()?

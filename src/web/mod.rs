@@ -136,6 +136,8 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(POST r"/roles/{id:\d+}", ROLES_MANAGE, roles::update),
         route!(POST r"/roles/{id:\d+}/delete", ROLES_MANAGE, roles::delete),
         route!(GET r"/contacts/{id:\d+}/export", PRIVACY_MANAGE, privacy::export_contact),
+        route!(GET r"/contacts/{id:\d+}/erase", PRIVACY_MANAGE, privacy::erase_form),
+        route!(POST r"/contacts/{id:\d+}/erase", PRIVACY_MANAGE, privacy::erase),
         route!(GET "/access-reviews", REVIEWS_RUN, reviews::index),
         route!(POST "/access-reviews", REVIEWS_RUN, reviews::start),
         route!(GET r"/access-reviews/{id:\d+}", REVIEWS_RUN, reviews::show),

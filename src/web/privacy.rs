@@ -24,3 +24,62 @@ pub async fn export_contact(cx: Cx, id: Path<ContactId>) -> Answer {
         ))
         .body(body))
 }
+
+#[derive(askama::Template)]
+#[template(path = "privacy/erase.html")]
+struct ErasePage {
+    layout: crate::web::layout::Layout,
+    contact_id: ContactId,
+    /// What to type to confirm.
+    expected: String,
+    errors: crate::error::FieldErrors,
+}
+
+async fn erase_page(cx: &Cx, id: ContactId, errors: crate::error::FieldErrors) -> Answer {
+    let (layout, expected) = cx
+        .read_page(
+            "Erase a customer's data",
+            "/conversations",
+            move |conn, me| privacy::erase_confirmation(conn, me, id),
+        )
+        .await?;
+    let page = ErasePage {
+        layout,
+        contact_id: id,
+        expected,
+        errors,
+    };
+    crate::web::form_page(&page.errors, &page)
+}
+
+/// `GET /contacts/{id}/erase`: what erasure does, and the confirmation it needs.
+pub async fn erase_form(cx: Cx, id: Path<ContactId>) -> Answer {
+    erase_page(&cx, id.into_inner(), crate::error::FieldErrors::default()).await
+}
+
+#[derive(Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct EraseForm {
+    confirm: String,
+}
+
+/// `POST /contacts/{id}/erase` (`confirm` = the contact's masked phone as shown).
+pub async fn erase(
+    cx: Cx,
+    id: Path<ContactId>,
+    crate::web::Form(form): crate::web::Form<EraseForm>,
+) -> Answer {
+    use crate::error::FieldsApart;
+    let id = id.into_inner();
+    match cx
+        .write(move |conn, me| privacy::erase(conn, me, id, &form.confirm))
+        .await
+        .fields_apart()?
+    {
+        Ok(()) => Ok(cx.done(
+            "The customer's personal data was erased everywhere. Counts and times stay.",
+            "/conversations",
+        )),
+        Err(errors) => erase_page(&cx, id, errors).await,
+    }
+}

@@ -593,3 +593,124 @@ async fn a_customers_data_is_exported_on_request(app: TestApp) {
 }
 
 on_both_databases!(a_customers_data_is_exported_on_request);
+
+/// Erasure: confirmed by typing the masked phone, refused while a conversation is on legal
+/// hold, then the customer's details and message text are gone from every page and search,
+/// the conversations and counts stay, and the activity log still verifies.
+async fn a_customers_data_is_erased_on_request(app: TestApp) {
+    use switchboard::db::schema::{contacts, conversations, messages};
+    let company = crate::common::company_id(&app, "DEMO");
+    let (contact, phone, conversation): (i64, Option<String>, i64) = contacts::table
+        .inner_join(conversations::table.on(conversations::contact_id.eq(contacts::id)))
+        .filter(contacts::company_id.eq(company))
+        .filter(contacts::phone.is_not_null())
+        .order(contacts::id)
+        .select((contacts::id, contacts::phone, conversations::id))
+        .first(&mut app.conn())
+        .unwrap();
+    let phone = phone.unwrap();
+    let first_text: String = messages::table
+        .filter(messages::conversation_id.eq(conversation))
+        .order(messages::id)
+        .select(messages::body)
+        .first(&mut app.conn())
+        .unwrap();
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let form = sofia.get(&format!("/contacts/{contact}/erase")).await;
+    form.assert_status(200);
+    let masked = switchboard::core::masking::mask_phone(&phone);
+    form.assert_contains(&masked).assert_lacks(&phone);
+    let path = format!("/contacts/{contact}/erase");
+    sofia
+        .post(&path, &[("confirm", "yes")])
+        .await
+        .assert_status(422)
+        .assert_contains("cannot be undone");
+    // on legal hold: refused
+    sofia.get("/labels").await;
+    sofia
+        .post("/labels", &[("name", "Litigation"), ("legal_hold", "on")])
+        .await
+        .assert_status(303);
+    sofia.get(&format!("/conversations/{conversation}")).await;
+    sofia
+        .post(
+            &format!("/conversations/{conversation}/labels"),
+            &[("label", "Litigation")],
+        )
+        .await
+        .assert_status(303);
+    sofia
+        .post(&path, &[("confirm", &masked)])
+        .await
+        .assert_status(409)
+        .assert_contains("legal hold");
+    // the hold lifted, it goes through
+    sofia
+        .post("/labels", &[("name", "Litigation")])
+        .await
+        .assert_status(303);
+    let conversations_before: i64 = conversations::table
+        .filter(conversations::contact_id.eq(contact))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    sofia
+        .post(&path, &[("confirm", &masked)])
+        .await
+        .assert_status(303);
+    let (name, stored_phone, email): (String, Option<String>, Option<String>) = contacts::table
+        .find(contact)
+        .select((contacts::name, contacts::phone, contacts::email))
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(name, format!("Erased contact {contact}"));
+    assert_eq!((stored_phone, email), (None, None));
+    let texts: Vec<String> = messages::table
+        .inner_join(conversations::table)
+        .filter(conversations::contact_id.eq(contact))
+        .select(messages::body)
+        .load(&mut app.conn())
+        .unwrap();
+    assert!(!texts.is_empty() && texts.iter().all(|t| t == "[erased]"));
+    let conversations_after: i64 = conversations::table
+        .filter(conversations::contact_id.eq(contact))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(conversations_after, conversations_before, "counts stay");
+    // gone from the conversation page and from search
+    let page = sofia.get(&format!("/conversations/{conversation}")).await;
+    page.assert_status(200)
+        .assert_lacks(&phone)
+        .assert_contains(&format!("Erased contact {contact}"));
+    let word = first_text
+        .split_whitespace()
+        .find(|w| w.len() >= 6 && w.chars().all(char::is_alphabetic))
+        .map(str::to_string);
+    if let Some(word) = word {
+        let found = sofia
+            .get(&format!("/conversations?q={word}&status=all"))
+            .await;
+        assert!(
+            !found
+                .body
+                .contains(&format!("/conversations/{conversation}\"")),
+            "still found by {word}"
+        );
+    }
+    let recorded = actions(&app, "contact.erase");
+    assert!(
+        recorded[0].contains(&format!("contact {contact} erased")),
+        "{recorded:?}"
+    );
+    match switchboard::domain::audit::verify(&mut app.conn(), company).unwrap() {
+        switchboard::domain::audit::Verification::Intact { .. } => {}
+        broken => panic!("the activity log no longer verifies: {broken:?}"),
+    }
+    // an agent may not
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    alice.get(&path).await.assert_status(403);
+}
+
+on_both_databases!(a_customers_data_is_erased_on_request);

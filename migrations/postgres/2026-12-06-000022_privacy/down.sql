@@ -1,1 +1,2 @@
+ALTER TABLE labels DROP COLUMN legal_hold;
 DELETE FROM role_permissions WHERE permission = 'privacy.manage';
