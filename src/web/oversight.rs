@@ -574,11 +574,17 @@ fn record_export(
     filters: &str,
 ) -> Result<(), AppError> {
     // filters are what the user typed: never a full number or address in the log
+    let details = if me.viewer.contact_mask().is_masked() {
+        "contact details masked"
+    } else {
+        "contact details in full (contacts.view_unmasked)"
+    };
     audit::Entry::new(me.company_id, &me.actor, "export.create")
         .about("export", name)
-        .saying(mask_identifier(&format!(
-            "{name} started with filters [{filters}]"
-        )))
+        .saying(format!(
+            "{}; {details}",
+            mask_identifier(&format!("{name} started with filters [{filters}]"))
+        ))
         .write(conn)
 }
 

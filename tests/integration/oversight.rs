@@ -668,7 +668,8 @@ async fn exports_are_gated_masked_and_recorded(app: TestApp) {
         [
             (
                 "export.create".to_string(),
-                "conversations.csv started with filters [status=all]".to_string()
+                "conversations.csv started with filters [status=all]; contact details masked"
+                    .to_string()
             ),
             (
                 "export.finish".to_string(),
@@ -688,6 +689,16 @@ async fn exports_are_gated_masked_and_recorded(app: TestApp) {
     let mut sofia = app.signed_in("DEMO", "sofia").await;
     let logins = sofia.get("/exports/logins.csv?user=alice").await;
     logins.assert_status(200);
+    let said: String = audit_events::table
+        .filter(audit_events::action.eq("export.create"))
+        .order(audit_events::id.desc())
+        .select(audit_events::summary)
+        .first(&mut app.conn())
+        .unwrap();
+    assert!(
+        said.ends_with("; contact details in full (contacts.view_unmasked)"),
+        "an unmasked export says so: {said}"
+    );
     assert!(logins.body.lines().skip(1).all(|l| l.contains(",alice,")));
     assert!(logins.body.lines().count() >= 2);
     let activity = sofia.get("/exports/activity.csv?action=export.").await;
