@@ -2,6 +2,8 @@
 //! one customer — profile, conversations with their labels, messages, call tasks and the
 //! record of who revealed their details — as one JSON document. Masked like every other
 //! output for a holder without `contacts.view_unmasked`; the audit record says which it was.
+//! The visibility rule holds: a customer with a conversation the requester may not see (a
+//! restricted label, another team's channel) is not exported by them (409), never partly.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -58,6 +60,21 @@ pub fn subject_export(
         ))
         .load(conn)?;
     let ids: Vec<ConversationId> = conversation_rows.iter().map(|c| c.0).collect();
+    // the visibility rule holds here too (a restricted label, a channel or team line): an
+    // export that left conversations out would look complete, so it is refused instead
+    let visible = crate::domain::conversations::visible_to(conn, &me.viewer)?;
+    let seen: i64 = conversations::table
+        .filter(conversations::id.eq_any(&ids))
+        .filter(visible)
+        .count()
+        .get_result(conn)?;
+    let hidden = ids.len() as i64 - seen;
+    if hidden > 0 {
+        return Err(AppError::Conflict(format!(
+            "{hidden} of this customer's conversations are outside what you may see, so the \
+             export would be incomplete: ask someone who sees them all."
+        )));
+    }
     let labels: Vec<(ConversationId, String)> = conversation_labels::table
         .filter(conversation_labels::conversation_id.eq_any(&ids))
         .order(conversation_labels::label)

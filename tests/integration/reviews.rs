@@ -577,7 +577,10 @@ async fn a_customers_data_is_exported_on_request(app: TestApp) {
         &app,
         "dana",
         "Privacy officer",
-        &[switchboard::core::permissions::Permission::PrivacyManage],
+        &[
+            switchboard::core::permissions::Permission::PrivacyManage,
+            switchboard::core::permissions::Permission::ConversationsViewAll,
+        ],
     );
     let mut dana = app.signed_in("DEMO", "dana").await;
     let masked = dana.get(&path).await;
@@ -585,6 +588,35 @@ async fn a_customers_data_is_exported_on_request(app: TestApp) {
     let document: serde_json::Value = serde_json::from_str(&masked.body).unwrap();
     assert_eq!(document["masked"], true);
     assert!(actions(&app, "contact.export")[1].contains("(masked)"));
+    // a conversation under a label dana's role may not see: no export by her, not a partial one
+    let conversation: i64 = conversations::table
+        .filter(conversations::contact_id.eq(contact))
+        .select(conversations::id)
+        .first(&mut app.conn())
+        .unwrap();
+    sofia.get(&format!("/conversations/{conversation}")).await;
+    sofia
+        .post(
+            &format!("/conversations/{conversation}/labels"),
+            &[("label", "VIP")],
+        )
+        .await
+        .assert_status(303);
+    dana.get(&path)
+        .await
+        .assert_status(409)
+        .assert_contains("outside what you may see")
+        .assert_lacks(&phone);
+    assert_eq!(actions(&app, "contact.export").len(), 2, "nothing recorded");
+    // without any conversation right, nothing of a customer is hers to export
+    crate::common::give_role(
+        &app,
+        "dana",
+        "Privacy only",
+        &[switchboard::core::permissions::Permission::PrivacyManage],
+    );
+    let mut dana = app.signed_in("DEMO", "dana").await;
+    dana.get(&path).await.assert_status(409);
     // not another company's, not an agent's
     let mut olga = app.signed_in("ACME", "olga").await;
     olga.get(&path).await.assert_status(404);
