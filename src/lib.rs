@@ -182,6 +182,15 @@ pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
             {
                 tracing::warn!(error = %err.chain(), "cannot deactivate dormant accounts yet");
             }
+            // retention: hourly, in batches that each commit on their own
+            if minute % 60 == 0
+                && let Err(err) = db::run(&pool, |conn| {
+                    domain::retention::purge_all(conn, domain::now())
+                })
+                .await
+            {
+                tracing::warn!(error = %err.chain(), "cannot purge by the retention settings yet");
+            }
         }
     });
     // broadcasts being sent go out a batch per second each, one transaction per batch

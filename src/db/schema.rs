@@ -37,6 +37,10 @@ diesel::table! {
         review_due_told_on -> Nullable<Date>,
         critical_permissions -> Text,
         deactivate_dormant -> Bool,
+        retention_messages_days -> Nullable<Integer>,
+        retention_logins_days -> Nullable<Integer>,
+        retention_sessions_days -> Nullable<Integer>,
+        messages_purged_before -> Nullable<Timestamp>,
     }
 }
 

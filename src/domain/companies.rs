@@ -48,6 +48,12 @@ pub struct Company {
     pub critical_permissions: String,
     /// Dormant accounts are deactivated automatically.
     pub deactivate_dormant: bool,
+    /// Days message text is kept (None: for ever); older messages are emptied by the purge.
+    pub retention_messages_days: Option<i32>,
+    /// Days sign-in records are kept (None: for ever).
+    pub retention_logins_days: Option<i32>,
+    /// Days ended sessions are kept (None: for ever).
+    pub retention_sessions_days: Option<i32>,
 }
 
 impl Company {

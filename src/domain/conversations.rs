@@ -339,6 +339,8 @@ pub struct AssignmentView {
 pub struct ConversationDetail {
     pub row: ConversationRow,
     pub channel_id: ChannelId,
+    /// For the data-subject links (export, erase) of `privacy.manage` holders.
+    pub contact_id: ContactId,
     pub messages: Vec<MessageView>,
     pub history: Vec<AssignmentView>,
     pub labels: Vec<String>,
@@ -377,9 +379,9 @@ pub fn get(
             reopened: false,
         })
         .collect();
-    let channel_id: ChannelId = conversations::table
+    let (channel_id, contact_id): (ChannelId, ContactId) = conversations::table
         .find(id)
-        .select(conversations::channel_id)
+        .select((conversations::channel_id, conversations::contact_id))
         .first(conn)?;
     let assignments: Vec<AssignmentRow> = conversation_assignments::table
         .filter(conversation_assignments::conversation_id.eq(id))
@@ -434,6 +436,7 @@ pub fn get(
     Ok(ConversationDetail {
         row: ConversationRow::new(mask, row),
         channel_id,
+        contact_id,
         messages,
         history,
         labels,

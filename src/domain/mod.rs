@@ -22,6 +22,7 @@ pub mod offboarding;
 pub mod privacy;
 pub mod quick_replies;
 pub mod reports;
+pub mod retention;
 pub mod reviews;
 pub mod roles;
 pub mod routing;

@@ -18,8 +18,35 @@ use crate::db::schema::{
 use crate::domain::{Caller, audit};
 use crate::error::AppError;
 
+/// What erased text becomes.
+pub const ERASED: &str = "[erased]";
+
 fn time(at: &NaiveDateTime) -> String {
     at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The visibility rule holds for data-subject requests too (a restricted label, a channel or
+/// team line): 409 when any of the customer's conversations is outside what `me` may see.
+fn refuse_if_any_hidden(
+    conn: &mut DbConnection,
+    me: &Caller,
+    ids: &[ConversationId],
+    consequence: &str,
+) -> Result<(), AppError> {
+    let visible = crate::domain::conversations::visible_to(conn, &me.viewer)?;
+    let seen: i64 = conversations::table
+        .filter(conversations::id.eq_any(ids))
+        .filter(visible)
+        .count()
+        .get_result(conn)?;
+    let hidden = ids.len() as i64 - seen;
+    if hidden > 0 {
+        return Err(AppError::Conflict(format!(
+            "{hidden} of this customer's conversations are outside what you may see, so \
+             {consequence}: ask someone who sees them all."
+        )));
+    }
+    Ok(())
 }
 
 /// The customer's data as a JSON document (404 for a contact of another company). Recorded.
@@ -60,21 +87,8 @@ pub fn subject_export(
         ))
         .load(conn)?;
     let ids: Vec<ConversationId> = conversation_rows.iter().map(|c| c.0).collect();
-    // the visibility rule holds here too (a restricted label, a channel or team line): an
-    // export that left conversations out would look complete, so it is refused instead
-    let visible = crate::domain::conversations::visible_to(conn, &me.viewer)?;
-    let seen: i64 = conversations::table
-        .filter(conversations::id.eq_any(&ids))
-        .filter(visible)
-        .count()
-        .get_result(conn)?;
-    let hidden = ids.len() as i64 - seen;
-    if hidden > 0 {
-        return Err(AppError::Conflict(format!(
-            "{hidden} of this customer's conversations are outside what you may see, so the \
-             export would be incomplete: ask someone who sees them all."
-        )));
-    }
+    // an export that left conversations out would look complete, so it is refused instead
+    refuse_if_any_hidden(conn, me, &ids, "the export would be incomplete")?;
     let labels: Vec<(ConversationId, String)> = conversation_labels::table
         .filter(conversation_labels::conversation_id.eq_any(&ids))
         .order(conversation_labels::label)
@@ -199,7 +213,7 @@ pub fn erase_confirmation(
 /// the reasons given to reveal them; their calls' caller id. Counts, times and statuses stay, so
 /// reports keep working; the activity log (which names contacts by id only) is untouched and
 /// still verifies. `confirm` must repeat [`erase_confirmation`] (422). 409 while one of their
-/// conversations carries a label on legal hold. Recorded.
+/// conversations carries a label on legal hold, or is outside what `me` may see. Recorded.
 pub fn erase(
     conn: &mut DbConnection,
     me: &Caller,
@@ -219,6 +233,8 @@ pub fn erase(
         .filter(conversations::contact_id.eq(contact_id))
         .select(conversations::id)
         .load(conn)?;
+    // erasing what one may not see would change conversations one may not read
+    refuse_if_any_hidden(conn, me, &ids, "you may not erase their data")?;
     let held: Option<String> = conversation_labels::table
         .inner_join(labels::table.on(labels::id.nullable().eq(conversation_labels::label_id)))
         .filter(conversation_labels::conversation_id.eq_any(&ids))
@@ -232,7 +248,7 @@ pub fn erase(
              stays until the hold is lifted (/labels)."
         )));
     }
-    let erased = "[erased]";
+    let erased = ERASED;
     let name = format!("Erased contact {contact_id}");
     diesel::update(
         contacts::table

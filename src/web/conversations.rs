@@ -136,6 +136,8 @@ struct ShowPage {
     can_transfer: bool,
     /// Reveals the viewer has left today, when they may reveal at all.
     reveals_left: Option<i64>,
+    /// The customer, for `privacy.manage` holders' export and erase links.
+    subject: Option<crate::core::ids::ContactId>,
     errors: FieldErrors,
     reply_body: String,
 }
@@ -203,6 +205,9 @@ pub(crate) async fn show_page(
         can_close: cx.can(Permission::ConversationsClose),
         can_transfer,
         reveals_left,
+        subject: cx
+            .can(Permission::PrivacyManage)
+            .then_some(detail.contact_id),
         errors,
         reply_body,
     };

@@ -12,7 +12,7 @@ use crate::web::Cx;
 
 /// The product's pages in navigation order. An entry shows only when its route is registered
 /// and the user passes the route's own rule, so the navigation and the guard cannot disagree.
-pub const NAV: [(&str, &str); 17] = [
+pub const NAV: [(&str, &str); 18] = [
     ("/conversations", "Conversations"),
     ("/calls", "Calls"),
     ("/users", "Users"),
@@ -27,6 +27,7 @@ pub const NAV: [(&str, &str); 17] = [
     ("/logins", "Login history"),
     ("/sessions", "Sessions"),
     ("/access-reviews", "Access reviews"),
+    ("/privacy", "Privacy"),
     ("/settings", "Settings"),
     ("/notifications", "Notifications"),
     ("/account", "My account"),

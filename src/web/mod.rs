@@ -135,6 +135,8 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(GET r"/roles/{id:\d+}", ROLES_MANAGE, roles::show),
         route!(POST r"/roles/{id:\d+}", ROLES_MANAGE, roles::update),
         route!(POST r"/roles/{id:\d+}/delete", ROLES_MANAGE, roles::delete),
+        route!(GET "/privacy", PRIVACY_MANAGE, privacy::index),
+        route!(POST "/privacy", PRIVACY_MANAGE, privacy::update),
         route!(GET r"/contacts/{id:\d+}/export", PRIVACY_MANAGE, privacy::export_contact),
         route!(GET r"/contacts/{id:\d+}/erase", PRIVACY_MANAGE, privacy::erase_form),
         route!(POST r"/contacts/{id:\d+}/erase", PRIVACY_MANAGE, privacy::erase),

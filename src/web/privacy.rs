@@ -1,10 +1,11 @@
-//! Data-subject requests (`privacy.manage`): a customer's data as a JSON download.
+//! `privacy.manage`: data-subject requests (a customer's data as a JSON download, erasure)
+//! and the company's retention (`/privacy`).
 
 use actix_web::HttpResponse;
 use actix_web::web::Path;
 
 use crate::core::ids::ContactId;
-use crate::domain::privacy;
+use crate::domain::{privacy, retention};
 use crate::error::AppError;
 use crate::web::{Answer, Cx};
 
@@ -81,5 +82,58 @@ pub async fn erase(
             "/conversations",
         )),
         Err(errors) => erase_page(&cx, id, errors).await,
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "privacy/index.html")]
+struct RetentionPage {
+    layout: crate::web::layout::Layout,
+    form: retention::RetentionForm,
+    last_purge: Option<(chrono::NaiveDateTime, String)>,
+    errors: crate::error::FieldErrors,
+}
+
+async fn retention_page(
+    cx: &Cx,
+    form: Option<retention::RetentionForm>,
+    errors: crate::error::FieldErrors,
+) -> Answer {
+    let (layout, (saved, last_purge)) = cx
+        .read_page("Privacy", "/privacy", |conn, me| {
+            Ok((
+                retention::of_company(conn, me.company_id)?,
+                retention::last_purge(conn, me.company_id)?,
+            ))
+        })
+        .await?;
+    let page = RetentionPage {
+        layout,
+        form: form.unwrap_or_else(|| retention::RetentionForm::of(&saved)),
+        last_purge,
+        errors,
+    };
+    crate::web::form_page(&page.errors, &page)
+}
+
+/// `GET /privacy`: the company's retention and the last purge.
+pub async fn index(cx: Cx) -> Answer {
+    retention_page(&cx, None, crate::error::FieldErrors::default()).await
+}
+
+/// `POST /privacy` (`messages_days`, `logins_days`, `sessions_days`; empty keeps for ever).
+pub async fn update(
+    cx: Cx,
+    crate::web::Form(form): crate::web::Form<retention::RetentionForm>,
+) -> Answer {
+    use crate::error::FieldsApart;
+    let submitted = form.clone();
+    match cx
+        .write(move |conn, me| retention::update(conn, me, &submitted))
+        .await
+        .fields_apart()?
+    {
+        Ok(()) => Ok(cx.done("Retention saved. The hourly purge applies it.", "/privacy")),
+        Err(errors) => retention_page(&cx, Some(form), errors).await,
     }
 }

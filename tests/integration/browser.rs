@@ -275,6 +275,7 @@ async fn sign_in_see_navigation_sign_out(backend: Backend) {
             "Login history",
             "Sessions",
             "Access reviews",
+            "Privacy",
             "Settings",
             "Notifications",
             "My account"

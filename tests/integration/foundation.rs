@@ -672,6 +672,7 @@ async fn agents_are_refused_supervisor_pages(app: TestApp) {
             "/logins",
             "/sessions",
             "/access-reviews",
+            "/privacy",
             "/settings",
             "/notifications",
             "/account"

@@ -21,6 +21,7 @@ mod notifications;
 mod operations;
 mod outage;
 mod oversight;
+mod privacy;
 mod quick_replies;
 mod reports;
 mod reviews;

@@ -658,6 +658,60 @@ async fn a_customers_data_is_erased_on_request(app: TestApp) {
         .await
         .assert_status(422)
         .assert_contains("cannot be undone");
+    // the conversation's contact card links here, for holders of privacy.manage only
+    sofia
+        .get(&format!("/conversations/{conversation}"))
+        .await
+        .assert_contains(&format!(r#"href="/contacts/{contact}/erase""#))
+        .assert_contains(&format!(r#"href="/contacts/{contact}/export""#));
+    crate::common::give_role(
+        &app,
+        "dana",
+        "Reader",
+        &[switchboard::core::permissions::Permission::ConversationsViewAll],
+    );
+    let mut dana = app.signed_in("DEMO", "dana").await;
+    dana.get(&format!("/conversations/{conversation}"))
+        .await
+        .assert_status(200)
+        .assert_lacks(r#"id="data-subject""#);
+    // a privacy officer who may not see one of the customer's conversations may not erase
+    crate::common::give_role(
+        &app,
+        "dana",
+        "Privacy officer",
+        &[
+            switchboard::core::permissions::Permission::PrivacyManage,
+            switchboard::core::permissions::Permission::ConversationsViewAll,
+        ],
+    );
+    let mut dana = app.signed_in("DEMO", "dana").await;
+    sofia.get(&format!("/conversations/{conversation}")).await;
+    sofia
+        .post(
+            &format!("/conversations/{conversation}/labels"),
+            &[("label", "VIP")],
+        )
+        .await
+        .assert_status(303);
+    dana.get(&path).await.assert_status(200);
+    dana.post(&path, &[("confirm", &masked)])
+        .await
+        .assert_status(409)
+        .assert_contains("outside what you may see");
+    let still: Option<String> = contacts::table
+        .find(contact)
+        .select(contacts::phone)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(still.as_deref(), Some(phone.as_str()), "nothing erased");
+    sofia
+        .post(
+            &format!("/conversations/{conversation}/labels/remove"),
+            &[("label", "VIP")],
+        )
+        .await
+        .assert_status(303);
     // on legal hold: refused
     sofia.get("/labels").await;
     sofia
