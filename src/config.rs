@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 
+use crate::core::sealing::SealingKey;
 use crate::db::DatabaseUrl;
 
 #[derive(Debug, Parser)]
@@ -77,6 +78,21 @@ pub struct Cli {
     /// it (without it they name the page's path).
     #[arg(long, global = true, env = "SWITCHBOARD_PUBLIC_URL")]
     pub public_url: Option<String>,
+
+    /// The key that seals two-factor secrets at rest: 32 random bytes as base64 or 64 hex
+    /// digits (`openssl rand -base64 32`). Keep it outside the database and its backups;
+    /// without it two-factor enrolment is refused.
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHBOARD_SECRET_KEY",
+        hide_env_values = true
+    )]
+    pub secret_key: Option<String>,
+
+    /// A file holding the secret key (instead of SWITCHBOARD_SECRET_KEY).
+    #[arg(long, global = true, env = "SWITCHBOARD_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<String>,
 
     /// Log lines as `text` (the default) or `json` (one object per line).
     #[arg(
@@ -223,6 +239,29 @@ pub struct Config {
     pub password_queue: usize,
     /// E-mail delivery of notifications, if configured.
     pub mail: Option<MailConfig>,
+    /// Seals two-factor secrets; without it enrolment is refused.
+    pub secret_key: Option<SealingKey>,
+}
+
+/// The sealing key from `--secret-key` or `--secret-key-file`, if either is given.
+fn secret_key_from_cli(cli: &Cli) -> Result<Option<SealingKey>, String> {
+    let given = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
+    match (given(&cli.secret_key), given(&cli.secret_key_file)) {
+        (Some(_), Some(_)) => {
+            Err("give SWITCHBOARD_SECRET_KEY or SWITCHBOARD_SECRET_KEY_FILE, not both".to_string())
+        }
+        (Some(key), None) => SealingKey::parse(&key)
+            .map(Some)
+            .map_err(|err| format!("SWITCHBOARD_SECRET_KEY: {err}")),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path.trim())
+                .map_err(|err| format!("cannot read SWITCHBOARD_SECRET_KEY_FILE {path}: {err}"))?;
+            SealingKey::parse(&text)
+                .map(Some)
+                .map_err(|err| format!("SWITCHBOARD_SECRET_KEY_FILE {path}: {err}"))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 /// Where notification e-mails go out and what they say they are from.
@@ -311,6 +350,7 @@ impl Config {
             metrics_bind: cli.metrics_bind.clone().filter(|b| !b.trim().is_empty()),
             password_queue: cli.password_queue,
             mail: MailConfig::from_cli(cli)?,
+            secret_key: secret_key_from_cli(cli)?,
         })
     }
 
@@ -326,6 +366,7 @@ impl Config {
             metrics_bind: None,
             password_queue: DEFAULT_PASSWORD_QUEUE,
             mail: None,
+            secret_key: None,
         }
     }
 }

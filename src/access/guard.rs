@@ -2,7 +2,7 @@
 //! handler runs. Deny by default: a matched route without a rule is refused.
 //!
 //! Order of checks: rule known → database reachable → signed in → same origin and CSRF token
-//! (every non-GET) → password change pending → permission.
+//! (every non-GET) → password change pending → two-factor enrolment pending → permission.
 
 use actix_session::SessionExt;
 use actix_web::body::BoxBody;
@@ -37,6 +37,13 @@ pub const FORM_LIMIT: usize = 256 * 1024;
 /// Routes a user who must change their password may still use.
 pub fn allowed_before_password_change(pattern: &str) -> bool {
     pattern.starts_with("/account") || pattern == "/logout" || pattern.starts_with("/static")
+}
+
+/// Routes a user whose role requires two-factor sign-in may use before enrolling.
+pub fn allowed_before_two_factor(pattern: &str) -> bool {
+    pattern.starts_with("/account/two-factor")
+        || pattern == "/logout"
+        || pattern.starts_with("/static")
 }
 
 fn refuse(req: ServiceRequest, err: AppError) -> ServiceResponse<BoxBody> {
@@ -181,6 +188,14 @@ pub async fn guard(
     {
         let response = actix_web::HttpResponse::SeeOther()
             .insert_header((header::LOCATION, "/account"))
+            .finish();
+        return Ok(req.into_response(response));
+    }
+
+    // a role that requires two-factor sign-in: enrol before anything else
+    if auth.two_factor_missing && !allowed_before_two_factor(&pattern) {
+        let response = actix_web::HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/account/two-factor"))
             .finish();
         return Ok(req.into_response(response));
     }

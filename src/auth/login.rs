@@ -5,9 +5,11 @@ use crate::auth::password_work::PasswordWork;
 use crate::auth::session_store::LoginGrant;
 use crate::core::ids::{CompanyId, UserId};
 use crate::core::status::UserStatus;
+use crate::db::schema::two_factor_challenges;
 use crate::db::{self, DbConnection, Pool, write_transaction};
-use crate::domain::{Actor, audit, companies, login_events, now, users};
+use crate::domain::{Actor, audit, companies, login_events, now, two_factor, users};
 use crate::error::AppError;
+use diesel::prelude::*;
 
 pub struct Credentials {
     pub company_code: String,
@@ -17,7 +19,23 @@ pub struct Credentials {
     pub user_agent: String,
     /// From the GeoIP database, when one is configured.
     pub location: Option<String>,
+    /// Where to go once signed in (already checked to be a local path); kept with a
+    /// two-factor challenge.
+    pub next: String,
 }
+
+/// A right password leads to a session, or, for a user with two-factor sign-in, to the code.
+#[derive(Debug)]
+pub enum SignedIn {
+    Session(LoginGrant),
+    /// The browser keeps `token` (a cookie) and is asked for the code at `/login/two-factor`.
+    CodeRequired {
+        token: String,
+    },
+}
+
+/// How long a right password waits for its code.
+pub const CHALLENGE_MINUTES: i64 = 5;
 
 /// Failed sign-ins one address may make within `THROTTLE_WINDOW` before it is refused with
 /// 429. Counted in the login history, so the limit holds across every instance. A whole office
@@ -37,6 +55,12 @@ pub enum Failure {
     Throttled {
         retry_after_secs: u64,
     },
+    /// Not a failure of the password: it was right, and the two-factor code comes next.
+    CodeRequired,
+    /// A wrong or used two-factor code (counted like a wrong password).
+    BadCode,
+    /// The two-factor step without a live challenge (expired, used, another browser).
+    NoChallenge,
 }
 
 impl Failure {
@@ -48,6 +72,9 @@ impl Failure {
             Self::Deactivated => "deactivated",
             Self::Locked => "locked",
             Self::Throttled { .. } => "throttled",
+            Self::CodeRequired => "code_required",
+            Self::BadCode => "bad_code",
+            Self::NoChallenge => "no_challenge",
         }
     }
 }
@@ -71,7 +98,7 @@ pub async fn sign_in(
     passwords: &PasswordWork,
     credentials: Credentials,
     ip_failure_limit: i64,
-) -> Result<Result<LoginGrant, Failure>, AppError> {
+) -> Result<Result<SignedIn, Failure>, AppError> {
     // a place for the check first: when the server is saturated, nothing is recorded
     let admission = passwords.admit()?;
     let credentials = std::sync::Arc::new(credentials);
@@ -185,7 +212,7 @@ fn settle(
     credentials: &Credentials,
     reserved: Reserved,
     password_ok: bool,
-) -> Result<Result<LoginGrant, Failure>, AppError> {
+) -> Result<Result<SignedIn, Failure>, AppError> {
     let code = credentials.company_code.trim().to_uppercase();
     let username = credentials.username.trim().to_lowercase();
     let Reserved {
@@ -201,9 +228,14 @@ fn settle(
         (Some(_), Some(user)) if !user.is_active() => Err(Failure::Deactivated),
         (Some(_), Some(_)) if slot.is_none() => Err(Failure::Locked),
         (Some(_), Some(_)) if !password_ok => Err(Failure::BadPassword),
+        (Some(_), Some(user)) if two_factor::is_on(conn, user.id)? => Err(Failure::CodeRequired),
         (Some(_), Some(_)) => Ok(()),
     };
-    if let (Some(company), Some(user), Some(slot)) = (&company, &user, slot) {
+    if let (Err(Failure::CodeRequired), Some(user)) = (outcome, &user) {
+        // the password proves half: the account's count neither grows nor clears until the
+        // code is checked, so entering the password again never buys more guesses at it
+        users::release_password_check(conn, user.id)?;
+    } else if let (Some(company), Some(user), Some(slot)) = (&company, &user, slot) {
         let threshold = company.lockout_threshold;
         if users::settle_password_check(conn, user.id, slot, password_ok, threshold)? {
             audit::Entry::new(company.id, &system_actor(credentials), "user.locked")
@@ -233,15 +265,205 @@ fn settle(
         &attempt(credentials, company_id, &code, &username, user_id, outcome),
     )?;
     Ok(match (outcome, company, user) {
-        (Ok(()), Some(company), Some(user)) => Ok(LoginGrant {
+        (Ok(()), Some(company), Some(user)) => Ok(SignedIn::Session(LoginGrant {
             user_id: user.id,
             company_id: company.id,
             ip: credentials.ip.clone(),
             user_agent: credentials.user_agent.clone(),
-        }),
+        })),
+        (Err(Failure::CodeRequired), Some(company), Some(user)) => {
+            let token = crate::core::secrets::random_token();
+            let at = now();
+            // one challenge per user at a time
+            diesel::delete(
+                two_factor_challenges::table.filter(two_factor_challenges::user_id.eq(user.id)),
+            )
+            .execute(conn)?;
+            diesel::insert_into(two_factor_challenges::table)
+                .values((
+                    two_factor_challenges::token_hash.eq(crate::core::secrets::sha256_hex(&token)),
+                    two_factor_challenges::company_id.eq(company.id),
+                    two_factor_challenges::user_id.eq(user.id),
+                    two_factor_challenges::ip.eq(&credentials.ip),
+                    two_factor_challenges::user_agent.eq(&credentials.user_agent),
+                    two_factor_challenges::next.eq(&credentials.next),
+                    two_factor_challenges::created_at.eq(at),
+                    two_factor_challenges::expires_at
+                        .eq(at + chrono::Duration::minutes(CHALLENGE_MINUTES)),
+                ))
+                .execute(conn)?;
+            Ok(SignedIn::CodeRequired { token })
+        }
         (Err(failure), _, _) => Err(failure),
         _ => Err(Failure::UnknownUser),
     })
+}
+
+/// The code step of a sign-in with two-factor, as typed at `/login/two-factor`.
+pub struct CodeAttempt {
+    /// The challenge's token, from the browser's cookie.
+    pub token: String,
+    pub code: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub location: Option<String>,
+}
+
+/// Checks the code that follows a right password, under the same address throttle and
+/// account lockout as passwords: a wrong code counts as a wrong password. On success the
+/// challenge is used up and the session is granted, with where to go next. One short write
+/// transaction (a code costs no slow hash).
+pub async fn second_factor(
+    pool: &Pool,
+    key: Option<crate::core::sealing::SealingKey>,
+    attempt: CodeAttempt,
+    ip_failure_limit: i64,
+) -> Result<Result<(LoginGrant, String), Failure>, AppError> {
+    db::run(pool, move |conn| {
+        write_transaction(conn, |conn| {
+            check_code(conn, key.as_ref(), &attempt, ip_failure_limit)
+        })
+    })
+    .await
+}
+
+fn check_code(
+    conn: &mut DbConnection,
+    key: Option<&crate::core::sealing::SealingKey>,
+    attempt: &CodeAttempt,
+    ip_failure_limit: i64,
+) -> Result<Result<(LoginGrant, String), Failure>, AppError> {
+    let at = now();
+    let challenge: Option<(i64, CompanyId, UserId, String, String, String)> =
+        two_factor_challenges::table
+            .filter(
+                two_factor_challenges::token_hash
+                    .eq(crate::core::secrets::sha256_hex(&attempt.token)),
+            )
+            .filter(two_factor_challenges::expires_at.gt(at))
+            .select((
+                two_factor_challenges::id,
+                two_factor_challenges::company_id,
+                two_factor_challenges::user_id,
+                two_factor_challenges::ip,
+                two_factor_challenges::user_agent,
+                two_factor_challenges::next,
+            ))
+            .first(conn)
+            .optional()?;
+    // bound to the browser that gave the password
+    let Some((challenge_id, company_id, user_id, ip, user_agent, next)) =
+        challenge.filter(|c| c.3 == attempt.ip && c.4 == attempt.user_agent)
+    else {
+        return Ok(Err(Failure::NoChallenge));
+    };
+    let Some(company) = companies::get(conn, company_id).ok() else {
+        return Ok(Err(Failure::NoChallenge));
+    };
+    let Some(user) = crate::domain::accounts::get(conn, company_id, user_id).ok() else {
+        return Ok(Err(Failure::NoChallenge));
+    };
+    let credentials = Credentials {
+        company_code: company.code.clone(),
+        username: user.username.clone(),
+        password: String::new(),
+        ip,
+        user_agent,
+        location: attempt.location.clone(),
+        next: next.clone(),
+    };
+    let since = at - chrono::Duration::minutes(THROTTLE_WINDOW_MINUTES);
+    let pending = self::attempt(
+        &credentials,
+        Some(company_id),
+        &company.code,
+        &user.username,
+        Some(user_id),
+        Ok(()),
+    );
+    let event_id = match login_events::reserve_check(conn, &pending, ip_failure_limit, since)? {
+        Ok(event_id) => event_id,
+        Err(oldest) => {
+            let free_at =
+                oldest.unwrap_or(since) + chrono::Duration::minutes(THROTTLE_WINDOW_MINUTES);
+            let retry_after_secs = u64::try_from((free_at - at).num_seconds())
+                .unwrap_or(0)
+                .max(1);
+            return Ok(Err(Failure::Throttled { retry_after_secs }));
+        }
+    };
+    let slot = if user.is_active() {
+        users::reserve_password_check(conn, user.id, company.lockout_threshold)?
+    } else {
+        None
+    };
+    let proof = match slot {
+        Some(_) => two_factor::use_code(conn, key, user.id, &attempt.code)?,
+        None => None,
+    };
+    let outcome = match (&slot, &proof) {
+        _ if !user.is_active() => Err(Failure::Deactivated),
+        (None, _) => Err(Failure::Locked),
+        (Some(_), None) => Err(Failure::BadCode),
+        (Some(_), Some(_)) => Ok(()),
+    };
+    if let Some(slot) = slot {
+        let threshold = company.lockout_threshold;
+        if users::settle_password_check(conn, user.id, slot, outcome.is_ok(), threshold)? {
+            audit::Entry::new(company.id, &system_actor(&credentials), "user.locked")
+                .on("user", user.id, &user.username)
+                .saying(format!(
+                    "{} locked after {threshold} failed sign-ins (two-factor codes)",
+                    user.username
+                ))
+                .write(conn)?;
+        }
+    }
+    login_events::settle(
+        conn,
+        event_id,
+        &self::attempt(
+            &credentials,
+            Some(company_id),
+            &company.code,
+            &user.username,
+            Some(user_id),
+            outcome,
+        ),
+    )?;
+    if let Err(failure) = outcome {
+        return Ok(Err(failure));
+    }
+    diesel::delete(two_factor_challenges::table.find(challenge_id)).execute(conn)?;
+    users::record_successful_login(conn, user.id)?;
+    crate::domain::routing::set_availability(
+        conn,
+        company_id,
+        user.id,
+        crate::core::status::Availability::Online,
+    )?;
+    if let Some(two_factor::Proof::RecoveryCode { left }) = proof {
+        audit::Entry::new(
+            company.id,
+            &system_actor(&credentials),
+            "user.two_factor.recovery_used",
+        )
+        .on("user", user.id, &user.username)
+        .saying(format!(
+            "{} signed in with a recovery code; {left} left",
+            user.username
+        ))
+        .write(conn)?;
+    }
+    Ok(Ok((
+        LoginGrant {
+            user_id: user.id,
+            company_id,
+            ip: credentials.ip.clone(),
+            user_agent: credentials.user_agent.clone(),
+        },
+        next,
+    )))
 }
 
 fn attempt<'a>(

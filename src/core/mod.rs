@@ -8,6 +8,8 @@ pub mod ids;
 pub mod masking;
 pub mod passwords;
 pub mod permissions;
+pub mod sealing;
 pub mod secrets;
 pub mod status;
 pub mod text;
+pub mod totp;

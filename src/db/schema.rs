@@ -54,6 +54,30 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         teams_only -> Bool,
+        require_two_factor -> Bool,
+    }
+}
+
+diesel::table! {
+    two_factor_recovery_codes (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        code_hash -> Text,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    two_factor_challenges (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        company_id -> BigInt,
+        user_id -> BigInt,
+        ip -> Text,
+        user_agent -> Text,
+        next -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
     }
 }
 
@@ -89,6 +113,10 @@ diesel::table! {
         availability_changed_at -> Nullable<Timestamp>,
         capacity -> Nullable<Integer>,
         last_assigned_at -> Nullable<Timestamp>,
+        two_factor_secret -> Nullable<Text>,
+        two_factor_pending -> Nullable<Text>,
+        two_factor_last_step -> Nullable<BigInt>,
+        two_factor_enabled_at -> Nullable<Timestamp>,
     }
 }
 
@@ -505,4 +533,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     broadcast_deliveries,
     approval_requests,
     notifications,
+    two_factor_recovery_codes,
+    two_factor_challenges,
 );

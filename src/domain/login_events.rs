@@ -15,7 +15,8 @@ pub struct Attempt<'a> {
     pub username: &'a str,
     pub user_id: Option<UserId>,
     pub success: bool,
-    /// `ok`, `unknown_company`, `unknown_user`, `bad_password`, `deactivated`, `locked`.
+    /// `ok`, `unknown_company`, `unknown_user`, `bad_password`, `deactivated`, `locked`,
+    /// `code_required` (a right password; the two-factor code comes next), `bad_code`.
     pub reason: &'a str,
     pub ip: &'a str,
     pub user_agent: &'a str,
@@ -106,7 +107,8 @@ pub fn failures_from(
         .filter(login_events::ip.eq(ip))
         .filter(login_events::created_at.gt(since))
         .filter(login_events::success.eq(false))
-        .filter(login_events::reason.ne("throttled"))
+        // a right password waiting for its code is not a failure (its code may be)
+        .filter(login_events::reason.ne_all(["throttled", "code_required"]))
         .order(login_events::created_at)
         .select(login_events::created_at)
         .load(conn)?;

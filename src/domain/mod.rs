@@ -31,6 +31,7 @@ pub mod sessions;
 pub mod settings;
 pub mod teams;
 pub mod templates;
+pub mod two_factor;
 pub mod users;
 pub mod validate;
 pub mod visibility;

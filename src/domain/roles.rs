@@ -27,6 +27,8 @@ pub struct Role {
     pub version: i64,
     /// "Only within my teams": `users.manage` and `channels.assign` stop at the holder's teams.
     pub teams_only: bool,
+    /// Its holders must sign in with a second factor (`/settings`).
+    pub require_two_factor: bool,
 }
 
 /// Inserts Supervisor (every permission) and Agent (the agent set) for a new company.

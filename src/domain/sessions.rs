@@ -39,6 +39,10 @@ pub struct SessionAuth {
     /// The IANA zone the user reads times in (`/account`).
     #[serde(default)]
     pub time_zone: String,
+    /// The role requires two-factor sign-in and the user has not enrolled: only the
+    /// enrolment page opens until they do.
+    #[serde(default)]
+    pub two_factor_missing: bool,
 }
 
 /// The session row plus what it joins, before timeouts are applied.
@@ -66,7 +70,7 @@ type LoadedRow = (
     ),
     (String, String, RoleId, bool, NaiveDateTime, String),
     (String, String, i32, i32, bool, String),
-    (i64, String),
+    (i64, String, bool, bool),
 );
 
 /// One query: session ⋈ user ⋈ role ⋈ company, for a live session of an active user.
@@ -111,7 +115,12 @@ pub fn load(
                 companies::end_session_on_client_change,
                 companies::phone_region,
             ),
-            (roles::version, roles::name),
+            (
+                roles::version,
+                roles::name,
+                roles::require_two_factor,
+                users::two_factor_enabled_at.is_not_null(),
+            ),
         ))
         .first(conn)
         .optional()?;
@@ -144,7 +153,7 @@ pub fn load(
                 end_on_change,
                 region,
             ) = c;
-            let (role_version, role_name) = r;
+            let (role_version, role_name, two_factor_required, two_factor_enrolled) = r;
             let password_expired =
                 max_age_days > 0 && password_changed_at + Duration::days(max_age_days.into()) < at;
             LoadedSession {
@@ -167,6 +176,7 @@ pub fn load(
                     end_on_client_change: end_on_change,
                     phone_region: PhoneRegion::from_stored(&region),
                     time_zone,
+                    two_factor_missing: two_factor_required && !two_factor_enrolled,
                 },
                 data,
                 last_seen_at,

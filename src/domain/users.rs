@@ -629,6 +629,19 @@ pub fn settle_password_check(
     Ok(true)
 }
 
+/// Gives back a reserved check that decided nothing yet (a right password that waits for its
+/// two-factor code): the count is as it was before the reservation.
+pub fn release_password_check(conn: &mut DbConnection, user_id: UserId) -> Result<(), AppError> {
+    diesel::update(
+        users::table
+            .filter(users::id.eq(user_id))
+            .filter(users::failed_logins.gt(0)),
+    )
+    .set(users::failed_logins.eq(users::failed_logins - 1))
+    .execute(conn)?;
+    Ok(())
+}
+
 pub fn record_successful_login(conn: &mut DbConnection, user_id: UserId) -> Result<(), AppError> {
     diesel::update(users::table.filter(users::id.eq(user_id)))
         .set(users::last_login_at.eq(Some(now())))
@@ -973,6 +986,8 @@ pub struct Profile {
     /// The capacity that applies when the user has none of their own.
     pub default_capacity: i32,
     pub teams: Vec<String>,
+    /// Signs in with a second factor.
+    pub two_factor: bool,
 }
 
 impl Profile {
@@ -1019,6 +1034,7 @@ pub fn profile(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Result<
         .count()
         .get_result(conn)?;
     let sessions = sessions::list_live_for_user(conn, user.id)?;
+    let two_factor = crate::domain::two_factor::is_on(conn, user.id)?;
     let last_supervisor = is_last_supervisor(conn, &user)?;
     let default_capacity = crate::db::schema::companies::table
         .find(company_id)
@@ -1035,6 +1051,7 @@ pub fn profile(conn: &mut DbConnection, me: &Caller, user_id: UserId) -> Result<
         last_supervisor,
         default_capacity,
         teams,
+        two_factor,
     })
 }
 

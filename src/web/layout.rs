@@ -139,6 +139,10 @@ impl Layout {
             .filter(|(href, _)| {
                 !must_change || crate::access::guard::allowed_before_password_change(href)
             })
+            .filter(|(href, _)| {
+                !user.auth.two_factor_missing
+                    || crate::access::guard::allowed_before_two_factor(href)
+            })
             .map(|(href, label)| NavItem {
                 href,
                 label,

@@ -8,12 +8,16 @@ use serde::Deserialize;
 
 use crate::access::CurrentUser;
 use crate::auth::AppState;
-use crate::auth::login::{Credentials, Failure, sign_in};
-use crate::auth::session_store::{LOGIN_KEY, auth_from_state};
+use crate::auth::login::{
+    CHALLENGE_MINUTES, CodeAttempt, Credentials, Failure, SignedIn, second_factor, sign_in,
+};
+use crate::auth::session_store::{LOGIN_KEY, LoginGrant, auth_from_state};
 use crate::auth::{client, csrf};
 use crate::domain::sessions::Ended;
 use crate::error::AppError;
 use crate::web::{Answer, Form, Query, Visitor, render, see_other};
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::cookie::{Cookie, SameSite};
 
 #[derive(Template)]
 #[template(path = "login/index.html")]
@@ -156,6 +160,7 @@ pub async fn submit(visitor: Visitor, Form(form): Form<LoginForm>) -> Answer {
         location: state.geoip.locate(&ip),
         ip,
         user_agent: client::user_agent(&req),
+        next: next.clone(),
     };
     let limit = state.config.ip_failure_limit;
     let outcome = sign_in(&state.pool, &state.passwords, credentials, limit).await?;
@@ -163,14 +168,15 @@ pub async fn submit(visitor: Visitor, Form(form): Form<LoginForm>) -> Answer {
         Err(Failure::Throttled { retry_after_secs }) => {
             Err(AppError::TooManyRequests { retry_after_secs })
         }
-        Ok(grant) => {
-            // A new token at every sign-in: whatever session the browser had is ended.
-            session.renew();
-            session.clear();
-            session
-                .insert(LOGIN_KEY, grant)
-                .map_err(|err| AppError::internal(format!("cannot store the sign-in: {err}")))?;
-            Ok(see_other(&next))
+        Ok(SignedIn::Session(grant)) => start_session(&session, grant, &next),
+        Ok(SignedIn::CodeRequired { token }) => {
+            // the browser holds the challenge; no session exists until the code is right
+            session.purge();
+            let mut response = see_other("/login/two-factor");
+            response
+                .add_cookie(&challenge_cookie(state.config.cookie_secure, token))
+                .map_err(|err| AppError::internal(format!("cannot set the challenge: {err}")))?;
+            Ok(response)
         }
         Err(_) => login_page(
             &req,
@@ -178,6 +184,132 @@ pub async fn submit(visitor: Visitor, Form(form): Form<LoginForm>) -> Answer {
             StatusCode::UNAUTHORIZED,
             failure_page(form.company_code, form.username),
         ),
+    }
+}
+
+/// A new token at every sign-in: whatever session the browser had is ended.
+fn start_session(session: &Session, grant: LoginGrant, next: &str) -> Answer {
+    session.renew();
+    session.clear();
+    session
+        .insert(LOGIN_KEY, grant)
+        .map_err(|err| AppError::internal(format!("cannot store the sign-in: {err}")))?;
+    Ok(see_other(next))
+}
+
+/// The cookie that carries a two-factor challenge between the password and the code.
+fn challenge_cookie_name(secure: bool) -> &'static str {
+    if secure { "__Host-sb_2fa" } else { "sb_2fa" }
+}
+
+fn challenge_cookie(secure: bool, token: String) -> Cookie<'static> {
+    Cookie::build(challenge_cookie_name(secure), token)
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Strict)
+        .max_age(CookieDuration::minutes(CHALLENGE_MINUTES))
+        .finish()
+}
+
+fn challenge_token(req: &HttpRequest, secure: bool) -> Option<String> {
+    req.cookie(challenge_cookie_name(secure))
+        .map(|cookie| cookie.value().to_string())
+        .filter(|value| value.len() == 43)
+}
+
+#[derive(Template)]
+#[template(path = "login/two_factor.html")]
+struct CodePage {
+    csrf_token: String,
+    error: Option<&'static str>,
+}
+
+fn code_page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    error: Option<&'static str>,
+) -> Answer {
+    let secure = state.config.cookie_secure;
+    let (token, new_cookie) = match csrf::login_token(req, secure) {
+        Some(token) => (token, None),
+        None => {
+            let (token, cookie) = csrf::new_login_cookie(secure);
+            (token, Some(cookie))
+        }
+    };
+    let mut response = render(
+        status,
+        &CodePage {
+            csrf_token: token,
+            error,
+        },
+    )?;
+    if let Some(cookie) = new_cookie
+        && let Err(err) = response.add_cookie(&cookie)
+    {
+        tracing::warn!(error = %err, "cannot set the sign-in form cookie");
+    }
+    Ok(response)
+}
+
+/// `GET /login/two-factor`: the code, after a right password (else back to `/login`).
+pub async fn code_form(visitor: Visitor) -> Answer {
+    if challenge_token(&visitor.req, visitor.state.config.cookie_secure).is_none() {
+        return Ok(see_other("/login"));
+    }
+    code_page(&visitor.req, &visitor.state, StatusCode::OK, None)
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct CodeForm {
+    code: String,
+}
+
+/// The only message a wrong code shows, whatever the reason (wrong, used, locked).
+const CODE_FAILURE: &str = "That code did not work. Enter the 6-digit code your app shows now, or one of your recovery codes.";
+
+/// `POST /login/two-factor` (`code`: from the app, or a recovery code).
+pub async fn code_submit(visitor: Visitor, Form(form): Form<CodeForm>) -> Answer {
+    let Visitor {
+        req,
+        state,
+        session,
+    } = visitor;
+    let secure = state.config.cookie_secure;
+    let Some(token) = challenge_token(&req, secure) else {
+        return Ok(see_other("/login"));
+    };
+    if form.code.len() > 64 || !crate::core::text::storable(&form.code) {
+        return code_page(&req, &state, StatusCode::UNAUTHORIZED, Some(CODE_FAILURE));
+    }
+    let ip = client::client_ip(&req, &state.config.trusted_proxies);
+    let attempt = CodeAttempt {
+        token,
+        code: form.code,
+        location: state.geoip.locate(&ip),
+        ip,
+        user_agent: client::user_agent(&req),
+    };
+    let limit = state.config.ip_failure_limit;
+    let key = state.config.secret_key.clone();
+    match second_factor(&state.pool, key, attempt, limit).await? {
+        Ok((grant, next)) => {
+            let mut response = start_session(&session, grant, &safe_next(Some(&next)))?;
+            let mut gone = challenge_cookie(secure, String::new());
+            gone.make_removal();
+            response
+                .add_cookie(&gone)
+                .map_err(|err| AppError::internal(format!("cannot clear the challenge: {err}")))?;
+            Ok(response)
+        }
+        Err(Failure::Throttled { retry_after_secs }) => {
+            Err(AppError::TooManyRequests { retry_after_secs })
+        }
+        Err(Failure::NoChallenge) => Ok(see_other("/login")),
+        Err(_) => code_page(&req, &state, StatusCode::UNAUTHORIZED, Some(CODE_FAILURE)),
     }
 }
 

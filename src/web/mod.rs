@@ -30,6 +30,7 @@ pub mod reviews;
 pub mod roles;
 pub mod settings;
 pub mod teams;
+pub mod two_factor;
 pub mod users;
 
 use actix_web::http::{Method, StatusCode};
@@ -104,11 +105,17 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(GET "/static/{path:.*}", Rule::Public, assets::serve),
         route!(GET "/login", Rule::Public, login::form),
         route!(POST "/login", Rule::Public, login::submit),
+        // after a right password: the handler asks for the challenge the password left
+        route!(GET "/login/two-factor", Rule::Public, login::code_form),
+        route!(POST "/login/two-factor", Rule::Public, login::code_submit),
         route!(POST "/logout", Rule::SignedIn, login::logout),
         route!(GET "/", Rule::SignedIn, home::index),
         route!(GET "/account", Rule::SignedIn, account::show),
         route!(POST "/account/password", Rule::SignedIn, account::change_password),
         route!(POST "/account/time-zone", Rule::SignedIn, account::set_time_zone),
+        route!(GET "/account/two-factor", Rule::SignedIn, two_factor::show),
+        route!(POST "/account/two-factor", Rule::SignedIn, two_factor::enrol),
+        route!(POST "/account/two-factor/disable", Rule::SignedIn, two_factor::disable),
         route!(POST "/account/availability", Rule::SignedIn, account::set_availability),
         route!(GET "/account/sessions", Rule::SignedIn, account::sessions),
         route!(POST r"/account/sessions/{id:\d+}/revoke", Rule::SignedIn, account::revoke_session),
@@ -126,6 +133,7 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(POST r"/users/{id:\d+}/routing", CHANNELS_ASSIGN, users::set_routing),
         route!(POST r"/users/{id:\d+}/reset-password", USERS_MANAGE, users::reset_password),
         route!(POST r"/users/{id:\d+}/unlock", USERS_MANAGE, users::unlock),
+        route!(POST r"/users/{id:\d+}/two-factor/reset", USERS_MANAGE, two_factor::reset),
         route!(GET r"/users/{id:\d+}/offboard", USERS_MANAGE, users::offboard),
         route!(POST r"/users/{id:\d+}/offboard/transfer", USERS_MANAGE, users::offboard_transfer),
         route!(POST r"/users/{id:\d+}/offboard/channels", USERS_MANAGE, users::offboard_channels),
@@ -173,6 +181,7 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(POST "/labels", SETTINGS_MANAGE, labels::save),
         route!(GET "/settings", SETTINGS_MANAGE, settings::show),
         route!(POST "/settings", SETTINGS_MANAGE, settings::update),
+        route!(POST "/settings/two-factor", SETTINGS_MANAGE, two_factor::require_for_roles),
         route!(GET "/conversations", VIEW_CONVERSATIONS, conversations::index),
         route!(GET "/conversations/live", VIEW_CONVERSATIONS, live::list),
         route!(GET r"/conversations/{id:\d+}", VIEW_CONVERSATIONS, conversations::show),

@@ -194,6 +194,8 @@ fn reason_in_words(code: &str) -> &'static str {
         "locked" => "account locked",
         "throttled" => "too many attempts from this address",
         "pending" => "being checked",
+        "code_required" => "password right, waiting for the two-factor code",
+        "bad_code" => "wrong two-factor code",
         "ok" => "",
         _ => "other",
     }

@@ -20,6 +20,10 @@ struct SettingsPage {
     waiting: Option<approvals::Request>,
     /// Each critical permission and how many active users hold it.
     coverage: Vec<(Permission, i64)>,
+    /// The company's roles, for the two-factor requirement (`require_two_factor`).
+    roles: Vec<crate::domain::roles::Role>,
+    /// A sealing key is configured, so people can enrol.
+    two_factor_available: bool,
     errors: FieldErrors,
 }
 
@@ -38,7 +42,7 @@ impl SettingsPage {
 }
 
 async fn settings_page(cx: &Cx, form: Option<SettingsForm>, errors: FieldErrors) -> Answer {
-    let (layout, (company, waiting, coverage)) = cx
+    let (layout, (company, waiting, coverage, roles)) = cx
         .read_page("Settings", "/settings", |conn, me| {
             let company = companies::get(conn, me.company_id)?;
             let waiting = approvals::pending_about(
@@ -48,7 +52,8 @@ async fn settings_page(cx: &Cx, form: Option<SettingsForm>, errors: FieldErrors)
                 me.company_id.0,
             )?;
             let coverage = crate::domain::coverage::holders(conn, me.company_id)?;
-            Ok((company, waiting, coverage))
+            let roles = crate::domain::roles::list(conn, me.company_id)?;
+            Ok((company, waiting, coverage, roles))
         })
         .await?;
     let form = form.unwrap_or_else(|| SettingsForm::from_company(&company));
@@ -57,6 +62,8 @@ async fn settings_page(cx: &Cx, form: Option<SettingsForm>, errors: FieldErrors)
         form,
         waiting,
         coverage,
+        roles,
+        two_factor_available: cx.state.config.secret_key.is_some(),
         errors,
     };
     form_page(&page.errors, &page)

@@ -117,6 +117,8 @@ impl TestApp {
     pub async fn with_config(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
         let database = TestDatabase::create(backend);
         let mut config = Config::local(database.url.clone());
+        // two-factor secrets are sealed with a key from the configuration
+        config.secret_key = Some(switchboard::core::sealing::SealingKey::random());
         adjust(&mut config);
         let url = database.url.clone();
         let pool = web::block(move || {
@@ -474,6 +476,8 @@ fn configured(
         .env_remove("SWITCHBOARD_BIND")
         .env_remove("SWITCHBOARD_PASSWORD")
         .env_remove("DATABASE_URL")
+        .env_remove("SWITCHBOARD_SECRET_KEY")
+        .env_remove("SWITCHBOARD_SECRET_KEY_FILE")
         .env("SWITCHBOARD_DATABASE_URL", database.url_string())
         .env("SWITCHBOARD_LOG", "warn");
     command

@@ -28,5 +28,6 @@ mod reviews;
 mod roles_channels;
 mod routing;
 mod teams;
+mod two_factor;
 mod users;
 mod workspace;
