@@ -856,8 +856,54 @@ async fn a_new_chat_appears_in_the_agents_open_list(backend: Backend) {
     agent.close().await;
 }
 
+/// A supervisor turns on two-factor sign-in: reads the key beside the QR code as her app would,
+/// enters the code it shows, is shown her recovery codes once, signs out, and signs back in
+/// with her password and then a code.
+async fn supervisor_enrols_two_factor_and_signs_in_with_a_code(backend: Backend) {
+    let key = switchboard::core::sealing::SealingKey::random().to_base64();
+    let demo = Demo {
+        server: DemoServer::start(backend, &[("SWITCHBOARD_SECRET_KEY", &key)]),
+    };
+    let b = demo.browser().await;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    b.sign_in("DEMO", "sofia", PASSWORD).await;
+    b.wait_for("#main-nav").await;
+    b.go("/account").await;
+    b.click("a[href='/account/two-factor']").await;
+    b.wait_for("figure.qr svg").await;
+    let secret =
+        switchboard::core::totp::TotpSecret::from_base32(&b.text("#two-factor-secret").await)
+            .expect("a base32 key on the page");
+    b.fill("#two-factor-enrol", &[("code", &secret.code_at(now()))])
+        .await;
+    b.submit("#two-factor-enrol").await;
+    b.wait_for("#recovery-codes").await;
+    assert_eq!(b.count("#recovery-codes li").await, 10);
+    b.screenshot("two-factor").await;
+    b.go("/").await;
+    b.sign_out().await;
+    // the password, then the code: the one the app shows next (the enrolment's was used)
+    b.sign_in("DEMO", "sofia", PASSWORD).await;
+    b.wait_for("#two-factor-form").await;
+    assert!(b.url().await.ends_with("/login/two-factor"));
+    b.fill("#two-factor-form", &[("code", &secret.code_at(now() + 30))])
+        .await;
+    b.submit("#two-factor-form").await;
+    b.wait_for("#main-nav").await;
+    assert!(!b.url().await.contains("/login"));
+    b.go("/account/two-factor").await;
+    b.wait_for("#two-factor-on").await;
+    b.close().await;
+}
+
 on_both_databases!(
     browser:
+    supervisor_enrols_two_factor_and_signs_in_with_a_code,
     a_broadcast_goes_out_once_a_second_supervisor_approves,
     a_new_chat_appears_in_the_agents_open_list,
     a_supervisor_reads_the_reports,

@@ -122,9 +122,40 @@ fn configuration_comes_from_flags_and_environment() {
             "10.0.0.0/8, nonsense",
             "'nonsense' is not a CIDR",
         ),
+        ("SWITCHBOARD_SECRET_KEY", "short", "32 random bytes"),
+        (
+            "SWITCHBOARD_SECRET_KEY_FILE",
+            "/nonexistent/switchboard.key",
+            "cannot read SWITCHBOARD_SECRET_KEY_FILE",
+        ),
     ] {
         assert_one_clear_line(&serve(&[bind, (variable, value)], &["serve"]), says);
     }
+    // a bad key never appears in what is printed
+    let refused = serve(
+        &[bind, ("SWITCHBOARD_SECRET_KEY", "hunter2-not-a-key")],
+        &["serve"],
+    );
+    assert!(!text(&refused.stderr).contains("hunter2"));
+    // a key in a file is read
+    let key_file = std::env::temp_dir().join(format!(
+        "sb-key-{}",
+        switchboard::core::secrets::random_hex(4)
+    ));
+    std::fs::write(
+        &key_file,
+        switchboard::core::sealing::SealingKey::random().to_base64(),
+    )
+    .unwrap();
+    let key_path = key_file.display().to_string();
+    assert_one_clear_line(
+        &serve(
+            &[bind, ("SWITCHBOARD_SECRET_KEY_FILE", &key_path)],
+            &["serve"],
+        ),
+        &format!("cannot listen on {from_env}"),
+    );
+    std::fs::remove_file(&key_file).ok();
     // good values pass on to serving
     for (variable, value) in [
         ("SWITCHBOARD_LOGIN_FAILURE_LIMIT", "30"),
