@@ -641,6 +641,11 @@ async fn a_customers_data_is_erased_on_request(app: TestApp) {
         .first(&mut app.conn())
         .unwrap();
     let phone = phone.unwrap();
+    let name_before: String = contacts::table
+        .find(contact)
+        .select(contacts::name)
+        .first(&mut app.conn())
+        .unwrap();
     let first_text: String = messages::table
         .filter(messages::conversation_id.eq(conversation))
         .order(messages::id)
@@ -770,6 +775,25 @@ async fn a_customers_data_is_erased_on_request(app: TestApp) {
     page.assert_status(200)
         .assert_lacks(&phone)
         .assert_contains(&format!("Erased contact {contact}"));
+    // and from every list and export a supervisor (who sees details in full) opens
+    let namesakes: i64 = contacts::table
+        .filter(contacts::name.eq(&name_before))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    let erased_export = format!("/contacts/{contact}/export");
+    for path in [
+        "/conversations?status=all",
+        "/exports/conversations.csv",
+        "/calls",
+        erased_export.as_str(),
+    ] {
+        let shown = sofia.get(path).await;
+        shown.assert_status(200).assert_lacks(&phone);
+        if namesakes == 0 {
+            shown.assert_lacks(&name_before);
+        }
+    }
     let word = first_text
         .split_whitespace()
         .find(|w| w.len() >= 6 && w.chars().all(char::is_alphabetic))
