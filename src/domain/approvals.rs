@@ -303,11 +303,7 @@ fn expire(conn: &mut DbConnection, request: &Request) -> Result<(), AppError> {
         return Ok(());
     }
     back_to_draft(conn, request)?;
-    let system = crate::domain::Actor {
-        user_id: None,
-        username: "system".into(),
-        ip: "local".into(),
-    };
+    let system = crate::domain::Actor::background();
     audit::Entry::new(request.company_id, &system, "approval.expire")
         .on("approval", request.id, &request.summary)
         .saying(format!(

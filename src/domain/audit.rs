@@ -219,11 +219,7 @@ pub fn summarize_refusals(conn: &mut DbConnection, at: NaiveDateTime) -> Result<
             w::refusals,
         ))
         .load(conn)?;
-    let actor = Actor {
-        user_id: None,
-        username: "system".into(),
-        ip: "local".into(),
-    };
+    let actor = Actor::background();
     let mut written = 0;
     for (id, company_id, label, kind, start, refusals) in due {
         written += crate::db::write_transaction(conn, |conn| {

@@ -21,9 +21,7 @@ use crate::db::schema::{
 };
 use crate::db::{DbConnection, LockSpace};
 use crate::domain::conversations::NewMessage;
-use crate::domain::{
-    Actor, Caller, Viewer, approvals, audit, companies, labels, now, roles, templates,
-};
+use crate::domain::{Caller, Viewer, approvals, audit, companies, labels, now, roles, templates};
 use crate::error::{AppError, FieldErrors};
 
 /// Recipients written per batch (one transaction each).
@@ -598,11 +596,7 @@ fn send_batch(
         .execute(conn)?;
     if finished {
         set_status(conn, broadcast.id, BroadcastStatus::Sent)?;
-        let system = Actor {
-            user_id: None,
-            username: "system".into(),
-            ip: "local".into(),
-        };
+        let system = crate::domain::Actor::background();
         audit::Entry::new(broadcast.company_id, &system, "broadcast.sent")
             .on("broadcast", broadcast.id, &broadcast.name)
             .saying(format!(

@@ -99,6 +99,18 @@ pub struct Actor {
     pub ip: String,
 }
 
+impl Actor {
+    /// The product's own background jobs (expiry, purges, sweeps), as the activity log names
+    /// them: "system", from this machine.
+    pub fn background() -> Self {
+        Self {
+            user_id: None,
+            username: "system".into(),
+            ip: "local".into(),
+        }
+    }
+}
+
 /// Who is calling a domain function: their company, what they may see (viewer) and how the
 /// activity log names them (actor). Built once per request by the web layer.
 #[derive(Clone, Debug)]
@@ -112,6 +124,11 @@ impl Caller {
     /// The operator at the command line or the demo seed, acting on one company: every
     /// permission, and no user of the company (so no "not yourself" rule applies). It sees
     /// everything unmasked, so the phone region does not matter to it.
+    /// A background job acting on one company, as the system ([`Actor::background`]).
+    pub fn background(company_id: CompanyId) -> Self {
+        Self::system(company_id, Actor::background())
+    }
+
     pub fn system(company_id: CompanyId, actor: Actor) -> Self {
         Self {
             company_id,

@@ -15,7 +15,7 @@ use crate::db::schema::{
     audit_events, companies, conversation_labels, labels, login_events, messages, sessions,
 };
 use crate::db::{DbConnection, write_transaction};
-use crate::domain::{Actor, Caller, audit, privacy};
+use crate::domain::{Caller, audit, privacy};
 use crate::error::{AppError, FieldErrors};
 
 /// What a purged message's text becomes.
@@ -214,14 +214,7 @@ pub fn purge(
         purged.sessions = purge_sessions(conn, company_id, cutoff(days))?;
     }
     if purged.removed_anything() {
-        let system = Caller::system(
-            company_id,
-            Actor {
-                user_id: None,
-                username: "system".into(),
-                ip: "local".into(),
-            },
-        );
+        let system = Caller::background(company_id);
         write_transaction(conn, |conn| {
             audit::Entry::new(company_id, &system.actor, "retention.purge")
                 .about("company", "retention")
@@ -324,30 +317,46 @@ fn purge_messages(
     Ok((emptied, held))
 }
 
-/// Deletes the company's sign-in records created before `cutoff`, a batch per transaction.
+/// Deletes, a batch per transaction, the rows whose ids `batch` finds (at most `BATCH` of
+/// them) until it finds none. Returns how many were deleted.
+fn delete_in_batches(
+    conn: &mut DbConnection,
+    mut batch: impl FnMut(&mut DbConnection) -> Result<Vec<i64>, AppError>,
+    delete: impl Fn(&mut DbConnection, &[i64]) -> Result<usize, AppError>,
+) -> Result<usize, AppError> {
+    let mut deleted = 0;
+    loop {
+        let ids = batch(conn)?;
+        if ids.is_empty() {
+            return Ok(deleted);
+        }
+        deleted += write_transaction(conn, |conn| delete(conn, &ids))?;
+    }
+}
+
+/// Deletes the company's sign-in records created before `cutoff`.
 fn purge_logins(
     conn: &mut DbConnection,
     company_id: CompanyId,
     cutoff: NaiveDateTime,
 ) -> Result<usize, AppError> {
-    let mut deleted = 0;
-    loop {
-        let ids: Vec<i64> = login_events::table
-            .filter(login_events::company_id.eq(company_id))
-            .filter(login_events::created_at.lt(cutoff))
-            .select(login_events::id)
-            .limit(BATCH)
-            .load(conn)?;
-        if ids.is_empty() {
-            return Ok(deleted);
-        }
-        deleted += write_transaction(conn, |conn| {
+    delete_in_batches(
+        conn,
+        |conn| {
+            Ok(login_events::table
+                .filter(login_events::company_id.eq(company_id))
+                .filter(login_events::created_at.lt(cutoff))
+                .select(login_events::id)
+                .limit(BATCH)
+                .load(conn)?)
+        },
+        |conn, ids| {
             Ok(
-                diesel::delete(login_events::table.filter(login_events::id.eq_any(&ids)))
+                diesel::delete(login_events::table.filter(login_events::id.eq_any(ids)))
                     .execute(conn)?,
             )
-        })?;
-    }
+        },
+    )
 }
 
 /// Deletes the company's sessions that ended (revoked or expired) before `cutoff`. A live
@@ -357,23 +366,22 @@ fn purge_sessions(
     company_id: CompanyId,
     cutoff: NaiveDateTime,
 ) -> Result<usize, AppError> {
-    let mut deleted = 0;
-    loop {
-        let ids: Vec<i64> = sessions::table
-            .filter(sessions::company_id.eq(company_id))
-            .filter(
-                sessions::revoked_at.lt(cutoff).or(sessions::revoked_at
-                    .is_null()
-                    .and(sessions::expires_at.lt(cutoff))),
-            )
-            .select(sessions::id)
-            .limit(BATCH)
-            .load(conn)?;
-        if ids.is_empty() {
-            return Ok(deleted);
-        }
-        deleted += write_transaction(conn, |conn| {
-            Ok(diesel::delete(sessions::table.filter(sessions::id.eq_any(&ids))).execute(conn)?)
-        })?;
-    }
+    delete_in_batches(
+        conn,
+        |conn| {
+            Ok(sessions::table
+                .filter(sessions::company_id.eq(company_id))
+                .filter(
+                    sessions::revoked_at.lt(cutoff).or(sessions::revoked_at
+                        .is_null()
+                        .and(sessions::expires_at.lt(cutoff))),
+                )
+                .select(sessions::id)
+                .limit(BATCH)
+                .load(conn)?)
+        },
+        |conn, ids| {
+            Ok(diesel::delete(sessions::table.filter(sessions::id.eq_any(ids))).execute(conn)?)
+        },
+    )
 }

@@ -21,7 +21,7 @@ use crate::db::schema::{
 };
 use crate::db::{DbConnection, LockSpace};
 use crate::domain::offboarding::{self, Handover};
-use crate::domain::{Actor, Caller, assignments, audit, notifications, now};
+use crate::domain::{Caller, assignments, audit, notifications, now};
 use crate::error::{AppError, FieldErrors};
 
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -666,14 +666,7 @@ pub fn tell_due(conn: &mut DbConnection, at: NaiveDateTime) -> Result<usize, App
             continue;
         }
         let reviewers = notifications::holders_of(conn, company_id, Permission::ReviewsRun)?;
-        let system = Caller::system(
-            company_id,
-            Actor {
-                user_id: None,
-                username: "system".into(),
-                ip: "local".into(),
-            },
-        );
+        let system = Caller::background(company_id);
         notifications::send(
             conn,
             &system,
@@ -714,14 +707,7 @@ pub fn deactivate_dormant(conn: &mut DbConnection, at: NaiveDateTime) -> Result<
             .order(users::username)
             .select((users::id, users::username))
             .load(conn)?;
-        let system = Caller::system(
-            company_id,
-            Actor {
-                user_id: None,
-                username: "system".into(),
-                ip: "local".into(),
-            },
-        );
+        let system = Caller::background(company_id);
         for (user_id, username) in dormant {
             let done = crate::db::write_transaction(conn, |conn| {
                 offboarding::deactivate(conn, &system, user_id, Handover::Queue)?;

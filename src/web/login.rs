@@ -64,11 +64,13 @@ pub struct NextQuery {
     reason: Option<String>,
 }
 
-fn login_page(
+/// A page of the sign-in forms, made by `make` with the form's CSRF token: the one in the
+/// browser's cookie, or a new one set in a cookie with the answer.
+fn with_form_token<T: Template>(
     req: &HttpRequest,
     state: &AppState,
     status: StatusCode,
-    mut page: LoginPage,
+    make: impl FnOnce(String) -> T,
 ) -> Answer {
     let secure = state.config.cookie_secure;
     let (token, new_cookie) = match csrf::login_token(req, secure) {
@@ -78,14 +80,20 @@ fn login_page(
             (token, Some(cookie))
         }
     };
-    page.csrf_token = token;
-    let mut response = render(status, &page)?;
+    let mut response = render(status, &make(token))?;
     if let Some(cookie) = new_cookie
         && let Err(err) = response.add_cookie(&cookie)
     {
         tracing::warn!(error = %err, "cannot set the sign-in form cookie");
     }
     Ok(response)
+}
+
+fn login_page(req: &HttpRequest, state: &AppState, status: StatusCode, page: LoginPage) -> Answer {
+    with_form_token(req, state, status, |csrf_token| LoginPage {
+        csrf_token,
+        ..page
+    })
 }
 
 pub async fn form(visitor: Visitor, Query(query): Query<NextQuery>) -> Answer {
@@ -231,27 +239,10 @@ fn code_page(
     status: StatusCode,
     error: Option<&'static str>,
 ) -> Answer {
-    let secure = state.config.cookie_secure;
-    let (token, new_cookie) = match csrf::login_token(req, secure) {
-        Some(token) => (token, None),
-        None => {
-            let (token, cookie) = csrf::new_login_cookie(secure);
-            (token, Some(cookie))
-        }
-    };
-    let mut response = render(
-        status,
-        &CodePage {
-            csrf_token: token,
-            error,
-        },
-    )?;
-    if let Some(cookie) = new_cookie
-        && let Err(err) = response.add_cookie(&cookie)
-    {
-        tracing::warn!(error = %err, "cannot set the sign-in form cookie");
-    }
-    Ok(response)
+    with_form_token(req, state, status, |csrf_token| CodePage {
+        csrf_token,
+        error,
+    })
 }
 
 /// `GET /login/two-factor`: the code, after a right password (else back to `/login`).

@@ -793,3 +793,14 @@ impl SmtpSink {
         None
     }
 }
+
+/// The summaries of the activity records of one action, oldest first.
+pub fn audit_summaries(app: &TestApp, action: &str) -> Vec<String> {
+    use switchboard::db::schema::audit_events;
+    audit_events::table
+        .filter(audit_events::action.eq(action))
+        .order(audit_events::id)
+        .select(audit_events::summary)
+        .load(&mut app.conn())
+        .unwrap()
+}

@@ -13,15 +13,6 @@ use switchboard::db::schema::{
 };
 use switchboard::domain::retention::{self, REMOVED};
 
-fn recorded(app: &TestApp, action: &str) -> Vec<String> {
-    audit_events::table
-        .filter(audit_events::action.eq(action))
-        .order(audit_events::id)
-        .select(audit_events::summary)
-        .load(&mut app.conn())
-        .unwrap()
-}
-
 fn retention_of(app: &TestApp) -> (Option<i32>, Option<i32>, Option<i32>) {
     companies::table
         .filter(companies::code.eq("DEMO"))
@@ -59,7 +50,7 @@ async fn retention_is_set_on_the_privacy_page(app: TestApp) {
             .assert_contains("from 1 to 36500");
     }
     assert_eq!(retention_of(&app), (None, None, None), "nothing changed");
-    assert!(recorded(&app, "privacy.retention").is_empty());
+    assert!(crate::common::audit_summaries(&app, "privacy.retention").is_empty());
     sofia
         .post(
             "/privacy",
@@ -72,7 +63,7 @@ async fn retention_is_set_on_the_privacy_page(app: TestApp) {
         .await
         .assert_status(303);
     assert_eq!(retention_of(&app), (Some(365), Some(180), None));
-    let records = recorded(&app, "privacy.retention");
+    let records = crate::common::audit_summaries(&app, "privacy.retention");
     assert_eq!(records.len(), 1);
     assert!(
         records[0].contains("from messages for ever")
@@ -94,7 +85,10 @@ async fn retention_is_set_on_the_privacy_page(app: TestApp) {
         )
         .await
         .assert_status(303);
-    assert_eq!(recorded(&app, "privacy.retention").len(), 1);
+    assert_eq!(
+        crate::common::audit_summaries(&app, "privacy.retention").len(),
+        1
+    );
     // an agent may neither see nor change it
     let mut alice = app.signed_in("DEMO", "alice").await;
     alice.get("/privacy").await.assert_status(403);
@@ -183,7 +177,7 @@ async fn the_purge_applies_the_retention(app: TestApp) {
         (nothing.messages, nothing.logins, nothing.sessions),
         (0, 0, 0)
     );
-    assert!(recorded(&app, "retention.purge").is_empty());
+    assert!(crate::common::audit_summaries(&app, "retention.purge").is_empty());
     // 31 days on, sofia signs in again and answers a customer
     app.clock().advance(TimeDelta::days(31));
     let mut sofia = app.signed_in("DEMO", "sofia").await;
@@ -219,7 +213,7 @@ async fn the_purge_applies_the_retention(app: TestApp) {
     // pages show the emptied text, and search no longer finds the old words
     let page = sofia.get(&format!("/conversations/{open}")).await;
     page.assert_status(200).assert_contains(REMOVED);
-    let records = recorded(&app, "retention.purge");
+    let records = crate::common::audit_summaries(&app, "retention.purge");
     assert_eq!(records.len(), 1);
     assert!(
         records[0].contains(&format!("{} messages emptied", purged.messages))
@@ -257,7 +251,10 @@ async fn the_purge_applies_the_retention(app: TestApp) {
     // a purge with nothing new to do reads nothing it already emptied and records nothing
     let again = retention::purge(&mut app.conn(), demo, app.clock().now()).unwrap();
     assert_eq!((again.messages, again.logins, again.sessions), (0, 0, 0));
-    assert_eq!(recorded(&app, "retention.purge").len(), 2);
+    assert_eq!(
+        crate::common::audit_summaries(&app, "retention.purge").len(),
+        2
+    );
     for company in [demo, acme] {
         match switchboard::domain::audit::verify(&mut app.conn(), company).unwrap() {
             switchboard::domain::audit::Verification::Intact { .. } => {}

@@ -43,15 +43,6 @@ fn row_of(page: &crate::common::Page, user: i64) -> String {
         .to_string()
 }
 
-fn actions(app: &TestApp, action: &str) -> Vec<String> {
-    audit_events::table
-        .filter(audit_events::action.eq(action))
-        .order(audit_events::id)
-        .select(audit_events::summary)
-        .load(&mut app.conn())
-        .unwrap()
-}
-
 async fn an_access_review_is_decided_user_by_user_and_kept_as_evidence(app: TestApp) {
     // bob has not signed in for 200 days
     let bob = id_of(&app, "DEMO", "bob");
@@ -189,7 +180,7 @@ async fn an_access_review_is_decided_user_by_user_and_kept_as_evidence(app: Test
         .await
         .assert_status(409);
     // every decision is recorded with its note
-    let decided = actions(&app, "access_review.decide");
+    let decided = crate::common::audit_summaries(&app, "access_review.decide");
     assert_eq!(decided.len(), 6, "{decided:?}");
     assert!(
         decided
@@ -210,7 +201,7 @@ async fn an_access_review_is_decided_user_by_user_and_kept_as_evidence(app: Test
     let bob_row = rows.iter().find(|r| &r[2] == "bob").unwrap();
     assert_eq!((&bob_row[9], &bob_row[11]), ("true", "keep"));
     assert_eq!(&bob_row[12], "On parental leave until March");
-    assert!(!actions(&app, "export.create").is_empty());
+    assert!(!crate::common::audit_summaries(&app, "export.create").is_empty());
     // the next review says what changed since this one
     let started = sofia.post("/access-reviews", &[("due_on", &due)]).await;
     let next = review_id(started.location());
@@ -416,7 +407,7 @@ async fn dormant_accounts_are_deactivated_where_the_company_asks(app: TestApp) {
         .get_result(&mut app.conn())
         .unwrap();
     assert_eq!(bobs_open, 0, "his customers went back to the queue");
-    let recorded = actions(&app, "user.dormant");
+    let recorded = crate::common::audit_summaries(&app, "user.dormant");
     assert_eq!(recorded.len(), 2, "{recorded:?}");
     assert!(
         recorded[0].contains("no sign-in for 90 days"),
@@ -477,7 +468,7 @@ async fn a_supervisor_requires_a_password_change(app: TestApp) {
         .assert_status(303);
     // the active agents; carl (deactivated) is left alone
     assert_eq!(must_change(&app), ["alice", "bob"]);
-    let recorded = actions(&app, "user.require_password_change");
+    let recorded = crate::common::audit_summaries(&app, "user.require_password_change");
     assert!(
         recorded[0].contains("every Agent must change their password"),
         "{recorded:?}"
@@ -497,7 +488,7 @@ async fn a_supervisor_requires_a_password_change(app: TestApp) {
         .await
         .assert_status(303);
     assert_eq!(must_change(&app), ["alice", "bob", "dana", "sam", "tina"]);
-    let recorded = actions(&app, "user.require_password_change");
+    let recorded = crate::common::audit_summaries(&app, "user.require_password_change");
     assert!(recorded[1].contains("5 asked, 1 skipped"), "{recorded:?}");
     // a team lead reaches her team only: the others are skipped and counted
     diesel::update(
@@ -518,11 +509,26 @@ async fn a_supervisor_requires_a_password_change(app: TestApp) {
         must_change(&app).is_empty(),
         "nobody belongs only to Support"
     );
-    let recorded = actions(&app, "user.require_password_change");
+    let recorded = crate::common::audit_summaries(&app, "user.require_password_change");
     assert!(recorded[2].contains("0 asked, 6 skipped"), "{recorded:?}");
 }
 
 on_both_databases!(a_supervisor_requires_a_password_change);
+
+/// dana, signed in with a role that sees every conversation, contact details masked, and may
+/// answer data-subject requests.
+async fn privacy_officer(app: &TestApp) -> crate::common::Client {
+    crate::common::give_role(
+        app,
+        "dana",
+        "Privacy officer",
+        &[
+            switchboard::core::permissions::Permission::PrivacyManage,
+            switchboard::core::permissions::Permission::ConversationsViewAll,
+        ],
+    );
+    app.signed_in("DEMO", "dana").await
+}
 
 /// A data-subject export holds everything about one customer, masked for a holder without
 /// `contacts.view_unmasked`, recorded by contact id; another company's contact is a 404 and an
@@ -563,7 +569,7 @@ async fn a_customers_data_is_exported_on_request(app: TestApp) {
         .map(|c| c["messages"].as_array().unwrap().len())
         .sum();
     assert_eq!(exported as i64, held, "every message");
-    let recorded = actions(&app, "contact.export");
+    let recorded = crate::common::audit_summaries(&app, "contact.export");
     assert!(
         recorded[0].contains(&format!("contact {contact} (unmasked)")),
         "{recorded:?}"
@@ -573,21 +579,12 @@ async fn a_customers_data_is_exported_on_request(app: TestApp) {
         "the record names the contact by id only"
     );
     // a privacy officer who does not see full details gets them masked
-    crate::common::give_role(
-        &app,
-        "dana",
-        "Privacy officer",
-        &[
-            switchboard::core::permissions::Permission::PrivacyManage,
-            switchboard::core::permissions::Permission::ConversationsViewAll,
-        ],
-    );
-    let mut dana = app.signed_in("DEMO", "dana").await;
+    let mut dana = privacy_officer(&app).await;
     let masked = dana.get(&path).await;
     masked.assert_status(200).assert_lacks(&phone);
     let document: serde_json::Value = serde_json::from_str(&masked.body).unwrap();
     assert_eq!(document["masked"], true);
-    assert!(actions(&app, "contact.export")[1].contains("(masked)"));
+    assert!(crate::common::audit_summaries(&app, "contact.export")[1].contains("(masked)"));
     // a conversation under a label dana's role may not see: no export by her, not a partial one
     let conversation: i64 = conversations::table
         .filter(conversations::contact_id.eq(contact))
@@ -607,7 +604,11 @@ async fn a_customers_data_is_exported_on_request(app: TestApp) {
         .assert_status(409)
         .assert_contains("outside what you may see")
         .assert_lacks(&phone);
-    assert_eq!(actions(&app, "contact.export").len(), 2, "nothing recorded");
+    assert_eq!(
+        crate::common::audit_summaries(&app, "contact.export").len(),
+        2,
+        "nothing recorded"
+    );
     // without any conversation right, nothing of a customer is hers to export
     crate::common::give_role(
         &app,
@@ -681,16 +682,7 @@ async fn a_customers_data_is_erased_on_request(app: TestApp) {
         .assert_status(200)
         .assert_lacks(r#"id="data-subject""#);
     // a privacy officer who may not see one of the customer's conversations may not erase
-    crate::common::give_role(
-        &app,
-        "dana",
-        "Privacy officer",
-        &[
-            switchboard::core::permissions::Permission::PrivacyManage,
-            switchboard::core::permissions::Permission::ConversationsViewAll,
-        ],
-    );
-    let mut dana = app.signed_in("DEMO", "dana").await;
+    let mut dana = privacy_officer(&app).await;
     sofia.get(&format!("/conversations/{conversation}")).await;
     sofia
         .post(
@@ -809,7 +801,7 @@ async fn a_customers_data_is_erased_on_request(app: TestApp) {
             "still found by {word}"
         );
     }
-    let recorded = actions(&app, "contact.erase");
+    let recorded = crate::common::audit_summaries(&app, "contact.erase");
     assert!(
         recorded[0].contains(&format!("contact {contact} erased")),
         "{recorded:?}"

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use serde_json::json;
 use switchboard::core::permissions::Permission;
 use switchboard::db::schema::{
-    audit_events, channels, companies, conversation_assignments, conversations, users,
+    channels, companies, conversation_assignments, conversations, users,
 };
 use switchboard::domain::routing;
 
@@ -137,15 +137,6 @@ fn reasons(app: &TestApp, conversation: i64) -> Vec<Option<String>> {
         .unwrap()
 }
 
-fn audited(app: &TestApp, action: &str) -> Vec<String> {
-    audit_events::table
-        .filter(audit_events::action.eq(action))
-        .order(audit_events::id)
-        .select(audit_events::summary)
-        .load(&mut app.conn())
-        .unwrap()
-}
-
 async fn new_chats_go_to_the_available_agent_with_the_fewest_open(app: TestApp) {
     let mut sofia = app.signed_in("DEMO", "sofia").await;
     let mut lab = Lab::new(&app, &mut sofia).await;
@@ -255,11 +246,11 @@ async fn new_chats_go_to_the_available_agent_with_the_fewest_open(app: TestApp) 
 
     // every change of availability and routing is recorded
     assert_eq!(
-        audited(&app, "account.availability"),
+        crate::common::audit_summaries(&app, "account.availability"),
         ["rex is now away", "rex is now online", "rex is now offline"]
     );
     assert_eq!(
-        audited(&app, "user.routing"),
+        crate::common::audit_summaries(&app, "user.routing"),
         [
             "rob: capacity 1; new chats on Routing Lab",
             "ria: capacity the company's default; new chats on no channel",
@@ -397,7 +388,7 @@ async fn an_absent_agents_conversations_are_routed_again(app: TestApp) {
             .starts_with("routed to rob: 1 of 25 open")
     );
     assert_eq!(
-        audited(&app, "conversation.route_again"),
+        crate::common::audit_summaries(&app, "conversation.route_again"),
         ["2 open conversations of ria routed again (asked): 2 assigned, 0 queued"]
     );
 
@@ -422,7 +413,9 @@ async fn an_absent_agents_conversations_are_routed_again(app: TestApp) {
         assert_eq!(assignee(&app, *id), Some(lab.rex));
     }
     assert_eq!(
-        audited(&app, "conversation.route_again").last().unwrap(),
+        crate::common::audit_summaries(&app, "conversation.route_again")
+            .last()
+            .unwrap(),
         "2 open conversations of rob routed again (offline too long): 2 assigned, 0 queued"
     );
 
@@ -493,7 +486,7 @@ async fn routing_settings_refuse_bad_input(app: TestApp) {
         .first(&mut app.conn())
         .unwrap();
     assert_eq!(capacity, None, "nothing changed");
-    assert!(audited(&app, "user.routing").is_empty());
+    assert!(crate::common::audit_summaries(&app, "user.routing").is_empty());
     // an agent may not; nobody sets their own
     ria.get("/account").await;
     ria.post(&path, &[("capacity", "1")])
@@ -565,11 +558,11 @@ async fn routing_settings_refuse_bad_input(app: TestApp) {
     settings.push(("default_capacity", "30"));
     sofia.post("/settings", &settings).await.assert_status(303);
     assert!(
-        audited(&app, "settings.update")
+        crate::common::audit_summaries(&app, "settings.update")
             .last()
             .is_some_and(|summary| summary.contains("default capacity 25 → 30 open conversations")),
         "{:?}",
-        audited(&app, "settings.update")
+        crate::common::audit_summaries(&app, "settings.update")
     );
 }
 

@@ -7,9 +7,7 @@ use crate::common::on_both_databases;
 use crate::common::{Client, Page, TestApp, channel_id, company_id, give_role, id_of};
 use diesel::prelude::*;
 use switchboard::core::permissions::Permission;
-use switchboard::db::schema::{
-    audit_events, channels, contacts, conversations, team_members, teams,
-};
+use switchboard::db::schema::{channels, contacts, conversations, team_members, teams};
 
 fn team_id(app: &TestApp, name: &str) -> i64 {
     teams::table
@@ -26,15 +24,6 @@ fn conversations_on(app: &TestApp, channel: &str) -> Vec<(i64, String)> {
         .filter(conversations::channel_id.eq(channel_id(app, channel)))
         .order(conversations::id)
         .select((conversations::id, contacts::name))
-        .load(&mut app.conn())
-        .unwrap()
-}
-
-fn audit_summaries(app: &TestApp, action: &str) -> Vec<String> {
-    audit_events::table
-        .filter(audit_events::action.eq(action))
-        .order(audit_events::id)
-        .select(audit_events::summary)
         .load(&mut app.conn())
         .unwrap()
 }
@@ -497,7 +486,7 @@ async fn a_team_limit_is_kept_on_roles(app: TestApp) {
         .get("/roles")
         .await
         .assert_contains("only within their teams");
-    let said = audit_summaries(&app, "role.create");
+    let said = crate::common::audit_summaries(&app, "role.create");
     assert!(
         said.last().unwrap().contains("only within their teams"),
         "{said:?}"
@@ -613,7 +602,7 @@ async fn teams_are_managed_and_recorded(app: TestApp) {
         .first(&mut app.conn())
         .unwrap();
     assert_eq!(team_of_instagram, Some(brand));
-    let said = audit_summaries(&app, "team.update");
+    let said = crate::common::audit_summaries(&app, "team.update");
     let last = said.last().unwrap();
     assert!(last.contains("leads: none → carl"), "{last}");
     assert!(
@@ -621,7 +610,7 @@ async fn teams_are_managed_and_recorded(app: TestApp) {
         "{last}"
     );
     assert_eq!(
-        audit_summaries(&app, "team.create").len(),
+        crate::common::audit_summaries(&app, "team.create").len(),
         3,
         "two demo teams and Brand B"
     );
@@ -659,7 +648,7 @@ async fn teams_are_managed_and_recorded(app: TestApp) {
         .get_result(&mut app.conn())
         .unwrap();
     assert_eq!(left, 0);
-    assert_eq!(audit_summaries(&app, "team.delete").len(), 1);
+    assert_eq!(crate::common::audit_summaries(&app, "team.delete").len(), 1);
 }
 
 on_both_databases!(

@@ -9,16 +9,7 @@ use crate::common::{Client, Page, TestApp, id_of, role_id};
 use chrono::TimeDelta;
 use diesel::prelude::*;
 use switchboard::core::totp::TotpSecret;
-use switchboard::db::schema::{audit_events, login_events, two_factor_recovery_codes, users};
-
-fn recorded(app: &TestApp, action: &str) -> Vec<String> {
-    audit_events::table
-        .filter(audit_events::action.eq(action))
-        .order(audit_events::id)
-        .select(audit_events::summary)
-        .load(&mut app.conn())
-        .unwrap()
-}
+use switchboard::db::schema::{login_events, two_factor_recovery_codes, users};
 
 /// The key the enrolment page shows, as text.
 fn shown_secret(page: &Page) -> String {
@@ -114,13 +105,16 @@ async fn a_user_enrols_and_signs_in_with_a_code(app: TestApp) {
         .await
         .assert_status(422)
         .assert_contains("did not match");
-    assert!(recorded(&app, "user.two_factor.enable").is_empty());
+    assert!(crate::common::audit_summaries(&app, "user.two_factor.enable").is_empty());
     let done = sofia
         .post("/account/two-factor", &[("code", &code_now(&app, &secret))])
         .await;
     done.assert_status(200)
         .assert_contains("shown only this once");
-    assert_eq!(recorded(&app, "user.two_factor.enable").len(), 1);
+    assert_eq!(
+        crate::common::audit_summaries(&app, "user.two_factor.enable").len(),
+        1
+    );
     // on: the key is not shown again
     let on = sofia.get("/account/two-factor").await;
     on.assert_contains("10 of your recovery codes")
@@ -176,7 +170,7 @@ async fn a_user_enrols_and_signs_in_with_a_code(app: TestApp) {
     again.get("/users").await.assert_status(200);
     let mut third = password_step(&app, "sofia").await;
     submit_code(&mut third, &codes[3]).await.assert_status(401);
-    let used = recorded(&app, "user.two_factor.recovery_used");
+    let used = crate::common::audit_summaries(&app, "user.two_factor.recovery_used");
     assert_eq!(used.len(), 1);
     assert!(used[0].contains("9 left"), "{used:?}");
     // the login history names each step
@@ -251,7 +245,7 @@ async fn wrong_codes_lock_the_account(app: TestApp) {
         .unwrap();
     assert!(locked.is_some(), "locked after 10 wrong codes");
     assert!(
-        recorded(&app, "user.locked")
+        crate::common::audit_summaries(&app, "user.locked")
             .iter()
             .any(|r| r.contains("two-factor codes"))
     );
@@ -288,7 +282,7 @@ async fn roles_require_it_and_supervisors_reset_it(app: TestApp) {
         .post("/settings/two-factor", &[("role_ids", &agent.to_string())])
         .await
         .assert_status(303);
-    let record = recorded(&app, "settings.two_factor");
+    let record = crate::common::audit_summaries(&app, "settings.two_factor");
     assert!(
         record[0].contains("required of: Agent (was: none)"),
         "{record:?}"
@@ -336,7 +330,7 @@ async fn roles_require_it_and_supervisors_reset_it(app: TestApp) {
         .post(&format!("/users/{alice_id}/two-factor/reset"), &[])
         .await
         .assert_status(303);
-    assert!(recorded(&app, "user.two_factor.reset")[0].contains("alice"));
+    assert!(crate::common::audit_summaries(&app, "user.two_factor.reset")[0].contains("alice"));
     alice.get("/conversations").await.assert_status(303);
     let (secret_after, codes_after): (Option<String>, i64) = (
         users::table
@@ -379,7 +373,10 @@ async fn roles_require_it_and_supervisors_reset_it(app: TestApp) {
         )
         .await
         .assert_status(303);
-    assert_eq!(recorded(&app, "user.two_factor.disable").len(), 1);
+    assert_eq!(
+        crate::common::audit_summaries(&app, "user.two_factor.disable").len(),
+        1
+    );
     let signed = app.signed_in("DEMO", "sofia").await;
     drop(signed);
 }
@@ -410,7 +407,7 @@ async fn without_a_key_enrolment_is_refused(app: TestApp) {
         .post("/settings/two-factor", &[("role_ids", &agent.to_string())])
         .await
         .assert_status(409);
-    assert!(recorded(&app, "settings.two_factor").is_empty());
+    assert!(crate::common::audit_summaries(&app, "settings.two_factor").is_empty());
 }
 
 async fn without_a_key(backend: crate::common::Backend) {
