@@ -299,6 +299,20 @@ fn settle(
     })
 }
 
+/// The most wrong two-factor codes an account takes before it locks, whatever its company's
+/// password lockout says.
+pub const MAX_CODE_GUESSES: i32 = 10;
+
+/// The lockout threshold for codes: the company's, at most [`MAX_CODE_GUESSES`], and never
+/// off (a company may turn the password lockout off; six digits cannot go without one).
+fn code_lockout_threshold(company_threshold: i32) -> i32 {
+    if company_threshold <= 0 {
+        MAX_CODE_GUESSES
+    } else {
+        company_threshold.min(MAX_CODE_GUESSES)
+    }
+}
+
 /// The code step of a sign-in with two-factor, as typed at `/login/two-factor`.
 pub struct CodeAttempt {
     /// The challenge's token, from the browser's cookie.
@@ -392,8 +406,11 @@ fn check_code(
             return Ok(Err(Failure::Throttled { retry_after_secs }));
         }
     };
+    // a code is six digits: however the company sets its lockout (or turns it off), codes
+    // get at most MAX_CODE_GUESSES tries before the account locks
+    let threshold = code_lockout_threshold(company.lockout_threshold);
     let slot = if user.is_active() {
-        users::reserve_password_check(conn, user.id, company.lockout_threshold)?
+        users::reserve_password_check(conn, user.id, threshold)?
     } else {
         None
     };
@@ -408,7 +425,6 @@ fn check_code(
         (Some(_), Some(_)) => Ok(()),
     };
     if let Some(slot) = slot {
-        let threshold = company.lockout_threshold;
         if users::settle_password_check(conn, user.id, slot, outcome.is_ok(), threshold)? {
             audit::Entry::new(company.id, &system_actor(&credentials), "user.locked")
                 .on("user", user.id, &user.username)

@@ -264,6 +264,40 @@ async fn wrong_codes_lock_the_account(app: TestApp) {
 
 on_both_databases!(wrong_codes_lock_the_account);
 
+/// A company that turns its password lockout off (threshold 0) still locks an account after
+/// ten wrong codes: six digits cannot go unguarded.
+async fn codes_lock_even_without_a_password_lockout(app: TestApp) {
+    use switchboard::db::schema::companies;
+    diesel::update(companies::table.filter(companies::code.eq("DEMO")))
+        .set(companies::lockout_threshold.eq(0))
+        .execute(&mut app.conn())
+        .unwrap();
+    app.wait_for_change_elsewhere();
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let (secret, _) = enrol(&app, &mut sofia).await;
+    app.clock().advance(TimeDelta::seconds(30));
+    let wrong = if code_now(&app, &secret) == "123456" {
+        "654321"
+    } else {
+        "123456"
+    };
+    let mut browser = password_step(&app, "sofia").await;
+    for _ in 0..10 {
+        submit_code(&mut browser, wrong).await.assert_status(401);
+    }
+    submit_code(&mut browser, &code_now(&app, &secret))
+        .await
+        .assert_status(401);
+    let locked: Option<chrono::NaiveDateTime> = users::table
+        .filter(users::id.eq(id_of(&app, "DEMO", "sofia")))
+        .select(users::locked_until)
+        .first(&mut app.conn())
+        .unwrap();
+    assert!(locked.is_some(), "locked after 10 wrong codes");
+}
+
+on_both_databases!(codes_lock_even_without_a_password_lockout);
+
 /// A company requires two-factor of a role: its holders must enrol before any other page and
 /// cannot turn it off; a supervisor resets a lost phone (their sessions end); agents may not
 /// reset anyone; turning it off for oneself needs a code.
