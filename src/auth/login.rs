@@ -424,16 +424,16 @@ fn check_code(
         (Some(_), None) => Err(Failure::BadCode),
         (Some(_), Some(_)) => Ok(()),
     };
-    if let Some(slot) = slot {
-        if users::settle_password_check(conn, user.id, slot, outcome.is_ok(), threshold)? {
-            audit::Entry::new(company.id, &system_actor(&credentials), "user.locked")
-                .on("user", user.id, &user.username)
-                .saying(format!(
-                    "{} locked after {threshold} failed sign-ins (two-factor codes)",
-                    user.username
-                ))
-                .write(conn)?;
-        }
+    if let Some(slot) = slot
+        && users::settle_password_check(conn, user.id, slot, outcome.is_ok(), threshold)?
+    {
+        audit::Entry::new(company.id, &system_actor(&credentials), "user.locked")
+            .on("user", user.id, &user.username)
+            .saying(format!(
+                "{} locked after {threshold} failed sign-ins (two-factor codes)",
+                user.username
+            ))
+            .write(conn)?;
     }
     login_events::settle(
         conn,
