@@ -26,9 +26,10 @@ struct TwoFactorPage {
 
 async fn two_factor_page(cx: &Cx, errors: FieldErrors) -> Answer {
     let key = cx.state.config.secret_key.clone();
-    // the page may make the pending secret: a write, though it changes no one's access
+    // the page may make the pending secret: a write, though nothing a session reads (so the
+    // session cache stays as it is)
     let status = cx
-        .write(move |conn, me| two_factor::status(conn, me, key.as_ref()))
+        .write_outside_sessions(move |conn, me| two_factor::status(conn, me, key.as_ref()))
         .await?;
     let layout = cx.layout("Two-factor sign-in", "/account").await?;
     let page = TwoFactorPage {
