@@ -10,7 +10,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::core::ids::{CompanyId, RoleId, UserId};
+use crate::core::ids::{RoleId, UserId};
 use crate::core::sealing::SealingKey;
 use crate::core::totp::{self, TotpSecret};
 use crate::db::DbConnection;
@@ -370,19 +370,6 @@ pub fn is_on(conn: &mut DbConnection, user_id: UserId) -> Result<bool, AppError>
         .find(user_id)
         .select(users::two_factor_enabled_at.is_not_null())
         .first(conn)?)
-}
-
-/// The roles of a company that require two-factor sign-in.
-pub fn required_roles(
-    conn: &mut DbConnection,
-    company_id: CompanyId,
-) -> Result<Vec<RoleId>, AppError> {
-    Ok(roles::table
-        .filter(roles::company_id.eq(company_id))
-        .filter(roles::require_two_factor.eq(true))
-        .order(roles::id)
-        .select(roles::id)
-        .load(conn)?)
 }
 
 /// Sets which roles of the company require two-factor sign-in (`role_ids`: the ticked ones;

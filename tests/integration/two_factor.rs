@@ -264,6 +264,35 @@ async fn wrong_codes_lock_the_account(app: TestApp) {
 
 on_both_databases!(wrong_codes_lock_the_account);
 
+/// A sealed secret is bound to its user: someone who can write the database (not read the
+/// key) and copies sofia's sealed secret onto bob's row cannot then sign in as bob with
+/// sofia's codes — the copy does not open there.
+async fn a_sealed_secret_copied_to_another_user_does_not_open(app: TestApp) {
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let (secret, _) = enrol(&app, &mut sofia).await;
+    let (sealed, since): (Option<String>, Option<chrono::NaiveDateTime>) = users::table
+        .find(id_of(&app, "DEMO", "sofia"))
+        .select((users::two_factor_secret, users::two_factor_enabled_at))
+        .first(&mut app.conn())
+        .unwrap();
+    diesel::update(users::table.find(id_of(&app, "DEMO", "bob")))
+        .set((
+            users::two_factor_secret.eq(sealed),
+            users::two_factor_enabled_at.eq(since),
+        ))
+        .execute(&mut app.conn())
+        .unwrap();
+    app.wait_for_change_elsewhere();
+    app.clock().advance(TimeDelta::seconds(30));
+    let mut browser = password_step(&app, "bob").await;
+    submit_code(&mut browser, &code_now(&app, &secret))
+        .await
+        .assert_status(401);
+    browser.get("/conversations").await.assert_status(303);
+}
+
+on_both_databases!(a_sealed_secret_copied_to_another_user_does_not_open);
+
 /// A company that turns its password lockout off (threshold 0) still locks an account after
 /// ten wrong codes: six digits cannot go unguarded.
 async fn codes_lock_even_without_a_password_lockout(app: TestApp) {
