@@ -450,7 +450,11 @@ fn check_code(
     if let Err(failure) = outcome {
         return Ok(Err(failure));
     }
-    diesel::delete(two_factor_challenges::table.find(challenge_id)).execute(conn)?;
+    // a challenge signs in once: of two right codes racing (a code and a recovery code), the
+    // second finds it gone (PostgreSQL makes it wait for the first's commit; SQLite serialises)
+    if diesel::delete(two_factor_challenges::table.find(challenge_id)).execute(conn)? == 0 {
+        return Ok(Err(Failure::NoChallenge));
+    }
     users::record_successful_login(conn, user.id)?;
     crate::domain::routing::set_availability(
         conn,

@@ -101,13 +101,24 @@ pub fn status(
     let secret = match opened {
         Some(secret) => secret,
         None => {
+            // only over what was read: two tabs opening the page at once keep one key (the
+            // one that lost reads the winner's), so neither shows a QR code that cannot work
             let secret = TotpSecret::random();
-            diesel::update(users::table.find(user_id))
-                .set(
-                    users::two_factor_pending
-                        .eq(Some(key.seal(secret.as_bytes(), &owner(user_id)))),
-                )
-                .execute(conn)?;
+            let sealed = Some(key.seal(secret.as_bytes(), &owner(user_id)));
+            let mine = users::table
+                .filter(users::id.eq(user_id))
+                .filter(users::two_factor_secret.is_null());
+            let replaced = match &pending {
+                Some(old) => diesel::update(mine.filter(users::two_factor_pending.eq(old)))
+                    .set(users::two_factor_pending.eq(sealed))
+                    .execute(conn)?,
+                None => diesel::update(mine.filter(users::two_factor_pending.is_null()))
+                    .set(users::two_factor_pending.eq(sealed))
+                    .execute(conn)?,
+            };
+            if replaced == 0 {
+                return status(conn, me, Some(key));
+            }
             secret
         }
     };

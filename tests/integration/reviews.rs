@@ -654,6 +654,13 @@ async fn a_customers_data_is_erased_on_request(app: TestApp) {
         .first(&mut app.conn())
         .unwrap();
     let mut sofia = app.signed_in("DEMO", "sofia").await;
+    // before: the supervisor's export of every conversation holds the number (so its absence
+    // afterwards means something)
+    sofia
+        .get("/exports/conversations.csv")
+        .await
+        .assert_status(200)
+        .assert_contains(&phone);
     let form = sofia.get(&format!("/contacts/{contact}/erase")).await;
     form.assert_status(200);
     let masked = switchboard::core::masking::mask_phone(&phone);

@@ -69,6 +69,15 @@ async fn submit_code(client: &mut Client, code: &str) -> Page {
         .await
 }
 
+fn is_locked(app: &TestApp, username: &str) -> bool {
+    users::table
+        .filter(users::id.eq(id_of(app, "DEMO", username)))
+        .select(users::locked_until)
+        .first::<Option<chrono::NaiveDateTime>>(&mut app.conn())
+        .unwrap()
+        .is_some()
+}
+
 fn failed_logins(app: &TestApp, username: &str) -> i32 {
     users::table
         .filter(users::id.eq(id_of(app, "DEMO", username)))
@@ -238,12 +247,7 @@ async fn wrong_codes_lock_the_account(app: TestApp) {
             .await
             .assert_status(401);
     }
-    let locked: Option<chrono::NaiveDateTime> = users::table
-        .filter(users::id.eq(id_of(&app, "DEMO", "sofia")))
-        .select(users::locked_until)
-        .first(&mut app.conn())
-        .unwrap();
-    assert!(locked.is_some(), "locked after 10 wrong codes");
+    assert!(is_locked(&app, "sofia"), "locked after 10 wrong codes");
     assert!(
         crate::common::audit_summaries(&app, "user.locked")
             .iter()
@@ -317,12 +321,7 @@ async fn codes_lock_even_without_a_password_lockout(app: TestApp) {
     submit_code(&mut browser, &code_now(&app, &secret))
         .await
         .assert_status(401);
-    let locked: Option<chrono::NaiveDateTime> = users::table
-        .filter(users::id.eq(id_of(&app, "DEMO", "sofia")))
-        .select(users::locked_until)
-        .first(&mut app.conn())
-        .unwrap();
-    assert!(locked.is_some(), "locked after 10 wrong codes");
+    assert!(is_locked(&app, "sofia"), "locked after 10 wrong codes");
 }
 
 on_both_databases!(codes_lock_even_without_a_password_lockout);
@@ -479,3 +478,49 @@ async fn without_a_key(backend: crate::common::Backend) {
 }
 
 on_both_databases!(backend: without_a_key);
+
+/// A challenge signs in once: a code and a recovery code sent at the same moment on one
+/// challenge (two requests racing) open one session, not two.
+async fn one_challenge_opens_one_session(app: TestApp) {
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let (secret, codes) = enrol(&app, &mut sofia).await;
+    app.clock().advance(TimeDelta::seconds(30));
+    for (round, recovery) in codes.iter().take(3).enumerate() {
+        let mut first = password_step(&app, "sofia").await;
+        let mut second = app.client();
+        second.cookies = first.cookies.clone();
+        let code = code_now(&app, &secret);
+        let (a, b) = tokio::join!(
+            submit_code(&mut first, &code),
+            submit_code(&mut second, recovery)
+        );
+        let signed_in = [&a, &b]
+            .iter()
+            .filter(|page| page.status.as_u16() == 303 && page.header("location") == Some("/"))
+            .count();
+        assert_eq!(signed_in, 1, "round {round}: {} and {}", a.status, b.status);
+        app.clock().advance(TimeDelta::seconds(30));
+    }
+}
+
+on_both_databases!(one_challenge_opens_one_session);
+
+/// Two tabs opening the enrolment page at once show the same key, so the QR code either
+/// one shows works.
+async fn two_tabs_enrolling_show_one_key(app: TestApp) {
+    let mut first = app.signed_in("DEMO", "sofia").await;
+    let mut second = app.client();
+    second.cookies = first.cookies.clone();
+    let (a, b) = tokio::join!(
+        first.get("/account/two-factor"),
+        second.get("/account/two-factor")
+    );
+    assert_eq!(shown_secret(&a), shown_secret(&b));
+    let secret = TotpSecret::from_base32(&shown_secret(&a)).unwrap();
+    first
+        .post("/account/two-factor", &[("code", &code_now(&app, &secret))])
+        .await
+        .assert_status(200);
+}
+
+on_both_databases!(two_tabs_enrolling_show_one_key);
