@@ -190,8 +190,21 @@ pub fn subject_export(
     Ok(document)
 }
 
+fn conversations_of(
+    conn: &mut DbConnection,
+    me: &Caller,
+    contact_id: ContactId,
+) -> Result<Vec<ConversationId>, AppError> {
+    Ok(conversations::table
+        .filter(conversations::company_id.eq(me.company_id))
+        .filter(conversations::contact_id.eq(contact_id))
+        .select(conversations::id)
+        .load(conn)?)
+}
+
 /// What the erasure form must be given to go ahead: the contact's phone as a masked viewer
-/// sees it (`+90 *** *** **67`), or, for a contact without one, `contact <id>`.
+/// sees it (`+90 *** *** **67`), or, for a contact without one, `contact <id>`. 409 when one
+/// of their conversations is outside what `me` may see.
 pub fn erase_confirmation(
     conn: &mut DbConnection,
     me: &Caller,
@@ -202,6 +215,10 @@ pub fn erase_confirmation(
         .filter(contacts::id.eq(contact_id))
         .select(contacts::phone)
         .first(conn)?;
+    // the form names the customer (their masked number): not to someone who may not see
+    // all of their conversations, who could not erase them anyway
+    let ids = conversations_of(conn, me, contact_id)?;
+    refuse_if_any_hidden(conn, me, &ids, "you may not erase their data")?;
     Ok(match phone {
         Some(phone) => crate::core::masking::mask_phone(&phone),
         None => format!("contact {contact_id}"),
@@ -228,13 +245,8 @@ pub fn erase(
             format!("Type {expected} to confirm: erasure cannot be undone."),
         ));
     }
-    let ids: Vec<ConversationId> = conversations::table
-        .filter(conversations::company_id.eq(me.company_id))
-        .filter(conversations::contact_id.eq(contact_id))
-        .select(conversations::id)
-        .load(conn)?;
-    // erasing what one may not see would change conversations one may not read
-    refuse_if_any_hidden(conn, me, &ids, "you may not erase their data")?;
+    // (erase_confirmation refused if any of them is hidden from `me`)
+    let ids = conversations_of(conn, me, contact_id)?;
     let held: Option<String> = conversation_labels::table
         .inner_join(labels::table.on(labels::id.nullable().eq(conversation_labels::label_id)))
         .filter(conversation_labels::conversation_id.eq_any(&ids))

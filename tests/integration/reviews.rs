@@ -698,7 +698,11 @@ async fn a_customers_data_is_erased_on_request(app: TestApp) {
         )
         .await
         .assert_status(303);
-    dana.get(&path).await.assert_status(200);
+    dana.get(&path)
+        .await
+        .assert_status(409)
+        .assert_contains("outside what you may see")
+        .assert_lacks(&masked);
     dana.post(&path, &[("confirm", &masked)])
         .await
         .assert_status(409)
