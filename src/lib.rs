@@ -199,30 +199,7 @@ pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
         let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(1));
         loop {
             tick.tick().await;
-            // scheduled broadcasts whose time has come start first
-            let started = db::run(&pool, |conn| {
-                db::write_transaction(conn, |conn| {
-                    domain::broadcasts::start_due(conn, domain::now())
-                })
-            })
-            .await;
-            if let Err(err) = started {
-                tracing::warn!(error = %err.chain(), "cannot start scheduled broadcasts yet");
-            }
-            let Ok(sending) = db::run(&pool, domain::broadcasts::sending).await else {
-                continue;
-            };
-            for id in sending {
-                let sent = db::run(&pool, move |conn| {
-                    db::write_transaction(conn, |conn| {
-                        domain::broadcasts::continue_sending(conn, id)
-                    })
-                })
-                .await;
-                if let Err(err) = sent {
-                    tracing::warn!(error = %err.chain(), broadcast = %id, "cannot send a batch yet");
-                }
-            }
+            domain::broadcasts::send_due(&pool).await;
         }
     });
     // notifications go out by e-mail too, when SMTP is configured: every few seconds, after

@@ -25,8 +25,12 @@
     } catch (ignored) {}
     return "The action failed (" + xhr.status + "). Reload the page and try again.";
   }
-  document.addEventListener("htmx:beforeRequest", function () {
-    show("");
+  // a new action clears the last one's error; the live page's own poll (#live) does not, or
+  // the error would vanish within two seconds of being shown
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (!(event.target && event.target.id === "live")) {
+      show("");
+    }
   });
   document.addEventListener("htmx:responseError", function (event) {
     show(messageOf(event.detail.xhr));

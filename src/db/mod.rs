@@ -462,21 +462,28 @@ fn transaction<T, F>(conn: &mut DbConnection, change: F, counted: bool) -> Resul
 where
     F: FnOnce(&mut DbConnection) -> Result<T, AppError>,
 {
-    match conn {
+    let changes_before = match conn {
         DbConnection::Sqlite(c) => {
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+            sqlite_total_changes(c)
         }
-        DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
-    }
+        DbConnection::Postgres(c) => {
+            AnsiTransactionManager::begin_transaction(c)?;
+            None
+        }
+    };
     match change(conn) {
         Ok(value) => {
+            let wrote = wrote_anything(conn, changes_before);
             let committed =
                 <DbConnection as Connection>::TransactionManager::commit_transaction(conn);
             // counted even when the commit reports an error: it may have happened
-            if counted {
-                count_commit();
+            if wrote {
+                if counted {
+                    count_commit();
+                }
+                count_write();
             }
-            count_write();
             committed?;
             Ok(value)
         }
@@ -486,6 +493,36 @@ where
                 Err(rollback) => Err(rollback.into()),
             }
         }
+    }
+}
+
+/// Rows this SQLite connection has inserted, updated or deleted since it opened (triggers'
+/// included); `None` when it cannot say.
+fn sqlite_total_changes(conn: &mut SqliteConnection) -> Option<i64> {
+    use diesel::RunQueryDsl;
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "total_changes()",
+    ))
+    .get_result(conn)
+    .ok()
+}
+
+/// Whether the open transaction changed anything. A transaction that only looked (a job
+/// finding nothing due) must not move the commit and write counters: each move retires every
+/// cached session and makes every open live page render itself again. When in doubt, yes.
+fn wrote_anything(conn: &mut DbConnection, sqlite_changes_before: Option<i64>) -> bool {
+    use diesel::RunQueryDsl;
+    match conn {
+        DbConnection::Sqlite(c) => match (sqlite_changes_before, sqlite_total_changes(c)) {
+            (Some(before), Some(after)) => after != before,
+            _ => true,
+        },
+        // PostgreSQL gives a transaction an id only when it writes (or locks rows)
+        DbConnection::Postgres(c) => diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "txid_current_if_assigned() IS NOT NULL",
+        ))
+        .get_result(c)
+        .unwrap_or(true),
     }
 }
 

@@ -609,6 +609,31 @@ fn send_batch(
 }
 
 /// The broadcasts that are sending (the worker's first look: one small query).
+/// The broadcasts job's second (`serve` runs it every second): scheduled broadcasts whose
+/// time has come start, then each broadcast being sent goes out by one batch, one transaction
+/// per batch. Failures are logged and retried on the next tick.
+pub async fn send_due(pool: &crate::db::Pool) {
+    let started = crate::db::run(pool, |conn| {
+        crate::db::write_transaction(conn, |conn| start_due(conn, now()))
+    })
+    .await;
+    if let Err(err) = started {
+        tracing::warn!(error = %err.chain(), "cannot start scheduled broadcasts yet");
+    }
+    let Ok(sending) = crate::db::run(pool, sending).await else {
+        return;
+    };
+    for id in sending {
+        let sent = crate::db::run(pool, move |conn| {
+            crate::db::write_transaction(conn, |conn| continue_sending(conn, id))
+        })
+        .await;
+        if let Err(err) = sent {
+            tracing::warn!(error = %err.chain(), broadcast = %id, "cannot send a batch yet");
+        }
+    }
+}
+
 pub fn sending(conn: &mut DbConnection) -> Result<Vec<BroadcastId>, AppError> {
     Ok(broadcasts::table
         .filter(broadcasts::status.eq(BroadcastStatus::Sending))

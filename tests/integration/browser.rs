@@ -659,6 +659,9 @@ async fn a_refused_action_says_why(backend: Backend) {
         .await
         .unwrap();
     assert!(b.still_marked().await);
+    // the page's own poll (every 2 s) does not wipe the message
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(b.text("#action-error").await.contains("Not found"));
     // the typed text is still there to copy, and the button works again
     let body = b.wait_for("#reply-form textarea[name=body]").await;
     assert_eq!(

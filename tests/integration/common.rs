@@ -51,7 +51,37 @@ impl Page {
             "unexpected status; body:\n{}",
             &self.body[..self.body.len().min(3000)]
         );
+        if status == 422 {
+            // a form sent back with errors says, for a screen reader, which field each is about
+            self.invalid_controls_point_to_their_messages();
+        }
         self
+    }
+
+    /// Every control marked invalid names its messages, and every id a control points to
+    /// is on the page exactly once (a screen reader reads the message with the field).
+    /// Returns how many controls are marked invalid.
+    #[track_caller]
+    pub fn invalid_controls_point_to_their_messages(&self) -> usize {
+        let control = regex::Regex::new(r"<(?:input|select|textarea)\b[^>]*>").unwrap();
+        let described = regex::Regex::new(r#"aria-describedby="([^"]*)""#).unwrap();
+        let mut invalid = 0;
+        for tag in control.find_iter(&self.body).map(|m| m.as_str()) {
+            let ids = described.captures(tag).map(|c| c[1].to_string());
+            if tag.contains(r#"aria-invalid="true""#) {
+                invalid += 1;
+                let ids = ids.as_deref().unwrap_or_default();
+                assert!(
+                    ids.split(' ').any(|id| id.ends_with("-error")),
+                    "{tag} is invalid but names no message"
+                );
+            }
+            for id in ids.iter().flat_map(|ids| ids.split(' ')) {
+                let found = self.body.matches(&format!(r#"id="{id}""#)).count();
+                assert_eq!(found, 1, "{tag} points to {id:?}, found {found} times");
+            }
+        }
+        invalid
     }
 
     #[track_caller]

@@ -219,7 +219,38 @@ async fn polling_keeps_no_idle_session_alive(app: TestApp) {
     assert_eq!(reasons, [Some("idle timeout".to_string())]);
 }
 
+/// The background jobs that look every second and find nothing to do change nothing: an open
+/// page hears nothing new and the cached sessions stay (each commit retires them all). The
+/// broadcast job once opened a write transaction every second, so every open page rendered
+/// itself again every poll and every session was read from the database every second.
+async fn a_job_that_finds_nothing_to_do_is_not_a_change(app: TestApp) {
+    let mut bob = app.signed_in("DEMO", "bob").await;
+    let url = poll_url(&bob.get("/conversations").await);
+    poll(&mut bob, &url).await.assert_status(204);
+    let pool = &app.state.pool;
+    let (commits, writes) = (pool.commits(), pool.writes());
+    for _ in 0..3 {
+        switchboard::domain::broadcasts::send_due(pool).await;
+    }
+    assert_eq!((pool.commits(), pool.writes()), (commits, writes));
+    poll(&mut bob, &url).await.assert_status(204);
+    // a transaction that does write is counted
+    switchboard::db::run(pool, |conn| {
+        switchboard::db::write_transaction(conn, |conn| {
+            diesel::update(users::table.filter(users::username.eq("bob")))
+                .set(users::display_name.eq("Bob Again"))
+                .execute(conn)?;
+            Ok(())
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!((pool.commits(), pool.writes()), (commits + 1, writes + 1));
+    poll(&mut bob, &url).await.assert_status(200);
+}
+
 on_both_databases!(
+    a_job_that_finds_nothing_to_do_is_not_a_change,
     open_lists_update_with_what_each_viewer_may_see,
     an_open_conversation_updates_until_it_is_no_longer_theirs,
     polling_keeps_no_idle_session_alive,

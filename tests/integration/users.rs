@@ -159,7 +159,7 @@ async fn bad_input_to_add_user_is_422_and_saves_nothing(app: TestApp) {
     );
     // every field is judged in one round: a bad username does not hide a weak password
     let agent_role = role_id(&app, "DEMO", "Agent").to_string();
-    sofia
+    let page = sofia
         .post(
             "/users",
             &[
@@ -169,11 +169,16 @@ async fn bad_input_to_add_user_is_422_and_saves_nothing(app: TestApp) {
                 ("password", "short"),
             ],
         )
-        .await
-        .assert_status(422)
+        .await;
+    page.assert_status(422)
         .assert_contains("A username is 3 to 32")
         .assert_contains("Use at least 12 characters")
-        .assert_contains("aria-invalid=\"true\"");
+        .assert_contains(
+            r#"<div id="username-error"><p class="field-error">A username is 3 to 32"#,
+        );
+    // each of the three fields is marked and names its message
+    assert_eq!(page.invalid_controls_point_to_their_messages(), 3);
+    page.assert_contains(r#"name="email" type="email" value="not-an-address" maxlength="254" aria-invalid="true" aria-describedby="email-error""#);
     let agent = role_id(&app, "DEMO", "Agent").to_string();
     let acme_role = role_id(&app, "ACME", "Agent").to_string();
     let acme_channel = channel_id(&app, "Acme WhatsApp").to_string();
