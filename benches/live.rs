@@ -1,9 +1,11 @@
 //! What open pages cost the inbox: runs the real binary (release) on the demo workspace,
 //! measures `/conversations` as alice (latency p50/p99 and answers per second, 4 clients at
 //! once), then opens 500 pages that poll for live updates every 2 s (25 sessions of bob, 20
-//! tabs each, as a browser's tabs share a session) and measures the inbox again. SQLite, or
-//! PostgreSQL when `SWITCHBOARD_BENCH_POSTGRES` names a server. Prints figures; asserts
-//! nothing. Run: `cargo bench --bench live`.
+//! tabs each, as a browser's tabs share a session) and measures the inbox again, then again
+//! while a customer writes once a second (each message makes every open page look again; each
+//! phase stops after 30 s). SQLite, or PostgreSQL when `SWITCHBOARD_BENCH_POSTGRES` names a
+//! server. Prints figures; asserts nothing. Run: `cargo bench --bench live`.
+//! `prototypes/sse.patch` adds the server-sent-events variant this was measured against.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark may panic on the unexpected
 
@@ -97,6 +99,9 @@ async fn inbox(base: &str, alice: &reqwest::Client) -> (f64, f64, f64) {
         tasks.push(tokio::spawn(async move {
             let mut took = Vec::with_capacity(INBOX_REQUESTS / INBOX_CLIENTS);
             for _ in 0..INBOX_REQUESTS / INBOX_CLIENTS {
+                if started.elapsed() > Duration::from_secs(30) {
+                    break;
+                }
                 let start = Instant::now();
                 let answer = http.get(&url).send().await.unwrap();
                 assert_eq!(answer.status().as_u16(), 200);
@@ -118,6 +123,18 @@ async fn inbox(base: &str, alice: &reqwest::Client) -> (f64, f64, f64) {
         ms(took[took.len() * 99 / 100]),
         took.len() as f64 / elapsed,
     )
+}
+
+/// WhatsApp Sales (bob takes its new chats) and its hook token.
+fn hook(database: &TestDatabase) -> (i64, String) {
+    use diesel::prelude::*;
+    use switchboard::db::schema::channels;
+    let mut conn = switchboard::db::connect_single(&database.url).unwrap();
+    channels::table
+        .filter(channels::name.eq("WhatsApp Sales"))
+        .select((channels::id, channels::webhook_token))
+        .first(&mut conn)
+        .unwrap()
 }
 
 fn main() {
@@ -203,15 +220,46 @@ fn main() {
             "{:<44} p50 {p50_open:>6.2} ms   p99 {p99_open:>6.2} ms   {rate_open:>7.0} answers/s",
             format!("inbox, {PAGES} open pages polling every 2 s")
         );
+        // the same, with a customer writing once a second: every open page looks again
+        let writer = {
+            let (stop, base) = (stop.clone(), base.clone());
+            let (channel, token) = hook(&database);
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let answer = http
+                        .post(format!("{base}/hooks/channels/{channel}/messages"))
+                        .header("Authorization", format!("Bearer {token}"))
+                        .header("Content-Type", "application/json")
+                        .body(format!(r#"{{"external_id": "bench-{n}", "contact": {{"name": "Bench Writer", "phone": "+90 532 246 8135"}}, "text": "message {n}"}}"#))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(answer.status().is_success());
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                n
+            })
+        };
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (p50_busy, p99_busy, rate_busy) = inbox(&base, &alice).await;
+        println!(
+            "{:<44} p50 {p50_busy:>6.2} ms   p99 {p99_busy:>6.2} ms   {rate_busy:>7.0} answers/s",
+            format!("the same, a new message every second")
+        );
         stop.store(true, Ordering::Relaxed);
+        let written = writer.await.unwrap();
         for poller in pollers {
             let _ = poller.await;
         }
         println!(
-            "polls answered: {} with 204 (nothing new), {} with a new version; p99 {:+.0} %",
+            "{written} messages; polls answered: {} with 204 (nothing new), {} with a new version; p99 {:+.0} % idle, {:+.0} % with messages",
             quiet.load(Ordering::Relaxed),
             fresh.load(Ordering::Relaxed),
-            (p99_open / p99 - 1.0) * 100.0
+            (p99_open / p99 - 1.0) * 100.0,
+            (p99_busy / p99 - 1.0) * 100.0
         );
     });
 }
