@@ -294,6 +294,35 @@ struct Proposal {
     after: SecuritySettings,
 }
 
+/// The numbers of the settings form and the range each accepts: the form checks them and the
+/// page states them beside each field, from this one table.
+const NUMBER_RANGES: [(&str, i32, i32); 12] = [
+    ("password_min_length", 8, 128),
+    ("password_min_score", 0, 4),
+    ("password_max_age_days", 0, 3650),
+    ("idle_timeout_minutes", 1, 1440),
+    ("session_lifetime_hours", 1, 720),
+    ("lockout_threshold", 3, 100),
+    ("reveal_daily_cap", 0, 1000),
+    ("missed_chat_minutes", 1, 10_080),
+    (
+        "default_capacity",
+        1,
+        crate::domain::assignments::MAX_CAPACITY,
+    ),
+    ("reroute_offline_minutes", 0, 10_080),
+    ("dormant_after_days", 7, 3650),
+    ("review_every_days", 7, 730),
+];
+
+/// The range the settings form accepts for `field` (a field not in the table accepts none).
+pub fn allowed_range(field: &str) -> (i32, i32) {
+    NUMBER_RANGES
+        .iter()
+        .find(|(name, _, _)| *name == field)
+        .map_or((1, 0), |(_, min, max)| (*min, *max))
+}
+
 /// Validates and saves; every rule that fails is named beside its field, and nothing is saved.
 /// Where the company asks for it, the change waits for another holder of `settings.manage`
 /// instead (turning that rule on applies at once: it only asks for more).
@@ -304,7 +333,8 @@ pub fn update(
 ) -> Result<SettingsChange, AppError> {
     let company_id = me.company_id;
     let mut errors = FieldErrors::default();
-    let mut number = |field: &'static str, value: &str, min: i32, max: i32, what: &str| {
+    let mut number = |field: &'static str, value: &str, what: &str| {
+        let (min, max) = allowed_range(field);
         validate::number_in(value, min, max, what)
             .map_err(|message| errors.add(field, message))
             .unwrap_or(min)
@@ -312,57 +342,41 @@ pub fn update(
     let min_length = number(
         "password_min_length",
         &form.password_min_length,
-        8,
-        128,
         "Minimum length",
     );
     let min_score = number(
         "password_min_score",
         &form.password_min_score,
-        0,
-        4,
         "Strength score",
     );
     let max_age = number(
         "password_max_age_days",
         &form.password_max_age_days,
-        0,
-        3650,
         "Maximum age",
     );
     let idle = number(
         "idle_timeout_minutes",
         &form.idle_timeout_minutes,
-        1,
-        1440,
         "Idle timeout",
     );
     let lifetime = number(
         "session_lifetime_hours",
         &form.session_lifetime_hours,
-        1,
-        720,
         "Session lifetime",
     );
     let lockout = number(
         "lockout_threshold",
         &form.lockout_threshold,
-        3,
-        100,
         "Failed sign-ins before lockout",
     );
     let reveal_cap = number(
         "reveal_daily_cap",
         &form.reveal_daily_cap,
-        0,
-        1000,
         "Reveals per user per day",
     );
     let missed_after = number(
         "missed_chat_minutes",
         &form.missed_chat_minutes,
-        1,
-        10_080,
         "Minutes before a chat counts as missed",
     );
     let (code, before): (String, SecuritySettings) = companies::table
@@ -370,12 +384,8 @@ pub fn update(
         .select((companies::code, SecuritySettings::as_select()))
         .first(conn)?;
     // routing's two numbers: empty keeps what is set
-    let mut kept_or_number = |field: &'static str,
-                              value: &str,
-                              current: i32,
-                              min: i32,
-                              max: i32,
-                              what: &str| {
+    let mut kept_or_number = |field: &'static str, value: &str, current: i32, what: &str| {
+        let (min, max) = allowed_range(field);
         match value.trim() {
             "" => current,
             typed => validate::number_in(typed, min, max, what)
@@ -387,32 +397,24 @@ pub fn update(
         "default_capacity",
         &form.default_capacity,
         before.default_capacity,
-        1,
-        crate::domain::assignments::MAX_CAPACITY,
         "Default capacity",
     );
     let reroute_after = kept_or_number(
         "reroute_offline_minutes",
         &form.reroute_offline_minutes,
         before.reroute_offline_minutes,
-        0,
-        10_080,
         "Minutes offline before routing again",
     );
     let dormant_after_days = kept_or_number(
         "dormant_after_days",
         &form.dormant_after_days,
         before.dormant_after_days,
-        7,
-        3650,
         "Days without a sign-in before an account counts as dormant",
     );
     let review_every_days = kept_or_number(
         "review_every_days",
         &form.review_every_days,
         before.review_every_days,
-        7,
-        730,
         "Days between access reviews",
     );
     let critical_permissions = if form.critical_permissions_shown.is_some() {

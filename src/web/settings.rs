@@ -28,6 +28,12 @@ struct SettingsPage {
 }
 
 impl SettingsPage {
+    /// What a number field accepts, as the page states it: "(1 to 1,440)".
+    fn range(&self, field: &str) -> String {
+        let (min, max) = crate::domain::settings::allowed_range(field);
+        format!("({} to {})", grouped(min), grouped(max))
+    }
+
     /// The catalog, for the critical permissions' checkboxes.
     fn catalog(&self) -> [Permission; Permission::ALL.len()] {
         Permission::ALL
@@ -105,4 +111,32 @@ pub(crate) fn rebuild_masked_copies(cx: &Cx) {
             tracing::warn!(error = %err.chain(), "masked copies not rebuilt yet");
         }
     });
+}
+
+/// 10080 as "10,080".
+fn grouped(n: i32) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grouped;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(730), "730");
+        assert_eq!(grouped(1440), "1,440");
+        assert_eq!(grouped(10_080), "10,080");
+        assert_eq!(grouped(1_000_000), "1,000,000");
+        assert_eq!(grouped(-1440), "-1,440");
+    }
 }

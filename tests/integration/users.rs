@@ -977,11 +977,16 @@ async fn company_settings_take_effect(app: TestApp) {
 
 async fn settings_are_validated_and_applied(app: TestApp) {
     let mut sofia = app.signed_in("DEMO", "sofia").await;
+    // each number's range is stated before anyone types, as the form checks it
     sofia
         .get("/settings")
         .await
         .assert_status(200)
-        .assert_contains("value=\"12\"");
+        .assert_contains("value=\"12\"")
+        .assert_contains("Minimum length (8 to 128) <input")
+        .assert_contains("Idle timeout in minutes (1 to 1,440) <input")
+        .assert_contains("counts as missed (1 to 10,080) <input")
+        .assert_contains("Days between access reviews (7 to 730) <input");
     let bad = [
         ("password_min_length", "5"),
         ("password_min_score", "7"),
