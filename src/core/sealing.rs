@@ -139,6 +139,11 @@ mod tests {
         let again = SealingKey::parse(&key.to_base64()).unwrap();
         assert_eq!(again.0, key.0);
         assert!(SealingKey::parse(&hex::encode(key.0)).is_ok());
+        // unpadded URL-safe base64 can consist of hex digits alone: only 64 of them are hex
+        let base64_of_hex_digits = "0123456789abcdef0123456789abcdef01234567890";
+        assert_eq!(base64_of_hex_digits.len(), 43);
+        assert!(SealingKey::parse(base64_of_hex_digits).is_ok());
+        assert!(SealingKey::parse(&"ab".repeat(31)).is_err());
         assert!(SealingKey::parse("short").is_err());
         assert!(SealingKey::parse("").is_err());
         assert_eq!(format!("{key:?}"), "SealingKey(…)");
