@@ -130,6 +130,23 @@ fn grouped(n: i32) -> String {
 mod tests {
     use super::grouped;
 
+    /// A field the page names but the form does not check would read "(1 to 0)".
+    #[test]
+    fn every_range_the_page_states_is_one_the_form_checks() {
+        let page = include_str!("../../templates/settings/index.html");
+        let mut named = 0;
+        for part in page.split("self.range(\"").skip(1) {
+            let field = &part[..part.find('"').unwrap()];
+            assert_ne!(
+                crate::domain::settings::allowed_range(field),
+                (1, 0),
+                "{field}"
+            );
+            named += 1;
+        }
+        assert_eq!(named, 12);
+    }
+
     #[test]
     fn thousands_are_grouped() {
         assert_eq!(grouped(0), "0");
