@@ -608,7 +608,6 @@ fn send_batch(
     Ok(written)
 }
 
-/// The broadcasts that are sending (the worker's first look: one small query).
 /// The broadcasts job's second (`serve` runs it every second): scheduled broadcasts whose
 /// time has come start, then each broadcast being sent goes out by one batch, one transaction
 /// per batch. Failures are logged and retried on the next tick.
@@ -634,6 +633,7 @@ pub async fn send_due(pool: &crate::db::Pool) {
     }
 }
 
+/// The broadcasts that are sending (the worker's first look: one small query).
 pub fn sending(conn: &mut DbConnection) -> Result<Vec<BroadcastId>, AppError> {
     Ok(broadcasts::table
         .filter(broadcasts::status.eq(BroadcastStatus::Sending))
