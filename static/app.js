@@ -73,4 +73,19 @@
       toggledCell = null;
     }
   });
+
+  // A table too wide for a phone scrolls inside itself (app.css); one that scrolls takes the
+  // keyboard focus, so it can be scrolled without a pointer (WCAG 2.1.1).
+  function focusableWhenScrolling() {
+    document.querySelectorAll("table.list, table.compact, .matrix-table").forEach(function (table) {
+      if (table.scrollWidth > table.clientWidth) {
+        table.setAttribute("tabindex", "0");
+      } else if (table.getAttribute("tabindex") === "0") {
+        table.removeAttribute("tabindex");
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", focusableWhenScrolling);
+  window.addEventListener("resize", focusableWhenScrolling);
+  document.addEventListener("htmx:afterSettle", focusableWhenScrolling);
 })();

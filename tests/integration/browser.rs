@@ -10,6 +10,9 @@ use crate::common::{Backend, ChildGuard, DemoServer, PASSWORD, free_port, wait_f
 use fantoccini::elements::Element;
 use fantoccini::{ClientBuilder, Locator};
 
+mod page_checks;
+use page_checks::every_page_passes_the_page_checkers;
+
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// How long a step may take to show its result.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -906,6 +909,7 @@ async fn supervisor_enrols_two_factor_and_signs_in_with_a_code(backend: Backend)
 
 on_both_databases!(
     browser:
+    every_page_passes_the_page_checkers,
     supervisor_enrols_two_factor_and_signs_in_with_a_code,
     a_broadcast_goes_out_once_a_second_supervisor_approves,
     a_new_chat_appears_in_the_agents_open_list,
