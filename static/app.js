@@ -86,6 +86,55 @@
     });
   }
   document.addEventListener("DOMContentLoaded", focusableWhenScrolling);
+
+  // A tab opened before its person signed in again in another tab holds the old session's form
+  // token, and anything sent from it would be refused. When the tab is shown again, ask who is
+  // signed in now (/account/live): the same person → the new token goes into every form of
+  // the page, so what was typed is kept and sent; another person → say so; signed out → the
+  // sign-in page, with the reason.
+  function meta(name) {
+    var tag = document.querySelector('meta[name="' + name + '"]');
+    return tag ? tag.getAttribute("content") : null;
+  }
+  function useToken(token) {
+    document.querySelector('meta[name="csrf-token"]').setAttribute("content", token);
+    document.body.setAttribute("data-hx-headers", JSON.stringify({ "X-CSRF-Token": token }));
+    document.querySelectorAll('input[name="csrf_token"]').forEach(function (input) {
+      input.value = token;
+    });
+  }
+  function checkWhoIsSignedIn() {
+    var me = meta("signed-in-as");
+    if (!me || document.visibilityState !== "visible") {
+      return;
+    }
+    fetch("/account/live", { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+      .then(function (answer) {
+        var signIn = answer.headers.get("HX-Redirect");
+        if (answer.status === 401 && signIn) {
+          window.location.href = signIn;
+          return null;
+        }
+        return answer.ok ? answer.json() : null;
+      })
+      .then(function (now) {
+        if (!now) {
+          return;
+        }
+        if (now.user !== me) {
+          show("You are now signed in as " + now.user + " in another tab. Reload this page before sending anything from it.");
+        } else if (now.csrf_token !== meta("csrf-token")) {
+          useToken(now.csrf_token);
+        }
+      })
+      .catch(function () {});
+  }
+  document.addEventListener("visibilitychange", checkWhoIsSignedIn);
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) {
+      checkWhoIsSignedIn();
+    }
+  });
   window.addEventListener("resize", focusableWhenScrolling);
   document.addEventListener("htmx:afterSettle", focusableWhenScrolling);
 })();

@@ -181,3 +181,22 @@ pub async fn revoke_session(cx: Cx, id: Path<SessionId>) -> Answer {
     }
     Ok(cx.done("The session was ended.", "/account/sessions"))
 }
+
+/// Who this browser is signed in as now, and the session's form token (`GET /account/live`,
+/// passive: asking never keeps an idle session alive). A tab that was opened before its
+/// person signed in again in another tab holds the old session's token; `static/app.js` asks
+/// here when the tab is shown again and, if it is still the same person, puts the new token in
+/// the page's forms, so what was typed is not refused. Another site cannot read the answer
+/// (same-origin policy), and no database is read: it is the guard's session.
+pub async fn live(cx: Cx) -> Answer {
+    let auth = &cx.user.auth;
+    Ok(actix_web::HttpResponse::Ok().json(serde_json::json!({
+        "user": who(&auth.company_code, &auth.username),
+        "csrf_token": auth.csrf_token,
+    })))
+}
+
+/// How a page names its person, for `live`: the company code and the username.
+pub fn who(company_code: &str, username: &str) -> String {
+    format!("{company_code}/{username}")
+}

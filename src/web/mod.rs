@@ -118,6 +118,7 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(POST "/account/two-factor/disable", Rule::SignedIn, two_factor::disable),
         route!(POST "/account/availability", Rule::SignedIn, account::set_availability),
         route!(GET "/account/sessions", Rule::SignedIn, account::sessions),
+        route!(GET "/account/live", Rule::SignedIn, account::live),
         route!(POST r"/account/sessions/{id:\d+}/revoke", Rule::SignedIn, account::revoke_session),
         route!(GET "/users", USERS_VIEW, users::index),
         route!(GET "/users/new", USERS_MANAGE, users::new_form),

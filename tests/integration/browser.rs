@@ -907,9 +907,75 @@ async fn supervisor_enrols_two_factor_and_signs_in_with_a_code(backend: Backend)
     b.close().await;
 }
 
+/// A form opened before its person signed in again in another tab is not lost: when the tab
+/// is shown again it takes the new session's token, and what was typed is sent and accepted.
+/// A tab whose browser is now signed in as someone else says so instead.
+async fn a_form_survives_signing_in_again_in_another_tab(backend: Backend) {
+    let demo = Demo::start(backend);
+    let b = demo.browser().await;
+    b.sign_in("DEMO", "sofia", PASSWORD).await;
+    b.wait_for("#main-nav").await;
+    b.go("/users/new").await;
+    b.fill(
+        "#new-user-form",
+        &[
+            ("username", "erin"),
+            ("display_name", "Erin Kowalski"),
+            ("email", "erin@demo.example"),
+            ("password", "Spruce-Lantern-Otter-62"),
+        ],
+    )
+    .await;
+    let token_of_page =
+        "return document.querySelector('#new-user-form input[name=csrf_token]').value;";
+    let old_token = b.c.execute(token_of_page, vec![]).await.unwrap();
+    let form_tab = b.c.window().await.unwrap();
+
+    // another tab: sign out, sign in again (a new session, a new token)
+    let other = b.c.new_window(true).await.unwrap();
+    b.c.switch_to_window(other.handle.clone()).await.unwrap();
+    b.go("/").await;
+    b.sign_out().await;
+    b.sign_in("DEMO", "sofia", PASSWORD).await;
+    b.wait_for("#main-nav").await;
+
+    // back to the form: it takes the new token by itself, and Add user works
+    b.c.switch_to_window(form_tab.clone()).await.unwrap();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while b.c.execute(token_of_page, vec![]).await.unwrap() == old_token {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the form kept the old session's token"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.submit("#new-user-form").await;
+    assert_eq!(b.text("#user-role").await, "Agent");
+    assert!(b.text("h1").await.contains("Erin Kowalski"));
+
+    // the other tab signs in as alice: this tab says so and keeps sofia's token out of it
+    b.go("/users").await;
+    b.wait_for("#users-table").await;
+    let sofias_page = b.c.window().await.unwrap();
+    b.c.switch_to_window(other.handle).await.unwrap();
+    b.sign_out().await;
+    b.sign_in("DEMO", "alice", PASSWORD).await;
+    b.wait_for("#main-nav").await;
+    b.c.switch_to_window(sofias_page).await.unwrap();
+    b.c.wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(
+            "//div[@id='action-error'][contains(., 'signed in as DEMO/alice in another tab')]",
+        ))
+        .await
+        .unwrap();
+    b.close().await;
+}
+
 on_both_databases!(
     browser:
     every_page_passes_the_page_checkers,
+    a_form_survives_signing_in_again_in_another_tab,
     supervisor_enrols_two_factor_and_signs_in_with_a_code,
     a_broadcast_goes_out_once_a_second_supervisor_approves,
     a_new_chat_appears_in_the_agents_open_list,

@@ -188,6 +188,37 @@ async fn an_open_conversation_updates_until_it_is_no_longer_theirs(app: TestApp)
     assert_eq!((never.status, &never.body), (gone.status, &gone.body));
 }
 
+/// A tab asks `/account/live` who is signed in and for the session's form token (to keep a
+/// form typed before its person signed in again in another tab): the answer names the page's
+/// person as the page does, asking is not activity (the session still idles out), and a tab
+/// whose session ended is sent to the sign-in page.
+async fn a_tab_learns_who_is_signed_in_without_keeping_the_session(app: TestApp) {
+    app.clock().stop();
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    let page = alice.get("/account").await;
+    page.assert_contains(r#"<meta name="signed-in-as" content="DEMO/alice">"#);
+    let answer = poll(&mut alice, "/account/live").await;
+    answer.assert_status(200);
+    let now: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(now["user"], "DEMO/alice");
+    assert_eq!(now["csrf_token"].as_str(), alice.csrf.as_deref());
+    for _ in 0..29 {
+        app.clock().advance(chrono::Duration::minutes(1));
+        poll(&mut alice, "/account/live").await.assert_status(200);
+    }
+    app.clock().advance(chrono::Duration::minutes(2));
+    let ended = poll(&mut alice, "/account/live").await;
+    ended.assert_status(401);
+    assert!(
+        ended
+            .header("HX-Redirect")
+            .is_some_and(|to| to.starts_with("/login") && to.contains("reason=")),
+        "{:?}",
+        ended.headers
+    );
+    app.client().get("/account/live").await.assert_status(303);
+}
+
 async fn polling_keeps_no_idle_session_alive(app: TestApp) {
     app.clock().stop();
     let mut alice = app.signed_in("DEMO", "alice").await;
@@ -254,6 +285,7 @@ on_both_databases!(
     open_lists_update_with_what_each_viewer_may_see,
     an_open_conversation_updates_until_it_is_no_longer_theirs,
     polling_keeps_no_idle_session_alive,
+    a_tab_learns_who_is_signed_in_without_keeping_the_session,
 );
 
 /// The navigation's notification counter is live as well: a change told to bob reaches his
