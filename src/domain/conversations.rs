@@ -9,7 +9,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::core::masking::{ContactMask, PhoneRegion, mask_identifier, mask_text};
-use crate::core::status::{ChannelKind, ConversationStatus, Direction};
+use crate::core::status::{ChannelKind, ConversationStatus, Direction, UserStatus};
 use crate::db::schema::{
     channels, companies, contact_reveals, contacts, conversation_assignments, conversation_labels,
     conversations, messages, users,
@@ -55,6 +55,8 @@ pub struct ConversationRow {
     pub channel_name: String,
     pub channel_kind: ChannelKind,
     pub assignee: Option<String>,
+    /// The assignee can no longer work (deactivated or deleted): the customer waits on nobody.
+    pub assignee_inactive: bool,
     pub status: ConversationStatus,
     pub last_message_at: NaiveDateTime,
     /// Since when the customer has waited for an answer, if they are waiting.
@@ -65,12 +67,14 @@ impl ConversationRow {
     fn new(mask: ContactMask, row: RowTuple) -> Self {
         let (id, status, last_message_at, external_id, contact, channel, assignee, waiting) = row;
         let (name, phone, email) = contact;
+        let (assignee, assignee_status) = assignee;
         let (channel_name, channel_kind) = channel;
         Self {
             id,
             contact: ContactCard::new(mask, name, phone, email, external_id),
             channel_name,
             channel_kind,
+            assignee_inactive: assignee_status.is_some_and(|status| !status.is_active()),
             assignee,
             status,
             last_message_at,
@@ -115,7 +119,7 @@ macro_rules! visible_rows {
                 conversations::external_contact_id,
                 (contacts::name, contacts::phone, contacts::email),
                 (channels::name, channels::kind),
-                users::display_name.nullable(),
+                (users::display_name.nullable(), users::status.nullable()),
                 conversations::awaiting_reply_since,
             ))
     };
@@ -128,7 +132,7 @@ type RowTuple = (
     Option<String>,
     (String, Option<String>, Option<String>),
     (String, ChannelKind),
-    Option<String>,
+    (Option<String>, Option<UserStatus>),
     Option<NaiveDateTime>,
 );
 

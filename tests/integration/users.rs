@@ -1243,6 +1243,7 @@ on_both_databases!(
     the_last_supervisor_stays,
     deactivation_and_reactivation,
     deactivating_hands_over_open_conversations,
+    conversations_held_by_an_inactive_person_are_marked,
     offboarding_resolves_call_tasks_and_says_what_blocks_delete,
     password_resets_show_a_temporary_password_once,
     locked_accounts_are_unlocked_by_a_supervisor,
@@ -1256,6 +1257,70 @@ on_both_databases!(
 /// Deactivating someone who has open conversations hands them over in the same step: back to
 /// the unassigned queue or to one person who can hold them, never left with someone who no
 /// longer works; a wrong choice changes nothing.
+/// A conversation still held by someone who can no longer answer (carl, deactivated in the
+/// demo with one of his own, and one more given to him directly in the database) is marked in the list and on its page, so a supervisor sees whom the customer waits on; a
+/// conversation held by an active person is not marked.
+async fn conversations_held_by_an_inactive_person_are_marked(app: TestApp) {
+    use switchboard::db::schema::conversations;
+    let carl = id_of(&app, "DEMO", "carl");
+    let alice = id_of(&app, "DEMO", "alice");
+    let stranded: i64 = conversations::table
+        .filter(conversations::assignee_id.eq(alice))
+        .filter(conversations::status.eq("open"))
+        .select(conversations::id)
+        .first(&mut app.conn())
+        .unwrap();
+    diesel::update(conversations::table.find(stranded))
+        .set(conversations::assignee_id.eq(Some(carl)))
+        .execute(&mut app.conn())
+        .unwrap();
+    app.wait_for_change_elsewhere();
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let list = sofia.get("/conversations").await;
+    list.assert_status(200);
+    // the demo's own: carl left with open conversations of his
+    let carls: Vec<i64> = conversations::table
+        .filter(conversations::assignee_id.eq(carl))
+        .filter(conversations::status.eq("open"))
+        .select(conversations::id)
+        .load(&mut app.conn())
+        .unwrap();
+    assert!(carls.len() >= 2 && carls.contains(&stranded));
+    let rows: Vec<&str> = list.body.split("<tr>").skip(2).collect();
+    let marked: Vec<&&str> = rows
+        .iter()
+        .filter(|row| row.contains(">inactive</span>"))
+        .collect();
+    assert_eq!(marked.len(), carls.len(), "{rows:#?}");
+    for id in &carls {
+        assert!(
+            marked
+                .iter()
+                .any(|row| row.contains(&format!("/conversations/{id}\""))
+                    && row.contains("Carl Jensen")),
+            "conversation {id} not marked"
+        );
+    }
+    assert!(
+        rows.iter()
+            .any(|row| row.contains("Alice Moreau") && !row.contains(">inactive<"))
+    );
+    sofia
+        .get(&format!("/conversations/{stranded}"))
+        .await
+        .assert_status(200)
+        .assert_contains("id=\"assignee-inactive\"");
+    let hers: i64 = conversations::table
+        .filter(conversations::assignee_id.eq(alice))
+        .select(conversations::id)
+        .first(&mut app.conn())
+        .unwrap();
+    sofia
+        .get(&format!("/conversations/{hers}"))
+        .await
+        .assert_lacks("assignee-inactive");
+}
+
 async fn deactivating_hands_over_open_conversations(app: TestApp) {
     use switchboard::db::schema::{conversation_assignments, conversations};
     let open_of = |app: &TestApp, user: i64| -> Vec<i64> {
