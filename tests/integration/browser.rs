@@ -14,6 +14,13 @@ mod page_checks;
 use page_checks::every_page_passes_the_page_checkers;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// The new agent the supervisor adds in the Add user form.
+const ERIN: &[(&str, &str)] = &[
+    ("username", "erin"),
+    ("display_name", "Erin Kowalski"),
+    ("email", "erin@demo.example"),
+    ("password", "Spruce-Lantern-Otter-62"),
+];
 /// How long a step may take to show its result.
 const PATIENCE: Duration = Duration::from_secs(10);
 
@@ -91,14 +98,23 @@ impl Browser {
         self.c.goto(&format!("{}{path}", self.base)).await.unwrap();
     }
 
-    /// The element once it is on the page.
+    /// The element once it is on the page, found by CSS.
     async fn wait_for(&self, css: &str) -> Element {
+        self.wait_for_element(Locator::Css(css), css).await
+    }
+
+    /// The element once it is on the page, found by XPath.
+    async fn wait_for_xpath(&self, xpath: &str) -> Element {
+        self.wait_for_element(Locator::XPath(xpath), xpath).await
+    }
+
+    async fn wait_for_element(&self, locator: Locator<'_>, what: &str) -> Element {
         self.c
             .wait()
             .at_most(PATIENCE)
-            .for_element(Locator::Css(css))
+            .for_element(locator)
             .await
-            .unwrap_or_else(|err| panic!("{css} did not appear: {err}"))
+            .unwrap_or_else(|err| panic!("{what} did not appear: {err}"))
     }
 
     async fn text(&self, css: &str) -> String {
@@ -306,16 +322,7 @@ async fn supervisor_adds_an_agent_who_gets_to_work(backend: Backend) {
     b.wait_for("#main-nav").await;
     b.go("/users").await;
     b.click("#add-user").await;
-    b.fill(
-        "#new-user-form",
-        &[
-            ("username", "erin"),
-            ("display_name", "Erin Kowalski"),
-            ("email", "erin@demo.example"),
-            ("password", "Spruce-Lantern-Otter-62"),
-        ],
-    )
-    .await;
+    b.fill("#new-user-form", ERIN).await;
     // Agent is preselected; tick two channels by their labels
     for label in b.c.find_all(Locator::Css("label.check")).await.unwrap() {
         let text = label.text().await.unwrap();
@@ -451,13 +458,8 @@ async fn agent_replies_in_place(backend: Backend) {
     b.fill("#reply-form", &[("body", "Your parcel leaves today.")])
         .await;
     b.submit("#reply-form").await;
-    b.c.wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::XPath(
-            "//section[@id='timeline']/article[contains(., 'Your parcel leaves today.')]",
-        ))
-        .await
-        .unwrap();
+    b.wait_for_xpath("//section[@id='timeline']/article[contains(., 'Your parcel leaves today.')]")
+        .await;
     assert_eq!(b.count("#timeline article").await, before + 1);
     assert!(b.still_marked().await, "the page was not reloaded");
     assert_eq!(b.url().await, url);
@@ -472,13 +474,10 @@ async fn agent_replies_in_place(backend: Backend) {
     body.send_keys("And the invoice is attached.\u{E009}\u{E007}\u{E000}")
         .await
         .unwrap();
-    b.c.wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::XPath(
-            "//section[@id='timeline']/article[contains(., 'And the invoice is attached.')]",
-        ))
-        .await
-        .unwrap();
+    b.wait_for_xpath(
+        "//section[@id='timeline']/article[contains(., 'And the invoice is attached.')]",
+    )
+    .await;
     assert_eq!(b.count("#timeline article").await, before + 2);
     b.screenshot("reply").await;
     b.close().await;
@@ -615,13 +614,8 @@ async fn an_agent_works_on_a_phone(backend: Backend) {
     b.fill("#reply-form", &[("body", "Sent from my phone.")])
         .await;
     b.click("#reply-form button.primary").await;
-    b.c.wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::XPath(
-            "//section[@id='timeline']/article[contains(., 'Sent from my phone.')]",
-        ))
-        .await
-        .unwrap();
+    b.wait_for_xpath("//section[@id='timeline']/article[contains(., 'Sent from my phone.')]")
+        .await;
     b.screenshot("phone-reply").await;
     b.close().await;
 }
@@ -654,13 +648,8 @@ async fn a_refused_action_says_why(backend: Backend) {
     b.fill("#reply-form", &[("body", "Are you still there?")])
         .await;
     b.click("#reply-form button.primary").await;
-    b.c.wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::XPath(
-            "//div[@id='action-error'][contains(., 'Not found')]",
-        ))
-        .await
-        .unwrap();
+    b.wait_for_xpath("//div[@id='action-error'][contains(., 'Not found')]")
+        .await;
     assert!(b.still_marked().await);
     // the page's own poll (every 2 s) does not wipe the message
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -916,16 +905,7 @@ async fn a_form_survives_signing_in_again_in_another_tab(backend: Backend) {
     b.sign_in("DEMO", "sofia", PASSWORD).await;
     b.wait_for("#main-nav").await;
     b.go("/users/new").await;
-    b.fill(
-        "#new-user-form",
-        &[
-            ("username", "erin"),
-            ("display_name", "Erin Kowalski"),
-            ("email", "erin@demo.example"),
-            ("password", "Spruce-Lantern-Otter-62"),
-        ],
-    )
-    .await;
+    b.fill("#new-user-form", ERIN).await;
     let token_of_page =
         "return document.querySelector('#new-user-form input[name=csrf_token]').value;";
     let old_token = b.c.execute(token_of_page, vec![]).await.unwrap();
@@ -962,13 +942,10 @@ async fn a_form_survives_signing_in_again_in_another_tab(backend: Backend) {
     b.sign_in("DEMO", "alice", PASSWORD).await;
     b.wait_for("#main-nav").await;
     b.c.switch_to_window(sofias_page).await.unwrap();
-    b.c.wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::XPath(
-            "//div[@id='action-error'][contains(., 'signed in as DEMO/alice in another tab')]",
-        ))
-        .await
-        .unwrap();
+    b.wait_for_xpath(
+        "//div[@id='action-error'][contains(., 'signed in as DEMO/alice in another tab')]",
+    )
+    .await;
     b.close().await;
 }
 

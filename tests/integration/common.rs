@@ -834,3 +834,16 @@ pub fn audit_summaries(app: &TestApp, action: &str) -> Vec<String> {
         .load(&mut app.conn())
         .unwrap()
 }
+
+/// The open conversations `user` holds, by id.
+pub fn open_conversations_of(app: &TestApp, user: i64) -> Vec<i64> {
+    use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+    use switchboard::db::schema::conversations;
+    conversations::table
+        .filter(conversations::assignee_id.eq(user))
+        .filter(conversations::status.eq("open"))
+        .order(conversations::id)
+        .select(conversations::id)
+        .load(&mut app.conn())
+        .unwrap()
+}

@@ -4,7 +4,9 @@
 //! what moves it; availability following sign-in, sign-out and idling; routing again.
 
 use crate::common::on_both_databases;
-use crate::common::{Client, PASSWORD, TestApp, company_id, hook, id_of, role_id};
+use crate::common::{
+    Client, PASSWORD, TestApp, company_id, hook, id_of, open_conversations_of, role_id,
+};
 use diesel::prelude::*;
 use serde_json::json;
 use switchboard::core::permissions::Permission;
@@ -118,16 +120,6 @@ fn availability(app: &TestApp, user: i64) -> String {
         .unwrap()
 }
 
-fn open_of(app: &TestApp, user: i64) -> Vec<i64> {
-    conversations::table
-        .filter(conversations::assignee_id.eq(user))
-        .filter(conversations::status.eq("open"))
-        .order(conversations::id)
-        .select(conversations::id)
-        .load(&mut app.conn())
-        .unwrap()
-}
-
 fn reasons(app: &TestApp, conversation: i64) -> Vec<Option<String>> {
     conversation_assignments::table
         .filter(conversation_assignments::conversation_id.eq(conversation))
@@ -141,7 +133,10 @@ async fn new_chats_go_to_the_available_agent_with_the_fewest_open(app: TestApp) 
     let mut sofia = app.signed_in("DEMO", "sofia").await;
     let mut lab = Lab::new(&app, &mut sofia).await;
     let sam = id_of(&app, "DEMO", "sam");
-    assert!(open_of(&app, sam).is_empty(), "sam would win on load alone");
+    assert!(
+        open_conversations_of(&app, sam).is_empty(),
+        "sam would win on load alone"
+    );
     // all at 0 and never assigned: the earliest account; then whoever has fewest
     let first = lab.deliver(&app).await;
     assert_eq!(assignee(&app, first), Some(lab.ria));
@@ -165,7 +160,7 @@ async fn new_chats_go_to_the_available_agent_with_the_fewest_open(app: TestApp) 
     let sixth = lab.deliver(&app).await;
     assert_eq!(assignee(&app, sixth), Some(lab.rex));
     // the supervisor on the channel never asked for chats, and got none
-    assert!(open_of(&app, sam).is_empty());
+    assert!(open_conversations_of(&app, sam).is_empty());
     // the reason is in the history, and on the conversation's page
     assert_eq!(
         reasons(&app, sixth),
@@ -203,7 +198,7 @@ async fn new_chats_go_to_the_available_agent_with_the_fewest_open(app: TestApp) 
         .assert_status(303);
     let eighth = lab.deliver(&app).await;
     assert_eq!(assignee(&app, eighth), Some(lab.ria));
-    assert_eq!(open_of(&app, lab.rob).len(), 1);
+    assert_eq!(open_conversations_of(&app, lab.rob).len(), 1);
 
     // not receiving new chats on the channel: nobody is left, the chat waits in the queue
     sofia
@@ -350,7 +345,7 @@ async fn an_absent_agents_conversations_are_routed_again(app: TestApp) {
         sent.push(lab.deliver(&app).await);
     }
     // ria 2 (first, fourth), rob 1, rex 1
-    assert_eq!(open_of(&app, lab.ria), [sent[0], sent[3]]);
+    assert_eq!(open_conversations_of(&app, lab.ria), [sent[0], sent[3]]);
     // ria signs in and out: offline, her two customers wait
     let mut ria = app.signed_in("DEMO", "ria").await;
     ria.get("/account").await;
@@ -367,7 +362,7 @@ async fn an_absent_agents_conversations_are_routed_again(app: TestApp) {
         )
         .await
         .assert_status(422);
-    assert_eq!(open_of(&app, lab.ria).len(), 2);
+    assert_eq!(open_conversations_of(&app, lab.ria).len(), 2);
     // route them again: to rob and rex (one each: after the first, rob has 2)
     sofia
         .post(
@@ -376,7 +371,7 @@ async fn an_absent_agents_conversations_are_routed_again(app: TestApp) {
         )
         .await
         .assert_status(303);
-    assert!(open_of(&app, lab.ria).is_empty());
+    assert!(open_conversations_of(&app, lab.ria).is_empty());
     assert_eq!(assignee(&app, sent[0]), Some(lab.rob));
     assert_eq!(assignee(&app, sent[3]), Some(lab.rex));
     assert!(
@@ -400,14 +395,14 @@ async fn an_absent_agents_conversations_are_routed_again(app: TestApp) {
     let mut rob = app.signed_in("DEMO", "rob").await;
     rob.get("/account").await;
     rob.post("/logout", &[]).await;
-    let robs = open_of(&app, lab.rob);
+    let robs = open_conversations_of(&app, lab.rob);
     assert_eq!(robs.len(), 2);
     app.clock().advance(chrono::Duration::minutes(9));
     routing::sweep(&mut app.conn(), app.clock().now()).unwrap();
-    assert_eq!(open_of(&app, lab.rob), robs, "not yet");
+    assert_eq!(open_conversations_of(&app, lab.rob), robs, "not yet");
     app.clock().advance(chrono::Duration::minutes(2));
     routing::sweep(&mut app.conn(), app.clock().now()).unwrap();
-    assert!(open_of(&app, lab.rob).is_empty());
+    assert!(open_conversations_of(&app, lab.rob).is_empty());
     // rex was the only one left online: both went to him
     for id in &robs {
         assert_eq!(assignee(&app, *id), Some(lab.rex));
@@ -420,7 +415,7 @@ async fn an_absent_agents_conversations_are_routed_again(app: TestApp) {
     );
 
     // deactivating with "route again": nobody else is online, so they wait in the queue
-    let rexs = open_of(&app, lab.rex);
+    let rexs = open_conversations_of(&app, lab.rex);
     sofia.get(&format!("/users/{}", lab.rex)).await;
     sofia
         .post(
@@ -602,7 +597,7 @@ async fn a_draining_queue_respects_capacity(app: TestApp) {
     rob.post("/account/availability", &[("status", "online")])
         .await
         .assert_status(303);
-    assert_eq!(open_of(&app, lab.rob), queued[..2]);
+    assert_eq!(open_conversations_of(&app, lab.rob), queued[..2]);
     assert_eq!(assignee(&app, queued[2]), None);
 }
 

@@ -3,7 +3,9 @@
 //! settings and the password policy.
 
 use crate::common::on_both_databases;
-use crate::common::{PASSWORD, TestApp, channel_id, company_id, give_role, id_of, role_id};
+use crate::common::{
+    PASSWORD, TestApp, channel_id, company_id, give_role, id_of, open_conversations_of, role_id,
+};
 use diesel::prelude::*;
 use switchboard::core::permissions::Permission;
 use switchboard::db::schema::{
@@ -1254,22 +1256,15 @@ on_both_databases!(
     the_team_list_filters_and_pages,
 );
 
-/// Deactivating someone who has open conversations hands them over in the same step: back to
-/// the unassigned queue or to one person who can hold them, never left with someone who no
-/// longer works; a wrong choice changes nothing.
 /// A conversation still held by someone who can no longer answer (carl, deactivated in the
-/// demo with one of his own, and one more given to him directly in the database) is marked in the list and on its page, so a supervisor sees whom the customer waits on; a
-/// conversation held by an active person is not marked.
+/// demo with one of his own, and one more given to him directly in the database) is marked in
+/// the list and on its page, so a supervisor sees whom the customer waits on; a conversation
+/// held by an active person is not marked.
 async fn conversations_held_by_an_inactive_person_are_marked(app: TestApp) {
     use switchboard::db::schema::conversations;
     let carl = id_of(&app, "DEMO", "carl");
     let alice = id_of(&app, "DEMO", "alice");
-    let stranded: i64 = conversations::table
-        .filter(conversations::assignee_id.eq(alice))
-        .filter(conversations::status.eq("open"))
-        .select(conversations::id)
-        .first(&mut app.conn())
-        .unwrap();
+    let stranded = open_conversations_of(&app, alice)[0];
     diesel::update(conversations::table.find(stranded))
         .set(conversations::assignee_id.eq(Some(carl)))
         .execute(&mut app.conn())
@@ -1279,12 +1274,7 @@ async fn conversations_held_by_an_inactive_person_are_marked(app: TestApp) {
     let list = sofia.get("/conversations").await;
     list.assert_status(200);
     // the demo's own: carl left with open conversations of his
-    let carls: Vec<i64> = conversations::table
-        .filter(conversations::assignee_id.eq(carl))
-        .filter(conversations::status.eq("open"))
-        .select(conversations::id)
-        .load(&mut app.conn())
-        .unwrap();
+    let carls = open_conversations_of(&app, carl);
     assert!(carls.len() >= 2 && carls.contains(&stranded));
     let rows: Vec<&str> = list.body.split("<tr>").skip(2).collect();
     let marked: Vec<&&str> = rows
@@ -1310,27 +1300,18 @@ async fn conversations_held_by_an_inactive_person_are_marked(app: TestApp) {
         .await
         .assert_status(200)
         .assert_contains("id=\"assignee-inactive\"");
-    let hers: i64 = conversations::table
-        .filter(conversations::assignee_id.eq(alice))
-        .select(conversations::id)
-        .first(&mut app.conn())
-        .unwrap();
+    let hers = open_conversations_of(&app, alice)[0];
     sofia
         .get(&format!("/conversations/{hers}"))
         .await
         .assert_lacks("assignee-inactive");
 }
 
+/// Deactivating someone who has open conversations hands them over in the same step: back to
+/// the unassigned queue or to one person who can hold them, never left with someone who no
+/// longer works; a wrong choice changes nothing.
 async fn deactivating_hands_over_open_conversations(app: TestApp) {
     use switchboard::db::schema::{conversation_assignments, conversations};
-    let open_of = |app: &TestApp, user: i64| -> Vec<i64> {
-        conversations::table
-            .filter(conversations::assignee_id.eq(user))
-            .filter(conversations::status.eq("open"))
-            .select(conversations::id)
-            .load(&mut app.conn())
-            .unwrap()
-    };
     let status_of = |app: &TestApp, user: i64| -> String {
         users::table
             .find(user)
@@ -1344,7 +1325,7 @@ async fn deactivating_hands_over_open_conversations(app: TestApp) {
         id_of(&app, "DEMO", "sam"),
         id_of(&app, "DEMO", "dana"),
     );
-    let hers = open_of(&app, alice);
+    let hers = open_conversations_of(&app, alice);
     assert!(!hers.is_empty());
     let mut sofia = app.signed_in("DEMO", "sofia").await;
     sofia
@@ -1368,7 +1349,7 @@ async fn deactivating_hands_over_open_conversations(app: TestApp) {
         .assert_status(422)
         .assert_contains("Choose an active agent");
     assert_eq!(status_of(&app, alice), "active");
-    assert_eq!(open_of(&app, alice), hers);
+    assert_eq!(open_conversations_of(&app, alice), hers);
 
     // back to the queue, with their history and records
     sofia
@@ -1376,7 +1357,7 @@ async fn deactivating_hands_over_open_conversations(app: TestApp) {
         .await
         .assert_status(303);
     assert_eq!(status_of(&app, alice), "deactivated");
-    assert!(open_of(&app, alice).is_empty());
+    assert!(open_conversations_of(&app, alice).is_empty());
     let unassigned: i64 = conversations::table
         .filter(conversations::id.eq_any(&hers))
         .filter(conversations::assignee_id.is_null())
@@ -1401,9 +1382,9 @@ async fn deactivating_hands_over_open_conversations(app: TestApp) {
     assert_eq!(actions, ["user.deactivate", "conversation.unassign_all"]);
 
     // to one person who works every channel involved
-    let his = open_of(&app, bob);
+    let his = open_conversations_of(&app, bob);
     assert!(!his.is_empty());
-    let before = open_of(&app, sam).len();
+    let before = open_conversations_of(&app, sam).len();
     sofia.get(&format!("/users/{bob}")).await;
     sofia
         .post(
@@ -1415,8 +1396,8 @@ async fn deactivating_hands_over_open_conversations(app: TestApp) {
         )
         .await
         .assert_status(303);
-    assert!(open_of(&app, bob).is_empty());
-    assert_eq!(open_of(&app, sam).len(), before + his.len());
+    assert!(open_conversations_of(&app, bob).is_empty());
+    assert_eq!(open_conversations_of(&app, sam).len(), before + his.len());
 }
 
 /// A departed agent's open call tasks no longer block offboarding for ever: someone who
