@@ -133,8 +133,18 @@ impl Browser {
             .unwrap_or_else(|err| panic!("#{id} never read {text}: {err}"));
     }
 
+    /// Clicks the element as a person would: first brought to the middle of the window, where
+    /// nothing pinned to its edges (the role editor's Save bar) covers it.
     async fn click(&self, css: &str) {
-        self.wait_for(css).await.click().await.unwrap();
+        let element = self.wait_for(css).await;
+        self.c
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center'}); return null;",
+                vec![serde_json::to_value(&element).unwrap()],
+            )
+            .await
+            .unwrap();
+        element.click().await.unwrap();
     }
 
     /// Types into the named fields of a form.
@@ -387,6 +397,18 @@ async fn custom_role_shapes_the_navigation(backend: Backend) {
     }
     b.submit("#new-role-form").await;
     b.wait_for("#edit-role-form").await;
+    // the permissions are longer than the window: Save stays on screen, not drawn over
+    let save_in_reach = "const button = document.querySelector('#edit-role-form button.primary'); \
+         const r = button.getBoundingClientRect(); \
+         const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2); \
+         return document.documentElement.scrollHeight > window.innerHeight \
+           && r.bottom <= window.innerHeight && button.contains(hit);";
+    assert_eq!(
+        b.c.execute(save_in_reach, vec![]).await.unwrap().as_bool(),
+        Some(true),
+        "Save role is off screen"
+    );
+    b.screenshot("role").await;
 
     // give it to bob from his page
     b.go("/users?q=bob").await;
