@@ -821,12 +821,13 @@ type UserListTuple = (
 );
 
 /// The company's users ordered by username, `USER_PAGE_SIZE` at a time (keyset pagination on
-/// the unique (company, username) index). Deleted users are left out. Two queries per page.
+/// the unique (company, username) index), with how many match the filter in all. Deleted
+/// users are left out. Three queries per page (rows, their channels and teams, the count).
 pub fn user_list_page(
     conn: &mut DbConnection,
     me: &Caller,
     filter: &UserFilter,
-) -> Result<Vec<UserListRow>, AppError> {
+) -> Result<(Vec<UserListRow>, i64), AppError> {
     let company_id = me.company_id;
     let at = now();
     let dormant_days: i32 = crate::db::schema::companies::table
@@ -834,10 +835,70 @@ pub fn user_list_page(
         .select(crate::db::schema::companies::dormant_after_days)
         .first(conn)?;
     let dormant_before = at - chrono::Duration::days(i64::from(dormant_days));
-    let mut query = users::table
-        .inner_join(roles::table)
-        .filter(users::company_id.eq(company_id))
-        .filter(users::status.ne(UserStatus::Deleted))
+    let members: Option<Vec<UserId>> = match filter.channel_id {
+        Some(channel_id) => Some(
+            channel_members::table
+                .filter(channel_members::channel_id.eq(channel_id))
+                .select(channel_members::user_id)
+                .load(conn)?,
+        ),
+        None => None,
+    };
+    let reached: Option<Vec<UserId>> = match me.permissions().limited_to_teams() {
+        // a role limited to its holder's teams sees them and the people of their teams only
+        true => {
+            let mut reached = team_domain::users_reached_by(conn, me.user_id())?;
+            reached.push(me.user_id());
+            Some(reached)
+        }
+        false => None,
+    };
+    // one filter for the page and its count
+    let matching = || {
+        let mut query = users::table
+            .inner_join(roles::table)
+            .filter(users::company_id.eq(company_id))
+            .filter(users::status.ne(UserStatus::Deleted))
+            .into_boxed();
+        if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            let pattern = search::containing(q);
+            query = query.filter(
+                search::lower(users::username)
+                    .like(search::lower(pattern.clone()))
+                    .escape('\\')
+                    .or(search::lower(users::display_name)
+                        .like(search::lower(pattern))
+                        .escape('\\')),
+            );
+        }
+        if let Some(role_id) = filter.role_id {
+            query = query.filter(users::role_id.eq(role_id));
+        }
+        match filter.status.as_deref() {
+            Some("active") => query = query.filter(users::status.eq(UserStatus::Active)),
+            Some("deactivated") => query = query.filter(users::status.eq(UserStatus::Deactivated)),
+            Some("locked") => query = query.filter(users::locked_until.gt(at)),
+            Some("dormant") => {
+                query = query.filter(users::status.eq(UserStatus::Active)).filter(
+                    users::last_login_at
+                        .lt(dormant_before)
+                        .or(users::last_login_at
+                            .is_null()
+                            .and(users::created_at.lt(dormant_before))),
+                )
+            }
+            _ => {}
+        }
+        if let Some(members) = &members {
+            query = query.filter(users::id.eq_any(members.clone()));
+        }
+        if let Some(reached) = &reached {
+            query = query.filter(users::id.eq_any(reached.clone()));
+        }
+        query
+    };
+    let total: i64 = matching().count().get_result(conn)?;
+    let mut query = matching()
         .order(users::username)
         .limit(USER_PAGE_SIZE)
         .select((
@@ -851,58 +912,15 @@ pub fn user_list_page(
             users::last_login_at,
             users::created_at,
             users::must_change_password,
-        ))
-        .into_boxed();
+        ));
     if let Some(after) = &filter.after {
         query = query.filter(users::username.gt(after.clone()));
-    }
-    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = search::containing(q);
-        query = query.filter(
-            search::lower(users::username)
-                .like(search::lower(pattern.clone()))
-                .escape('\\')
-                .or(search::lower(users::display_name)
-                    .like(search::lower(pattern))
-                    .escape('\\')),
-        );
-    }
-    if let Some(role_id) = filter.role_id {
-        query = query.filter(users::role_id.eq(role_id));
-    }
-    match filter.status.as_deref() {
-        Some("active") => query = query.filter(users::status.eq(UserStatus::Active)),
-        Some("deactivated") => query = query.filter(users::status.eq(UserStatus::Deactivated)),
-        Some("locked") => query = query.filter(users::locked_until.gt(at)),
-        Some("dormant") => {
-            query = query.filter(users::status.eq(UserStatus::Active)).filter(
-                users::last_login_at
-                    .lt(dormant_before)
-                    .or(users::last_login_at
-                        .is_null()
-                        .and(users::created_at.lt(dormant_before))),
-            )
-        }
-        _ => {}
-    }
-    if let Some(channel_id) = filter.channel_id {
-        let members: Vec<UserId> = channel_members::table
-            .filter(channel_members::channel_id.eq(channel_id))
-            .select(channel_members::user_id)
-            .load(conn)?;
-        query = query.filter(users::id.eq_any(members));
-    }
-    if me.permissions().limited_to_teams() {
-        // a role limited to its holder's teams sees them and the people of their teams only
-        let mut reached = team_domain::users_reached_by(conn, me.user_id())?;
-        reached.push(me.user_id());
-        query = query.filter(users::id.eq_any(reached));
     }
     let rows: Vec<UserListTuple> = query.load(conn)?;
     let ids: Vec<UserId> = rows.iter().map(|r| r.0).collect();
     let memberships = memberships_of(conn, &ids)?;
     let teams = team_domain::names_of_users(conn, &ids)?;
-    Ok(rows
+    let rows = rows
         .into_iter()
         .map(
             |(
@@ -942,7 +960,8 @@ pub fn user_list_page(
                 }
             },
         )
-        .collect())
+        .collect();
+    Ok((rows, total))
 }
 
 /// A user's membership of a channel, with the channel's name.

@@ -40,6 +40,10 @@ struct ListPage {
     layout: Layout,
     users: Vec<UserItem>,
     next_cursor: Option<String>,
+    /// This is a later page: offer the first one again.
+    paged: bool,
+    /// How many users match the filters, on every page.
+    total: i64,
     can_manage: bool,
     one_supervisor: bool,
     /// The due date of an access review that has passed, shown to those who run reviews.
@@ -94,11 +98,15 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
         channel_id: query.channel,
         after: query.after.clone().filter(|a| a.len() <= 64),
     };
+    let paged = filter.after.is_some();
     let today = cx.now().date();
     let runs_reviews = cx.can(Permission::ReviewsRun);
     let manages = cx.can(Permission::UsersManage);
-    let (layout, (rows, role_list, channel_list, supervisors, review_overdue_since, thin_coverage)) =
-        cx.read_page("Users", "/users", move |conn, me| {
+    let (
+        layout,
+        ((rows, total), role_list, channel_list, supervisors, review_overdue_since, thin_coverage),
+    ) = cx
+        .read_page("Users", "/users", move |conn, me| {
             Ok((
                 users::user_list_page(conn, me, &filter)?,
                 roles::list(conn, me.company_id)?,
@@ -133,6 +141,8 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
             })
             .collect(),
         next_cursor,
+        paged,
+        total,
         can_manage: cx.can(Permission::UsersManage),
         one_supervisor: supervisors <= 1,
         review_overdue_since,

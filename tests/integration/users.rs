@@ -1204,6 +1204,7 @@ async fn the_team_list_filters_and_pages(app: TestApp) {
     };
     let first = sofia.get("/users").await;
     assert_eq!(first.body.matches("<tr>").count() - 1, 50);
+    first.assert_contains("<p id=\"user-count\">67 users, 50 a page, by username.</p>");
     let second = sofia.get(&next_page(&first)).await;
     let rows = second.body.matches("<tr>").count() - 1;
     assert_eq!(50 + rows, 67);
@@ -1223,6 +1224,17 @@ async fn the_team_list_filters_and_pages(app: TestApp) {
     let agents = sofia
         .get(&format!("/users?role={agent}&status=active"))
         .await;
+    // the count is of what the filters match, counted here on its own
+    let active_agents: i64 = users::table
+        .filter(users::company_id.eq(demo))
+        .filter(users::role_id.eq(agent))
+        .filter(users::status.eq("active"))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    agents.assert_contains(&format!(
+        "<p id=\"user-count\">{active_agents} users match, 50 a page"
+    ));
     let link = next_page(&agents);
     assert!(link.contains(&format!("role={agent}")), "{link}");
     assert!(link.contains("status=active"), "{link}");
@@ -1231,6 +1243,12 @@ async fn the_team_list_filters_and_pages(app: TestApp) {
     let rows = page_two.body.matches("<tr>").count() - 1;
     assert!(rows > 0);
     assert_eq!(page_two.body.matches("<td>Agent</td>").count(), rows);
+    // and the way back to the first page keeps them too
+    agents.assert_lacks("id=\"first-page\"");
+    let decoded = page_two.body.replace("&#38;", "&").replace("&amp;", "&");
+    assert!(decoded.contains(&format!(
+        "<a href=\"/users?role={agent}&status=active\" id=\"first-page\">First page</a>"
+    )));
 }
 
 on_both_databases!(
