@@ -408,11 +408,21 @@ async fn reply_close_reopen_and_their_records(app: TestApp) {
         .await
         .assert_status(303);
     assert_eq!(last_audit(&app).0, "conversation.reopen");
-    // a reply to a closed conversation reopens it, and the page says so (htmx: reload it)
+    // a reply to a closed conversation reopens it: the composer says so before, the page
+    // after (htmx: reload it)
+    client
+        .get(&format!("/conversations/{id}"))
+        .await
+        .assert_lacks("id=\"closed-note\"");
     client
         .post(&format!("/conversations/{id}/close"), &[])
         .await
         .assert_status(303);
+    client
+        .get(&format!("/conversations/{id}"))
+        .await
+        .assert_contains("id=\"closed-note\"")
+        .assert_contains("Sending a reply to the customer reopens it");
     let token = client.csrf.clone().unwrap();
     let answer = client
         .request(
@@ -437,6 +447,7 @@ async fn reply_close_reopen_and_their_records(app: TestApp) {
         .get(&format!("/conversations/{id}"))
         .await
         .assert_contains("Your reply reopened the conversation.")
+        .assert_lacks("id=\"closed-note\"")
         .assert_contains("id=\"close\"")
         .assert_contains(" · sent");
     // labels: add, filter, remove; bad labels are 422
