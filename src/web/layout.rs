@@ -257,3 +257,46 @@ pub async fn errors_keep_navigation(
     }
     Ok(actix_web::dev::ServiceResponse::new(request, answer))
 }
+
+#[cfg(test)]
+mod tests {
+    /// The Content-Security-Policy (`default-src 'self'`) refuses inline styles, inline
+    /// scripts and event-handler attributes: a template that holds one renders differently in
+    /// the browser than it reads here. None may.
+    #[test]
+    fn no_template_holds_what_the_content_security_policy_refuses() {
+        let mut folders = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")];
+        let mut read = 0;
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(&folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    folders.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap().to_lowercase();
+                read += 1;
+                for refused in [" style=", "<style", "javascript:", "<script>"] {
+                    assert!(
+                        !text.contains(refused),
+                        "{} holds {refused}",
+                        path.display()
+                    );
+                }
+                // event handlers: onclick=, onchange=, …
+                for (at, _) in text.match_indices(" on") {
+                    let name: String = text[at + 1..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphabetic())
+                        .collect();
+                    assert!(
+                        !text[at + 1 + name.len()..].starts_with('='),
+                        "{} holds the handler {name}=",
+                        path.display()
+                    );
+                }
+            }
+        }
+        assert!(read > 50, "only {read} templates read");
+    }
+}
