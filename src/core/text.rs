@@ -7,6 +7,19 @@ pub fn count<N: TryInto<i64> + std::fmt::Display + Copy>(n: N, one: &str, many: 
     format!("{n} {}", if single { one } else { many })
 }
 
+/// 10080 as "10,080".
+pub fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
 /// True when the text holds no NUL character.
 pub fn storable(text: &str) -> bool {
     !text.contains('\0')
@@ -15,3 +28,18 @@ pub fn storable(text: &str) -> bool {
 /// Dates both databases can hold (PostgreSQL stops at 4713 BC, chrono and SQLite far later):
 /// the years people type in this product.
 pub const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
+#[cfg(test)]
+mod tests {
+    use super::grouped;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(730), "730");
+        assert_eq!(grouped(1440), "1,440");
+        assert_eq!(grouped(10_080), "10,080");
+        assert_eq!(grouped(1_000_000), "1,000,000");
+        assert_eq!(grouped(-1440), "-1,440");
+    }
+}

@@ -97,32 +97,89 @@ pub struct ListFilter {
     pub label: Option<String>,
     /// Only conversations waiting for a reply since before this time (missed chats).
     pub waiting_since_before: Option<NaiveDateTime>,
-    /// Keyset cursor: rows strictly older than this (last_message_at, id).
-    pub before: Option<(NaiveDateTime, ConversationId)>,
+    pub order: ListOrder,
+    /// Keyset cursor: the (last_message_at, id) of the last row shown; the page holds the
+    /// rows after it in `order`.
+    pub after: Option<(NaiveDateTime, ConversationId)>,
+}
+
+/// The order of the conversation list, by last activity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ListOrder {
+    /// Newest activity first: what just happened.
+    #[default]
+    Newest,
+    /// Oldest activity first: the queue as it arrived, the longest untouched on top.
+    Oldest,
+}
+
+impl ListOrder {
+    /// `newest` or `oldest`, as the list's `sort` parameter spells it.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "newest" => Some(Self::Newest),
+            "oldest" => Some(Self::Oldest),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Newest => "newest",
+            Self::Oldest => "oldest",
+        }
+    }
 }
 
 pub const PAGE_SIZE: i64 = 50;
 
-/// Conversations with their contact, channel and assignee, filtered by visibility: the one
-/// shape every conversation page reads.
-macro_rules! visible_rows {
-    ($visible:expr) => {
-        conversations::table
-            .inner_join(contacts::table)
-            .inner_join(channels::table)
-            .left_join(users::table)
-            .filter($visible)
-            .select((
-                conversations::id,
-                conversations::status,
-                conversations::last_message_at,
-                conversations::external_contact_id,
-                (contacts::name, contacts::phone, contacts::email),
-                (channels::name, channels::kind),
-                (users::display_name.nullable(), users::status.nullable()),
-                conversations::awaiting_reply_since,
-            ))
-    };
+/// Conversations with their contact, channel and assignee: the one shape every conversation
+/// page reads (always filtered by [`visible_to`]).
+type Joined = diesel::dsl::LeftJoin<
+    diesel::dsl::InnerJoin<
+        diesel::dsl::InnerJoin<conversations::table, contacts::table>,
+        channels::table,
+    >,
+    users::table,
+>;
+type RowColumns = (
+    conversations::id,
+    conversations::status,
+    conversations::last_message_at,
+    conversations::external_contact_id,
+    (contacts::name, contacts::phone, contacts::email),
+    (channels::name, channels::kind),
+    (
+        diesel::dsl::Nullable<users::display_name>,
+        diesel::dsl::Nullable<users::status>,
+    ),
+    conversations::awaiting_reply_since,
+);
+type VisibleRows = diesel::dsl::IntoBoxed<
+    'static,
+    diesel::dsl::Select<Joined, RowColumns>,
+    crate::db::MultiBackend,
+>;
+
+/// The conversations `viewer` may see, as rows, filtered further by the caller.
+fn visible_rows(conn: &mut DbConnection, viewer: &Viewer) -> Result<VisibleRows, AppError> {
+    let visible = visible_to(conn, viewer)?;
+    Ok(conversations::table
+        .inner_join(contacts::table)
+        .inner_join(channels::table)
+        .left_join(users::table)
+        .select((
+            conversations::id,
+            conversations::status,
+            conversations::last_message_at,
+            conversations::external_contact_id,
+            (contacts::name, contacts::phone, contacts::email),
+            (channels::name, channels::kind),
+            (users::display_name.nullable(), users::status.nullable()),
+            conversations::awaiting_reply_since,
+        ))
+        .into_boxed()
+        .filter(visible))
 }
 
 type RowTuple = (
@@ -152,14 +209,77 @@ pub fn list_page(
     filter: &ListFilter,
     limit: i64,
 ) -> Result<Vec<ConversationRow>, AppError> {
-    let visible = visible_to(conn, viewer)?;
-    let mut query = visible_rows!(visible)
-        .order((
+    let mut query = matching(conn, viewer, filter)?.limit(limit);
+    query = match filter.order {
+        ListOrder::Newest => query.order((
             conversations::last_message_at.desc(),
             conversations::id.desc(),
-        ))
-        .limit(limit)
-        .into_boxed();
+        )),
+        ListOrder::Oldest => query.order((
+            conversations::last_message_at.asc(),
+            conversations::id.asc(),
+        )),
+    };
+    // `<= at` (`>= at`) bounds the index range; the rest drops the rows of `at` up to `id`
+    query = match (filter.after, filter.order) {
+        (None, _) => query,
+        (Some((at, id)), ListOrder::Newest) => {
+            query.filter(conversations::last_message_at.le(at)).filter(
+                conversations::last_message_at
+                    .lt(at)
+                    .or(conversations::id.lt(id)),
+            )
+        }
+        (Some((at, id)), ListOrder::Oldest) => {
+            query.filter(conversations::last_message_at.ge(at)).filter(
+                conversations::last_message_at
+                    .gt(at)
+                    .or(conversations::id.gt(id)),
+            )
+        }
+    };
+    let rows: Vec<RowTuple> = query.load(conn)?;
+    let mask = viewer.contact_mask();
+    Ok(rows
+        .into_iter()
+        .map(|row| ConversationRow::new(mask, row))
+        .collect())
+}
+
+/// The list counts the conversations its filters match up to this; past it, it says "more
+/// than" (a count the page can afford at any size).
+pub const COUNT_CAP: i64 = 1_000;
+
+/// A page of the list and how many conversations its filters match on all pages, counted up
+/// to [`COUNT_CAP`] (`COUNT_CAP + 1` means more).
+pub fn list_counted(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    filter: &ListFilter,
+) -> Result<(Vec<ConversationRow>, i64), AppError> {
+    let rows = list(conn, viewer, filter)?;
+    let shown = rows.len() as i64;
+    // a first page that is not full holds every match: no second query
+    let count = if filter.after.is_none() && shown < PAGE_SIZE {
+        shown
+    } else {
+        // at most COUNT_CAP + 1 ids, read from the index the page itself uses
+        let ids: Vec<ConversationId> = matching(conn, viewer, filter)?
+            .select(conversations::id)
+            .limit(COUNT_CAP + 1)
+            .load(conn)?;
+        ids.len() as i64
+    };
+    Ok((rows, count))
+}
+
+/// The visible conversations the filters of the list match (all but its order and cursor).
+fn matching(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    filter: &ListFilter,
+) -> Result<VisibleRows, AppError> {
+    let mut query = visible_rows(conn, viewer)?;
     if let Some(status) = filter.status {
         query = query.filter(conversations::status.eq(status));
     }
@@ -249,20 +369,7 @@ pub fn list_page(
     if let Some(before) = filter.waiting_since_before {
         query = query.filter(conversations::awaiting_reply_since.lt(before));
     }
-    if let Some((at, id)) = filter.before {
-        // `<= at` bounds the index range; the rest drops the rows of `at` not older than `id`
-        query = query.filter(conversations::last_message_at.le(at)).filter(
-            conversations::last_message_at
-                .lt(at)
-                .or(conversations::id.lt(id)),
-        );
-    }
-    let rows: Vec<RowTuple> = query.load(conn)?;
-    let mask = viewer.contact_mask();
-    Ok(rows
-        .into_iter()
-        .map(|row| ConversationRow::new(mask, row))
-        .collect())
+    Ok(query)
 }
 
 /// The delivery of a broadcast's message: sent to the customer, but no answer to them.
@@ -356,8 +463,7 @@ pub fn get(
     viewer: &Viewer,
     conversation_id: ConversationId,
 ) -> Result<ConversationDetail, AppError> {
-    let visible = visible_to(conn, viewer)?;
-    let row: RowTuple = visible_rows!(visible)
+    let row: RowTuple = visible_rows(conn, viewer)?
         .filter(conversations::id.eq(conversation_id))
         .first(conn)?;
     let id = row.0;

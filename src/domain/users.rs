@@ -781,8 +781,50 @@ pub struct UserFilter {
     /// `active`, `deactivated` or `locked`.
     pub status: Option<String>,
     pub channel_id: Option<ChannelId>,
-    /// Keyset cursor: usernames after this one.
-    pub after: Option<String>,
+    pub order: UserOrder,
+    /// Keyset cursor: the last user shown; the page holds the users after them in `order`.
+    pub after: Option<UserId>,
+}
+
+/// The order of the team list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UserOrder {
+    #[default]
+    Username,
+    /// By display name (people look for a name, not a login).
+    Name,
+    /// Longest since their last sign-in first, those who never signed in on top: who may no
+    /// longer need access.
+    LastSignIn,
+}
+
+impl UserOrder {
+    /// The team list's `sort` parameter: `username`, `name` or `last_sign_in`.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "username" => Some(Self::Username),
+            "name" => Some(Self::Name),
+            "last_sign_in" => Some(Self::LastSignIn),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Username => "username",
+            Self::Name => "name",
+            Self::LastSignIn => "last_sign_in",
+        }
+    }
+
+    /// "by username": the order in words, for the line above the list.
+    pub fn in_words(self) -> &'static str {
+        match self {
+            Self::Username => "by username",
+            Self::Name => "by name",
+            Self::LastSignIn => "longest since last sign-in first",
+        }
+    }
 }
 
 /// One row of the team list.
@@ -820,9 +862,10 @@ type UserListTuple = (
     bool,
 );
 
-/// The company's users ordered by username, `USER_PAGE_SIZE` at a time (keyset pagination on
-/// the unique (company, username) index), with how many match the filter in all. Deleted
-/// users are left out. Three queries per page (rows, their channels and teams, the count).
+/// The company's users in the filter's order, `USER_PAGE_SIZE` at a time (keyset pagination
+/// on the sort key and the id), with how many match the filter in all. Deleted users are left
+/// out. Four queries per page at most (the cursor's row, the rows, their channels and teams,
+/// the count).
 pub fn user_list_page(
     conn: &mut DbConnection,
     me: &Caller,
@@ -898,24 +941,68 @@ pub fn user_list_page(
         query
     };
     let total: i64 = matching().count().get_result(conn)?;
-    let mut query = matching()
-        .order(users::username)
-        .limit(USER_PAGE_SIZE)
-        .select((
-            users::id,
-            users::username,
-            users::display_name,
-            roles::name,
-            users::status,
-            users::availability,
-            users::locked_until,
+    // the sort keys of the last user shown (of this company: a cursor reveals nothing else)
+    let after: Option<(String, String, Option<NaiveDateTime>, UserId)> = match filter.after {
+        Some(id) => Some(
+            users::table
+                .filter(users::company_id.eq(company_id))
+                .filter(users::id.eq(id))
+                .select((
+                    users::username,
+                    users::display_name,
+                    users::last_login_at,
+                    users::id,
+                ))
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| AppError::Invalid("The page cursor is not valid.".into()))?,
+        ),
+        None => None,
+    };
+    let mut query = matching().limit(USER_PAGE_SIZE);
+    query = match filter.order {
+        UserOrder::Username => query.order(users::username),
+        UserOrder::Name => query.order((users::display_name, users::id)),
+        // false before true: never signed in first, in both databases
+        UserOrder::LastSignIn => query.order((
+            users::last_login_at.is_not_null(),
             users::last_login_at,
-            users::created_at,
-            users::must_change_password,
-        ));
-    if let Some(after) = &filter.after {
-        query = query.filter(users::username.gt(after.clone()));
+            users::id,
+        )),
+    };
+    if let Some((username, name, last_sign_in, id)) = after {
+        query = match (filter.order, last_sign_in) {
+            // usernames are unique in a company
+            (UserOrder::Username, _) => query.filter(users::username.gt(username)),
+            (UserOrder::Name, _) => query.filter(
+                users::display_name
+                    .gt(name.clone())
+                    .or(users::display_name.eq(name).and(users::id.gt(id))),
+            ),
+            (UserOrder::LastSignIn, None) => query.filter(
+                users::last_login_at
+                    .is_not_null()
+                    .or(users::last_login_at.is_null().and(users::id.gt(id))),
+            ),
+            (UserOrder::LastSignIn, Some(at)) => query.filter(
+                users::last_login_at
+                    .gt(at)
+                    .or(users::last_login_at.eq(at).and(users::id.gt(id))),
+            ),
+        };
     }
+    let query = query.select((
+        users::id,
+        users::username,
+        users::display_name,
+        roles::name,
+        users::status,
+        users::availability,
+        users::locked_until,
+        users::last_login_at,
+        users::created_at,
+        users::must_change_password,
+    ));
     let rows: Vec<UserListTuple> = query.load(conn)?;
     let ids: Vec<UserId> = rows.iter().map(|r| r.0).collect();
     let memberships = memberships_of(conn, &ids)?;

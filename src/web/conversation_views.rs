@@ -9,7 +9,9 @@ use crate::core::ids::{ChannelId, ConversationId, UserId};
 use crate::core::masking::ContactMask;
 use crate::core::status::ConversationStatus;
 use crate::domain::companies;
-use crate::domain::conversations::{AssignmentView, ConversationRow, ListFilter, MessageView};
+use crate::domain::conversations::{
+    AssignmentView, ConversationRow, ListFilter, ListOrder, MessageView,
+};
 use crate::error::AppError;
 use crate::web::{Cx, format_time};
 
@@ -61,7 +63,11 @@ pub struct ListQuery {
     pub(crate) missed: Option<String>,
     /// `1`: only conversations nobody holds (the queue).
     pub(crate) unassigned: Option<String>,
-    pub(crate) before: Option<String>,
+    /// `newest` (the default) or `oldest` last activity first.
+    pub(crate) sort: Option<String>,
+    /// The cursor of the last row shown (`before` in links made before the list could sort).
+    #[serde(alias = "before")]
+    pub(crate) after: Option<String>,
     /// What a live update last showed (`web::live`); the page itself ignores it.
     pub(crate) seen: Option<String>,
 }
@@ -104,6 +110,7 @@ impl ListQuery {
             ("label", self.label.clone().unwrap_or_default()),
             ("missed", self.missed.clone().unwrap_or_default()),
             ("unassigned", self.unassigned.clone().unwrap_or_default()),
+            ("sort", self.sort.clone().unwrap_or_default()),
         ])
     }
 
@@ -121,6 +128,7 @@ impl ListQuery {
             ("label", &self.label),
             ("missed", &self.missed),
             ("unassigned", &self.unassigned),
+            ("sort", &self.sort),
         ]
         .iter()
         .filter_map(|(name, value)| {
@@ -167,7 +175,12 @@ pub async fn list_filter(cx: &Cx, query: &ListQuery) -> Result<ListFilter, AppEr
         q: query.q.clone().filter(|q| q.len() <= 200),
         label: query.label.clone().filter(|l| l.len() <= 30),
         waiting_since_before,
-        before: parse_cursor(query.before.as_deref())?,
+        order: match query.sort.as_deref().filter(|s| !s.is_empty()) {
+            None => ListOrder::default(),
+            Some(sort) => ListOrder::parse(sort)
+                .ok_or_else(|| AppError::Invalid("Sort by newest or oldest activity.".into()))?,
+        },
+        after: parse_cursor(query.after.as_deref())?,
     })
 }
 

@@ -46,6 +46,8 @@ struct ListPage {
     can_export: bool,
     /// Sees conversations nobody holds (channel or company scope), so the queue is theirs too.
     sees_queue: bool,
+    /// `newest` or `oldest` activity first.
+    sort: &'static str,
     next_cursor: Option<String>,
     /// Past the first page: offer the way back to it.
     paged: bool,
@@ -56,9 +58,10 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
     let status = filter.status;
     let missed = filter.waiting_since_before.is_some();
     let channel_filter = filter.channel_id;
-    let (layout, (rows, channel_list)) = cx
+    let sort = filter.order.as_str();
+    let (layout, ((rows, matched), channel_list)) = cx
         .read_page("Conversations", "/conversations", move |conn, me| {
-            let rows = conversations::list(conn, &me.viewer, &filter)?;
+            let rows = conversations::list_counted(conn, &me.viewer, &filter)?;
             let mut channel_list = channels::list(conn, me.company_id)?;
             if let Some(mine) = crate::domain::visibility::scope(conn, &me.viewer)?.channel_limit()
             {
@@ -78,7 +81,7 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
         .into_iter()
         .map(|row| RowItem::new(row, cx.now()))
         .collect();
-    let regions = live::ListRegions::new(&rows, missed, &layout.shown_counts())?;
+    let regions = live::ListRegions::new(&rows, matched, missed, &layout.shown_counts())?;
     let live_url = live::list_url(&cx, &query, &live::seen(&version, &regions.fingerprint()));
     page(&ListPage {
         layout,
@@ -108,8 +111,9 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
         assigned_to_me: query.assignee == Some(cx.user.auth.user_id),
         sees_queue: cx.can(Permission::ConversationsViewAll)
             || cx.can(Permission::ConversationsViewChannel),
+        sort,
         next_cursor,
-        paged: query.before.as_deref().is_some_and(|b| !b.is_empty()),
+        paged: query.after.as_deref().is_some_and(|b| !b.is_empty()),
     })
 }
 

@@ -27,6 +27,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::core::ids::ConversationId;
+use crate::core::text::grouped;
 use crate::domain::conversations;
 use crate::error::AppError;
 use crate::web::conversation_views::{HistoryItem, ListQuery, MessageItem, RowItem, list_filter};
@@ -49,6 +50,22 @@ fn fingerprint(parts: &[&str]) -> String {
 struct RowsHtml<'a> {
     rows: &'a [RowItem],
     missed: bool,
+    /// "37 conversations": how many the filters match on all pages.
+    matched: String,
+}
+
+/// How many conversations a list's filters match, in words ("More than 1,000" past the cap).
+fn matched_in_words(count: i64) -> String {
+    match count {
+        1 => "1 conversation".into(),
+        n if n > conversations::COUNT_CAP => {
+            format!(
+                "More than {} conversations",
+                grouped(conversations::COUNT_CAP)
+            )
+        }
+        n => format!("{} conversations", grouped(n)),
+    }
 }
 
 #[derive(Template)]
@@ -96,9 +113,19 @@ pub struct ListRegions {
 }
 
 impl ListRegions {
-    pub fn new(rows: &[RowItem], missed: bool, counts: &NavCounts) -> Result<Self, AppError> {
+    pub fn new(
+        rows: &[RowItem],
+        matched: i64,
+        missed: bool,
+        counts: &NavCounts,
+    ) -> Result<Self, AppError> {
         Ok(Self {
-            rows: RowsHtml { rows, missed }.render()?,
+            rows: RowsHtml {
+                rows,
+                missed,
+                matched: matched_in_words(matched),
+            }
+            .render()?,
             nav: NavRegions::new(counts)?,
         })
     }
@@ -217,7 +244,7 @@ fn nothing_new() -> Answer {
 pub fn list_url(cx: &Cx, query: &ListQuery, seen: &str) -> Option<String> {
     let mask = cx.user.viewer().contact_mask();
     let typed = query.q.clone().unwrap_or_default();
-    if query.before.as_deref().is_some_and(|b| !b.is_empty()) || mask.text(&typed) != typed {
+    if query.after.as_deref().is_some_and(|b| !b.is_empty()) || mask.text(&typed) != typed {
         return None;
     }
     // the version and fingerprint are digits, '-', '.' and hex: nothing to encode
@@ -238,17 +265,17 @@ pub async fn list(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
     let filter = list_filter(&cx, &query).await?;
     let missed = filter.waiting_since_before.is_some();
     let counts = Layout::counts_open(&cx);
-    let (rows, nav_counts) = cx
+    let ((rows, matched), nav_counts) = cx
         .read(move |conn, me| {
             Ok((
-                conversations::list(conn, &me.viewer, &filter)?,
+                conversations::list_counted(conn, &me.viewer, &filter)?,
                 Layout::nav_counts(conn, me, counts)?,
             ))
         })
         .await?;
     let at = cx.now();
     let rows: Vec<RowItem> = rows.into_iter().map(|row| RowItem::new(row, at)).collect();
-    let regions = ListRegions::new(&rows, missed, &nav_counts)?;
+    let regions = ListRegions::new(&rows, matched, missed, &nav_counts)?;
     let print = regions.fingerprint();
     let Some(url) = list_url(&cx, &query, &seen(&version, &print)) else {
         return nothing_new();

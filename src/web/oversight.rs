@@ -676,10 +676,10 @@ pub async fn export_conversations(
     let base = crate::web::conversation_views::list_filter(&cx, &query).await?;
     let viewer = cx.user.viewer();
     let filters = query.describe();
-    // the conversation list pages on (last activity, id): the cursor carries both
+    // the conversation list pages on (last activity, id) in its order: the cursor carries both
     let fetch = move |conn: &mut DbConnection, cursor: Option<(NaiveDateTime, ConversationId)>| {
         let filter = conversations::ListFilter {
-            before: cursor.or(base.before),
+            after: cursor.or(base.after),
             ..base.clone()
         };
         let rows = conversations::list_page(conn, &viewer, &filter, EXPORT_PAGE)?;

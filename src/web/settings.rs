@@ -5,6 +5,7 @@ use askama::Template;
 
 use crate::core::permissions::Permission;
 use crate::core::status::ApprovalKind;
+use crate::core::text::grouped;
 use crate::domain::settings::{self, SettingsChange, SettingsForm};
 use crate::domain::{approvals, companies, conversations};
 use crate::error::FieldErrors;
@@ -31,7 +32,7 @@ impl SettingsPage {
     /// What a number field accepts, as the page states it: "(1 to 1,440)".
     fn range(&self, field: &str) -> String {
         let (min, max) = crate::domain::settings::allowed_range(field);
-        format!("({} to {})", grouped(min), grouped(max))
+        format!("({} to {})", grouped(min.into()), grouped(max.into()))
     }
 
     /// The catalog, for the critical permissions' checkboxes.
@@ -113,23 +114,8 @@ pub(crate) fn rebuild_masked_copies(cx: &Cx) {
     });
 }
 
-/// 10080 as "10,080".
-fn grouped(n: i32) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(d);
-    }
-    if n < 0 { format!("-{out}") } else { out }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::grouped;
-
     /// A field the page names but the form does not check would read "(1 to 0)".
     #[test]
     fn every_range_the_page_states_is_one_the_form_checks() {
@@ -145,15 +131,5 @@ mod tests {
             named += 1;
         }
         assert_eq!(named, 12);
-    }
-
-    #[test]
-    fn thousands_are_grouped() {
-        assert_eq!(grouped(0), "0");
-        assert_eq!(grouped(730), "730");
-        assert_eq!(grouped(1440), "1,440");
-        assert_eq!(grouped(10_080), "10,080");
-        assert_eq!(grouped(1_000_000), "1,000,000");
-        assert_eq!(grouped(-1440), "-1,440");
     }
 }

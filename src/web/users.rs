@@ -15,7 +15,7 @@ use crate::core::permissions::Permission;
 use crate::domain::offboarding::{self, Checklist, Handover};
 use crate::domain::roles::Role;
 use crate::domain::users::{
-    self, NewUser, Profile, ProfileFields, USER_PAGE_SIZE, UserFilter, UserListRow,
+    self, NewUser, Profile, ProfileFields, USER_PAGE_SIZE, UserFilter, UserListRow, UserOrder,
 };
 use crate::domain::{assignments, login_events, roles};
 use crate::error::{AppError, FieldErrors};
@@ -39,7 +39,7 @@ pub struct Choice<Id> {
 struct ListPage {
     layout: Layout,
     users: Vec<UserItem>,
-    next_cursor: Option<String>,
+    next_cursor: Option<UserId>,
     /// This is a later page: offer the first one again.
     paged: bool,
     /// How many users match the filters, on every page.
@@ -55,8 +55,11 @@ struct ListPage {
     channels: Vec<Choice<ChannelId>>,
     q: String,
     status: String,
-    /// Every filter of this page as a query string, so the next page keeps them.
+    /// Every filter of this page and its order as a query string, so the next page keeps them.
     filters: String,
+    /// Some filter narrows the list (the count says "match").
+    filtered: bool,
+    order: UserOrder,
 }
 
 #[derive(Deserialize)]
@@ -65,7 +68,9 @@ pub struct ListQuery {
     role: Option<RoleId>,
     status: Option<String>,
     channel: Option<ChannelId>,
-    after: Option<String>,
+    /// `username` (the default), `name` or `last_sign_in`.
+    sort: Option<String>,
+    after: Option<UserId>,
 }
 
 fn choices<T, Id: Copy + PartialEq>(
@@ -91,12 +96,18 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
         .status
         .clone()
         .filter(|s| ["active", "deactivated", "locked", "dormant"].contains(&s.as_str()));
+    let order = match query.sort.as_deref().filter(|s| !s.is_empty()) {
+        None => UserOrder::default(),
+        Some(sort) => UserOrder::parse(sort)
+            .ok_or_else(|| AppError::Invalid("Sort by username, name or last sign-in.".into()))?,
+    };
     let filter = UserFilter {
         q: query.q.clone().filter(|q| q.len() <= 100),
         role_id: query.role,
         status: status.clone(),
         channel_id: query.channel,
-        after: query.after.clone().filter(|a| a.len() <= 64),
+        order,
+        after: query.after,
     };
     let paged = filter.after.is_some();
     let today = cx.now().date();
@@ -125,7 +136,7 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
         })
         .await?;
     let next_cursor = (rows.len() as i64 == USER_PAGE_SIZE)
-        .then(|| rows.last().map(|r| r.username.clone()))
+        .then(|| rows.last().map(|r| r.id))
         .flatten();
     page(&ListPage {
         layout,
@@ -158,7 +169,13 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
                 "channel",
                 query.channel.map(|c| c.to_string()).unwrap_or_default(),
             ),
+            ("sort", query.sort.clone().unwrap_or_default()),
         ]),
+        filtered: query.q.as_deref().is_some_and(|q| !q.is_empty())
+            || query.role.is_some()
+            || status.is_some()
+            || query.channel.is_some(),
+        order,
         roles: choices(role_list, query.role, |r| (r.id, r.name)),
         channels: choices(channel_list, query.channel, |c| (c.id, c.name)),
         q: query.q.unwrap_or_default(),

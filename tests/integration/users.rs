@@ -1249,6 +1249,88 @@ async fn the_team_list_filters_and_pages(app: TestApp) {
     assert!(decoded.contains(&format!(
         "<a href=\"/users?role={agent}&status=active\" id=\"first-page\">First page</a>"
     )));
+
+    // each order pages through everyone once, in that order (the last sign-in order worked out
+    // here on its own): one temp in four signed in, two by two at the same time (a tie the id
+    // breaks), the others never
+    for n in (0..60).step_by(4) {
+        diesel::update(users::table.filter(users::username.eq(format!("temp{n:02}"))))
+            .set(users::last_login_at.eq(Some(at - chrono::TimeDelta::hours(n / 8))))
+            .execute(&mut app.conn())
+            .unwrap();
+    }
+    let mut everyone: Vec<(i64, String, Option<chrono::NaiveDateTime>)> = users::table
+        .filter(users::company_id.eq(demo))
+        .filter(users::status.ne("deleted"))
+        .select((users::id, users::username, users::last_login_at))
+        .load(&mut app.conn())
+        .unwrap();
+    let mut walk = async |query: &str| -> Vec<String> {
+        let sort = query.split('&').next().unwrap().replace("sort=", "");
+        let mut path = format!("/users?{query}");
+        let mut shown = Vec::new();
+        loop {
+            let page = sofia.get(&path).await;
+            page.assert_status(200);
+            assert!(
+                page.body
+                    .contains(&format!("<option value=\"{sort}\" selected>")),
+                "{sort}"
+            );
+            for row in page.body.split("<tr>").skip(2) {
+                let username = row.split("<td>").nth(2).unwrap();
+                shown.push(username[..username.find('<').unwrap()].to_string());
+            }
+            if !page.body.contains("id=\"next-page\"") {
+                return shown;
+            }
+            path = next_page(&page);
+            assert!(path.contains(&format!("sort={sort}")), "{path}");
+        }
+    };
+    everyone.sort_by(|a, b| a.1.cmp(&b.1));
+    let by_username: Vec<String> = everyone.iter().map(|u| u.1.clone()).collect();
+    assert_eq!(walk("sort=username").await, by_username);
+    everyone.sort_by_key(|(id, _, last)| (last.is_some(), *last, *id));
+    let by_last_sign_in: Vec<String> = everyone.iter().map(|u| u.1.clone()).collect();
+    // everyone: page one ends among those who never signed in
+    assert!(everyone[49].2.is_none() && everyone[everyone.len() - 1].2.is_some());
+    assert_eq!(walk("sort=last_sign_in").await, by_last_sign_in);
+    // the temps alone: page one ends among those who did
+    let temps: Vec<String> = by_last_sign_in
+        .iter()
+        .filter(|u| u.starts_with("temp"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        temps[..45]
+            .iter()
+            .filter(|u| u.as_str() == "temp00")
+            .count(),
+        0
+    );
+    assert_eq!(walk("sort=last_sign_in&q=temp").await, temps);
+    // by name: the same as the database orders them all at once
+    let by_name: Vec<String> = users::table
+        .filter(users::company_id.eq(demo))
+        .filter(users::status.ne("deleted"))
+        .order((users::display_name, users::id))
+        .select(users::username)
+        .load(&mut app.conn())
+        .unwrap();
+    assert_eq!(walk("sort=name").await, by_name);
+    sofia
+        .get("/users?sort=age")
+        .await
+        .assert_status(422)
+        .assert_contains("Sort by username, name or last sign-in.");
+    sofia
+        .get("/users?sort=name")
+        .await
+        .assert_contains(&format!(
+            "<p id=\"user-count\">{} users, 50 a page, by name.</p>",
+            everyone.len()
+        ));
 }
 
 on_both_databases!(

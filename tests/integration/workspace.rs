@@ -38,8 +38,9 @@ fn rows(page: &Page) -> usize {
     page.body.matches("<tr>").count().saturating_sub(1)
 }
 
-/// The list pages by keyset and keeps its filters: every conversation of the channel once,
-/// none of another channel, and a way back to the newest page.
+/// The list pages by keyset and keeps its filters, in either order: every conversation of the
+/// channel once, none of another channel, the count of all pages on each, and a way back to
+/// the first page.
 async fn the_conversation_list_pages_and_keeps_its_filters(app: TestApp) {
     let (telegram, token) = channel(&app, "Telegram");
     let mut hooks = app.client();
@@ -48,50 +49,154 @@ async fn the_conversation_list_pages_and_keeps_its_filters(app: TestApp) {
         hook(&mut hooks, telegram, &token, body)
             .await
             .assert_status(201);
+        // one activity a second, so the order by last activity is the order of arrival
+        app.clock().advance(chrono::TimeDelta::seconds(1));
     }
     let on_telegram: i64 = conversations::table
         .filter(conversations::channel_id.eq(telegram))
         .count()
         .get_result(&mut app.conn())
         .unwrap();
+    assert!(on_telegram > 60, "the demo has Telegram conversations too");
     let mut sofia = app.signed_in("DEMO", "sofia").await;
-    let mut path = format!("/conversations?status=all&channel={telegram}");
-    let mut seen = std::collections::HashSet::new();
-    let mut pages = 0;
-    loop {
-        let page = sofia.get(&path).await;
-        page.assert_status(200);
-        pages += 1;
-        assert_eq!(
-            page.body.contains("id=\"newest\""),
-            pages > 1,
-            "page {pages}"
-        );
-        for n in 0..60 {
-            if page.body.contains(&format!("Pager {n:02}<")) {
-                assert!(seen.insert(n), "Pager {n:02} shown twice");
+    let mut walk = async |first: String| -> Vec<usize> {
+        let mut path = first;
+        let mut order = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = sofia.get(&path).await;
+            page.assert_status(200);
+            pages += 1;
+            assert_eq!(
+                page.body.contains("id=\"first-page\""),
+                pages > 1,
+                "page {pages}"
+            );
+            page.assert_contains(&format!(
+                "id=\"conversation-count\">{on_telegram} conversations.<"
+            ));
+            // the Pagers of this page, top to bottom
+            for row in page.body.split("<tr>").skip(2) {
+                if let Some(at) = row.find(">Pager ") {
+                    let n: usize = row[at + 7..at + 9].parse().unwrap();
+                    assert!(!order.contains(&n), "Pager {n:02} shown twice");
+                    order.push(n);
+                }
             }
+            // nothing of another channel, on any page (the filter's options name them all)
+            let table = page.body.split("<tbody>").nth(1).unwrap_or_default();
+            assert!(
+                table.contains("Telegram") && !table.contains("WhatsApp") && !table.contains("SMS"),
+                "another channel on page {pages}"
+            );
+            let Some(at) = page.body.find("id=\"next-page\"") else {
+                break;
+            };
+            let start = page.body[..at].rfind("href=\"").unwrap() + 6;
+            let end = start + page.body[start..].find('"').unwrap();
+            path = page.body[start..end]
+                .replace("&#38;", "&")
+                .replace("&amp;", "&");
+            assert!(path.contains(&format!("channel={telegram}")), "{path}");
+            assert!(path.contains("status=all"), "{path}");
+            assert!(pages < 10, "paging does not end");
         }
-        // nothing of another channel, on any page (the filter's options name them all)
-        let table = page.body.split("<tbody>").nth(1).unwrap_or_default();
-        assert!(
-            table.contains("Telegram") && !table.contains("WhatsApp") && !table.contains("SMS"),
-            "another channel on page {pages}"
-        );
-        let Some(at) = page.body.find("id=\"older\"") else {
-            break;
-        };
-        let start = page.body[..at].rfind("href=\"").unwrap() + 6;
-        let end = start + page.body[start..].find('"').unwrap();
-        path = page.body[start..end]
-            .replace("&#38;", "&")
-            .replace("&amp;", "&");
-        assert!(path.contains(&format!("channel={telegram}")), "{path}");
-        assert!(path.contains("status=all"), "{path}");
-        assert!(pages < 10, "paging does not end");
-    }
-    assert_eq!(seen.len(), 60);
-    assert!(on_telegram > 50 && pages == (on_telegram as usize).div_ceil(50));
+        assert_eq!(pages, (on_telegram as usize).div_ceil(50));
+        order
+    };
+    let newest = walk(format!("/conversations?status=all&channel={telegram}")).await;
+    assert_eq!(newest, (0..60).rev().collect::<Vec<_>>());
+    let oldest = walk(format!(
+        "/conversations?status=all&channel={telegram}&sort=oldest"
+    ))
+    .await;
+    assert_eq!(oldest, (0..60).collect::<Vec<_>>());
+    // the page keeps the order chosen, and refuses one it does not offer
+    sofia
+        .get(&format!("/conversations?channel={telegram}&sort=oldest"))
+        .await
+        .assert_contains("<option value=\"oldest\" selected>");
+    sofia
+        .get("/conversations?sort=sideways")
+        .await
+        .assert_status(422)
+        .assert_contains("Sort by newest or oldest activity.");
+}
+
+/// The count above the list is of every page, up to 1,000: exactly 1,000 is said as such, one
+/// more is "more than 1,000"; a list that fits one page counts its rows.
+async fn the_conversation_list_counts_up_to_a_thousand(app: TestApp) {
+    let company = company_id(&app, "DEMO");
+    let (sales, _) = channel(&app, "WhatsApp Sales");
+    let open_on_sales = |app: &TestApp| -> i64 {
+        conversations::table
+            .filter(conversations::channel_id.eq(sales))
+            .filter(conversations::status.eq("open"))
+            .count()
+            .get_result(&mut app.conn())
+            .unwrap()
+    };
+    let add = |app: &TestApp, how_many: i64| {
+        let at = app.clock().now();
+        switchboard::db::write_transaction(&mut app.conn(), |conn| {
+            for n in 0..how_many {
+                let contact: i64 = diesel::insert_into(contacts::table)
+                    .values((
+                        contacts::company_id.eq(company),
+                        contacts::name.eq(format!("Counted {n}")),
+                        contacts::created_at.eq(at),
+                    ))
+                    .returning(contacts::id)
+                    .get_result(conn)?;
+                diesel::insert_into(conversations::table)
+                    .values((
+                        conversations::company_id.eq(company),
+                        conversations::channel_id.eq(sales),
+                        conversations::contact_id.eq(contact),
+                        conversations::status.eq("open"),
+                        conversations::last_message_at.eq(at),
+                        conversations::created_at.eq(at),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok::<_, switchboard::error::AppError>(())
+        })
+        .unwrap();
+        app.wait_for_change_elsewhere();
+    };
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let list = format!("/conversations?channel={sales}");
+    let count = |page: &Page| -> String {
+        let start = page
+            .body
+            .find("id=\"conversation-count\">")
+            .unwrap_or_else(|| panic!("{}", page.body))
+            + 24;
+        page.body[start..start + page.body[start..].find('<').unwrap()].to_string()
+    };
+    // one page: its rows are the count
+    let page = sofia.get(&list).await;
+    let few = open_on_sales(&app);
+    assert!((2..50).contains(&few), "{few}");
+    assert_eq!(count(&page), format!("{few} conversations."));
+    assert_eq!(rows(&page) as i64, few);
+    add(&app, 1_000 - few);
+    assert_eq!(count(&sofia.get(&list).await), "1,000 conversations.");
+    add(&app, 1);
+    let page = sofia.get(&list).await;
+    assert_eq!(count(&page), "More than 1,000 conversations.");
+    assert_eq!(rows(&page), 50);
+    // a filter that leaves one says so in the singular
+    let carl = id_of(&app, "DEMO", "carl");
+    let carls: i64 = conversations::table
+        .filter(conversations::assignee_id.eq(carl))
+        .filter(conversations::status.eq("open"))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(carls, 1);
+    let single = sofia.get(&format!("/conversations?assignee={carl}")).await;
+    assert_eq!(count(&single), "1 conversation.");
 }
 
 async fn visibility_follows_each_permission_level(app: TestApp) {
@@ -1013,6 +1118,7 @@ async fn other_companies_conversations_are_not_found(app: TestApp) {
 
 on_both_databases!(
     the_conversation_list_pages_and_keeps_its_filters,
+    the_conversation_list_counts_up_to_a_thousand,
     visibility_follows_each_permission_level,
     agents_never_see_full_phone_numbers_or_emails,
     reply_close_reopen_and_their_records,
