@@ -412,18 +412,34 @@ async fn custom_role_shapes_the_navigation(backend: Backend) {
     }
     b.submit("#new-role-form").await;
     b.wait_for("#edit-role-form").await;
-    // the permissions are longer than the window: Save stays on screen, not drawn over
-    let save_in_reach = "const button = document.querySelector('#edit-role-form button.primary'); \
+    b.screenshot("role").await;
+    // every permission and Save fit a laptop's window (1280 × 900) without scrolling, and
+    // Save is not drawn over
+    let fits = "const button = document.querySelector('#edit-role-form button.primary'); \
+         const r = button.getBoundingClientRect(); \
+         const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2); \
+         const bar = document.querySelector('#edit-role-form .sticky-actions').getBoundingClientRect(); \
+         const matrix = document.querySelector('#permission-matrix').getBoundingClientRect(); \
+         return window.scrollY === 0 && matrix.bottom <= bar.top \
+           && bar.bottom <= window.innerHeight && button.contains(hit);";
+    assert_eq!(
+        b.c.execute(fits, vec![]).await.unwrap().as_bool(),
+        Some(true),
+        "the role editor does not fit the window"
+    );
+    // on a phone it cannot fit: Save stays on screen all the same, not drawn over
+    b.c.set_window_size(390, 844).await.unwrap();
+    let in_reach = "const button = document.querySelector('#edit-role-form button.primary'); \
          const r = button.getBoundingClientRect(); \
          const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2); \
          return document.documentElement.scrollHeight > window.innerHeight \
            && r.bottom <= window.innerHeight && button.contains(hit);";
     assert_eq!(
-        b.c.execute(save_in_reach, vec![]).await.unwrap().as_bool(),
+        b.c.execute(in_reach, vec![]).await.unwrap().as_bool(),
         Some(true),
-        "Save role is off screen"
+        "Save role is off screen on a phone"
     );
-    b.screenshot("role").await;
+    b.c.set_window_size(1280, 900).await.unwrap();
 
     // give it to bob from his page
     b.go("/users?q=bob").await;

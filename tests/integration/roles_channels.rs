@@ -275,9 +275,9 @@ async fn nobody_grants_what_they_do_not_hold(app: TestApp) {
     let page = dana_client.get("/roles").await;
     page.assert_status(200)
         .assert_contains("you do not hold it")
-        // plain names first, keys beside them
-        .assert_contains("<strong>See all conversations</strong>")
-        .assert_contains("<code>conversations.view_all</code>");
+        // plain names first, keys beside them, what each allows on pointing at it
+        .assert_contains("<span>See all conversations <small><code>conversations.view_all</code>")
+        .assert_contains("title=\"See every conversation of the company\"");
     dana_client
         .post(
             "/roles",
