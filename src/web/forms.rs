@@ -37,8 +37,22 @@ impl<T: DeserializeOwned + 'static> FromRequest for Form<T> {
     }
 }
 
-/// The query string as `T`.
+/// The query string as `T`. A filter left at "any" arrives empty (`role=`, the form's first
+/// option): it reads as absent, so every field of a query is an `Option` or a `Vec` and an
+/// empty choice never fails to parse as an id.
 pub struct Query<T>(pub T);
+
+/// `a=1&b=&c&d=x` as `a=1&d=x` (a `=` or `&` inside a value is always percent-encoded).
+fn without_empty_values(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(_, value)| !value.is_empty())
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
 
 impl<T: DeserializeOwned> FromRequest for Query<T> {
     type Error = AppError;
@@ -52,7 +66,7 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
         std::future::ready(if query.contains("%00") {
             Err(invalid())
         } else {
-            serde_html_form::from_str(query)
+            serde_html_form::from_str(&without_empty_values(query))
                 .map(Query)
                 .map_err(|_| invalid())
         })
@@ -121,5 +135,18 @@ pub mod lenient {
             .filter(|text| !text.trim().is_empty())
             .map(|text| parse(&text))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_empty_values;
+
+    #[test]
+    fn empty_filters_read_as_absent() {
+        assert_eq!(without_empty_values("a=1&b=&c&d=x"), "a=1&d=x");
+        assert_eq!(without_empty_values("q=%3D&r=%26"), "q=%3D&r=%26");
+        assert_eq!(without_empty_values("q=+&&"), "q=+");
+        assert_eq!(without_empty_values(""), "");
     }
 }

@@ -260,43 +260,69 @@ pub async fn errors_keep_navigation(
 
 #[cfg(test)]
 mod tests {
-    /// The Content-Security-Policy (`default-src 'self'`) refuses inline styles, inline
-    /// scripts and event-handler attributes: a template that holds one renders differently in
-    /// the browser than it reads here. None may.
-    #[test]
-    fn no_template_holds_what_the_content_security_policy_refuses() {
+    /// Every template, by path, lower-cased.
+    fn templates() -> Vec<(String, String)> {
         let mut folders = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")];
-        let mut read = 0;
+        let mut read = Vec::new();
         while let Some(folder) = folders.pop() {
             for entry in std::fs::read_dir(&folder).unwrap() {
                 let path = entry.unwrap().path();
                 if path.is_dir() {
                     folders.push(path);
-                    continue;
-                }
-                let text = std::fs::read_to_string(&path).unwrap().to_lowercase();
-                read += 1;
-                for refused in [" style=", "<style", "javascript:", "<script>"] {
-                    assert!(
-                        !text.contains(refused),
-                        "{} holds {refused}",
-                        path.display()
-                    );
-                }
-                // event handlers: onclick=, onchange=, …
-                for (at, _) in text.match_indices(" on") {
-                    let name: String = text[at + 1..]
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphabetic())
-                        .collect();
-                    assert!(
-                        !text[at + 1 + name.len()..].starts_with('='),
-                        "{} holds the handler {name}=",
-                        path.display()
-                    );
+                } else {
+                    let text = std::fs::read_to_string(&path).unwrap().to_lowercase();
+                    read.push((path.display().to_string(), text));
                 }
             }
         }
-        assert!(read > 50, "only {read} templates read");
+        assert!(read.len() > 50, "only {} templates read", read.len());
+        read
+    }
+
+    /// The Content-Security-Policy (`default-src 'self'`) refuses inline styles, inline
+    /// scripts and event-handler attributes: a template that holds one renders differently in
+    /// the browser than it reads here. None may.
+    #[test]
+    fn no_template_holds_what_the_content_security_policy_refuses() {
+        for (path, text) in templates() {
+            for refused in [" style=", "<style", "javascript:", "<script>"] {
+                assert!(!text.contains(refused), "{path} holds {refused}");
+            }
+            // event handlers: onclick=, onchange=, …
+            for (at, _) in text.match_indices(" on") {
+                let name: String = text[at + 1..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphabetic())
+                    .collect();
+                assert!(
+                    !text[at + 1 + name.len()..].starts_with('='),
+                    "{path} holds the handler {name}="
+                );
+            }
+        }
+    }
+
+    /// An action sent by htmx shows that it is under way: its button is disabled until the
+    /// answer arrives (no second click sends it twice).
+    #[test]
+    fn every_htmx_action_disables_its_button_while_it_runs() {
+        let mut actions = 0;
+        for (path, text) in templates() {
+            for tag in text.split('<').filter(|tag| {
+                [
+                    "data-hx-post=",
+                    "data-hx-put=",
+                    "data-hx-patch=",
+                    "data-hx-delete=",
+                ]
+                .iter()
+                .any(|verb| tag.contains(verb))
+            }) {
+                actions += 1;
+                let tag = &tag[..tag.find('>').unwrap_or(tag.len())];
+                assert!(tag.contains("data-hx-disabled-elt="), "{path}: <{tag}>");
+            }
+        }
+        assert!(actions >= 3, "{actions}");
     }
 }

@@ -243,7 +243,12 @@ async fn new_page(cx: &Cx, form: NewUserForm, errors: FieldErrors) -> Answer {
             })
             .collect(),
         form: NewUserForm {
-            password: String::new(),
+            // an accepted password comes back (typed once, the rest corrected); a refused one
+            // does not (the template shows it only without an error of its own)
+            password: match errors.get("password") {
+                Some(_) => String::new(),
+                None => form.password,
+            },
             ..form
         },
         errors,

@@ -174,6 +174,15 @@ impl Browser {
         }
     }
 
+    /// Picks the option with this label in a `<select>`.
+    async fn choose(&self, select: &str, label: &str) {
+        self.wait_for(select)
+            .await
+            .select_by_label(label)
+            .await
+            .unwrap();
+    }
+
     async fn submit(&self, form: &str) {
         self.click(&format!("{form} button[type=submit]")).await;
     }
@@ -451,11 +460,8 @@ async fn custom_role_shapes_the_navigation(backend: Backend) {
         .click()
         .await
         .unwrap();
-    b.wait_for("#role-form select[name=role_id]")
-        .await
-        .select_by_label("Shift Lead")
-        .await
-        .unwrap();
+    b.choose("#role-form select[name=role_id]", "Shift Lead")
+        .await;
     b.submit("#role-form").await;
     // the flash exists only on the page after the change
     b.wait_for(".flash").await;
@@ -782,16 +788,10 @@ async fn a_broadcast_goes_out_once_a_second_supervisor_approves(backend: Backend
     b.click("#main-nav a[href='/broadcasts']").await;
     b.fill("#new-broadcast", &[("name", "Free shipping week")])
         .await;
-    b.wait_for("#new-broadcast select[name=channel_id]")
-        .await
-        .select_by_label("Telegram")
-        .await
-        .unwrap();
-    b.wait_for("#new-broadcast select[name=template_id]")
-        .await
-        .select_by_label("welcome (en) v1")
-        .await
-        .unwrap();
+    b.choose("#new-broadcast select[name=channel_id]", "Telegram")
+        .await;
+    b.choose("#new-broadcast select[name=template_id]", "welcome (en) v1")
+        .await;
     b.submit("#new-broadcast").await;
     b.click("#submit-broadcast").await;
     b.wait_for_text("broadcast-status", "submitted").await;
@@ -1002,9 +1002,232 @@ async fn a_form_survives_signing_in_again_in_another_tab(backend: Backend) {
     b.close().await;
 }
 
+/// Adding a user: the password policy is on the form before anything is typed; every mistake
+/// is said in one round (a taken username does not hide a weak password); what was right is
+/// still there after a refusal, the password too, so only the mistake is typed again.
+async fn adding_a_user_judges_every_field_at_once(backend: Backend) {
+    let demo = Demo::start(backend);
+    let b = demo.browser().await;
+    b.sign_in("DEMO", "sofia", PASSWORD).await;
+    b.wait_for("#main-nav").await;
+    b.go("/users").await;
+    b.click("#add-user").await;
+    assert!(
+        b.text("#password-rules").await.contains("characters"),
+        "the policy is stated before submitting"
+    );
+    b.fill(
+        "#new-user-form",
+        &[
+            ("username", "alice"),
+            ("display_name", "Alice Second"),
+            ("password", "short"),
+        ],
+    )
+    .await;
+    b.submit("#new-user-form").await;
+    b.wait_for("#username-error").await;
+    assert!(b.text("#password-error").await.contains("12"));
+    assert_eq!(b.text("main h1").await, "Add user");
+    // a good password, the same taken username: only the username is refused now
+    let password = b.wait_for("#new-user-form input[name=password]").await;
+    password.send_keys("Walnut-Harbor-Fjord-17").await.unwrap();
+    b.submit("#new-user-form").await;
+    b.wait_for_xpath("//div[@id='username-error']").await;
+    assert_eq!(b.count("#password-error").await, 0);
+    let kept = b.wait_for("#new-user-form input[name=password]").await;
+    assert_eq!(
+        kept.prop("value").await.unwrap().unwrap_or_default(),
+        "Walnut-Harbor-Fjord-17",
+        "the accepted password was cleared"
+    );
+    let username = b.wait_for("#new-user-form input[name=username]").await;
+    username.clear().await.unwrap();
+    username.send_keys("alice.second").await.unwrap();
+    b.submit("#new-user-form").await;
+    assert_eq!(b.text("#user-role").await, "Agent");
+    b.close().await;
+}
+
+/// Every filter form, submitted as it stands (each choice at "any"), answers with its page:
+/// an empty choice is no filter, never "not valid".
+async fn every_filter_form_submits_as_it_stands(backend: Backend) {
+    let demo = Demo::start(backend);
+    let b = demo.browser().await;
+    b.sign_in("DEMO", "sofia", PASSWORD).await;
+    b.wait_for("#main-nav").await;
+    let mut forms = 0;
+    for path in [
+        "/conversations",
+        "/conversations?unassigned=1",
+        "/conversations?missed=1",
+        "/users",
+        "/reports",
+        "/activity",
+        "/logins",
+    ] {
+        b.go(path).await;
+        b.wait_for("main").await;
+        let here = b.count("main form[method=get]").await;
+        assert!(here > 0, "{path} has no filter form");
+        for n in 0..here {
+            b.go(path).await;
+            b.wait_for("main").await;
+            b.mark_document().await;
+            let submitted = b
+                .c
+                .execute(
+                    "const form = document.querySelectorAll('main form[method=get]')[arguments[0]]; \
+                     form.requestSubmit(); return form.getAttribute('action');",
+                    vec![serde_json::json!(n)],
+                )
+                .await
+                .unwrap();
+            let deadline = std::time::Instant::now() + PATIENCE;
+            while b.still_marked().await {
+                assert!(std::time::Instant::now() < deadline, "{path}: no answer");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            b.wait_for("main").await;
+            let refused =
+                b.c.execute(
+                    "const e = document.querySelector('.error-page, .field-error'); \
+                     return e ? e.textContent.trim() : null;",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                refused,
+                serde_json::Value::Null,
+                "{path}, form {n} ({submitted}) as it stands: {}",
+                b.url().await
+            );
+            forms += 1;
+        }
+    }
+    assert!(forms >= 7, "{forms}");
+    b.close().await;
+}
+
+/// A supervisor works through the queue from the page itself: the Unassigned and Missed chats
+/// views from their buttons, then one channel oldest first over two pages, the filter and
+/// order still chosen on the second; an action under way shows it (its button disabled).
+async fn a_supervisor_works_through_the_queue(backend: Backend) {
+    use diesel::prelude::*;
+    use switchboard::db::schema::{channels, companies, contacts, conversations};
+    let demo = Demo::start(backend);
+    // 60 more conversations on Telegram, so its list takes two pages
+    {
+        let mut conn = demo.server.conn();
+        let (company, telegram): (i64, i64) = channels::table
+            .inner_join(companies::table)
+            .filter(companies::code.eq("DEMO"))
+            .filter(channels::name.eq("Telegram"))
+            .select((companies::id, channels::id))
+            .first(&mut conn)
+            .unwrap();
+        let at = switchboard::domain::now() - chrono::TimeDelta::days(2);
+        for n in 0..60 {
+            let contact: i64 = diesel::insert_into(contacts::table)
+                .values((
+                    contacts::company_id.eq(company),
+                    contacts::name.eq(format!("Queued {n:02}")),
+                    contacts::created_at.eq(at),
+                ))
+                .returning(contacts::id)
+                .get_result(&mut conn)
+                .unwrap();
+            diesel::insert_into(conversations::table)
+                .values((
+                    conversations::company_id.eq(company),
+                    conversations::channel_id.eq(telegram),
+                    conversations::contact_id.eq(contact),
+                    conversations::status.eq("open"),
+                    conversations::last_message_at.eq(at + chrono::TimeDelta::minutes(n)),
+                    conversations::created_at.eq(at),
+                ))
+                .execute(&mut conn)
+                .unwrap();
+        }
+    }
+    let b = demo.browser().await;
+    b.sign_in("DEMO", "sofia", PASSWORD).await;
+    b.wait_for("#conversations-table").await;
+    b.click("#view-unassigned").await;
+    b.wait_for_xpath("//h1[.='Unassigned conversations']").await;
+    let assignees = b
+        .c
+        .execute(
+            "return [...document.querySelectorAll('#conversations-table tbody tr td:nth-child(5)')].map(td => td.textContent.trim());",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let assignees = assignees.as_array().unwrap();
+    assert!(!assignees.is_empty());
+    assert!(assignees.iter().all(|a| a == "unassigned"), "{assignees:?}");
+    b.click("#view-missed").await;
+    b.wait_for_xpath("//h1[.='Missed chats']").await;
+    b.click("#view-all").await;
+    b.wait_for_xpath("//h1[.='Conversations']").await;
+    // one channel, oldest activity first
+    b.choose("form.filters select[name=channel]", "Telegram")
+        .await;
+    b.choose("#sort", "Oldest activity first").await;
+    b.click("form.filters button[type=submit]").await;
+    b.wait_for_xpath("//table[@id='conversations-table']//a[.='Queued 00']")
+        .await;
+    let first_row = b.text("#conversations-table tbody tr:first-child a").await;
+    assert_eq!(first_row, "Queued 00", "oldest first");
+    b.click("#next-page").await;
+    b.wait_for("#first-page").await;
+    let chosen = b
+        .c
+        .execute(
+            "const s = n => { const e = document.querySelector('form.filters select[name=' + n + ']'); return e.options[e.selectedIndex].text; }; \
+             return [s('channel'), s('sort'), [...document.querySelectorAll('#conversations-table tbody tr td:nth-child(4)')].every(td => td.textContent.startsWith('Telegram'))];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        chosen,
+        serde_json::json!(["Telegram", "Oldest activity first", true]),
+        "the second page forgot the filter"
+    );
+    // an action under way: its button is disabled from the click until the answer
+    b.click("#conversations-table tbody a").await;
+    b.wait_for("#reply-form").await;
+    b.fill("#reply-form", &[("body", "One moment, please.")])
+        .await;
+    let busy =
+        b.c.execute(
+            "const button = document.querySelector('#reply-form button.primary'); \
+             button.click(); return button.disabled;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(busy, serde_json::Value::Bool(true), "no sign of the send");
+    b.wait_for_xpath("//section[@id='timeline']/article[contains(., 'One moment, please.')]")
+        .await;
+    assert!(
+        b.wait_for("#reply-form button.primary")
+            .await
+            .is_enabled()
+            .await
+            .unwrap()
+    );
+    b.close().await;
+}
+
 on_both_databases!(
     browser:
     every_page_passes_the_page_checkers,
+    adding_a_user_judges_every_field_at_once,
+    a_supervisor_works_through_the_queue,
+    every_filter_form_submits_as_it_stands,
     a_form_survives_signing_in_again_in_another_tab,
     supervisor_enrols_two_factor_and_signs_in_with_a_code,
     a_broadcast_goes_out_once_a_second_supervisor_approves,

@@ -181,6 +181,21 @@ async fn bad_input_to_add_user_is_422_and_saves_nothing(app: TestApp) {
     // each of the three fields is marked and names its message
     assert_eq!(page.invalid_controls_point_to_their_messages(), 3);
     page.assert_contains(r#"name="email" type="email" value="not-an-address" maxlength="254" aria-invalid="true" aria-describedby="email-error""#);
+    // a refused password is not offered again; an accepted one is, so only the mistake is
+    // typed again
+    page.assert_lacks(r#"value="short""#);
+    sofia
+        .post(
+            "/users",
+            &[
+                ("username", "alice"),
+                ("role_id", &agent_role),
+                ("password", "Spruce-Lantern-Otter-62"),
+            ],
+        )
+        .await
+        .assert_status(422)
+        .assert_contains(r#"name="password" type="password" value="Spruce-Lantern-Otter-62""#);
     let agent = role_id(&app, "DEMO", "Agent").to_string();
     let acme_role = role_id(&app, "ACME", "Agent").to_string();
     let acme_channel = channel_id(&app, "Acme WhatsApp").to_string();
