@@ -11,7 +11,7 @@ use crate::domain::users::PasswordChange;
 use crate::domain::{routing, sessions, users};
 use crate::error::{AppError, FieldErrors, FieldsApart};
 use crate::web::layout::Layout;
-use crate::web::{Answer, Cx, Form, form_page, format_time, page, see_other};
+use crate::web::{Answer, Cx, Form, form_page, format_recent, format_time, page, see_other};
 
 #[derive(Template)]
 #[template(path = "account/index.html")]
@@ -159,7 +159,7 @@ pub async fn sessions(cx: Cx) -> Answer {
                 ip: row.ip,
                 device: describe_user_agent(&row.user_agent),
                 created_at: format_time(&row.created_at),
-                last_seen_at: format_time(&row.last_seen_at),
+                last_seen_at: format_recent(&row.last_seen_at, cx.now()),
             })
             .collect(),
     })

@@ -13,7 +13,7 @@ use crate::domain::conversations::{
     AssignmentView, ConversationRow, ListFilter, ListOrder, MessageView,
 };
 use crate::error::AppError;
-use crate::web::{Cx, format_time};
+use crate::web::{Cx, format_recent, format_time};
 
 pub struct RowItem {
     pub(crate) row: ConversationRow,
@@ -43,7 +43,7 @@ impl RowItem {
                 let (name, label) = (row.channel_name.to_lowercase(), label.to_lowercase());
                 !name.contains(&label) && !label.contains(&name)
             }),
-            last_activity: format_time(&row.last_message_at),
+            last_activity: format_recent(&row.last_message_at, at),
             waited: row
                 .awaiting_reply_since
                 .filter(|_| row.status.is_open())

@@ -281,6 +281,18 @@ pub async fn not_found() -> HttpResponse {
     actix_web::ResponseError::error_response(&AppError::NotFound)
 }
 
+/// A recent time as people say it ("just now", "12 min ago", "3 h ago"); an older one (or
+/// one ahead of `now`) as [`format_time`]. For lists where the question is how long ago: last
+/// activity, last seen, last sign-in. Audit records keep exact times.
+pub fn format_recent(at: &chrono::NaiveDateTime, now: chrono::NaiveDateTime) -> String {
+    match (now - *at).num_seconds() {
+        -59..=59 => "just now".into(),
+        seconds @ 60..3600 => format!("{} min ago", seconds / 60),
+        seconds @ 3600..43200 => format!("{} h ago", seconds / 3600),
+        _ => format_time(at),
+    }
+}
+
 /// Shows a stored (UTC) time on a page, in the signed-in viewer's own zone.
 pub fn format_time(at: &chrono::NaiveDateTime) -> String {
     use chrono::TimeZone;
@@ -289,4 +301,31 @@ pub fn format_time(at: &chrono::NaiveDateTime) -> String {
         .from_utc_datetime(at)
         .format("%Y-%m-%d %H:%M %Z")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{format_recent, format_time};
+    use chrono::{NaiveDate, TimeDelta};
+
+    #[test]
+    fn recent_times_read_as_how_long_ago() {
+        let now = NaiveDate::from_ymd_opt(2026, 12, 3)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap();
+        let ago = |seconds: i64| format_recent(&(now - TimeDelta::seconds(seconds)), now);
+        assert_eq!(ago(0), "just now");
+        assert_eq!(ago(59), "just now");
+        assert_eq!(ago(-59), "just now");
+        assert_eq!(ago(60), "1 min ago");
+        assert_eq!(ago(3599), "59 min ago");
+        assert_eq!(ago(3600), "1 h ago");
+        assert_eq!(ago(43_199), "11 h ago");
+        // older, or ahead of the clock: the time itself
+        for seconds in [43_200, 90_000, -60] {
+            let at = now - TimeDelta::seconds(seconds);
+            assert_eq!(format_recent(&at, now), format_time(&at));
+        }
+    }
 }

@@ -20,7 +20,7 @@ use crate::domain::{Caller, conversations};
 use crate::error::AppError;
 use crate::web::forms::{filtered_page, filters_or_reason};
 use crate::web::layout::Layout;
-use crate::web::{Answer, Cx, Form, Query, format_time, page, see_other};
+use crate::web::{Answer, Cx, Form, Query, format_recent, format_time, page, see_other};
 
 /// `YYYY-MM-DD` → the start of that day; `to` dates include their whole day.
 fn parse_day(
@@ -367,7 +367,7 @@ pub async fn sessions_index(cx: Cx) -> Answer {
             sessions::list_live_for_company(conn, me)
         })
         .await?;
-    let current = cx.user.auth.session_id;
+    let (current, now) = (cx.user.auth.session_id, cx.now());
     let mut lines: Vec<SessionLine> = Vec::with_capacity(rows.len());
     for s in rows {
         let first = lines
@@ -376,7 +376,7 @@ pub async fn sessions_index(cx: Cx) -> Answer {
         lines.push(SessionLine {
             device: describe_user_agent(&s.user_agent),
             started: format_time(&s.created_at),
-            last_seen: format_time(&s.last_seen_at),
+            last_seen: format_recent(&s.last_seen_at, now),
             current: s.id == current,
             sessions_of_user: first.then_some(0),
             session: s,

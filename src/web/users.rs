@@ -21,7 +21,7 @@ use crate::domain::{assignments, login_events, roles};
 use crate::error::{AppError, FieldErrors};
 use crate::web::forms::{AssigneeForm, lenient};
 use crate::web::layout::{Layout, NAV};
-use crate::web::{Answer, Cx, Form, Query, form_page, format_time, page, render};
+use crate::web::{Answer, Cx, Form, Query, form_page, format_recent, format_time, page, render};
 
 pub struct UserItem {
     row: UserListRow,
@@ -110,6 +110,7 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
         after: query.after,
     };
     let paged = filter.after.is_some();
+    let now = cx.now();
     let today = cx.now().date();
     let runs_reviews = cx.can(Permission::ReviewsRun);
     let manages = cx.can(Permission::UsersManage);
@@ -146,7 +147,7 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
                 last_login: row
                     .last_login_at
                     .as_ref()
-                    .map(format_time)
+                    .map(|at| format_recent(at, now))
                     .unwrap_or_else(|| "never".into()),
                 row,
             })
@@ -442,7 +443,7 @@ async fn show_page(
             .map(|s| SessionLine {
                 device: describe_user_agent(&s.user_agent),
                 ip: s.ip.clone(),
-                last_seen: format_time(&s.last_seen_at),
+                last_seen: format_recent(&s.last_seen_at, cx.now()),
             })
             .collect(),
         sees_logins,

@@ -111,6 +111,15 @@ async fn the_conversation_list_pages_and_keeps_its_filters(app: TestApp) {
     ))
     .await;
     assert_eq!(oldest, (0..60).collect::<Vec<_>>());
+    // recent activity reads as how long ago
+    let list = format!("/conversations?channel={telegram}");
+    sofia.get(&list).await.assert_contains("<td>just now</td>");
+    app.clock().advance(chrono::TimeDelta::minutes(20));
+    sofia
+        .get(&list)
+        .await
+        .assert_contains("<td>20 min ago</td>")
+        .assert_lacks("<td>just now</td>");
     // the page keeps the order chosen, and refuses one it does not offer
     sofia
         .get(&format!("/conversations?channel={telegram}&sort=oldest"))
