@@ -3,7 +3,8 @@
 //! messages each (1 000 000 by default), most answered and closed, into a fresh SQLite file,
 //! or into PostgreSQL when `SWITCHBOARD_BENCH_POSTGRES` names a server; then times the report
 //! over 30 and 7 days for a supervisor, with filters, and for viewers limited to their
-//! channels or to their own conversations, after printing how the database runs each query.
+//! channels or to their own conversations, after printing how the database runs each query;
+//! then the conversation list's first page with and without its count.
 //! Prints figures; asserts nothing.
 //! Run: `cargo bench --bench reports`.
 
@@ -26,8 +27,10 @@ use diesel::prelude::*;
 use switchboard::core::ids::{ChannelId, CompanyId, UserId};
 use switchboard::core::masking::PhoneRegion;
 use switchboard::core::permissions::{Permission, PermissionSet};
+use switchboard::core::status::ConversationStatus;
 use switchboard::db::schema::{channels, conversations, users};
 use switchboard::db::{self, DbConnection};
+use switchboard::domain::conversations::{self as chats, ListFilter, ListOrder};
 use switchboard::domain::reports::{self, ReportFilter};
 use switchboard::domain::{Viewer, companies, demo, now};
 
@@ -234,5 +237,47 @@ fn main() {
         time(&format!("{label} ({opened} opened)"), 15, || {
             reports::build(&mut conn, viewer, filter).unwrap()
         });
+    }
+
+    // the conversation list of the same company: its first page, then the page with the
+    // count above it (at most 1,001 ids read), in each order
+    let open = ListFilter {
+        status: Some(ConversationStatus::Open),
+        ..ListFilter::default()
+    };
+    let lists = [
+        ("open", open.clone()),
+        ("all", ListFilter::default()),
+        (
+            "all, oldest first",
+            ListFilter {
+                order: ListOrder::Oldest,
+                ..ListFilter::default()
+            },
+        ),
+        (
+            "closed, one channel",
+            ListFilter {
+                status: Some(ConversationStatus::Closed),
+                channel_id: Some(text[0]),
+                ..ListFilter::default()
+            },
+        ),
+    ];
+    for (label, filter) in &lists {
+        for (who, viewer) in [("supervisor", &supervisor), ("agent", &agent)] {
+            let (rows, count) = chats::list_counted(&mut conn, viewer, filter).unwrap();
+            let shown = rows.len();
+            time(
+                &format!("list {label}, {who}: page ({shown} rows)"),
+                15,
+                || chats::list(&mut conn, viewer, filter).unwrap(),
+            );
+            time(
+                &format!("list {label}, {who}: page and count ({count})"),
+                15,
+                || chats::list_counted(&mut conn, viewer, filter).unwrap(),
+            );
+        }
     }
 }

@@ -569,6 +569,27 @@ async fn a_customers_data_is_exported_on_request(app: TestApp) {
         .map(|c| c["messages"].as_array().unwrap().len())
         .sum();
     assert_eq!(exported as i64, held, "every message");
+    // times in UTC, to the second, as ISO 8601 with a Z
+    let created: chrono::NaiveDateTime = contacts::table
+        .find(contact)
+        .select(contacts::created_at)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(
+        document["contact"]["created_at"],
+        created.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    );
+    let first_message: chrono::NaiveDateTime = messages::table
+        .inner_join(conversations::table)
+        .filter(conversations::contact_id.eq(contact))
+        .order((messages::conversation_id, messages::id))
+        .select(messages::created_at)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(
+        document["conversations"][0]["messages"][0]["at"],
+        first_message.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    );
     let recorded = crate::common::audit_summaries(&app, "contact.export");
     assert!(
         recorded[0].contains(&format!("contact {contact} (unmasked)")),
