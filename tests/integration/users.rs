@@ -1339,6 +1339,13 @@ async fn the_team_list_filters_and_pages(app: TestApp) {
         .await
         .assert_status(422)
         .assert_contains("Sort by username, name or last sign-in.");
+    // a cursor names a user of this company, or the page is refused
+    let acme_user = id_of(&app, "ACME", "olga");
+    sofia
+        .get(&format!("/users?after={acme_user}"))
+        .await
+        .assert_status(422)
+        .assert_contains("The page cursor is not valid.");
     sofia
         .get("/users?sort=name")
         .await
