@@ -263,9 +263,13 @@ pub fn list_counted(
     let count = if filter.after.is_none() && shown < PAGE_SIZE {
         shown
     } else {
-        // at most COUNT_CAP + 1 ids, read from the index the page itself uses
+        // at most COUNT_CAP + 1 ids, in the page's order: read from the index the page uses
         let ids: Vec<ConversationId> = matching(conn, viewer, filter)?
             .select(conversations::id)
+            .order((
+                conversations::last_message_at.desc(),
+                conversations::id.desc(),
+            ))
             .limit(COUNT_CAP + 1)
             .load(conn)?;
         ids.len() as i64
