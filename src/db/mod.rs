@@ -214,10 +214,11 @@ impl DbManager {
                 };
                 // WAL lets readers run beside the writer; the busy timeout makes a second writer
                 // wait for the first instead of failing.
+                conn.batch_execute("PRAGMA busy_timeout = 10000;")
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                wal_mode(&mut conn).map_err(ConnectionError::CouldntSetupConfiguration)?;
                 conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000;
-                     PRAGMA journal_mode = WAL;
-                     PRAGMA synchronous = NORMAL;
+                    "PRAGMA synchronous = NORMAL;
                      PRAGMA foreign_keys = ON;",
                 )
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
@@ -230,6 +231,24 @@ impl DbManager {
                 }
                 Ok(DbConnection::Sqlite(conn))
             }
+        }
+    }
+}
+
+/// Switches a SQLite connection to WAL. Several processes opening a new file at once (instances
+/// started together) can find it locked while another one switches it: SQLite answers "database
+/// is locked" at once here, without waiting on the busy timeout, so the switch is tried again
+/// for up to ten seconds.
+fn wal_mode(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match conn.batch_execute("PRAGMA journal_mode = WAL;") {
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("locked") && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            done => return done,
         }
     }
 }

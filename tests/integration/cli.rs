@@ -460,11 +460,11 @@ fn drop_guards(backend: Backend) -> &'static str {
     }
 }
 
-/// Instances started together on a database not yet migrated take turns: each finds the
+/// Instances started together (twelve) on a database not yet migrated take turns: each finds the
 /// schema either missing (and applies it) or complete, and none fails half-way.
 fn instances_started_together_migrate_once(backend: Backend) {
     let database = TestDatabase::create(backend);
-    let starts: Vec<_> = (0..4)
+    let starts: Vec<_> = (0..12)
         .map(|_| {
             switchboard(&database)
                 .arg("migrate")
