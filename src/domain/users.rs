@@ -809,14 +809,6 @@ impl UserOrder {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Username => "username",
-            Self::Name => "name",
-            Self::LastSignIn => "last_sign_in",
-        }
-    }
-
     /// "by username": the order in words, for the line above the list.
     pub fn in_words(self) -> &'static str {
         match self {
@@ -941,8 +933,17 @@ pub fn user_list_page(
         query
     };
     let total: i64 = matching().count().get_result(conn)?;
-    // the sort keys of the last user shown (of this company: a cursor reveals nothing else)
+    // the sort keys of the last user shown: one the viewer may list (this company, within a
+    // team-limited role's reach), or the page where a hidden user's keys would fall could be
+    // read off the answer
     let after: Option<(String, String, Option<NaiveDateTime>, UserId)> = match filter.after {
+        Some(id)
+            if reached
+                .as_ref()
+                .is_some_and(|reached| !reached.contains(&id)) =>
+        {
+            return Err(AppError::Invalid("The page cursor is not valid.".into()));
+        }
         Some(id) => Some(
             users::table
                 .filter(users::company_id.eq(company_id))

@@ -373,6 +373,14 @@ async fn a_team_lead_manages_only_her_team(app: TestApp) {
         .assert_lacks(&format!(r#"href="/users/{alice}""#))
         // bob is also in Sales, which tina does not lead
         .assert_lacks(&format!(r#"href="/users/{bob}""#));
+    // nor may a page cursor name him: where his sort keys fall would tell his last sign-in
+    tina.get(&format!("/users?sort=last_sign_in&after={bob}"))
+        .await
+        .assert_status(422)
+        .assert_contains("The page cursor is not valid.");
+    tina.get(&format!("/users?sort=last_sign_in&after={sue}"))
+        .await
+        .assert_status(200);
     // her filter offers her teams' channels only
     let offered = list.body.split(r#"name="channel""#).nth(1).unwrap();
     let offered = offered.split("</select>").next().unwrap();
