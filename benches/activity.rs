@@ -8,33 +8,21 @@
 #[path = "../tests/integration/database.rs"]
 #[allow(dead_code)]
 mod database;
+#[path = "support/timing.rs"]
+mod timing;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use timing::time;
 
 use database::TestDatabase;
 use diesel::prelude::*;
+use switchboard::core::ids::CompanyId;
 use switchboard::db::schema::{audit_events, login_events};
-use switchboard::db::{self, write_transaction};
+use switchboard::db::{self, DbConnection, write_transaction};
 use switchboard::domain::audit::{self, ActivityFilter};
 use switchboard::domain::login_events::{self as logins, LoginFilter};
 use switchboard::domain::{Actor, companies, now};
-
-fn time<T>(label: &str, runs: u32, mut f: impl FnMut() -> T) {
-    let mut total = Duration::ZERO;
-    let mut worst = Duration::ZERO;
-    for _ in 0..runs {
-        let start = Instant::now();
-        std::hint::black_box(f());
-        let took = start.elapsed();
-        total += took;
-        worst = worst.max(took);
-    }
-    println!(
-        "{label:<58} mean {:>8.2} ms   worst {:>8.2} ms",
-        total.as_secs_f64() * 1000.0 / f64::from(runs),
-        worst.as_secs_f64() * 1000.0
-    );
-}
 
 fn main() {
     // the same throwaway database the integration tests use, dropped when `database` is
@@ -115,86 +103,60 @@ fn main() {
         .first::<Option<i64>>(&mut conn)
         .unwrap()
         .unwrap_or(0);
-    let page = audit::PAGE_SIZE;
-    time("activity: first page", 50, || {
-        audit::page(&mut conn, company.id, &ActivityFilter::default(), page).unwrap()
-    });
     let deep: (chrono::NaiveDateTime, i64) = audit_events::table
         .filter(audit_events::id.le(newest / 10))
         .order(audit_events::id.desc())
         .select((audit_events::created_at, audit_events::id))
         .first(&mut conn)
         .unwrap();
-    time("activity: a page deep in the log (keyset)", 50, || {
-        audit::page(
-            &mut conn,
-            company.id,
-            &ActivityFilter {
+    let activity = [
+        ("first page", ActivityFilter::default()),
+        (
+            "a page deep in the log (keyset)",
+            ActivityFilter {
                 before: Some(deep),
                 ..Default::default()
             },
-            page,
-        )
-        .unwrap()
-    });
-    time("activity: filtered by actor", 50, || {
-        audit::page(
-            &mut conn,
-            company.id,
-            &ActivityFilter {
+        ),
+        (
+            "filtered by actor",
+            ActivityFilter {
                 actor: Some("dana".into()),
                 ..Default::default()
             },
-            page,
-        )
-        .unwrap()
-    });
-    time("activity: filtered by action", 50, || {
-        audit::page(
-            &mut conn,
-            company.id,
-            &ActivityFilter {
+        ),
+        (
+            "filtered by action",
+            ActivityFilter {
                 action: Some("session.end".into()),
                 ..Default::default()
             },
-            page,
-        )
-        .unwrap()
-    });
-    time("activity: filtered by area (prefix)", 50, || {
-        audit::page(
-            &mut conn,
-            company.id,
-            &ActivityFilter {
+        ),
+        (
+            "filtered by area (prefix)",
+            ActivityFilter {
                 action: Some("conversation.".into()),
                 ..Default::default()
             },
-            page,
-        )
-        .unwrap()
-    });
-    time("logins: first page", 50, || {
-        logins::page(
-            &mut conn,
-            company.id,
-            &LoginFilter::default(),
-            logins::PAGE_SIZE,
-        )
-        .unwrap()
-    });
-    time("logins: failures of one user", 50, || {
-        logins::page(
-            &mut conn,
-            company.id,
-            &LoginFilter {
+        ),
+    ];
+    for (label, filter) in &activity {
+        time_activity(&mut conn, company.id, label, 50, filter);
+    }
+    let sign_ins = [
+        ("first page", LoginFilter::default()),
+        (
+            "failures of one user",
+            LoginFilter {
                 user: Some("bob".into()),
                 success: Some(false),
                 ..Default::default()
             },
-            logins::PAGE_SIZE,
-        )
-        .unwrap()
-    });
+        ),
+    ];
+    for (label, filter) in &sign_ins {
+        time_logins(&mut conn, company.id, label, 50, filter);
+    }
     time(
         "sign-in throttle: failures from one address, 10 min",
         50,
@@ -241,47 +203,67 @@ fn main() {
         ("since November", "2025-11-01", "2026-01-01"),
         ("until February", "2024-01-01", "2025-02-01"),
     ] {
-        time(&format!("activity: {label}"), 30, || {
-            audit::page(
-                &mut conn,
-                company.id,
-                &ActivityFilter {
-                    from: day(from),
-                    to: day(to),
-                    ..Default::default()
-                },
-                page,
-            )
-            .unwrap()
-        });
-        time(&format!("activity: {label}, one actor"), 30, || {
-            audit::page(
-                &mut conn,
-                company.id,
-                &ActivityFilter {
-                    actor: Some("dana".into()),
-                    from: day(from),
-                    to: day(to),
-                    ..Default::default()
-                },
-                page,
-            )
-            .unwrap()
-        });
-        time(&format!("logins: {label}"), 30, || {
-            logins::page(
-                &mut conn,
-                company.id,
-                &LoginFilter {
-                    from: day(from),
-                    to: day(to),
-                    ..Default::default()
-                },
-                logins::PAGE_SIZE,
-            )
-            .unwrap()
-        });
+        let (from, to) = (day(from), day(to));
+        let all = ActivityFilter {
+            from,
+            to,
+            ..Default::default()
+        };
+        time_activity(&mut conn, company.id, label, 30, &all);
+        let one_actor = ActivityFilter {
+            actor: Some("dana".into()),
+            ..all
+        };
+        time_activity(
+            &mut conn,
+            company.id,
+            &format!("{label}, one actor"),
+            30,
+            &one_actor,
+        );
+        let sign_ins = LoginFilter {
+            from,
+            to,
+            ..Default::default()
+        };
+        time_logins(&mut conn, company.id, label, 30, &sign_ins);
     }
     drop(conn);
     drop(database);
+}
+
+/// Prints how the database runs a page of the activity log with `filter`, then times it.
+fn time_activity(
+    conn: &mut DbConnection,
+    company: CompanyId,
+    label: &str,
+    runs: usize,
+    filter: &ActivityFilter,
+) {
+    let plan = audit::explain_page(conn, company, filter).unwrap();
+    println!(
+        "plan (activity: {label}):\n    {}",
+        plan.replace('\n', "\n    ")
+    );
+    time(&format!("activity: {label}"), runs, || {
+        audit::page(conn, company, filter, audit::PAGE_SIZE).unwrap()
+    });
+}
+
+/// Prints how the database runs a page of the login history with `filter`, then times it.
+fn time_logins(
+    conn: &mut DbConnection,
+    company: CompanyId,
+    label: &str,
+    runs: usize,
+    filter: &LoginFilter,
+) {
+    let plan = logins::explain_page(conn, company, filter).unwrap();
+    println!(
+        "plan (logins: {label}):\n    {}",
+        plan.replace('\n', "\n    ")
+    );
+    time(&format!("logins: {label}"), runs, || {
+        logins::page(conn, company, filter, logins::PAGE_SIZE).unwrap()
+    });
 }

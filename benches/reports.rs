@@ -263,9 +263,36 @@ fn main() {
                 ..ListFilter::default()
             },
         ),
+        (
+            "the queue (open, unassigned)",
+            ListFilter {
+                unassigned: true,
+                ..open.clone()
+            },
+        ),
+        (
+            "missed (open, waiting over 10 minutes)",
+            ListFilter {
+                waiting_since_before: Some(now() - chrono::Duration::minutes(10)),
+                ..open.clone()
+            },
+        ),
+        (
+            "a label (vip)",
+            ListFilter {
+                label: Some("vip".into()),
+                ..ListFilter::default()
+            },
+        ),
     ];
     for (label, filter) in &lists {
         for (who, viewer) in [("supervisor", &supervisor), ("agent", &agent)] {
+            for (name, plan) in chats::explain_list(&mut conn, viewer, filter).unwrap() {
+                println!(
+                    "plan (list {label}, {who}) {name}:\n    {}",
+                    plan.replace('\n', "\n    ")
+                );
+            }
             let (rows, count) = chats::list_counted(&mut conn, viewer, filter).unwrap();
             let shown = rows.len();
             time(

@@ -2,6 +2,7 @@
 //! write-transaction helper every change goes through.
 
 pub mod backup;
+pub mod explain;
 pub mod raw;
 pub mod schema;
 

@@ -440,6 +440,28 @@ pub fn page(
     filter: &ActivityFilter,
     limit: i64,
 ) -> Result<Vec<Record>, AppError> {
+    Ok(page_query(company_id, filter, limit).load(conn)?)
+}
+
+/// How the database runs a page of the activity log, for benchmarks and the index test.
+pub fn explain_page(
+    conn: &mut DbConnection,
+    company_id: CompanyId,
+    filter: &ActivityFilter,
+) -> Result<String, AppError> {
+    Ok(crate::db::explain::explain(
+        conn,
+        page_query(company_id, filter, PAGE_SIZE),
+    )?)
+}
+
+type PageQuery = audit_events::BoxedQuery<
+    'static,
+    crate::db::MultiBackend,
+    diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<Record, crate::db::MultiBackend>>,
+>;
+
+fn page_query(company_id: CompanyId, filter: &ActivityFilter, limit: i64) -> PageQuery {
     let mut query = audit_events::table
         .filter(audit_events::company_id.eq(company_id))
         .order((audit_events::created_at.desc(), audit_events::id.desc()))
@@ -484,5 +506,5 @@ pub fn page(
             .filter(audit_events::created_at.le(at))
             .filter(audit_events::created_at.lt(at).or(audit_events::id.lt(id)));
     }
-    Ok(query.load(conn)?)
+    query
 }

@@ -209,6 +209,21 @@ pub fn list_page(
     filter: &ListFilter,
     limit: i64,
 ) -> Result<Vec<ConversationRow>, AppError> {
+    let rows: Vec<RowTuple> = page_query(conn, viewer, filter, limit)?.load(conn)?;
+    let mask = viewer.contact_mask();
+    Ok(rows
+        .into_iter()
+        .map(|row| ConversationRow::new(mask, row))
+        .collect())
+}
+
+/// The query of one page: the matches in the list's order, from the cursor on.
+fn page_query(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    filter: &ListFilter,
+    limit: i64,
+) -> Result<VisibleRows, AppError> {
     let mut query = matching(conn, viewer, filter)?.limit(limit);
     query = match filter.order {
         ListOrder::Newest => query.order((
@@ -221,7 +236,7 @@ pub fn list_page(
         )),
     };
     // `<= at` (`>= at`) bounds the index range; the rest drops the rows of `at` up to `id`
-    query = match (filter.after, filter.order) {
+    Ok(match (filter.after, filter.order) {
         (None, _) => query,
         (Some((at, id)), ListOrder::Newest) => {
             query.filter(conversations::last_message_at.le(at)).filter(
@@ -237,13 +252,7 @@ pub fn list_page(
                     .or(conversations::id.gt(id)),
             )
         }
-    };
-    let rows: Vec<RowTuple> = query.load(conn)?;
-    let mask = viewer.contact_mask();
-    Ok(rows
-        .into_iter()
-        .map(|row| ConversationRow::new(mask, row))
-        .collect())
+    })
 }
 
 /// The list counts the conversations its filters match up to this; past it, it says "more
@@ -263,18 +272,48 @@ pub fn list_counted(
     let count = if filter.after.is_none() && shown < PAGE_SIZE {
         shown
     } else {
-        // at most COUNT_CAP + 1 ids, in the page's order: read from the index the page uses
-        let ids: Vec<ConversationId> = matching(conn, viewer, filter)?
-            .select(conversations::id)
-            .order((
-                conversations::last_message_at.desc(),
-                conversations::id.desc(),
-            ))
-            .limit(COUNT_CAP + 1)
-            .load(conn)?;
+        let ids: Vec<ConversationId> = count_query(conn, viewer, filter)?.load(conn)?;
         ids.len() as i64
     };
     Ok((rows, count))
+}
+
+/// At most COUNT_CAP + 1 ids of the matches, in the page's order: read from the index the
+/// page uses.
+fn count_query(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    filter: &ListFilter,
+) -> Result<
+    diesel::dsl::IntoBoxed<
+        'static,
+        diesel::dsl::Select<Joined, conversations::id>,
+        crate::db::MultiBackend,
+    >,
+    AppError,
+> {
+    Ok(matching(conn, viewer, filter)?
+        .select(conversations::id)
+        .order((
+            conversations::last_message_at.desc(),
+            conversations::id.desc(),
+        ))
+        .limit(COUNT_CAP + 1))
+}
+
+/// How the database runs the list's page and its count for `viewer` and `filter`, for
+/// benchmarks and the index test.
+pub fn explain_list(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    filter: &ListFilter,
+) -> Result<Vec<(&'static str, String)>, AppError> {
+    let page = page_query(conn, viewer, filter, PAGE_SIZE)?;
+    let count = count_query(conn, viewer, filter)?;
+    Ok(vec![
+        ("page", crate::db::explain::explain(conn, page)?),
+        ("count", crate::db::explain::explain(conn, count)?),
+    ])
 }
 
 /// The visible conversations the filters of the list match (all but its order and cursor).

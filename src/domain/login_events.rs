@@ -151,6 +151,28 @@ pub fn page(
     filter: &LoginFilter,
     limit: i64,
 ) -> Result<Vec<LoginRow>, AppError> {
+    Ok(page_query(company_id, filter, limit).load(conn)?)
+}
+
+/// How the database runs a page of the login history, for benchmarks and the index test.
+pub fn explain_page(
+    conn: &mut DbConnection,
+    company_id: CompanyId,
+    filter: &LoginFilter,
+) -> Result<String, AppError> {
+    Ok(crate::db::explain::explain(
+        conn,
+        page_query(company_id, filter, PAGE_SIZE),
+    )?)
+}
+
+type PageQuery = login_events::BoxedQuery<
+    'static,
+    crate::db::MultiBackend,
+    diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<LoginRow, crate::db::MultiBackend>>,
+>;
+
+fn page_query(company_id: CompanyId, filter: &LoginFilter, limit: i64) -> PageQuery {
     let mut query = login_events::table
         .filter(login_events::company_id.eq(company_id))
         .order((login_events::created_at.desc(), login_events::id.desc()))
@@ -182,7 +204,7 @@ pub fn page(
             .filter(login_events::created_at.le(at))
             .filter(login_events::created_at.lt(at).or(login_events::id.lt(id)));
     }
-    Ok(query.load(conn)?)
+    query
 }
 
 /// A user's latest sign-in attempts (for their user page).

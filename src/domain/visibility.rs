@@ -264,22 +264,28 @@ macro_rules! scope_filter {
             > = match scope.reach {
                 Reach::Company => Box::new(same_company),
                 Reach::Limited { whole, assigned } => {
+                    let only_theirs = whole.is_empty();
+                    let in_whole = $table::channel_id.eq_any(whole);
+                    // `assignee_id = ?` as a literal keeps the filter non-nullable for every
+                    // query source (a left join makes the column nullable)
+                    let theirs = assigned.map(|assigned| {
+                        $table::channel_id.eq_any(assigned.channels).and(
+                            sql::<Bool>(concat!(stringify!($table), ".assignee_id = "))
+                                .bind::<BigInt, _>(assigned.user_id),
+                        )
+                    });
                     let seen: Box<
                         dyn diesel::expression::BoxableExpression<
                                 QS,
                                 $crate::db::MultiBackend,
                                 SqlType = diesel::sql_types::Bool,
                             >,
-                    > = Box::new($table::channel_id.eq_any(whole));
-                    let seen = match assigned {
-                        None => seen,
-                        Some(assigned) => {
-                            // `assignee_id = ?` as a literal keeps the filter non-nullable for
-                            // every query source (a left join makes the column nullable)
-                            let theirs = sql::<Bool>(concat!(stringify!($table), ".assignee_id = "))
-                                .bind::<BigInt, _>(assigned.user_id);
-                            Box::new(seen.or($table::channel_id.eq_any(assigned.channels).and(theirs)))
-                        }
+                    > = match theirs {
+                        None => Box::new(in_whole),
+                        // no `OR` around the assignee: the database then reads an agent's
+                        // conversations from the assignee index instead of walking the company's
+                        Some(theirs) if only_theirs => Box::new(theirs),
+                        Some(theirs) => Box::new(in_whole.or(theirs)),
                     };
                     Box::new(same_company.and(seen))
                 }

@@ -13,6 +13,7 @@ mod cli;
 mod concurrency;
 mod coverage;
 mod foundation;
+mod indexes;
 mod instances;
 mod labels;
 mod layering;

@@ -1055,6 +1055,8 @@ async fn missed_chats_are_those_still_waiting(app: TestApp) {
         .filter(conversations::awaiting_reply_since.is_not_null())
         .filter(conversations::status.eq("open"))
         .filter(conversations::company_id.eq(company_id(&app, "DEMO")))
+        // the longest wait: surely missed (a recent one may still be within the minutes)
+        .order(conversations::awaiting_reply_since.asc())
         .select(conversations::id)
         .first(&mut app.conn())
         .unwrap();
