@@ -64,23 +64,75 @@ pub struct ConversationRow {
 }
 
 impl ConversationRow {
-    fn new(mask: ContactMask, row: RowTuple) -> Self {
-        let (id, status, last_message_at, external_id, contact, channel, assignee, waiting) = row;
-        let (name, phone, email) = contact;
-        let (assignee, assignee_status) = assignee;
-        let (channel_name, channel_kind) = channel;
-        Self {
+    fn new(mask: ContactMask, row: StoredRow) -> Self {
+        let StoredRow {
             id,
-            contact: ContactCard::new(mask, name, phone, email, external_id),
-            channel_name,
-            channel_kind,
-            assignee_inactive: assignee_status.is_some_and(|status| !status.is_active()),
-            assignee,
             status,
             last_message_at,
-            awaiting_reply_since: waiting,
+            external_contact_id,
+            awaiting_reply_since,
+            contact,
+            channel,
+            assignee,
+        } = row;
+        Self {
+            id,
+            contact: ContactCard::new(
+                mask,
+                contact.name,
+                contact.phone,
+                contact.email,
+                external_contact_id,
+            ),
+            channel_name: channel.name,
+            channel_kind: channel.kind,
+            assignee_inactive: assignee.as_ref().is_some_and(|a| !a.status.is_active()),
+            assignee: assignee.map(|a| a.display_name),
+            status,
+            last_message_at,
+            awaiting_reply_since,
         }
     }
+}
+
+/// One conversation as the list reads it, before masking: the columns are named once, here.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = conversations)]
+struct StoredRow {
+    id: ConversationId,
+    status: ConversationStatus,
+    last_message_at: NaiveDateTime,
+    external_contact_id: Option<String>,
+    awaiting_reply_since: Option<NaiveDateTime>,
+    #[diesel(embed)]
+    contact: StoredContact,
+    #[diesel(embed)]
+    channel: StoredChannel,
+    /// None when nobody holds the conversation (the left join found no user).
+    #[diesel(embed)]
+    assignee: Option<StoredAssignee>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = contacts)]
+struct StoredContact {
+    name: String,
+    phone: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = channels)]
+struct StoredChannel {
+    name: String,
+    kind: ChannelKind,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = users)]
+struct StoredAssignee {
+    display_name: String,
+    status: UserStatus,
 }
 
 /// Filters of the conversation list (query string of `GET /conversations`).
@@ -142,22 +194,9 @@ type Joined = diesel::dsl::LeftJoin<
     >,
     users::table,
 >;
-type RowColumns = (
-    conversations::id,
-    conversations::status,
-    conversations::last_message_at,
-    conversations::external_contact_id,
-    (contacts::name, contacts::phone, contacts::email),
-    (channels::name, channels::kind),
-    (
-        diesel::dsl::Nullable<users::display_name>,
-        diesel::dsl::Nullable<users::status>,
-    ),
-    conversations::awaiting_reply_since,
-);
 type VisibleRows = diesel::dsl::IntoBoxed<
     'static,
-    diesel::dsl::Select<Joined, RowColumns>,
+    diesel::dsl::Select<Joined, diesel::dsl::AsSelect<StoredRow, crate::db::MultiBackend>>,
     crate::db::MultiBackend,
 >;
 
@@ -168,30 +207,10 @@ fn visible_rows(conn: &mut DbConnection, viewer: &Viewer) -> Result<VisibleRows,
         .inner_join(contacts::table)
         .inner_join(channels::table)
         .left_join(users::table)
-        .select((
-            conversations::id,
-            conversations::status,
-            conversations::last_message_at,
-            conversations::external_contact_id,
-            (contacts::name, contacts::phone, contacts::email),
-            (channels::name, channels::kind),
-            (users::display_name.nullable(), users::status.nullable()),
-            conversations::awaiting_reply_since,
-        ))
+        .select(StoredRow::as_select())
         .into_boxed()
         .filter(visible))
 }
-
-type RowTuple = (
-    ConversationId,
-    ConversationStatus,
-    NaiveDateTime,
-    Option<String>,
-    (String, Option<String>, Option<String>),
-    (String, ChannelKind),
-    (Option<String>, Option<UserStatus>),
-    Option<NaiveDateTime>,
-);
 
 /// The visible conversations, newest activity first, one page at a time.
 pub fn list(
@@ -209,7 +228,7 @@ pub fn list_page(
     filter: &ListFilter,
     limit: i64,
 ) -> Result<Vec<ConversationRow>, AppError> {
-    let rows: Vec<RowTuple> = page_query(conn, viewer, filter, limit)?.load(conn)?;
+    let rows: Vec<StoredRow> = page_query(conn, viewer, filter, limit)?.load(conn)?;
     let mask = viewer.contact_mask();
     Ok(rows
         .into_iter()
@@ -506,10 +525,10 @@ pub fn get(
     viewer: &Viewer,
     conversation_id: ConversationId,
 ) -> Result<ConversationDetail, AppError> {
-    let row: RowTuple = visible_rows(conn, viewer)?
+    let row: StoredRow = visible_rows(conn, viewer)?
         .filter(conversations::id.eq(conversation_id))
         .first(conn)?;
-    let id = row.0;
+    let id = row.id;
     let mask = viewer.contact_mask();
     let messages = messages::table
         .left_join(users::table.on(users::id.nullable().eq(messages::author_id)))
