@@ -16,14 +16,20 @@ use crate::error::AppError;
 
 crate::domain::visibility::scope_filter!(call_tasks);
 
-/// One call task as a list shows it (the select below lists the columns in this order).
-#[derive(Queryable)]
+/// One call task as a list shows it, with its contact, channel and assignee.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = call_tasks)]
 pub struct CallView {
     pub id: CallTaskId,
+    #[diesel(select_expression = contacts::name)]
     pub contact_name: String,
     /// Masked for viewers without `contacts.view_unmasked`.
+    #[diesel(select_expression = call_tasks::caller_id)]
     pub caller: Option<String>,
+    #[diesel(select_expression = channels::name)]
     pub channel_name: String,
+    #[diesel(select_expression = users::display_name.nullable())]
+    #[diesel(select_expression_type = diesel::dsl::Nullable<users::display_name>)]
     pub assignee: Option<String>,
     pub assignee_id: Option<UserId>,
     pub call_status: String,
@@ -38,32 +44,7 @@ pub fn list(
     viewer: &Viewer,
     only_missed_open: bool,
 ) -> Result<Vec<CallView>, AppError> {
-    let visible = visible_to(conn, viewer)?;
-    let mut query = call_tasks::table
-        .inner_join(contacts::table)
-        .inner_join(channels::table)
-        .left_join(users::table)
-        .filter(visible)
-        .order((call_tasks::created_at.desc(), call_tasks::id.desc()))
-        .limit(200)
-        .select((
-            call_tasks::id,
-            contacts::name,
-            call_tasks::caller_id,
-            channels::name,
-            users::display_name.nullable(),
-            call_tasks::assignee_id,
-            call_tasks::call_status,
-            call_tasks::duration_seconds,
-            call_tasks::status,
-            call_tasks::created_at,
-        ))
-        .into_boxed();
-    if only_missed_open {
-        query = query
-            .filter(call_tasks::call_status.eq("missed"))
-            .filter(call_tasks::status.eq(CallStatus::Open));
-    }
+    let query = list_query(conn, viewer, only_missed_open)?;
     let mask = viewer.contact_mask();
     let mut calls: Vec<CallView> = query.load(conn)?;
     for call in &mut calls {
@@ -75,6 +56,54 @@ pub fn list(
             .map(|c| mask.identifier(&crate::core::masking::readable_phone(c)));
     }
     Ok(calls)
+}
+
+/// How the database runs the list, for benchmarks and the index test.
+pub fn explain_list(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    only_missed_open: bool,
+) -> Result<String, AppError> {
+    let query = list_query(conn, viewer, only_missed_open)?;
+    Ok(crate::db::explain::explain(conn, query)?)
+}
+
+type ListQuery = diesel::dsl::IntoBoxed<
+    'static,
+    diesel::dsl::Select<
+        diesel::dsl::LeftJoin<
+            diesel::dsl::InnerJoin<
+                diesel::dsl::InnerJoin<call_tasks::table, contacts::table>,
+                channels::table,
+            >,
+            users::table,
+        >,
+        diesel::dsl::AsSelect<CallView, crate::db::MultiBackend>,
+    >,
+    crate::db::MultiBackend,
+>;
+
+fn list_query(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    only_missed_open: bool,
+) -> Result<ListQuery, AppError> {
+    let visible = visible_to(conn, viewer)?;
+    let mut query = call_tasks::table
+        .inner_join(contacts::table)
+        .inner_join(channels::table)
+        .left_join(users::table)
+        .filter(visible)
+        .order((call_tasks::created_at.desc(), call_tasks::id.desc()))
+        .limit(200)
+        .select(CallView::as_select())
+        .into_boxed();
+    if only_missed_open {
+        query = query
+            .filter(call_tasks::call_status.eq("missed"))
+            .filter(call_tasks::status.eq(CallStatus::Open));
+    }
+    Ok(query)
 }
 
 /// The assignee marks their call task done (404 when not visible, 409 when not theirs or done).

@@ -11,6 +11,7 @@ use switchboard::core::permissions::{Permission, PermissionSet};
 use switchboard::core::status::ConversationStatus;
 use switchboard::db::DbConnection;
 use switchboard::domain::audit::{self, ActivityFilter};
+use switchboard::domain::calls;
 use switchboard::domain::conversations::{self as chats, ListFilter, ListOrder};
 use switchboard::domain::login_events::{self as logins, LoginFilter};
 use switchboard::domain::{Viewer, now};
@@ -179,6 +180,12 @@ async fn every_list_query_reads_through_an_index(app: TestApp) {
             for (query, plan) in chats::explain_list(conn, viewer, &filter).unwrap() {
                 plans.push((format!("conversations, {who}, {label}: {query}"), plan));
             }
+        }
+    }
+    for (who, viewer) in &viewers {
+        for (label, missed_only) in [("all", false), ("missed and open", true)] {
+            let plan = calls::explain_list(conn, viewer, missed_only).unwrap();
+            plans.push((format!("calls, {who}, {label}"), plan));
         }
     }
     let day = |d: u32| {
