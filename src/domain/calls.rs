@@ -38,13 +38,25 @@ pub struct CallView {
     pub created_at: NaiveDateTime,
 }
 
-/// Visible call tasks, newest first; `only_missed_open` for the supervisors' missed-calls view.
+/// Call tasks per page of `/calls`.
+pub const PAGE_SIZE: i64 = 50;
+
+/// Which call tasks `/calls` lists.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CallFilter {
+    /// The supervisors' missed-calls view: missed calls whose task is still open.
+    pub only_missed_open: bool,
+    /// Keyset cursor: the (created_at, id) of the last task shown; the page holds older ones.
+    pub before: Option<(NaiveDateTime, CallTaskId)>,
+}
+
+/// Visible call tasks, newest first, one page at a time.
 pub fn list(
     conn: &mut DbConnection,
     viewer: &Viewer,
-    only_missed_open: bool,
+    filter: &CallFilter,
 ) -> Result<Vec<CallView>, AppError> {
-    let query = list_query(conn, viewer, only_missed_open)?;
+    let query = list_query(conn, viewer, filter)?;
     let mask = viewer.contact_mask();
     let mut calls: Vec<CallView> = query.load(conn)?;
     for call in &mut calls {
@@ -62,9 +74,9 @@ pub fn list(
 pub fn explain_list(
     conn: &mut DbConnection,
     viewer: &Viewer,
-    only_missed_open: bool,
+    filter: &CallFilter,
 ) -> Result<String, AppError> {
-    let query = list_query(conn, viewer, only_missed_open)?;
+    let query = list_query(conn, viewer, filter)?;
     Ok(crate::db::explain::explain(conn, query)?)
 }
 
@@ -86,7 +98,7 @@ type ListQuery = diesel::dsl::IntoBoxed<
 fn list_query(
     conn: &mut DbConnection,
     viewer: &Viewer,
-    only_missed_open: bool,
+    filter: &CallFilter,
 ) -> Result<ListQuery, AppError> {
     let visible = visible_to(conn, viewer)?;
     let mut query = call_tasks::table
@@ -95,13 +107,19 @@ fn list_query(
         .left_join(users::table)
         .filter(visible)
         .order((call_tasks::created_at.desc(), call_tasks::id.desc()))
-        .limit(200)
+        .limit(PAGE_SIZE)
         .select(CallView::as_select())
         .into_boxed();
-    if only_missed_open {
+    if filter.only_missed_open {
         query = query
             .filter(call_tasks::call_status.eq("missed"))
             .filter(call_tasks::status.eq(CallStatus::Open));
+    }
+    if let Some((at, id)) = filter.before {
+        // `<= at` bounds the index range; the rest drops the tasks of `at` not older than `id`
+        query = query
+            .filter(call_tasks::created_at.le(at))
+            .filter(call_tasks::created_at.lt(at).or(call_tasks::id.lt(id)));
     }
     Ok(query)
 }

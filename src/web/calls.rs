@@ -6,7 +6,8 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::core::ids::CallTaskId;
-use crate::domain::calls::{self, CallView};
+use crate::domain::calls::{self, CallFilter, CallView};
+use crate::error::AppError;
 use crate::web::layout::Layout;
 use crate::web::{Answer, Cx, Form, Query, format_time, page};
 
@@ -35,11 +36,14 @@ struct CallsPage {
     layout: Layout,
     calls: Vec<CallItem>,
     missed: bool,
+    /// The cursor of the next (older) page, when this one is full.
+    next_cursor: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub struct CallsQuery {
     missed: Option<String>,
+    before: Option<String>,
 }
 
 pub async fn index(cx: Cx, Query(query): Query<CallsQuery>) -> Answer {
@@ -47,14 +51,31 @@ pub async fn index(cx: Cx, Query(query): Query<CallsQuery>) -> Answer {
         .missed
         .as_deref()
         .is_some_and(|m| !m.is_empty() && m != "0");
+    let before = query
+        .before
+        .as_deref()
+        .map(|value| {
+            crate::core::cursor::parse(value)
+                .ok_or_else(|| AppError::Invalid("The page cursor is not valid.".into()))
+        })
+        .transpose()?;
+    let filter = CallFilter {
+        only_missed_open: missed,
+        before,
+    };
     let (layout, list) = cx
         .read_page("Calls", "/calls", move |conn, me| {
-            calls::list(conn, &me.viewer, missed)
+            calls::list(conn, &me.viewer, &filter)
         })
         .await?;
+    let next_cursor = (list.len() as i64 == calls::PAGE_SIZE)
+        .then(|| list.last())
+        .flatten()
+        .map(|last| crate::core::cursor::format(last.created_at, last.id));
     let me = cx.user.auth.user_id;
     page(&CallsPage {
         layout,
+        next_cursor,
         calls: list
             .into_iter()
             .map(|call| CallItem {

@@ -183,8 +183,25 @@ async fn every_list_query_reads_through_an_index(app: TestApp) {
         }
     }
     for (who, viewer) in &viewers {
-        for (label, missed_only) in [("all", false), ("missed and open", true)] {
-            let plan = calls::explain_list(conn, viewer, missed_only).unwrap();
+        let call_filters = [
+            ("all", calls::CallFilter::default()),
+            (
+                "missed and open",
+                calls::CallFilter {
+                    only_missed_open: true,
+                    ..Default::default()
+                },
+            ),
+            (
+                "the next page",
+                calls::CallFilter {
+                    before: Some((now(), switchboard::core::ids::CallTaskId(1_000_000))),
+                    ..Default::default()
+                },
+            ),
+        ];
+        for (label, filter) in &call_filters {
+            let plan = calls::explain_list(conn, viewer, filter).unwrap();
             plans.push((format!("calls, {who}, {label}"), plan));
         }
     }

@@ -1045,6 +1045,79 @@ async fn call_tasks_are_completed_by_their_assignee(app: TestApp) {
         .assert_status(409);
 }
 
+/// `/calls` pages by keyset: following "Older calls" from the first page shows every call
+/// task the viewer may see exactly once, newest first, even where many share one time.
+async fn every_call_task_is_reached_page_by_page(app: TestApp) {
+    let company = company_id(&app, "DEMO");
+    let (channel_id, contact_id): (i64, i64) = call_tasks::table
+        .filter(call_tasks::company_id.eq(company))
+        .select((call_tasks::channel_id, call_tasks::contact_id))
+        .first(&mut app.conn())
+        .unwrap();
+    // 130 more, in threes at the same second: pages must break ties by id
+    let base = domain::now() - chrono::Duration::hours(1);
+    let callers: Vec<String> = (0..130).map(|i| format!("+4477009{i:05}")).collect();
+    for (i, caller) in callers.iter().enumerate() {
+        diesel::insert_into(call_tasks::table)
+            .values((
+                call_tasks::company_id.eq(company),
+                call_tasks::channel_id.eq(channel_id),
+                call_tasks::contact_id.eq(contact_id),
+                call_tasks::call_status.eq("missed"),
+                call_tasks::duration_seconds.eq(0),
+                call_tasks::status.eq("open"),
+                call_tasks::caller_id.eq(caller),
+                call_tasks::created_at.eq(base - chrono::Duration::seconds(i as i64 / 3)),
+            ))
+            .execute(&mut app.conn())
+            .unwrap();
+    }
+    app.wait_for_change_elsewhere();
+    let total: i64 = call_tasks::table
+        .filter(call_tasks::company_id.eq(company))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let mut path = "/calls".to_string();
+    let (mut pages, mut rows, mut seen) = (0, 0, String::new());
+    loop {
+        let page = sofia.get(&path).await;
+        page.assert_status(200);
+        pages += 1;
+        rows += page.body.matches("<tr>").count() - 1; // less the heading row
+        seen.push_str(&page.body);
+        let Some(start) = page.body.find("href=\"/calls?before=") else {
+            break;
+        };
+        let href = &page.body[start + 6..];
+        path = href[..href.find('"').unwrap()].replace("&amp;", "&");
+        assert!(pages < 10, "the pages do not end");
+    }
+    assert_eq!(rows as i64, total, "every task once over {pages} pages");
+    assert_eq!(pages, (total + 49) / 50);
+    for caller in &callers {
+        let shown = switchboard::core::masking::readable_phone(caller);
+        assert_eq!(seen.matches(&shown).count(), 1, "{shown}");
+    }
+    // newest first: the first page starts with the newest added, the last ends with the oldest
+    let first = seen.find(&switchboard::core::masking::readable_phone(&callers[0]));
+    let last = seen.find(&switchboard::core::masking::readable_phone(&callers[129]));
+    assert!(first < last);
+
+    // the missed view pages the same way, and a cursor that is not one is refused
+    sofia
+        .get("/calls?missed=1")
+        .await
+        .assert_status(200)
+        .assert_contains("href=\"/calls?missed=1&amp;before=");
+    sofia
+        .get("/calls?before=yesterday")
+        .await
+        .assert_status(422);
+}
+
 async fn missed_chats_are_those_still_waiting(app: TestApp) {
     let mut sofia = app.signed_in("DEMO", "sofia").await;
     let page = sofia.get("/conversations?missed=1").await;
@@ -1144,6 +1217,7 @@ on_both_databases!(
     pages_meet_the_accessibility_basics,
     every_viewer_reaches_missed_chats_and_the_queue,
     call_tasks_are_completed_by_their_assignee,
+    every_call_task_is_reached_page_by_page,
     missed_chats_are_those_still_waiting,
     other_companies_conversations_are_not_found,
 );
