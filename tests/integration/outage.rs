@@ -117,6 +117,20 @@ async fn a_postgres_outage_answers_503_at_once_and_recovers() {
     command.env("SWITCHBOARD_DATABASE_URL", &through_proxy);
     let (_server, base, http) = serve_demo_as_sofia(command).await;
     assert_eq!(status(&http, format!("{base}/conversations")).await.0, 200);
+    // a second instance that has not seen sofia's session yet: it must read it from the
+    // database, which is about to go away
+    let port = free_port();
+    let mut second = switchboard(&database);
+    second.env("SWITCHBOARD_DATABASE_URL", &through_proxy);
+    let _second = ChildGuard(
+        second
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_for_port(port, 60));
+    let other = format!("http://127.0.0.1:{port}");
 
     proxy.down();
     // the first request finds out (a short wait), every later one is answered at once
@@ -127,6 +141,13 @@ async fn a_postgres_outage_answers_503_at_once_and_recovers() {
         assert_eq!(code, 503, "{path}");
         assert!(took < Duration::from_millis(1500), "{path} took {took:?}");
     }
+    // where the session itself cannot be read, a signed-in page says so (503, the cookie
+    // kept: the session may be fine) rather than sending sofia to sign in again, and the
+    // public sign-in page still answers with the same cookie
+    let (code, _) = status(&http, format!("{other}/conversations")).await;
+    assert_eq!(code, 503, "a page whose session cannot be read");
+    let (code, _) = status(&http, format!("{other}/login")).await;
+    assert_eq!(code, 200, "the sign-in page while sessions cannot be read");
 
     proxy.up().await;
     let deadline = Instant::now() + Duration::from_secs(10);
