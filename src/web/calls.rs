@@ -7,7 +7,6 @@ use serde::Deserialize;
 
 use crate::core::ids::CallTaskId;
 use crate::domain::calls::{self, CallFilter, CallView};
-use crate::error::AppError;
 use crate::web::layout::Layout;
 use crate::web::{Answer, Cx, Form, Query, format_time, page};
 
@@ -51,14 +50,7 @@ pub async fn index(cx: Cx, Query(query): Query<CallsQuery>) -> Answer {
         .missed
         .as_deref()
         .is_some_and(|m| !m.is_empty() && m != "0");
-    let before = query
-        .before
-        .as_deref()
-        .map(|value| {
-            crate::core::cursor::parse(value)
-                .ok_or_else(|| AppError::Invalid("The page cursor is not valid.".into()))
-        })
-        .transpose()?;
+    let before = crate::web::forms::page_cursor(query.before.as_deref())?;
     let filter = CallFilter {
         only_missed_open: missed,
         before,

@@ -5,7 +5,7 @@
 use chrono::Duration;
 use serde::Deserialize;
 
-use crate::core::ids::{ChannelId, ConversationId, UserId};
+use crate::core::ids::{ChannelId, UserId};
 use crate::core::masking::ContactMask;
 use crate::core::status::ConversationStatus;
 use crate::domain::companies;
@@ -70,19 +70,6 @@ pub struct ListQuery {
     pub(crate) after: Option<String>,
     /// What a live update last showed (`web::live`); the page itself ignores it.
     pub(crate) seen: Option<String>,
-}
-
-/// Cursor format: `<unix microseconds>_<id>` of the last row shown.
-fn parse_cursor(
-    value: Option<&str>,
-) -> Result<Option<(chrono::NaiveDateTime, ConversationId)>, AppError> {
-    value
-        .filter(|v| !v.is_empty())
-        .map(|v| {
-            crate::core::cursor::parse(v)
-                .ok_or_else(|| AppError::Invalid("The page cursor is not valid.".into()))
-        })
-        .transpose()
 }
 
 impl ListQuery {
@@ -180,7 +167,7 @@ pub async fn list_filter(cx: &Cx, query: &ListQuery) -> Result<ListFilter, AppEr
             Some(sort) => ListOrder::parse(sort)
                 .ok_or_else(|| AppError::Invalid("Sort by newest or oldest activity.".into()))?,
         },
-        after: parse_cursor(query.after.as_deref())?,
+        after: crate::web::forms::page_cursor(query.after.as_deref())?,
     })
 }
 

@@ -73,6 +73,21 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
     }
 }
 
+/// A list's keyset cursor from its link (`core::cursor`); empty is none, anything `format`
+/// does not make is 422.
+pub fn page_cursor<Id: std::str::FromStr>(
+    value: Option<&str>,
+) -> Result<Option<(chrono::NaiveDateTime, Id)>, AppError> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            crate::core::cursor::parse(v)
+                .ok_or_else(|| AppError::Invalid("The page cursor is not valid.".into()))
+        })
+        .transpose()
+}
+
 /// A page's filters as read, or why they could not be: the page then comes back with its
 /// form, the reason beside it, no rows, and 422 (never a bare error page without the form).
 pub fn filters_or_reason<T>(read: Result<T, AppError>) -> Result<Result<T, String>, AppError> {

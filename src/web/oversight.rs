@@ -46,17 +46,6 @@ fn parse_day(
 /// The logs page newest first on (time, id); see `core::cursor`.
 type Cursor = (NaiveDateTime, i64);
 
-fn parse_before(value: Option<&str>) -> Result<Option<Cursor>, AppError> {
-    value
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(|v| {
-            crate::core::cursor::parse(v)
-                .ok_or_else(|| AppError::Invalid("The page cursor is not valid.".into()))
-        })
-        .transpose()
-}
-
 /// The next page's cursor: the last row's, when the page was full.
 fn next_cursor(full: bool, last: Option<Cursor>) -> Option<String> {
     last.filter(|_| full)
@@ -140,7 +129,7 @@ impl Period {
         Ok(Bounds {
             from,
             to,
-            before: parse_before(self.before.as_deref())?,
+            before: crate::web::forms::page_cursor(self.before.as_deref())?,
         })
     }
 }
