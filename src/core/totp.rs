@@ -169,6 +169,8 @@ mod tests {
         // RFC 6238 appendix B: the SHA-1 secret "12345678901234567890", 8 digits there; the
         // 6-digit code is the last six of them
         let secret = TotpSecret::from_bytes(b"12345678901234567890".to_vec());
+        // what is sealed at rest is the secret itself
+        assert_eq!(secret.as_bytes(), b"12345678901234567890");
         assert_eq!(secret.code_at(59), "287082");
         assert_eq!(secret.code_at(1_111_111_109), "081804");
         assert_eq!(secret.code_at(2_000_000_000), "279037");
@@ -182,6 +184,17 @@ mod tests {
         let step = at / 30;
         assert_eq!(secret.matching_step(&code, at, None), Some(step));
         assert_eq!(secret.matching_step(&code, at + 30, None), Some(step));
+        // a phone whose clock runs 30 s ahead shows the next step's code: still accepted
+        assert_eq!(
+            secret.matching_step(&code, at - 30, None),
+            Some(step),
+            "early"
+        );
+        assert_eq!(
+            secret.matching_step(&code, at - 90, None),
+            None,
+            "too early"
+        );
         assert_eq!(secret.matching_step(&code, at + 90, None), None, "too late");
         assert_eq!(secret.matching_step(&code, at, Some(step)), None, "used");
         assert_eq!(secret.matching_step(&code, at, Some(step - 1)), Some(step));
@@ -210,6 +223,17 @@ mod tests {
         let codes = recovery_codes();
         assert_eq!(codes.len(), 10);
         assert!(codes.iter().all(|c| c.len() == 14));
+        // drawn from the whole alphabet: 120 letters from 31 show nearly all of them (a
+        // narrower draw would cut the codes' 60 bits)
+        let mut letters: Vec<char> = codes.concat().chars().filter(|c| *c != '-').collect();
+        assert!(
+            letters
+                .iter()
+                .all(|c| RECOVERY_ALPHABET.contains(&(*c as u8)))
+        );
+        letters.sort_unstable();
+        letters.dedup();
+        assert!(letters.len() > 20, "only {} letters used", letters.len());
         let mut unique = codes.clone();
         unique.sort();
         unique.dedup();
@@ -217,6 +241,12 @@ mod tests {
         assert_eq!(
             recovery_code_hash(&codes[0]),
             recovery_code_hash(&codes[0].to_uppercase().replace('-', " "))
+        );
+        // the hash of the letters themselves: another code's is another, and it is SHA-256
+        assert_ne!(recovery_code_hash(&codes[0]), recovery_code_hash(&codes[1]));
+        assert_eq!(
+            recovery_code_hash("abcd-efgh-jkmn"),
+            crate::core::secrets::sha256_hex("abcdefghjkmn")
         );
     }
 }
