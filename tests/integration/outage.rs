@@ -78,24 +78,30 @@ fn server_address(url: &str) -> String {
 /// Starts `command` serving the demo workspace; the server, its address, and a browser
 /// signed in there as sofia.
 async fn serve_demo_as_sofia(
-    mut command: std::process::Command,
+    command: std::process::Command,
 ) -> (ChildGuard, String, reqwest::Client) {
-    let port = free_port();
-    let server = ChildGuard(
-        command
-            .args(["demo", "--bind", &format!("127.0.0.1:{port}")])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(wait_for_port(port, 60));
-    let base = format!("http://127.0.0.1:{port}");
+    let (server, base) = serve(command, "demo");
     let http = crate::common::http_client();
     assert_eq!(
         crate::common::http_sign_in(&http, &base, "sofia", PASSWORD).await,
         303
     );
     (server, base, http)
+}
+
+/// Starts `command` with the CLI command `cli` (`demo` seeds, `serve` does not) on a free
+/// port; the server and its address once it listens.
+fn serve(mut command: std::process::Command, cli: &str) -> (ChildGuard, String) {
+    let port = free_port();
+    let server = ChildGuard(
+        command
+            .args([cli, "--bind", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_for_port(port, 60));
+    (server, format!("http://127.0.0.1:{port}"))
 }
 
 async fn status(http: &reqwest::Client, url: String) -> (u16, Duration) {
@@ -119,18 +125,9 @@ async fn a_postgres_outage_answers_503_at_once_and_recovers() {
     assert_eq!(status(&http, format!("{base}/conversations")).await.0, 200);
     // a second instance that has not seen sofia's session yet: it must read it from the
     // database, which is about to go away
-    let port = free_port();
     let mut second = switchboard(&database);
     second.env("SWITCHBOARD_DATABASE_URL", &through_proxy);
-    let _second = ChildGuard(
-        second
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(wait_for_port(port, 60));
-    let other = format!("http://127.0.0.1:{port}");
+    let (_second, other) = serve(second, "serve");
 
     proxy.down();
     // the first request finds out (a short wait), every later one is answered at once

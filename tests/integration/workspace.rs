@@ -1096,7 +1096,8 @@ async fn every_call_task_is_reached_page_by_page(app: TestApp) {
         assert!(pages < 10, "the pages do not end");
     }
     assert_eq!(rows as i64, total, "every task once over {pages} pages");
-    assert_eq!(pages, (total + 49) / 50);
+    let per_page = domain::calls::PAGE_SIZE;
+    assert_eq!(pages, (total + per_page - 1) / per_page);
     for caller in &callers {
         let shown = switchboard::core::masking::readable_phone(caller);
         assert_eq!(seen.matches(&shown).count(), 1, "{shown}");
