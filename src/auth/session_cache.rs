@@ -107,3 +107,96 @@ impl SessionCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(minute: u32, second: u32, milli: u32) -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 4)
+            .and_then(|day| day.and_hms_milli_opt(10, minute, second, milli))
+            .expect("a valid time")
+    }
+
+    /// Last seen at 10:00:00, idle after 30 minutes.
+    fn session_expiring_at(expires_at: NaiveDateTime) -> LoadedSession {
+        LoadedSession::for_tests(at(0, 0, 0), expires_at, 30)
+    }
+
+    fn cache_with(session: LoadedSession, read_at: NaiveDateTime, commits: u64) -> SessionCache {
+        let cache = SessionCache::default();
+        cache.put("token".into(), session, read_at, commits);
+        cache
+    }
+
+    #[test]
+    fn an_entry_serves_for_less_than_a_second_and_only_without_a_commit_since() {
+        let cache = cache_with(session_expiring_at(at(50, 0, 0)), at(0, 10, 0), 7);
+        assert!(cache.get("token", at(0, 10, 0), 7).is_some());
+        assert!(cache.get("token", at(0, 10, 999), 7).is_some());
+        // a second old: another instance's change must show by now
+        assert!(cache.get("token", at(0, 11, 0), 7).is_none());
+        // a change committed on this instance since the read
+        assert!(cache.get("token", at(0, 10, 1), 8).is_none());
+        // a clock set back does not make it fresh for longer
+        assert!(cache.get("token", at(0, 9, 999), 7).is_none());
+        assert!(cache.get("another token", at(0, 10, 0), 7).is_none());
+    }
+
+    #[test]
+    fn an_entry_is_never_used_past_the_sessions_lifetime_idle_time_or_touch() {
+        // expires within the entry's second
+        let cache = cache_with(session_expiring_at(at(0, 10, 500)), at(0, 10, 0), 1);
+        assert!(cache.get("token", at(0, 10, 499), 1).is_some());
+        assert!(cache.get("token", at(0, 10, 500), 1).is_none());
+
+        // (an idle session is always due for its last-seen write first: idle timeouts are a
+        // minute or more, touches are due after a minute)
+
+        // due for its last-seen write (a minute after it was last seen)
+        let cache = cache_with(session_expiring_at(at(50, 0, 0)), at(0, 59, 500), 1);
+        assert!(cache.get("token", at(0, 59, 999), 1).is_some());
+        assert!(cache.get("token", at(1, 0, 0), 1).is_none());
+    }
+
+    #[test]
+    fn data_follows_and_a_forgotten_entry_is_gone() {
+        let cache = cache_with(session_expiring_at(at(50, 0, 0)), at(0, 10, 0), 1);
+        cache.set_data("token", r#"{"flash":"saved"}"#);
+        let session = cache.get("token", at(0, 10, 0), 1).expect("cached");
+        assert_eq!(session.data, r#"{"flash":"saved"}"#);
+        cache.forget("token");
+        assert!(cache.get("token", at(0, 10, 0), 1).is_none());
+    }
+
+    #[test]
+    fn misses_are_counted() {
+        let cache = SessionCache::default();
+        assert_eq!(cache.reads(), 0);
+        cache.note_read();
+        cache.note_read();
+        assert_eq!(cache.reads(), 2);
+    }
+
+    #[test]
+    fn a_full_cache_starts_again() {
+        let cache = SessionCache::default();
+        for n in 0..MOST_ENTRIES {
+            cache.put(
+                format!("token {n}"),
+                session_expiring_at(at(50, 0, 0)),
+                at(0, 10, 0),
+                1,
+            );
+        }
+        assert!(cache.get("token 0", at(0, 10, 0), 1).is_some());
+        cache.put(
+            "one more".into(),
+            session_expiring_at(at(50, 0, 0)),
+            at(0, 10, 0),
+            1,
+        );
+        assert!(cache.get("token 0", at(0, 10, 0), 1).is_none());
+        assert!(cache.get("one more", at(0, 10, 0), 1).is_some());
+    }
+}

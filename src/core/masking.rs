@@ -175,7 +175,8 @@ pub fn mask_phone(phone: &str) -> String {
                 out.push('*');
             }
             // a separator after the country code, even when the number was written without one
-            if international && seen == keep_front && keep_front > 0 {
+            // (`seen` counts from 1, so a number without a known country code never gets one)
+            if international && seen == keep_front {
                 out.push(' ');
             }
         } else if ch == '+' {
@@ -333,6 +334,8 @@ mod tests {
         );
         assert_eq!(readable_phone("05320001177"), "05320001177");
         assert_eq!(readable_phone("+1"), "+1");
+        // parsed but not a valid number: left as written
+        assert_eq!(readable_phone("+90 12 34"), "+90 12 34");
         let masked = mask_identifier(&readable_phone("+905320001177"));
         assert_eq!(masked, "+90 *** *** ** 77");
     }
@@ -371,6 +374,10 @@ mod tests {
         assert_eq!(mask_email("jane.doe@example.com"), "j***@***.com");
         assert_eq!(mask_email("deniz@mail.example.com.tr"), "d***@***.tr");
         assert_eq!(mask_email("nobody"), "***");
+        // a top-level domain is shown only when it looks like one
+        assert_eq!(mask_email("jane@example."), "j***@***");
+        assert_eq!(mask_email("jane@example.c_m"), "j***@***");
+        assert_eq!(mask_email("jane@localhost"), "j***@***");
     }
 
     #[test]
@@ -417,11 +424,23 @@ mod tests {
     fn full_viewers_see_everything() {
         let region = PhoneRegion::DEFAULT;
         let mask = ContactMask::for_viewer(PermissionSet::all(), region);
+        assert!(!mask.is_masked());
         assert_eq!(mask.phone("+90 532 000 1167"), "+90 532 000 1167");
         assert_eq!(mask.text("ring 0532 000 11 67"), "ring 0532 000 11 67");
+        assert_eq!(mask.email("jane@example.com"), "jane@example.com");
+        assert_eq!(
+            mask.identifier("whatsapp:+905320001167"),
+            "whatsapp:+905320001167"
+        );
         let mask = ContactMask::for_viewer(PermissionSet::empty(), region);
+        assert!(mask.is_masked());
         assert_eq!(mask.email("jane@example.com"), "j***@***.com");
         assert_eq!(mask.text("ring 0532 000 11 67"), "ring **** *** ** 67");
+        assert_eq!(mask.phone("+90 532 000 1167"), "+90 *** *** **67");
+        assert_eq!(
+            mask.identifier("whatsapp:+905320001167"),
+            "whatsapp:+90********67"
+        );
     }
 
     #[test]
@@ -432,6 +451,10 @@ mod tests {
             "delivered on 2026-12-02 at 14:30",
             "total 1.250.000 TL, code 4411",
             "follow @harbor_shop for offers",
+            // fewer than six digits are never a number, whatever their shape
+            "we won +3 to 1, 12345 items",
+            // four separators part two groups: pages, not one number
+            "pages 12345....67890",
         ] {
             assert_eq!(mask_text(text, PhoneRegion::DEFAULT), text);
         }
@@ -448,6 +471,7 @@ mod tests {
             // international form, valid or not
             ("call +44 7700 137 8919", "TR", "137"),
             ("call 0044 7700 900 123", "TR", "900"),
+            ("call +44 1234", "TR", "1234"),
             // ten digits or more, however written
             ("ring 4477 - 0013 - 78919 today", "TR", "0013"),
             ("ring ４４７７００１３７８９１９ today", "TR", "0013"),
@@ -459,6 +483,11 @@ mod tests {
             let masked = mask_text(text, region(code));
             assert!(!masked.contains(hidden), "{text:?} in {code} -> {masked}");
         }
+        // a number at the very end of the text, followed by separators
+        assert_eq!(
+            mask_text("call 0532 000 11 67.", PhoneRegion::DEFAULT),
+            "call **** *** ** 67."
+        );
         // the same 9 digits are an order number where they are not a number
         assert_eq!(
             mask_text("llama al 612 345 678", region("GB")),
@@ -480,5 +509,6 @@ mod tests {
         assert_eq!(PhoneRegion::parse("XX"), None);
         assert_eq!(PhoneRegion::parse("TUR"), None);
         assert_eq!(PhoneRegion::from_stored("??"), PhoneRegion::DEFAULT);
+        assert_eq!(PhoneRegion::from_stored("gb").code(), "GB");
     }
 }

@@ -471,3 +471,182 @@ fn store(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(external_id: &str, phone: Option<&str>, email: Option<&str>) -> Payload {
+        Payload {
+            external_id: external_id.into(),
+            contact: ContactPayload {
+                name: Some("  Deniz\u{7} Yılmaz  ".into()),
+                phone: phone.map(Into::into),
+                email: email.map(Into::into),
+            },
+            text: Some("  hello  ".into()),
+            call: None,
+        }
+    }
+
+    fn call(status: &str, duration_seconds: i32) -> Payload {
+        Payload {
+            call: Some(CallPayload {
+                status: status.into(),
+                duration_seconds,
+            }),
+            text: None,
+            ..message("call-1", Some("+90 532 000 11 67"), None)
+        }
+    }
+
+    fn refusal(result: Result<Checked, Refusal>) -> String {
+        match result {
+            Ok(_) => "accepted".into(),
+            Err(Refusal::Malformed(why)) => why,
+            Err(Refusal::Unauthorized) => "unauthorized".into(),
+        }
+    }
+
+    #[test]
+    fn an_outcome_says_whether_it_stored_something_new() {
+        // the hook answers 201 for a new delivery, 200 for a repeated one
+        for created in [true, false] {
+            let message = Outcome::Message {
+                conversation_id: ConversationId(1),
+                message_id: MessageId(2),
+                created,
+            };
+            let call = Outcome::Call {
+                call_task_id: CallTaskId(3),
+                created,
+            };
+            assert_eq!((message.created(), call.created()), (created, created));
+        }
+    }
+
+    #[test]
+    fn phones_are_six_to_twenty_digits_with_a_plus() {
+        assert_eq!(
+            normalize_phone("+90 (532) 000-11-67").as_deref(),
+            Some("+905320001167")
+        );
+        assert_eq!(normalize_phone("12345"), None);
+        assert_eq!(normalize_phone("123456").as_deref(), Some("+123456"));
+        assert_eq!(
+            normalize_phone(&"1".repeat(20)),
+            Some(format!("+{}", "1".repeat(20)))
+        );
+        assert_eq!(normalize_phone(&"1".repeat(21)), None);
+    }
+
+    #[test]
+    fn a_message_is_trimmed_and_its_contact_read() {
+        let checked = check(
+            message(
+                " m-1 ",
+                Some(" +90 532 000 11 67 "),
+                Some(" Deniz@Example.COM "),
+            ),
+            false,
+        )
+        .map_err(|refused| format!("{refused:?}"))
+        .expect("a valid message");
+        assert_eq!(checked.external_id, "m-1");
+        assert_eq!(checked.name, "Deniz Yılmaz");
+        assert_eq!(checked.phone.as_deref(), Some("+90 532 000 11 67"));
+        assert_eq!(checked.phone_normalized.as_deref(), Some("+905320001167"));
+        assert_eq!(checked.email.as_deref(), Some("deniz@example.com"));
+        assert!(matches!(checked.kind, Kind::Text(ref text) if text == "hello"));
+    }
+
+    #[test]
+    fn a_contact_without_a_name_is_unknown_and_a_long_name_is_cut() {
+        let mut payload = message("m-1", Some("+905320001167"), None);
+        payload.contact.name = Some("   ".into());
+        let checked = check(payload, false).map_err(|r| format!("{r:?}"));
+        assert_eq!(checked.expect("valid").name, "Unknown contact");
+        let mut payload = message("m-1", Some("+905320001167"), None);
+        payload.contact.name = Some("n".repeat(150));
+        let checked = check(payload, false).map_err(|r| format!("{r:?}"));
+        assert_eq!(checked.expect("valid").name, "n".repeat(100));
+    }
+
+    #[test]
+    fn malformed_messages_are_refused_with_the_reason() {
+        let phone = Some("+905320001167");
+        assert_eq!(
+            refusal(check(message("", phone, None), false)),
+            "external_id must be 1 to 200 characters"
+        );
+        assert_eq!(
+            refusal(check(message(&"x".repeat(200), phone, None), false)),
+            "accepted"
+        );
+        assert_eq!(
+            refusal(check(message(&"x".repeat(201), phone, None), false)),
+            "external_id must be 1 to 200 characters"
+        );
+        assert_eq!(
+            refusal(check(message("m-1", Some("12-34"), None), false)),
+            "contact.phone is not a phone number"
+        );
+        assert_eq!(
+            refusal(check(message("m-1", None, Some("not an address")), false)),
+            "contact.email is not an email address"
+        );
+        assert_eq!(
+            refusal(check(message("m-1", Some("  "), Some(" ")), false)),
+            "contact needs a phone or an email"
+        );
+        assert_eq!(
+            refusal(check(message("m-1", None, Some("a@example.com")), false)),
+            "accepted"
+        );
+        assert_eq!(
+            refusal(check(message("m\0", phone, None), false)),
+            "text fields cannot hold a NUL character"
+        );
+
+        let mut empty = message("m-1", phone, None);
+        empty.text = Some("   ".into());
+        assert_eq!(refusal(check(empty, false)), "text is required");
+        let mut longest = message("m-1", phone, None);
+        longest.text = Some("é".repeat(10_000));
+        assert_eq!(refusal(check(longest, false)), "accepted");
+        let mut too_long = message("m-1", phone, None);
+        too_long.text = Some("é".repeat(10_001));
+        assert_eq!(
+            refusal(check(too_long, false)),
+            "text is at most 10000 characters"
+        );
+    }
+
+    #[test]
+    fn calls_are_missed_or_answered_within_a_day() {
+        for (status, duration, missed) in [("missed", 0, true), ("answered", 86_400, false)] {
+            let checked = check(call(status, duration), true).map_err(|r| format!("{r:?}"));
+            assert!(matches!(
+                checked.expect("a valid call").kind,
+                Kind::Call { missed: m, duration: d } if m == missed && d == duration
+            ));
+        }
+        assert_eq!(
+            refusal(check(call("rang", 5), true)),
+            "call.status is missed or answered"
+        );
+        assert_eq!(
+            refusal(check(call("answered", -1), true)),
+            "call.duration_seconds is 0 to 86400"
+        );
+        assert_eq!(
+            refusal(check(call("answered", 86_401), true)),
+            "call.duration_seconds is 0 to 86400"
+        );
+        // a VOIP channel sends calls, not text
+        assert_eq!(
+            refusal(check(message("m-1", Some("+905320001167"), None), true)),
+            "a VOIP channel sends call"
+        );
+    }
+}

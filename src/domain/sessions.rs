@@ -279,16 +279,16 @@ impl Ended {
         }
     }
 
+    const ALL: [Self; 5] = [
+        Self::Expired,
+        Self::ByAdministrator,
+        Self::ByTheUser,
+        Self::ForSafety,
+        Self::AccountChanged,
+    ];
+
     pub fn from_code(code: &str) -> Option<Self> {
-        [
-            Self::Expired,
-            Self::ByAdministrator,
-            Self::ByTheUser,
-            Self::ForSafety,
-            Self::AccountChanged,
-        ]
-        .into_iter()
-        .find(|ended| ended.code() == code)
+        Self::ALL.into_iter().find(|ended| ended.code() == code)
     }
 
     pub fn message(self) -> &'static str {
@@ -609,4 +609,96 @@ pub fn end_suspicious(
         "session.suspicious_end",
         summary,
     )
+}
+
+#[cfg(test)]
+impl LoadedSession {
+    /// A session as `load` returns it, for the unit tests of its timeouts and of the cache.
+    pub(crate) fn for_tests(
+        last_seen_at: NaiveDateTime,
+        expires_at: NaiveDateTime,
+        idle_timeout_minutes: i32,
+    ) -> Self {
+        Self {
+            auth: SessionAuth {
+                session_id: SessionId(1),
+                user_id: UserId(2),
+                company_id: CompanyId(3),
+                company_code: "acme".into(),
+                company_name: "Acme".into(),
+                username: "sofia".into(),
+                display_name: "Sofia".into(),
+                role_id: RoleId(4),
+                role_name: "Supervisor".into(),
+                role_version: 1,
+                must_change_password: false,
+                password_expired: false,
+                csrf_token: "token".into(),
+                ip: "127.0.0.1".into(),
+                user_agent: "test".into(),
+                end_on_client_change: true,
+                phone_region: PhoneRegion::DEFAULT,
+                time_zone: "UTC".into(),
+                two_factor_missing: false,
+            },
+            data: "{}".into(),
+            last_seen_at,
+            expires_at,
+            idle_timeout_minutes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(hour: u32, minute: u32, second: u32) -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 4)
+            .and_then(|day| day.and_hms_opt(hour, minute, second))
+            .expect("a valid time")
+    }
+
+    #[test]
+    fn a_session_idles_out_exactly_at_its_timeout() {
+        let session = LoadedSession::for_tests(at(10, 0, 0), at(20, 0, 0), 30);
+        assert!(!session.is_idle(at(10, 29, 59)));
+        assert!(session.is_idle(at(10, 30, 0)));
+        assert!(session.is_idle(at(11, 0, 0)));
+        // a company without an idle timeout (0) never idles out
+        let no_timeout = LoadedSession::for_tests(at(10, 0, 0), at(20, 0, 0), 0);
+        assert!(!no_timeout.is_idle(at(19, 59, 59)));
+    }
+
+    #[test]
+    fn a_session_expires_exactly_at_its_lifetime() {
+        let session = LoadedSession::for_tests(at(10, 0, 0), at(20, 0, 0), 30);
+        assert!(!session.is_expired(at(19, 59, 59)));
+        assert!(session.is_expired(at(20, 0, 0)));
+        assert!(session.is_expired(at(21, 0, 0)));
+    }
+
+    #[test]
+    fn last_seen_is_written_at_most_once_a_minute() {
+        let mut session = LoadedSession::for_tests(at(10, 0, 0), at(20, 0, 0), 30);
+        assert!(!session.needs_touch(at(10, 0, 59)));
+        assert!(session.needs_touch(at(10, 1, 0)));
+        session.touched(at(10, 1, 0));
+        assert!(!session.needs_touch(at(10, 1, 30)));
+        // touched, it idles out counted from the new time
+        assert!(!session.is_idle(at(10, 30, 0)));
+        assert!(session.is_idle(at(10, 31, 0)));
+    }
+
+    #[test]
+    fn every_ended_reason_reads_back_from_its_code() {
+        for ended in Ended::ALL {
+            assert_eq!(Ended::from_code(ended.code()), Some(ended));
+            // each says, in its own words, that the person must sign in again
+            assert!(ended.message().to_lowercase().contains("sign"), "{ended:?}");
+        }
+        assert_eq!(Ended::from_code("nonsense"), None);
+        let messages: std::collections::HashSet<_> = Ended::ALL.map(Ended::message).into();
+        assert_eq!(messages.len(), Ended::ALL.len());
+    }
 }
