@@ -144,7 +144,7 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_is_never_used_past_the_sessions_lifetime_idle_time_or_touch() {
+    fn an_entry_is_never_used_past_the_sessions_lifetime_or_due_touch() {
         // expires within the entry's second
         let cache = cache_with(session_expiring_at(at(0, 10, 500)), at(0, 10, 0), 1);
         assert!(cache.get("token", at(0, 10, 499), 1).is_some());
