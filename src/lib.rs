@@ -87,13 +87,6 @@ pub fn app(
     App::new()
         .app_data(state)
         .app_data(rules)
-        .app_data(
-            aweb::FormConfig::default()
-                .limit(256 * 1024)
-                .error_handler(|err, _| {
-                    AppError::Invalid(format!("The form could not be read: {err}")).into()
-                }),
-        )
         .app_data(aweb::QueryConfig::default().error_handler(|_, _| {
             AppError::Invalid("The filters in the address are not valid.".into()).into()
         }))

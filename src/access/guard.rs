@@ -34,16 +34,15 @@ where
 /// Forms are small; anything larger is not a form of ours.
 pub const FORM_LIMIT: usize = 256 * 1024;
 
-/// Routes a user who must change their password may still use.
+/// Routes a user who must change their password may still use (public routes, the
+/// stylesheet among them, never reach this check).
 pub fn allowed_before_password_change(pattern: &str) -> bool {
-    pattern.starts_with("/account") || pattern == "/logout" || pattern.starts_with("/static")
+    pattern.starts_with("/account") || pattern == "/logout"
 }
 
 /// Routes a user whose role requires two-factor sign-in may use before enrolling.
 pub fn allowed_before_two_factor(pattern: &str) -> bool {
-    pattern.starts_with("/account/two-factor")
-        || pattern == "/logout"
-        || pattern.starts_with("/static")
+    pattern.starts_with("/account/two-factor") || pattern == "/logout"
 }
 
 fn refuse(req: ServiceRequest, err: AppError) -> ServiceResponse<BoxBody> {
@@ -326,4 +325,43 @@ pub async fn unavailable_instead_of_500(
         ));
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_password_change_leaves_only_the_account_and_sign_out() {
+        for open in [
+            "/account",
+            "/account/password",
+            "/account/two-factor",
+            "/logout",
+        ] {
+            assert!(allowed_before_password_change(open), "{open}");
+        }
+        for closed in ["/", "/conversations", "/users", "/logout/all", "/sessions"] {
+            assert!(!allowed_before_password_change(closed), "{closed}");
+        }
+    }
+
+    #[test]
+    fn a_pending_enrolment_leaves_only_enrolment_and_sign_out() {
+        for open in [
+            "/account/two-factor",
+            "/account/two-factor/disable",
+            "/logout",
+        ] {
+            assert!(allowed_before_two_factor(open), "{open}");
+        }
+        for closed in [
+            "/account",
+            "/account/password",
+            "/conversations",
+            "/logouts",
+        ] {
+            assert!(!allowed_before_two_factor(closed), "{closed}");
+        }
+    }
 }

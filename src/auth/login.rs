@@ -515,3 +515,44 @@ fn system_actor(credentials: &Credentials) -> Actor {
         ip: credentials.ip.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_lock_within_ten_guesses_whatever_the_company_says() {
+        // a company without a lockout (0) still locks codes
+        assert_eq!(code_lockout_threshold(0), MAX_CODE_GUESSES);
+        assert_eq!(code_lockout_threshold(-1), MAX_CODE_GUESSES);
+        // a stricter company is kept; a laxer one is capped
+        assert_eq!(code_lockout_threshold(1), 1);
+        assert_eq!(code_lockout_threshold(5), 5);
+        assert_eq!(code_lockout_threshold(MAX_CODE_GUESSES), MAX_CODE_GUESSES);
+        assert_eq!(code_lockout_threshold(30), MAX_CODE_GUESSES);
+    }
+
+    #[test]
+    fn each_failure_has_its_own_reason_in_the_history() {
+        // stored in the login history and offered as its filter: the words are data
+        let reasons = [
+            (Failure::UnknownCompany, "unknown_company"),
+            (Failure::UnknownUser, "unknown_user"),
+            (Failure::BadPassword, "bad_password"),
+            (Failure::Deactivated, "deactivated"),
+            (Failure::Locked, "locked"),
+            (
+                Failure::Throttled {
+                    retry_after_secs: 5,
+                },
+                "throttled",
+            ),
+            (Failure::CodeRequired, "code_required"),
+            (Failure::BadCode, "bad_code"),
+            (Failure::NoChallenge, "no_challenge"),
+        ];
+        for (failure, reason) in reasons {
+            assert_eq!(failure.reason(), reason);
+        }
+    }
+}

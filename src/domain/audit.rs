@@ -508,3 +508,138 @@ fn page_query(company_id: CompanyId, filter: &ActivityFilter, limit: i64) -> Pag
     }
     query
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(hour: u32, minute: u32, second: u32) -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 4)
+            .and_then(|day| day.and_hms_opt(hour, minute, second))
+            .expect("a valid time")
+    }
+
+    #[test]
+    fn refusals_are_counted_in_windows_of_ten_minutes() {
+        assert_eq!(window_start(at(10, 0, 0)), at(10, 0, 0));
+        assert_eq!(window_start(at(10, 9, 59)), at(10, 0, 0));
+        assert_eq!(window_start(at(10, 10, 0)), at(10, 10, 0));
+        assert_eq!(window_start(at(10, 17, 45)), at(10, 10, 0));
+        assert_eq!(window_start(at(23, 59, 59)), at(23, 50, 0));
+    }
+
+    #[test]
+    fn text_goes_into_a_record_as_one_line() {
+        assert_eq!(one_line("plain Ünïcode text"), "plain Ünïcode text");
+        // a newline would forge a second line in a log: escaped, as are other controls
+        assert_eq!(one_line("a\nforged line"), "a\\nforged line");
+        assert_eq!(one_line("tab\there\r\u{0}"), "tab\\there\\r\\u{0}");
+        // at most 1,000 characters (not bytes) are kept
+        assert_eq!(one_line(&"é".repeat(1200)), "é".repeat(1000));
+    }
+
+    #[test]
+    fn every_field_of_a_record_is_in_its_hash() {
+        let record = Record {
+            id: 7,
+            company_id: CompanyId(1),
+            seq: 3,
+            actor_id: Some(UserId(2)),
+            actor_username: "sofia".into(),
+            action: "user.deactivate".into(),
+            target_type: "user".into(),
+            target_id: Some(5),
+            target_label: "bob".into(),
+            summary: "bob deactivated".into(),
+            ip: "127.0.0.1".into(),
+            created_at: at(10, 0, 0),
+            prev_hash: GENESIS.into(),
+            hash: String::new(),
+        };
+        let hash = record.compute_hash();
+        assert_eq!(hash.len(), 64);
+        assert!(hash.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(
+            record.compute_hash(),
+            hash,
+            "the same record, the same hash"
+        );
+        // the row id and the stored hash are not content; every other field is
+        let same = [
+            Record {
+                id: 8,
+                ..record.clone()
+            },
+            Record {
+                hash: "x".into(),
+                ..record.clone()
+            },
+        ];
+        for other in same {
+            assert_eq!(other.compute_hash(), hash);
+        }
+        let altered = [
+            Record {
+                company_id: CompanyId(9),
+                ..record.clone()
+            },
+            Record {
+                seq: 4,
+                ..record.clone()
+            },
+            Record {
+                actor_id: None,
+                ..record.clone()
+            },
+            Record {
+                actor_username: "alice".into(),
+                ..record.clone()
+            },
+            Record {
+                action: "user.reactivate".into(),
+                ..record.clone()
+            },
+            Record {
+                target_type: "role".into(),
+                ..record.clone()
+            },
+            Record {
+                target_id: Some(6),
+                ..record.clone()
+            },
+            Record {
+                target_label: "bobby".into(),
+                ..record.clone()
+            },
+            Record {
+                summary: "bob reactivated".into(),
+                ..record.clone()
+            },
+            Record {
+                ip: "10.0.0.1".into(),
+                ..record.clone()
+            },
+            Record {
+                created_at: at(10, 0, 1),
+                ..record.clone()
+            },
+            Record {
+                prev_hash: "1".repeat(64),
+                ..record.clone()
+            },
+        ];
+        for other in altered {
+            assert_ne!(other.compute_hash(), hash, "{other:?}");
+        }
+        // microseconds count too: an edited time a second's fraction off does not verify
+        let fraction = record.created_at + chrono::Duration::microseconds(1);
+        assert_ne!(
+            Record {
+                created_at: fraction,
+                ..record
+            }
+            .compute_hash(),
+            hash
+        );
+    }
+}

@@ -6,8 +6,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::web::Bytes;
+use actix_web::web::BytesMut;
 use actix_web::{FromRequest, HttpRequest};
+use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
@@ -21,14 +22,19 @@ impl<T: DeserializeOwned + 'static> FromRequest for Form<T> {
     type Error = AppError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
 
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = Bytes::from_request(req, payload);
+    fn from_request(_: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        // read here up to the form limit the guard reads tokens to, not under the app's
+        // payload limit (the hooks' JSON): a long reply in another script is a form too
+        let mut payload = payload.take();
         Box::pin(async move {
-            let body = body
-                .await
-                .map_err(|_| AppError::Invalid("The form could not be read.".into()))?;
-            if body.len() > FORM_LIMIT {
-                return Err(AppError::Invalid("The form is too large.".into()));
+            let mut body = BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk =
+                    chunk.map_err(|_| AppError::Invalid("The form could not be read.".into()))?;
+                if body.len() + chunk.len() > FORM_LIMIT {
+                    return Err(AppError::Invalid("The form is too large.".into()));
+                }
+                body.extend_from_slice(&chunk);
             }
             serde_html_form::from_bytes(&body)
                 .map(Form)

@@ -262,6 +262,19 @@ impl Client {
         form: Option<&[(&str, &str)]>,
         extra: &[(&str, &str)],
     ) -> Page {
+        let body = form.map(|form| serde_html_form::to_string(form).expect("form"));
+        self.send(method, path, body, extra).await
+    }
+
+    /// A request with this urlencoded body exactly (`None`: no body), the cookies of this
+    /// client and the extra headers.
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        form_body: Option<String>,
+        extra: &[(&str, &str)],
+    ) -> Page {
         let mut req = test::TestRequest::default()
             .method(method)
             .uri(path)
@@ -279,8 +292,7 @@ impl Client {
         for (name, value) in extra {
             req = req.insert_header((name.to_string(), value.to_string()));
         }
-        if let Some(form) = form {
-            let body = serde_html_form::to_string(form).expect("form");
+        if let Some(body) = form_body {
             req = req
                 .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
                 .set_payload(body);

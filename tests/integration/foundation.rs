@@ -550,6 +550,43 @@ async fn state_changes_without_a_valid_csrf_token_are_refused(app: TestApp) {
     page.assert_status(303);
 }
 
+/// The guard reads a form's token from bodies up to the form limit, and no further: a form of
+/// exactly the limit goes through, one byte more is refused before the handler runs.
+async fn forms_up_to_the_limit_are_read_and_no_larger(app: TestApp) {
+    use switchboard::access::guard::FORM_LIMIT;
+    let mut client = app.signed_in("DEMO", "alice").await;
+    client.get("/account").await.assert_status(200);
+    let token = client.csrf.clone().unwrap();
+    // `padding=…&time_zone=Europe%2FBerlin&csrf_token=…`, padded to `size` bytes
+    let form_of_size = |size: usize| {
+        let rest = format!("&time_zone=Europe%2FBerlin&csrf_token={token}");
+        let padding = "x".repeat(size - rest.len() - "padding=".len());
+        let body = format!("padding={padding}{rest}");
+        assert_eq!(body.len(), size);
+        body
+    };
+    let path = "/account/time-zone";
+    let too_large = Some(form_of_size(FORM_LIMIT + 1));
+    client
+        .send(Method::POST, path, too_large, &[])
+        .await
+        .assert_status(403);
+    assert_ne!(time_zone_of(&app, "alice"), "Europe/Berlin");
+    let at_limit = Some(form_of_size(FORM_LIMIT));
+    let saved = client.send(Method::POST, path, at_limit, &[]).await;
+    saved.assert_status(303);
+    assert_eq!(saved.location(), Some("/account"));
+    assert_eq!(time_zone_of(&app, "alice"), "Europe/Berlin");
+}
+
+fn time_zone_of(app: &TestApp, username: &str) -> String {
+    users::table
+        .find(crate::common::id_of(app, "DEMO", username))
+        .select(users::time_zone)
+        .first(&mut app.conn())
+        .unwrap()
+}
+
 /// Deny by default: every route in the table is enforced as declared.
 async fn every_route_is_guarded_as_declared(app: TestApp) {
     let table = switchboard::web::route_table();
@@ -1404,6 +1441,7 @@ on_both_databases!(
     error_pages_keep_the_navigation,
     the_session_cache_spares_the_database_and_changes_act_at_once,
     state_changes_without_a_valid_csrf_token_are_refused,
+    forms_up_to_the_limit_are_read_and_no_larger,
     every_route_is_guarded_as_declared,
     agents_are_refused_supervisor_pages,
     tenants_are_isolated,
