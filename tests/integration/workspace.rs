@@ -484,6 +484,19 @@ async fn reply_close_reopen_and_their_records(app: TestApp) {
         .await
         .assert_status(422)
         .assert_contains("at most 4000");
+    // the longest message, in characters of four bytes (48 kB as a form), is sent whole
+    let longest = "😀".repeat(switchboard::domain::conversations::MAX_BODY);
+    client
+        .post(&format!("/conversations/{id}/messages"), &[("body", &longest)])
+        .await
+        .assert_status(303);
+    let stored: String = messages::table
+        .filter(messages::conversation_id.eq(id))
+        .order(messages::id.desc())
+        .select(messages::body)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(stored, longest);
     // an internal note: in the timeline for colleagues, never queued for the customer
     client
         .post(
