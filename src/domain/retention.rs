@@ -385,3 +385,119 @@ fn purge_sessions(
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(messages: &str, logins: &str, sessions: &str) -> RetentionForm {
+        RetentionForm {
+            messages_days: messages.into(),
+            logins_days: logins.into(),
+            sessions_days: sessions.into(),
+        }
+    }
+
+    fn field_errors(outcome: Result<Retention, AppError>) -> FieldErrors {
+        match outcome {
+            Err(AppError::Fields(errors)) => errors,
+            other => panic!("expected field errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_retention_reads_from_its_form_and_back() {
+        let retention = form(" 365 ", "", "1").parse().expect("a valid form");
+        assert_eq!(
+            retention,
+            Retention {
+                messages_days: Some(365),
+                logins_days: None,
+                sessions_days: Some(1),
+            }
+        );
+        let shown = RetentionForm::of(&retention);
+        assert_eq!(
+            (
+                shown.messages_days.as_str(),
+                shown.logins_days.as_str(),
+                shown.sessions_days.as_str()
+            ),
+            ("365", "", "1")
+        );
+        assert_eq!(
+            shown.parse().expect("what the page shows parses"),
+            retention
+        );
+        // the longest retention is accepted, one day more is not
+        let longest = MAX_DAYS.to_string();
+        assert_eq!(
+            form(&longest, "", "").parse().expect("valid").messages_days,
+            Some(MAX_DAYS)
+        );
+    }
+
+    #[test]
+    fn days_outside_one_to_a_hundred_years_are_refused_per_field() {
+        let too_long = (MAX_DAYS + 1).to_string();
+        let errors = field_errors(form("0", &too_long, "-3").parse());
+        for field in ["messages_days", "logins_days", "sessions_days"] {
+            assert!(
+                errors.get(field).is_some_and(|m| m.contains("1 to 36500")),
+                "{field}: {errors:?}"
+            );
+        }
+        let errors = field_errors(form("12.5", "", "a year").parse());
+        assert!(errors.get("messages_days").is_some());
+        assert!(errors.get("logins_days").is_none());
+        assert!(errors.get("sessions_days").is_some());
+    }
+
+    #[test]
+    fn the_summary_names_each_kind_and_for_ever() {
+        let retention = Retention {
+            messages_days: Some(365),
+            logins_days: Some(180),
+            sessions_days: None,
+        };
+        assert_eq!(
+            retention.summary(),
+            "messages 365 days, sign-in records 180 days, ended sessions for ever"
+        );
+    }
+
+    #[test]
+    fn a_purge_removed_something_when_any_count_is_not_zero() {
+        assert!(!Purged::default().removed_anything());
+        // messages kept under legal hold were not removed
+        assert!(
+            !Purged {
+                held: 4,
+                ..Purged::default()
+            }
+            .removed_anything()
+        );
+        for purged in [
+            Purged {
+                messages: 1,
+                ..Purged::default()
+            },
+            Purged {
+                logins: 1,
+                ..Purged::default()
+            },
+            Purged {
+                sessions: 1,
+                ..Purged::default()
+            },
+            Purged {
+                messages: 2,
+                logins: 3,
+                sessions: 4,
+                held: 0,
+            },
+        ] {
+            assert!(purged.removed_anything(), "{purged:?}");
+        }
+    }
+}

@@ -350,3 +350,92 @@ pub async fn conversation(
         print != seen_print,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_of(answer: Answer) -> (StatusCode, String) {
+        let response = answer.expect("an answer");
+        let status = response.status();
+        let body = actix_web::body::to_bytes(response.into_body());
+        let bytes = futures_util::FutureExt::now_or_never(body)
+            .expect("a body already in memory")
+            .expect("a body");
+        (status, String::from_utf8(bytes.to_vec()).expect("text"))
+    }
+
+    #[test]
+    fn the_list_says_how_many_conversations_match() {
+        assert_eq!(matched_in_words(0), "0 conversations");
+        assert_eq!(matched_in_words(1), "1 conversation");
+        assert_eq!(matched_in_words(2), "2 conversations");
+        assert_eq!(matched_in_words(1_000), "1,000 conversations");
+        assert_eq!(matched_in_words(1_001), "More than 1,000 conversations");
+    }
+
+    #[test]
+    fn what_the_page_saw_reads_back_and_anything_else_is_stale() {
+        assert_eq!(parse_seen(Some(&seen("17-3", "00ab"))), ("17-3", "00ab"));
+        assert_eq!(parse_seen(Some("no-dot")), ("", ""));
+        assert_eq!(parse_seen(None), ("", ""));
+        assert_eq!(
+            conversation_url(ConversationId(9), &seen("17-3", "00ab")),
+            "/conversations/9/live?seen=17-3.00ab"
+        );
+    }
+
+    #[test]
+    fn a_fingerprint_is_stable_and_tells_regions_apart() {
+        let print = fingerprint(&["rows", "badge"]);
+        assert_eq!(print.len(), 16);
+        assert_eq!(fingerprint(&["rows", "badge"]), print);
+        assert_ne!(fingerprint(&["rows", "badge 2"]), print);
+        // the same text in other regions is another page
+        assert_ne!(fingerprint(&["rowsbadge", ""]), print);
+    }
+
+    #[test]
+    fn counters_of_zero_show_no_badge() {
+        let none = NavRegions::new(&NavCounts {
+            open: Some(0),
+            unread: None,
+        })
+        .expect("rendered");
+        assert!(!none.badge.contains("badge"), "{}", none.badge);
+        assert!(!none.unread.contains("badge"), "{}", none.unread);
+        let some = NavRegions::new(&NavCounts {
+            open: Some(3),
+            unread: Some(2),
+        })
+        .expect("rendered");
+        assert!(some.badge.contains(">3</span>"), "{}", some.badge);
+        assert!(some.unread.contains(">2</span>"), "{}", some.unread);
+    }
+
+    #[test]
+    fn an_answer_swaps_the_regions_only_when_they_changed() {
+        let nav = NavRegions {
+            badge: "B".into(),
+            unread: "U".into(),
+        };
+        let regions = [("timeline", "T")];
+        let (status, unchanged) = body_of(answer("/poll?seen=1.a", &regions, &nav, false));
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            unchanged.contains(r#"data-hx-get="/poll?seen=1.a""#),
+            "{unchanged}"
+        );
+        assert!(!unchanged.contains("hx-swap-oob"), "{unchanged}");
+        let (_, changed) = body_of(answer("/poll?seen=1.a", &regions, &nav, true));
+        for swap in [
+            r##"<div data-hx-swap-oob="innerHTML:#timeline">T</div>"##,
+            r##"<div data-hx-swap-oob="innerHTML:#open-badge">B</div>"##,
+            r##"<div data-hx-swap-oob="innerHTML:#unread-slot">U</div>"##,
+        ] {
+            assert!(changed.contains(swap), "{changed}");
+        }
+        let (status, nothing) = body_of(nothing_new());
+        assert_eq!((status, nothing.as_str()), (StatusCode::NO_CONTENT, ""));
+    }
+}

@@ -487,7 +487,10 @@ async fn reply_close_reopen_and_their_records(app: TestApp) {
     // the longest message, in characters of four bytes (48 kB as a form), is sent whole
     let longest = "😀".repeat(switchboard::domain::conversations::MAX_BODY);
     client
-        .post(&format!("/conversations/{id}/messages"), &[("body", &longest)])
+        .post(
+            &format!("/conversations/{id}/messages"),
+            &[("body", &longest)],
+        )
         .await
         .assert_status(303);
     let stored: String = messages::table
