@@ -38,6 +38,7 @@ async fn operators_see_metrics_request_ids_and_json_logs(backend: Backend) {
     // a day's traffic: sign-ins that work and fail, a page, an export, a lockout
     let sofia = browser();
     assert_eq!(sign_in(&sofia, &base, "sofia", PASSWORD).await, 303);
+    assert_eq!(sign_in(&browser(), &base, "alice", PASSWORD).await, 303);
     let inbox = sofia
         .get(format!("{base}/conversations"))
         .send()
@@ -124,6 +125,25 @@ async fn operators_see_metrics_request_ids_and_json_logs(backend: Backend) {
         assert!(series(name, labels), "no {name} {labels:?} in:\n{metrics}");
     }
     assert!(series("switchboard_lockouts_total 1", &[]), "{metrics}");
+    // the live sessions counted as the database holds them: sofia's and alice's, at least
+    let live: i64 = {
+        use diesel::prelude::*;
+        use switchboard::db::schema::sessions;
+        let mut conn = switchboard::db::connect_single(&database.url).unwrap();
+        sessions::table
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(chrono::Utc::now().naive_utc()))
+            .count()
+            .get_result(&mut conn)
+            .unwrap()
+    };
+    assert!(live >= 2);
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line == format!("switchboard_sessions_live {live}")),
+        "{live} live sessions, metrics:\n{metrics}"
+    );
 
     // one JSON object per request line, with what an operator needs and no secret
     drop(server);
