@@ -520,6 +520,45 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_names_what_it_acted_on_and_says_what_changed() {
+        let actor = Actor {
+            user_id: Some(UserId(2)),
+            username: "sofia".into(),
+            ip: "127.0.0.1".into(),
+        };
+        let plain = Entry::new(CompanyId(1), &actor, "company.update");
+        assert_eq!(
+            (plain.target_type, plain.target_id, plain.target_label),
+            ("company", None, "")
+        );
+        assert_eq!(plain.summary, "");
+        let on_a_row = Entry::new(CompanyId(1), &actor, "user.deactivate")
+            .on("user", UserId(5), "bob")
+            .saying("bob deactivated");
+        assert_eq!(
+            (
+                on_a_row.target_type,
+                on_a_row.target_id,
+                on_a_row.target_label
+            ),
+            ("user", Some(5), "bob")
+        );
+        assert_eq!(on_a_row.summary, "bob deactivated");
+        assert_eq!(
+            (on_a_row.company_id, on_a_row.action),
+            (CompanyId(1), "user.deactivate")
+        );
+        // `about` names something without a row, and forgets a row named before
+        let about = Entry::new(CompanyId(1), &actor, "export.create")
+            .on("user", UserId(5), "bob")
+            .about("export", "logins.csv");
+        assert_eq!(
+            (about.target_type, about.target_id, about.target_label),
+            ("export", None, "logins.csv")
+        );
+    }
+
+    #[test]
     fn refusals_are_counted_in_windows_of_ten_minutes() {
         assert_eq!(window_start(at(10, 0, 0)), at(10, 0, 0));
         assert_eq!(window_start(at(10, 9, 59)), at(10, 0, 0));

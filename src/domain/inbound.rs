@@ -561,6 +561,31 @@ mod tests {
     }
 
     #[test]
+    fn only_a_unique_violation_is_a_duplicate_delivery() {
+        let unique = DieselError::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            Box::new(String::from(
+                "UNIQUE constraint failed: messages.external_id",
+            )),
+        );
+        assert!(is_duplicate(&duplicate_or(unique)));
+        let other = DieselError::DatabaseError(
+            DatabaseErrorKind::ForeignKeyViolation,
+            Box::new(String::from("FOREIGN KEY constraint failed")),
+        );
+        assert!(!is_duplicate(&duplicate_or(other)));
+        assert!(matches!(
+            duplicate_or(DieselError::NotFound),
+            AppError::NotFound
+        ));
+        // another conflict is not a duplicate: it is answered as what it is
+        assert!(!is_duplicate(&AppError::Conflict(
+            "That already exists.".into()
+        )));
+        assert!(!is_duplicate(&AppError::NotFound));
+    }
+
+    #[test]
     fn a_contact_without_a_name_is_unknown_and_a_long_name_is_cut() {
         let mut payload = message("m-1", Some("+905320001167"), None);
         payload.contact.name = Some("   ".into());
