@@ -489,6 +489,16 @@ async fn state_changes_without_a_valid_csrf_token_are_refused(app: TestApp) {
         )
         .await
         .assert_status(403);
+    // a link from another site (an e-mail, a chat) still opens a page: only changes are refused
+    for from_elsewhere in [
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Sec-Fetch-Site", "same-site"),
+    ] {
+        client
+            .request(Method::GET, "/account", None, &[from_elsewhere])
+            .await
+            .assert_status(200);
+    }
     // nothing changed: the old password still signs in
     app.signed_in("DEMO", "alice").await;
     // every refusal is in the activity log: the first of its window in full (the rest are
