@@ -426,7 +426,7 @@ pub fn revoke_all_for_user(
         sessions::table
             .filter(sessions::user_id.eq(user_id))
             .filter(sessions::revoked_at.is_null())
-            .filter(sessions::id.ne(keep.unwrap_or(SessionId(-1)))),
+            .filter(sessions::id.ne_all(Vec::from_iter(keep))),
     )
     .set(&Revocation::now(reason))
     .returning((sessions::company_id, sessions::user_id))

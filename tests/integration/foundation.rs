@@ -918,6 +918,19 @@ async fn deactivation_ends_open_sessions(app: TestApp) {
         .login("DEMO", "bob", PASSWORD)
         .await
         .assert_status(401);
+    // a status changed in the database by hand (its sessions left as they were) ends them too,
+    // and the sign-in page says why
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    alice.get("/conversations").await.assert_status(200);
+    diesel::update(users::table.find(user_id(&app, "DEMO", "alice")))
+        .set(users::status.eq(switchboard::core::status::UserStatus::Deactivated))
+        .execute(&mut conn)
+        .unwrap();
+    app.wait_for_change_elsewhere();
+    assert_eq!(
+        alice.get("/conversations").await.location(),
+        Some("/login?next=/conversations&reason=account")
+    );
 }
 
 async fn role_changes_act_on_open_sessions(app: TestApp) {

@@ -1090,20 +1090,38 @@ async fn settings_are_validated_and_applied(app: TestApp) {
 }
 
 async fn expired_passwords_must_be_changed(app: TestApp) {
+    use switchboard::db::schema::companies;
     let alice = id_of(&app, "DEMO", "alice");
-    let mut conn = app.conn();
-    diesel::update(
-        switchboard::db::schema::companies::table
-            .filter(switchboard::db::schema::companies::code.eq("DEMO")),
-    )
-    .set(switchboard::db::schema::companies::password_max_age_days.eq(30))
-    .execute(&mut conn)
-    .unwrap();
+    app.clock().stop();
+    let start = app.clock().now();
+    let set_max_age = |days: i32| {
+        diesel::update(companies::table.filter(companies::code.eq("DEMO")))
+            .set(companies::password_max_age_days.eq(days))
+            .execute(&mut app.conn())
+            .unwrap();
+        app.wait_for_change_elsewhere();
+    };
+    // a company without a maximum age (0): a ten-year-old password is still good
+    set_max_age(0);
     diesel::update(users::table.find(alice))
-        .set(users::password_changed_at.eq(domain::now() - chrono::Duration::days(31)))
-        .execute(&mut conn)
+        .set(users::password_changed_at.eq(start - chrono::Duration::days(3650)))
+        .execute(&mut app.conn())
         .unwrap();
     let mut client = app.signed_in("DEMO", "alice").await;
+    client.get("/conversations").await.assert_status(200);
+    // 30 days: a password changed exactly 30 days ago is good until this instant passes
+    set_max_age(30);
+    // the change is seen once the clock has moved on by the session cache's freshness
+    let fresh = chrono::TimeDelta::from_std(switchboard::auth::session_cache::FRESH_FOR).unwrap();
+    let boundary = app.clock().now() + fresh;
+    diesel::update(users::table.find(alice))
+        .set(users::password_changed_at.eq(boundary - chrono::Duration::days(30)))
+        .execute(&mut app.conn())
+        .unwrap();
+    app.wait_for_change_elsewhere();
+    assert_eq!(app.clock().now(), boundary);
+    client.get("/conversations").await.assert_status(200);
+    app.clock().advance(chrono::TimeDelta::seconds(1));
     assert_eq!(
         client.get("/conversations").await.location(),
         Some("/account")
