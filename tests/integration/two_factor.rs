@@ -268,6 +268,34 @@ async fn wrong_codes_lock_the_account(app: TestApp) {
 
 on_both_databases!(wrong_codes_lock_the_account);
 
+/// The address throttle holds at the code step too: an address that failed too often is told
+/// to wait (429, until its oldest failure leaves the window) before any code is checked.
+async fn a_throttled_address_cannot_try_codes(app: TestApp) {
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let (secret, _) = enrol(&app, &mut sofia).await;
+    app.clock().advance(TimeDelta::seconds(30));
+    app.clock().stop();
+    let mut browser = password_step(&app, "sofia").await;
+    // the same address then fails on 30 other names
+    let mut other = app.client();
+    other.peer = browser.peer;
+    for n in 0..30 {
+        other
+            .login("DEMO", &format!("nobody{n}"), "Wrong-Password-99")
+            .await
+            .assert_status(401);
+    }
+    app.clock().advance(TimeDelta::seconds(60));
+    let page = submit_code(&mut browser, &code_now(&app, &secret)).await;
+    page.assert_status(429);
+    assert_eq!(page.header("retry-after"), Some("540"));
+    // the code was not checked: the account's count is untouched
+    assert_eq!(failed_logins(&app, "sofia"), 0);
+    assert!(!is_locked(&app, "sofia"));
+}
+
+on_both_databases!(a_throttled_address_cannot_try_codes);
+
 /// A sealed secret is bound to its user: someone who can write the database (not read the
 /// key) and copies sofia's sealed secret onto bob's row cannot then sign in as bob with
 /// sofia's codes — the copy does not open there.
