@@ -585,6 +585,13 @@ async fn a_session_moving_to_another_address_is_ended(app: TestApp) {
         .unwrap();
     assert_eq!(reason.as_deref(), Some("client changed"));
     assert_eq!(actions_since(&app, before), ["session.suspicious_end"]);
+    // the record says what moved
+    let said = crate::common::audit_summaries(&app, "session.suspicious_end");
+    assert!(
+        said.last()
+            .is_some_and(|s| s.ends_with("of alice ended: client address changed mid-session")),
+        "{said:?}"
+    );
     // going back does not revive it
     client.peer = "127.0.0.1:40000".parse().unwrap();
     client.get("/conversations").await.assert_status(303);
@@ -921,6 +928,12 @@ async fn a_session_moving_to_another_browser_is_ended(app: TestApp) {
         .unwrap();
     assert_eq!(reason.as_deref(), Some("client changed"));
     assert_eq!(actions_since(&app, before), ["session.suspicious_end"]);
+    let said = crate::common::audit_summaries(&app, "session.suspicious_end");
+    assert!(
+        said.last()
+            .is_some_and(|s| s.ends_with("of alice ended: browser changed mid-session")),
+        "{said:?}"
+    );
 }
 
 /// Nine wrong passwords do not lock an account, a right one in between starts the count
