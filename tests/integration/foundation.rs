@@ -918,6 +918,19 @@ async fn deactivation_ends_open_sessions(app: TestApp) {
         .login("DEMO", "bob", PASSWORD)
         .await
         .assert_status(401);
+    // a deactivated account's password is never checked: guesses neither count nor lock it
+    for _ in 0..12 {
+        app.client()
+            .login("DEMO", "bob", "Wrong-Password-99")
+            .await
+            .assert_status(401);
+    }
+    let (failed, locked): (i32, Option<chrono::NaiveDateTime>) = users::table
+        .find(bob_id)
+        .select((users::failed_logins, users::locked_until))
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!((failed, locked), (0, None));
     // a status changed in the database by hand (its sessions left as they were) ends them too,
     // and the sign-in page says why
     let mut alice = app.signed_in("DEMO", "alice").await;
