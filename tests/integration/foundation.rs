@@ -152,12 +152,22 @@ async fn sign_in_succeeds_and_lands_on_next(app: TestApp) {
 }
 
 async fn every_sign_in_failure_is_the_same_401(app: TestApp) {
+    // dana's account deleted, as offboarding leaves it: no password, the row kept for history
+    diesel::update(users::table.find(user_id(&app, "DEMO", "dana")))
+        .set((
+            users::status.eq(switchboard::core::status::UserStatus::Deleted),
+            users::password_hash.eq(None::<String>),
+        ))
+        .execute(&mut app.conn())
+        .unwrap();
     let cases = [
         ("DEMO", "alice", "wrong-Password-1!", "bad_password"),
         ("DEMO", "nobody", PASSWORD, "unknown_user"),
         ("NOPE", "alice", PASSWORD, "unknown_company"),
         ("DEMO", "carl", PASSWORD, "deactivated"),
         ("DEMO", "", "", "unknown_user"),
+        // a deleted account is no account: the history says so, not "deactivated"
+        ("DEMO", "dana", PASSWORD, "unknown_user"),
     ];
     // the same answer, byte for byte, once what the visitor typed and the form's token are
     // set aside: nothing tells which part was wrong
