@@ -296,6 +296,52 @@ async fn a_throttled_address_cannot_try_codes(app: TestApp) {
 
 on_both_databases!(a_throttled_address_cannot_try_codes);
 
+fn last_reason(app: &TestApp, username: &str) -> String {
+    login_events::table
+        .filter(login_events::username.eq(username))
+        .order(login_events::id.desc())
+        .select(login_events::reason)
+        .first(&mut app.conn())
+        .unwrap()
+}
+
+/// The code step belongs to the browser that gave the password: its cookie replayed from
+/// another browser or another address opens nothing (and uses nothing up); an account
+/// deactivated between the two steps is refused as deactivated.
+async fn a_challenge_answers_only_its_own_browser(app: TestApp) {
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let (secret, _) = enrol(&app, &mut sofia).await;
+    app.clock().advance(TimeDelta::seconds(30));
+    let mut browser = password_step(&app, "sofia").await;
+    let mut other_browser = app.client();
+    other_browser.cookies = browser.cookies.clone();
+    other_browser.user_agent = "curl/8.5.0".into();
+    let mut other_address = app.client();
+    other_address.cookies = browser.cookies.clone();
+    other_address.peer = "198.51.100.7:5000".parse().unwrap();
+    for thief in [&mut other_browser, &mut other_address] {
+        // sent back to the password, as a browser without a challenge is
+        let page = submit_code(thief, &code_now(&app, &secret)).await;
+        assert_eq!(page.location(), Some("/login"));
+        thief.get("/users").await.assert_status(303);
+    }
+    let page = submit_code(&mut browser, &code_now(&app, &secret)).await;
+    assert_eq!(page.location(), Some("/"));
+    // deactivated after the password, before the code
+    app.clock().advance(TimeDelta::seconds(30));
+    let mut browser = password_step(&app, "sofia").await;
+    diesel::update(users::table.find(id_of(&app, "DEMO", "sofia")))
+        .set(users::status.eq(switchboard::core::status::UserStatus::Deactivated))
+        .execute(&mut app.conn())
+        .unwrap();
+    submit_code(&mut browser, &code_now(&app, &secret))
+        .await
+        .assert_status(401);
+    assert_eq!(last_reason(&app, "sofia"), "deactivated");
+}
+
+on_both_databases!(a_challenge_answers_only_its_own_browser);
+
 /// A sealed secret is bound to its user: someone who can write the database (not read the
 /// key) and copies sofia's sealed secret onto bob's row cannot then sign in as bob with
 /// sofia's codes — the copy does not open there.
