@@ -295,7 +295,8 @@ fn settle(
             Ok(SignedIn::CodeRequired { token })
         }
         (Err(failure), _, _) => Err(failure),
-        _ => Err(Failure::UnknownUser),
+        // cannot happen (the outcome is Ok only with both), and is no sign-in if it did
+        (Ok(()), _, _) => Err(Failure::UnknownUser),
     })
 }
 
