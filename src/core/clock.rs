@@ -12,6 +12,14 @@ use std::sync::{Arc, RwLock};
 
 use chrono::{NaiveDateTime, SubsecRound, TimeDelta, Utc};
 
+/// A time of day on one fixed day, for the unit tests of time rules.
+#[cfg(test)]
+pub(crate) fn on_test_day(hour: u32, minute: u32, second: u32) -> NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2026, 12, 4)
+        .and_then(|day| day.and_hms_opt(hour, minute, second))
+        .expect("a valid time")
+}
+
 /// The system's UTC time at microsecond precision, which both databases store exactly.
 fn system_now() -> NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(6)

@@ -513,11 +513,7 @@ fn page_query(company_id: CompanyId, filter: &ActivityFilter, limit: i64) -> Pag
 mod tests {
     use super::*;
 
-    fn at(hour: u32, minute: u32, second: u32) -> NaiveDateTime {
-        chrono::NaiveDate::from_ymd_opt(2026, 12, 4)
-            .and_then(|day| day.and_hms_opt(hour, minute, second))
-            .expect("a valid time")
-    }
+    use crate::core::clock::on_test_day as at;
 
     #[test]
     fn an_entry_names_what_it_acted_on_and_says_what_changed() {

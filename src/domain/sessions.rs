@@ -653,11 +653,7 @@ impl LoadedSession {
 mod tests {
     use super::*;
 
-    fn at(hour: u32, minute: u32, second: u32) -> NaiveDateTime {
-        chrono::NaiveDate::from_ymd_opt(2026, 12, 4)
-            .and_then(|day| day.and_hms_opt(hour, minute, second))
-            .expect("a valid time")
-    }
+    use crate::core::clock::on_test_day as at;
 
     #[test]
     fn a_session_idles_out_exactly_at_its_timeout() {
