@@ -34,6 +34,27 @@ where
 /// Forms are small; anything larger is not a form of ours.
 pub const FORM_LIMIT: usize = 256 * 1024;
 
+/// Why a form's body was not read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UnreadForm {
+    TooLarge,
+    Broken,
+}
+
+/// A form's body, read up to [`FORM_LIMIT`] and no further: the one reader of the guard (for
+/// the token) and of the handlers' form extractor, so both hold the same limit.
+pub async fn read_form_body(mut payload: Payload) -> Result<Bytes, UnreadForm> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| UnreadForm::Broken)?;
+        if body.len() + chunk.len() > FORM_LIMIT {
+            return Err(UnreadForm::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// Routes a user who must change their password may still use (public routes, the
 /// stylesheet among them, never reach this check).
 pub fn allowed_before_password_change(pattern: &str) -> bool {
@@ -288,16 +309,7 @@ async fn submitted_token(req: &mut ServiceRequest) -> Option<String> {
     if !is_form {
         return None;
     }
-    let mut payload = req.take_payload();
-    let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else { return None };
-        if body.len() + chunk.len() > FORM_LIMIT {
-            return None;
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let body: Bytes = body.freeze();
+    let body = read_form_body(req.take_payload()).await.ok()?;
     let token = csrf::token_in_form(&body);
     req.set_payload(Payload::from(body));
     token

@@ -6,14 +6,12 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::web::BytesMut;
 use actix_web::{FromRequest, HttpRequest};
-use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
 
-use crate::access::guard::FORM_LIMIT;
+use crate::access::guard::{UnreadForm, read_form_body};
 
 /// A urlencoded form body as `T`.
 pub struct Form<T>(pub T);
@@ -23,19 +21,19 @@ impl<T: DeserializeOwned + 'static> FromRequest for Form<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
 
     fn from_request(_: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        // read here up to the form limit the guard reads tokens to, not under the app's
-        // payload limit (the hooks' JSON): a long reply in another script is a form too
-        let mut payload = payload.take();
+        // read up to the form limit the guard reads tokens to, not under the app's payload
+        // limit (the hooks' JSON): a long reply in another script is a form too
+        let payload = payload.take();
         Box::pin(async move {
-            let mut body = BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk =
-                    chunk.map_err(|_| AppError::Invalid("The form could not be read.".into()))?;
-                if body.len() + chunk.len() > FORM_LIMIT {
-                    return Err(AppError::Invalid("The form is too large.".into()));
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = read_form_body(payload).await.map_err(|unread| {
+                AppError::Invalid(
+                    match unread {
+                        UnreadForm::TooLarge => "The form is too large.",
+                        UnreadForm::Broken => "The form could not be read.",
+                    }
+                    .into(),
+                )
+            })?;
             serde_html_form::from_bytes(&body)
                 .map(Form)
                 .map_err(|err| AppError::Invalid(format!("The form could not be read: {err}")))
