@@ -324,3 +324,47 @@ async fn the_notification_counter_is_live(app: TestApp) {
 }
 
 on_both_databases!(the_notification_counter_is_live);
+
+/// The href of the list's "Next page" link, unescaped.
+fn next_page(page: &Page) -> String {
+    let end = page
+        .body
+        .find(r#"" id="next-page""#)
+        .unwrap_or_else(|| panic!("no next page in {}", page.body));
+    let start = page.body[..end].rfind(r#"href=""#).unwrap() + r#"href=""#.len();
+    page.body[start..end].replace("&amp;", "&")
+}
+
+/// A filtered list polls with its filters (its update shows what the filters match, not the
+/// whole inbox); an older page and a search the viewer's masking changed do not poll at all
+/// (new rows arrive on the first page; the poll would search for the masked text).
+async fn a_list_polls_with_its_filters_and_only_on_its_first_page(app: TestApp) {
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let closed = sofia.get("/conversations?status=closed").await;
+    let url = poll_url(&closed);
+    assert!(url.contains("status=closed"), "{url}");
+    // new open conversations (enough for a second page of all 42): the closed list's poll
+    // does not bring them in
+    for n in 3..13 {
+        new_customer(&app, n, &format!("+90 532 765 00{n:02}")).await;
+    }
+    let update = poll(&mut sofia, &url).await;
+    update.assert_status(200).assert_lacks("Live customer 3");
+    let all = sofia.get("/conversations").await;
+    all.assert_contains("Live customer 3");
+    // the next page of the same list has no poller
+    let older = sofia.get(&next_page(&all)).await;
+    older.assert_status(200).assert_lacks(r#"<div id="live""#);
+    // an agent's search for a number: the page masks it, so it does not poll for it ...
+    let mut bob = app.signed_in("DEMO", "bob").await;
+    bob.get("/conversations?q=%2B90+532+765+0003")
+        .await
+        .assert_status(200)
+        .assert_lacks(r#"<div id="live""#);
+    // ... while a search for a name polls with the same words
+    let named = bob.get("/conversations?q=Live+customer").await;
+    let url = poll_url(&named);
+    assert!(url.contains("q=Live"), "{url}");
+}
+
+on_both_databases!(a_list_polls_with_its_filters_and_only_on_its_first_page);
