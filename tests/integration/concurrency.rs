@@ -2,7 +2,7 @@
 //! and the per-company audit chain does not fork.
 
 use crate::common::on_both_databases;
-use crate::common::{Backend, DemoServer, TestDatabase};
+use crate::common::{Backend, DemoServer, TestApp, TestDatabase};
 use switchboard::db::{self, write_transaction};
 use switchboard::domain::{Actor, audit, companies};
 
@@ -907,3 +907,78 @@ async fn an_access_review_line_is_decided_once(backend: Backend) {
 }
 
 on_both_databases!(browser: an_access_review_line_is_decided_once);
+
+/// A provider's retry that arrives while its first delivery is still being stored: the retry
+/// finds nothing yet, stores, and meets the first one's row at commit (a unique violation).
+/// It answers with what the first stored, as a repeat (`created: false`), and leaves nothing
+/// of its own behind: no second contact, conversation or message, and no error.
+async fn a_retry_racing_its_first_delivery_is_answered_with_what_the_first_stored(app: TestApp) {
+    use diesel::prelude::*;
+    use switchboard::core::ids::{ChannelId, ConversationId, MessageId};
+    use switchboard::core::status::Direction;
+    use switchboard::db::schema::{contacts, conversations, messages};
+    use switchboard::domain::conversations::NewMessage;
+    use switchboard::domain::inbound::{self, Outcome};
+    let (channel, token) = crate::common::channel(&app, "WhatsApp Sales");
+    let (company, conversation): (i64, i64) = conversations::table
+        .filter(conversations::channel_id.eq(channel))
+        .select((conversations::company_id, conversations::id))
+        .first(&mut app.conn())
+        .unwrap();
+    let counts = |app: &TestApp| -> (i64, i64, i64) {
+        let mut conn = app.conn();
+        (
+            contacts::table.count().get_result(&mut conn).unwrap(),
+            conversations::table.count().get_result(&mut conn).unwrap(),
+            messages::table.count().get_result(&mut conn).unwrap(),
+        )
+    };
+    let before = counts(&app);
+    // the first delivery, mid-commit: its message stored, its transaction still open
+    let (stored_tx, stored_rx) = std::sync::mpsc::channel();
+    let pool = app.state.pool.clone();
+    let first = std::thread::spawn(move || {
+        let mut conn = pool.get().unwrap();
+        write_transaction(&mut conn, |conn| {
+            let id = NewMessage {
+                company_id: switchboard::core::ids::CompanyId(company),
+                conversation_id: ConversationId(conversation),
+                channel_id: ChannelId(channel),
+                direction: Direction::Inbound,
+                author_id: None,
+                body: "Is my order on its way?",
+                external_id: Some("retried-1"),
+                delivery: "received",
+                created_at: switchboard::domain::now(),
+            }
+            .insert(conn)?;
+            stored_tx.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(700));
+            Ok(id)
+        })
+        .unwrap()
+    });
+    stored_rx.recv().unwrap();
+    // the retry, from a number the company does not know yet (it would open a conversation)
+    let body = r#"{"external_id": "retried-1", "contact": {"name": "Retrying customer", "phone": "+90 533 888 0101"}, "text": "Is my order on its way?"}"#;
+    let retry = inbound::receive(&mut app.conn(), ChannelId(channel), &token, body.as_bytes())
+        .expect("no error")
+        .expect("accepted");
+    let first: MessageId = first.join().unwrap();
+    assert_eq!(
+        retry,
+        Outcome::Message {
+            conversation_id: ConversationId(conversation),
+            message_id: first,
+            created: false,
+        }
+    );
+    let (contacts_before, conversations_before, messages_before) = before;
+    assert_eq!(
+        counts(&app),
+        (contacts_before, conversations_before, messages_before + 1),
+        "only the first delivery's message"
+    );
+}
+
+on_both_databases!(a_retry_racing_its_first_delivery_is_answered_with_what_the_first_stored);
