@@ -264,6 +264,15 @@ async fn every_list_query_reads_through_an_index(app: TestApp) {
         scans.len(),
         scans.join("\n")
     );
+    // and each is a plan that reads through an index: an empty plan has no full scan either
+    let unindexed: Vec<&(String, String)> = plans
+        .iter()
+        .filter(|(_, plan)| !plan.to_lowercase().contains("index"))
+        .collect();
+    assert!(
+        unindexed.is_empty(),
+        "plans naming no index: {unindexed:#?}"
+    );
     // the lists whose few rows lie scattered through the company's conversations come from an
     // index holding just those rows: not from a walk through all of them looking for a match
     // (at 100,000 conversations such a walk took 9 ms on SQLite where the index takes 0.1)
