@@ -915,7 +915,8 @@ async fn inbound_traffic_is_routed_and_stored_once(app: TestApp) {
             &[("Authorization", &auth)],
         )
         .await
-        .assert_status(400);
+        .assert_status(400)
+        .assert_contains(r#"{"error":"malformed JSON"}"#);
     // a wrong token is 401 before the body is read: no parser detail for strangers
     for body in [&b"{not json"[..], br#"{"external_id": 5}"#] {
         let page = client
@@ -937,7 +938,9 @@ async fn inbound_traffic_is_routed_and_stored_once(app: TestApp) {
         json!({"contact": {"phone": "+90 532 000 1122"}, "text": "hi"}),
     )
     .await
-    .assert_status(400);
+    .assert_status(400)
+    // the sender is told which field, not that its JSON is broken
+    .assert_contains("missing or invalid field: missing field `external_id`");
     hook(
         &mut client,
         whatsapp,
