@@ -982,3 +982,45 @@ async fn a_retry_racing_its_first_delivery_is_answered_with_what_the_first_store
 }
 
 on_both_databases!(a_retry_racing_its_first_delivery_is_answered_with_what_the_first_stored);
+
+/// A delivery the database will not store (here: a connection that may only read) is answered
+/// as the outage it is (503, and the provider tries again later), with nothing stored, and
+/// logged with its cause: never taken for a repeat of an earlier delivery and looked up as one.
+async fn a_delivery_the_database_cannot_store_is_an_outage_not_a_repeat(app: TestApp) {
+    use actix_web::ResponseError;
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use switchboard::core::ids::ChannelId;
+    use switchboard::db::DbConnection;
+    use switchboard::db::schema::messages;
+    use switchboard::domain::inbound;
+    let (channel, token) = crate::common::channel(&app, "WhatsApp Sales");
+    let stored =
+        |app: &TestApp| -> i64 { messages::table.count().get_result(&mut app.conn()).unwrap() };
+    let before = stored(&app);
+    let mut pooled = app.conn();
+    let conn: &mut DbConnection = &mut pooled;
+    let (read_only, read_write) = match conn {
+        DbConnection::Sqlite(_) => ("PRAGMA query_only = 1", "PRAGMA query_only = 0"),
+        DbConnection::Postgres(_) => (
+            "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+            "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+        ),
+    };
+    conn.batch_execute(read_only).unwrap();
+    let body = r#"{"external_id": "unstorable-1", "contact": {"name": "Patient customer", "phone": "+90 533 888 0202"}, "text": "Hello?"}"#;
+    let answer = inbound::receive(conn, ChannelId(channel), &token, body.as_bytes());
+    conn.batch_execute(read_write).unwrap();
+    drop(pooled);
+    let err = answer.expect_err("the database refused the write");
+    assert_eq!(err.status_code().as_u16(), 503, "{}", err.chain());
+    // and the operator's log names the cause, not a repeat that was looked for and not found
+    let cause = err.chain();
+    assert!(
+        cause.contains("readonly database") || cause.contains("read-only transaction"),
+        "{cause}"
+    );
+    assert_eq!(stored(&app), before);
+}
+
+on_both_databases!(a_delivery_the_database_cannot_store_is_an_outage_not_a_repeat);
