@@ -350,6 +350,9 @@ async fn a_list_polls_with_its_filters_and_only_on_its_first_page(app: TestApp) 
     }
     let update = poll(&mut sofia, &url).await;
     update.assert_status(200).assert_lacks("Live customer 3");
+    // and the next poll it sets up asks for the same list
+    let next = poll_url(&update);
+    assert!(next.contains("status=closed"), "{next}");
     let all = sofia.get("/conversations").await;
     all.assert_contains("Live customer 3");
     // the next page of the same list has no poller
