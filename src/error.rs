@@ -44,6 +44,9 @@ pub enum AppError {
     /// Form input with a message per field; handlers show the form again with them (422).
     #[error("invalid fields: {0:?}")]
     Fields(FieldErrors),
+    /// A body over the form limit; answered 413 before anything reads it further.
+    #[error("request body too large")]
+    TooLarge,
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
     /// More password checks are waiting than the server takes on; answered 503 + Retry-After.
@@ -153,6 +156,10 @@ impl AppError {
             Self::Conflict(message) => ("This cannot be done yet", message.clone()),
             Self::Invalid(message) => ("Invalid input", message.clone()),
             Self::Fields(errors) => ("Invalid input", errors.sentence()),
+            Self::TooLarge => (
+                "Too large",
+                "This form holds more than Switchboard accepts. Shorten it and try again.".into(),
+            ),
             Self::TooManyRequests { .. } => (
                 "Too many attempts",
                 "Too many failed sign-ins from your address. Wait a few minutes and try again.".into(),
@@ -194,6 +201,7 @@ impl ResponseError for AppError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Invalid(_) | Self::Fields(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Busy { .. } | Self::Unavailable { .. } | Self::Internal { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -41,6 +41,15 @@ pub enum UnreadForm {
     Broken,
 }
 
+impl From<UnreadForm> for AppError {
+    fn from(unread: UnreadForm) -> Self {
+        match unread {
+            UnreadForm::TooLarge => AppError::TooLarge,
+            UnreadForm::Broken => AppError::Invalid("The form could not be read.".into()),
+        }
+    }
+}
+
 /// A form's body, read up to [`FORM_LIMIT`] and no further: the one reader of the guard (for
 /// the token) and of the handlers' form extractor, so both hold the same limit.
 pub async fn read_form_body(mut payload: Payload) -> Result<Bytes, UnreadForm> {
@@ -120,7 +129,10 @@ pub async fn guard(
     if rule == Rule::Public {
         if changes_state {
             let expected = csrf::login_token(req.request(), state.config.cookie_secure);
-            let given = submitted_token(&mut req).await;
+            let given = match submitted_token(&mut req).await {
+                Ok(given) => given,
+                Err(unread) => return Ok(refuse(req, unread.into())),
+            };
             if !csrf::matches(expected.as_deref().unwrap_or(""), given.as_deref()) {
                 return Ok(refuse(req, AppError::CsrfRejected));
             }
@@ -196,7 +208,10 @@ pub async fn guard(
     }
 
     if changes_state {
-        let given = submitted_token(&mut req).await;
+        let given = match submitted_token(&mut req).await {
+            Ok(given) => given,
+            Err(unread) => return Ok(refuse(req, unread.into())),
+        };
         if !csrf::matches(&auth.csrf_token, given.as_deref()) {
             log_csrf_refusal(&state, &auth, &req).await;
             return Ok(refuse(req, AppError::CsrfRejected));
@@ -292,14 +307,16 @@ async fn log_csrf_refusal(state: &AppState, auth: &SessionAuth, req: &ServiceReq
 }
 
 /// The CSRF token of a request: the `X-CSRF-Token` header, else the `csrf_token` field of a
-/// urlencoded body (read here and put back for the handler).
-async fn submitted_token(req: &mut ServiceRequest) -> Option<String> {
+/// urlencoded body (read here and put back for the handler). A body that cannot be read (over
+/// the form limit, or cut off) is that error, not a missing token: it says nothing of the
+/// request's origin, so it is answered for what it is and not recorded as a refused form.
+async fn submitted_token(req: &mut ServiceRequest) -> Result<Option<String>, UnreadForm> {
     if let Some(value) = req
         .headers()
         .get(csrf::HEADER)
         .and_then(|v| v.to_str().ok())
     {
-        return Some(value.to_string());
+        return Ok(Some(value.to_string()));
     }
     let is_form = req
         .headers()
@@ -307,12 +324,12 @@ async fn submitted_token(req: &mut ServiceRequest) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
     if !is_form {
-        return None;
+        return Ok(None);
     }
-    let body = read_form_body(req.take_payload()).await.ok()?;
+    let body = read_form_body(req.take_payload()).await?;
     let token = csrf::token_in_form(&body);
     req.set_payload(Payload::from(body));
-    token
+    Ok(token)
 }
 
 /// The last line of "never a 500": an error that escaped every handler (the session

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
 
-use crate::access::guard::{UnreadForm, read_form_body};
+use crate::access::guard::read_form_body;
 
 /// A urlencoded form body as `T`.
 pub struct Form<T>(pub T);
@@ -25,15 +25,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Form<T> {
         // limit (the hooks' JSON): a long reply in another script is a form too
         let payload = payload.take();
         Box::pin(async move {
-            let body = read_form_body(payload).await.map_err(|unread| {
-                AppError::Invalid(
-                    match unread {
-                        UnreadForm::TooLarge => "The form is too large.",
-                        UnreadForm::Broken => "The form could not be read.",
-                    }
-                    .into(),
-                )
-            })?;
+            let body = read_form_body(payload).await.map_err(AppError::from)?;
             serde_html_form::from_bytes(&body)
                 .map(Form)
                 .map_err(|err| AppError::Invalid(format!("The form could not be read: {err}")))

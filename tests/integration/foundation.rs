@@ -571,7 +571,9 @@ async fn state_changes_without_a_valid_csrf_token_are_refused(app: TestApp) {
 }
 
 /// The guard reads a form's token from bodies up to the form limit, and no further: a form of
-/// exactly the limit goes through, one byte more is refused before the handler runs.
+/// exactly the limit goes through, one byte more is answered 413 before the handler runs (with
+/// the token in the body or in htmx's header, signed in or on the sign-in form), changes
+/// nothing and is not taken for a forged form.
 async fn forms_up_to_the_limit_are_read_and_no_larger(app: TestApp) {
     use switchboard::access::guard::FORM_LIMIT;
     let mut client = app.signed_in("DEMO", "alice").await;
@@ -588,10 +590,35 @@ async fn forms_up_to_the_limit_are_read_and_no_larger(app: TestApp) {
     let path = "/account/time-zone";
     let too_large = Some(form_of_size(FORM_LIMIT + 1));
     client
-        .send(Method::POST, path, too_large, &[])
+        .send(Method::POST, path, too_large.clone(), &[])
         .await
-        .assert_status(403);
+        .assert_status(413)
+        .assert_contains("more than Switchboard accepts");
+    // htmx sends the token in a header: the guard reads no body, the handler's reader stops
+    client
+        .send(
+            Method::POST,
+            path,
+            too_large.clone(),
+            &[("X-CSRF-Token", &token), ("HX-Request", "true")],
+        )
+        .await
+        .assert_status(413);
     assert_ne!(time_zone_of(&app, "alice"), "Europe/Berlin");
+    // the sign-in form holds the same limit
+    let mut anonymous = app.client();
+    anonymous.get("/login").await.assert_status(200);
+    anonymous
+        .send(Method::POST, "/login", too_large, &[])
+        .await
+        .assert_status(413);
+    // an oversize form is not a forgery: no refusal is counted or recorded
+    let refusals: i64 = switchboard::db::schema::refusal_windows::table
+        .filter(switchboard::db::schema::refusal_windows::kind.eq("csrf.rejected"))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(refusals, 0);
     let at_limit = Some(form_of_size(FORM_LIMIT));
     let saved = client.send(Method::POST, path, at_limit, &[]).await;
     saved.assert_status(303);
