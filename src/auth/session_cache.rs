@@ -36,6 +36,8 @@ pub struct SessionCache {
     by_token_hash: RwLock<HashMap<String, Entry>>,
     /// Sessions read from the database since start (what the cache did not answer).
     reads: std::sync::atomic::AtomicU64,
+    /// Times a session's other state was saved (a flash set or shown).
+    data_saves: std::sync::atomic::AtomicU64,
 }
 
 impl SessionCache {
@@ -57,6 +59,12 @@ impl SessionCache {
     /// How many times a session was read from the database (each miss of the cache).
     pub fn reads(&self) -> u64 {
         self.reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many times a session's other state was saved: a page that only shows something
+    /// saves none.
+    pub fn data_saves(&self) -> u64 {
+        self.data_saves.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Counts a read from the database: the cache did not hold the session.
@@ -94,6 +102,8 @@ impl SessionCache {
     /// The session's other state (flash messages) changed: the entry follows, so the next
     /// request on this instance sees it.
     pub fn set_data(&self, token_hash: &str, data: &str) {
+        self.data_saves
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Ok(mut map) = self.by_token_hash.write()
             && let Some(entry) = map.get_mut(token_hash)
         {

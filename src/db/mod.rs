@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::{
+    AnsiTransactionManager, InstrumentationEvent, SimpleConnection, TransactionManager,
+};
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::result::{ConnectionError, Error as DieselError};
 use diesel::{Connection, PgConnection, SqliteConnection};
@@ -33,6 +35,7 @@ pub enum DbConnection {
 pub struct Pool {
     connections: r2d2::Pool<DbManager>,
     health: std::sync::Arc<Health>,
+    queries: std::sync::Arc<AtomicU64>,
     commits: std::sync::Arc<AtomicU64>,
     /// Every write transaction, counted or not (the live pages' cue to look again).
     writes: std::sync::Arc<AtomicU64>,
@@ -120,6 +123,8 @@ pub struct DbManager {
     /// (a migration may take long).
     serving: bool,
     health: std::sync::Arc<Health>,
+    /// Statements run on this manager's connections (the pool's `queries_run`).
+    queries: std::sync::Arc<AtomicU64>,
 }
 
 /// Whether the database answered the last attempt to connect: while it does not, requests
@@ -181,12 +186,25 @@ impl DbManager {
             url,
             serving: false,
             health: std::sync::Arc::default(),
+            queries: std::sync::Arc::default(),
         }
     }
 
     pub fn connect_once(&self) -> Result<DbConnection, ConnectionError> {
-        let connected = self.open();
+        let mut connected = self.open();
         self.health.connected(connected.is_ok());
+        if let Ok(conn) = &mut connected {
+            // one relaxed increment a statement: what the tests read to prove a page's
+            // queries do not grow with its rows
+            let queries = self.queries.clone();
+            conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+                if let InstrumentationEvent::StartQuery { query, .. } = event {
+                    queries.fetch_add(1, Ordering::Relaxed);
+                    // `SWITCHBOARD_LOG=switchboard::sql=trace` shows every statement
+                    tracing::trace!(target: "switchboard::sql", "{query}");
+                }
+            });
+        }
         connected
     }
 
@@ -305,6 +323,7 @@ pub fn connect(url: &DatabaseUrl) -> anyhow::Result<Pool> {
         ..DbManager::new(url.clone())
     };
     let health = manager.health.clone();
+    let queries = manager.queries.clone();
     // An unreachable database should say so at once, with the driver's reason.
     drop(connect_single(url)?);
     let max_size = match url {
@@ -320,6 +339,7 @@ pub fn connect(url: &DatabaseUrl) -> anyhow::Result<Pool> {
     Ok(Pool {
         connections,
         health,
+        queries,
         commits: Default::default(),
         writes: Default::default(),
         clock: Default::default(),
@@ -404,6 +424,11 @@ impl Pool {
     /// cache alone included: the live pages answer "nothing new" while it stands still.
     pub fn writes(&self) -> u64 {
         self.writes.load(Ordering::Acquire)
+    }
+
+    /// Statements run on the pool's connections since it opened.
+    pub fn queries_run(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
     }
 
     /// This instance's time: what `domain::now()` reads inside `run`'s work.

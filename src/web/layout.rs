@@ -154,7 +154,13 @@ impl Layout {
                 },
             })
             .collect();
-        let flash = session.remove_as::<String>("flash").and_then(Result::ok);
+        // removing marks the session changed, and a changed session is saved: only a flash
+        // that is there is taken, so that showing a page writes nothing
+        let flash = session
+            .contains_key("flash")
+            .then(|| session.remove_as::<String>("flash"))
+            .flatten()
+            .and_then(Result::ok);
         Self {
             title: title.to_string(),
             company_name: user.auth.company_name.clone(),

@@ -23,6 +23,7 @@ mod operations;
 mod outage;
 mod oversight;
 mod privacy;
+mod queries;
 mod quick_replies;
 mod reports;
 mod reviews;
