@@ -14,6 +14,12 @@ use switchboard::domain::users::NewUser;
 use switchboard::domain::{Actor, audit, companies, conversations, demo, roles, users};
 use switchboard::error::AppError;
 
+/// mimalloc rather than glibc's allocator: a page is hundreds of small allocations (rows,
+/// strings, the rendered HTML) freed together, and glibc's arenas spent a sixth of the inbox's
+/// time in malloc and free (`scripts/bench-http` shows the difference).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let logs = tracing_subscriber::fmt()
