@@ -28,8 +28,8 @@ on_both_databases!(pages_run_as_many_statements_however_much_they_list);
 /// the pages she may open), counted before and after the company grows.
 async fn pages_run_as_many_statements_however_much_they_list(app: TestApp) {
     let mut sofia = app.signed_in("DEMO", "sofia").await;
-    // the rows the demo lacks: a broadcast draft and an open access review (its lines list
-    // every person, so it grows with them)
+    // the rows the demo lacks, so that their pages are counted too: a broadcast draft and an
+    // open access review (its lines are the people at its start: counted, not grown)
     sofia.get("/broadcasts").await.assert_status(200);
     let welcome: i64 = message_templates::table
         .filter(message_templates::name.eq("welcome"))
@@ -188,7 +188,8 @@ fn pages_to_count(app: &TestApp) -> Vec<String> {
 }
 
 /// The demo company gains conversations (through the inbound hook, routed as in production),
-/// messages in the conversation the detail pages show, people, sign-in attempts and activity.
+/// messages in the conversation the detail pages show, people, sign-in attempts, activity and
+/// live sessions.
 async fn grow(app: &TestApp, round: &str) {
     let demo = company_id(app, "DEMO");
     let hooks: Vec<(ChannelId, String)> = channels::table
@@ -223,7 +224,16 @@ async fn grow(app: &TestApp, round: &str) {
         .await
         .assert_status(201);
     }
-    // more messages in the first conversation, from its own contact
+    // more messages in the first conversation (the one whose page is counted), from its own
+    // contact
+    let in_first = |app: &TestApp| -> i64 {
+        switchboard::db::schema::messages::table
+            .filter(switchboard::db::schema::messages::conversation_id.eq(first.1))
+            .count()
+            .get_result(&mut app.conn())
+            .unwrap()
+    };
+    let messages_before = in_first(app);
     let (channel, token) = hooks
         .iter()
         .find(|(id, _)| id.0 == first.0)
@@ -249,6 +259,8 @@ async fn grow(app: &TestApp, round: &str) {
         .await
         .assert_status(201);
     }
+    // they joined it (it is open on that channel), so its page has more to show
+    assert_eq!(in_first(app), messages_before + GROWTH as i64);
     let mut conn = app.conn();
     let company = companies::find_by_code(&mut conn, "DEMO").unwrap().unwrap();
     let actor = Actor::cli();
@@ -301,5 +313,10 @@ async fn grow(app: &TestApp, round: &str) {
         .unwrap();
     }
     drop(conn);
+    // live sessions too (`/sessions`, a person's page): a third of the new people sign in
+    for n in (0..GROWTH).step_by(3) {
+        app.signed_in("DEMO", &format!("grown-{round}-{n:02}"))
+            .await;
+    }
     app.wait_for_change_elsewhere();
 }
