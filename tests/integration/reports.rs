@@ -513,8 +513,12 @@ async fn reports_and_the_list_see_the_same_conversations(app: TestApp) {
             .count()
             .get_result(&mut conn)
             .unwrap();
-        let report = reports::build(&mut conn, &viewer, &filter).unwrap();
+        let report = reports::build(&mut conn, None, &viewer, &filter).unwrap();
         assert_eq!(report.totals.opened, listed, "{username} {permissions:?}");
+        // the queries in two lanes, the second on a connection of its own, count the same
+        let in_two_lanes =
+            reports::build(&mut conn, Some(&mut app.conn()), &viewer, &filter).unwrap();
+        assert_eq!(format!("{in_two_lanes:?}"), format!("{report:?}"));
         let per_channel: i64 = report.channels.iter().map(|c| c.counts.opened).sum();
         assert_eq!(per_channel, listed, "{username}: channel lines");
         seen.push(listed);
