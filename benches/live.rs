@@ -1,10 +1,13 @@
 //! What open pages cost the inbox: runs the real binary (release) on the demo workspace,
 //! measures `/conversations` as alice (latency p50/p99 and answers per second, 4 clients at
-//! once), then opens 500 pages that poll for live updates every 2 s (25 sessions of bob, 20
-//! tabs each, as a browser's tabs share a session) and measures the inbox again, then again
-//! while a customer writes once a second (each message makes every open page look again; each
-//! phase stops after 30 s). SQLite, or PostgreSQL when `SWITCHBOARD_BENCH_POSTGRES` names a
-//! server. Prints figures; asserts nothing. Run: `cargo bench --bench live`.
+//! once), with and without 500 open pages that poll for live updates every 2 s (25 sessions of
+//! bob, 20 tabs each, as a browser's tabs share a session), then while a customer writes once a
+//! second (each message makes every open page look again). Each measurement stops after 30 s.
+//! The pages poll from a runtime of their own, so that their tasks do not delay the inbox's
+//! client; "with" and "without" alternate three times each, and the medians of the three are
+//! compared, so that the machine's drift over a minute is not read as their cost. SQLite, or
+//! PostgreSQL when `SWITCHBOARD_BENCH_POSTGRES` names a server. Prints figures; asserts
+//! nothing. Run: `cargo bench --bench live`.
 //! `prototypes/sse.patch` adds the server-sent-events variant this was measured against.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark may panic on the unexpected
@@ -141,7 +144,7 @@ fn main() {
     let (database, _) = TestDatabase::for_benchmark(0);
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let _server = Server(
+    let server = Server(
         std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["demo", "--bind", &format!("127.0.0.1:{port}")])
             .env_remove("SWITCHBOARD_BIND")
@@ -153,6 +156,7 @@ fn main() {
             .spawn()
             .expect("start switchboard"),
     );
+    let server_pid = server.0.id();
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(started.elapsed() < Duration::from_secs(60), "no server");
@@ -163,17 +167,20 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // the open pages poll from a runtime of their own: their 500 tasks do not share the
+    // inbox client's threads
+    let pages_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         println!("backend {}", database.url.backend_name());
         let alice = sign_in(&base, "alice").await;
         inbox(&base, &alice).await; // warm up
-        let (p50, p99, rate) = inbox(&base, &alice).await;
-        println!(
-            "{:<44} p50 {p50:>6.2} ms   p99 {p99:>6.2} ms   {rate:>7.0} answers/s",
-            "inbox, no open pages"
-        );
-        // 500 open pages, polling every 2 s, their starts spread over the 2 s
-        let stop = Arc::new(AtomicBool::new(false));
+        // 500 open pages, polling every 2 s while `polling` holds, their starts spread over
+        // the 2 s
+        let (stop, polling) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
         let (quiet, fresh) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let mut pollers = Vec::new();
         for session in 0..PAGES / TABS_PER_SESSION {
@@ -189,13 +196,17 @@ fn main() {
             let first = poll_url(&page).expect("a poller on the page");
             for tab in 0..TABS_PER_SESSION {
                 let (http, base, mut url) = (bob.clone(), base.clone(), first.clone());
-                let (stop, quiet, fresh) = (stop.clone(), quiet.clone(), fresh.clone());
+                let (stop, polling) = (stop.clone(), polling.clone());
+                let (quiet, fresh) = (quiet.clone(), fresh.clone());
                 let offset = ((session * TABS_PER_SESSION + tab) * 2000 / PAGES) as u64;
-                pollers.push(tokio::spawn(async move {
+                pollers.push(pages_runtime.spawn(async move {
                     tokio::time::sleep(Duration::from_millis(offset)).await;
                     let mut tick = tokio::time::interval(Duration::from_secs(2));
                     while !stop.load(Ordering::Relaxed) {
                         tick.tick().await;
+                        if !polling.load(Ordering::Relaxed) {
+                            continue;
+                        }
                         let answer = http
                             .get(format!("{base}{url}"))
                             .header("HX-Request", "true")
@@ -214,12 +225,49 @@ fn main() {
                 }));
             }
         }
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let (p50_open, p99_open, rate_open) = inbox(&base, &alice).await;
-        println!(
-            "{:<44} p50 {p50_open:>6.2} ms   p99 {p99_open:>6.2} ms   {rate_open:>7.0} answers/s",
-            format!("inbox, {PAGES} open pages polling every 2 s")
+        let line = |label: &str, (p50, p99, rate): (f64, f64, f64)| {
+            println!("{label:<44} p50 {p50:>6.2} ms   p99 {p99:>6.2} ms   {rate:>7.0} answers/s");
+        };
+        // without and with the open pages, alternately
+        let (mut without, mut with) = (Vec::new(), Vec::new());
+        for round in 1..=3 {
+            polling.store(false, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let figures = inbox(&base, &alice).await;
+            line(&format!("inbox, no open pages ({round})"), figures);
+            without.push(figures.1);
+            polling.store(true, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let figures = inbox(&base, &alice).await;
+            line(&format!("inbox, {PAGES} open pages polling ({round})"), figures);
+            with.push(figures.1);
+        }
+        // what the open pages cost the server alone, with nothing else asking: its CPU time
+        // over 10 s of polling
+        let server_cpu = || {
+            let stat = std::fs::read_to_string(format!("/proc/{server_pid}/stat")).unwrap();
+            // utime and stime, the 14th and 15th fields, after the command's closing parenthesis
+            let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+            let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+            Duration::from_millis(ticks * 10) // 100 ticks a second on Linux
+        };
+        let (cpu_before, polls_before) = (server_cpu(), quiet.load(Ordering::Relaxed));
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let (cpu, polls) = (
+            server_cpu() - cpu_before,
+            quiet.load(Ordering::Relaxed) - polls_before,
         );
+        println!(
+            "{PAGES} open pages alone: {polls} polls in 10 s took the server {} ms of CPU ({:.1} % of one core, {:.0} µs a poll)",
+            cpu.as_millis(),
+            cpu.as_secs_f64() * 10.0,
+            cpu.as_secs_f64() * 1e6 / polls.max(1) as f64
+        );
+        let median = |mut values: Vec<f64>| {
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
+        let (p99, p99_open) = (median(without), median(with));
         // the same, with a customer writing once a second: every open page looks again
         let writer = {
             let (stop, base) = (stop.clone(), base.clone());
@@ -244,22 +292,23 @@ fn main() {
             })
         };
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let (p50_busy, p99_busy, rate_busy) = inbox(&base, &alice).await;
-        println!(
-            "{:<44} p50 {p50_busy:>6.2} ms   p99 {p99_busy:>6.2} ms   {rate_busy:>7.0} answers/s",
-            format!("the same, a new message every second")
-        );
+        let busy = inbox(&base, &alice).await;
+        line("the same, a new message every second", busy);
         stop.store(true, Ordering::Relaxed);
         let written = writer.await.unwrap();
         for poller in pollers {
             let _ = poller.await;
         }
         println!(
-            "{written} messages; polls answered: {} with 204 (nothing new), {} with a new version; p99 {:+.0} % idle, {:+.0} % with messages",
+            "{written} messages; polls answered: {} with 204 (nothing new), {} with a new version",
             quiet.load(Ordering::Relaxed),
             fresh.load(Ordering::Relaxed),
+        );
+        println!(
+            "inbox p99, median of three: {p99:.2} ms without open pages, {p99_open:.2} ms with {PAGES} ({:+.0} %); {:.2} ms with a message a second ({:+.0} %)",
             (p99_open / p99 - 1.0) * 100.0,
-            (p99_busy / p99 - 1.0) * 100.0
+            busy.1,
+            (busy.1 / p99 - 1.0) * 100.0
         );
     });
 }

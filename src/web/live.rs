@@ -14,9 +14,10 @@
 //! to the sign-in page). A conversation the viewer may no longer open answers 286, which stops
 //! the polling, with the same words whether it was transferred away or never existed.
 //!
-//! Polling rather than server-sent events: measured on this machine (README), 500 open
-//! pages cost the inbox less than its noise, every answer goes through the guard like any
-//! page, and nothing holds a connection or needs a change feed shared between instances.
+//! Polling rather than server-sent events: measured on this machine (README), 500 idle open
+//! pages raise the inbox p99 by 4 % (SQLite) to 18 % (PostgreSQL) and take no database trip,
+//! every answer goes through the guard like any page, and nothing holds a connection or needs
+//! a change feed shared between instances.
 
 use std::hash::{Hash, Hasher};
 
