@@ -295,7 +295,12 @@ impl ManageConnection for DbManager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.ping().map_err(r2d2::Error::QueryError)
+        let pinged = conn.ping().map_err(r2d2::Error::QueryError);
+        // the pool's check of a connection it hands out is no statement of the work: left
+        // out of the count, so that a page's count does not depend on how many connections
+        // it took (a report takes a second one when one is idle)
+        self.queries.fetch_sub(1, Ordering::Relaxed);
+        pinged
     }
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
