@@ -200,7 +200,9 @@ impl DbManager {
             // never logs the statement: its binds hold contact details, password hashes and
             // token hashes, which no log may carry
             conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-                if matches!(event, InstrumentationEvent::StartQuery { .. }) {
+                if matches!(event, InstrumentationEvent::StartQuery { .. })
+                    && !CHECKING_CONNECTION.with(std::cell::Cell::get)
+                {
                     queries.fetch_add(1, Ordering::Relaxed);
                 }
             });
@@ -295,11 +297,12 @@ impl ManageConnection for DbManager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        let pinged = conn.ping().map_err(r2d2::Error::QueryError);
         // the pool's check of a connection it hands out is no statement of the work: left
         // out of the count, so that a page's count does not depend on how many connections
         // it took (a report takes a second one when one is idle)
-        self.queries.fetch_sub(1, Ordering::Relaxed);
+        CHECKING_CONNECTION.with(|checking| checking.set(true));
+        let pinged = conn.ping().map_err(r2d2::Error::QueryError);
+        CHECKING_CONNECTION.with(|checking| checking.set(false));
         pinged
     }
 
@@ -309,6 +312,9 @@ impl ManageConnection for DbManager {
 }
 
 thread_local! {
+    /// Set while the pool checks a connection it hands out (`is_valid`): the statement
+    /// counter leaves that check out.
+    static CHECKING_CONNECTION: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// Set by `run` when its work found the connection read-only: SQLite opens a connection
     /// read-only while its file is, and keeps it so after the file is writable again. The pool
     /// asks `has_broken` as the connection comes back on this thread, and closes it.
