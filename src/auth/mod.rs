@@ -5,6 +5,7 @@ pub mod csrf;
 pub mod geoip;
 pub mod login;
 pub mod password_work;
+pub mod scope_cache;
 pub mod session_cache;
 pub mod session_store;
 pub mod state;

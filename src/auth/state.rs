@@ -24,6 +24,8 @@ pub struct AppState {
     pub passwords: crate::auth::password_work::PasswordWork,
     /// Sessions as last read, shared with the session store.
     pub session_cache: std::sync::Arc<crate::auth::session_cache::SessionCache>,
+    /// Viewers' visibility scopes as last read, kept as the sessions are.
+    pub scope_cache: std::sync::Arc<crate::auth::scope_cache::ScopeCache>,
     /// What the database said, at most a second ago, about changes to conversations by any
     /// instance (`domain::conversations::change_marker`; kept fresh by `serve`).
     pub changes_elsewhere: std::sync::Arc<std::sync::atomic::AtomicI64>,
@@ -47,6 +49,7 @@ impl AppState {
             cookie_key,
             geoip,
             session_cache: Default::default(),
+            scope_cache: Default::default(),
             changes_elsewhere: Default::default(),
         })
     }

@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod explain;
+pub mod fixed;
 pub mod raw;
 pub mod schema;
 

@@ -77,11 +77,14 @@ impl Viewer {
         }
     }
 
-    fn known_scope(&self) -> Option<&visibility::Scope> {
+    /// The scope already known for this viewer (read, or given by a cache of reads).
+    pub(crate) fn known_scope(&self) -> Option<&visibility::Scope> {
         self.scope.get()
     }
 
-    fn remember_scope(&self, scope: visibility::Scope) -> visibility::Scope {
+    /// Keeps `scope` as this viewer's, unless one is already known. Only what was read from
+    /// the database for this viewer belongs here (`visibility::scope`, the scope cache).
+    pub(crate) fn remember_scope(&self, scope: visibility::Scope) -> visibility::Scope {
         self.scope.get_or_init(|| scope).clone()
     }
 

@@ -206,15 +206,22 @@ fn read_reach(conn: &mut DbConnection, viewer: &Viewer) -> Result<Reach, AppErro
 /// `NOT EXISTS` a hidden label on the conversation `conversation` (a column, program text),
 /// or nothing when no label is hidden: the label part of [`Scope`] in SQL, for
 /// [`scope_filter!`].
-pub fn hidden_labels_sql(hidden: &[LabelId], conversation: &str) -> Option<String> {
+pub fn hidden_labels_condition(
+    hidden: &[LabelId],
+    conversation: &'static str,
+) -> Option<crate::db::fixed::Condition> {
     if hidden.is_empty() {
         return None;
     }
-    let ids: Vec<String> = hidden.iter().map(|l| l.0.to_string()).collect();
-    Some(format!(
-        "NOT EXISTS (SELECT 1 FROM conversation_labels hidden WHERE hidden.conversation_id = {conversation} AND hidden.label_id IN ({}))",
-        ids.join(", ")
-    ))
+    Some(
+        crate::db::fixed::Condition::sql(
+            "NOT EXISTS (SELECT 1 FROM conversation_labels hidden WHERE hidden.conversation_id = ",
+        )
+        .then(conversation)
+        .then(" AND hidden.label_id")
+        .in_ids(hidden.iter().map(|l| l.0))
+        .then(")"),
+    )
 }
 
 /// Defines `visible_to(conn, viewer)`: [`scope`] as a boxed filter on a table that has
@@ -245,16 +252,18 @@ macro_rules! scope_filter {
             $table::company_id: diesel::SelectableExpression<QS>,
             $table::channel_id: diesel::SelectableExpression<QS>,
         {
-            use diesel::dsl::sql;
-            use diesel::sql_types::{BigInt, Bool};
-            use $crate::domain::visibility::{Reach, hidden_labels_sql, scope};
+            use $crate::db::fixed::Condition;
+            use $crate::domain::visibility::{Reach, hidden_labels_condition, scope};
             let same_company = $table::company_id.eq(viewer.company_id);
             let scope = scope(conn, viewer)?;
             let hidden = if $labelled {
-                hidden_labels_sql(&scope.hidden_labels, concat!(stringify!($table), ".id"))
+                hidden_labels_condition(&scope.hidden_labels, concat!(stringify!($table), ".id"))
             } else {
                 None
             };
+            // the channel lists are one bound value each (`db::fixed`): the statement's text
+            // is the same for every viewer of a shape, so it is prepared once
+            let channel = concat!(stringify!($table), ".channel_id");
             let reached: Box<
                 dyn diesel::expression::BoxableExpression<
                         QS,
@@ -265,14 +274,14 @@ macro_rules! scope_filter {
                 Reach::Company => Box::new(same_company),
                 Reach::Limited { whole, assigned } => {
                     let only_theirs = whole.is_empty();
-                    let in_whole = $table::channel_id.eq_any(whole);
-                    // `assignee_id = ?` as a literal keeps the filter non-nullable for every
-                    // query source (a left join makes the column nullable)
+                    let in_whole = Condition::sql(channel).in_ids(whole.iter().map(|c| c.0));
+                    // the assignee named in the text, not as diesel's column: the filter stays
+                    // non-nullable for every query source (a left join makes the column nullable)
                     let theirs = assigned.map(|assigned| {
-                        $table::channel_id.eq_any(assigned.channels).and(
-                            sql::<Bool>(concat!(stringify!($table), ".assignee_id = "))
-                                .bind::<BigInt, _>(assigned.user_id),
-                        )
+                        Condition::sql(channel)
+                            .in_ids(assigned.channels.iter().map(|c| c.0))
+                            .then(concat!(" AND ", stringify!($table), ".assignee_id = "))
+                            .int(assigned.user_id.0)
                     });
                     let seen: Box<
                         dyn diesel::expression::BoxableExpression<
@@ -289,11 +298,11 @@ macro_rules! scope_filter {
                     };
                     Box::new(same_company.and(seen))
                 }
-                Reach::Nothing => Box::new(sql::<Bool>("1 = 0")),
+                Reach::Nothing => Box::new(Condition::sql("1 = 0")),
             };
             Ok(match hidden {
                 None => reached,
-                Some(condition) => Box::new(reached.and(sql::<Bool>(&condition))),
+                Some(condition) => Box::new(reached.and(condition)),
             })
         }
     };

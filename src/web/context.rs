@@ -80,7 +80,31 @@ impl Cx {
         F: FnOnce(&mut DbConnection, &Caller) -> Result<T, AppError> + Send + 'static,
     {
         let caller = self.caller();
-        db::run(&self.state.pool, move |conn| work(conn, &caller)).await
+        let viewer = &caller.viewer;
+        let pool = &self.state.pool;
+        let scopes = self.state.scope_cache.clone();
+        // taken before the read: a commit that races the read retires what it stores
+        let (at, commits) = (pool.clock().now(), pool.commits());
+        let cached = scopes.get(viewer.user_id, viewer.permissions, at, commits);
+        let from_cache = cached.is_some();
+        if let Some(scope) = cached {
+            viewer.remember_scope(scope);
+        }
+        db::run(pool, move |conn| {
+            let result = work(conn, &caller);
+            let viewer = &caller.viewer;
+            if let (false, Some(scope)) = (from_cache, viewer.known_scope()) {
+                scopes.put(
+                    viewer.user_id,
+                    viewer.permissions,
+                    scope.clone(),
+                    at,
+                    commits,
+                );
+            }
+            result
+        })
+        .await
     }
 
     /// A change and its audit record, in one write transaction. A change the domain refuses

@@ -284,6 +284,80 @@ async fn logout_revokes_on_the_server(app: TestApp) {
 /// A signed-in request is answered from the session cache: the session is read from the
 /// database once, then not again until it ages out or a change of this instance retires it,
 /// and then the change acts at once.
+/// Sofia (a supervisor) takes `username` off `channel` through the assignments page; her
+/// client, for what the test does next.
+async fn take_off_channel_as_sofia(
+    app: &TestApp,
+    username: &str,
+    channel: &str,
+) -> crate::common::Client {
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia.get("/assignments").await.assert_status(200);
+    sofia
+        .post(
+            "/assignments",
+            &[
+                ("user_id", &user_id(app, "DEMO", username).to_string()),
+                (
+                    "channel_id",
+                    &crate::common::channel_id(app, channel).to_string(),
+                ),
+                ("assigned", "false"),
+            ],
+        )
+        .await
+        .assert_status(303);
+    sofia
+}
+
+/// A viewer's visibility scope is read once and then served from the scope cache, until a
+/// change this instance commits (at once) or FRESH_FOR (another instance's change).
+async fn the_scope_cache_spares_the_database_and_changes_act_at_once(app: TestApp) {
+    let scopes = app.state.scope_cache.clone();
+    app.clock().stop();
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    alice
+        .get("/conversations")
+        .await
+        .assert_contains("Instagram");
+    let reads = scopes.reads();
+    let statements = app.state.pool.queries_run();
+    alice
+        .get("/conversations")
+        .await
+        .assert_contains("Instagram");
+    let served = app.state.pool.queries_run() - statements;
+    alice.get("/account").await.assert_status(200);
+    alice
+        .get("/conversations?status=all")
+        .await
+        .assert_status(200);
+    assert_eq!(scopes.reads(), reads, "a cached scope was read again");
+    // a supervisor takes her off Instagram on this instance: her next page reads her scope
+    // again and no longer shows it
+    take_off_channel_as_sofia(&app, "alice", "Instagram").await;
+    let reads = scopes.reads();
+    let statements = app.state.pool.queries_run();
+    alice.get("/conversations").await.assert_lacks("Instagram");
+    let read_again = app.state.pool.queries_run() - statements;
+    assert_eq!(scopes.reads(), reads + 1);
+    assert!(
+        read_again > served,
+        "reading the scope costs statements ({read_again} against {served} from the cache)"
+    );
+    // another instance's change: the entry serves until FRESH_FOR, then is read again
+    app.clock().advance(
+        chrono::TimeDelta::from_std(switchboard::auth::session_cache::FRESH_FOR)
+            .expect("a short time")
+            - chrono::TimeDelta::milliseconds(1),
+    );
+    alice.get("/conversations").await.assert_status(200);
+    assert_eq!(scopes.reads(), reads + 1);
+    app.clock().advance(chrono::TimeDelta::milliseconds(1));
+    alice.get("/conversations").await.assert_status(200);
+    assert_eq!(scopes.reads(), reads + 2);
+}
+
 async fn the_session_cache_spares_the_database_and_changes_act_at_once(app: TestApp) {
     let cache = app.state.session_cache.clone();
     // a stopped clock: however slowly this machine runs the test, no entry ages on its own
@@ -850,25 +924,51 @@ async fn conversations_are_visible_by_the_rule(app: TestApp) {
         .get(&format!("/conversations/{bobs}"))
         .await
         .assert_status(404);
-    // removing her from a channel hides its conversations at once
     let instagram: i64 = switchboard::db::schema::channels::table
         .filter(switchboard::db::schema::channels::name.eq("Instagram"))
         .select(switchboard::db::schema::channels::id)
         .first(&mut conn)
         .unwrap();
     let alice_id = user_id(&app, "DEMO", "alice");
-    diesel::delete(
+    // taken off a channel by another instance (or the command line), behind this one's back:
+    // her scope as this instance last read it serves for at most FRESH_FOR, then it is gone
+    let membership = || {
         switchboard::db::schema::channel_members::table
             .filter(switchboard::db::schema::channel_members::user_id.eq(alice_id))
-            .filter(switchboard::db::schema::channel_members::channel_id.eq(instagram)),
-    )
-    .execute(&mut conn)
-    .unwrap();
+            .filter(switchboard::db::schema::channel_members::channel_id.eq(instagram))
+    };
+    let (created_at, receives_new_chats): (chrono::NaiveDateTime, bool) = membership()
+        .select((
+            switchboard::db::schema::channel_members::created_at,
+            switchboard::db::schema::channel_members::receives_new_chats,
+        ))
+        .first(&mut conn)
+        .unwrap();
+    diesel::delete(membership()).execute(&mut conn).unwrap();
+    app.wait_for_change_elsewhere();
+    let page = alice.get("/conversations").await;
+    page.assert_lacks("Instagram");
+    assert!(page.body.matches("<tr>").count() - 1 < 22);
+    // and given back there: seen again within FRESH_FOR
+    diesel::insert_into(switchboard::db::schema::channel_members::table)
+        .values((
+            switchboard::db::schema::channel_members::user_id.eq(alice_id),
+            switchboard::db::schema::channel_members::channel_id.eq(instagram),
+            switchboard::db::schema::channel_members::created_at.eq(created_at),
+            switchboard::db::schema::channel_members::receives_new_chats.eq(receives_new_chats),
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    app.wait_for_change_elsewhere();
+    let page = alice.get("/conversations").await;
+    page.assert_contains("Instagram");
+    assert_eq!(page.body.matches("<tr>").count() - 1, 22);
+    // removed on this instance, as a supervisor does it: hidden at once, no wait
+    let mut sofia = take_off_channel_as_sofia(&app, "alice", "Instagram").await;
     let page = alice.get("/conversations").await;
     page.assert_lacks("Instagram");
     assert!(page.body.matches("<tr>").count() - 1 < 22);
     // a supervisor sees every conversation of the company, including unassigned ones
-    let mut sofia = app.signed_in("DEMO", "sofia").await;
     sofia
         .get("/conversations")
         .await
@@ -1517,6 +1617,7 @@ on_both_databases!(
     idle_and_absolute_timeouts_end_sessions,
     error_pages_keep_the_navigation,
     the_session_cache_spares_the_database_and_changes_act_at_once,
+    the_scope_cache_spares_the_database_and_changes_act_at_once,
     state_changes_without_a_valid_csrf_token_are_refused,
     forms_up_to_the_limit_are_read_and_no_larger,
     every_route_is_guarded_as_declared,

@@ -1,0 +1,168 @@
+//! Each signed-in viewer's visibility scope (`domain::visibility::Scope`: the channels they
+//! see wholly, those where they see their own work, the labels hidden from their role) as
+//! last read, so that a page, its badge and a live poll cost no three reads for it.
+//!
+//! Kept exactly as the session cache keeps sessions, whose role and permissions it sits
+//! beside: an entry serves for at most [`FRESH_FOR`], and every change this instance commits
+//! through `db::write_transaction` (channel and team membership, label restrictions, roles,
+//! offboarding) advances [`Pool::commits`](crate::db::Pool::commits) and so retires every
+//! entry at once. A change made by another instance or the command line reaches this one
+//! when the entries age out, within [`FRESH_FOR`]. Only reads use it: a change (`Cx::write`)
+//! always reads the scope it acts under inside its own transaction.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use chrono::NaiveDateTime;
+
+use crate::auth::session_cache::FRESH_FOR;
+use crate::core::ids::UserId;
+use crate::core::permissions::PermissionSet;
+use crate::domain::visibility::Scope;
+
+/// Entries beyond this are dropped wholesale (they are cheap to read again).
+const MOST_ENTRIES: usize = 50_000;
+
+struct Entry {
+    /// The permissions the scope was worked out for: a scope read under other permissions
+    /// (a role edited since) is not this viewer's.
+    permissions: PermissionSet,
+    scope: Scope,
+    /// The instance's clock when the scope was read.
+    read_at: NaiveDateTime,
+    /// `Pool::commits()` before the scope was read: a commit since then makes it stale.
+    commits: u64,
+}
+
+#[derive(Default)]
+pub struct ScopeCache {
+    by_user: RwLock<HashMap<UserId, Entry>>,
+    /// Scopes read from the database since start and kept (what the cache did not answer).
+    reads: std::sync::atomic::AtomicU64,
+}
+
+impl ScopeCache {
+    /// The scope of `user` under `permissions`, if a fresh entry holds it; `at` and `commits`
+    /// are the pool's clock and `Pool::commits()` now.
+    pub fn get(
+        &self,
+        user: UserId,
+        permissions: PermissionSet,
+        at: NaiveDateTime,
+        commits: u64,
+    ) -> Option<Scope> {
+        let map = self.by_user.read().ok()?;
+        let entry = map.get(&user)?;
+        let usable = entry.permissions == permissions
+            && entry.commits == commits
+            // a clock set back makes the entry stale rather than fresh for longer
+            && at >= entry.read_at
+            && (at - entry.read_at).to_std().is_ok_and(|age| age < FRESH_FOR);
+        usable.then(|| entry.scope.clone())
+    }
+
+    /// How many scopes were read from the database and kept (each miss of the cache).
+    pub fn reads(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Keeps what was read; `read_at` and `commits` are the clock and `Pool::commits()` taken
+    /// before the read.
+    pub fn put(
+        &self,
+        user: UserId,
+        permissions: PermissionSet,
+        scope: Scope,
+        read_at: NaiveDateTime,
+        commits: u64,
+    ) {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Ok(mut map) = self.by_user.write() else {
+            return;
+        };
+        if map.len() >= MOST_ENTRIES {
+            map.clear();
+        }
+        map.insert(
+            user,
+            Entry {
+                permissions,
+                scope,
+                read_at,
+                commits,
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::permissions::Permission;
+    use crate::domain::visibility::Reach;
+
+    fn at(second: u32, milli: u32) -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 4)
+            .and_then(|d| d.and_hms_milli_opt(10, 0, second, milli))
+            .expect("a time")
+    }
+
+    fn scope() -> Scope {
+        Scope {
+            reach: Reach::Company,
+            hidden_labels: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_entry_serves_for_less_than_a_second_and_only_without_a_commit_since() {
+        let cache = ScopeCache::default();
+        let user = UserId(7);
+        let perms = PermissionSet::default();
+        cache.put(user, perms, scope(), at(10, 0), 3);
+        cache.put(UserId(9), perms, scope(), at(10, 0), 3);
+        assert_eq!(cache.reads(), 2);
+        assert_eq!(cache.get(UserId(9), perms, at(10, 0), 3), Some(scope()));
+        assert_eq!(cache.get(user, perms, at(10, 0), 3), Some(scope()));
+        assert_eq!(cache.get(user, perms, at(10, 999), 3), Some(scope()));
+        assert_eq!(cache.get(user, perms, at(11, 0), 3), None, "aged out");
+        assert_eq!(cache.get(user, perms, at(10, 1), 4), None, "a commit since");
+        assert_eq!(
+            cache.get(user, perms, at(9, 999), 3),
+            None,
+            "clock set back"
+        );
+        assert_eq!(
+            cache.get(UserId(8), perms, at(10, 1), 3),
+            None,
+            "someone else"
+        );
+    }
+
+    #[test]
+    fn a_scope_serves_only_the_permissions_it_was_read_under() {
+        let cache = ScopeCache::default();
+        let user = UserId(7);
+        let agent: PermissionSet = [Permission::ConversationsViewAssigned]
+            .into_iter()
+            .collect();
+        cache.put(user, agent, scope(), at(10, 0), 3);
+        let mut supervisor = agent;
+        supervisor.insert(Permission::ConversationsViewAll);
+        assert_eq!(cache.get(user, supervisor, at(10, 1), 3), None);
+        assert_eq!(cache.get(user, agent, at(10, 1), 3), Some(scope()));
+    }
+
+    #[test]
+    fn a_full_cache_starts_again() {
+        let cache = ScopeCache::default();
+        let perms = PermissionSet::default();
+        for user in 0..MOST_ENTRIES as i64 {
+            cache.put(UserId(user), perms, scope(), at(10, 0), 0);
+        }
+        cache.put(UserId(-1), perms, scope(), at(10, 0), 0);
+        assert_eq!(cache.get(UserId(0), perms, at(10, 1), 0), None);
+        assert_eq!(cache.get(UserId(-1), perms, at(10, 1), 0), Some(scope()));
+    }
+}
