@@ -615,15 +615,29 @@ pub fn get(
     })
 }
 
-/// How many open conversations are assigned to the user (the navigation counter).
-pub fn open_assigned_count(conn: &mut DbConnection, viewer: &Viewer) -> Result<i64, AppError> {
+/// The navigation's two badges in one statement (every page shows them; on PostgreSQL each
+/// statement is a round trip): how many open conversations the viewer may see are assigned
+/// to them, and how many of their notifications are unread (as `notifications::unread`).
+pub fn open_assigned_and_unread(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+) -> Result<(i64, i64), AppError> {
+    use crate::db::schema::notifications;
     let visible = visible_to(conn, viewer)?;
-    Ok(conversations::table
+    let open = conversations::table
         .filter(visible)
         .filter(conversations::assignee_id.eq(Some(viewer.user_id)))
         .filter(conversations::status.eq(ConversationStatus::Open))
         .count()
-        .get_result(conn)?)
+        .single_value();
+    let unread = notifications::table
+        .filter(notifications::user_id.eq(viewer.user_id))
+        .filter(notifications::read_at.is_null())
+        .count()
+        .single_value();
+    let (open, unread): (Option<i64>, Option<i64>) =
+        diesel::select((open, unread)).get_result(conn)?;
+    Ok((open.unwrap_or(0), unread.unwrap_or(0)))
 }
 
 /// The longest reply accepted.

@@ -81,8 +81,15 @@ impl Layout {
         me: &Caller,
         counts_open: bool,
     ) -> Result<NavCounts, AppError> {
+        if counts_open {
+            let (open, unread) = conversations::open_assigned_and_unread(conn, &me.viewer)?;
+            return Ok(NavCounts {
+                open: Some(open),
+                unread: Some(unread),
+            });
+        }
         Ok(NavCounts {
-            open: Self::open_count(conn, me, counts_open)?,
+            open: None,
             unread: Some(crate::domain::notifications::unread(conn, me.user_id())?),
         })
     }
@@ -90,17 +97,6 @@ impl Layout {
     /// Whether the navigation shows the badge of open conversations (and so needs the count).
     pub fn counts_open(cx: &Cx) -> bool {
         may_open(&cx.rules, &cx.user, "/conversations")
-    }
-
-    /// The badge's figure, read in the page's own database hop (see `Cx::read_page`).
-    pub fn open_count(
-        conn: &mut DbConnection,
-        me: &Caller,
-        counts: bool,
-    ) -> Result<Option<i64>, AppError> {
-        counts
-            .then(|| conversations::open_assigned_count(conn, &me.viewer))
-            .transpose()
     }
 
     /// The counters as the navigation shows them (`None`: no badge), so that a live page's

@@ -16,7 +16,7 @@ use switchboard::domain::{Actor, audit, companies, login_events, users};
 
 /// The most statements one page may run, the session's own reads included (the pool's check
 /// of each connection it hands out is not counted): the reports and their export run the most
-/// (an aggregate per figure; 21 and 29 today), a page of a list or a form fewer than ten.
+/// (an aggregate per figure; 18 and 29 today), a page of a list or a form fewer than ten.
 const BUDGET: u64 = 36;
 
 /// How many rows of each kind the company gains between the two counts.
