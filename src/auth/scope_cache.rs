@@ -3,11 +3,12 @@
 //! last read, so that a page, its badge and a live poll cost no three reads for it.
 //!
 //! Kept exactly as the session cache keeps sessions, whose role and permissions it sits
-//! beside: an entry serves for at most [`FRESH_FOR`], and every change this instance commits
+//! beside (the same [`ReadStamp`] rule): an entry serves for at most
+//! [`FRESH_FOR`](crate::auth::session_cache::FRESH_FOR), and every change this instance commits
 //! through `db::write_transaction` (channel and team membership, label restrictions, roles,
 //! offboarding) advances [`Pool::commits`](crate::db::Pool::commits) and so retires every
 //! entry at once. A change made by another instance or the command line reaches this one
-//! when the entries age out, within [`FRESH_FOR`]. Only reads use it: a change (`Cx::write`)
+//! when the entries age out, within `FRESH_FOR`. Only reads use it: a change (`Cx::write`)
 //! always reads the scope it acts under inside its own transaction.
 
 use std::collections::HashMap;
@@ -15,7 +16,7 @@ use std::sync::RwLock;
 
 use chrono::NaiveDateTime;
 
-use crate::auth::session_cache::FRESH_FOR;
+use crate::auth::session_cache::ReadStamp;
 use crate::core::ids::UserId;
 use crate::core::permissions::PermissionSet;
 use crate::domain::visibility::Scope;
@@ -28,10 +29,7 @@ struct Entry {
     /// (a role edited since) is not this viewer's.
     permissions: PermissionSet,
     scope: Scope,
-    /// The instance's clock when the scope was read.
-    read_at: NaiveDateTime,
-    /// `Pool::commits()` before the scope was read: a commit since then makes it stale.
-    commits: u64,
+    read: ReadStamp,
 }
 
 #[derive(Default)]
@@ -53,11 +51,7 @@ impl ScopeCache {
     ) -> Option<Scope> {
         let map = self.by_user.read().ok()?;
         let entry = map.get(&user)?;
-        let usable = entry.permissions == permissions
-            && entry.commits == commits
-            // a clock set back makes the entry stale rather than fresh for longer
-            && at >= entry.read_at
-            && (at - entry.read_at).to_std().is_ok_and(|age| age < FRESH_FOR);
+        let usable = entry.permissions == permissions && entry.read.is_fresh(at, commits);
         usable.then(|| entry.scope.clone())
     }
 
@@ -89,8 +83,7 @@ impl ScopeCache {
             Entry {
                 permissions,
                 scope,
-                read_at,
-                commits,
+                read: ReadStamp::new(read_at, commits),
             },
         );
     }

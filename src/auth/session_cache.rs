@@ -23,12 +23,34 @@ pub const FRESH_FOR: Duration = Duration::from_secs(1);
 /// Entries beyond this are dropped wholesale (they are cheap to read again).
 const MOST_ENTRIES: usize = 50_000;
 
-struct Entry {
-    session: LoadedSession,
+/// When a cached entry was read, and the one rule of whether it may still serve (the session
+/// cache's and the scope cache's alike).
+#[derive(Clone, Copy, Debug)]
+pub struct ReadStamp {
     /// The instance's clock when the row was read.
     read_at: NaiveDateTime,
     /// `Pool::commits()` before the row was read: a commit since then makes the entry stale.
     commits: u64,
+}
+
+impl ReadStamp {
+    pub fn new(read_at: NaiveDateTime, commits: u64) -> Self {
+        Self { read_at, commits }
+    }
+
+    /// No commit of this instance since the read, and younger than [`FRESH_FOR`] by the
+    /// clock `at`.
+    pub fn is_fresh(&self, at: NaiveDateTime, commits: u64) -> bool {
+        self.commits == commits
+            // a clock set back makes the entry stale rather than fresh for longer
+            && at >= self.read_at
+            && (at - self.read_at).to_std().is_ok_and(|age| age < FRESH_FOR)
+    }
+}
+
+struct Entry {
+    session: LoadedSession,
+    read: ReadStamp,
 }
 
 #[derive(Default)]
@@ -46,10 +68,7 @@ impl SessionCache {
     pub fn get(&self, token_hash: &str, at: NaiveDateTime, commits: u64) -> Option<LoadedSession> {
         let map = self.by_token_hash.read().ok()?;
         let entry = map.get(token_hash)?;
-        let usable = entry.commits == commits
-            // a clock set back makes the entry stale rather than fresh for longer
-            && at >= entry.read_at
-            && (at - entry.read_at).to_std().is_ok_and(|age| age < FRESH_FOR)
+        let usable = entry.read.is_fresh(at, commits)
             && !entry.session.is_expired(at)
             && !entry.session.is_idle(at)
             && !entry.session.needs_touch(at);
@@ -93,8 +112,7 @@ impl SessionCache {
             token_hash,
             Entry {
                 session,
-                read_at,
-                commits,
+                read: ReadStamp::new(read_at, commits),
             },
         );
     }

@@ -617,12 +617,11 @@ pub fn get(
 
 /// The navigation's two badges in one statement (every page shows them; on PostgreSQL each
 /// statement is a round trip): how many open conversations the viewer may see are assigned
-/// to them, and how many of their notifications are unread (as `notifications::unread`).
+/// to them, and how many of their notifications are unread (`notifications::unread_of`).
 pub fn open_assigned_and_unread(
     conn: &mut DbConnection,
     viewer: &Viewer,
 ) -> Result<(i64, i64), AppError> {
-    use crate::db::schema::notifications;
     let visible = visible_to(conn, viewer)?;
     let open = conversations::table
         .filter(visible)
@@ -630,9 +629,7 @@ pub fn open_assigned_and_unread(
         .filter(conversations::status.eq(ConversationStatus::Open))
         .count()
         .single_value();
-    let unread = notifications::table
-        .filter(notifications::user_id.eq(viewer.user_id))
-        .filter(notifications::read_at.is_null())
+    let unread = crate::domain::notifications::unread_of(viewer.user_id)
         .count()
         .single_value();
     let (open, unread): (Option<i64>, Option<i64>) =

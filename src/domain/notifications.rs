@@ -144,12 +144,22 @@ pub fn list(conn: &mut DbConnection, me: &Caller) -> Result<Vec<Notification>, A
 
 /// How many the viewer has not read (the navigation's counter; one indexed count).
 pub fn unread(conn: &mut DbConnection, user_id: UserId) -> Result<i64, AppError> {
-    Ok(notifications::table
+    Ok(unread_of(user_id).count().get_result(conn)?)
+}
+
+/// The person's unread notifications: one definition for [`unread`] and for the navigation's
+/// badges, which count them in the same statement as the open conversations
+/// (`conversations::open_assigned_and_unread`).
+pub fn unread_of(user_id: UserId) -> UnreadOf {
+    notifications::table
         .filter(notifications::user_id.eq(user_id))
         .filter(notifications::read_at.is_null())
-        .count()
-        .get_result(conn)?)
 }
+
+pub type UnreadOf = diesel::dsl::Filter<
+    diesel::dsl::Filter<notifications::table, diesel::dsl::Eq<notifications::user_id, UserId>>,
+    diesel::dsl::IsNull<notifications::read_at>,
+>;
 
 /// Marks some of the viewer's notifications read (all when `ids` is empty); another
 /// person's are left alone. Returns how many changed.

@@ -321,12 +321,10 @@ async fn the_scope_cache_spares_the_database_and_changes_act_at_once(app: TestAp
         .await
         .assert_contains("Instagram");
     let reads = scopes.reads();
-    let statements = app.state.pool.queries_run();
     alice
         .get("/conversations")
         .await
         .assert_contains("Instagram");
-    let served = app.state.pool.queries_run() - statements;
     alice.get("/account").await.assert_status(200);
     alice
         .get("/conversations?status=all")
@@ -336,15 +334,11 @@ async fn the_scope_cache_spares_the_database_and_changes_act_at_once(app: TestAp
     // a supervisor takes her off Instagram on this instance: her next page reads her scope
     // again and no longer shows it
     take_off_channel_as_sofia(&app, "alice", "Instagram").await;
+    // (counted by the cache: a count of statements would not tell, since the commit retires
+    // her cached session too)
     let reads = scopes.reads();
-    let statements = app.state.pool.queries_run();
     alice.get("/conversations").await.assert_lacks("Instagram");
-    let read_again = app.state.pool.queries_run() - statements;
     assert_eq!(scopes.reads(), reads + 1);
-    assert!(
-        read_again > served,
-        "reading the scope costs statements ({read_again} against {served} from the cache)"
-    );
     // another instance's change: the entry serves until FRESH_FOR, then is read again
     app.clock().advance(
         chrono::TimeDelta::from_std(switchboard::auth::session_cache::FRESH_FOR)
