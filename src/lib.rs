@@ -120,17 +120,23 @@ pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
     let rules = Data::new(web::route_rules());
     // repeated refusals are summarised when their window closes (see audit::count_refusal)
     let pool = state.pool.clone();
+    if !db::run(&pool, db::plans_are_stable).await.unwrap_or(true) {
+        tracing::warn!(
+            "this SQLite was built without SQLITE_ENABLE_QPSG (see .cargo/config.toml): \
+             every statement with a bound LIMIT is planned again on each use"
+        );
+    }
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(60));
         for minute in 0_u64.. {
             tick.tick().await;
             // the planner's statistics: at start, then hourly
             if minute % 60 == 0
-                && let Err(err) = db::run(&pool, db::optimize).await
+                && let Err(err) = db::run_write(&pool, db::optimize).await
             {
                 tracing::warn!(error = %err.chain(), "cannot refresh the planner's statistics");
             }
-            let summarized = db::run(&pool, |conn| {
+            let summarized = db::run_write(&pool, |conn| {
                 domain::audit::summarize_refusals(conn, domain::now())
             })
             .await;
@@ -139,36 +145,33 @@ pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
             }
             // who idled out goes offline; long-offline people's chats are routed again
             if let Err(err) =
-                db::run(&pool, |conn| domain::routing::sweep(conn, domain::now())).await
+                db::run_write(&pool, |conn| domain::routing::sweep(conn, domain::now())).await
             {
                 tracing::warn!(error = %err.chain(), "cannot sweep availability yet");
             }
             // masked copies cleared by a phone-region change (the settings page starts this
             // at once as well; this catches a rebuild that stopped half-way)
-            if let Err(err) = db::run(&pool, domain::conversations::fill_masked_copies).await {
+            if let Err(err) = db::run_write(&pool, domain::conversations::fill_masked_copies).await
+            {
                 tracing::warn!(error = %err.chain(), "cannot fill masked copies yet");
             }
             // approval requests unanswered for 7 days expire; their subjects are drafts again
-            let expired = db::run(&pool, |conn| {
-                db::write_transaction(conn, |conn| {
-                    domain::approvals::expire_due(conn, domain::now())
-                })
+            let expired = db::write(&pool, |conn| {
+                domain::approvals::expire_due(conn, domain::now())
             })
             .await;
             if let Err(err) = expired {
                 tracing::warn!(error = %err.chain(), "cannot expire approval requests yet");
             }
             // quarterly access reviews that fall due are told to those who run them, once
-            let told = db::run(&pool, |conn| {
-                db::write_transaction(conn, |conn| domain::reviews::tell_due(conn, domain::now()))
-            })
-            .await;
+            let told =
+                db::write(&pool, |conn| domain::reviews::tell_due(conn, domain::now())).await;
             if let Err(err) = told {
                 tracing::warn!(error = %err.chain(), "cannot tell of due access reviews yet");
             }
             // dormant accounts, where a company asks for it: hourly (a day's precision is enough)
             if minute % 60 == 0
-                && let Err(err) = db::run(&pool, |conn| {
+                && let Err(err) = db::run_write(&pool, |conn| {
                     domain::reviews::deactivate_dormant(conn, domain::now())
                 })
                 .await
@@ -177,7 +180,7 @@ pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
             }
             // retention: hourly, in batches that each commit on their own
             if minute % 60 == 0
-                && let Err(err) = db::run(&pool, |conn| {
+                && let Err(err) = db::run_write(&pool, |conn| {
                     domain::retention::purge_all(conn, domain::now())
                 })
                 .await

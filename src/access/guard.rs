@@ -17,19 +17,10 @@ use crate::access::{CurrentUser, RouteRules, Rule};
 use crate::auth::AppState;
 use crate::auth::session_store::{ENDED_KEY, UNAVAILABLE_KEY, auth_from_state};
 use crate::auth::{client, csrf};
-use crate::db::{DbConnection, write_transaction};
+use crate::db;
 use crate::domain::sessions::SessionAuth;
 use crate::domain::{Actor, audit, roles, sessions};
 use crate::error::AppError;
-
-/// Database work from the guard, off the async threads.
-async fn run<T, F>(state: &AppState, work: F) -> Result<T, AppError>
-where
-    T: Send + 'static,
-    F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
-{
-    crate::db::run(&state.pool, work).await
-}
 
 /// Forms are small; anything larger is not a form of ours.
 pub const FORM_LIMIT: usize = 256 * 1024;
@@ -186,10 +177,8 @@ pub async fn guard(
             ip: ip.clone(),
         };
         let (company_id, session_id, user_id) = (auth.company_id, auth.session_id, auth.user_id);
-        let ended = run(&state, move |conn| {
-            write_transaction(conn, |conn| {
-                sessions::end_suspicious(conn, company_id, session_id, user_id, &actor, what)
-            })
+        let ended = db::write(&state.pool, move |conn| {
+            sessions::end_suspicious(conn, company_id, session_id, user_id, &actor, what)
         })
         .await;
         if let Err(err) = ended {
@@ -239,7 +228,10 @@ pub async fn guard(
         Some(set) => set,
         None => {
             let role_id = auth.role_id;
-            let loaded = run(&state, move |conn| roles::permissions_of(conn, role_id)).await;
+            let loaded = db::run(&state.pool, move |conn| {
+                roles::permissions_of(conn, role_id)
+            })
+            .await;
             match loaded {
                 Ok(set) => {
                     state
@@ -267,7 +259,7 @@ pub async fn guard(
             ip: ip.clone(),
         };
         let (company_id, attempted) = (auth.company_id, format!("{method} {}", req.path()));
-        let recorded = run(&state, move |conn| {
+        let recorded = db::run_write(&state.pool, move |conn| {
             audit::refusal(conn, company_id, &actor, &attempted)
         })
         .await;
@@ -297,7 +289,7 @@ async fn log_csrf_refusal(state: &AppState, auth: &SessionAuth, req: &ServiceReq
         ip: client::client_ip(req.request(), &state.config.trusted_proxies),
     };
     let (company_id, attempted) = (auth.company_id, format!("{} {}", req.method(), req.path()));
-    let recorded = run(state, move |conn| {
+    let recorded = db::run_write(&state.pool, move |conn| {
         audit::csrf_refusal(conn, company_id, &actor, &attempted)
     })
     .await;

@@ -6,7 +6,7 @@ use crate::auth::session_store::LoginGrant;
 use crate::core::ids::{CompanyId, UserId};
 use crate::core::status::UserStatus;
 use crate::db::schema::two_factor_challenges;
-use crate::db::{self, DbConnection, Pool, write_transaction};
+use crate::db::{self, DbConnection, Pool};
 use crate::domain::{Actor, audit, companies, login_events, now, two_factor, users};
 use crate::error::AppError;
 use diesel::prelude::*;
@@ -103,10 +103,7 @@ pub async fn sign_in(
     let admission = passwords.admit()?;
     let credentials = std::sync::Arc::new(credentials);
     let creds = credentials.clone();
-    let reserved = db::run(pool, move |conn| {
-        write_transaction(conn, |conn| reserve(conn, &creds, ip_failure_limit))
-    })
-    .await?;
+    let reserved = db::write(pool, move |conn| reserve(conn, &creds, ip_failure_limit)).await?;
     let reserved = match reserved {
         Ok(reserved) => reserved,
         Err(throttled) => return Ok(Err(throttled)),
@@ -127,10 +124,8 @@ pub async fn sign_in(
             }
         })
         .await?;
-    db::run(pool, move |conn| {
-        write_transaction(conn, |conn| {
-            settle(conn, &credentials, reserved, password_ok)
-        })
+    db::write(pool, move |conn| {
+        settle(conn, &credentials, reserved, password_ok)
     })
     .await
 }
@@ -334,10 +329,8 @@ pub async fn second_factor(
     attempt: CodeAttempt,
     ip_failure_limit: i64,
 ) -> Result<Result<(LoginGrant, String), Failure>, AppError> {
-    db::run(pool, move |conn| {
-        write_transaction(conn, |conn| {
-            check_code(conn, key.as_ref(), &attempt, ip_failure_limit)
-        })
+    db::write(pool, move |conn| {
+        check_code(conn, key.as_ref(), &attempt, ip_failure_limit)
     })
     .await
 }

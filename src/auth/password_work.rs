@@ -36,6 +36,19 @@ impl Drop for Admission<'_> {
     }
 }
 
+/// Lowers this thread's scheduling priority by 10 (nice). A check is 20 ms of one core: during
+/// a storm the password threads would take their full share of the machine, and the pages
+/// (and `/readyz`) would wait behind them. Given a lower priority they run on what the pages
+/// leave; with nothing else to do the checks still have the whole machine.
+fn give_way_to_pages() {
+    #[cfg(target_os = "linux")]
+    if let Err(err) = rustix::process::getpriority_process(None).and_then(|nice| {
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice + 10)
+    }) {
+        tracing::warn!(error = %err, "cannot lower the password threads' priority");
+    }
+}
+
 impl PasswordWork {
     /// `workers` checks at once (the cores), `queue` more waiting.
     pub fn new(workers: usize, queue: usize) -> Self {
@@ -47,6 +60,7 @@ impl PasswordWork {
             let spawned = std::thread::Builder::new()
                 .name(format!("password-{n}"))
                 .spawn(move || {
+                    give_way_to_pages();
                     let mut memory = Vec::new();
                     loop {
                         // the lock is held only while taking the next job
@@ -115,5 +129,27 @@ impl PasswordWork {
             .send(job)
             .map_err(|_| closed())?;
         answered.await.map_err(|_| closed())
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// The pages come first: a check runs at a lower priority than the threads that serve them.
+    #[actix_web::test]
+    async fn checks_run_at_a_lower_priority_than_pages() {
+        let work = PasswordWork::new(1, 0);
+        let admission = work.admit().expect("a place");
+        let priority = work
+            .run(&admission, |_| {
+                rustix::process::getpriority_process(Some(rustix::thread::gettid()))
+            })
+            .await
+            .expect("ran")
+            .expect("read");
+        let pages =
+            rustix::process::getpriority_process(Some(rustix::thread::gettid())).expect("read");
+        assert_eq!(priority, (pages + 10).min(19));
     }
 }

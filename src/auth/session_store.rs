@@ -20,7 +20,6 @@ use crate::core::secrets;
 use crate::db::Pool;
 use crate::domain::now;
 use crate::domain::sessions::{self, NewSession, SessionAuth};
-use crate::error::AppError;
 
 /// Session-state key of the joined session/user/role row, put there by `load`.
 pub const AUTH_KEY: &str = "_auth";
@@ -49,14 +48,6 @@ pub struct DbSessionStore {
 impl DbSessionStore {
     pub fn new(pool: Pool, cache: Arc<SessionCache>) -> Self {
         Self { pool, cache }
-    }
-
-    async fn run<T, F>(&self, work: F) -> Result<T, AppError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut crate::db::DbConnection) -> Result<T, AppError> + Send + 'static,
-    {
-        crate::db::run(&self.pool, work).await
     }
 }
 
@@ -100,7 +91,7 @@ impl SessionStore for DbSessionStore {
                 let passive = is_passive();
                 let cache = self.cache.clone();
                 let pool = self.pool.clone();
-                self.run(move |conn| {
+                crate::db::run(&self.pool, move |conn| {
                     // taken before the read: a commit that races the read retires the entry
                     let commits = pool.commits();
                     let at = now();
@@ -172,7 +163,7 @@ impl SessionStore for DbSessionStore {
         let token = secrets::random_token();
         let token_hash = secrets::sha256_hex(&token);
         let data = persistent_data(&state);
-        self.run(move |conn| {
+        crate::db::run_write(&self.pool, move |conn| {
             sessions::create(
                 conn,
                 &NewSession {
@@ -200,7 +191,7 @@ impl SessionStore for DbSessionStore {
         let token_hash = secrets::sha256_hex(key.as_ref());
         let data = persistent_data(&state);
         let cache = self.cache.clone();
-        self.run(move |conn| {
+        crate::db::run_write(&self.pool, move |conn| {
             sessions::save_data(conn, &token_hash, &data)?;
             cache.set_data(&token_hash, &data);
             Ok(())
@@ -218,9 +209,11 @@ impl SessionStore for DbSessionStore {
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
         let token_hash = secrets::sha256_hex(key.as_ref());
         self.cache.forget(&token_hash);
-        self.run(move |conn| sessions::revoke_by_token_hash(conn, &token_hash, "signed out"))
-            .await
-            .map_err(anyhow::Error::from)
+        crate::db::run_write(&self.pool, move |conn| {
+            sessions::revoke_by_token_hash(conn, &token_hash, "signed out")
+        })
+        .await
+        .map_err(anyhow::Error::from)
     }
 }
 

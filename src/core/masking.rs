@@ -256,6 +256,11 @@ fn mask_details(text: &str, is_phone: impl Fn(&str) -> bool) -> String {
 /// NFKC, without zero-width and other invisible formatting characters.
 fn normalized(text: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
+    // ASCII is its own NFKC and holds none of the characters removed below; most messages are
+    // ASCII, and the decomposition took ~7 % of the inbox's time
+    if text.is_ascii() {
+        return text.to_string();
+    }
     text.nfkc()
         .filter(|c| {
             !matches!(

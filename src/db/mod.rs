@@ -41,6 +41,10 @@ pub struct Pool {
     /// Every write transaction, counted or not (the live pages' cue to look again).
     writes: std::sync::Arc<AtomicU64>,
     clock: crate::core::clock::Clock,
+    /// One permit a connection: work waits for a lane as a task, before it takes a thread.
+    lanes: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Write work waits here before it takes a lane (`run_write`).
+    writers: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl std::ops::Deref for Pool {
@@ -353,6 +357,13 @@ pub fn connect(url: &DatabaseUrl) -> anyhow::Result<Pool> {
         .connection_timeout(Duration::from_secs(5))
         .build(manager)
         .with_context(|| format!("cannot open a connection pool to {}", url.display()))?;
+    // SQLite has one writer at a time: more would sleep in its busy handler (backing off up
+    // to 100 ms), each holding a lane; PostgreSQL writers run side by side, leaving half the
+    // lanes to readers
+    let writers = match url {
+        DatabaseUrl::Sqlite(_) => 1,
+        DatabaseUrl::Postgres(_) => max_size as usize / 2,
+    };
     Ok(Pool {
         connections,
         health,
@@ -360,6 +371,8 @@ pub fn connect(url: &DatabaseUrl) -> anyhow::Result<Pool> {
         commits: Default::default(),
         writes: Default::default(),
         clock: Default::default(),
+        lanes: std::sync::Arc::new(tokio::sync::Semaphore::new(max_size as usize)),
+        writers: std::sync::Arc::new(tokio::sync::Semaphore::new(writers)),
     })
 }
 
@@ -406,7 +419,62 @@ const MIGRATION_LOCK: i64 = 0x5357_4244_4d49_4752;
 
 /// Runs database work on a blocking thread with a pooled connection: the one way async code
 /// (handlers, the guard, the session store) reaches the database.
+///
+/// The work first waits for a lane (one per connection) as a task, in arrival order: a burst
+/// of requests (a sign-in storm) queues there instead of parking a thread apiece on the pool,
+/// and a page that arrives during it waits its turn rather than losing a race for the next
+/// free connection.
 pub async fn run<T, F>(pool: &Pool, work: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+{
+    let _lane = wait_for(pool, &pool.lanes).await?;
+    on_a_thread(pool, work).await
+}
+
+/// `run` for work that writes (a write transaction): it waits for the writers' turn first.
+/// On SQLite one writer goes at a time, so writers queue here as tasks, fairly, instead of
+/// holding connections while SQLite's busy handler makes them sleep; the pages' reads keep
+/// the other lanes.
+pub async fn run_write<T, F>(pool: &Pool, work: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+{
+    let _turn = wait_for(pool, &pool.writers).await?;
+    run(pool, work).await
+}
+
+/// A change in one write transaction (`write_transaction`), in the writers' turn (`run_write`).
+pub async fn write<T, F>(pool: &Pool, change: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+{
+    run_write(pool, move |conn| write_transaction(conn, change)).await
+}
+
+/// A permit of `gate`: at once while the database is down and every permit is taken (503, as
+/// `checkout` answers then), else within the pool's checkout time.
+async fn wait_for<'a>(
+    pool: &Pool,
+    gate: &'a tokio::sync::Semaphore,
+) -> Result<tokio::sync::SemaphorePermit<'a>, AppError> {
+    let busy = || AppError::unavailable("the database does not answer");
+    if let Ok(permit) = gate.try_acquire() {
+        return Ok(permit);
+    }
+    if pool.health.is_down() {
+        return Err(busy());
+    }
+    match actix_web::rt::time::timeout(Duration::from_secs(5), gate.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(busy()),
+    }
+}
+
+async fn on_a_thread<T, F>(pool: &Pool, work: F) -> Result<T, AppError>
 where
     T: Send + 'static,
     F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
@@ -609,6 +677,26 @@ pub fn optimize(conn: &mut DbConnection) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Whether the linked SQLite keeps a statement's plan whatever values are bound to it: the query
+/// planner stability guarantee, switched on for the bundled SQLite in `.cargo/config.toml`.
+/// Without it SQLite plans every statement with a bound `LIMIT` again on each use, and diesel's
+/// statement cache saves nothing (a third of the inbox's CPU went to it). PostgreSQL: always.
+pub fn plans_are_stable(conn: &mut DbConnection) -> Result<bool, AppError> {
+    #[derive(diesel::QueryableByName)]
+    struct CompileOption {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        compile_options: String,
+    }
+    match conn {
+        DbConnection::Sqlite(c) => {
+            let options: Vec<CompileOption> =
+                diesel::RunQueryDsl::load(diesel::sql_query("PRAGMA compile_options"), c)?;
+            Ok(options.iter().any(|o| o.compile_options == "ENABLE_QPSG"))
+        }
+        DbConnection::Postgres(_) => Ok(true),
+    }
+}
+
 /// `table` narrowed to one record of one company. Every lookup of a record by an id that came
 /// from a request goes through it, so another company's id finds nothing (404).
 macro_rules! one_of_company {
@@ -680,14 +768,18 @@ pub fn cookie_secret(conn: &mut DbConnection) -> Result<Vec<u8>, AppError> {
 }
 
 /// True when the database answers a trivial query and, on SQLite, accepts writes (for
-/// `/readyz`: a read-only file serves no change).
-pub fn ping(pool: &Pool) -> bool {
-    checkout(pool)
-        .map(|mut conn| match &mut *conn {
+/// `/readyz`: a read-only file serves no change). It does not queue for the writers' turn: a
+/// probe must answer while a burst of writes waits there (its one-value write waits on
+/// SQLite's busy handler instead, for a writer or two).
+pub async fn ready(pool: &Pool) -> bool {
+    run(pool, |conn| {
+        Ok(match conn {
             DbConnection::Sqlite(c) => accepts_writes(c).is_ok(),
-            DbConnection::Postgres(_) => conn.ping().is_ok(),
+            DbConnection::Postgres(c) => diesel::r2d2::R2D2Connection::ping(c).is_ok(),
         })
-        .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
 }
 
 /// Writes the one value every SQLite file has (`user_version`, which this project leaves at

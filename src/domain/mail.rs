@@ -47,10 +47,8 @@ impl Mailer {
     /// Sends what is due: claims a batch, sends each outside any transaction, records the
     /// failures for a later attempt.
     pub async fn deliver(&self, pool: &Pool) -> Result<Round, AppError> {
-        let claimed = db::run(pool, |conn| {
-            db::write_transaction(conn, |conn| {
-                notifications::claim_unmailed(conn, now(), BATCH)
-            })
+        let claimed = db::write(pool, |conn| {
+            notifications::claim_unmailed(conn, now(), BATCH)
         })
         .await?;
         let mut round = Round::default();
@@ -70,10 +68,8 @@ impl Mailer {
                 Err(err) => {
                     tracing::warn!(notification = %outgoing.id, error = %err, "e-mail not sent yet");
                     round.failed += 1;
-                    db::run(pool, move |conn| {
-                        db::write_transaction(conn, |conn| {
-                            notifications::mail_failed(conn, &outgoing, now())
-                        })
+                    db::write(pool, move |conn| {
+                        notifications::mail_failed(conn, &outgoing, now())
                     })
                     .await?;
                 }

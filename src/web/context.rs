@@ -136,7 +136,7 @@ impl Cx {
     {
         let caller = self.caller();
         let attempted = self.route.clone();
-        db::run(&self.state.pool, move |conn| {
+        db::run_write(&self.state.pool, move |conn| {
             let change = |conn: &mut DbConnection| work(conn, &caller);
             let result = if counted {
                 db::write_transaction(conn, change)

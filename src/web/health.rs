@@ -9,11 +9,7 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let pool = state.pool.clone();
-    let ready = web::block(move || crate::db::ping(&pool))
-        .await
-        .unwrap_or(false);
-    if ready {
+    if crate::db::ready(&state.pool).await {
         HttpResponse::Ok().content_type("text/plain").body("ready")
     } else {
         HttpResponse::ServiceUnavailable()

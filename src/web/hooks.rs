@@ -31,7 +31,7 @@ pub async fn receive(
         .unwrap_or("")
         .trim()
         .to_string();
-    let outcome = crate::db::run(&state.pool, move |conn| {
+    let outcome = crate::db::run_write(&state.pool, move |conn| {
         inbound::receive(conn, channel_id, &bearer, &body)
     })
     .await?;

@@ -458,13 +458,11 @@ impl ExportRecord {
             (self.pool.clone(), self.caller.clone(), self.name, self.rows);
         self.finished = true;
         async move {
-            let recorded = crate::db::run(&pool, move |conn| {
-                crate::db::write_transaction(conn, |conn| {
-                    audit::Entry::new(caller.company_id, &caller.actor, action)
-                        .about("export", name)
-                        .saying(format!("{name}: {} sent", count(rows, "row", "rows")))
-                        .write(conn)
-                })
+            let recorded = crate::db::write(&pool, move |conn| {
+                audit::Entry::new(caller.company_id, &caller.actor, action)
+                    .about("export", name)
+                    .saying(format!("{name}: {} sent", count(rows, "row", "rows")))
+                    .write(conn)
             })
             .await;
             if let Err(err) = recorded {

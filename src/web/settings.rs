@@ -107,7 +107,7 @@ pub async fn update(cx: Cx, Form(form): Form<SettingsForm>) -> Answer {
 pub(crate) fn rebuild_masked_copies(cx: &Cx) {
     let pool = cx.state.pool.clone();
     actix_web::rt::spawn(async move {
-        let filled = crate::db::run(&pool, conversations::fill_masked_copies).await;
+        let filled = crate::db::run_write(&pool, conversations::fill_masked_copies).await;
         if let Err(err) = filled {
             tracing::warn!(error = %err.chain(), "masked copies not rebuilt yet");
         }

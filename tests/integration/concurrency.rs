@@ -1024,3 +1024,61 @@ async fn a_delivery_the_database_cannot_store_is_an_outage_not_a_repeat(app: Tes
 }
 
 on_both_databases!(a_delivery_the_database_cannot_store_is_an_outage_not_a_repeat);
+
+/// Writes take turns before they take a connection (one at a time on SQLite, half the pool's
+/// connections on PostgreSQL), so a burst of them (a sign-in storm) neither parks a thread
+/// apiece on the pool nor holds the connections pages read with: a read and `/readyz`'s check
+/// that arrive during the burst answer while most of it still waits.
+async fn writes_take_turns_and_leave_reads_their_connections(app: TestApp) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::time::Duration;
+    const WRITES: usize = 24;
+    let pool = app.state.pool.clone();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most_at_once = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let burst = futures_util::future::join_all((0..WRITES).map(|_| {
+        let (pool, in_flight, most_at_once, done) = (
+            pool.clone(),
+            in_flight.clone(),
+            most_at_once.clone(),
+            done.clone(),
+        );
+        async move {
+            db::run_write(&pool, move |_conn| {
+                most_at_once.fetch_max(in_flight.fetch_add(1, SeqCst) + 1, SeqCst);
+                std::thread::sleep(Duration::from_millis(50));
+                in_flight.fetch_sub(1, SeqCst);
+                done.fetch_add(1, SeqCst);
+                Ok(())
+            })
+            .await
+        }
+    }));
+    let read_during_the_burst = async {
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        let read = db::run(&pool, |conn| {
+            Ok(companies::find_by_code(conn, "DEMO")?.is_some())
+        })
+        .await;
+        let ready = db::ready(&pool).await;
+        (read, ready, done.load(SeqCst))
+    };
+    let (written, (read, ready, done_when_read)) =
+        futures_util::future::join(burst, read_during_the_burst).await;
+    assert!(written.iter().all(Result::is_ok), "{written:?}");
+    let turns = match app.backend {
+        Backend::Sqlite => 1,
+        Backend::Postgres => 6,
+    };
+    assert_eq!(most_at_once.load(SeqCst), turns, "writes at once");
+    assert!(read.unwrap(), "the demo company is there");
+    assert!(ready, "/readyz's check answered during the burst");
+    assert!(
+        done_when_read < WRITES / 2,
+        "the read waited behind the writes: {done_when_read} of {WRITES} were done when it answered"
+    );
+}
+
+on_both_databases!(writes_take_turns_and_leave_reads_their_connections);

@@ -312,3 +312,16 @@ async fn every_list_query_reads_through_an_index(app: TestApp) {
 }
 
 on_both_databases!(every_list_query_reads_through_an_index);
+
+/// The plans above are the ones every request runs only while a plan never depends on the
+/// values bound to it: the bundled SQLite is built with the query planner stability guarantee
+/// (`.cargo/config.toml`). Without it, each statement with a bound `LIMIT` is planned again
+/// on every use, and the statement cache saves nothing.
+async fn a_statements_plan_does_not_depend_on_its_values(app: TestApp) {
+    assert!(
+        switchboard::db::plans_are_stable(&mut app.conn()).unwrap(),
+        "SQLite was built without SQLITE_ENABLE_QPSG: is LIBSQLITE3_FLAGS in .cargo/config.toml?"
+    );
+}
+
+on_both_databases!(a_statements_plan_does_not_depend_on_its_values);
