@@ -514,9 +514,151 @@ pub struct ConversationDetail {
     pub channel_id: ChannelId,
     /// For the data-subject links (export, erase) of `privacy.manage` holders.
     pub contact_id: ContactId,
-    pub messages: Vec<MessageView>,
+    /// The window's messages, oldest first.
+    pub messages: MessagePage,
     pub history: Vec<AssignmentView>,
     pub labels: Vec<String>,
+}
+
+/// How many messages a conversation page shows as it opens, and each step back through the
+/// earlier ones: a long conversation is read in steps, never whole.
+pub const MESSAGES_SHOWN: i64 = 200;
+
+/// The most messages an open page's live update carries (those since the page opened).
+const LIVE_MESSAGES_MAX: i64 = 1000;
+
+/// Which of a conversation's messages are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageWindow {
+    /// The latest `MESSAGES_SHOWN`: a page as it opens.
+    Latest,
+    /// This message and those after it: an open page's live updates keep the window the page
+    /// opened with, so a new message never pushes one out of sight.
+    From(MessageId),
+    /// The `MESSAGES_SHOWN` before this message: a step back.
+    Before(MessageId),
+}
+
+/// Some of a conversation's messages, oldest first.
+pub struct MessagePage {
+    pub messages: Vec<MessageView>,
+    /// The first message shown (where the next step back starts, and where live updates do).
+    pub first: Option<MessageId>,
+    /// Whether messages before `first` exist (for `Latest` and `Before`).
+    pub earlier: bool,
+}
+
+impl MessagePage {
+    /// Where the step back to earlier messages starts, when there are any.
+    pub fn step_back(&self) -> Option<MessageId> {
+        self.first.filter(|_| self.earlier)
+    }
+}
+
+/// The statement that reads conversation `id`'s messages in `window`, newest first, one more
+/// than shown (whether there are earlier ones, without counting them), and how many are shown.
+macro_rules! messages_query {
+    ($id:expr, $window:expr) => {{
+        let mut query = messages::table
+            .left_join(users::table.on(users::id.nullable().eq(messages::author_id)))
+            .filter(messages::conversation_id.eq($id))
+            .order(messages::id.desc())
+            .select((
+                messages::id,
+                messages::direction,
+                users::display_name.nullable(),
+                messages::body,
+                messages::created_at,
+            ))
+            .into_boxed();
+        let shown = match $window {
+            MessageWindow::Latest => MESSAGES_SHOWN,
+            MessageWindow::From(from) => {
+                query = query.filter(messages::id.ge(from));
+                LIVE_MESSAGES_MAX
+            }
+            MessageWindow::Before(before) => {
+                query = query.filter(messages::id.lt(before));
+                MESSAGES_SHOWN
+            }
+        };
+        (query.limit(shown + 1), shown)
+    }};
+}
+
+/// How the database reads a window of a conversation's messages (the index test).
+pub fn explain_messages(
+    conn: &mut DbConnection,
+    id: ConversationId,
+    window: MessageWindow,
+) -> Result<String, AppError> {
+    let (query, _) = messages_query!(id, window);
+    Ok(crate::db::explain::explain(conn, query)?)
+}
+
+/// The messages of conversation `id` in `window`, masked by `mask` (keyset on the
+/// conversation's (conversation_id, id) index, so a step back costs what the first page does).
+fn messages_in(
+    conn: &mut DbConnection,
+    mask: &crate::core::masking::ContactMask,
+    id: ConversationId,
+    window: MessageWindow,
+) -> Result<MessagePage, AppError> {
+    let (query, shown) = messages_query!(id, window);
+    let mut rows =
+        query.load::<(MessageId, Direction, Option<String>, String, NaiveDateTime)>(conn)?;
+    let earlier = rows.len() > usize::try_from(shown).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(shown).unwrap_or(usize::MAX));
+    rows.reverse();
+    Ok(MessagePage {
+        first: rows.first().map(|row| row.0),
+        earlier,
+        messages: rows
+            .into_iter()
+            // a customer may write their own number or address into a message
+            .map(|(_, direction, author, body, created_at)| MessageView {
+                direction,
+                author,
+                body: mask.text(&body),
+                created_at,
+                reopened: false,
+            })
+            .collect(),
+    })
+}
+
+/// The `MESSAGES_SHOWN` messages before `before` (the latest without it) of a conversation
+/// the viewer may see (else 404): a step back through a long conversation.
+pub fn messages_before(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    conversation_id: ConversationId,
+    before: Option<MessageId>,
+) -> Result<MessagePage, AppError> {
+    let target = visible_target(conn, viewer, conversation_id)?;
+    let window = before.map_or(MessageWindow::Latest, MessageWindow::Before);
+    messages_in(conn, &viewer.contact_mask(), target.id, window)
+}
+
+fn visible_row(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    conversation_id: ConversationId,
+) -> Result<StoredRow, AppError> {
+    Ok(visible_rows(conn, viewer)?
+        .filter(conversations::id.eq(conversation_id))
+        .first(conn)?)
+}
+
+/// One visible conversation's row (contact masked for the viewer), without its timeline; 404
+/// as `get`.
+pub fn row(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    conversation_id: ConversationId,
+) -> Result<ConversationRow, AppError> {
+    let row = visible_row(conn, viewer, conversation_id)?;
+    Ok(ConversationRow::new(viewer.contact_mask(), row))
 }
 
 /// One visible conversation with its timeline, or 404 (missing, other company, not visible).
@@ -524,33 +666,12 @@ pub fn get(
     conn: &mut DbConnection,
     viewer: &Viewer,
     conversation_id: ConversationId,
+    window: MessageWindow,
 ) -> Result<ConversationDetail, AppError> {
-    let row: StoredRow = visible_rows(conn, viewer)?
-        .filter(conversations::id.eq(conversation_id))
-        .first(conn)?;
+    let row = visible_row(conn, viewer, conversation_id)?;
     let id = row.id;
     let mask = viewer.contact_mask();
-    let messages = messages::table
-        .left_join(users::table.on(users::id.nullable().eq(messages::author_id)))
-        .filter(messages::conversation_id.eq(id))
-        .order(messages::id)
-        .select((
-            messages::direction,
-            users::display_name.nullable(),
-            messages::body,
-            messages::created_at,
-        ))
-        .load::<(Direction, Option<String>, String, NaiveDateTime)>(conn)?
-        .into_iter()
-        // a customer may write their own number or address into a message
-        .map(|(direction, author, body, created_at)| MessageView {
-            direction,
-            author,
-            body: mask.text(&body),
-            created_at,
-            reopened: false,
-        })
-        .collect();
+    let messages = messages_in(conn, &mask, id, window)?;
     let (channel_id, contact_id): (ChannelId, ContactId) = conversations::table
         .find(id)
         .select((conversations::channel_id, conversations::contact_id))

@@ -9,11 +9,11 @@ use actix_web::web::Path;
 use askama::Template;
 use serde::Deserialize;
 
-use crate::core::ids::ConversationId;
+use crate::core::ids::{ConversationId, MessageId};
 use crate::core::permissions::Permission;
 use crate::core::status::ConversationStatus;
 use crate::domain::channels::{self, Channel, Holder};
-use crate::domain::conversations::{self, ContactCard, PAGE_SIZE};
+use crate::domain::conversations::{self, ContactCard, MessageWindow, PAGE_SIZE};
 use crate::error::{AppError, FieldErrors};
 use crate::web::conversation_views::{HistoryItem, ListQuery, MessageItem, RowItem, list_filter};
 use crate::web::forms::AssigneeForm;
@@ -126,6 +126,8 @@ struct ShowPage {
     /// the live updates.
     regions: live::ConversationRegions,
     live_url: String,
+    /// Where the step back to earlier messages starts, when there are any.
+    earlier: Option<MessageId>,
     labels: Vec<String>,
     /// What the composer's picker offers (the company's shared ones and the viewer's own).
     quick_replies: Vec<crate::domain::quick_replies::QuickReply>,
@@ -158,7 +160,7 @@ pub(crate) async fn show_page(
     let can_reply = cx.can(Permission::ConversationsReply);
     let (layout, (detail, holders, reveals_left, (quick_replies, message_templates))) = cx
         .read_page("Conversation", "/conversations", move |conn, me| {
-            let detail = conversations::get(conn, &me.viewer, id)?;
+            let detail = conversations::get(conn, &me.viewer, id, MessageWindow::Latest)?;
             let holders = if can_transfer {
                 conversations::transfer_options(conn, &me.viewer, id)?
             } else {
@@ -180,7 +182,13 @@ pub(crate) async fn show_page(
         .await?;
     let version = cx.state.live_version();
     let item = RowItem::new(detail.row, cx.now());
-    let messages: Vec<MessageItem> = detail.messages.into_iter().map(MessageItem::new).collect();
+    let (first, earlier) = (detail.messages.first, detail.messages.step_back());
+    let messages: Vec<MessageItem> = detail
+        .messages
+        .messages
+        .into_iter()
+        .map(MessageItem::new)
+        .collect();
     let history: Vec<HistoryItem> = detail.history.into_iter().map(HistoryItem::new).collect();
     let regions = live::ConversationRegions::new(
         &item,
@@ -189,9 +197,10 @@ pub(crate) async fn show_page(
         &history,
         &layout.shown_counts(),
     )?;
-    let live_url = live::conversation_url(id, &live::seen(&version, &regions.fingerprint()));
+    let live_url = live::conversation_url(id, first, &live::seen(&version, &regions.fingerprint()));
     let page = ShowPage {
         layout,
+        earlier,
         labels: detail.labels,
         item,
         regions,
@@ -220,6 +229,54 @@ pub(crate) async fn show_page(
 
 pub async fn show(cx: Cx, id: Path<ConversationId>) -> Answer {
     show_page(&cx, id.into_inner(), FieldErrors::default(), String::new()).await
+}
+
+#[derive(Deserialize)]
+pub struct EarlierQuery {
+    before: Option<MessageId>,
+}
+
+/// The step back: on the conversation page (htmx) the messages before `before` and the link
+/// to the step before them, in place of the link that asked; without htmx, a page of them.
+#[derive(Template)]
+#[template(path = "conversations/earlier.html")]
+struct EarlierFragment {
+    conversation_id: ConversationId,
+    messages: Vec<MessageItem>,
+    earlier: Option<MessageId>,
+}
+
+#[derive(Template)]
+#[template(path = "conversations/earlier_page.html")]
+struct EarlierPage {
+    layout: Layout,
+    fragment: EarlierFragment,
+}
+
+/// `GET /conversations/{id}/messages?before=`: the messages before one (the latest without
+/// it), for a viewer who may see the conversation (404 otherwise), masked as on the page.
+pub async fn earlier(
+    cx: Cx,
+    id: Path<ConversationId>,
+    Query(query): Query<EarlierQuery>,
+) -> Answer {
+    let id = id.into_inner();
+    let before = query.before;
+    let (layout, shown) = cx
+        .read_page("Messages", "/conversations", move |conn, me| {
+            conversations::messages_before(conn, &me.viewer, id, before)
+        })
+        .await?;
+    let fragment = EarlierFragment {
+        conversation_id: id,
+        earlier: shown.step_back(),
+        messages: shown.messages.into_iter().map(MessageItem::new).collect(),
+    };
+    if cx.htmx {
+        page(&fragment)
+    } else {
+        page(&EarlierPage { layout, fragment })
+    }
 }
 
 /// The new message and a fresh reply form: what an htmx reply swaps in.

@@ -27,9 +27,9 @@ use actix_web::web::Path;
 use askama::Template;
 use serde::Deserialize;
 
-use crate::core::ids::ConversationId;
+use crate::core::ids::{ConversationId, MessageId};
 use crate::core::text::grouped;
-use crate::domain::conversations;
+use crate::domain::conversations::{self, MessageWindow};
 use crate::error::AppError;
 use crate::web::conversation_views::{HistoryItem, ListQuery, MessageItem, RowItem, list_filter};
 use crate::web::layout::{Layout, NavCounts};
@@ -295,16 +295,29 @@ pub struct SeenQuery {
     seen: Option<String>,
 }
 
-pub fn conversation_url(id: ConversationId, seen: &str) -> String {
-    format!("/conversations/{id}/live?seen={seen}")
+#[derive(Deserialize)]
+pub struct ConversationSeenQuery {
+    seen: Option<String>,
+    /// The first message the page shows: its live updates keep that window.
+    from: Option<MessageId>,
+}
+
+/// Where an open conversation page asks for news; `from` is its first message shown.
+pub fn conversation_url(id: ConversationId, from: Option<MessageId>, seen: &str) -> String {
+    match from {
+        Some(from) => format!("/conversations/{id}/live?from={from}&seen={seen}"),
+        None => format!("/conversations/{id}/live?seen={seen}"),
+    }
 }
 
 pub async fn conversation(
     cx: Cx,
     id: Path<ConversationId>,
-    Query(query): Query<SeenQuery>,
+    Query(query): Query<ConversationSeenQuery>,
 ) -> Answer {
     let id = id.into_inner();
+    let from = query.from;
+    let window = from.map_or(MessageWindow::Latest, MessageWindow::From);
     let version = cx.state.live_version();
     let (seen_version, seen_print) = parse_seen(query.seen.as_deref());
     if seen_version == version {
@@ -314,7 +327,7 @@ pub async fn conversation(
     let read = cx
         .read(move |conn, me| {
             Ok((
-                conversations::get(conn, &me.viewer, id)?,
+                conversations::get(conn, &me.viewer, id, window)?,
                 Layout::nav_counts(conn, me, counts)?,
             ))
         })
@@ -334,13 +347,20 @@ pub async fn conversation(
         Err(other) => return Err(other),
     };
     let item = RowItem::new(detail.row, cx.now());
-    let messages: Vec<MessageItem> = detail.messages.into_iter().map(MessageItem::new).collect();
+    let messages: Vec<MessageItem> = detail
+        .messages
+        .messages
+        .into_iter()
+        .map(MessageItem::new)
+        .collect();
     let history: Vec<HistoryItem> = detail.history.into_iter().map(HistoryItem::new).collect();
     let regions =
         ConversationRegions::new(&item, &detail.labels, &messages, &history, &nav_counts)?;
     let print = regions.fingerprint();
+    // an empty conversation's first message becomes the window's start
+    let from = from.or(detail.messages.first);
     answer(
-        &conversation_url(id, &seen(&version, &print)),
+        &conversation_url(id, from, &seen(&version, &print)),
         &[
             ("conversation-head", &regions.head),
             ("timeline", &regions.timeline),
@@ -381,8 +401,16 @@ mod tests {
         assert_eq!(parse_seen(Some("no-dot")), ("", ""));
         assert_eq!(parse_seen(None), ("", ""));
         assert_eq!(
-            conversation_url(ConversationId(9), &seen("17-3", "00ab")),
+            conversation_url(ConversationId(9), None, &seen("17-3", "00ab")),
             "/conversations/9/live?seen=17-3.00ab"
+        );
+        assert_eq!(
+            conversation_url(
+                ConversationId(9),
+                Some(MessageId(40)),
+                &seen("17-3", "00ab")
+            ),
+            "/conversations/9/live?from=40&seen=17-3.00ab"
         );
     }
 

@@ -187,6 +187,7 @@ pub fn route_table() -> Vec<RouteDef> {
         route!(GET "/conversations/live", VIEW_CONVERSATIONS, live::list),
         route!(GET r"/conversations/{id:\d+}", VIEW_CONVERSATIONS, conversations::show),
         route!(GET r"/conversations/{id:\d+}/live", VIEW_CONVERSATIONS, live::conversation),
+        route!(GET r"/conversations/{id:\d+}/messages", VIEW_CONVERSATIONS, conversations::earlier),
         route!(POST r"/conversations/{id:\d+}/messages", REPLY, conversations::reply),
         route!(POST r"/conversations/{id:\d+}/close", CLOSE, conversations::close),
         route!(POST r"/conversations/{id:\d+}/reopen", CLOSE, conversations::reopen),

@@ -157,13 +157,13 @@ pub async fn insert(cx: Cx, id: Path<ConversationId>, Form(form): Form<InsertFor
     let agent_name = cx.user.auth.display_name.clone();
     let filled = cx
         .read(move |conn, me| {
-            let conversation = conversations::get(conn, &me.viewer, id)?;
+            let conversation = conversations::row(conn, &me.viewer, id)?;
             let reply = quick_replies::get_usable(conn, me, reply_id)?;
             let company = companies::get(conn, me.company_id)?;
             Ok(quick_replies::fill(
                 &reply.body,
                 &Filling {
-                    contact_name: &conversation.row.contact.name,
+                    contact_name: &conversation.contact.name,
                     agent_name: &agent_name,
                     company_name: &company.name,
                 },

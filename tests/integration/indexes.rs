@@ -5,14 +5,14 @@
 
 use crate::common::{TestApp, channel_id, company_id, id_of, on_both_databases};
 use diesel::connection::SimpleConnection;
-use switchboard::core::ids::{ChannelId, UserId};
+use switchboard::core::ids::{ChannelId, ConversationId, MessageId, UserId};
 use switchboard::core::masking::PhoneRegion;
 use switchboard::core::permissions::{Permission, PermissionSet};
 use switchboard::core::status::ConversationStatus;
 use switchboard::db::DbConnection;
 use switchboard::domain::audit::{self, ActivityFilter};
 use switchboard::domain::calls;
-use switchboard::domain::conversations::{self as chats, ListFilter, ListOrder};
+use switchboard::domain::conversations::{self as chats, ListFilter, ListOrder, MessageWindow};
 use switchboard::domain::login_events::{self as logins, LoginFilter};
 use switchboard::domain::{Viewer, now};
 
@@ -204,6 +204,22 @@ async fn every_list_query_reads_through_an_index(app: TestApp) {
             let plan = calls::explain_list(conn, viewer, filter).unwrap();
             plans.push((format!("calls, {who}, {label}"), plan));
         }
+    }
+    // a conversation's messages, read in steps
+    use diesel::{QueryDsl, RunQueryDsl};
+    let conversation = ConversationId(
+        switchboard::db::schema::conversations::table
+            .select(switchboard::db::schema::conversations::id)
+            .first::<i64>(conn)
+            .unwrap(),
+    );
+    for window in [
+        MessageWindow::Latest,
+        MessageWindow::Before(MessageId(1_000_000)),
+        MessageWindow::From(MessageId(1)),
+    ] {
+        let plan = chats::explain_messages(conn, conversation, window).unwrap();
+        plans.push((format!("messages, {window:?}"), plan));
     }
     let day = |d: u32| {
         chrono::NaiveDate::from_ymd_opt(2026, 1, d)

@@ -371,3 +371,96 @@ async fn a_list_polls_with_its_filters_and_only_on_its_first_page(app: TestApp) 
 }
 
 on_both_databases!(a_list_polls_with_its_filters_and_only_on_its_first_page);
+
+/// The `Earlier messages` link of a page, unescaped.
+fn earlier_link(page: &Page) -> Option<String> {
+    let start = page.body.find(r#"<p id="earlier-messages"><a href=""#)?;
+    let rest = &page.body[start + r#"<p id="earlier-messages"><a href=""#.len()..];
+    Some(
+        rest[..rest.find('"')?]
+            .replace("&amp;", "&")
+            .replace("&#38;", "&"),
+    )
+}
+
+/// A long conversation is read in steps: the page shows the latest 200 messages and a link
+/// to the 200 before them, each step masked as the page is and only for who may see the
+/// conversation; the open page's live updates keep the window it opened with.
+async fn a_long_conversation_is_read_in_steps(app: TestApp) {
+    let id = new_customer(&app, 3, "+90 532 765 0003").await;
+    // 449 more from the customer, each with a number in it (written as the hook writes them)
+    let (channel, token) = crate::common::channel(&app, "WhatsApp Sales");
+    let text = |n: usize| format!("message {n:03}, call +90 533 222 {n:04}");
+    {
+        let mut conn = app.conn();
+        for n in 1..450 {
+            let body = json!({"external_id": format!("long-{n}"), "contact": {"phone": "+90 532 765 0003"}, "text": text(n)});
+            let received = switchboard::domain::inbound::receive(
+                &mut conn,
+                switchboard::core::ids::ChannelId(channel),
+                &token,
+                body.to_string().as_bytes(),
+            )
+            .unwrap();
+            assert!(received.is_ok(), "message {n} refused");
+        }
+    }
+    app.wait_for_change_elsewhere();
+    let shown = |page: &Page| -> Vec<usize> {
+        (1..451)
+            .filter(|n| page.body.contains(&format!("message {n:03},")))
+            .collect()
+    };
+    // bob (an agent: numbers masked) holds it
+    let mut bob = app.signed_in("DEMO", "bob").await;
+    let page = bob.get(&format!("/conversations/{id}")).await;
+    page.assert_status(200);
+    assert_eq!(
+        shown(&page),
+        (250..450).collect::<Vec<_>>(),
+        "the latest 200"
+    );
+    let step = earlier_link(&page).expect("a link to earlier messages");
+    // a step back, as htmx asks for it, and again: 200, then the first 49 and the opening
+    // message, with no link beyond them
+    let earlier = poll(&mut bob, &step).await;
+    earlier.assert_status(200).assert_lacks("<nav");
+    assert_eq!(shown(&earlier), (50..250).collect::<Vec<_>>());
+    let last_step = earlier_link(&earlier).expect("a link to the first messages");
+    let first = poll(&mut bob, &last_step).await;
+    first.assert_status(200).assert_contains("Is anyone there?");
+    assert_eq!(shown(&first), (1..50).collect::<Vec<_>>());
+    assert_eq!(
+        earlier_link(&first),
+        None,
+        "nothing before the first message"
+    );
+    for (n, page) in [(300, &page), (100, &earlier), (10, &first)] {
+        page.assert_lacks(&format!("+90 533 222 {n:04}"));
+    }
+    // without htmx, a page of its own
+    bob.get(&step)
+        .await
+        .assert_status(200)
+        .assert_contains("<nav")
+        .assert_contains("message 249,");
+    // alice may not see the conversation: not its steps either
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    alice.get(&step).await.assert_status(404);
+    // a new message: the open page keeps its first message and adds the new one
+    let url = poll_url(&page);
+    assert!(url.contains("from="), "{url}");
+    hook(
+        &mut app.client(),
+        channel,
+        &token,
+        json!({"external_id": "long-450", "contact": {"phone": "+90 532 765 0003"}, "text": text(450)}),
+    )
+    .await
+    .assert_status(201);
+    let update = poll(&mut bob, &url).await;
+    update.assert_status(200);
+    assert_eq!(shown(&update), (250..451).collect::<Vec<_>>());
+}
+
+on_both_databases!(a_long_conversation_is_read_in_steps);
