@@ -56,6 +56,28 @@ impl std::ops::Deref for Pool {
 }
 pub type PooledConnection = r2d2::PooledConnection<DbManager>;
 
+/// A second connection for work already on a lane (`Pool::spare`), holding a lane of its own
+/// so that `run`'s lanes never outnumber the connections.
+pub struct Spare {
+    // declared first, dropped first: the connection is back in the pool before its lane opens
+    conn: PooledConnection,
+    _lane: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for Spare {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Spare {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
 /// Where the data lives, parsed from `--database` / `SWITCHBOARD_DATABASE_URL`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DatabaseUrl {
@@ -511,14 +533,18 @@ impl Pool {
         self.writes.load(Ordering::Acquire)
     }
 
-    /// A connection the pool has idle at this moment, without waiting for one or opening one:
-    /// for work that can use a second lane when there is room and does without otherwise
-    /// (a report's queries). `None` while the database is down.
-    pub fn spare(&self) -> Option<PooledConnection> {
+    /// A connection the pool has idle at this moment, with its lane, without waiting for
+    /// either or opening one: for work that can use a second lane when there is room and does
+    /// without otherwise (a report's queries). `None` while the database is down.
+    pub fn spare(&self) -> Option<Spare> {
         if self.health.is_down() {
             return None;
         }
-        self.connections.try_get()
+        let lane = self.lanes.clone().try_acquire_owned().ok()?;
+        Some(Spare {
+            conn: self.connections.try_get()?,
+            _lane: lane,
+        })
     }
 
     /// Statements run on the pool's connections since it opened.
