@@ -163,19 +163,23 @@ impl SessionStore for DbSessionStore {
         let token = secrets::random_token();
         let token_hash = secrets::sha256_hex(&token);
         let data = persistent_data(&state);
+        // the row and its data commit together: never a session without its sign-in; a new
+        // session changes nothing a cache holds
         crate::db::run_write(&self.pool, move |conn| {
-            sessions::create(
-                conn,
-                &NewSession {
-                    token_hash: &token_hash,
-                    company_id: grant.company_id,
-                    user_id: grant.user_id,
-                    csrf_token: &secrets::random_token(),
-                    ip: &grant.ip,
-                    user_agent: &grant.user_agent,
-                },
-            )?;
-            sessions::save_data(conn, &token_hash, &data)
+            crate::db::write_transaction_outside_sessions(conn, |conn| {
+                sessions::create(
+                    conn,
+                    &NewSession {
+                        token_hash: &token_hash,
+                        company_id: grant.company_id,
+                        user_id: grant.user_id,
+                        csrf_token: &secrets::random_token(),
+                        ip: &grant.ip,
+                        user_agent: &grant.user_agent,
+                    },
+                )?;
+                sessions::save_data(conn, &token_hash, &data)
+            })
         })
         .await
         .map_err(|err| SaveError::Other(anyhow::Error::from(err)))?;
