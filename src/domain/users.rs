@@ -841,58 +841,89 @@ pub struct UserListRow {
 
 pub const USER_PAGE_SIZE: i64 = 50;
 
-type UserListTuple = (
-    UserId,
-    String,
-    String,
-    String,
-    UserStatus,
-    Availability,
-    Option<NaiveDateTime>,
-    Option<NaiveDateTime>,
-    NaiveDateTime,
-    bool,
-);
+/// A team list row as read, before its channels and teams are added.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = users)]
+struct TeamListRead {
+    id: UserId,
+    username: String,
+    display_name: String,
+    #[diesel(select_expression = roles::name)]
+    role_name: String,
+    status: UserStatus,
+    availability: Availability,
+    locked_until: Option<NaiveDateTime>,
+    last_login_at: Option<NaiveDateTime>,
+    created_at: NaiveDateTime,
+    must_change_password: bool,
+}
 
-/// The company's users in the filter's order, `USER_PAGE_SIZE` at a time (keyset pagination
-/// on the sort key and the id), with how many match the filter in all. Deleted users are left
-/// out. Four queries per page at most (the cursor's row, the rows, their channels and teams,
-/// the count).
-pub fn user_list_page(
-    conn: &mut DbConnection,
-    me: &Caller,
-    filter: &UserFilter,
-) -> Result<(Vec<UserListRow>, i64), AppError> {
-    let company_id = me.company_id;
-    let at = now();
-    let dormant_days: i32 = crate::db::schema::companies::table
-        .find(company_id)
-        .select(crate::db::schema::companies::dormant_after_days)
-        .first(conn)?;
-    let dormant_before = at - chrono::Duration::days(i64::from(dormant_days));
-    let members: Option<Vec<UserId>> = match filter.channel_id {
-        Some(channel_id) => Some(
-            channel_members::table
-                .filter(channel_members::channel_id.eq(channel_id))
-                .select(channel_members::user_id)
-                .load(conn)?,
-        ),
-        None => None,
-    };
-    let reached: Option<Vec<UserId>> = match me.permissions().limited_to_teams() {
-        // a role limited to its holder's teams sees them and the people of their teams only
-        true => {
-            let mut reached = team_domain::users_reached_by(conn, me.user_id())?;
-            reached.push(me.user_id());
-            Some(reached)
-        }
-        false => None,
-    };
-    // one filter for the page and its count
-    let matching = || {
+type TeamListJoin = diesel::dsl::InnerJoin<users::table, roles::table>;
+
+type TeamListPage = diesel::dsl::IntoBoxed<
+    'static,
+    diesel::dsl::Select<TeamListJoin, diesel::dsl::AsSelect<TeamListRead, crate::db::MultiBackend>>,
+    crate::db::MultiBackend,
+>;
+
+/// One page of the team list, as the viewer asked for it: what its queries need to know
+/// beyond the filter (the clock, the dormant line, the channel's members and the people a
+/// team-limited role reaches), read once for the page and its count.
+struct UserList<'f> {
+    company_id: CompanyId,
+    filter: &'f UserFilter,
+    at: NaiveDateTime,
+    dormant_before: NaiveDateTime,
+    members: Option<Vec<UserId>>,
+    reached: Option<Vec<UserId>>,
+}
+
+impl<'f> UserList<'f> {
+    fn read(
+        conn: &mut DbConnection,
+        me: &Caller,
+        filter: &'f UserFilter,
+    ) -> Result<Self, AppError> {
+        let company_id = me.company_id;
+        let at = now();
+        let dormant_days: i32 = crate::db::schema::companies::table
+            .find(company_id)
+            .select(crate::db::schema::companies::dormant_after_days)
+            .first(conn)?;
+        let members: Option<Vec<UserId>> = match filter.channel_id {
+            Some(channel_id) => Some(
+                channel_members::table
+                    .filter(channel_members::channel_id.eq(channel_id))
+                    .select(channel_members::user_id)
+                    .load(conn)?,
+            ),
+            None => None,
+        };
+        let reached: Option<Vec<UserId>> = match me.permissions().limited_to_teams() {
+            // a role limited to its holder's teams sees them and the people of their teams only
+            true => {
+                let mut reached = team_domain::users_reached_by(conn, me.user_id())?;
+                reached.push(me.user_id());
+                Some(reached)
+            }
+            false => None,
+        };
+        Ok(Self {
+            company_id,
+            filter,
+            at,
+            dormant_before: at - chrono::Duration::days(i64::from(dormant_days)),
+            members,
+            reached,
+        })
+    }
+
+    /// The users the filter matches, in no order: one definition for the page and its count.
+    fn matching(&self) -> diesel::dsl::IntoBoxed<'static, TeamListJoin, crate::db::MultiBackend> {
+        let filter = self.filter;
         let mut query = users::table
             .inner_join(roles::table)
-            .filter(users::company_id.eq(company_id))
+            .filter(users::company_id.eq(self.company_id))
             .filter(users::status.ne(UserStatus::Deleted))
             .into_boxed();
         if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
@@ -909,6 +940,7 @@ pub fn user_list_page(
         if let Some(role_id) = filter.role_id {
             query = query.filter(users::role_id.eq(role_id));
         }
+        let (at, dormant_before) = (self.at, self.dormant_before);
         match filter.status.as_deref() {
             Some("active") => query = query.filter(users::status.eq(UserStatus::Active)),
             Some("deactivated") => query = query.filter(users::status.eq(UserStatus::Deactivated)),
@@ -924,130 +956,135 @@ pub fn user_list_page(
             }
             _ => {}
         }
-        if let Some(members) = &members {
+        if let Some(members) = &self.members {
             query = query.filter(users::id.eq_any(members.clone()));
         }
-        if let Some(reached) = &reached {
+        if let Some(reached) = &self.reached {
             query = query.filter(users::id.eq_any(reached.clone()));
         }
         query
-    };
-    let total: i64 = matching().count().get_result(conn)?;
-    // the sort keys of the last user shown: one the viewer may list (this company, within a
-    // team-limited role's reach), or the page where a hidden user's keys would fall could be
-    // read off the answer
-    let after: Option<(String, String, Option<NaiveDateTime>, UserId)> = match filter.after {
-        Some(id)
-            if reached
-                .as_ref()
-                .is_some_and(|reached| !reached.contains(&id)) =>
-        {
-            return Err(AppError::Invalid("The page cursor is not valid.".into()));
-        }
-        Some(id) => Some(
-            users::table
-                .filter(users::company_id.eq(company_id))
-                .filter(users::id.eq(id))
-                .select((
-                    users::username,
-                    users::display_name,
-                    users::last_login_at,
-                    users::id,
-                ))
-                .first(conn)
-                .optional()?
-                .ok_or_else(|| AppError::Invalid("The page cursor is not valid.".into()))?,
-        ),
-        None => None,
-    };
-    let mut query = matching().limit(USER_PAGE_SIZE);
-    query = match filter.order {
-        UserOrder::Username => query.order(users::username),
-        UserOrder::Name => query.order((users::display_name, users::id)),
-        // false before true: never signed in first, in both databases
-        UserOrder::LastSignIn => query.order((
-            users::last_login_at.is_not_null(),
-            users::last_login_at,
-            users::id,
-        )),
-    };
-    if let Some((username, name, last_sign_in, id)) = after {
-        query = match (filter.order, last_sign_in) {
-            // usernames are unique in a company
-            (UserOrder::Username, _) => query.filter(users::username.gt(username)),
-            (UserOrder::Name, _) => query.filter(
-                users::display_name
-                    .gt(name.clone())
-                    .or(users::display_name.eq(name).and(users::id.gt(id))),
-            ),
-            (UserOrder::LastSignIn, None) => query.filter(
-                users::last_login_at
-                    .is_not_null()
-                    .or(users::last_login_at.is_null().and(users::id.gt(id))),
-            ),
-            (UserOrder::LastSignIn, Some(at)) => query.filter(
-                users::last_login_at
-                    .gt(at)
-                    .or(users::last_login_at.eq(at).and(users::id.gt(id))),
-            ),
-        };
     }
-    let query = query.select((
-        users::id,
-        users::username,
-        users::display_name,
-        roles::name,
-        users::status,
-        users::availability,
-        users::locked_until,
-        users::last_login_at,
-        users::created_at,
-        users::must_change_password,
-    ));
-    let rows: Vec<UserListTuple> = query.load(conn)?;
-    let ids: Vec<UserId> = rows.iter().map(|r| r.0).collect();
+
+    /// The page itself: the matches after the cursor's user, in the filter's order.
+    fn page(&self, conn: &mut DbConnection) -> Result<TeamListPage, AppError> {
+        let filter = self.filter;
+        // the sort keys of the last user shown: one the viewer may list (this company, within a
+        // team-limited role's reach), or the page where a hidden user's keys would fall could
+        // be read off the answer
+        let after: Option<(String, String, Option<NaiveDateTime>, UserId)> = match filter.after {
+            Some(id)
+                if self
+                    .reached
+                    .as_ref()
+                    .is_some_and(|reached| !reached.contains(&id)) =>
+            {
+                return Err(AppError::Invalid("The page cursor is not valid.".into()));
+            }
+            Some(id) => Some(
+                users::table
+                    .filter(users::company_id.eq(self.company_id))
+                    .filter(users::id.eq(id))
+                    .select((
+                        users::username,
+                        users::display_name,
+                        users::last_login_at,
+                        users::id,
+                    ))
+                    .first(conn)
+                    .optional()?
+                    .ok_or_else(|| AppError::Invalid("The page cursor is not valid.".into()))?,
+            ),
+            None => None,
+        };
+        let mut query = self.matching().limit(USER_PAGE_SIZE);
+        query = match filter.order {
+            UserOrder::Username => query.order(users::username),
+            UserOrder::Name => query.order((users::display_name, users::id)),
+            // false before true: never signed in first, in both databases
+            UserOrder::LastSignIn => query.order((
+                users::last_login_at.is_not_null(),
+                users::last_login_at,
+                users::id,
+            )),
+        };
+        if let Some((username, name, last_sign_in, id)) = after {
+            query = match (filter.order, last_sign_in) {
+                // usernames are unique in a company
+                (UserOrder::Username, _) => query.filter(users::username.gt(username)),
+                (UserOrder::Name, _) => query.filter(
+                    users::display_name
+                        .gt(name.clone())
+                        .or(users::display_name.eq(name).and(users::id.gt(id))),
+                ),
+                (UserOrder::LastSignIn, None) => query.filter(
+                    users::last_login_at
+                        .is_not_null()
+                        .or(users::last_login_at.is_null().and(users::id.gt(id))),
+                ),
+                (UserOrder::LastSignIn, Some(at)) => query.filter(
+                    users::last_login_at
+                        .gt(at)
+                        .or(users::last_login_at.eq(at).and(users::id.gt(id))),
+                ),
+            };
+        }
+        Ok(query.select(TeamListRead::as_select()))
+    }
+}
+
+/// How the database runs a page of the team list and its count, for the index test.
+pub fn explain_user_list(
+    conn: &mut DbConnection,
+    me: &Caller,
+    filter: &UserFilter,
+) -> Result<Vec<(&'static str, String)>, AppError> {
+    let list = UserList::read(conn, me, filter)?;
+    let query = list.page(conn)?;
+    let page = crate::db::explain::explain(conn, query)?;
+    let count = crate::db::explain::explain(conn, list.matching().count())?;
+    Ok(vec![("page", page), ("count", count)])
+}
+/// The company's users in the filter's order, `USER_PAGE_SIZE` at a time (keyset pagination
+/// on the sort key and the id), with how many match the filter in all. Deleted users are left
+/// out. Four queries per page at most (the cursor's row, the rows, their channels and teams,
+/// the count).
+pub fn user_list_page(
+    conn: &mut DbConnection,
+    me: &Caller,
+    filter: &UserFilter,
+) -> Result<(Vec<UserListRow>, i64), AppError> {
+    let list = UserList::read(conn, me, filter)?;
+    let total: i64 = list.matching().count().get_result(conn)?;
+    let rows: Vec<TeamListRead> = list.page(conn)?.load(conn)?;
+    let (at, dormant_before) = (list.at, list.dormant_before);
+    let ids: Vec<UserId> = rows.iter().map(|r| r.id).collect();
     let memberships = memberships_of(conn, &ids)?;
     let teams = team_domain::names_of_users(conn, &ids)?;
     let rows = rows
         .into_iter()
-        .map(
-            |(
-                id,
-                username,
-                display_name,
-                role_name,
-                status,
-                availability,
-                locked_until,
-                last_login_at,
-                created_at,
-                must_change_password,
-            )| {
-                UserListRow {
-                    channels: memberships
-                        .iter()
-                        .filter(|m| m.user_id == id)
-                        .map(|m| m.channel_name.clone())
-                        .collect(),
-                    teams: teams
-                        .iter()
-                        .filter(|(user_id, _)| *user_id == id)
-                        .map(|(_, name)| name.clone())
-                        .collect(),
-                    id,
-                    username,
-                    display_name,
-                    role_name,
-                    status,
-                    availability,
-                    locked: locked_until.is_some_and(|until| until > at),
-                    dormant: status == UserStatus::Active
-                        && last_login_at.unwrap_or(created_at) < dormant_before,
-                    must_change_password,
-                    last_login_at,
-                }
-            },
-        )
+        .map(|row| UserListRow {
+            channels: memberships
+                .iter()
+                .filter(|m| m.user_id == row.id)
+                .map(|m| m.channel_name.clone())
+                .collect(),
+            teams: teams
+                .iter()
+                .filter(|(user_id, _)| *user_id == row.id)
+                .map(|(_, name)| name.clone())
+                .collect(),
+            locked: row.locked_until.is_some_and(|until| until > at),
+            dormant: row.status == UserStatus::Active
+                && row.last_login_at.unwrap_or(row.created_at) < dormant_before,
+            id: row.id,
+            username: row.username,
+            display_name: row.display_name,
+            role_name: row.role_name,
+            status: row.status,
+            availability: row.availability,
+            must_change_password: row.must_change_password,
+            last_login_at: row.last_login_at,
+        })
         .collect();
     Ok((rows, total))
 }

@@ -14,10 +14,11 @@ use switchboard::domain::audit::{self, ActivityFilter};
 use switchboard::domain::calls;
 use switchboard::domain::conversations::{self as chats, ListFilter, ListOrder, MessageWindow};
 use switchboard::domain::login_events::{self as logins, LoginFilter};
-use switchboard::domain::{Viewer, now};
+use switchboard::domain::users::{self, UserFilter, UserOrder};
+use switchboard::domain::{Actor, Caller, Viewer, now};
 
 /// The tables that grow with the company's traffic: none may be read whole.
-const LARGE_TABLES: [&str; 8] = [
+const LARGE_TABLES: [&str; 9] = [
     "conversations",
     "messages",
     "contacts",
@@ -26,6 +27,8 @@ const LARGE_TABLES: [&str; 8] = [
     "login_events",
     "call_tasks",
     "sessions",
+    // every company's people: a company's list reads its own
+    "users",
 ];
 
 /// The steps of `plan` that read a large table whole: SQLite's `SCAN table` without an index,
@@ -265,6 +268,59 @@ async fn every_list_query_reads_through_an_index(app: TestApp) {
         let plan = logins::explain_page(conn, company, filter).unwrap();
         plans.push((format!("logins, {filter:?}"), plan));
     }
+    // the team list, in each of its orders, alone and filtered
+    let sofia = Caller {
+        company_id: company,
+        viewer: viewer(&app, "sofia", &[Permission::UsersManage]),
+        actor: Actor::cli(),
+    };
+    let sofia_id = UserId(id_of(&app, "DEMO", "sofia"));
+    for order in [UserOrder::Username, UserOrder::Name, UserOrder::LastSignIn] {
+        let team_filters = [
+            ("all", UserFilter::default()),
+            (
+                "the next page",
+                UserFilter {
+                    after: Some(sofia_id),
+                    ..Default::default()
+                },
+            ),
+            (
+                "active",
+                UserFilter {
+                    status: Some("active".into()),
+                    ..Default::default()
+                },
+            ),
+            (
+                "dormant",
+                UserFilter {
+                    status: Some("dormant".into()),
+                    ..Default::default()
+                },
+            ),
+            (
+                "searched",
+                UserFilter {
+                    q: Some("ali".into()),
+                    ..Default::default()
+                },
+            ),
+            (
+                "of a channel",
+                UserFilter {
+                    channel_id: Some(channel),
+                    ..Default::default()
+                },
+            ),
+        ];
+        for (label, filter) in team_filters {
+            let filter = UserFilter { order, ..filter };
+            for (query, plan) in users::explain_user_list(conn, &sofia, &filter).unwrap() {
+                plans.push((format!("team list, {order:?}, {label}: {query}"), plan));
+            }
+        }
+    }
     if let DbConnection::Postgres(_) = conn {
         conn.batch_execute("RESET enable_seqscan").unwrap();
     }
@@ -318,6 +374,17 @@ async fn every_list_query_reads_through_an_index(app: TestApp) {
             indexes.iter().any(|index| plan.contains(index)),
             "{what} does not read through {indexes:?}:\n{plan}"
         );
+    }
+    // the team list is read in each of its orders, not sorted after reading
+    for order in ["Username", "Name", "LastSignIn"] {
+        for label in ["all", "the next page", "active"] {
+            let what = format!("team list, {order}, {label}: page");
+            let plan = plan_of(&what);
+            assert!(
+                !plan.contains("TEMP B-TREE FOR ORDER BY") && !plan.contains("Sort Key"),
+                "{what} is sorted after reading, not read in order:\n{plan}"
+            );
+        }
     }
     // and an agent's inbox is read in the list's order, not sorted after reading
     let inbox = plan_of("conversations, agent, open (the default): page");
