@@ -134,12 +134,28 @@ pub fn about_user(
 
 /// The viewer's newest notifications.
 pub fn list(conn: &mut DbConnection, me: &Caller) -> Result<Vec<Notification>, AppError> {
-    Ok(notifications::table
-        .filter(notifications::user_id.eq(me.user_id()))
+    Ok(list_query(me.user_id()).load(conn)?)
+}
+
+/// How the database reads a person's list, for the index test: newest first from the
+/// (user, id) index, however many they have (they are kept).
+pub fn explain_list(conn: &mut DbConnection, user_id: UserId) -> Result<String, AppError> {
+    Ok(crate::db::explain::explain(conn, list_query(user_id))?)
+}
+
+type ListQuery = notifications::BoxedQuery<
+    'static,
+    crate::db::MultiBackend,
+    diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<Notification, crate::db::MultiBackend>>,
+>;
+
+fn list_query(user_id: UserId) -> ListQuery {
+    notifications::table
+        .filter(notifications::user_id.eq(user_id))
         .order(notifications::id.desc())
-        .limit(SHOWN)
         .select(Notification::as_select())
-        .load(conn)?)
+        .limit(SHOWN)
+        .into_boxed()
 }
 
 /// How many the viewer has not read (the navigation's counter; one indexed count).

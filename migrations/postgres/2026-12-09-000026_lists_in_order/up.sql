@@ -6,3 +6,6 @@
 DROP INDEX users_company_display_name;
 CREATE INDEX users_company_name ON users (company_id, display_name, id);
 CREATE INDEX users_company_last_sign_in ON users (company_id, (last_login_at IS NOT NULL), last_login_at, id);
+-- A person's notifications are kept: the newest are read from (user, id) backwards instead of
+-- sorting all of them (the unread counter keeps its (user, read_at, id) index).
+CREATE INDEX notifications_user_recent ON notifications (user_id, id);
