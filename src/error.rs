@@ -387,6 +387,12 @@ impl AppError {
     pub fn is_read_only_database(&self) -> bool {
         matches!(self, Self::Unavailable { context, .. } if context == READ_ONLY)
     }
+
+    /// The database (or the pool) failed the work: an outage, a dropped connection, a
+    /// read-only file; not a refusal of the caller's input.
+    pub fn is_database_failure(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
 }
 
 impl From<diesel::r2d2::PoolError> for AppError {

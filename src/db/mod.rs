@@ -56,6 +56,45 @@ impl std::ops::Deref for Pool {
 }
 pub type PooledConnection = r2d2::PooledConnection<DbManager>;
 
+/// A connection as the pool keeps it: with the moment it last came back from work that went
+/// well, so that the pool asks the database whether it is still there only when it has not
+/// heard from it for a while ([`CHECKED_RECENTLY`]).
+pub struct Pooled {
+    conn: DbConnection,
+    returned_well: Option<std::time::Instant>,
+}
+
+/// A connection back from successful work this recently is handed out again without a ping:
+/// the ping is a round trip of its own, a fifth of a page's time on PostgreSQL. What the
+/// window lets through is a connection the database dropped in the last half second; the
+/// work on it fails as the ping would have (503), and the pool closes it: diesel marks a
+/// PostgreSQL connection that lost its server broken, and `on_a_thread` closes any connection
+/// whose work the database failed. HikariCP's `aliveBypassWindowMs` is the same rule, with
+/// the same half second.
+pub const CHECKED_RECENTLY: Duration = Duration::from_millis(500);
+
+impl Pooled {
+    /// Whether the pool may hand this connection out without pinging it first.
+    fn checked_recently(&self, now: std::time::Instant) -> bool {
+        self.returned_well
+            .is_some_and(|at| now.saturating_duration_since(at) < CHECKED_RECENTLY)
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
 /// A second connection for work already on a lane (`Pool::spare`), holding a lane of its own
 /// so that `run`'s lanes never outnumber the connections.
 pub struct Spare {
@@ -316,25 +355,35 @@ fn existing_file_uri(path: &str) -> String {
 }
 
 impl ManageConnection for DbManager {
-    type Connection = DbConnection;
+    type Connection = Pooled;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
-        self.connect_once().map_err(r2d2::Error::ConnectionError)
+    fn connect(&self) -> Result<Pooled, r2d2::Error> {
+        let conn = self.connect_once().map_err(r2d2::Error::ConnectionError)?;
+        Ok(Pooled {
+            conn,
+            returned_well: None,
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), r2d2::Error> {
+        if pooled.checked_recently(std::time::Instant::now()) {
+            return Ok(());
+        }
         // the pool's check of a connection it hands out is no statement of the work: left
         // out of the count, so that a page's count does not depend on how many connections
         // it took (a report takes a second one when one is idle)
         CHECKING_CONNECTION.with(|checking| checking.set(true));
-        let pinged = conn.ping().map_err(r2d2::Error::QueryError);
+        let pinged = pooled.conn.ping().map_err(r2d2::Error::QueryError);
         CHECKING_CONNECTION.with(|checking| checking.set(false));
         pinged
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        DISCARD_ON_RETURN.with(|discard| discard.replace(false)) || conn.is_broken()
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
+        let broken =
+            DISCARD_ON_RETURN.with(|discard| discard.replace(false)) || pooled.conn.is_broken();
+        pooled.returned_well = (!broken).then(std::time::Instant::now);
+        broken
     }
 }
 
@@ -510,7 +559,9 @@ where
         let _counting = CountingCommits::of(&pool);
         let _clock = pool.clock.run_here();
         let done = work(&mut conn);
-        if done.as_ref().is_err_and(AppError::is_read_only_database) {
+        // a connection whose work the database failed (it went away, or SQLite keeps this
+        // connection read-only) is closed as it comes back, never handed out again unchecked
+        if done.as_ref().is_err_and(AppError::is_database_failure) {
             DISCARD_ON_RETURN.with(|discard| discard.set(true));
         }
         done
@@ -798,14 +849,17 @@ pub fn cookie_secret(conn: &mut DbConnection) -> Result<Vec<u8>, AppError> {
 /// probe must answer while a burst of writes waits there (its one-value write waits on
 /// SQLite's busy handler instead, for a writer or two).
 pub async fn ready(pool: &Pool) -> bool {
+    // a failure is the work's error, not a `false` answer: the pool then closes the
+    // connection instead of keeping it as one that answered a moment ago
     run(pool, |conn| {
-        Ok(match conn {
-            DbConnection::Sqlite(c) => accepts_writes(c).is_ok(),
-            DbConnection::Postgres(c) => diesel::r2d2::R2D2Connection::ping(c).is_ok(),
-        })
+        match conn {
+            DbConnection::Sqlite(c) => accepts_writes(c)?,
+            DbConnection::Postgres(c) => diesel::r2d2::R2D2Connection::ping(c)?,
+        }
+        Ok(())
     })
     .await
-    .unwrap_or(false)
+    .is_ok()
 }
 
 /// Writes the one value every SQLite file has (`user_version`, which this project leaves at
@@ -877,6 +931,46 @@ pub mod search {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_back_from_good_work_skips_the_ping_for_half_a_second_and_a_failed_one_is_closed()
+     {
+        let manager = DbManager::new(DatabaseUrl::Sqlite(":memory:".into()));
+        let mut pooled = manager.connect().expect("an in-memory database");
+        let now = std::time::Instant::now();
+        assert!(!pooled.checked_recently(now), "a new connection is checked");
+
+        assert!(!manager.has_broken(&mut pooled));
+        let back = pooled.returned_well.expect("came back well");
+        assert!(pooled.checked_recently(back));
+        assert!(pooled.checked_recently(back + CHECKED_RECENTLY - Duration::from_millis(1)));
+        assert!(
+            !pooled.checked_recently(back + CHECKED_RECENTLY),
+            "pinged again"
+        );
+        assert!(manager.is_valid(&mut pooled).is_ok());
+
+        // work the database failed: closed as it comes back, and never counted as well
+        DISCARD_ON_RETURN.with(|discard| discard.set(true));
+        assert!(manager.has_broken(&mut pooled));
+        assert!(pooled.returned_well.is_none());
+        assert!(!pooled.checked_recently(back));
+        // the flag served that one return only
+        assert!(!manager.has_broken(&mut pooled));
+    }
+
+    #[test]
+    fn only_the_databases_failures_close_a_connection() {
+        let failed: AppError = DieselError::DatabaseError(
+            diesel::result::DatabaseErrorKind::ClosedConnection,
+            Box::new("server closed the connection unexpectedly".to_string()),
+        )
+        .into();
+        assert!(failed.is_database_failure());
+        assert!(!AppError::NotFound.is_database_failure());
+        assert!(!AppError::Conflict("taken".into()).is_database_failure());
+        assert!(!AppError::Forbidden.is_database_failure());
+    }
 
     #[test]
     fn parses_database_urls() {

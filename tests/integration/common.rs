@@ -17,12 +17,46 @@ use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
 use futures_util::future::LocalBoxFuture;
 use switchboard::config::Config;
 use switchboard::core::ids::CompanyId;
-use switchboard::db::{self, PooledConnection};
+use switchboard::db::{self, DbConnection};
 use switchboard::{AppState, app};
 
 pub const PASSWORD: &str = "Harbor-Lantern-42!";
 
 pub use crate::database::{Backend, TestDatabase};
+
+/// Connections opened as the panel opens its own (`db::DbManager`: SQLite's busy timeout and
+/// WAL, PostgreSQL's time zone), kept in a small pool of plain `DbConnection`s that diesel's
+/// queries take as they are (`&mut app.conn()`).
+pub struct Direct(db::DbManager);
+
+pub type TestConn = diesel::r2d2::PooledConnection<Direct>;
+
+impl Direct {
+    fn pool(url: &db::DatabaseUrl) -> diesel::r2d2::Pool<Direct> {
+        diesel::r2d2::Pool::builder()
+            .max_size(4)
+            .min_idle(Some(0))
+            .build(Direct(db::DbManager::new(url.clone())))
+            .expect("the test's connections")
+    }
+}
+
+impl diesel::r2d2::ManageConnection for Direct {
+    type Connection = DbConnection;
+    type Error = diesel::ConnectionError;
+
+    fn connect(&self) -> Result<DbConnection, diesel::ConnectionError> {
+        self.0.connect_once()
+    }
+
+    fn is_valid(&self, _: &mut DbConnection) -> Result<(), diesel::ConnectionError> {
+        Ok(())
+    }
+
+    fn has_broken(&self, _: &mut DbConnection) -> bool {
+        false
+    }
+}
 
 /// What a response looked like to the client.
 #[derive(Debug)]
@@ -135,6 +169,8 @@ pub struct TestApp {
     call: Call,
     pub state: web::Data<AppState>,
     pub backend: Backend,
+    /// The test's own connections to the app's database, beside the app's pool.
+    direct: diesel::r2d2::Pool<Direct>,
     // dropped last: the pool above closes before the database is removed
     _database: TestDatabase,
 }
@@ -191,6 +227,7 @@ impl TestApp {
             call,
             state,
             backend,
+            direct: Direct::pool(&database.url),
             _database: database,
         }
     }
@@ -218,8 +255,11 @@ impl TestApp {
         client
     }
 
-    pub fn conn(&self) -> PooledConnection {
-        self.state.pool.get().expect("connection")
+    /// A connection of the test's own, as the command line or another instance would have:
+    /// not one of the app's (what it writes, the app learns of as of another instance's
+    /// change, `wait_for_change_elsewhere`).
+    pub fn conn(&self) -> TestConn {
+        self.direct.get().expect("connection")
     }
 
     /// The app's clock: tests move it instead of waiting or rewriting timestamps.

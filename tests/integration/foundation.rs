@@ -1500,18 +1500,17 @@ async fn demo_workspace_matches_the_contract(app: TestApp) {
             "{name}"
         );
     }
-    let channels_of =
-        |conn: &mut switchboard::db::PooledConnection, username: &str| -> Vec<String> {
-            channel_members::table
-                .inner_join(channels::table)
-                .inner_join(users::table)
-                .filter(users::company_id.eq(demo.id))
-                .filter(users::username.eq(username))
-                .order(channels::name)
-                .select(channels::name)
-                .load(conn)
-                .unwrap()
-        };
+    let channels_of = |conn: &mut crate::common::TestConn, username: &str| -> Vec<String> {
+        channel_members::table
+            .inner_join(channels::table)
+            .inner_join(users::table)
+            .filter(users::company_id.eq(demo.id))
+            .filter(users::username.eq(username))
+            .order(channels::name)
+            .select(channels::name)
+            .load(conn)
+            .unwrap()
+    };
     assert_eq!(
         channels_of(&mut conn, "alice"),
         ["Instagram", "WhatsApp Sales"]
@@ -1525,7 +1524,7 @@ async fn demo_workspace_matches_the_contract(app: TestApp) {
     assert_eq!(channels_of(&mut conn, "sofia").len(), 6);
     assert_eq!(channels_of(&mut conn, "sam").len(), 6);
 
-    let open_for = |conn: &mut switchboard::db::PooledConnection, who: Option<i64>| -> i64 {
+    let open_for = |conn: &mut crate::common::TestConn, who: Option<i64>| -> i64 {
         let query = conversations::table
             .filter(conversations::company_id.eq(demo.id))
             .filter(conversations::status.eq("open"))

@@ -254,3 +254,49 @@ async fn a_read_only_sqlite_file_refuses_changes_and_recovers() {
     }
     assert_eq!(status(&http, format!("{base}/readyz")).await.0, 200);
 }
+
+/// PostgreSQL drops every connection of a running panel (a restart, a failover, an operator's
+/// `pg_terminate_backend`). The pool hands a connection that came back well a moment ago out
+/// again without asking the database first (`db::CHECKED_RECENTLY`), so a dropped one can
+/// reach a request: that request answers 503, and the pool closes the connection rather than
+/// keeping it. At most one failure per dropped connection, then every page answers again.
+#[actix_web::test]
+async fn a_dropped_connection_fails_one_request_at_most_and_is_replaced() {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Ended {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        ended: bool,
+    }
+    let app = crate::common::TestApp::new(Backend::Postgres).await;
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    for _ in 0..3 {
+        sofia.get("/conversations").await.assert_status(200);
+    }
+    let ended: Vec<Ended> = diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .load(&mut app.conn())
+    .expect("the panel's connections ended");
+    let dropped = ended.iter().filter(|e| e.ended).count();
+    assert!(dropped >= 1, "the panel had connections open");
+
+    // the probe's one statement runs outside a transaction (diesel itself closes a connection
+    // whose transaction failed): probes in a row, each on the connection the last one used
+    let mut failures = 0;
+    loop {
+        match sofia.get("/readyz").await.status.as_u16() {
+            200 => break,
+            503 => failures += 1,
+            other => panic!("/readyz answered {other}"),
+        }
+        assert!(
+            failures <= dropped,
+            "{failures} failures for {dropped} dropped connections"
+        );
+    }
+    for _ in 0..10 {
+        sofia.get("/conversations").await.assert_status(200);
+    }
+}
