@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod csrf;
+pub mod fresh_cache;
 pub mod geoip;
 pub mod login;
 pub mod password_work;

@@ -11,33 +11,17 @@
 //! when the entries age out, within `FRESH_FOR`. Only reads use it: a change (`Cx::write`)
 //! always reads the scope it acts under inside its own transaction.
 
-use std::collections::HashMap;
-use std::sync::RwLock;
-
 use chrono::NaiveDateTime;
 
-use crate::auth::session_cache::ReadStamp;
+use crate::auth::fresh_cache::FreshCache;
 use crate::core::ids::UserId;
 use crate::core::permissions::PermissionSet;
 use crate::domain::visibility::Scope;
 
-/// Entries beyond this are dropped wholesale (they are cheap to read again).
-const MOST_ENTRIES: usize = 50_000;
-
-struct Entry {
-    /// The permissions the scope was worked out for: a scope read under other permissions
-    /// (a role edited since) is not this viewer's.
-    permissions: PermissionSet,
-    scope: Scope,
-    read: ReadStamp,
-}
-
+/// Each viewer's scope with the permissions it was worked out for: a scope read under other
+/// permissions (a role edited since) is not this viewer's.
 #[derive(Default)]
-pub struct ScopeCache {
-    by_user: RwLock<HashMap<UserId, Entry>>,
-    /// Scopes read from the database since start and kept (what the cache did not answer).
-    reads: std::sync::atomic::AtomicU64,
-}
+pub struct ScopeCache(FreshCache<UserId, (PermissionSet, Scope)>);
 
 impl ScopeCache {
     /// The scope of `user` under `permissions`, if a fresh entry holds it; `at` and `commits`
@@ -49,15 +33,13 @@ impl ScopeCache {
         at: NaiveDateTime,
         commits: u64,
     ) -> Option<Scope> {
-        let map = self.by_user.read().ok()?;
-        let entry = map.get(&user)?;
-        let usable = entry.permissions == permissions && entry.read.is_fresh(at, commits);
-        usable.then(|| entry.scope.clone())
+        let (read_under, scope) = self.0.get(&user, at, commits)?;
+        (read_under == permissions).then_some(scope)
     }
 
     /// How many scopes were read from the database and kept (each miss of the cache).
     pub fn reads(&self) -> u64 {
-        self.reads.load(std::sync::atomic::Ordering::Relaxed)
+        self.0.reads()
     }
 
     /// Keeps what was read; `read_at` and `commits` are the clock and `Pool::commits()` taken
@@ -70,36 +52,16 @@ impl ScopeCache {
         read_at: NaiveDateTime,
         commits: u64,
     ) {
-        self.reads
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let Ok(mut map) = self.by_user.write() else {
-            return;
-        };
-        if map.len() >= MOST_ENTRIES {
-            map.clear();
-        }
-        map.insert(
-            user,
-            Entry {
-                permissions,
-                scope,
-                read: ReadStamp::new(read_at, commits),
-            },
-        );
+        self.0.put(user, (permissions, scope), read_at, commits);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::fresh_cache::at;
     use crate::core::permissions::Permission;
     use crate::domain::visibility::Reach;
-
-    fn at(second: u32, milli: u32) -> NaiveDateTime {
-        chrono::NaiveDate::from_ymd_opt(2026, 12, 4)
-            .and_then(|d| d.and_hms_milli_opt(10, 0, second, milli))
-            .expect("a time")
-    }
 
     fn scope() -> Scope {
         Scope {
@@ -145,17 +107,5 @@ mod tests {
         supervisor.insert(Permission::ConversationsViewAll);
         assert_eq!(cache.get(user, supervisor, at(10, 1), 3), None);
         assert_eq!(cache.get(user, agent, at(10, 1), 3), Some(scope()));
-    }
-
-    #[test]
-    fn a_full_cache_starts_again() {
-        let cache = ScopeCache::default();
-        let perms = PermissionSet::default();
-        for user in 0..MOST_ENTRIES as i64 {
-            cache.put(UserId(user), perms, scope(), at(10, 0), 0);
-        }
-        cache.put(UserId(-1), perms, scope(), at(10, 0), 0);
-        assert_eq!(cache.get(UserId(0), perms, at(10, 1), 0), None);
-        assert_eq!(cache.get(UserId(-1), perms, at(10, 1), 0), Some(scope()));
     }
 }

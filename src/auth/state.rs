@@ -12,6 +12,11 @@ use crate::core::ids::RoleId;
 use crate::core::permissions::PermissionSet;
 use crate::db::{self, Pool};
 
+pub type ChannelCache = crate::auth::fresh_cache::FreshCache<
+    crate::core::ids::CompanyId,
+    std::sync::Arc<Vec<crate::domain::channels::Channel>>,
+>;
+
 /// What every request can reach: the pool, the configuration, the permission cache.
 pub struct AppState {
     pub pool: Pool,
@@ -26,6 +31,8 @@ pub struct AppState {
     pub session_cache: std::sync::Arc<crate::auth::session_cache::SessionCache>,
     /// Viewers' visibility scopes as last read, kept as the sessions are.
     pub scope_cache: std::sync::Arc<crate::auth::scope_cache::ScopeCache>,
+    /// Each company's channels as last read (the inbox's channel filter), kept the same way.
+    pub channel_cache: std::sync::Arc<ChannelCache>,
     /// What the database said, at most a second ago, about changes to conversations by any
     /// instance (`domain::conversations::change_marker`; kept fresh by `serve`).
     pub changes_elsewhere: std::sync::Arc<std::sync::atomic::AtomicI64>,
@@ -50,8 +57,27 @@ impl AppState {
             geoip,
             session_cache: Default::default(),
             scope_cache: Default::default(),
+            channel_cache: Default::default(),
             changes_elsewhere: Default::default(),
         })
+    }
+
+    /// The company's channels, from the channel cache while fresh (read and kept otherwise):
+    /// the inbox's channel filter on every page view costs no query.
+    pub fn company_channels(
+        &self,
+        conn: &mut db::DbConnection,
+        company: crate::core::ids::CompanyId,
+    ) -> Result<std::sync::Arc<Vec<crate::domain::channels::Channel>>, crate::error::AppError> {
+        // taken before the read: a commit that races the read retires what it stores
+        let (at, commits) = (self.pool.clock().now(), self.pool.commits());
+        if let Some(channels) = self.channel_cache.get(&company, at, commits) {
+            return Ok(channels);
+        }
+        let channels = std::sync::Arc::new(crate::domain::channels::list(conn, company)?);
+        self.channel_cache
+            .put(company, channels.clone(), at, commits);
+        Ok(channels)
     }
 
     /// Changes as the live pages compare them: this instance's writes (at once) and every

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::core::ids::{ConversationId, MessageId};
 use crate::core::permissions::Permission;
 use crate::core::status::ConversationStatus;
-use crate::domain::channels::{self, Channel, Holder};
+use crate::domain::channels::{Channel, Holder};
 use crate::domain::conversations::{self, ContactCard, MessageWindow, PAGE_SIZE};
 use crate::error::{AppError, FieldErrors};
 use crate::web::conversation_views::{HistoryItem, ListQuery, MessageItem, RowItem, list_filter};
@@ -59,10 +59,11 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
     let missed = filter.waiting_since_before.is_some();
     let channel_filter = filter.channel_id;
     let sort = filter.order.as_str();
+    let state = cx.state.clone();
     let (layout, ((rows, matched), channel_list)) = cx
         .read_page("Conversations", "/conversations", move |conn, me| {
             let rows = conversations::list_counted(conn, &me.viewer, &filter)?;
-            let mut channel_list = channels::list(conn, me.company_id)?;
+            let mut channel_list = state.company_channels(conn, me.company_id)?.to_vec();
             if let Some(mine) = crate::domain::visibility::scope(conn, &me.viewer)?.channel_limit()
             {
                 channel_list.retain(|c| mine.contains(&c.id));

@@ -352,6 +352,60 @@ async fn the_scope_cache_spares_the_database_and_changes_act_at_once(app: TestAp
     assert_eq!(scopes.reads(), reads + 2);
 }
 
+/// The inbox's channel filter lists the company's channels from the channel cache: read once,
+/// then again after a change this instance commits (at once) or after FRESH_FOR (a change
+/// made elsewhere: the command line, another instance).
+async fn the_inbox_lists_the_companys_channels_from_the_cache(app: TestApp) {
+    use diesel::{ExpressionMethods, RunQueryDsl};
+    use switchboard::db::schema::channels;
+    let cached = app.state.channel_cache.clone();
+    app.clock().stop();
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia
+        .get("/conversations")
+        .await
+        .assert_contains("WhatsApp Sales");
+    let reads = cached.reads();
+    sofia.get("/conversations").await.assert_status(200);
+    sofia
+        .get("/conversations?status=all")
+        .await
+        .assert_status(200);
+    assert_eq!(cached.reads(), reads, "the channels were read again");
+    // a channel added on this instance shows at once
+    sofia
+        .post(
+            "/channels",
+            &[("name", "Telegram Returns"), ("kind", "telegram")],
+        )
+        .await
+        .assert_status(303);
+    sofia
+        .get("/conversations")
+        .await
+        .assert_contains("Telegram Returns");
+    assert_eq!(cached.reads(), reads + 1);
+    // renamed elsewhere: the old name until FRESH_FOR has passed, then the new one
+    diesel::update(channels::table)
+        .filter(channels::name.eq("Telegram Returns"))
+        .set(channels::name.eq("Telegram Refunds"))
+        .execute(&mut app.conn())
+        .expect("renamed");
+    sofia
+        .get("/conversations")
+        .await
+        .assert_contains("Telegram Returns");
+    app.wait_for_change_elsewhere();
+    sofia
+        .get("/conversations")
+        .await
+        .assert_contains("Telegram Refunds")
+        .assert_lacks("Telegram Returns");
+    assert_eq!(cached.reads(), reads + 2);
+}
+
+on_both_databases!(the_inbox_lists_the_companys_channels_from_the_cache);
+
 async fn the_session_cache_spares_the_database_and_changes_act_at_once(app: TestApp) {
     let cache = app.state.session_cache.clone();
     // a stopped clock: however slowly this machine runs the test, no entry ages on its own
