@@ -103,6 +103,26 @@ pub fn app(
         .wrap(from_fn(web::observe::observe))
 }
 
+/// Tells the operator, once at start, when the connection to PostgreSQL crosses a network
+/// unverified or pays for TLS to this machine (see `db::transport`).
+async fn tell_of_postgres_transport(pool: &Pool, url: &str) {
+    use db::transport::{Advice, advice, of_connection, ssl_mode};
+    let transport = match db::run(pool, of_connection).await {
+        Ok(Some(transport)) => transport,
+        Ok(None) => return,
+        Err(err) => {
+            tracing::warn!(error = %err.chain(), "cannot tell how PostgreSQL is reached");
+            return;
+        }
+    };
+    let mode = ssl_mode(url, std::env::var("PGSSLMODE").ok().as_deref());
+    match advice(transport, &mode) {
+        Some(Advice::Unverified(message)) => tracing::warn!("{message}"),
+        Some(Advice::NeedlessTls(message)) => tracing::info!("{message}"),
+        None => tracing::info!(?transport, sslmode = %mode, "PostgreSQL reached"),
+    }
+}
+
 /// Serves until stopped. Fails with a clear message when the address cannot be bound.
 pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
     let bind = config.bind.clone();
@@ -125,6 +145,9 @@ pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
             "this SQLite was built without SQLITE_ENABLE_QPSG (see .cargo/config.toml): \
              every statement with a bound LIMIT is planned again on each use"
         );
+    }
+    if let db::DatabaseUrl::Postgres(url) = &state.config.database {
+        tell_of_postgres_transport(&pool, url).await;
     }
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(60));

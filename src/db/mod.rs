@@ -6,6 +6,7 @@ pub mod explain;
 pub mod fixed;
 pub mod raw;
 pub mod schema;
+pub mod transport;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;

@@ -5,7 +5,7 @@ use std::process::Stdio;
 
 use crate::common::on_both_databases;
 use crate::common::{
-    Backend, ChildGuard, PASSWORD, TestDatabase, free_port, http_client as browser,
+    Backend, ChildGuard, PASSWORD, TestApp, TestDatabase, free_port, http_client as browser,
     http_sign_in as sign_in, switchboard, wait_for_port,
 };
 
@@ -166,6 +166,15 @@ async fn operators_see_metrics_request_ids_and_json_logs(backend: Backend) {
     assert!(inbox_line["latency_ms"].as_f64().is_some());
     assert!(inbox_line["user_id"].as_i64().is_some());
     assert!(inbox_line["company_id"].as_i64().is_some());
+    // once at start, how PostgreSQL is reached (db::transport); a SQLite file has no transport
+    let told = logs.lines().any(|line| {
+        serde_json::from_str::<serde_json::Value>(line).is_ok_and(|line| {
+            line["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("PostgreSQL"))
+        })
+    });
+    assert_eq!(told, matches!(backend, Backend::Postgres), "{logs}");
     for secret in [
         PASSWORD,
         "Wrong-Password-99",
@@ -177,6 +186,43 @@ async fn operators_see_metrics_request_ids_and_json_logs(backend: Backend) {
 }
 
 on_both_databases!(browser: operators_see_metrics_request_ids_and_json_logs);
+
+/// What the start-up advice about the connection to PostgreSQL is decided on
+/// (`db::transport`): the server's own account of how the connection arrived, which must
+/// agree with the URL the app was given (the tests' server is on this machine).
+async fn the_database_says_how_the_app_reaches_it(app: TestApp) {
+    use switchboard::db::DatabaseUrl;
+    use switchboard::db::transport::{Transport, of_connection, ssl_mode};
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        ssl: String,
+    }
+    let transport = of_connection(&mut app.conn()).unwrap();
+    let url = match &app.state.config.database {
+        DatabaseUrl::Sqlite(_) => return assert_eq!(transport, None),
+        DatabaseUrl::Postgres(url) => url.clone(),
+    };
+    let offered: Setting =
+        diesel::RunQueryDsl::get_result(diesel::sql_query("SHOW ssl"), &mut *app.conn()).unwrap();
+    let mode = ssl_mode(&url, std::env::var("PGSSLMODE").ok().as_deref());
+    let tls = offered.ssl == "on" && !matches!(mode.as_str(), "disable" | "allow");
+    let host = url::Url::parse(&url)
+        .unwrap()
+        .host_str()
+        .unwrap_or("")
+        .to_string();
+    let expected = if host.is_empty() || host.starts_with("%2F") {
+        Transport::Socket
+    } else if ["127.0.0.1", "localhost", "[::1]"].contains(&host.as_str()) {
+        Transport::Loopback { tls }
+    } else {
+        Transport::Network { tls }
+    };
+    assert_eq!(transport, Some(expected), "{url}");
+}
+
+on_both_databases!(the_database_says_how_the_app_reaches_it);
 
 /// The deployment files name only settings the binary reads, probe a public route, and start
 /// a command that exists (docker and systemd are not on the test machine: this is what can be
