@@ -276,6 +276,9 @@ fn deployment_files_agree_with_the_binary() {
         rules.rule(&Method::GET, "/readyz"),
         Some(Rule::Public)
     ));
+    // a browser stays on one instance: another instance's copy of its session may be up to
+    // FRESH_FOR old, without the message the last action left for the next page
+    assert!(files[3].1.contains("lb_policy cookie"));
     // the unit starts a command the binary has
     let exec = files[2]
         .1
