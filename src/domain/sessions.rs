@@ -478,13 +478,17 @@ pub struct CompanySession {
     pub last_seen_at: NaiveDateTime,
 }
 
-/// Every live session of the company the caller may end, grouped by person (by name), each
-/// person's most recently seen first: a role limited to its holder's teams sees only the
-/// people it reaches (as ending a session is limited), and its holder.
+/// How many live sessions `/sessions` shows at most.
+pub const LIVE_SESSIONS_SHOWN: usize = 500;
+
+/// The live sessions of the company the caller may end, grouped by person (by name), each
+/// person's most recently seen first, at most [`LIVE_SESSIONS_SHOWN`], and whether there are
+/// more: a role limited to its holder's teams sees only the people it reaches (as ending a
+/// session is limited), and its holder.
 pub fn list_live_for_company(
     conn: &mut DbConnection,
     me: &Caller,
-) -> Result<Vec<CompanySession>, AppError> {
+) -> Result<(Vec<CompanySession>, bool), AppError> {
     let mut query = sessions::table
         .inner_join(users::table)
         .filter(sessions::company_id.eq(me.company_id))
@@ -495,7 +499,9 @@ pub fn list_live_for_company(
         reached.push(me.user_id());
         query = query.filter(sessions::user_id.eq_any(reached));
     }
-    Ok(query
+    // one more than is shown tells whether there are more
+    let at_most = LIVE_SESSIONS_SHOWN + 1;
+    let mut rows: Vec<CompanySession> = query
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(now()))
         .filter(users::status.eq(UserStatus::Active))
@@ -504,7 +510,7 @@ pub fn list_live_for_company(
             users::id,
             sessions::last_seen_at.desc(),
         ))
-        .limit(500)
+        .limit(at_most as i64)
         .select((
             sessions::id,
             sessions::user_id,
@@ -515,7 +521,10 @@ pub fn list_live_for_company(
             sessions::created_at,
             sessions::last_seen_at,
         ))
-        .load(conn)?)
+        .load(conn)?;
+    let more = rows.len() == at_most;
+    rows.truncate(LIVE_SESSIONS_SHOWN);
+    Ok((rows, more))
 }
 
 /// Records an ended session (`{user}` in the summary becomes the username).

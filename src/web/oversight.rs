@@ -348,10 +348,13 @@ pub struct SessionLine {
 struct SessionsPage {
     layout: Layout,
     lines: Vec<SessionLine>,
+    /// More people are signed in than the page shows.
+    more: bool,
+    shown: usize,
 }
 
 pub async fn sessions_index(cx: Cx) -> Answer {
-    let (layout, rows) = cx
+    let (layout, (rows, more)) = cx
         .read_page("Sessions", "/sessions", |conn, me| {
             sessions::list_live_for_company(conn, me)
         })
@@ -379,7 +382,12 @@ pub async fn sessions_index(cx: Cx) -> Answer {
             group_start = at;
         }
     }
-    page(&SessionsPage { layout, lines })
+    page(&SessionsPage {
+        layout,
+        lines,
+        more,
+        shown: sessions::LIVE_SESSIONS_SHOWN,
+    })
 }
 
 pub async fn end_session(cx: Cx, id: Path<SessionId>) -> Answer {

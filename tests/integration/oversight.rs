@@ -568,6 +568,62 @@ async fn supervisors_list_and_end_sessions_of_their_company_only(app: TestApp) {
     alice.get("/sessions").await.assert_status(403);
 }
 
+/// The page shows at most LIVE_SESSIONS_SHOWN sessions and says so when more are live,
+/// rather than leaving the rest out without a word.
+async fn the_sessions_page_says_when_more_are_live_than_it_shows(app: TestApp) {
+    use switchboard::domain::sessions::{LIVE_SESSIONS_SHOWN, NewSession, create};
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia
+        .get("/sessions")
+        .await
+        .assert_status(200)
+        .assert_lacks("sessions-more");
+    let demo = switchboard::domain::companies::find_by_code(&mut app.conn(), "DEMO")
+        .unwrap()
+        .unwrap();
+    let bob = id_of(&app, "DEMO", "bob");
+    // bob signed in on as many browsers as the page shows: with sofia's, one more than that
+    switchboard::db::write_transaction(&mut app.conn(), |conn| {
+        for n in 0..LIVE_SESSIONS_SHOWN {
+            create(
+                conn,
+                &NewSession {
+                    token_hash: &format!("many-{n}"),
+                    company_id: demo.id,
+                    user_id: switchboard::core::ids::UserId(bob),
+                    csrf_token: "t",
+                    ip: "10.9.0.1",
+                    user_agent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
+                },
+            )?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    app.wait_for_change_elsewhere();
+    let page = sofia.get("/sessions").await;
+    page.assert_status(200)
+        .assert_contains("id=\"sessions-more\"");
+    assert_eq!(
+        page.body.matches("End this session").count()
+            + page.body.matches("Use Sign out to end this one").count(),
+        LIVE_SESSIONS_SHOWN
+    );
+    // one fewer live: all of them fit, and the page says nothing
+    diesel::update(sessions::table.filter(sessions::token_hash.eq("many-0")))
+        .set(sessions::revoked_at.eq(Some(chrono::Utc::now().naive_utc())))
+        .execute(&mut app.conn())
+        .unwrap();
+    app.wait_for_change_elsewhere();
+    sofia
+        .get("/sessions")
+        .await
+        .assert_status(200)
+        .assert_lacks("sessions-more");
+}
+
+on_both_databases!(the_sessions_page_says_when_more_are_live_than_it_shows);
+
 async fn a_session_moving_to_another_address_is_ended(app: TestApp) {
     let alice = id_of(&app, "DEMO", "alice");
     let mut client = app.signed_in("DEMO", "alice").await;
