@@ -237,6 +237,11 @@ pub async fn serve(config: Config, pool: Pool) -> anyhow::Result<()> {
             }
         });
     }
+    // cached sessions, scopes and channels learn of other instances' changes within a quarter
+    // second, and so may serve for longer than a second while none comes
+    actix_web::rt::spawn(
+        auth::change_watch::ChangeWatch::new(state.pool.clone(), state.session_cache.clone()).run(),
+    );
     // the live pages learn of other instances' changes within a second: one small query per
     // instance, however many pages are open
     let (pool, marker) = (state.pool.clone(), state.changes_elsewhere.clone());

@@ -1,5 +1,6 @@
 //! Who is asking: passwords and their policy, sign-in and lockout, sessions, CSRF, client address.
 
+pub mod change_watch;
 pub mod client;
 pub mod csrf;
 pub mod fresh_cache;

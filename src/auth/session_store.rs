@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::session_cache::SessionCache;
 use crate::core::secrets;
 use crate::db::Pool;
+use crate::db::changes::{self, Changed};
 use crate::domain::now;
 use crate::domain::sessions::{self, NewSession, SessionAuth};
 
@@ -83,7 +84,7 @@ impl SessionStore for DbSessionStore {
         let token_hash = secrets::sha256_hex(key.as_ref());
         let loaded = match self
             .cache
-            .get(&token_hash, self.pool.clock().now(), self.pool.commits())
+            .get(&token_hash, &self.pool.cache_clock())
         {
             Some(cached) => Ok(Some(Ok((cached.auth, cached.data)))),
             None => {
@@ -93,7 +94,8 @@ impl SessionStore for DbSessionStore {
                 let pool = self.pool.clone();
                 crate::db::run(&self.pool, move |conn| {
                     // taken before the read: a commit that races the read retires the entry
-                    let commits = pool.commits();
+                    let read = pool.cache_clock();
+                    let forgets = cache.forgets();
                     let at = now();
                     let Some(mut loaded) = sessions::load(conn, &token_hash, at)? else {
                         let ended = sessions::why_ended(conn, &token_hash, at)?;
@@ -113,7 +115,7 @@ impl SessionStore for DbSessionStore {
                         sessions::touch(conn, loaded.auth.session_id, at)?;
                         loaded.touched(at);
                     }
-                    cache.put(token_hash, loaded.clone(), at, commits);
+                    cache.put(token_hash, loaded.clone(), &read, forgets);
                     Ok(Some(Ok((loaded.auth, loaded.data))))
                 })
                 .await
@@ -196,7 +198,11 @@ impl SessionStore for DbSessionStore {
         let data = persistent_data(&state);
         let cache = self.cache.clone();
         crate::db::run_write(&self.pool, move |conn| {
-            sessions::save_data(conn, &token_hash, &data)?;
+            // other instances forget their copy of this session (its flash messages)
+            crate::db::write_transaction_outside_sessions(conn, |conn| {
+                sessions::save_data(conn, &token_hash, &data)?;
+                changes::announce(conn, &Changed::Session(token_hash.clone()))
+            })?;
             cache.set_data(&token_hash, &data);
             Ok(())
         })
@@ -214,7 +220,12 @@ impl SessionStore for DbSessionStore {
         let token_hash = secrets::sha256_hex(key.as_ref());
         self.cache.forget(&token_hash);
         crate::db::run_write(&self.pool, move |conn| {
-            sessions::revoke_by_token_hash(conn, &token_hash, "signed out")
+            // other instances forget their copy at once, not when it ages out
+            crate::db::write_transaction_outside_sessions(conn, |conn| {
+                sessions::revoke_by_token_hash(conn, &token_hash, "signed out")?;
+                changes::announce(conn, &Changed::Session(token_hash.clone()))?;
+                Ok(())
+            })
         })
         .await
         .map_err(anyhow::Error::from)

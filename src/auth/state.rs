@@ -70,13 +70,12 @@ impl AppState {
         company: crate::core::ids::CompanyId,
     ) -> Result<std::sync::Arc<Vec<crate::domain::channels::Channel>>, crate::error::AppError> {
         // taken before the read: a commit that races the read retires what it stores
-        let (at, commits) = (self.pool.clock().now(), self.pool.commits());
-        if let Some(channels) = self.channel_cache.get(&company, at, commits) {
+        let read = self.pool.cache_clock();
+        if let Some(channels) = self.channel_cache.get(&company, &read) {
             return Ok(channels);
         }
         let channels = std::sync::Arc::new(crate::domain::channels::list(conn, company)?);
-        self.channel_cache
-            .put(company, channels.clone(), at, commits);
+        self.channel_cache.put(company, channels.clone(), &read);
         Ok(channels)
     }
 

@@ -2,6 +2,7 @@
 //! write-transaction helper every change goes through.
 
 pub mod backup;
+pub mod changes;
 pub mod explain;
 pub mod fixed;
 pub mod raw;
@@ -39,6 +40,9 @@ pub struct Pool {
     health: std::sync::Arc<Health>,
     queries: std::sync::Arc<AtomicU64>,
     commits: std::sync::Arc<AtomicU64>,
+    /// When the last read of other instances' announced changes that this instance applied
+    /// began, in microseconds of its clock (`i64::MIN`: never): see [`CacheClock`].
+    changes_seen_from: std::sync::Arc<AtomicI64>,
     /// Every write transaction, counted or not (the live pages' cue to look again).
     writes: std::sync::Arc<AtomicU64>,
     clock: crate::core::clock::Clock,
@@ -56,6 +60,22 @@ impl std::ops::Deref for Pool {
     }
 }
 pub type PooledConnection = r2d2::PooledConnection<DbManager>;
+
+/// What a cache of database state (sessions, scopes, channels) compares an entry against:
+/// taken when the entry is read, and again whenever it would serve (`auth::session_cache`'s
+/// `ReadStamp` holds the rule).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheClock {
+    /// The instance's clock.
+    pub at: chrono::NaiveDateTime,
+    /// `Pool::commits()`: this instance's counted commits and the announced changes of others
+    /// that retired everything.
+    pub commits: u64,
+    /// When the last read of announced changes that this instance applied began: every change
+    /// committed before it has reached the caches. `None` until the first (the watch does not
+    /// run, or the database did not answer it).
+    pub changes_seen_from: Option<chrono::NaiveDateTime>,
+}
 
 /// A connection as the pool keeps it: with the moment it last came back from work that went
 /// well, so that the pool asks the database whether it is still there only when it has not
@@ -441,6 +461,7 @@ pub fn connect(url: &DatabaseUrl) -> anyhow::Result<Pool> {
         health,
         queries,
         commits: Default::default(),
+        changes_seen_from: std::sync::Arc::new(AtomicI64::new(i64::MIN)),
         writes: Default::default(),
         clock: Default::default(),
         lanes: std::sync::Arc::new(tokio::sync::Semaphore::new(max_size as usize)),
@@ -579,6 +600,34 @@ impl Pool {
         self.commits.load(Ordering::Acquire)
     }
 
+    /// What the caches of database state compare their entries against, taken now.
+    pub fn cache_clock(&self) -> CacheClock {
+        // the watch applies what it read before it records when the read began (Release):
+        // whoever sees that moment sees the commits counter it moved (Acquire, read first)
+        let seen_from = self.changes_seen_from.load(Ordering::Acquire);
+        CacheClock {
+            at: self.clock.now(),
+            commits: self.commits(),
+            changes_seen_from: (seen_from != i64::MIN)
+                .then(|| chrono::DateTime::from_timestamp_micros(seen_from))
+                .flatten()
+                .map(|at| at.naive_utc()),
+        }
+    }
+
+    /// Another instance announced that anything may have changed: every cached entry of this
+    /// instance is retired, as after a commit of its own.
+    pub fn retire_cached(&self) {
+        self.commits.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Every change announced before `began` has been applied to this instance's caches
+    /// (`auth::change_watch`, after it applied a read that began then).
+    pub fn changes_seen_from(&self, began: chrono::NaiveDateTime) {
+        self.changes_seen_from
+            .store(began.and_utc().timestamp_micros(), Ordering::Release);
+    }
+
     /// Every write transaction committed through this pool, those that leave the session
     /// cache alone included: the live pages answer "nothing new" while it stands still.
     pub fn writes(&self) -> u64 {
@@ -690,9 +739,16 @@ where
             None
         }
     };
-    match change(conn) {
-        Ok(value) => {
-            let wrote = wrote_anything(conn, changes_before);
+    // a counted change tells the other instances, as its last statement (`changes`)
+    let outcome = change(conn).and_then(|value| {
+        let wrote = wrote_anything(conn, changes_before);
+        if wrote && counted {
+            changes::announce(conn, &changes::Changed::Anything)?;
+        }
+        Ok((value, wrote))
+    });
+    match outcome {
+        Ok((value, wrote)) => {
             let committed =
                 <DbConnection as Connection>::TransactionManager::commit_transaction(conn);
             // counted even when the commit reports an error: it may have happened

@@ -8,6 +8,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// One row: the number of the last announced change (`db::changes`).
+    cache_epoch (id) {
+        id -> Integer,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Changes to what instances cache, in commit order (`db::changes`).
+    cache_changes (epoch) {
+        epoch -> BigInt,
+        session_token_hash -> Nullable<Text>,
+        announced_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     companies (id) {
         id -> BigInt,
         code -> Text,

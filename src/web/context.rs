@@ -84,8 +84,8 @@ impl Cx {
         let pool = &self.state.pool;
         let scopes = self.state.scope_cache.clone();
         // taken before the read: a commit that races the read retires what it stores
-        let (at, commits) = (pool.clock().now(), pool.commits());
-        let cached = scopes.get(viewer.user_id, viewer.permissions, at, commits);
+        let read = pool.cache_clock();
+        let cached = scopes.get(viewer.user_id, viewer.permissions, &read);
         let from_cache = cached.is_some();
         if let Some(scope) = cached {
             viewer.remember_scope(scope);
@@ -94,13 +94,7 @@ impl Cx {
             let result = work(conn, &caller);
             let viewer = &caller.viewer;
             if let (false, Some(scope)) = (from_cache, viewer.known_scope()) {
-                scopes.put(
-                    viewer.user_id,
-                    viewer.permissions,
-                    scope.clone(),
-                    at,
-                    commits,
-                );
+                scopes.put(viewer.user_id, viewer.permissions, scope.clone(), &read);
             }
             result
         })

@@ -1,0 +1,2 @@
+DROP TABLE cache_changes;
+DROP TABLE cache_epoch;
