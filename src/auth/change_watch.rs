@@ -64,7 +64,9 @@ impl ChangeWatch {
             // pruned past this instance (it could not read for an hour), or more than a read
             // takes: everything may have changed
             Some(seen) => {
-                announced.first().is_some_and(|(first, _)| *first != seen + 1)
+                announced
+                    .first()
+                    .is_some_and(|(first, _)| *first != seen + 1)
                     || announced.len() as i64 == MOST_AT_ONCE
             }
         };

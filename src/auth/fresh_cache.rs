@@ -106,7 +106,11 @@ mod tests {
             ..at(second, 0, 3)
         };
         assert_eq!(cache.get(&7, &watched(40, at(39, 500, 3))), Some("seven"));
-        assert_eq!(cache.get(&7, &watched(40, at(39, 0, 3))), None, "watch behind");
+        assert_eq!(
+            cache.get(&7, &watched(40, at(39, 0, 3))),
+            None,
+            "watch behind"
+        );
     }
 
     #[test]

@@ -103,7 +103,9 @@ pub async fn sign_in(
     let admission = passwords.admit()?;
     let credentials = std::sync::Arc::new(credentials);
     let creds = credentials.clone();
-    let reserved = db::write(pool, move |conn| reserve(conn, &creds, ip_failure_limit)).await?;
+    let reserved =
+        db::write_outside_sessions(pool, move |conn| reserve(conn, &creds, ip_failure_limit))
+            .await?;
     let reserved = match reserved {
         Ok(reserved) => reserved,
         Err(throttled) => return Ok(Err(throttled)),
@@ -124,7 +126,7 @@ pub async fn sign_in(
             }
         })
         .await?;
-    db::write(pool, move |conn| {
+    db::write_outside_sessions(pool, move |conn| {
         settle(conn, &credentials, reserved, password_ok)
     })
     .await
@@ -329,7 +331,7 @@ pub async fn second_factor(
     attempt: CodeAttempt,
     ip_failure_limit: i64,
 ) -> Result<Result<(LoginGrant, String), Failure>, AppError> {
-    db::write(pool, move |conn| {
+    db::write_outside_sessions(pool, move |conn| {
         check_code(conn, key.as_ref(), &attempt, ip_failure_limit)
     })
     .await

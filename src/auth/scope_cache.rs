@@ -67,7 +67,11 @@ mod tests {
         assert_eq!(cache.get(user, perms, &at(10, 0, 3)), Some(scope()));
         assert_eq!(cache.get(user, perms, &at(10, 999, 3)), Some(scope()));
         assert_eq!(cache.get(user, perms, &at(11, 0, 3)), None, "aged out");
-        assert_eq!(cache.get(user, perms, &at(10, 1, 4)), None, "a commit since");
+        assert_eq!(
+            cache.get(user, perms, &at(10, 1, 4)),
+            None,
+            "a commit since"
+        );
         assert_eq!(
             cache.get(user, perms, &at(9, 999, 3)),
             None,

@@ -221,7 +221,11 @@ mod tests {
         assert!(cache.get("token", &clock(at(0, 10, 1), 8)).is_none());
         // a clock set back does not make it fresh for longer
         assert!(cache.get("token", &clock(at(0, 9, 999), 7)).is_none());
-        assert!(cache.get("another token", &clock(at(0, 10, 0), 7)).is_none());
+        assert!(
+            cache
+                .get("another token", &clock(at(0, 10, 0), 7))
+                .is_none()
+        );
     }
 
     #[test]
@@ -234,16 +238,32 @@ mod tests {
         let now = watched(at(0, 30, 0), 7, at(0, 29, 100));
         assert!(cache.get("token", &now).is_some());
         // the watch's last read began a second ago: it may have missed a change
-        assert!(cache.get("token", &watched(at(0, 30, 0), 7, at(0, 29, 0))).is_none());
+        assert!(
+            cache
+                .get("token", &watched(at(0, 30, 0), 7, at(0, 29, 0)))
+                .is_none()
+        );
         // no watch: a second is all
         assert!(cache.get("token", &clock(at(0, 30, 0), 7)).is_none());
         // the watch's read began after the clock (set back): not trusted
-        assert!(cache.get("token", &watched(at(0, 30, 0), 7, at(0, 30, 1))).is_none());
+        assert!(
+            cache
+                .get("token", &watched(at(0, 30, 0), 7, at(0, 30, 1)))
+                .is_none()
+        );
         // an announced change that retires everything
-        assert!(cache.get("token", &watched(at(0, 30, 0), 8, at(0, 29, 900))).is_none());
+        assert!(
+            cache
+                .get("token", &watched(at(0, 30, 0), 8, at(0, 29, 900)))
+                .is_none()
+        );
         // a minute after the read, even with the watch up to date (and a touch due anyway)
         let cache = cache_with(session_expiring_at(at(50, 0, 0)), at(0, 0, 0), 7);
-        assert!(cache.get("token", &watched(at(0, 59, 999), 7, at(0, 59, 500))).is_some());
+        assert!(
+            cache
+                .get("token", &watched(at(0, 59, 999), 7, at(0, 59, 500)))
+                .is_some()
+        );
         let stamp = ReadStamp::new(&clock(at(0, 0, 0), 7));
         assert!(stamp.is_fresh(&watched(at(0, 59, 999), 7, at(0, 59, 500))));
         assert!(!stamp.is_fresh(&watched(at(1, 0, 0), 7, at(0, 59, 500))));
@@ -282,10 +302,20 @@ mod tests {
         // another instance changes a session while this one reads it from the database
         cache.forget("token");
         let session = session_expiring_at(at(50, 0, 0));
-        cache.put("token".into(), session.clone(), &clock(at(0, 10, 0), 1), before);
+        cache.put(
+            "token".into(),
+            session.clone(),
+            &clock(at(0, 10, 0), 1),
+            before,
+        );
         assert!(cache.get("token", &clock(at(0, 10, 0), 1)).is_none());
         // a read that began after it is
-        cache.put("token".into(), session, &clock(at(0, 10, 0), 1), cache.forgets());
+        cache.put(
+            "token".into(),
+            session,
+            &clock(at(0, 10, 0), 1),
+            cache.forgets(),
+        );
         assert!(cache.get("token", &clock(at(0, 10, 0), 1)).is_some());
     }
 
@@ -311,7 +341,12 @@ mod tests {
             );
         }
         assert!(cache.get("token 0", &read).is_some());
-        cache.put("one more".into(), session_expiring_at(at(50, 0, 0)), &read, 0);
+        cache.put(
+            "one more".into(),
+            session_expiring_at(at(50, 0, 0)),
+            &read,
+            0,
+        );
         assert!(cache.get("token 0", &read).is_none());
         assert!(cache.get("one more", &read).is_some());
     }

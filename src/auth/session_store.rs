@@ -82,10 +82,7 @@ fn persistent_data(state: &HashMap<String, String>) -> String {
 impl SessionStore for DbSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let token_hash = secrets::sha256_hex(key.as_ref());
-        let loaded = match self
-            .cache
-            .get(&token_hash, &self.pool.cache_clock())
-        {
+        let loaded = match self.cache.get(&token_hash, &self.pool.cache_clock()) {
             Some(cached) => Ok(Some(Ok((cached.auth, cached.data)))),
             None => {
                 self.cache.note_read();

@@ -548,6 +548,21 @@ where
     run_write(pool, move |conn| write_transaction(conn, change)).await
 }
 
+/// `write` for changes to no session, user, role, company or channel row, nothing a cache
+/// holds (`write_transaction_outside_sessions`): sign-in attempts, notifications, broadcasts.
+/// Such writes do not retire the caches of this or any instance, so that, for one, anyone who
+/// can reach the sign-in page cannot empty them for everyone.
+pub async fn write_outside_sessions<T, F>(pool: &Pool, change: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+{
+    run_write(pool, move |conn| {
+        write_transaction_outside_sessions(conn, change)
+    })
+    .await
+}
+
 /// A permit of `gate`: at once while the database is down and every permit is taken (503, as
 /// `checkout` answers then), else within the pool's checkout time.
 async fn wait_for<'a>(

@@ -612,7 +612,7 @@ fn send_batch(
 /// time has come start, then each broadcast being sent goes out by one batch, one transaction
 /// per batch. Failures are logged and retried on the next tick.
 pub async fn send_due(pool: &crate::db::Pool) {
-    let started = crate::db::write(pool, |conn| start_due(conn, now())).await;
+    let started = crate::db::write_outside_sessions(pool, |conn| start_due(conn, now())).await;
     if let Err(err) = started {
         tracing::warn!(error = %err.chain(), "cannot start scheduled broadcasts yet");
     }
@@ -620,7 +620,8 @@ pub async fn send_due(pool: &crate::db::Pool) {
         return;
     };
     for id in sending {
-        let sent = crate::db::write(pool, move |conn| continue_sending(conn, id)).await;
+        let sent =
+            crate::db::write_outside_sessions(pool, move |conn| continue_sending(conn, id)).await;
         if let Err(err) = sent {
             tracing::warn!(error = %err.chain(), broadcast = %id, "cannot send a batch yet");
         }

@@ -47,7 +47,7 @@ impl Mailer {
     /// Sends what is due: claims a batch, sends each outside any transaction, records the
     /// failures for a later attempt.
     pub async fn deliver(&self, pool: &Pool) -> Result<Round, AppError> {
-        let claimed = db::write(pool, |conn| {
+        let claimed = db::write_outside_sessions(pool, |conn| {
             notifications::claim_unmailed(conn, now(), BATCH)
         })
         .await?;
@@ -68,7 +68,7 @@ impl Mailer {
                 Err(err) => {
                     tracing::warn!(notification = %outgoing.id, error = %err, "e-mail not sent yet");
                     round.failed += 1;
-                    db::write(pool, move |conn| {
+                    db::write_outside_sessions(pool, move |conn| {
                         notifications::mail_failed(conn, &outgoing, now())
                     })
                     .await?;

@@ -406,6 +406,11 @@ async fn the_inbox_lists_the_companys_channels_from_the_cache(app: TestApp) {
 
 on_both_databases!(the_inbox_lists_the_companys_channels_from_the_cache);
 
+/// How many changes have been announced to other instances (`db::changes`).
+fn announced_changes(app: &TestApp) -> i64 {
+    switchboard::db::changes::latest(&mut app.conn()).expect("the counter")
+}
+
 async fn the_session_cache_spares_the_database_and_changes_act_at_once(app: TestApp) {
     let cache = app.state.session_cache.clone();
     // a stopped clock: however slowly this machine runs the test, no entry ages on its own
@@ -424,6 +429,15 @@ async fn the_session_cache_spares_the_database_and_changes_act_at_once(app: Test
     }
     alice.get("/account").await.assert_status(200);
     assert_eq!(cache.reads(), reads, "a cached session was read again");
+    // nor do sign-in attempts, which anyone who reaches the page can make (their writes
+    // announce nothing to the other instances either)
+    let announced = announced_changes(&app);
+    for password in ["Wrong-Password-1", "Wrong-Password-2", PASSWORD] {
+        app.client().login("DEMO", "bob", password).await;
+    }
+    alice.get("/account").await.assert_status(200);
+    assert_eq!(cache.reads(), reads, "sign-in attempts emptied the cache");
+    assert_eq!(announced_changes(&app), announced);
     // nor does the inbox's traffic: a reply, a label, a close, a customer's message
     let alice_id = user_id(&app, "DEMO", "alice");
     let (hers, channel): (i64, i64) = conversations::table
@@ -480,6 +494,119 @@ async fn the_session_cache_spares_the_database_and_changes_act_at_once(app: Test
         .assert_status(303);
     alice.get("/static/app.css").await;
     alice.get("/account").await.assert_status(303);
+}
+
+/// With the watch of announced changes looking (as `serve` runs it, four times a second), the
+/// caches hold a session, a scope and the channels past FRESH_FOR while nothing changes; what
+/// another instance or the command line changes reaches them at the next look: everything for a
+/// counted write, one session for a sign-out, everything again when announcements were pruned
+/// past this instance. Without a recent look they serve for FRESH_FOR, as before.
+async fn the_watch_of_announced_changes_holds_the_caches_until_something_changes(app: TestApp) {
+    use switchboard::auth::change_watch::ChangeWatch;
+    use switchboard::db::changes::{self, Changed};
+    use switchboard::db::schema::{cache_changes, channels};
+    let (sessions_read, scopes) = (
+        app.state.session_cache.clone(),
+        app.state.scope_cache.clone(),
+    );
+    let mut watch = ChangeWatch::new(app.state.pool.clone(), app.state.session_cache.clone());
+    app.clock().stop();
+    let second = chrono::TimeDelta::seconds(1);
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    let mut bob = app.signed_in("DEMO", "bob").await;
+    // (the first look retires everything: what was read before it may predate changes it
+    // will not see)
+    watch.look().await.expect("the watch reads");
+    alice.get("/conversations").await.assert_status(200);
+    bob.get("/conversations").await.assert_status(200);
+    let (sessions_before, scopes_before) = (sessions_read.reads(), scopes.reads());
+
+    // half a minute on, nothing announced: what was read still serves
+    app.clock().advance(second * 30);
+    watch.look().await.expect("the watch reads");
+    app.clock().advance(second / 2);
+    alice.get("/conversations").await.assert_status(200);
+    bob.get("/account").await.assert_status(200);
+    assert_eq!(
+        sessions_read.reads(),
+        sessions_before,
+        "sessions read again"
+    );
+    assert_eq!(scopes.reads(), scopes_before, "scopes read again");
+    // the last look began a second ago: the cache no longer trusts it, and reads again
+    app.clock().advance(second / 2);
+    alice.get("/account").await.assert_status(200);
+    assert_eq!(sessions_read.reads(), sessions_before + 1);
+
+    // a channel renamed elsewhere, through a counted write: held until the next look
+    watch.look().await.expect("the watch reads");
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    sofia
+        .get("/conversations")
+        .await
+        .assert_contains("WhatsApp Sales");
+    switchboard::db::write_transaction(&mut app.conn(), |conn| {
+        diesel::update(channels::table.filter(channels::name.eq("WhatsApp Sales")))
+            .set(channels::name.eq("WhatsApp Orders"))
+            .execute(conn)?;
+        Ok(())
+    })
+    .expect("renamed elsewhere");
+    sofia
+        .get("/conversations")
+        .await
+        .assert_contains("WhatsApp Sales");
+    watch.look().await.expect("the watch reads");
+    sofia
+        .get("/conversations")
+        .await
+        .assert_contains("WhatsApp Orders")
+        .assert_lacks("WhatsApp Sales");
+
+    // alice signs out on another instance: her session ends here at the next look, bob's
+    // stays cached
+    alice.get("/account").await.assert_status(200);
+    bob.get("/account").await.assert_status(200);
+    let token_hash: String = sessions::table
+        .filter(sessions::user_id.eq(user_id(&app, "DEMO", "alice")))
+        .filter(sessions::revoked_at.is_null())
+        .select(sessions::token_hash)
+        .first(&mut app.conn())
+        .unwrap();
+    switchboard::db::write_transaction_outside_sessions(&mut app.conn(), |conn| {
+        domain::sessions::revoke_by_token_hash(conn, &token_hash, "signed out")?;
+        changes::announce(conn, &Changed::Session(token_hash.clone()))
+    })
+    .expect("signed out elsewhere");
+    alice.get("/account").await.assert_status(200);
+    let before = sessions_read.reads();
+    watch.look().await.expect("the watch reads");
+    alice.get("/account").await.assert_status(303);
+    bob.get("/account").await.assert_status(200);
+    assert_eq!(
+        sessions_read.reads(),
+        before + 1,
+        "only alice's session was read"
+    );
+
+    // announcements pruned past this instance: everything it holds is retired
+    let before = scopes.reads();
+    let mut conn = app.conn();
+    for _ in 0..3 {
+        switchboard::db::write_transaction_outside_sessions(&mut conn, |conn| {
+            changes::announce(conn, &Changed::Session("no such session".into()))
+        })
+        .unwrap();
+    }
+    let latest = changes::latest(&mut conn).unwrap();
+    diesel::delete(cache_changes::table.filter(cache_changes::epoch.lt(latest)))
+        .execute(&mut conn)
+        .unwrap();
+    bob.get("/conversations").await.assert_status(200);
+    assert_eq!(scopes.reads(), before, "held before the look");
+    watch.look().await.expect("the watch reads");
+    bob.get("/conversations").await.assert_status(200);
+    assert_eq!(scopes.reads(), before + 1, "the gap retired everything");
 }
 
 /// A refusal or a missing page keeps a signed-in person in the app: their navigation and a way
@@ -1664,6 +1791,7 @@ on_both_databases!(
     idle_and_absolute_timeouts_end_sessions,
     error_pages_keep_the_navigation,
     the_session_cache_spares_the_database_and_changes_act_at_once,
+    the_watch_of_announced_changes_holds_the_caches_until_something_changes,
     the_scope_cache_spares_the_database_and_changes_act_at_once,
     state_changes_without_a_valid_csrf_token_are_refused,
     forms_up_to_the_limit_are_read_and_no_larger,
