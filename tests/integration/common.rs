@@ -740,6 +740,11 @@ pub fn http_client() -> reqwest::Client {
         .unwrap()
 }
 
+/// The body of `url` as `http` reads it (GET).
+pub async fn text_of(http: &reqwest::Client, url: String) -> String {
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// The CSRF token a page carries in its `csrf-token` meta element.
 pub fn meta_token(page: &str) -> Option<String> {
     let marker = "name=\"csrf-token\" content=\"";

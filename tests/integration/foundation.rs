@@ -607,6 +607,28 @@ async fn the_watch_of_announced_changes_holds_the_caches_until_something_changes
     watch.look().await.expect("the watch reads");
     bob.get("/conversations").await.assert_status(200);
     assert_eq!(scopes.reads(), before + 1, "the gap retired everything");
+
+    // pruning takes what was announced before a moment, and always keeps the latest
+    for _ in 0..2 {
+        switchboard::db::write_transaction(&mut conn, |conn| {
+            changes::announce(conn, &Changed::Anything)
+        })
+        .unwrap();
+    }
+    let kept = || {
+        cache_changes::table
+            .count()
+            .get_result::<i64>(&mut app.conn())
+    };
+    let (latest, before) = (changes::latest(&mut conn).unwrap(), kept().unwrap());
+    let long_ago = chrono::NaiveDate::from_ymd_opt(2000, 1, 1)
+        .and_then(|day| day.and_hms_opt(0, 0, 0))
+        .unwrap();
+    assert_eq!(changes::prune(&mut conn, long_ago).unwrap(), 0);
+    let later = chrono::Utc::now().naive_utc() + chrono::TimeDelta::days(365 * 100);
+    assert_eq!(changes::prune(&mut conn, later).unwrap() as i64, before - 1);
+    assert_eq!(kept().unwrap(), 1);
+    assert_eq!(changes::since(&mut conn, latest - 1, 10).unwrap().len(), 1);
 }
 
 /// A refusal or a missing page keeps a signed-in person in the app: their navigation and a way

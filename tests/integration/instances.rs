@@ -1,6 +1,7 @@
 //! Two server processes on one database, as a deployment behind a load balancer runs them:
 //! whatever one instance decides about sessions, users, roles and sign-in failures holds on
-//! the other at once (both read it from the database on every request).
+//! the other within `FRESH_FOR` (each announces its changes in the database and watches the
+//! other's announcements, `auth::change_watch`; sign-in failures are counted in the database).
 
 use diesel::prelude::*;
 use switchboard::db::schema::{companies, role_permissions, roles, sessions, users};
@@ -218,3 +219,80 @@ async fn two_instances_share_sessions_users_roles_and_failures(backend: Backend)
 }
 
 on_both_databases!(browser: two_instances_share_sessions_users_roles_and_failures);
+
+/// Sessions read from the database so far by the instance whose metrics listen at `metrics`.
+async fn session_reads(metrics: &str) -> u64 {
+    let text = crate::common::text_of(
+        &crate::common::http_client(),
+        format!("http://{metrics}/metrics"),
+    )
+    .await;
+    text.lines()
+        .find(|line| line.starts_with("switchboard_session_reads_total"))
+        .and_then(|line| line.split_whitespace().last())
+        .map_or(0, |count| count.parse().unwrap())
+}
+
+/// Each instance watches what the others announce (`auth::change_watch`): while nothing
+/// changes it keeps a session longer than `FRESH_FOR` without reading it again, and what
+/// changes elsewhere (a flash message left by an action on the other instance) shows at once.
+async fn an_instance_holds_sessions_until_another_announces_a_change(backend: Backend) {
+    let env = [("SWITCHBOARD_TRUSTED_PROXIES", "127.0.0.1")];
+    let a = DemoServer::start(backend, &env);
+    let metrics = format!("127.0.0.1:{}", crate::common::free_port());
+    let b = a.another_instance(&[
+        ("SWITCHBOARD_TRUSTED_PROXIES", "127.0.0.1"),
+        ("SWITCHBOARD_METRICS_BIND", &metrics),
+    ]);
+    let (one, two) = (a.base.clone(), b.base.clone());
+    let mut alice = Browser::new("10.3.0.1");
+    assert_eq!(alice.sign_in(&one, "alice", PASSWORD).await, 303);
+    assert_eq!(alice.get(format!("{two}/account")).await.0, 200);
+    // the jobs each instance runs as it starts may change things once; then nothing changes
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(alice.get(format!("{two}/account")).await.0, 200);
+    let before = session_reads(&metrics).await;
+    let held = switchboard::auth::session_cache::FRESH_FOR * 5;
+    let until = std::time::Instant::now() + held;
+    while std::time::Instant::now() < until {
+        assert_eq!(alice.get(format!("{two}/account")).await.0, 200);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let reads = session_reads(&metrics).await - before;
+    assert!(
+        reads <= 1,
+        "instance two read alice's session {reads} times in {held:?} while nothing changed"
+    );
+
+    // she closes a conversation on one; the message it leaves shows on two, once
+    let conversation: i64 = switchboard::db::schema::conversations::table
+        .filter(switchboard::db::schema::conversations::assignee_id.eq(user_id(&a, "alice")))
+        .filter(switchboard::db::schema::conversations::status.eq("open"))
+        .select(switchboard::db::schema::conversations::id)
+        .first(&mut a.conn())
+        .unwrap();
+    alice
+        .get(format!("{one}/conversations/{conversation}"))
+        .await;
+    assert_eq!(
+        alice
+            .post(format!("{one}/conversations/{conversation}/close"), &[])
+            .await,
+        303
+    );
+    let said = "The conversation was closed.";
+    assert!(
+        arrives(&mut alice, format!("{two}/account"), |_, page| page
+            .contains(said))
+        .await,
+        "the message left on one did not show on two"
+    );
+    assert!(
+        arrives(&mut alice, format!("{one}/account"), |s, page| s == 200
+            && !page.contains(said))
+        .await
+    );
+    assert!(!alice.get(format!("{two}/account")).await.1.contains(said));
+}
+
+on_both_databases!(browser: an_instance_holds_sessions_until_another_announces_a_change);

@@ -291,14 +291,7 @@ async fn the_running_panel_emails_notifications(backend: crate::common::Backend)
             .first(&mut server.conn())
             .unwrap()
     };
-    let page = http
-        .get(format!("{}/users/{bob}", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = crate::common::text_of(&http, format!("{}/users/{bob}", server.base)).await;
     let token = crate::common::meta_token(&page).unwrap();
     let answer = http
         .post(format!("{}/users/{bob}/deactivate", server.base))
