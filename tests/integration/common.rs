@@ -268,8 +268,10 @@ impl TestApp {
     }
 
     /// After a test writes to the database behind the app's back, as another instance or the
-    /// command line would: such a change reaches this instance's session cache within
-    /// `FRESH_FOR`, so the test moves the app's clock that far (its own changes act at once).
+    /// command line would: such a change reaches this instance's caches within `FRESH_FOR`, so
+    /// the test moves the app's clock that far (its own changes act at once). The test app runs
+    /// no watch of announced changes (`auth::change_watch`, which `serve` runs): its entries
+    /// serve for `FRESH_FOR` at most, the rule a running panel falls back to.
     pub fn wait_for_change_elsewhere(&self) {
         self.clock().advance(
             chrono::TimeDelta::from_std(switchboard::auth::session_cache::FRESH_FOR)
