@@ -196,7 +196,7 @@ impl SessionStore for DbSessionStore {
         let cache = self.cache.clone();
         crate::db::run_write(&self.pool, move |conn| {
             // other instances forget their copy of this session (its flash messages)
-            crate::db::write_transaction_outside_sessions(conn, |conn| {
+            crate::db::session_transaction(conn, |conn| {
                 sessions::save_data(conn, &token_hash, &data)?;
                 changes::announce(conn, &Changed::Session(token_hash.clone()))
             })?;
@@ -218,7 +218,7 @@ impl SessionStore for DbSessionStore {
         self.cache.forget(&token_hash);
         crate::db::run_write(&self.pool, move |conn| {
             // other instances forget their copy at once, not when it ages out
-            crate::db::write_transaction_outside_sessions(conn, |conn| {
+            crate::db::session_transaction(conn, |conn| {
                 sessions::revoke_by_token_hash(conn, &token_hash, "signed out")?;
                 changes::announce(conn, &Changed::Session(token_hash.clone()))?;
                 Ok(())

@@ -723,7 +723,7 @@ pub fn write_transaction<T, F>(conn: &mut DbConnection, change: F) -> Result<T, 
 where
     F: FnOnce(&mut DbConnection) -> Result<T, AppError>,
 {
-    transaction(conn, change, true)
+    transaction(conn, change, Counted::CommitsAndWrites)
 }
 
 /// `write_transaction` for writes that change no session, user, role or company row (refusal
@@ -737,10 +737,31 @@ pub fn write_transaction_outside_sessions<T, F>(
 where
     F: FnOnce(&mut DbConnection) -> Result<T, AppError>,
 {
-    transaction(conn, change, false)
+    transaction(conn, change, Counted::Writes)
 }
 
-fn transaction<T, F>(conn: &mut DbConnection, change: F, counted: bool) -> Result<T, AppError>
+/// `write_transaction` for a change to one session's own state (its flash messages, its end
+/// at sign-out) and the announcement that tells the other instances: it retires no cache and
+/// is not counted among the writes, so showing someone a message does not make every open live
+/// page look again (they show conversations, not sessions).
+pub fn session_transaction<T, F>(conn: &mut DbConnection, change: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, AppError>,
+{
+    transaction(conn, change, Counted::Nothing)
+}
+
+/// What a write transaction that wrote moves: the commit counter (which retires this
+/// instance's caches, and is announced to the others), the write counter (the live pages'
+/// cue), or neither.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    CommitsAndWrites,
+    Writes,
+    Nothing,
+}
+
+fn transaction<T, F>(conn: &mut DbConnection, change: F, counted: Counted) -> Result<T, AppError>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, AppError>,
 {
@@ -757,7 +778,7 @@ where
     // a counted change tells the other instances, as its last statement (`changes`)
     let outcome = change(conn).and_then(|value| {
         let wrote = wrote_anything(conn, changes_before);
-        if wrote && counted {
+        if wrote && counted == Counted::CommitsAndWrites {
             changes::announce(conn, &changes::Changed::Anything)?;
         }
         Ok((value, wrote))
@@ -768,10 +789,12 @@ where
                 <DbConnection as Connection>::TransactionManager::commit_transaction(conn);
             // counted even when the commit reports an error: it may have happened
             if wrote {
-                if counted {
+                if counted == Counted::CommitsAndWrites {
                     count_commit();
                 }
-                count_write();
+                if counted != Counted::Nothing {
+                    count_write();
+                }
             }
             committed?;
             Ok(value)

@@ -80,8 +80,22 @@ async fn pages_run_as_many_statements_however_much_they_list(app: TestApp) {
         .await
         .assert_status(303);
     assert_eq!(app.state.session_cache.data_saves(), saves + 1);
+    // the page that shows the flash saves the session and tells the other instances, but is
+    // no write the open live pages must look again for, and retires no cache here
+    let (writes, commits) = (app.state.pool.writes(), app.state.pool.commits());
+    let announced = switchboard::db::changes::latest(&mut app.conn()).unwrap();
     sofia.get("/account").await.assert_status(200);
     assert_eq!(app.state.session_cache.data_saves(), saves + 2);
+    assert_eq!(
+        app.state.pool.writes(),
+        writes,
+        "a flash shown woke the live pages"
+    );
+    assert_eq!(app.state.pool.commits(), commits);
+    assert_eq!(
+        switchboard::db::changes::latest(&mut app.conn()).unwrap(),
+        announced + 1
+    );
     sofia.get("/account").await.assert_status(200);
     assert_eq!(app.state.session_cache.data_saves(), saves + 2);
     let mut report = String::new();
