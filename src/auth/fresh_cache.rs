@@ -25,14 +25,24 @@ struct Entry<V> {
 
 pub struct FreshCache<K, V> {
     by_key: RwLock<HashMap<K, Entry<V>>>,
+    /// Entries beyond this are dropped wholesale.
+    most_entries: usize,
     /// Values read from the database since start and kept (what the cache did not answer).
     reads: AtomicU64,
 }
 
 impl<K, V> Default for FreshCache<K, V> {
     fn default() -> Self {
+        Self::holding_at_most(MOST_ENTRIES)
+    }
+}
+
+impl<K, V> FreshCache<K, V> {
+    /// A cache that starts again when it holds `most_entries` (for larger values).
+    pub fn holding_at_most(most_entries: usize) -> Self {
         Self {
             by_key: RwLock::new(HashMap::new()),
+            most_entries,
             reads: AtomicU64::new(0),
         }
     }
@@ -52,7 +62,7 @@ impl<K: Eq + Hash, V: Clone> FreshCache<K, V> {
         let Ok(mut map) = self.by_key.write() else {
             return;
         };
-        if map.len() >= MOST_ENTRIES {
+        if map.len() >= self.most_entries {
             map.clear();
         }
         map.insert(

@@ -5,6 +5,7 @@ pub mod client;
 pub mod csrf;
 pub mod fresh_cache;
 pub mod geoip;
+pub mod live_cache;
 pub mod login;
 pub mod password_work;
 pub mod scope_cache;

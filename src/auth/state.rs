@@ -36,7 +36,15 @@ pub struct AppState {
     /// What the database said, at most a second ago, about changes to conversations by any
     /// instance (`domain::conversations::change_marker`; kept fresh by `serve`).
     pub changes_elsewhere: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// Each viewer's inbox as last read, kept while nothing is written (the live pages' rule)
+    /// and the session cache's rule keeps it.
+    pub inbox_cache: InboxCache,
 }
+
+pub type InboxCache = crate::auth::live_cache::LiveCache<
+    crate::domain::conversations::InboxKey,
+    crate::domain::conversations::Inbox,
+>;
 
 impl AppState {
     /// Reads (or makes, on first start) the cookie key from the database.
@@ -59,6 +67,7 @@ impl AppState {
             scope_cache: Default::default(),
             channel_cache: Default::default(),
             changes_elsewhere: Default::default(),
+            inbox_cache: Default::default(),
         })
     }
 
@@ -79,15 +88,22 @@ impl AppState {
         Ok(channels)
     }
 
-    /// Changes as the live pages compare them: this instance's writes (at once) and every
-    /// instance's (within a second). Equal versions: nothing to look at again.
+    /// Changes as the live pages compare them: this instance's writes (at once), other
+    /// instances' changes to conversations (within a second) and their announced changes (at
+    /// the watch's next look). Equal versions: nothing to look at again.
     pub fn live_version(&self) -> String {
-        format!(
-            "{}-{}",
-            self.pool.writes(),
-            self.changes_elsewhere
-                .load(std::sync::atomic::Ordering::Acquire)
-        )
+        self.live_stamp().to_string()
+    }
+
+    /// [`live_version`](Self::live_version) as the inbox cache compares it.
+    pub fn live_stamp(&self) -> crate::auth::live_cache::LiveStamp {
+        crate::auth::live_cache::LiveStamp {
+            writes: self.pool.writes(),
+            commits: self.pool.commits(),
+            elsewhere: self
+                .changes_elsewhere
+                .load(std::sync::atomic::Ordering::Acquire),
+        }
     }
 }
 

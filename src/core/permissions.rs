@@ -403,7 +403,7 @@ impl fmt::Display for Permission {
 /// and one more for the role flag "only within my teams" (it narrows
 /// [`Permission::LIMITED_BY_TEAMS`] to the holder's teams; it is not a permission, so
 /// [`PermissionSet::iter`] never yields it).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct PermissionSet(u32);
 
 const TEAMS_ONLY_BIT: u32 = 1 << 31;

@@ -48,6 +48,35 @@ impl ContactCard {
     }
 }
 
+/// The navigation's two counters, read in a page's own database hop: open conversations
+/// assigned to the viewer, and unread notifications (`None`: not shown).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NavCounts {
+    pub open: Option<i64>,
+    pub unread: Option<i64>,
+}
+
+/// The inbox as one viewer read it in one database hop: a page of rows (masked for the
+/// viewer), how many match (up to [`COUNT_CAP`] + 1), the navigation's counters and the
+/// channels the channel filter offers.
+pub struct Inbox {
+    pub rows: Vec<ConversationRow>,
+    pub matched: i64,
+    pub counts: NavCounts,
+    pub channels: Vec<crate::domain::channels::Channel>,
+}
+
+/// Whose inbox, under which permissions and filter: two viewers never share an entry, and a
+/// role edited since reads again (masking and visibility follow the permissions).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct InboxKey {
+    pub user: UserId,
+    pub permissions: crate::core::permissions::PermissionSet,
+    /// The navigation shows the badge of open conversations.
+    pub counts_open: bool,
+    pub filter: ListFilter,
+}
+
 #[derive(Clone, Debug)]
 pub struct ConversationRow {
     pub id: ConversationId,
@@ -136,7 +165,7 @@ struct StoredAssignee {
 }
 
 /// Filters of the conversation list (query string of `GET /conversations`).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ListFilter {
     /// None for all.
     pub status: Option<ConversationStatus>,
@@ -156,7 +185,7 @@ pub struct ListFilter {
 }
 
 /// The order of the conversation list, by last activity.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum ListOrder {
     /// Newest activity first: what just happened.
     #[default]
@@ -1232,8 +1261,9 @@ pub fn fill_masked_copies(conn: &mut DbConnection) -> Result<usize, AppError> {
 }
 
 /// A number that grows with every change any instance makes to conversations (a message, an
-/// assignment, an audited action): live pages compare it to learn of another instance's
-/// changes. Three index lookups.
+/// assignment, an audited action): live pages and the inbox cache compare it to learn of
+/// another instance's changes (announced changes reach them through the watch's retirement
+/// of cached state, `Pool::commits`). Three index lookups.
 pub fn change_marker(conn: &mut DbConnection) -> Result<i64, AppError> {
     use crate::db::schema::audit_events;
     use diesel::dsl::max;

@@ -10,10 +10,12 @@ use crate::core::masking::ContactMask;
 use crate::core::status::ConversationStatus;
 use crate::domain::companies;
 use crate::domain::conversations::{
-    AssignmentView, ConversationRow, ListFilter, ListOrder, MessageView,
+    self, AssignmentView, ConversationRow, Inbox, InboxKey, ListFilter, ListOrder, MessageView,
 };
 use crate::error::AppError;
+use crate::web::layout::Layout;
 use crate::web::{Cx, format_recent, format_time};
+use std::sync::Arc;
 
 pub struct RowItem {
     pub(crate) row: ConversationRow,
@@ -37,6 +39,11 @@ fn waited_for(since: chrono::NaiveDateTime, at: chrono::NaiveDateTime) -> String
 }
 
 impl RowItem {
+    /// The rows of a page of the list, as shown at `at`.
+    pub fn all(rows: &[ConversationRow], at: chrono::NaiveDateTime) -> Vec<Self> {
+        rows.iter().map(|row| Self::new(row.clone(), at)).collect()
+    }
+
     pub fn new(row: ConversationRow, at: chrono::NaiveDateTime) -> Self {
         Self {
             kind_label: Some(row.channel_kind.label()).filter(|label| {
@@ -169,6 +176,50 @@ pub async fn list_filter(cx: &Cx, query: &ListQuery) -> Result<ListFilter, AppEr
         },
         after: crate::web::forms::page_cursor(query.after.as_deref())?,
     })
+}
+
+/// The viewer's inbox under `filter`, for the page and its live updates alike: from the inbox
+/// cache while nothing was written since it was read (`AppState::live_stamp`) and the session
+/// cache's rule keeps it (`auth::live_cache`), else in one database hop (and kept). The missed-chats filter depends on the time, so it is always read.
+/// With the live version it was read at, taken before the read: a page that carries it learns
+/// of a write that raced its read at its next poll.
+pub async fn read_inbox(cx: &Cx, filter: ListFilter) -> Result<(Arc<Inbox>, String), AppError> {
+    // taken before the read: a write that commits during the read moves it
+    let stamp = cx.state.live_stamp();
+    let read = cx.state.pool.cache_clock();
+    let counts_open = Layout::counts_open(cx);
+    let key = filter.waiting_since_before.is_none().then(|| InboxKey {
+        user: cx.user.auth.user_id,
+        permissions: cx.user.viewer().permissions,
+        counts_open,
+        filter: filter.clone(),
+    });
+    let cache = &cx.state.inbox_cache;
+    if let Some(inbox) = key.as_ref().and_then(|key| cache.get(key, stamp, &read)) {
+        return Ok((inbox, stamp.to_string()));
+    }
+    let state = cx.state.clone();
+    let inbox = cx
+        .read(move |conn, me| {
+            let (rows, matched) = conversations::list_counted(conn, &me.viewer, &filter)?;
+            let mut channels = state.company_channels(conn, me.company_id)?.to_vec();
+            if let Some(mine) = crate::domain::visibility::scope(conn, &me.viewer)?.channel_limit()
+            {
+                channels.retain(|c| mine.contains(&c.id));
+            }
+            Ok(Inbox {
+                rows,
+                matched,
+                counts: Layout::nav_counts(conn, me, counts_open)?,
+                channels,
+            })
+        })
+        .await
+        .map(Arc::new)?;
+    if let Some(key) = key {
+        cache.put(key, inbox.clone(), stamp, &read);
+    }
+    Ok((inbox, stamp.to_string()))
 }
 
 pub struct MessageItem {

@@ -15,7 +15,9 @@ use crate::core::status::ConversationStatus;
 use crate::domain::channels::{Channel, Holder};
 use crate::domain::conversations::{self, ContactCard, MessageWindow, PAGE_SIZE};
 use crate::error::{AppError, FieldErrors};
-use crate::web::conversation_views::{HistoryItem, ListQuery, MessageItem, RowItem, list_filter};
+use crate::web::conversation_views::{
+    HistoryItem, ListQuery, MessageItem, RowItem, list_filter, read_inbox,
+};
 use crate::web::forms::AssigneeForm;
 use crate::web::layout::{Layout, set_flash};
 use crate::web::{Answer, Cx, Form, Query, form_page, live, page, render, see_other};
@@ -59,41 +61,29 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
     let missed = filter.waiting_since_before.is_some();
     let channel_filter = filter.channel_id;
     let sort = filter.order.as_str();
-    let state = cx.state.clone();
-    let (layout, ((rows, matched), channel_list)) = cx
-        .read_page("Conversations", "/conversations", move |conn, me| {
-            let rows = conversations::list_counted(conn, &me.viewer, &filter)?;
-            let mut channel_list = state.company_channels(conn, me.company_id)?.to_vec();
-            if let Some(mine) = crate::domain::visibility::scope(conn, &me.viewer)?.channel_limit()
-            {
-                channel_list.retain(|c| mine.contains(&c.id));
-            }
-            Ok((rows, channel_list))
-        })
-        .await?;
+    let (inbox, version) = read_inbox(&cx, filter).await?;
+    let layout = Layout::build(&cx, "Conversations", "/conversations", inbox.counts);
+    let rows = &inbox.rows;
     let next_cursor = (rows.len() as i64 == PAGE_SIZE)
         .then(|| {
             rows.last()
                 .map(|r| crate::core::cursor::format(r.last_message_at, r.id))
         })
         .flatten();
-    let version = cx.state.live_version();
-    let rows: Vec<RowItem> = rows
-        .into_iter()
-        .map(|row| RowItem::new(row, cx.now()))
-        .collect();
-    let regions = live::ListRegions::new(&rows, matched, missed, &layout.shown_counts())?;
+    let rows = RowItem::all(rows, cx.now());
+    let regions = live::ListRegions::new(&rows, inbox.matched, missed, &layout.shown_counts())?;
     let live_url = live::list_url(&cx, &query, &live::seen(&version, &regions.fingerprint()));
     page(&ListPage {
         layout,
         regions,
         live_url,
-        channels: channel_list
-            .into_iter()
-            .map(|c: Channel| ChannelOption {
+        channels: inbox
+            .channels
+            .iter()
+            .map(|c: &Channel| ChannelOption {
                 selected: channel_filter == Some(c.id),
                 id: c.id.into(),
-                name: c.name,
+                name: c.name.clone(),
             })
             .collect(),
         status: status.map_or("all", ConversationStatus::as_str).to_string(),

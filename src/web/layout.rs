@@ -66,13 +66,7 @@ pub fn set_flash(session: &Session, message: &str) {
     }
 }
 
-/// The navigation's two counters, read in the page's own database hop: open conversations
-/// assigned to the viewer, and unread notifications (`None`: not shown).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NavCounts {
-    pub open: Option<i64>,
-    pub unread: Option<i64>,
-}
+pub use crate::domain::conversations::NavCounts;
 
 impl Layout {
     /// The navigation's counters for the viewer (two indexed counts).

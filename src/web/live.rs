@@ -31,7 +31,9 @@ use crate::core::ids::{ConversationId, MessageId};
 use crate::core::text::grouped;
 use crate::domain::conversations::{self, MessageWindow};
 use crate::error::AppError;
-use crate::web::conversation_views::{HistoryItem, ListQuery, MessageItem, RowItem, list_filter};
+use crate::web::conversation_views::{
+    HistoryItem, ListQuery, MessageItem, RowItem, list_filter, read_inbox,
+};
 use crate::web::layout::{Layout, NavCounts};
 use crate::web::{Answer, Cx, Query};
 
@@ -265,18 +267,10 @@ pub async fn list(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
     }
     let filter = list_filter(&cx, &query).await?;
     let missed = filter.waiting_since_before.is_some();
-    let counts = Layout::counts_open(&cx);
-    let ((rows, matched), nav_counts) = cx
-        .read(move |conn, me| {
-            Ok((
-                conversations::list_counted(conn, &me.viewer, &filter)?,
-                Layout::nav_counts(conn, me, counts)?,
-            ))
-        })
-        .await?;
-    let at = cx.now();
-    let rows: Vec<RowItem> = rows.into_iter().map(|row| RowItem::new(row, at)).collect();
-    let regions = ListRegions::new(&rows, matched, missed, &nav_counts)?;
+    // the version the rows were read at: at least the one compared above
+    let (inbox, version) = read_inbox(&cx, filter).await?;
+    let rows = RowItem::all(&inbox.rows, cx.now());
+    let regions = ListRegions::new(&rows, inbox.matched, missed, &inbox.counts)?;
     let print = regions.fingerprint();
     let Some(url) = list_url(&cx, &query, &seen(&version, &print)) else {
         return nothing_new();

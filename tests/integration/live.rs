@@ -325,6 +325,123 @@ async fn the_notification_counter_is_live(app: TestApp) {
 
 on_both_databases!(the_notification_counter_is_live);
 
+/// A reload of the inbox with nothing written since costs no database trip (the inbox cache,
+/// kept by the live pages' rule): and yet every change shows at once on the next view, to
+/// the person it concerns and masked as they may see it. Two viewers never share an entry,
+/// and a role taken back is never answered with what the old role saw.
+async fn the_inbox_answers_a_reload_from_the_cache_until_anything_is_written(app: TestApp) {
+    app.clock().stop();
+    let mut alice = app.signed_in("DEMO", "alice").await;
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    alice.get("/conversations").await.assert_status(200);
+    let (reads, queries) = (app.state.inbox_cache.reads(), app.state.pool.queries_run());
+    let again = alice.get("/conversations").await;
+    again
+        .assert_status(200)
+        .assert_contains("conversation-list");
+    assert_eq!(
+        app.state.pool.queries_run(),
+        queries,
+        "a reload with nothing written read the database"
+    );
+    assert_eq!(app.state.inbox_cache.reads(), reads);
+    // a new customer (routed to bob), transferred to alice by sofia: in her list at once,
+    // masked; sofia's own view of the same list shows the number whole
+    let id = new_customer(&app, 7, "+90 532 765 4321").await;
+    sofia.get(&format!("/conversations/{id}")).await;
+    let alice_id = crate::common::id_of(&app, "DEMO", "alice");
+    sofia
+        .post(
+            &format!("/conversations/{id}/transfer"),
+            &[("assignee_id", &alice_id.to_string())],
+        )
+        .await
+        .assert_status(303);
+    let mut bob = app.signed_in("DEMO", "bob").await;
+    for _ in 0..2 {
+        alice
+            .get("/conversations")
+            .await
+            .assert_contains("Live customer 7")
+            .assert_contains("+90 *** *** **21")
+            .assert_lacks("765 4321");
+        // bob, an agent as she is, asks for the same list: his own
+        bob.get("/conversations")
+            .await
+            .assert_status(200)
+            .assert_lacks("Live customer 7");
+        sofia
+            .get("/conversations")
+            .await
+            .assert_contains("Live customer 7")
+            .assert_contains("765 4321");
+    }
+    // a role that shows contacts whole, given to alice and taken back: her next views follow
+    let agent = crate::common::role_id(&app, "DEMO", "Agent");
+    let mut permissions = switchboard::domain::roles::permissions_of(
+        &mut app.conn(),
+        switchboard::core::ids::RoleId(agent),
+    )
+    .unwrap();
+    permissions.insert(switchboard::core::permissions::Permission::ContactsViewUnmasked);
+    let unmasked = switchboard::domain::roles::create(
+        &mut app.conn(),
+        crate::common::company_id(&app, "DEMO"),
+        "Agent, contacts whole",
+        None,
+        permissions,
+    )
+    .unwrap();
+    for (role, whole) in [(i64::from(unmasked), true), (agent, false)] {
+        sofia.get(&format!("/users/{alice_id}")).await;
+        sofia
+            .post(
+                &format!("/users/{alice_id}/role"),
+                &[("role_id", &role.to_string())],
+            )
+            .await
+            .assert_status(303);
+        let page = alice.get("/conversations").await;
+        page.assert_contains("Live customer 7");
+        assert_eq!(page.body.contains("765 4321"), whole, "role {role}");
+    }
+    // closed by sofia: gone from alice's open conversations at once
+    sofia
+        .post(&format!("/conversations/{id}/close"), &[])
+        .await
+        .assert_status(303);
+    alice
+        .get("/conversations")
+        .await
+        .assert_lacks("Live customer 7");
+    alice
+        .get("/conversations?status=closed")
+        .await
+        .assert_contains("Live customer 7");
+    // reopened and transferred to bob: gone from all of alice's lists
+    sofia
+        .post(&format!("/conversations/{id}/reopen"), &[])
+        .await
+        .assert_status(303);
+    alice
+        .get("/conversations")
+        .await
+        .assert_contains("Live customer 7");
+    let bob_id = crate::common::id_of(&app, "DEMO", "bob");
+    sofia
+        .post(
+            &format!("/conversations/{id}/transfer"),
+            &[("assignee_id", &bob_id.to_string())],
+        )
+        .await
+        .assert_status(303);
+    for list in ["/conversations", "/conversations?status=all"] {
+        alice.get(list).await.assert_lacks("Live customer 7");
+    }
+}
+
+on_both_databases!(the_inbox_answers_a_reload_from_the_cache_until_anything_is_written);
+
 /// The href of the list's "Next page" link, unescaped.
 fn next_page(page: &Page) -> String {
     let end = page

@@ -133,7 +133,8 @@ async fn a_postgres_outage_answers_503_at_once_and_recovers() {
     // the first request finds out (a short wait), every later one is answered at once
     let (first, _) = status(&http, format!("{base}/readyz")).await;
     assert_eq!(first, 503);
-    for path in ["/readyz", "/conversations", "/users"] {
+    // (not the inbox sofia just saw: the inbox cache may answer it for up to a second)
+    for path in ["/readyz", "/conversations?status=closed", "/users"] {
         let (code, took) = status(&http, format!("{base}{path}")).await;
         assert_eq!(code, 503, "{path}");
         assert!(took < Duration::from_millis(1500), "{path} took {took:?}");
