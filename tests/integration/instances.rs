@@ -271,6 +271,17 @@ async fn an_instance_holds_sessions_until_another_announces_a_change(backend: Ba
         .select(switchboard::db::schema::conversations::id)
         .first(&mut a.conn())
         .unwrap();
+    // her inbox on two, as two's inbox cache keeps it while nothing changes
+    let listed = format!(r#"href="/conversations/{conversation}""#);
+    for _ in 0..2 {
+        assert!(
+            alice
+                .get(format!("{two}/conversations"))
+                .await
+                .1
+                .contains(&listed)
+        );
+    }
     alice
         .get(format!("{one}/conversations/{conversation}"))
         .await;
@@ -293,6 +304,15 @@ async fn an_instance_holds_sessions_until_another_announces_a_change(backend: Ba
         .await
     );
     assert!(!alice.get(format!("{two}/account")).await.1.contains(said));
+    // and the conversation left her open conversations on two: two's inbox cache would hold
+    // the list for a minute while nothing is seen to change
+    assert!(
+        arrives(&mut alice, format!("{two}/conversations"), |s, page| s
+            == 200
+            && !page.contains(&listed))
+        .await,
+        "the conversation closed on one stayed in alice's inbox on two"
+    );
 }
 
 on_both_databases!(browser: an_instance_holds_sessions_until_another_announces_a_change);
