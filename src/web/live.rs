@@ -3,9 +3,11 @@
 //! `templates/conversations/poller.html`).
 //!
 //! - Nothing written anywhere since `version` (`AppState::live_version`: this instance's
-//!   writes at once, other instances' within a second): 204, no database trip.
+//!   writes at once, other instances' within a second, their announced changes at the watch's
+//!   next look): 204, no database trip.
 //! - Otherwise the page's changing regions are rendered again, by the same queries and
-//!   templates as the page itself — so the same visibility rule and the same masking — and
+//!   templates as the page itself — so the same visibility rule and the same masking (the
+//!   list's rows through the same inbox cache as the page, `read_inbox`) — and
 //!   fingerprinted; the answer is a new poller, plus the regions as out-of-band swaps when
 //!   their fingerprint differs from what the page shows.
 //!
