@@ -89,6 +89,12 @@ mod tests {
             Some(&1)
         );
         assert_eq!(cache.get(&"bob", STAMP, &at(10, 0, 3)), None, "another key");
+        cache.put("bob", Arc::new(2), STAMP, &at(10, 0, 3));
+        assert_eq!(cache.reads(), 2);
+        assert_eq!(
+            cache.get(&"alice", STAMP, &at(10, 0, 3)).as_deref(),
+            Some(&1)
+        );
         let written_here = LiveStamp { writes: 8, ..STAMP };
         assert_eq!(cache.get(&"alice", written_here, &at(10, 1, 3)), None);
         let changed_elsewhere = LiveStamp {

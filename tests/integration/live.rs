@@ -334,7 +334,17 @@ async fn the_inbox_answers_a_reload_from_the_cache_until_anything_is_written(app
     let mut alice = app.signed_in("DEMO", "alice").await;
     let mut sofia = app.signed_in("DEMO", "sofia").await;
     alice.get("/conversations").await.assert_status(200);
-    let (reads, queries) = (app.state.inbox_cache.reads(), app.state.pool.queries_run());
+    let reads = app.state.inbox_cache.reads();
+    alice
+        .get("/conversations?status=all")
+        .await
+        .assert_status(200);
+    assert_eq!(
+        app.state.inbox_cache.reads(),
+        reads + 1,
+        "another filter is read"
+    );
+    let (reads, queries) = (reads + 1, app.state.pool.queries_run());
     let again = alice.get("/conversations").await;
     again
         .assert_status(200)
