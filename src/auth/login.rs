@@ -103,9 +103,13 @@ pub async fn sign_in(
     let admission = passwords.admit()?;
     let credentials = std::sync::Arc::new(credentials);
     let creds = credentials.clone();
-    let reserved =
-        db::write_outside_sessions(pool, move |conn| reserve(conn, &creds, ip_failure_limit))
-            .await?;
+    // a reservation shows on no page and in no cache: a flood of attempts moves nothing
+    let reserved = db::write_seen_when(
+        pool,
+        move |conn| reserve(conn, &creds, ip_failure_limit),
+        |_| false,
+    )
+    .await?;
     let reserved = match reserved {
         Ok(reserved) => reserved,
         Err(throttled) => return Ok(Err(throttled)),
@@ -126,9 +130,13 @@ pub async fn sign_in(
             }
         })
         .await?;
-    db::write_outside_sessions(pool, move |conn| {
-        settle(conn, &credentials, reserved, password_ok)
-    })
+    // only a sign-in that succeeds changes what a page shows (its person comes online, and
+    // queued chats may be routed to them)
+    db::write_seen_when(
+        pool,
+        move |conn| settle(conn, &credentials, reserved, password_ok),
+        Result::is_ok,
+    )
     .await
 }
 
@@ -331,9 +339,11 @@ pub async fn second_factor(
     attempt: CodeAttempt,
     ip_failure_limit: i64,
 ) -> Result<Result<(LoginGrant, String), Failure>, AppError> {
-    db::write_outside_sessions(pool, move |conn| {
-        check_code(conn, key.as_ref(), &attempt, ip_failure_limit)
-    })
+    db::write_seen_when(
+        pool,
+        move |conn| check_code(conn, key.as_ref(), &attempt, ip_failure_limit),
+        Result::is_ok,
+    )
     .await
 }
 

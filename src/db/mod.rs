@@ -548,10 +548,23 @@ where
     run_write(pool, move |conn| write_transaction(conn, change)).await
 }
 
+/// `write_transaction_seen_when` in the writers' turn: sign-in attempts.
+pub async fn write_seen_when<T, F, S>(pool: &Pool, change: F, shown: S) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+    S: FnOnce(&T) -> bool + Send + 'static,
+{
+    run_write(pool, move |conn| {
+        write_transaction_seen_when(conn, change, shown)
+    })
+    .await
+}
+
 /// `write` for changes to no session, user, role, company or channel row, nothing a cache
-/// holds (`write_transaction_outside_sessions`): sign-in attempts, notifications, broadcasts.
-/// Such writes do not retire the caches of this or any instance, so that, for one, anyone who
-/// can reach the sign-in page cannot empty them for everyone.
+/// holds (`write_transaction_outside_sessions`): notification e-mail, broadcasts.
+/// Such writes do not retire the caches of this or any instance (sign-in attempts, which anyone
+/// who can reach the sign-in page can make, go through `write_seen_when`).
 pub async fn write_outside_sessions<T, F>(pool: &Pool, change: F) -> Result<T, AppError>
 where
     T: Send + 'static,
@@ -726,10 +739,10 @@ where
     transaction(conn, change, Counted::CommitsAndWrites)
 }
 
-/// `write_transaction` for writes that change no session, user, role or company row (refusal
-/// counts, inbound messages, the agents' work on conversations and call tasks): they leave the
-/// session cache as it is, so a stream of refused requests — which anyone signed in can send —
-/// or a busy inbox does not empty it for everyone. Anything else uses `write_transaction`.
+/// `write_transaction` for writes that change no session, user, role or company row (inbound
+/// messages, the agents' work on conversations and call tasks): they leave the session cache
+/// as it is, so a busy inbox does not empty it for everyone. Anything else uses
+/// `write_transaction` (or, for what no page shows, `write_transaction_seen_when`).
 pub fn write_transaction_outside_sessions<T, F>(
     conn: &mut DbConnection,
     change: F,
@@ -751,6 +764,31 @@ where
     transaction(conn, change, Counted::Nothing)
 }
 
+/// `write_transaction` for writes that no page shows live and no cache holds (a refused
+/// request's count, a sign-in attempt that fails, e-mail delivery), as long as `shown` says
+/// so of what the change returned: they move neither counter, so that a stream of them — which
+/// anyone who reaches the sign-in page, or anyone signed in, can send — neither empties the
+/// inbox caches nor makes every open live page read again. A change `shown` owns up to (a
+/// sign-in that brings its person online, and so may route chats to them) moves the write
+/// counter as `write_transaction_outside_sessions` does.
+pub fn write_transaction_seen_when<T, F, S>(
+    conn: &mut DbConnection,
+    change: F,
+    shown: S,
+) -> Result<T, AppError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, AppError>,
+    S: FnOnce(&T) -> bool,
+{
+    transaction_counted_by(conn, change, |value| {
+        if shown(value) {
+            Counted::Writes
+        } else {
+            Counted::Nothing
+        }
+    })
+}
+
 /// What a write transaction that wrote moves: the commit counter (which retires this
 /// instance's caches, and is announced to the others), the write counter (the live pages'
 /// cue), or neither.
@@ -765,6 +803,19 @@ fn transaction<T, F>(conn: &mut DbConnection, change: F, counted: Counted) -> Re
 where
     F: FnOnce(&mut DbConnection) -> Result<T, AppError>,
 {
+    transaction_counted_by(conn, change, |_| counted)
+}
+
+/// `transaction`, with what it moves decided by what the change returned.
+fn transaction_counted_by<T, F, C>(
+    conn: &mut DbConnection,
+    change: F,
+    counted_by: C,
+) -> Result<T, AppError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, AppError>,
+    C: FnOnce(&T) -> Counted,
+{
     let changes_before = match conn {
         DbConnection::Sqlite(c) => {
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
@@ -777,14 +828,15 @@ where
     };
     // a counted change tells the other instances, as its last statement (`changes`)
     let outcome = change(conn).and_then(|value| {
+        let counted = counted_by(&value);
         let wrote = wrote_anything(conn, changes_before);
         if wrote && counted == Counted::CommitsAndWrites {
             changes::announce(conn, &changes::Changed::Anything)?;
         }
-        Ok((value, wrote))
+        Ok((value, wrote, counted))
     });
     match outcome {
-        Ok((value, wrote)) => {
+        Ok((value, wrote, counted)) => {
             let committed =
                 <DbConnection as Connection>::TransactionManager::commit_transaction(conn);
             // counted even when the commit reports an error: it may have happened

@@ -173,22 +173,27 @@ fn refused_route(
     kind: &'static str,
     why: &str,
 ) -> Result<(), AppError> {
-    // a refusal count touches nothing a session is read from
-    crate::db::write_transaction_outside_sessions(conn, |conn| {
-        count_refusal(
-            conn,
-            Refused {
-                company_id,
-                actor,
-                kind,
-                subject: format!("user:{}", actor.user_id.map_or(0, i64::from)),
-                label: &actor.username,
-                target_type: "route",
-                target_label: attempted,
-                summary: format!("{} was refused {attempted}{why}", actor.username),
-            },
-        )
-    })
+    // a refusal count touches nothing a cache holds and shows on no live page: anyone signed
+    // in can send refused requests, and they must not make every open page read again
+    crate::db::write_transaction_seen_when(
+        conn,
+        |conn| {
+            count_refusal(
+                conn,
+                Refused {
+                    company_id,
+                    actor,
+                    kind,
+                    subject: format!("user:{}", actor.user_id.map_or(0, i64::from)),
+                    label: &actor.username,
+                    target_type: "route",
+                    target_label: attempted,
+                    summary: format!("{} was refused {attempted}{why}", actor.username),
+                },
+            )
+        },
+        |_| false,
+    )
 }
 
 /// Writes one summary record for every closed window that counted more than its first

@@ -423,18 +423,39 @@ async fn the_session_cache_spares_the_database_and_changes_act_at_once(app: Test
     }
     alice.get("/account").await.assert_status(200);
     // refused requests are recorded, and still leave the cache as it is (anyone signed in can
-    // send them; they must not empty the cache for everyone)
+    // send them; they must not empty the cache for everyone), and the live pages and the
+    // inbox caches too: no write they show is counted
+    let writes = app.state.pool.writes();
     for _ in 0..3 {
         alice.get("/users").await.assert_status(403);
     }
     alice.get("/account").await.assert_status(200);
     assert_eq!(cache.reads(), reads, "a cached session was read again");
+    assert_eq!(
+        app.state.pool.writes(),
+        writes,
+        "refused requests woke the live pages"
+    );
     // nor do sign-in attempts, which anyone who reaches the page can make (their writes
-    // announce nothing to the other instances either)
+    // announce nothing to the other instances either); only one that succeeds is a change
+    // the pages show (bob comes online, and chats may be routed to him)
     let announced = announced_changes(&app);
-    for password in ["Wrong-Password-1", "Wrong-Password-2", PASSWORD] {
-        app.client().login("DEMO", "bob", password).await;
+    for password in ["Wrong-Password-1", "Wrong-Password-2"] {
+        app.client()
+            .login("DEMO", "bob", password)
+            .await
+            .assert_status(401);
     }
+    assert_eq!(
+        app.state.pool.writes(),
+        writes,
+        "failed sign-ins woke the live pages"
+    );
+    app.client()
+        .login("DEMO", "bob", PASSWORD)
+        .await
+        .assert_status(303);
+    assert!(app.state.pool.writes() > writes, "a sign-in is not seen");
     alice.get("/account").await.assert_status(200);
     assert_eq!(cache.reads(), reads, "sign-in attempts emptied the cache");
     assert_eq!(announced_changes(&app), announced);
