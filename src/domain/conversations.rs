@@ -60,7 +60,8 @@ pub struct NavCounts {
 /// viewer), how many match (up to [`COUNT_CAP`] + 1), the navigation's counters and the
 /// channels the channel filter offers.
 pub struct Inbox {
-    pub rows: Vec<ConversationRow>,
+    /// Shared, not copied, by each page shown from the cache.
+    pub rows: Vec<std::sync::Arc<ConversationRow>>,
     pub matched: i64,
     pub counts: NavCounts,
     pub channels: Vec<crate::domain::channels::Channel>,

@@ -18,7 +18,8 @@ use crate::web::{Cx, format_recent, format_time};
 use std::sync::Arc;
 
 pub struct RowItem {
-    pub(crate) row: ConversationRow,
+    /// Shared with the inbox cache's entry: a page from the cache copies no row.
+    pub(crate) row: Arc<ConversationRow>,
     /// The kind of channel, unless its name already says it ("Instagram", not "Instagram
     /// Instagram").
     pub(crate) kind_label: Option<&'static str>,
@@ -40,11 +41,11 @@ fn waited_for(since: chrono::NaiveDateTime, at: chrono::NaiveDateTime) -> String
 
 impl RowItem {
     /// The rows of a page of the list, as shown at `at`.
-    pub fn all(rows: &[ConversationRow], at: chrono::NaiveDateTime) -> Vec<Self> {
+    pub fn all(rows: &[Arc<ConversationRow>], at: chrono::NaiveDateTime) -> Vec<Self> {
         rows.iter().map(|row| Self::new(row.clone(), at)).collect()
     }
 
-    pub fn new(row: ConversationRow, at: chrono::NaiveDateTime) -> Self {
+    pub fn new(row: Arc<ConversationRow>, at: chrono::NaiveDateTime) -> Self {
         Self {
             kind_label: Some(row.channel_kind.label()).filter(|label| {
                 let (name, label) = (row.channel_name.to_lowercase(), label.to_lowercase());
@@ -180,7 +181,8 @@ pub async fn list_filter(cx: &Cx, query: &ListQuery) -> Result<ListFilter, AppEr
 
 /// The viewer's inbox under `filter`, for the page and its live updates alike: from the inbox
 /// cache while nothing was written since it was read (`AppState::live_stamp`) and the session
-/// cache's rule keeps it (`auth::live_cache`), else in one database hop (and kept). The missed-chats filter depends on the time, so it is always read.
+/// cache's rule keeps it (`auth::live_cache`), else in one database hop (and kept). The
+/// missed-chats filter depends on the time, so it is always read.
 /// With the live version it was read at, taken before the read: a page that carries it learns
 /// of a write that raced its read at its next poll.
 pub async fn read_inbox(cx: &Cx, filter: ListFilter) -> Result<(Arc<Inbox>, String), AppError> {
@@ -208,7 +210,7 @@ pub async fn read_inbox(cx: &Cx, filter: ListFilter) -> Result<(Arc<Inbox>, Stri
                 channels.retain(|c| mine.contains(&c.id));
             }
             Ok(Inbox {
-                rows,
+                rows: rows.into_iter().map(Arc::new).collect(),
                 matched,
                 counts: Layout::nav_counts(conn, me, counts_open)?,
                 channels,

@@ -172,7 +172,7 @@ pub(crate) async fn show_page(
         })
         .await?;
     let version = cx.state.live_version();
-    let item = RowItem::new(detail.row, cx.now());
+    let item = RowItem::new(std::sync::Arc::new(detail.row), cx.now());
     let (first, earlier) = (detail.messages.first, detail.messages.step_back());
     let messages: Vec<MessageItem> = detail
         .messages

@@ -342,7 +342,7 @@ pub async fn conversation(
         }
         Err(other) => return Err(other),
     };
-    let item = RowItem::new(detail.row, cx.now());
+    let item = RowItem::new(std::sync::Arc::new(detail.row), cx.now());
     let messages: Vec<MessageItem> = detail
         .messages
         .messages
