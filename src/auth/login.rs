@@ -130,14 +130,29 @@ pub async fn sign_in(
             }
         })
         .await?;
-    // only a sign-in that succeeds changes what a page shows (its person comes online, and
-    // queued chats may be routed to them)
-    db::write_seen_when(
+    let settled = db::write_seen_when(
         pool,
         move |conn| settle(conn, &credentials, reserved, password_ok),
-        Result::is_ok,
+        Routed::shown,
     )
-    .await
+    .await?;
+    Ok(settled.map(|signed_in| signed_in.value))
+}
+
+/// A sign-in that succeeded, and whether its person coming online routed queued chats to
+/// someone. That is the one part of a sign-in a live page shows (the inbox, its counters), so
+/// only then does it wake the live pages and retire the inbox caches: a storm of sign-ins
+/// otherwise kept every inbox cache empty. Its other writes (the login record, the account's
+/// counters, the availability, the session) are on no page that is live or cached.
+struct Routed<T> {
+    value: T,
+    routed: bool,
+}
+
+impl<T> Routed<T> {
+    fn shown(outcome: &Result<Self, Failure>) -> bool {
+        outcome.as_ref().is_ok_and(|signed_in| signed_in.routed)
+    }
 }
 
 /// Phase 1: the address's check (or 429) and the account's slot.
@@ -217,7 +232,7 @@ fn settle(
     credentials: &Credentials,
     reserved: Reserved,
     password_ok: bool,
-) -> Result<Result<SignedIn, Failure>, AppError> {
+) -> Result<Result<Routed<SignedIn>, Failure>, AppError> {
     let code = credentials.company_code.trim().to_uppercase();
     let username = credentials.username.trim().to_lowercase();
     let Reserved {
@@ -226,6 +241,7 @@ fn settle(
         user,
         slot,
     } = reserved;
+    let mut routed = false;
     let outcome = match (&company, &user) {
         (None, _) => Err(Failure::UnknownCompany),
         (Some(_), None) => Err(Failure::UnknownUser),
@@ -254,12 +270,14 @@ fn settle(
         if outcome.is_ok() {
             users::record_successful_login(conn, user.id)?;
             // signing in is coming to work: new chats may come (and queued ones do)
-            crate::domain::routing::set_availability(
+            routed = crate::domain::routing::set_availability(
                 conn,
                 user.company_id,
                 user.id,
                 crate::core::status::Availability::Online,
-            )?;
+            )?
+            .routed
+                > 0;
         }
     }
     let company_id = company.as_ref().map(|c| c.id);
@@ -270,12 +288,15 @@ fn settle(
         &attempt(credentials, company_id, &code, &username, user_id, outcome),
     )?;
     Ok(match (outcome, company, user) {
-        (Ok(()), Some(company), Some(user)) => Ok(SignedIn::Session(LoginGrant {
-            user_id: user.id,
-            company_id: company.id,
-            ip: credentials.ip.clone(),
-            user_agent: credentials.user_agent.clone(),
-        })),
+        (Ok(()), Some(company), Some(user)) => Ok(Routed {
+            value: SignedIn::Session(LoginGrant {
+                user_id: user.id,
+                company_id: company.id,
+                ip: credentials.ip.clone(),
+                user_agent: credentials.user_agent.clone(),
+            }),
+            routed,
+        }),
         (Err(Failure::CodeRequired), Some(company), Some(user)) => {
             let token = crate::core::secrets::random_token();
             let at = now();
@@ -297,7 +318,10 @@ fn settle(
                         .eq(at + chrono::Duration::minutes(CHALLENGE_MINUTES)),
                 ))
                 .execute(conn)?;
-            Ok(SignedIn::CodeRequired { token })
+            Ok(Routed {
+                value: SignedIn::CodeRequired { token },
+                routed: false,
+            })
         }
         (Err(failure), _, _) => Err(failure),
         // cannot happen (the outcome is Ok only with both), and is no sign-in if it did
@@ -339,12 +363,13 @@ pub async fn second_factor(
     attempt: CodeAttempt,
     ip_failure_limit: i64,
 ) -> Result<Result<(LoginGrant, String), Failure>, AppError> {
-    db::write_seen_when(
+    let checked = db::write_seen_when(
         pool,
         move |conn| check_code(conn, key.as_ref(), &attempt, ip_failure_limit),
-        Result::is_ok,
+        Routed::shown,
     )
-    .await
+    .await?;
+    Ok(checked.map(|signed_in| signed_in.value))
 }
 
 fn check_code(
@@ -352,7 +377,7 @@ fn check_code(
     key: Option<&crate::core::sealing::SealingKey>,
     attempt: &CodeAttempt,
     ip_failure_limit: i64,
-) -> Result<Result<(LoginGrant, String), Failure>, AppError> {
+) -> Result<Result<Routed<(LoginGrant, String)>, Failure>, AppError> {
     let at = now();
     let challenge: Option<(i64, CompanyId, UserId, String, String, String)> =
         two_factor_challenges::table
@@ -462,12 +487,14 @@ fn check_code(
         return Ok(Err(Failure::NoChallenge));
     }
     users::record_successful_login(conn, user.id)?;
-    crate::domain::routing::set_availability(
+    let routed = crate::domain::routing::set_availability(
         conn,
         company_id,
         user.id,
         crate::core::status::Availability::Online,
-    )?;
+    )?
+    .routed
+        > 0;
     if let Some(two_factor::Proof::RecoveryCode { left }) = proof {
         audit::Entry::new(
             company.id,
@@ -481,15 +508,18 @@ fn check_code(
         ))
         .write(conn)?;
     }
-    Ok(Ok((
-        LoginGrant {
-            user_id: user.id,
-            company_id,
-            ip: credentials.ip.clone(),
-            user_agent: credentials.user_agent.clone(),
-        },
-        next,
-    )))
+    Ok(Ok(Routed {
+        value: (
+            LoginGrant {
+                user_id: user.id,
+                company_id,
+                ip: credentials.ip.clone(),
+                user_agent: credentials.user_agent.clone(),
+            },
+            next,
+        ),
+        routed,
+    }))
 }
 
 fn attempt<'a>(

@@ -163,9 +163,10 @@ impl SessionStore for DbSessionStore {
         let token_hash = secrets::sha256_hex(&token);
         let data = persistent_data(&state);
         // the row and its data commit together: never a session without its sign-in; a new
-        // session changes nothing a cache holds
+        // session changes nothing a cache holds nor anything a live page shows (they show
+        // conversations), so it moves no counter: a storm of sign-ins leaves them all alone
         crate::db::run_write(&self.pool, move |conn| {
-            crate::db::write_transaction_outside_sessions(conn, |conn| {
+            crate::db::session_transaction(conn, |conn| {
                 sessions::create(
                     conn,
                     &NewSession {

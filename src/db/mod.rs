@@ -753,8 +753,8 @@ where
     transaction(conn, change, Counted::Writes)
 }
 
-/// `write_transaction` for a change to one session's own state (its flash messages, its end
-/// at sign-out) and the announcement that tells the other instances: it retires no cache and
+/// `write_transaction` for a change to one session's own state (its start, its flash
+/// messages, its end at sign-out) and the announcement that tells the other instances: it retires no cache and
 /// is not counted among the writes, so showing someone a message does not make every open live
 /// page look again (they show conversations, not sessions).
 pub fn session_transaction<T, F>(conn: &mut DbConnection, change: F) -> Result<T, AppError>
@@ -765,12 +765,12 @@ where
 }
 
 /// `write_transaction` for writes that no page shows live and no cache holds (a refused
-/// request's count, a sign-in attempt that fails, e-mail delivery), as long as `shown` says
-/// so of what the change returned: they move neither counter, so that a stream of them — which
-/// anyone who reaches the sign-in page, or anyone signed in, can send — neither empties the
-/// inbox caches nor makes every open live page read again. A change `shown` owns up to (a
-/// sign-in that brings its person online, and so may route chats to them) moves the write
-/// counter as `write_transaction_outside_sessions` does.
+/// request's count, a sign-in attempt, e-mail delivery), as long as `shown` says so of what
+/// the change returned: they move neither counter, so that a stream of them — which anyone
+/// who reaches the sign-in page, or anyone signed in, can send — neither empties the inbox
+/// caches nor makes every open live page read again. A change `shown` owns up to (a sign-in
+/// whose person, coming online, is routed queued chats) moves the write counter as
+/// `write_transaction_outside_sessions` does.
 pub fn write_transaction_seen_when<T, F, S>(
     conn: &mut DbConnection,
     change: F,

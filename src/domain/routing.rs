@@ -359,13 +359,22 @@ pub fn route_again(
     Ok(done)
 }
 
-/// Sets a user's availability; coming online drains the queue. Returns false when it was so.
+/// What setting someone's availability did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct AvailabilitySet {
+    /// False when it was so already (nothing written).
+    pub changed: bool,
+    /// Queued conversations that coming online routed (to anyone the router chose).
+    pub routed: usize,
+}
+
+/// Sets a user's availability; coming online drains the queue.
 pub fn set_availability(
     conn: &mut DbConnection,
     company_id: CompanyId,
     user_id: UserId,
     availability: Availability,
-) -> Result<bool, AppError> {
+) -> Result<AvailabilitySet, AppError> {
     let changed = diesel::update(
         users::table
             .filter(users::id.eq(user_id))
@@ -378,10 +387,12 @@ pub fn set_availability(
     ))
     .execute(conn)?
         > 0;
-    if changed && availability == Availability::Online {
-        drain(conn, company_id)?;
-    }
-    Ok(changed)
+    let routed = if changed && availability == Availability::Online {
+        drain(conn, company_id)?
+    } else {
+        0
+    };
+    Ok(AvailabilitySet { changed, routed })
 }
 
 /// Those of `among` (every user of the company when `None`) who have signed in before, are
@@ -525,7 +536,7 @@ pub fn set_own_availability(
     let Some(availability) = Availability::parse(status.trim()) else {
         return Err(AppError::field("status", "Choose online, away or offline."));
     };
-    if set_availability(conn, me.company_id, me.user_id(), availability)? {
+    if set_availability(conn, me.company_id, me.user_id(), availability)?.changed {
         audit::Entry::new(me.company_id, &me.actor, "account.availability")
             .on("user", me.user_id(), &me.actor.username)
             .saying(format!("{} is now {availability}", me.actor.username))

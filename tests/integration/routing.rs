@@ -291,10 +291,31 @@ async fn availability_follows_sign_in_sign_out_and_idling(app: TestApp) {
     assert_eq!(availability(&app, lab.ria), "offline");
     let waiting = lab.deliver(&app).await;
     assert_eq!(assignee(&app, waiting), None);
-    // signing in again: online, and the queue comes to her
+    // signing in again: online, and the queue comes to her. The supervisor's queue, just read
+    // (and held by the inbox cache, the clock stopped), loses it at once: a sign-in that routes
+    // chats is a change the pages show
+    let row = format!(r#"href="/conversations/{waiting}""#);
+    sofia
+        .get("/conversations?unassigned=1")
+        .await
+        .assert_contains(&row);
     let mut ria = app.signed_in("DEMO", "ria").await;
     assert_eq!(availability(&app, lab.ria), "online");
     assert_eq!(assignee(&app, waiting), Some(lab.ria));
+    sofia
+        .get("/conversations?unassigned=1")
+        .await
+        .assert_lacks(&row);
+    // one that routes nothing (she is online already, the queue is empty) shows on no live page
+    // and leaves every inbox cache alone, so a storm of sign-ins cannot keep them empty
+    let writes = app.state.pool.writes();
+    let mut tablet = app.signed_in("DEMO", "ria").await;
+    tablet.get("/account").await.assert_status(200);
+    assert_eq!(
+        app.state.pool.writes(),
+        writes,
+        "a sign-in that routed nothing woke the live pages"
+    );
 
     // idling past the company's timeout: the minutely sweep makes her offline
     let idle: i32 = companies::table
