@@ -1,9 +1,11 @@
-//! How conversation search behaves on many messages: seeds the demo workspace and then N
-//! messages (default 300 000; `SWITCHBOARD_BENCH_ROWS`) spread over its conversations, into a
-//! fresh SQLite file, or into PostgreSQL when `SWITCHBOARD_BENCH_POSTGRES` names a server; then
-//! times the search the conversation list runs, for a viewer who sees contact details in full
-//! and for one who sees them masked. Prints figures; asserts
-//! nothing. Run: `cargo bench --bench search`.
+//! How conversation search behaves on many messages: seeds the demo workspace, then C more
+//! conversations (default 100 000; `SWITCHBOARD_BENCH_CONVERSATIONS`, 0 for the demo's few)
+//! and N messages (default 300 000; `SWITCHBOARD_BENCH_ROWS`) spread over them all, into a
+//! fresh SQLite file, or into PostgreSQL when `SWITCHBOARD_BENCH_POSTGRES` names a server;
+//! then times what the conversation list runs for a search (its page and its count, up to a
+//! thousand), for a viewer who sees contact details in full and for one who sees them masked:
+//! as the list chooses its plan (the choice timed with it), then each plan alone. Prints
+//! figures; asserts nothing. Run: `cargo bench --bench search`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark may panic on the unexpected
 
@@ -23,9 +25,9 @@ use switchboard::core::ids::{CompanyId, ConversationId, UserId};
 use switchboard::core::masking::PhoneRegion;
 use switchboard::core::permissions::{Permission, PermissionSet};
 use switchboard::core::status::Direction;
-use switchboard::db::schema::{conversations, users};
+use switchboard::db::schema::{contacts, conversations, users};
 use switchboard::db::{self, write_transaction};
-use switchboard::domain::conversations::{self as chats, ListFilter, NewMessage};
+use switchboard::domain::conversations::{self as chats, ListFilter, NewMessage, SearchPlan};
 use switchboard::domain::scale::WORDS;
 use switchboard::domain::{Viewer, companies, demo, now};
 
@@ -40,6 +42,45 @@ fn main() {
         .unwrap()
         .unwrap()
         .id;
+    let seed = Instant::now();
+    let at = now();
+    let more: usize = std::env::var("SWITCHBOARD_BENCH_CONVERSATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let channel: switchboard::core::ids::ChannelId = conversations::table
+        .filter(conversations::company_id.eq(company))
+        .select(conversations::channel_id)
+        .first(&mut conn)
+        .unwrap();
+    for chunk in 0..more.div_ceil(10_000) {
+        write_transaction(&mut conn, |c| {
+            for n in chunk * 10_000..((chunk + 1) * 10_000).min(more) {
+                let contact: i64 = diesel::insert_into(contacts::table)
+                    .values((
+                        contacts::company_id.eq(company),
+                        contacts::name.eq(format!("Customer {n}")),
+                        contacts::name_masked.eq(Some(format!("Customer {n}"))),
+                        contacts::created_at.eq(at),
+                    ))
+                    .returning(contacts::id)
+                    .get_result(c)?;
+                diesel::insert_into(conversations::table)
+                    .values((
+                        conversations::company_id.eq(company),
+                        conversations::channel_id.eq(channel),
+                        conversations::contact_id.eq(contact),
+                        conversations::status.eq("open"),
+                        conversations::last_message_at
+                            .eq(at - chrono::Duration::seconds((more - n) as i64)),
+                        conversations::created_at.eq(at),
+                    ))
+                    .execute(c)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
     let chats_of_demo: Vec<(ConversationId, switchboard::core::ids::ChannelId)> =
         conversations::table
             .filter(conversations::company_id.eq(company))
@@ -47,8 +88,6 @@ fn main() {
             .load(&mut conn)
             .unwrap();
 
-    let seed = Instant::now();
-    let at = now();
     for chunk in 0..rows.div_ceil(10_000) {
         write_transaction(&mut conn, |c| {
             for n in chunk * 10_000..((chunk + 1) * 10_000).min(rows) {
@@ -104,15 +143,39 @@ fn main() {
         [Permission::ConversationsViewAll].into_iter().collect(),
         PhoneRegion::from_stored(""),
     );
+    println!(
+        "{} conversations; a word in 1 of 5 messages (\"courier\"), words in 1 of 128, a \
+         number in a few, nothing, a name of 1 conversation in 9 (the older ones), two letters",
+        chats_of_demo.len()
+    );
     for (who, viewer) in [("in full", &all), ("masked", &masked)] {
-        for q in ["courier", "warranty exch", "532 000", "no such words here"] {
-            let filter = ListFilter {
-                q: Some(q.into()),
-                ..ListFilter::default()
-            };
-            time(&format!("search {q:?} ({who})"), 40, || {
-                chats::list(&mut conn, viewer, &filter).unwrap()
-            });
+        for q in [
+            "courier",
+            "warranty exch",
+            "532 000",
+            "no such words here",
+            "customer 4",
+            "a1",
+        ] {
+            let chosen = chats::search_plan(&mut conn, viewer, q).unwrap();
+            for plan in [
+                None,
+                Some(SearchPlan::FromMatches),
+                Some(SearchPlan::AlongTheList),
+            ] {
+                let filter = ListFilter {
+                    q: Some(q.into()),
+                    search_plan: plan,
+                    ..ListFilter::default()
+                };
+                let label = match plan {
+                    None => format!("search {q:?} ({who}): chosen, {chosen:?}"),
+                    Some(plan) => format!("search {q:?} ({who}): {plan:?}"),
+                };
+                time(&label, 20, || {
+                    chats::list_counted(&mut conn, viewer, &filter).unwrap()
+                });
+            }
         }
     }
 }

@@ -17,14 +17,14 @@ start_demo() {
   return 1
 }
 
-# session_cookie PORT USERNAME USER_AGENT JAR: signs USERNAME (of DEMO) in with the form's token
+# session_cookie PORT USERNAME USER_AGENT JAR: signs USERNAME (of $COMPANY, by default DEMO) in with the form's token
 # and prints the session cookie ("name=value"); fails unless /conversations then answers 200.
 session_cookie() {
   local port="$1" username="$2" ua="$3" jar="$4" base="http://127.0.0.1:$1" token cookie status
   token="$(curl -fsS -c "$jar" -A "$ua" "$base/login" |
     sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -1)"
   curl -fsS -b "$jar" -c "$jar" -A "$ua" -o /dev/null -H "Origin: $base" \
-    --data-urlencode "csrf_token=$token" --data-urlencode "company_code=DEMO" \
+    --data-urlencode "csrf_token=$token" --data-urlencode "company_code=${COMPANY:-DEMO}" \
     --data-urlencode "username=$username" --data-urlencode "password=Harbor-Lantern-42!" \
     "$base/login"
   cookie="$(awk '$6 ~ /^(__Host-switchboard|switchboard_session)$/ {print $6"="$7}' "$jar" | tail -1)"

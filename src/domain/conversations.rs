@@ -7,6 +7,7 @@
 use crate::core::ids::{ChannelId, CompanyId, ContactId, ConversationId, MessageId, UserId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Text};
 
 use crate::core::masking::{ContactMask, PhoneRegion, mask_identifier, mask_text};
 use crate::core::status::{ChannelKind, ConversationStatus, Direction, UserStatus};
@@ -183,6 +184,9 @@ pub struct ListFilter {
     /// Keyset cursor: the (last_message_at, id) of the last row shown; the page holds the
     /// rows after it in `order`.
     pub after: Option<(NaiveDateTime, ConversationId)>,
+    /// How a search finds its conversations: None (as every page asks) chooses by how many
+    /// messages hold the text ([`search_plan`]); tests and benchmarks name one.
+    pub search_plan: Option<SearchPlan>,
 }
 
 /// The order of the conversation list, by last activity.
@@ -359,10 +363,22 @@ pub fn explain_list(
 ) -> Result<Vec<(&'static str, String)>, AppError> {
     let page = page_query(conn, viewer, filter, PAGE_SIZE)?;
     let count = count_query(conn, viewer, filter)?;
-    Ok(vec![
+    let mut plans = vec![
         ("page", crate::db::explain::explain(conn, page)?),
         ("count", crate::db::explain::explain(conn, count)?),
-    ])
+    ];
+    // a search first judges how common its text is
+    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let masked = viewer.contact_mask().is_masked();
+        for (name, searched) in [
+            ("search sample of messages", Searched::Messages),
+            ("search sample of contacts", Searched::Contacts),
+        ] {
+            let sample = searched.sample(conn, viewer.company_id, masked, q);
+            plans.push((name, sample.explain(conn)?));
+        }
+    }
+    Ok(plans)
 }
 
 /// The visible conversations the filters of the list match (all but its order and cursor).
@@ -385,66 +401,25 @@ fn matching(
         query = query.filter(conversations::assignee_id.eq(Some(assignee_id)));
     }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let pattern = search::containing(q);
-        if let Some(phrase) = search::indexed_phrase(conn, q) {
-            // SQLite's trigram index (migration 10); PostgreSQL's trigram indexes serve the
-            // LIKE below as it is. A masked viewer searches the masked copies, as below.
-            let (name, body) = if viewer.contact_mask().is_masked() {
-                ("name_masked", "body_masked")
-            } else {
-                ("name", "body")
-            };
-            query = query.filter(
-                diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
-                    "(conversations.contact_id IN (SELECT rowid FROM contacts_search \
-                     WHERE contacts_search.{name} MATCH "
-                ))
-                .bind::<diesel::sql_types::Text, _>(phrase.clone())
-                .sql(
-                    ") OR conversations.id IN (SELECT messages.conversation_id FROM messages \
-                     WHERE messages.company_id = ",
-                )
-                .bind::<diesel::sql_types::BigInt, _>(viewer.company_id.0)
-                .sql(&format!(
-                    " AND messages.id IN (SELECT rowid FROM messages_search \
-                     WHERE messages_search.{body} MATCH "
-                ))
-                .bind::<diesel::sql_types::Text, _>(phrase)
-                .sql(")))"),
-            );
-        } else if viewer.contact_mask().is_masked() {
-            // A masked viewer searches what they can see, the masked copies: no hit can then
-            // confirm a number or an address they cannot see, however the query is cut.
-            let in_messages = messages::table
-                .filter(messages::company_id.eq(viewer.company_id))
-                .filter(
-                    search::lower_nullable(messages::body_masked)
-                        .like(search::lower_nullable(Some(pattern.clone())))
-                        .escape('\\'),
-                )
-                .select(messages::conversation_id);
-            query = query.filter(
-                search::lower_nullable(contacts::name_masked)
-                    .like(search::lower_nullable(Some(pattern)))
-                    .escape('\\')
-                    .or(conversations::id.eq_any(in_messages)),
-            );
-        } else {
-            let in_messages = messages::table
-                .filter(messages::company_id.eq(viewer.company_id))
-                .filter(
-                    search::lower(messages::body)
-                        .like(search::lower(pattern.clone()))
-                        .escape('\\'),
-                )
-                .select(messages::conversation_id);
-            query = query.filter(
-                search::lower(contacts::name)
-                    .like(search::lower(pattern))
-                    .escape('\\')
-                    .or(conversations::id.eq_any(in_messages)),
-            );
-        }
+        let plan = match filter.search_plan {
+            Some(plan) => plan,
+            None => search_plan(conn, viewer, q)?,
+        };
+        let SearchCondition {
+            sql: [open, after_company, between, after_company_again, close],
+            text: [first, second],
+        } = SearchCondition::new(conn, viewer, q, plan);
+        query = query.filter(
+            diesel::dsl::sql::<Bool>(&open)
+                .bind::<BigInt, _>(viewer.company_id.0)
+                .sql(&after_company)
+                .bind::<Text, _>(first)
+                .sql(&between)
+                .bind::<BigInt, _>(viewer.company_id.0)
+                .sql(&after_company_again)
+                .bind::<Text, _>(second)
+                .sql(&close),
+        );
     }
     if let Some(label) = filter
         .label
@@ -462,6 +437,210 @@ fn matching(
         query = query.filter(conversations::awaiting_reply_since.lt(before));
     }
     Ok(query)
+}
+
+/// How a search (`q=`) finds its conversations. Both find the same ones, those whose contact's
+/// name or one of whose messages holds the text in any case (tests hold both to a scan of the
+/// text, on both databases); they differ in what they cost, which [`search_plan`] weighs.
+/// A masked viewer's search reads the masked copies in both, so no hit can confirm a number or
+/// an address they cannot see, however the query is cut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SearchPlan {
+    /// From the matches: the matching contacts and messages, read from the trigram indexes
+    /// (SQLite's FTS5 tables of migration 10, PostgreSQL's `pg_trgm` indexes), then their
+    /// conversations, sorted. Costs what the matches are many: the plan for text few messages
+    /// hold.
+    FromMatches,
+    /// Along the list: the conversations in the list's order, each asked whether its contact
+    /// or one of its messages holds the text (through the messages' conversation index),
+    /// until the page is full. Costs what the conversations asked hold: the plan for text
+    /// many messages hold, which the first conversations asked hold too.
+    AlongTheList,
+}
+
+/// How many of the newest matching messages (or contacts) [`search_plan`] reads to judge how
+/// common the text is.
+pub const SEARCH_SAMPLE: i64 = 200;
+
+/// Text that at least one in this many of the company's recent messages (or contacts' names)
+/// hold is searched along the list. There, a conversation holds it with good odds, so the
+/// list's page (and its count, up to [`COUNT_CAP`]) is found in a few thousand conversations
+/// asked; from the matches, it costs what the matches are many (at 300 000 messages, 80 ms on
+/// SQLite and 300 ms on PostgreSQL for a word in one message of six).
+pub const COMMON_ONE_IN: i64 = 20;
+
+/// The plan for a search of `q` by `viewer` (the trimmed, non-empty text): along the list when
+/// the text is common among the company's recent messages or contacts — at least
+/// [`SEARCH_SAMPLE`] of its newest `SEARCH_SAMPLE × COMMON_ONE_IN` hold it — and from the
+/// matches otherwise (rare text, text of old messages only). At most two bounded reads. Text of fewer than three characters has no trigram and
+/// no index finds it: it is read from the matches, as it always was (a scan of the company's
+/// messages). On SQLite, text that is not ASCII is read from the matches too: its trigram
+/// index folds the case of every letter, its `lower()` only of ASCII ones, and the two plans
+/// must find the same conversations.
+pub fn search_plan(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    q: &str,
+) -> Result<SearchPlan, AppError> {
+    if q.chars().count() < 3 || (matches!(conn, DbConnection::Sqlite(_)) && !q.is_ascii()) {
+        return Ok(SearchPlan::FromMatches);
+    }
+    let masked = viewer.contact_mask().is_masked();
+    for searched in [Searched::Messages, Searched::Contacts] {
+        if searched.is_common(conn, viewer.company_id, masked, q)? {
+            return Ok(SearchPlan::AlongTheList);
+        }
+    }
+    Ok(SearchPlan::FromMatches)
+}
+
+/// What a search reads besides the conversations, for [`search_plan`]'s sample.
+#[derive(Clone, Copy)]
+enum Searched {
+    Messages,
+    Contacts,
+}
+
+impl Searched {
+    /// Whether at least [`SEARCH_SAMPLE`] of the company's newest `SEARCH_SAMPLE ×
+    /// COMMON_ONE_IN` rows hold `q` (in the column a viewer searches): a bounded read, through
+    /// the index of the company's rows in order, whatever the text and however large the
+    /// company or the database.
+    fn is_common(
+        self,
+        conn: &mut DbConnection,
+        company: CompanyId,
+        masked: bool,
+        q: &str,
+    ) -> Result<bool, AppError> {
+        #[derive(QueryableByName)]
+        struct Sample {
+            #[diesel(sql_type = BigInt)]
+            held: i64,
+        }
+        let sample = self.sample(conn, company, masked, q);
+        let held = sample.load::<Sample>(conn)?.first().map_or(0, |s| s.held);
+        Ok(held >= SEARCH_SAMPLE)
+    }
+
+    /// How many of the company's newest `SEARCH_SAMPLE × COMMON_ONE_IN` rows hold `q`.
+    fn sample(
+        self,
+        conn: &DbConnection,
+        company: CompanyId,
+        masked: bool,
+        q: &str,
+    ) -> crate::db::raw::RawSql {
+        // program literals only
+        let (table, column, newest_first) = match (self, masked) {
+            (Self::Messages, false) => ("messages", "body", "created_at DESC, id DESC"),
+            (Self::Messages, true) => ("messages", "body_masked", "created_at DESC, id DESC"),
+            (Self::Contacts, false) => ("contacts", "name", "id DESC"),
+            (Self::Contacts, true) => ("contacts", "name_masked", "id DESC"),
+        };
+        let mut sample = crate::db::raw::RawSql::new(conn);
+        sample
+            .dynamic(&format!(
+                "SELECT count(*) AS held FROM (SELECT {column} AS searched FROM {table} \
+                 WHERE company_id = "
+            ))
+            .int(company.0)
+            .dynamic(&format!(" ORDER BY {newest_first} LIMIT "))
+            .int(SEARCH_SAMPLE * COMMON_ONE_IN)
+            .sql(") recent WHERE lower(recent.searched) LIKE lower(")
+            .text(&search::containing(q))
+            .sql(") ESCAPE '\\'");
+        sample
+    }
+}
+
+/// The condition a search puts on the list, as SQL around four bound values: the company,
+/// the text, the company, the text (`sql[0]`, company, `sql[1]`, `text[0]`, `sql[2]`, …).
+/// One shape for every plan, so that `matching` binds them the same way.
+struct SearchCondition {
+    sql: [String; 5],
+    text: [String; 2],
+}
+
+impl SearchCondition {
+    /// The condition of a search of `q` by `viewer`, as `plan` finds its conversations. The
+    /// company is named in each part, beside the visibility rule that names it too.
+    fn new(conn: &DbConnection, viewer: &Viewer, q: &str, plan: SearchPlan) -> Self {
+        // program literals only: which columns a viewer searches
+        let (name, body) = if viewer.contact_mask().is_masked() {
+            ("name_masked", "body_masked")
+        } else {
+            ("name", "body")
+        };
+        let pattern = search::containing(q);
+        match (plan, search::indexed_phrase(conn, q)) {
+            (SearchPlan::AlongTheList, _) => {
+                // PostgreSQL would turn either question into a hash of every match, read
+                // before the first row (200 ms and more for a common word at 300 000
+                // messages); fenced (`OFFSET 0`), each is asked of the conversations as they
+                // come, in the list's order
+                let fence = match conn {
+                    DbConnection::Sqlite(_) => "",
+                    DbConnection::Postgres(_) => " OFFSET 0",
+                };
+                Self {
+                    sql: [
+                        "(EXISTS (SELECT 1 FROM contacts named \
+                         WHERE named.id = conversations.contact_id AND named.company_id = "
+                            .into(),
+                        format!(" AND lower(named.{name}) LIKE lower("),
+                        format!(
+                            ") ESCAPE '\\'{fence}) OR EXISTS (SELECT 1 FROM messages held \
+                             WHERE held.company_id = "
+                        ),
+                        format!(
+                            " AND held.conversation_id = conversations.id \
+                             AND lower(held.{body}) LIKE lower("
+                        ),
+                        format!(") ESCAPE '\\'{fence}))"),
+                    ],
+                    text: [pattern.clone(), pattern],
+                }
+            }
+            // SQLite's trigram tables
+            (SearchPlan::FromMatches, Some(phrase)) => Self {
+                sql: [
+                    "conversations.id IN (SELECT found.id FROM conversations found \
+                     WHERE found.company_id = "
+                        .into(),
+                    format!(
+                        " AND found.contact_id IN (SELECT rowid FROM contacts_search \
+                         WHERE contacts_search.{name} MATCH "
+                    ),
+                    ") UNION SELECT held.conversation_id FROM messages held \
+                     WHERE held.company_id = "
+                        .into(),
+                    format!(
+                        " AND held.id IN (SELECT rowid FROM messages_search \
+                         WHERE messages_search.{body} MATCH "
+                    ),
+                    "))".into(),
+                ],
+                text: [phrase.clone(), phrase],
+            },
+            // PostgreSQL's trigram indexes serve LIKE as it is (and SQLite reads short text)
+            (SearchPlan::FromMatches, None) => Self {
+                sql: [
+                    "conversations.id IN (SELECT found.id FROM conversations found \
+                     JOIN contacts named ON named.id = found.contact_id \
+                     WHERE found.company_id = "
+                        .into(),
+                    format!(" AND lower(named.{name}) LIKE lower("),
+                    ") ESCAPE '\\' UNION SELECT held.conversation_id FROM messages held \
+                     WHERE held.company_id = "
+                        .into(),
+                    format!(" AND lower(held.{body}) LIKE lower("),
+                    ") ESCAPE '\\')".into(),
+                ],
+                text: [pattern.clone(), pattern],
+            },
+        }
+    }
 }
 
 /// The delivery of a broadcast's message: sent to the customer, but no answer to them.

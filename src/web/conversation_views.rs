@@ -176,6 +176,7 @@ pub async fn list_filter(cx: &Cx, query: &ListQuery) -> Result<ListFilter, AppEr
                 .ok_or_else(|| AppError::Invalid("Sort by newest or oldest activity.".into()))?,
         },
         after: crate::web::forms::page_cursor(query.after.as_deref())?,
+        search_plan: None,
     })
 }
 

@@ -12,6 +12,7 @@ use switchboard::db::schema::{
     audit_events, call_tasks, channels, companies, contacts, conversations, messages,
 };
 use switchboard::domain;
+use switchboard::domain::conversations::{ListFilter, SearchPlan};
 
 fn last_audit(app: &TestApp) -> (String, String) {
     audit_events::table
@@ -1232,6 +1233,7 @@ on_both_databases!(
     names_that_are_numbers_are_masked,
     masked_search_is_no_oracle,
     search_finds_what_a_scan_of_the_text_finds,
+    a_common_word_is_searched_along_the_list,
     order_numbers_stay_readable_and_the_region_decides,
     agents_cannot_act_on_a_colleagues_conversation,
     pages_meet_the_accessibility_basics,
@@ -1298,6 +1300,34 @@ async fn names_that_are_numbers_are_masked(app: TestApp) {
     assert!(!summary.contains("5566"), "{summary}");
 }
 
+/// The conversations `username` (of DEMO, with `permissions`) finds searching `q` with every
+/// search plan, each as the list reads it (all statuses): one set per plan.
+fn found_by_each_plan(
+    app: &TestApp,
+    username: &str,
+    permissions: &[Permission],
+    q: &str,
+) -> Vec<(SearchPlan, std::collections::BTreeSet<i64>)> {
+    let viewer = domain::Viewer::new(
+        switchboard::core::ids::UserId(id_of(app, "DEMO", username)),
+        company_id(app, "DEMO"),
+        permissions.iter().copied().collect(),
+        switchboard::core::masking::PhoneRegion::from_stored(""),
+    );
+    [SearchPlan::FromMatches, SearchPlan::AlongTheList]
+        .into_iter()
+        .map(|plan| {
+            let filter = ListFilter {
+                q: Some(q.into()),
+                search_plan: Some(plan),
+                ..ListFilter::default()
+            };
+            let rows = domain::conversations::list(&mut app.conn(), &viewer, &filter).unwrap();
+            (plan, rows.into_iter().map(|row| row.id.0).collect())
+        })
+        .collect()
+}
+
 /// A masked viewer searches what they can see: no fragment of a hidden number or address,
 /// however it is cut, finds the conversation that holds it; a viewer with full details finds
 /// it. Rows written before the masked copies existed are filled by `fill_masked_copies`.
@@ -1309,7 +1339,12 @@ async fn masked_search_is_no_oracle(app: TestApp) {
     give_role(&app, "dana", "Masked lead", &masked);
     let (whatsapp, token) = channel(&app, "WhatsApp Sales");
     let mut client = app.client();
-    hook(&mut client, whatsapp, &token, json!({"external_id": "wamid.oracle-1", "contact": {"name": "Oracle Tester", "email": "oracle.tester@example.org"}, "text": "Call me back on +44 7700 137 8919 please"})).await.assert_status(201);
+    let created = hook(&mut client, whatsapp, &token, json!({"external_id": "wamid.oracle-1", "contact": {"name": "Oracle Tester", "email": "oracle.tester@example.org"}, "text": "Call me back on +44 7700 137 8919 please"})).await;
+    created.assert_status(201);
+    let oracle =
+        serde_json::from_str::<serde_json::Value>(&created.body).unwrap()["conversation_id"]
+            .as_i64()
+            .unwrap();
     let mut dana = app.signed_in("DEMO", "dana").await;
     let hits = |page: &Page| page.body.contains("Oracle Tester");
     for fragment in [
@@ -1334,6 +1369,13 @@ async fn masked_search_is_no_oracle(app: TestApp) {
             !hits(&page),
             "a masked search for {fragment} confirmed the number"
         );
+        // whichever way the search finds its conversations
+        for (plan, found) in found_by_each_plan(&app, "dana", &masked, fragment) {
+            assert!(
+                !found.contains(&oracle),
+                "a masked search for {fragment} ({plan:?}) confirmed the number"
+            );
+        }
     }
     // what dana can see, dana can search: the name, the words around the number, in any case
     // (the same on both databases)
@@ -1345,6 +1387,9 @@ async fn masked_search_is_no_oracle(app: TestApp) {
             ))
             .await;
         assert!(hits(&page), "{visible}");
+        for (plan, found) in found_by_each_plan(&app, "dana", &masked, visible) {
+            assert!(found.contains(&oracle), "{visible} ({plan:?})");
+        }
     }
     // what a masked viewer typed comes back masked everywhere on the page, the export link
     // included, where the encoding joins the groups with `+`
@@ -1455,6 +1500,10 @@ async fn search_finds_what_a_scan_of_the_text_finds(app: TestApp) {
         let page = sofia.get(&search(q)).await;
         page.assert_status(200);
         assert_eq!(listed(&page), scan(q), "search for {q:?}");
+        // the page took one plan; the other finds the same
+        for (plan, found) in found_by_each_plan(&app, "sofia", &Permission::ALL, q) {
+            assert_eq!(found, scan(q), "search for {q:?} ({plan:?})");
+        }
     }
     assert!(!scan("courier").is_empty() && scan("no such text anywhere").is_empty());
     // what a message says now is what finds it (changed behind the app's back: seen as a
@@ -1476,6 +1525,197 @@ async fn search_finds_what_a_scan_of_the_text_finds(app: TestApp) {
         scan("package")
     );
     assert!(scan("package").is_empty());
+}
+
+/// A word many messages hold is searched along the list (the conversations in the list's
+/// order, each asked), text few hold from the matches: page after page, both list what a scan
+/// of the text finds in the list's order, and count it, for a viewer who sees contact details
+/// and for a masked one, who searches the masked copies.
+async fn a_common_word_is_searched_along_the_list(app: TestApp) {
+    let company = company_id(&app, "DEMO");
+    let (sales, _) = channel(&app, "WhatsApp Sales");
+    let at = app.clock().now();
+    // 210 customers, each a conversation a minute apart; their messages name a parcel (300,
+    // the older ones), then a courier and a phone number (4 100, the newest)
+    switchboard::db::write_transaction(&mut app.conn(), |conn| {
+        let mut chats = Vec::new();
+        for n in 0..210 {
+            let contact: i64 = diesel::insert_into(contacts::table)
+                .values((
+                    contacts::company_id.eq(company),
+                    contacts::name.eq(format!("Walker {n:03}")),
+                    // (the copy a masked viewer sees: a name that is no number, as it is)
+                    contacts::name_masked.eq(Some(format!("Walker {n:03}"))),
+                    contacts::created_at.eq(at),
+                ))
+                .returning(contacts::id)
+                .get_result(conn)?;
+            let chat: i64 = diesel::insert_into(conversations::table)
+                .values((
+                    conversations::company_id.eq(company),
+                    conversations::channel_id.eq(sales),
+                    conversations::contact_id.eq(contact),
+                    conversations::status.eq("open"),
+                    conversations::last_message_at.eq(at - chrono::Duration::minutes(n)),
+                    conversations::created_at.eq(at),
+                ))
+                .returning(conversations::id)
+                .get_result(conn)?;
+            chats.push(chat);
+        }
+        let bodies = (0..300)
+            .map(|n| format!("Your parcel {n} left the depot"))
+            .chain(
+                (0..4_100)
+                    .map(|n| format!("Your courier {n} calls from +90 532 {:03} 44 55", n % 1000)),
+            );
+        for (n, body) in bodies.enumerate() {
+            domain::conversations::NewMessage {
+                company_id: company,
+                conversation_id: switchboard::core::ids::ConversationId(chats[n % chats.len()]),
+                channel_id: switchboard::core::ids::ChannelId(sales),
+                direction: switchboard::core::status::Direction::Inbound,
+                author_id: None,
+                body: &body,
+                external_id: None,
+                delivery: "delivered",
+                created_at: at,
+            }
+            .insert(conn)?;
+        }
+        Ok::<_, switchboard::error::AppError>(())
+    })
+    .unwrap();
+    app.wait_for_change_elsewhere();
+    let masked: Vec<Permission> = Permission::ALL
+        .into_iter()
+        .filter(|p| *p != Permission::ContactsViewUnmasked)
+        .collect();
+    give_role(&app, "dana", "Masked lead", &masked);
+    // the list's order of what a scan of the text (masked or not) finds
+    let scan = |q: &str, masked: bool| -> Vec<i64> {
+        let q = q.to_lowercase();
+        // each conversation's contact and messages, as the viewer searches them
+        let texts = conversations::table
+            .inner_join(contacts::table)
+            .left_join(messages::table)
+            .filter(conversations::company_id.eq(company));
+        let texts: Vec<(i64, chrono::NaiveDateTime, Option<String>, Option<String>)> = if masked {
+            texts
+                .select((
+                    conversations::id,
+                    conversations::last_message_at,
+                    contacts::name_masked,
+                    messages::body_masked.nullable(),
+                ))
+                .load(&mut app.conn())
+        } else {
+            texts
+                .select((
+                    conversations::id,
+                    conversations::last_message_at,
+                    contacts::name.nullable(),
+                    messages::body.nullable(),
+                ))
+                .load(&mut app.conn())
+        }
+        .unwrap();
+        let mut found: Vec<(chrono::NaiveDateTime, i64)> = texts
+            .into_iter()
+            .filter(|(_, _, name, body)| {
+                [name, body]
+                    .into_iter()
+                    .any(|text| text.as_ref().is_some_and(|t| t.to_lowercase().contains(&q)))
+            })
+            .map(|(id, last, ..)| (last, id))
+            .collect();
+        found.sort_unstable_by(|a, b| b.cmp(a));
+        found.dedup();
+        found.into_iter().map(|(_, id)| id).collect()
+    };
+    let plan = |username: &str, permissions: &[Permission], q: &str| {
+        let viewer = domain::Viewer::new(
+            switchboard::core::ids::UserId(id_of(&app, "DEMO", username)),
+            company,
+            permissions.iter().copied().collect(),
+            switchboard::core::masking::PhoneRegion::from_stored(""),
+        );
+        domain::conversations::search_plan(&mut app.conn(), &viewer, q).unwrap()
+    };
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let mut dana = app.signed_in("DEMO", "dana").await;
+    let all = &Permission::ALL[..];
+    for (who, permissions, q, expected) in [
+        // common among the newest messages
+        ("sofia", all, "courier", SearchPlan::AlongTheList),
+        ("sofia", all, "+90 532", SearchPlan::AlongTheList),
+        ("sofia", all, "courier 3", SearchPlan::AlongTheList),
+        ("dana", &masked[..], "courier", SearchPlan::AlongTheList),
+        // common among the newest contacts' names
+        ("sofia", all, "walker", SearchPlan::AlongTheList),
+        ("dana", &masked[..], "Walker", SearchPlan::AlongTheList),
+        // held by older messages only, by a few, by names only, or too short for an index
+        ("sofia", all, "parcel", SearchPlan::FromMatches),
+        ("sofia", all, "courier 7", SearchPlan::FromMatches),
+        ("sofia", all, "walker 1", SearchPlan::FromMatches),
+        ("sofia", all, "55", SearchPlan::FromMatches),
+        // the masked copies hide the numbers: few of them hold these digits
+        ("dana", &masked[..], "+90 532", SearchPlan::FromMatches),
+        ("dana", &masked[..], "532 0", SearchPlan::FromMatches),
+    ] {
+        assert_eq!(plan(who, permissions, q), expected, "{who}: {q}");
+        let client = if who == "sofia" {
+            &mut sofia
+        } else {
+            &mut dana
+        };
+        let expected = scan(q, who == "dana");
+        // every page, following the next-page link, in the list's order
+        let mut listed = Vec::new();
+        let mut path = format!(
+            "/conversations?status=all&q={}",
+            q.replace('+', "%2B").replace(' ', "+")
+        );
+        for _ in 0..10 {
+            let page = client.get(&path).await;
+            page.assert_status(200);
+            // (a last page that was full links to one more, which is empty)
+            if page.body.contains("No conversations here.") {
+                break;
+            }
+            let count = match expected.len() {
+                1 => "1 conversation.".to_string(),
+                n => format!("{n} conversations."),
+            };
+            page.assert_contains(&format!("id=\"conversation-count\">{count}<"));
+            listed.extend(
+                page.body
+                    .split("<td><a href=\"/conversations/")
+                    .skip(1)
+                    .filter_map(|rest| rest.split('"').next()?.parse::<i64>().ok()),
+            );
+            match page
+                .body
+                .split("id=\"next-page\"")
+                .next()
+                .and_then(|before| {
+                    let link = &before[before.rfind("href=\"")? + 6..];
+                    Some(
+                        link[..link.find('"')?]
+                            .replace("&amp;", "&")
+                            .replace("&#38;", "&"),
+                    )
+                }) {
+                Some(next) if page.body.contains("id=\"next-page\"") => path = next,
+                _ => break,
+            }
+        }
+        assert_eq!(listed, expected, "{who}: {q}");
+        assert!(
+            who == "dana" || !expected.is_empty(),
+            "{who} found nothing for {q}"
+        );
+    }
 }
 
 /// Free text is read with a real phone-number parser and the company's region: order numbers,
