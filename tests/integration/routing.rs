@@ -622,10 +622,64 @@ async fn a_draining_queue_respects_capacity(app: TestApp) {
     assert_eq!(assignee(&app, queued[2]), None);
 }
 
+/// The code step of a sign-in is seen as a password sign-in is: by the pages (the supervisor's
+/// queue, held by the inbox cache) when coming online routes her the queue, and by none when it
+/// routes nothing.
+async fn a_sign_in_with_a_code_is_seen_only_when_it_routes(app: TestApp) {
+    use crate::two_factor::{code_now, enrol, password_step, submit_code};
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let mut lab = Lab::new(&app, &mut sofia).await;
+    // nobody else on the channel takes chats
+    for user in [lab.rob, lab.rex] {
+        sofia.get(&format!("/users/{user}")).await;
+        sofia
+            .post(&format!("/users/{user}/routing"), &[("capacity", "")])
+            .await
+            .assert_status(303);
+    }
+    // ria turns two-factor on, and signs out: offline, and a new chat waits
+    let mut ria = app.signed_in("DEMO", "ria").await;
+    let (secret, _) = enrol(&app, &mut ria).await;
+    ria.get("/account").await;
+    ria.post("/logout", &[]).await.assert_status(303);
+    assert_eq!(availability(&app, lab.ria), "offline");
+    let waiting = lab.deliver(&app).await;
+    assert_eq!(assignee(&app, waiting), None);
+    let row = format!(r#"href="/conversations/{waiting}""#);
+    sofia
+        .get("/conversations?unassigned=1")
+        .await
+        .assert_contains(&row);
+    // her password, then her code: online, and the queue comes to her at once
+    let mut phone = password_step(&app, "ria").await;
+    submit_code(&mut phone, &code_now(&app, &secret))
+        .await
+        .assert_status(303);
+    assert_eq!(assignee(&app, waiting), Some(lab.ria));
+    sofia
+        .get("/conversations?unassigned=1")
+        .await
+        .assert_lacks(&row);
+    // another device, nothing to route: no live page wakes
+    app.clock().advance(chrono::Duration::seconds(30));
+    let writes = app.state.pool.writes();
+    let mut tablet = password_step(&app, "ria").await;
+    submit_code(&mut tablet, &code_now(&app, &secret))
+        .await
+        .assert_status(303);
+    tablet.get("/account").await.assert_status(200);
+    assert_eq!(
+        app.state.pool.writes(),
+        writes,
+        "a sign-in with a code that routed nothing woke the live pages"
+    );
+}
+
 on_both_databases!(
     a_draining_queue_respects_capacity,
     new_chats_go_to_the_available_agent_with_the_fewest_open,
     availability_follows_sign_in_sign_out_and_idling,
+    a_sign_in_with_a_code_is_seen_only_when_it_routes,
     an_absent_agents_conversations_are_routed_again,
     routing_settings_refuse_bad_input,
 );

@@ -20,12 +20,12 @@ fn shown_secret(page: &Page) -> String {
 }
 
 /// The code an authenticator app shows now, by the app's clock.
-fn code_now(app: &TestApp, secret: &TotpSecret) -> String {
+pub(crate) fn code_now(app: &TestApp, secret: &TotpSecret) -> String {
     secret.code_at(app.clock().now().and_utc().timestamp() as u64)
 }
 
 /// Enrols `client` (on its account page), returning the secret and the recovery codes.
-async fn enrol(app: &TestApp, client: &mut Client) -> (TotpSecret, Vec<String>) {
+pub(crate) async fn enrol(app: &TestApp, client: &mut Client) -> (TotpSecret, Vec<String>) {
     let page = client.get("/account/two-factor").await;
     page.assert_status(200);
     let secret = TotpSecret::from_base32(&shown_secret(&page)).unwrap();
@@ -39,7 +39,7 @@ async fn enrol(app: &TestApp, client: &mut Client) -> (TotpSecret, Vec<String>) 
 }
 
 /// Password first: the answer sends to the code step and opens no session.
-async fn password_step(app: &TestApp, username: &str) -> Client {
+pub(crate) async fn password_step(app: &TestApp, username: &str) -> Client {
     let mut client = app.client();
     let page = client
         .login("DEMO", username, crate::common::PASSWORD)
@@ -55,7 +55,7 @@ async fn password_step(app: &TestApp, username: &str) -> Client {
     client
 }
 
-async fn submit_code(client: &mut Client, code: &str) -> Page {
+pub(crate) async fn submit_code(client: &mut Client, code: &str) -> Page {
     let token = client
         .cookies
         .get("sb_login_csrf")
