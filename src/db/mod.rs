@@ -754,9 +754,9 @@ where
 }
 
 /// `write_transaction` for a change to one session's own state (its start, its flash
-/// messages, its end at sign-out) and the announcement that tells the other instances: it retires no cache and
-/// is not counted among the writes, so showing someone a message does not make every open live
-/// page look again (they show conversations, not sessions).
+/// messages, its end at sign-out) and the announcement that tells the other instances: it
+/// retires no cache and is not counted among the writes, so showing someone a message does not
+/// make every open live page look again (they show conversations, not sessions).
 pub fn session_transaction<T, F>(conn: &mut DbConnection, change: F) -> Result<T, AppError>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, AppError>,
@@ -1042,13 +1042,11 @@ fn checkout(pool: &Pool) -> Result<PooledConnection, AppError> {
 /// Text search that ignores case the same way on both databases: the database lowers the
 /// column and the pattern alike (SQLite lowers ASCII letters, PostgreSQL every letter).
 pub mod search {
-    use diesel::sql_types::{Nullable, Text};
+    use diesel::sql_types::Text;
 
     #[diesel::declare_sql_function]
     extern "SQL" {
         fn lower(text: Text) -> Text;
-        #[sql_name = "lower"]
-        fn lower_nullable(text: Nullable<Text>) -> Nullable<Text>;
     }
 
     /// `%text%` for LIKE … ESCAPE '\\', with LIKE's wildcards in `text` taken literally.

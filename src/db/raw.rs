@@ -55,13 +55,6 @@ impl RawSql {
         self
     }
 
-    /// SQL text made by the program from its own literals (table and column names it chose),
-    /// never from input: values go through the placeholders.
-    pub fn dynamic(&mut self, text: &str) -> &mut Self {
-        self.text.push_str(text);
-        self
-    }
-
     fn placeholder(&mut self, value: Value) -> &mut Self {
         self.values.push(value);
         match self.dialect {

@@ -255,6 +255,23 @@ pub fn list(
     list_page(conn, viewer, filter, PAGE_SIZE)
 }
 
+/// `filter` with its search plan chosen ([`search_plan`]) when it searches and names none, so
+/// that the queries of one read (a page and its count) search the same way and choose once.
+fn with_search_plan<'f>(
+    conn: &mut DbConnection,
+    viewer: &Viewer,
+    filter: &'f ListFilter,
+) -> Result<std::borrow::Cow<'f, ListFilter>, AppError> {
+    let q = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    Ok(match (q, filter.search_plan) {
+        (Some(q), None) => std::borrow::Cow::Owned(ListFilter {
+            search_plan: Some(search_plan(conn, viewer, q)?),
+            ..filter.clone()
+        }),
+        _ => std::borrow::Cow::Borrowed(filter),
+    })
+}
+
 /// `list` with another page size (exports read a thousand rows at a time).
 pub fn list_page(
     conn: &mut DbConnection,
@@ -319,6 +336,8 @@ pub fn list_counted(
     viewer: &Viewer,
     filter: &ListFilter,
 ) -> Result<(Vec<ConversationRow>, i64), AppError> {
+    // the page and its count search the same way, chosen once
+    let filter = &with_search_plan(conn, viewer, filter)?;
     let rows = list(conn, viewer, filter)?;
     let shown = rows.len() as i64;
     // a first page that is not full holds every match: no second query
@@ -361,8 +380,9 @@ pub fn explain_list(
     viewer: &Viewer,
     filter: &ListFilter,
 ) -> Result<Vec<(&'static str, String)>, AppError> {
-    let page = page_query(conn, viewer, filter, PAGE_SIZE)?;
-    let count = count_query(conn, viewer, filter)?;
+    let planned = with_search_plan(conn, viewer, filter)?;
+    let page = page_query(conn, viewer, &planned, PAGE_SIZE)?;
+    let count = count_query(conn, viewer, &planned)?;
     let mut plans = vec![
         ("page", crate::db::explain::explain(conn, page)?),
         ("count", crate::db::explain::explain(conn, count)?),
@@ -472,9 +492,9 @@ pub const COMMON_ONE_IN: i64 = 20;
 /// The plan for a search of `q` by `viewer` (the trimmed, non-empty text): along the list when
 /// the text is common among the company's recent messages or contacts — at least
 /// [`SEARCH_SAMPLE`] of its newest `SEARCH_SAMPLE × COMMON_ONE_IN` hold it — and from the
-/// matches otherwise (rare text, text of old messages only). At most two bounded reads. Text of fewer than three characters has no trigram and
-/// no index finds it: it is read from the matches, as it always was (a scan of the company's
-/// messages). On SQLite, text that is not ASCII is read from the matches too: its trigram
+/// matches otherwise (rare text, text of old messages only): at most two bounded reads, once
+/// per read of the list. Text of fewer than three characters has no trigram and no index
+/// finds it: it is read from the matches, as it always was (a scan of the company's messages). On SQLite, text that is not ASCII is read from the matches too: its trigram
 /// index folds the case of every letter, its `lower()` only of ASCII ones, and the two plans
 /// must find the same conversations.
 pub fn search_plan(
@@ -531,21 +551,34 @@ impl Searched {
         masked: bool,
         q: &str,
     ) -> crate::db::raw::RawSql {
-        // program literals only
-        let (table, column, newest_first) = match (self, masked) {
-            (Self::Messages, false) => ("messages", "body", "created_at DESC, id DESC"),
-            (Self::Messages, true) => ("messages", "body_masked", "created_at DESC, id DESC"),
-            (Self::Contacts, false) => ("contacts", "name", "id DESC"),
-            (Self::Contacts, true) => ("contacts", "name_masked", "id DESC"),
+        // each its own literal: what a viewer searches, the company's newest rows first
+        let rows: &'static str = match (self, masked) {
+            (Self::Messages, false) => {
+                "SELECT count(*) AS held FROM (SELECT body AS searched FROM messages \
+                 WHERE company_id = "
+            }
+            (Self::Messages, true) => {
+                "SELECT count(*) AS held FROM (SELECT body_masked AS searched FROM messages \
+                 WHERE company_id = "
+            }
+            (Self::Contacts, false) => {
+                "SELECT count(*) AS held FROM (SELECT name AS searched FROM contacts \
+                 WHERE company_id = "
+            }
+            (Self::Contacts, true) => {
+                "SELECT count(*) AS held FROM (SELECT name_masked AS searched FROM contacts \
+                 WHERE company_id = "
+            }
+        };
+        let newest_first = match self {
+            Self::Messages => " ORDER BY created_at DESC, id DESC LIMIT ",
+            Self::Contacts => " ORDER BY id DESC LIMIT ",
         };
         let mut sample = crate::db::raw::RawSql::new(conn);
         sample
-            .dynamic(&format!(
-                "SELECT count(*) AS held FROM (SELECT {column} AS searched FROM {table} \
-                 WHERE company_id = "
-            ))
+            .sql(rows)
             .int(company.0)
-            .dynamic(&format!(" ORDER BY {newest_first} LIMIT "))
+            .sql(newest_first)
             .int(SEARCH_SAMPLE * COMMON_ONE_IN)
             .sql(") recent WHERE lower(recent.searched) LIKE lower(")
             .text(&search::containing(q))

@@ -104,6 +104,19 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Nobody else on the channel takes chats: rob and rex are given no capacity.
+    async fn only_ria_takes_chats(&self, sofia: &mut Client) {
+        for user in [self.rob, self.rex] {
+            sofia.get(&format!("/users/{user}")).await;
+            sofia
+                .post(&format!("/users/{user}/routing"), &[("capacity", "")])
+                .await
+                .assert_status(303);
+        }
+    }
+}
+
 fn assignee(app: &TestApp, conversation: i64) -> Option<i64> {
     conversations::table
         .find(conversation)
@@ -270,14 +283,7 @@ async fn new_chats_go_to_the_available_agent_with_the_fewest_open(app: TestApp) 
 async fn availability_follows_sign_in_sign_out_and_idling(app: TestApp) {
     let mut sofia = app.signed_in("DEMO", "sofia").await;
     let mut lab = Lab::new(&app, &mut sofia).await;
-    // nobody else on the channel takes chats
-    for user in [lab.rob, lab.rex] {
-        sofia.get(&format!("/users/{user}")).await;
-        sofia
-            .post(&format!("/users/{user}/routing"), &[("capacity", "")])
-            .await
-            .assert_status(303);
-    }
+    lab.only_ria_takes_chats(&mut sofia).await;
     // two tabs signed in: signing out of one leaves her online
     let mut phone = app.signed_in("DEMO", "ria").await;
     let mut laptop = app.signed_in("DEMO", "ria").await;
@@ -629,14 +635,7 @@ async fn a_sign_in_with_a_code_is_seen_only_when_it_routes(app: TestApp) {
     use crate::two_factor::{code_now, enrol, password_step, submit_code};
     let mut sofia = app.signed_in("DEMO", "sofia").await;
     let mut lab = Lab::new(&app, &mut sofia).await;
-    // nobody else on the channel takes chats
-    for user in [lab.rob, lab.rex] {
-        sofia.get(&format!("/users/{user}")).await;
-        sofia
-            .post(&format!("/users/{user}/routing"), &[("capacity", "")])
-            .await
-            .assert_status(303);
-    }
+    lab.only_ria_takes_chats(&mut sofia).await;
     // ria turns two-factor on, and signs out: offline, and a new chat waits
     let mut ria = app.signed_in("DEMO", "ria").await;
     let (secret, _) = enrol(&app, &mut ria).await;
