@@ -299,8 +299,8 @@ fn main() {
                     plan.replace('\n', "\n    ")
                 );
             }
-            let (rows, count) = chats::list_counted(&mut conn, viewer, filter).unwrap();
-            let shown = rows.len();
+            let (page, count) = chats::list_counted(&mut conn, viewer, filter).unwrap();
+            let shown = page.rows.len();
             time(
                 &format!("list {label}, {who}: page ({shown} rows)"),
                 15,

@@ -20,9 +20,54 @@ pub fn parse<Id: FromStr>(value: &str) -> Option<(NaiveDateTime, Id)> {
     Some((at.naive_utc(), id))
 }
 
+/// One page of a keyset list: its rows, and whether a next page holds more.
+///
+/// A list reads one row past its page ([`rows_to_read`]): that row says a next page exists,
+/// so a page that ends exactly at the last match offers no empty next page.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    pub rows: Vec<T>,
+    pub more: bool,
+}
+
+/// How many rows to read for a [`Page`] of `size`.
+pub const fn rows_to_read(size: i64) -> i64 {
+    size + 1
+}
+
+impl<T> Page<T> {
+    /// The page of `size` in `rows`, read with [`rows_to_read`].
+    pub fn of(mut rows: Vec<T>, size: i64) -> Self {
+        let size = usize::try_from(size).unwrap_or(0);
+        let more = rows.len() > size;
+        rows.truncate(size);
+        Self { rows, more }
+    }
+
+    /// The next page's cursor, made from the last row shown, when there is a next page.
+    pub fn next<C>(&self, cursor_of: impl FnOnce(&T) -> C) -> Option<C> {
+        self.rows.last().filter(|_| self.more).map(cursor_of)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_offers_a_next_page_only_when_a_row_lies_past_it() {
+        let read = |n: i64| Page::of((0..n).collect::<Vec<i64>>(), 3);
+        for (found, shown, next) in [
+            (0, 0, None),
+            (2, 2, None),
+            (3, 3, None),
+            (rows_to_read(3), 3, Some(2)),
+        ] {
+            let page = read(found);
+            assert_eq!(page.rows.len(), shown, "{found} rows read");
+            assert_eq!(page.next(|last| *last), next, "{found} rows read");
+        }
+    }
 
     #[test]
     fn cursors_round_trip_and_refuse_the_rest() {

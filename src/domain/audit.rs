@@ -456,7 +456,11 @@ pub fn explain_page(
 ) -> Result<String, AppError> {
     Ok(crate::db::explain::explain(
         conn,
-        page_query(company_id, filter, PAGE_SIZE),
+        page_query(
+            company_id,
+            filter,
+            crate::core::cursor::rows_to_read(PAGE_SIZE),
+        ),
     )?)
 }
 

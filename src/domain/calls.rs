@@ -2,6 +2,7 @@
 //! assignee, and are never reassigned (as in the CRM this product serves), which is why
 //! offboarding waits for them.
 
+use crate::core::cursor::{self, Page};
 use crate::core::ids::{CallTaskId, UserId};
 use crate::core::status::CallStatus;
 use chrono::NaiveDateTime;
@@ -55,7 +56,7 @@ pub fn list(
     conn: &mut DbConnection,
     viewer: &Viewer,
     filter: &CallFilter,
-) -> Result<Vec<CallView>, AppError> {
+) -> Result<Page<CallView>, AppError> {
     let query = list_query(conn, viewer, filter)?;
     let mask = viewer.contact_mask();
     let mut calls: Vec<CallView> = query.load(conn)?;
@@ -67,7 +68,7 @@ pub fn list(
             .as_deref()
             .map(|c| mask.identifier(&crate::core::masking::readable_phone(c)));
     }
-    Ok(calls)
+    Ok(Page::of(calls, PAGE_SIZE))
 }
 
 /// How the database runs the list, for benchmarks and the index test.
@@ -107,7 +108,7 @@ fn list_query(
         .left_join(users::table)
         .filter(visible)
         .order((call_tasks::created_at.desc(), call_tasks::id.desc()))
-        .limit(PAGE_SIZE)
+        .limit(cursor::rows_to_read(PAGE_SIZE))
         .select(CallView::as_select())
         .into_boxed();
     if filter.only_missed_open {

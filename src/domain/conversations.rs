@@ -4,6 +4,7 @@
 //! conversations in the product is filtered by it, so no page can forget it. Contact details
 //! leave this module only through [`ContactMask`], so no page can forget masking either.
 
+use crate::core::cursor::{self, Page};
 use crate::core::ids::{ChannelId, CompanyId, ContactId, ConversationId, MessageId, UserId};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -63,6 +64,8 @@ pub struct NavCounts {
 pub struct Inbox {
     /// Shared, not copied, by each page shown from the cache.
     pub rows: Vec<std::sync::Arc<ConversationRow>>,
+    /// A next page holds more.
+    pub more: bool,
     pub matched: i64,
     pub counts: NavCounts,
     pub channels: Vec<crate::domain::channels::Channel>,
@@ -335,19 +338,19 @@ pub fn list_counted(
     conn: &mut DbConnection,
     viewer: &Viewer,
     filter: &ListFilter,
-) -> Result<(Vec<ConversationRow>, i64), AppError> {
+) -> Result<(Page<ConversationRow>, i64), AppError> {
     // the page and its count search the same way, chosen once
     let filter = &with_search_plan(conn, viewer, filter)?;
-    let rows = list(conn, viewer, filter)?;
-    let shown = rows.len() as i64;
-    // a first page that is not full holds every match: no second query
-    let count = if filter.after.is_none() && shown < PAGE_SIZE {
-        shown
+    let read = list_page(conn, viewer, filter, cursor::rows_to_read(PAGE_SIZE))?;
+    let page = Page::of(read, PAGE_SIZE);
+    // a first page with no next one holds every match: no second query
+    let count = if filter.after.is_none() && !page.more {
+        page.rows.len() as i64
     } else {
         let ids: Vec<ConversationId> = count_query(conn, viewer, filter)?.load(conn)?;
         ids.len() as i64
     };
-    Ok((rows, count))
+    Ok((page, count))
 }
 
 /// At most COUNT_CAP + 1 ids of the matches, in the page's order: read from the index the
@@ -381,7 +384,7 @@ pub fn explain_list(
     filter: &ListFilter,
 ) -> Result<Vec<(&'static str, String)>, AppError> {
     let planned = with_search_plan(conn, viewer, filter)?;
-    let page = page_query(conn, viewer, &planned, PAGE_SIZE)?;
+    let page = page_query(conn, viewer, &planned, cursor::rows_to_read(PAGE_SIZE))?;
     let count = count_query(conn, viewer, &planned)?;
     let mut plans = vec![
         ("page", crate::db::explain::explain(conn, page)?),

@@ -1,5 +1,6 @@
 //! Server-side sessions. The cookie carries a random token; only its SHA-256 is stored here.
 
+use crate::core::cursor::{Page, rows_to_read};
 use crate::core::ids::{CompanyId, RoleId, SessionId, UserId};
 use crate::core::masking::PhoneRegion;
 use crate::core::text::count;
@@ -479,16 +480,16 @@ pub struct CompanySession {
 }
 
 /// How many live sessions `/sessions` shows at most.
-pub const LIVE_SESSIONS_SHOWN: usize = 500;
+pub const LIVE_SESSIONS_SHOWN: i64 = 500;
 
 /// The live sessions of the company the caller may end, grouped by person (by name), each
-/// person's most recently seen first, at most [`LIVE_SESSIONS_SHOWN`], and whether there are
-/// more: a role limited to its holder's teams sees only the people it reaches (as ending a
+/// person's most recently seen first, at most [`LIVE_SESSIONS_SHOWN`] (the page says when
+/// there are more): a role limited to its holder's teams sees only the people it reaches (as ending a
 /// session is limited), and its holder.
 pub fn list_live_for_company(
     conn: &mut DbConnection,
     me: &Caller,
-) -> Result<(Vec<CompanySession>, bool), AppError> {
+) -> Result<Page<CompanySession>, AppError> {
     let mut query = sessions::table
         .inner_join(users::table)
         .filter(sessions::company_id.eq(me.company_id))
@@ -499,9 +500,7 @@ pub fn list_live_for_company(
         reached.push(me.user_id());
         query = query.filter(sessions::user_id.eq_any(reached));
     }
-    // one more than is shown tells whether there are more
-    let at_most = LIVE_SESSIONS_SHOWN + 1;
-    let mut rows: Vec<CompanySession> = query
+    let rows: Vec<CompanySession> = query
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(now()))
         .filter(users::status.eq(UserStatus::Active))
@@ -510,7 +509,7 @@ pub fn list_live_for_company(
             users::id,
             sessions::last_seen_at.desc(),
         ))
-        .limit(at_most as i64)
+        .limit(rows_to_read(LIVE_SESSIONS_SHOWN))
         .select((
             sessions::id,
             sessions::user_id,
@@ -522,9 +521,7 @@ pub fn list_live_for_company(
             sessions::last_seen_at,
         ))
         .load(conn)?;
-    let more = rows.len() == at_most;
-    rows.truncate(LIVE_SESSIONS_SHOWN);
-    Ok((rows, more))
+    Ok(Page::of(rows, LIVE_SESSIONS_SHOWN))
 }
 
 /// Records an ended session (`{user}` in the summary becomes the username).

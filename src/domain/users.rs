@@ -2,6 +2,7 @@
 //! unlocking, sign-in bookkeeping and the list of users. Every change writes its audit record in
 //! the caller's transaction.
 
+use crate::core::cursor::Page;
 use crate::core::ids::{ChannelId, CompanyId, RoleId, SessionId, UserId};
 use crate::core::text::count;
 use chrono::{Duration, NaiveDateTime};
@@ -996,7 +997,9 @@ impl<'f> UserList<'f> {
             ),
             None => None,
         };
-        let mut query = self.matching().limit(USER_PAGE_SIZE);
+        let mut query = self
+            .matching()
+            .limit(crate::core::cursor::rows_to_read(USER_PAGE_SIZE));
         query = match filter.order {
             UserOrder::Username => query.order(users::username),
             UserOrder::Name => query.order((users::display_name, users::id)),
@@ -1052,10 +1055,11 @@ pub fn user_list_page(
     conn: &mut DbConnection,
     me: &Caller,
     filter: &UserFilter,
-) -> Result<(Vec<UserListRow>, i64), AppError> {
+) -> Result<(Page<UserListRow>, i64), AppError> {
     let list = UserList::read(conn, me, filter)?;
     let total: i64 = list.matching().count().get_result(conn)?;
-    let rows: Vec<TeamListRead> = list.page(conn)?.load(conn)?;
+    let read: Vec<TeamListRead> = list.page(conn)?.load(conn)?;
+    let Page { rows, more } = Page::of(read, USER_PAGE_SIZE);
     let (at, dormant_before) = (list.at, list.dormant_before);
     let ids: Vec<UserId> = rows.iter().map(|r| r.id).collect();
     let memberships = memberships_of(conn, &ids)?;
@@ -1086,7 +1090,7 @@ pub fn user_list_page(
             last_login_at: row.last_login_at,
         })
         .collect();
-    Ok((rows, total))
+    Ok((Page { rows, more }, total))
 }
 
 /// A user's membership of a channel, with the channel's name.

@@ -60,15 +60,13 @@ pub async fn index(cx: Cx, Query(query): Query<CallsQuery>) -> Answer {
             calls::list(conn, &me.viewer, &filter)
         })
         .await?;
-    let next_cursor = (list.len() as i64 == calls::PAGE_SIZE)
-        .then(|| list.last())
-        .flatten()
-        .map(|last| crate::core::cursor::format(last.created_at, last.id));
+    let next_cursor = list.next(|last| crate::core::cursor::format(last.created_at, last.id));
     let me = cx.user.auth.user_id;
     page(&CallsPage {
         layout,
         next_cursor,
         calls: list
+            .rows
             .into_iter()
             .map(|call| CallItem {
                 at: format_time(&call.created_at),

@@ -204,14 +204,15 @@ pub async fn read_inbox(cx: &Cx, filter: ListFilter) -> Result<(Arc<Inbox>, Stri
     let state = cx.state.clone();
     let inbox = cx
         .read(move |conn, me| {
-            let (rows, matched) = conversations::list_counted(conn, &me.viewer, &filter)?;
+            let (page, matched) = conversations::list_counted(conn, &me.viewer, &filter)?;
             let mut channels = state.company_channels(conn, me.company_id)?.to_vec();
             if let Some(mine) = crate::domain::visibility::scope(conn, &me.viewer)?.channel_limit()
             {
                 channels.retain(|c| mine.contains(&c.id));
             }
             Ok(Inbox {
-                rows: rows.into_iter().map(Arc::new).collect(),
+                rows: page.rows.into_iter().map(Arc::new).collect(),
+                more: page.more,
                 matched,
                 counts: Layout::nav_counts(conn, me, counts_open)?,
                 channels,

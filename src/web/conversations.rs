@@ -13,7 +13,7 @@ use crate::core::ids::{ConversationId, MessageId};
 use crate::core::permissions::Permission;
 use crate::core::status::ConversationStatus;
 use crate::domain::channels::{Channel, Holder};
-use crate::domain::conversations::{self, ContactCard, MessageWindow, PAGE_SIZE};
+use crate::domain::conversations::{self, ContactCard, MessageWindow};
 use crate::error::{AppError, FieldErrors};
 use crate::web::conversation_views::{
     HistoryItem, ListQuery, MessageItem, RowItem, list_filter, read_inbox,
@@ -64,12 +64,10 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
     let (inbox, version) = read_inbox(&cx, filter).await?;
     let layout = Layout::build(&cx, "Conversations", "/conversations", inbox.counts);
     let rows = &inbox.rows;
-    let next_cursor = (rows.len() as i64 == PAGE_SIZE)
-        .then(|| {
-            rows.last()
-                .map(|r| crate::core::cursor::format(r.last_message_at, r.id))
-        })
-        .flatten();
+    let next_cursor = rows
+        .last()
+        .filter(|_| inbox.more)
+        .map(|r| crate::core::cursor::format(r.last_message_at, r.id));
     let rows = RowItem::all(rows, cx.now());
     let regions = live::ListRegions::new(&rows, inbox.matched, missed, &layout.shown_counts())?;
     let live_url = live::list_url(&cx, &query, &live::seen(&version, &regions.fingerprint()));

@@ -9,6 +9,7 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::client::describe_user_agent;
+use crate::core::cursor::{self, Page};
 use crate::core::ids::{ConversationId, SessionId, UserId};
 use crate::core::masking::mask_identifier;
 use crate::core::permissions::Permission;
@@ -46,17 +47,11 @@ fn parse_day(
 /// The logs page newest first on (time, id); see `core::cursor`.
 type Cursor = (NaiveDateTime, i64);
 
-/// The next page's cursor: the last row's, when the page was full.
-fn next_cursor(full: bool, last: Option<Cursor>) -> Option<String> {
-    last.filter(|_| full)
-        .map(|(at, id)| crate::core::cursor::format(at, id))
-}
-
 /// One page of a log (login history, activity) as its filters ask.
 struct LogPage<R> {
     layout: Layout,
     rows: Vec<R>,
-    /// The next page's cursor, when this page was full.
+    /// The next page's cursor, when a next page holds more.
     next_cursor: Option<String>,
     /// Why the filters could not be read (there are no rows then).
     error: Option<String>,
@@ -83,15 +78,18 @@ where
     let error = filter.as_ref().err().cloned();
     let (layout, rows) = cx
         .read_page(title, nav, move |conn, me| match filter {
-            Ok(filter) => read(conn, me.company_id, &filter, size),
+            Ok(filter) => read(conn, me.company_id, &filter, cursor::rows_to_read(size)),
             Err(_) => Ok(Vec::new()),
         })
         .await?;
-    let next_cursor = next_cursor(rows.len() as i64 == size, rows.last().map(cursor_of));
+    let page = Page::of(rows, size);
     Ok(LogPage {
+        next_cursor: page.next(|last| {
+            let (at, id) = cursor_of(last);
+            cursor::format(at, id)
+        }),
         layout,
-        rows,
-        next_cursor,
+        rows: page.rows,
         error,
     })
 }
@@ -350,11 +348,11 @@ struct SessionsPage {
     lines: Vec<SessionLine>,
     /// More people are signed in than the page shows.
     more: bool,
-    shown: usize,
+    shown: i64,
 }
 
 pub async fn sessions_index(cx: Cx) -> Answer {
-    let (layout, (rows, more)) = cx
+    let (layout, Page { rows, more }) = cx
         .read_page("Sessions", "/sessions", |conn, me| {
             sessions::list_live_for_company(conn, me)
         })

@@ -15,7 +15,7 @@ use crate::core::permissions::Permission;
 use crate::domain::offboarding::{self, Checklist, Handover};
 use crate::domain::roles::Role;
 use crate::domain::users::{
-    self, NewUser, Profile, ProfileFields, USER_PAGE_SIZE, UserFilter, UserListRow, UserOrder,
+    self, NewUser, Profile, ProfileFields, UserFilter, UserListRow, UserOrder,
 };
 use crate::domain::{assignments, login_events, roles};
 use crate::error::{AppError, FieldErrors};
@@ -136,12 +136,11 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
             ))
         })
         .await?;
-    let next_cursor = (rows.len() as i64 == USER_PAGE_SIZE)
-        .then(|| rows.last().map(|r| r.id))
-        .flatten();
+    let next_cursor = rows.next(|last| last.id);
     page(&ListPage {
         layout,
         users: rows
+            .rows
             .into_iter()
             .map(|row| UserItem {
                 last_login: row

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::rc::Rc;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -136,6 +137,23 @@ impl Page {
             self.body
         );
         self
+    }
+
+    /// Where the page's "next page" link (`id="next-page"`) goes, if it offers one.
+    pub fn next_page(&self) -> Option<String> {
+        let link = self.body.find("id=\"next-page\"")?;
+        let start = self.body[..link].rfind("href=\"")? + "href=\"".len();
+        let end = start + self.body[start..].find('"')?;
+        Some(
+            self.body[start..end]
+                .replace("&amp;", "&")
+                .replace("&#38;", "&"),
+        )
+    }
+
+    /// The rows of the page's table, less its heading row.
+    pub fn table_rows(&self) -> usize {
+        self.body.matches("<tr>").count().saturating_sub(1)
     }
 
     /// The navigation's link targets.
@@ -905,4 +923,61 @@ pub fn open_conversations_of(app: &TestApp, user: i64) -> Vec<i64> {
         .select(conversations::id)
         .load(&mut app.conn())
         .unwrap()
+}
+
+/// Agents of the demo company named `{username}{n:02}` and `{display} {n:02}` for each `n`,
+/// with alice's password, written as another instance would.
+pub fn add_agents(app: &TestApp, (username, display): (&str, &str), numbers: Range<usize>) {
+    use switchboard::db::schema::users;
+    let demo = company_id(app, "DEMO");
+    let agent = role_id(app, "DEMO", "Agent");
+    let hash: Option<String> = users::table
+        .find(id_of(app, "DEMO", "alice"))
+        .select(users::password_hash)
+        .first(&mut app.conn())
+        .unwrap();
+    let at = switchboard::domain::now();
+    for n in numbers {
+        diesel::insert_into(users::table)
+            .values((
+                users::company_id.eq(demo),
+                users::username.eq(format!("{username}{n:02}")),
+                users::display_name.eq(format!("{display} {n:02}")),
+                users::password_hash.eq(hash.clone()),
+                users::role_id.eq(agent),
+                users::password_changed_at.eq(at),
+                users::created_at.eq(at),
+                users::updated_at.eq(at),
+            ))
+            .execute(&mut app.conn())
+            .unwrap();
+    }
+    app.wait_for_change_elsewhere();
+}
+
+/// Records of the demo company's activity log, `action` and summaries `{label} record {n:03}`.
+pub fn add_audit_records(
+    app: &TestApp,
+    (action, label): (&'static str, &str),
+    numbers: Range<usize>,
+) {
+    let demo = company_id(app, "DEMO");
+    switchboard::db::write_transaction(&mut app.conn(), |conn| {
+        for n in numbers {
+            switchboard::domain::audit::record(
+                conn,
+                switchboard::domain::audit::Entry {
+                    company_id: demo,
+                    actor: &switchboard::domain::Actor::cli(),
+                    action,
+                    target_type: "test",
+                    target_id: None,
+                    target_label: label,
+                    summary: format!("{label} record {n:03}"),
+                },
+            )?;
+        }
+        Ok(())
+    })
+    .unwrap();
 }

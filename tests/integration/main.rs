@@ -22,6 +22,7 @@ mod notifications;
 mod operations;
 mod outage;
 mod oversight;
+mod paging;
 mod privacy;
 mod queries;
 mod quick_replies;

@@ -2,7 +2,7 @@
 //! the activity log, sessions, lockout and throttling, exports.
 
 use crate::common::on_both_databases;
-use crate::common::{PASSWORD, TestApp, company_id, id_of};
+use crate::common::{PASSWORD, TestApp, add_audit_records, company_id, id_of};
 use diesel::prelude::*;
 use switchboard::db::schema::{audit_events, contacts, login_events, sessions, users};
 use switchboard::domain;
@@ -467,27 +467,7 @@ async fn each_change_writes_one_activity_record(app: TestApp) {
 }
 
 async fn the_activity_log_pages_by_keyset(app: TestApp) {
-    let demo = company_id(&app, "DEMO");
-    let mut conn = app.conn();
-    switchboard::db::write_transaction(&mut conn, |conn| {
-        for n in 0..250 {
-            domain::audit::record(
-                conn,
-                domain::audit::Entry {
-                    company_id: demo,
-                    actor: &domain::Actor::cli(),
-                    action: "test.bulk",
-                    target_type: "test",
-                    target_id: None,
-                    target_label: "bulk",
-                    summary: format!("bulk record {n:03}"),
-                },
-            )?;
-        }
-        Ok(())
-    })
-    .unwrap();
-    drop(conn);
+    add_audit_records(&app, ("test.bulk", "bulk"), 0..250);
     let mut sofia = app.signed_in("DEMO", "sofia").await;
     let mut seen = std::collections::HashSet::new();
     let mut path = "/activity?action=test.bulk".to_string();
@@ -604,8 +584,8 @@ async fn the_sessions_page_says_when_more_are_live_than_it_shows(app: TestApp) {
     page.assert_status(200)
         .assert_contains("id=\"sessions-more\"");
     assert_eq!(
-        page.body.matches("End this session").count()
-            + page.body.matches("Use Sign out to end this one").count(),
+        page.body.matches("End this session").count() as i64
+            + page.body.matches("Use Sign out to end this one").count() as i64,
         LIVE_SESSIONS_SHOWN
     );
     // one fewer live: all of them fit, and the page says nothing
