@@ -5,7 +5,9 @@
 //! then times what the conversation list runs for a search (its page and its count, up to a
 //! thousand), for a viewer who sees contact details in full and for one who sees them masked:
 //! as the list chooses its plan (the choice timed with it), then each plan alone. Prints
-//! figures; asserts nothing. Run: `cargo bench --bench search`.
+//! figures; asserts nothing. Run: `cargo bench --bench search`. With
+//! `SWITCHBOARD_BENCH_KEEP=1` the seeded database is kept, and its address printed, for
+//! reading its plans by hand.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark may panic on the unexpected
 
@@ -35,6 +37,10 @@ fn main() {
     let (database, rows) = TestDatabase::for_benchmark(300_000);
     let url = database.url.clone();
     println!("backend {}, {rows} messages", url.backend_name());
+    if std::env::var_os("SWITCHBOARD_BENCH_KEEP").is_some() {
+        println!("kept: {}", database.url_string());
+        std::mem::forget(database);
+    }
     let mut conn = db::connect_single(&url).unwrap();
     db::migrate(&mut conn).unwrap();
     demo::seed(&mut conn).unwrap();
@@ -145,7 +151,8 @@ fn main() {
     );
     println!(
         "{} conversations; a word in 1 of 5 messages (\"courier\"), words in 1 of 128, a \
-         number in a few, nothing, a name of 1 conversation in 9 (the older ones), two letters",
+         number in a few, nothing, a name of 1 conversation in 9 (the older ones), two characters \
+         nobody wrote, two every message holds",
         chats_of_demo.len()
     );
     for (who, viewer) in [("in full", &all), ("masked", &masked)] {
@@ -156,6 +163,7 @@ fn main() {
             "no such words here",
             "customer 4",
             "a1",
+            "90",
         ] {
             let chosen = chats::search_plan(&mut conn, viewer, q).unwrap();
             for plan in [
