@@ -8,6 +8,7 @@ pub mod geoip;
 pub mod live_cache;
 pub mod login;
 pub mod password_work;
+pub mod plan_cache;
 pub mod scope_cache;
 pub mod session_cache;
 pub mod session_store;

@@ -39,6 +39,9 @@ pub struct AppState {
     /// Each viewer's inbox as last read, kept while nothing is written (the live pages' rule)
     /// and the session cache's rule keeps it.
     pub inbox_cache: InboxCache,
+    /// How each company's searches were last planned, kept a minute (a plan never changes
+    /// what a search finds).
+    pub search_plans: crate::auth::plan_cache::PlanCache,
 }
 
 pub type InboxCache = crate::auth::live_cache::LiveCache<
@@ -68,6 +71,7 @@ impl AppState {
             channel_cache: Default::default(),
             changes_elsewhere: Default::default(),
             inbox_cache: Default::default(),
+            search_plans: Default::default(),
         })
     }
 

@@ -201,9 +201,10 @@ pub async fn read_inbox(cx: &Cx, filter: ListFilter) -> Result<(Arc<Inbox>, Stri
     if let Some(inbox) = key.as_ref().and_then(|key| cache.get(key, stamp, &read)) {
         return Ok((inbox, stamp.to_string()));
     }
-    let state = cx.state.clone();
+    let (state, now) = (cx.state.clone(), cx.now());
     let inbox = cx
         .read(move |conn, me| {
+            let filter = state.search_plans.planned(conn, &me.viewer, filter, now)?;
             let (page, matched) = conversations::list_counted(conn, &me.viewer, &filter)?;
             let mut channels = state.company_channels(conn, me.company_id)?.to_vec();
             if let Some(mine) = crate::domain::visibility::scope(conn, &me.viewer)?.channel_limit()

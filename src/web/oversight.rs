@@ -669,12 +669,15 @@ pub async fn export_conversations(
     let base = crate::web::conversation_views::list_filter(&cx, &query).await?;
     let viewer = cx.user.viewer();
     let filters = query.describe();
+    let (state, now) = (cx.state.clone(), cx.now());
     // the conversation list pages on (last activity, id) in its order: the cursor carries both
     let fetch = move |conn: &mut DbConnection, cursor: Option<(NaiveDateTime, ConversationId)>| {
         let filter = conversations::ListFilter {
             after: cursor.or(base.after),
             ..base.clone()
         };
+        // every batch searches as the first did
+        let filter = state.search_plans.planned(conn, &viewer, filter, now)?;
         let rows = conversations::list_page(conn, &viewer, &filter, EXPORT_PAGE)?;
         Ok(export_page(
             rows,

@@ -22,6 +22,17 @@ fn last_audit(app: &TestApp) -> (String, String) {
         .unwrap()
 }
 
+/// Gives dana every permission but `contacts.view_unmasked`: she sees every conversation,
+/// its contacts' details masked. Returns the permissions.
+fn dana_sees_everything_masked(app: &TestApp) -> Vec<Permission> {
+    let masked: Vec<Permission> = Permission::ALL
+        .into_iter()
+        .filter(|p| *p != Permission::ContactsViewUnmasked)
+        .collect();
+    give_role(app, "dana", "Masked lead", &masked);
+    masked
+}
+
 /// An open conversation assigned to `user` on `channel_name`.
 fn conversation_of(app: &TestApp, user: i64, channel_name: &str) -> i64 {
     let (channel_id, _) = channel(app, channel_name);
@@ -1232,6 +1243,7 @@ on_both_databases!(
     masked_search_is_no_oracle,
     search_finds_what_a_scan_of_the_text_finds,
     a_common_word_is_searched_along_the_list,
+    a_search_is_planned_once_a_minute,
     order_numbers_stay_readable_and_the_region_decides,
     agents_cannot_act_on_a_colleagues_conversation,
     pages_meet_the_accessibility_basics,
@@ -1246,11 +1258,7 @@ on_both_databases!(
 /// sees that name masked on every page and export, and the reveal record names the contact by
 /// id, never by the number.
 async fn names_that_are_numbers_are_masked(app: TestApp) {
-    let masked: Vec<Permission> = Permission::ALL
-        .into_iter()
-        .filter(|p| *p != Permission::ContactsViewUnmasked)
-        .collect();
-    give_role(&app, "dana", "Masked lead", &masked);
+    dana_sees_everything_masked(&app);
     let (whatsapp, token) = channel(&app, "WhatsApp Sales");
     let mut client = app.client();
     let page = hook(&mut client, whatsapp, &token, json!({"external_id": "wamid.name-1", "contact": {"name": "+90 532 444 5566", "phone": "+90 532 444 5566"}, "text": "Merhaba"})).await;
@@ -1330,11 +1338,7 @@ fn found_by_each_plan(
 /// however it is cut, finds the conversation that holds it; a viewer with full details finds
 /// it. Rows written before the masked copies existed are filled by `fill_masked_copies`.
 async fn masked_search_is_no_oracle(app: TestApp) {
-    let masked: Vec<Permission> = Permission::ALL
-        .into_iter()
-        .filter(|p| *p != Permission::ContactsViewUnmasked)
-        .collect();
-    give_role(&app, "dana", "Masked lead", &masked);
+    let masked = dana_sees_everything_masked(&app);
     let (whatsapp, token) = channel(&app, "WhatsApp Sales");
     let mut client = app.client();
     let created = hook(&mut client, whatsapp, &token, json!({"external_id": "wamid.oracle-1", "contact": {"name": "Oracle Tester", "email": "oracle.tester@example.org"}, "text": "Call me back on +44 7700 137 8919 please"})).await;
@@ -1585,11 +1589,7 @@ async fn a_common_word_is_searched_along_the_list(app: TestApp) {
     })
     .unwrap();
     app.wait_for_change_elsewhere();
-    let masked: Vec<Permission> = Permission::ALL
-        .into_iter()
-        .filter(|p| *p != Permission::ContactsViewUnmasked)
-        .collect();
-    give_role(&app, "dana", "Masked lead", &masked);
+    let masked = dana_sees_everything_masked(&app);
     // the list's order of what a scan of the text (masked or not) finds
     let scan = |q: &str, masked: bool| -> Vec<i64> {
         let q = q.to_lowercase();
@@ -1705,15 +1705,52 @@ async fn a_common_word_is_searched_along_the_list(app: TestApp) {
     }
 }
 
+/// A search's plan is chosen by two sample reads, then kept a minute for the company's same
+/// search (its next page, a reload, its live updates): the plan changes what a search costs,
+/// never what it finds.
+async fn a_search_is_planned_once_a_minute(app: TestApp) {
+    dana_sees_everything_masked(&app);
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let mut dana = app.signed_in("DEMO", "dana").await;
+    // statements run by a search, its text ending in `spaces` spaces: the same search, once
+    // trimmed, past the inbox cache (which keeps the text as it came)
+    let run = async |who: &mut Client, spaces: usize| {
+        let start = app.state.pool.queries_run();
+        let page = who
+            .get(&format!(
+                "/conversations?status=all&q=Mariana{}",
+                "+".repeat(spaces)
+            ))
+            .await;
+        page.assert_status(200);
+        (app.state.pool.queries_run() - start, page.table_rows())
+    };
+    // rare text: both samples (the messages', the contacts') are read the first time only,
+    // and a masked viewer's search, which reads other copies, is planned on its own
+    for who in [&mut sofia, &mut dana] {
+        // (the first page after signing in reads the session and the viewer's scope)
+        who.get("/conversations").await.assert_status(200);
+        let (first, found) = run(who, 0).await;
+        let (again, found_again) = run(who, 1).await;
+        assert_eq!(first - again, 2, "the plan was chosen again");
+        assert_eq!(found, found_again);
+        assert!(found > 0);
+    }
+    // a minute later it is chosen again
+    app.clock()
+        .advance(switchboard::auth::plan_cache::HELD_FOR + chrono::TimeDelta::seconds(1));
+    // (the session's and the scope's caches have aged too)
+    sofia.get("/conversations").await.assert_status(200);
+    let (later, _) = run(&mut sofia, 2).await;
+    let (again, _) = run(&mut sofia, 3).await;
+    assert_eq!(later - again, 2, "the plan was kept past its minute");
+}
+
 /// Free text is read with a real phone-number parser and the company's region: order numbers,
 /// dates and amounts stay readable (and searchable) to a masked viewer, a national number of
 /// the region does not; changing the region re-reads stored messages too.
 async fn order_numbers_stay_readable_and_the_region_decides(app: TestApp) {
-    let masked: Vec<Permission> = Permission::ALL
-        .into_iter()
-        .filter(|p| *p != Permission::ContactsViewUnmasked)
-        .collect();
-    give_role(&app, "dana", "Masked lead", &masked);
+    dana_sees_everything_masked(&app);
     let (whatsapp, token) = channel(&app, "WhatsApp Sales");
     let mut client = app.client();
     let text = "Order 123456 ships on 2026-12-02, ref 12345613. Ring 612 345 678 or \
