@@ -573,9 +573,11 @@ pub const COMMON_ONE_IN: i64 = 20;
 
 /// The plan for a search of `q` by `viewer` (the trimmed, non-empty text): along the list when
 /// the text is common among the company's recent messages or contacts — at least
-/// [`SEARCH_SAMPLE`] of its newest `SEARCH_SAMPLE × COMMON_ONE_IN` hold it — and from the
-/// matches otherwise (rare text, text of old messages only): at most two bounded reads, once
-/// per read of the list. (Text of fewer than three characters has no trigram: from its
+/// [`SEARCH_SAMPLE`] of its newest `SEARCH_SAMPLE × COMMON_ONE_IN` hold it — or when the
+/// company has fewer messages and contacts than that (along the list it reads only its own; the
+/// trigram indexes hold every company's, so from the matches a small company's search would
+/// cost what the others' messages hold, and show it), and from the matches otherwise (rare text,
+/// text of old messages only): at most two bounded reads, once per read of the list. (Text of fewer than three characters has no trigram: from its
 /// matches, it is a scan of the company's messages, so only a common one is cheaper along the
 /// list.) On SQLite, text that is not ASCII is read from the matches: its trigram index folds
 /// the case of every letter, its `lower()` only of ASCII ones, and the two plans must find the
@@ -589,12 +591,31 @@ pub fn search_plan(
         return Ok(SearchPlan::FromMatches);
     }
     let masked = viewer.contact_mask().is_masked();
+    let mut small = true;
     for searched in [Searched::Messages, Searched::Contacts] {
-        if searched.is_common(conn, viewer.company_id, masked, q)? {
+        let sample = searched.sample_of(conn, viewer.company_id, masked, q)?;
+        if sample.held >= SEARCH_SAMPLE {
             return Ok(SearchPlan::AlongTheList);
         }
+        small &= sample.seen < SEARCH_SAMPLE * COMMON_ONE_IN;
     }
-    Ok(SearchPlan::FromMatches)
+    // a company with fewer rows than the sample is read whole along its list, in a few
+    // milliseconds: from the matches it would read every company's (the trigram indexes hold
+    // them all), and take longer the more another company's messages hold the text
+    Ok(match small {
+        true => SearchPlan::AlongTheList,
+        false => SearchPlan::FromMatches,
+    })
+}
+
+/// What [`search_plan`]'s sample of a company's newest rows found: how many it read (fewer
+/// than asked when the company has fewer), and how many of them hold the text.
+#[derive(QueryableByName)]
+struct Sample {
+    #[diesel(sql_type = BigInt)]
+    seen: i64,
+    #[diesel(sql_type = BigInt)]
+    held: i64,
 }
 
 /// What a search reads besides the conversations, for [`search_plan`]'s sample.
@@ -605,28 +626,27 @@ enum Searched {
 }
 
 impl Searched {
-    /// Whether at least [`SEARCH_SAMPLE`] of the company's newest `SEARCH_SAMPLE ×
-    /// COMMON_ONE_IN` rows hold `q` (in the column a viewer searches): a bounded read, through
-    /// the index of the company's rows in order, whatever the text and however large the
-    /// company or the database.
-    fn is_common(
+    /// How many of the company's newest `SEARCH_SAMPLE × COMMON_ONE_IN` rows there are and
+    /// hold `q` (in the column a viewer searches): a bounded read, through the index of the
+    /// company's rows in order, whatever the text and however large the company or the
+    /// database.
+    fn sample_of(
         self,
         conn: &mut DbConnection,
         company: CompanyId,
         masked: bool,
         q: &str,
-    ) -> Result<bool, AppError> {
-        #[derive(QueryableByName)]
-        struct Sample {
-            #[diesel(sql_type = BigInt)]
-            held: i64,
-        }
+    ) -> Result<Sample, AppError> {
         let sample = self.sample(conn, company, masked, q);
-        let held = sample.load::<Sample>(conn)?.first().map_or(0, |s| s.held);
-        Ok(held >= SEARCH_SAMPLE)
+        Ok(sample
+            .load::<Sample>(conn)?
+            .into_iter()
+            .next()
+            .unwrap_or(Sample { seen: 0, held: 0 }))
     }
 
-    /// How many of the company's newest `SEARCH_SAMPLE × COMMON_ONE_IN` rows hold `q`.
+    /// The sample's statement: of the company's newest `SEARCH_SAMPLE × COMMON_ONE_IN` rows,
+    /// how many there are (`seen`) and how many hold `q` (`held`).
     fn sample(
         self,
         conn: &DbConnection,
@@ -636,21 +656,13 @@ impl Searched {
     ) -> crate::db::raw::RawSql {
         // each its own literal: what a viewer searches, the company's newest rows first
         let rows: &'static str = match (self, masked) {
-            (Self::Messages, false) => {
-                "SELECT count(*) AS held FROM (SELECT body AS searched FROM messages \
-                 WHERE company_id = "
-            }
+            (Self::Messages, false) => "SELECT body AS searched FROM messages WHERE company_id = ",
             (Self::Messages, true) => {
-                "SELECT count(*) AS held FROM (SELECT body_masked AS searched FROM messages \
-                 WHERE company_id = "
+                "SELECT body_masked AS searched FROM messages WHERE company_id = "
             }
-            (Self::Contacts, false) => {
-                "SELECT count(*) AS held FROM (SELECT name AS searched FROM contacts \
-                 WHERE company_id = "
-            }
+            (Self::Contacts, false) => "SELECT name AS searched FROM contacts WHERE company_id = ",
             (Self::Contacts, true) => {
-                "SELECT count(*) AS held FROM (SELECT name_masked AS searched FROM contacts \
-                 WHERE company_id = "
+                "SELECT name_masked AS searched FROM contacts WHERE company_id = "
             }
         };
         let newest_first = match self {
@@ -659,13 +671,17 @@ impl Searched {
         };
         let mut sample = crate::db::raw::RawSql::new(conn);
         sample
+            .sql(
+                "SELECT count(*) AS seen, coalesce(sum(CASE WHEN lower(recent.searched) \
+                 LIKE lower(",
+            )
+            .text(&search::containing(q))
+            .sql(") ESCAPE '\\' THEN 1 ELSE 0 END), 0) AS held FROM (")
             .sql(rows)
             .int(company.0)
             .sql(newest_first)
             .int(SEARCH_SAMPLE * COMMON_ONE_IN)
-            .sql(") recent WHERE lower(recent.searched) LIKE lower(")
-            .text(&search::containing(q))
-            .sql(") ESCAPE '\\'");
+            .sql(") recent");
         sample
     }
 }

@@ -1703,6 +1703,33 @@ async fn a_common_word_is_searched_along_the_list(app: TestApp) {
             "{who} found nothing for {q}"
         );
     }
+
+    // a small company (fewer messages and contacts than the sample) searches along its own
+    // list, whatever the text: from the matches it would read every company's, and its
+    // search would take longer the more of DEMO's messages hold the text
+    let acme = company_id(&app, "ACME");
+    let olga = domain::Viewer::new(
+        switchboard::core::ids::UserId(id_of(&app, "ACME", "olga")),
+        acme,
+        Permission::ALL.into_iter().collect(),
+        switchboard::core::masking::PhoneRegion::from_stored(""),
+    );
+    let mut olga_client = app.signed_in("ACME", "olga").await;
+    for q in ["courier 7", "depot", "courier"] {
+        assert_eq!(
+            domain::conversations::search_plan(&mut app.conn(), &olga, q).unwrap(),
+            SearchPlan::AlongTheList,
+            "ACME: {q}"
+        );
+        olga_client
+            .get(&format!(
+                "/conversations?status=all&q={}",
+                q.replace('+', "%2B").replace(' ', "+")
+            ))
+            .await
+            .assert_status(200)
+            .assert_contains("No conversations here.");
+    }
 }
 
 /// A search's plan is chosen by two sample reads, then kept a minute for the company's same
