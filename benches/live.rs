@@ -15,6 +15,8 @@
 #[path = "../tests/integration/database.rs"]
 #[allow(dead_code)]
 mod database;
+#[path = "../tests/integration/ports.rs"]
+mod ports;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -35,14 +37,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn client() -> reqwest::Client {
@@ -142,7 +136,7 @@ fn hook(database: &TestDatabase) -> (i64, String) {
 
 fn main() {
     let (database, _) = TestDatabase::for_benchmark(0);
-    let port = free_port();
+    let port = ports::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let server = Server(
         std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))

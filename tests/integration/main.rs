@@ -6,6 +6,7 @@
 
 mod common;
 mod database;
+mod ports;
 
 mod broadcasts;
 mod browser;
