@@ -42,12 +42,9 @@ impl PlanCache {
         mut filter: ListFilter,
         now: NaiveDateTime,
     ) -> Result<ListFilter, AppError> {
-        let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) else {
+        let Some(q) = filter.unplanned_search() else {
             return Ok(filter);
         };
-        if filter.search_plan.is_some() {
-            return Ok(filter);
-        }
         let key = (
             viewer.company_id,
             viewer.contact_mask().is_masked(),

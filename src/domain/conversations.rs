@@ -192,6 +192,18 @@ pub struct ListFilter {
     pub search_plan: Option<SearchPlan>,
 }
 
+impl ListFilter {
+    /// The text the list searches for (`q`, trimmed), if any.
+    pub fn search_text(&self) -> Option<&str> {
+        self.q.as_deref().map(str::trim).filter(|q| !q.is_empty())
+    }
+
+    /// The text of a search whose plan is still to be chosen ([`search_plan`]), if any.
+    pub fn unplanned_search(&self) -> Option<&str> {
+        self.search_text().filter(|_| self.search_plan.is_none())
+    }
+}
+
 /// The order of the conversation list, by last activity.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum ListOrder {
@@ -265,13 +277,12 @@ fn with_search_plan<'f>(
     viewer: &Viewer,
     filter: &'f ListFilter,
 ) -> Result<std::borrow::Cow<'f, ListFilter>, AppError> {
-    let q = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    Ok(match (q, filter.search_plan) {
-        (Some(q), None) => std::borrow::Cow::Owned(ListFilter {
+    Ok(match filter.unplanned_search() {
+        Some(q) => std::borrow::Cow::Owned(ListFilter {
             search_plan: Some(search_plan(conn, viewer, q)?),
             ..filter.clone()
         }),
-        _ => std::borrow::Cow::Borrowed(filter),
+        None => std::borrow::Cow::Borrowed(filter),
     })
 }
 
@@ -462,7 +473,8 @@ pub fn explain_list(
     ];
     if planned.search_plan == Some(SearchPlan::FromMatches) {
         // the page cut from the count's keys, read by id
-        let some = vec![ConversationId(0); usize::try_from(PAGE_SIZE).unwrap_or(1)];
+        let read = usize::try_from(cursor::rows_to_read(PAGE_SIZE)).unwrap_or(1);
+        let some = vec![ConversationId(0); read];
         let by_id = in_list_order(
             visible_rows(conn, viewer)?.filter(conversations::id.eq_any(some)),
             planned.order,
@@ -470,7 +482,7 @@ pub fn explain_list(
         plans.push(("page by id", crate::db::explain::explain(conn, by_id)?));
     }
     // a search first judges how common its text is
-    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+    if let Some(q) = filter.search_text() {
         let masked = viewer.contact_mask().is_masked();
         for (name, searched) in [
             ("search sample of messages", Searched::Messages),
@@ -502,7 +514,7 @@ fn matching(
     if let Some(assignee_id) = filter.assignee_id {
         query = query.filter(conversations::assignee_id.eq(Some(assignee_id)));
     }
-    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+    if let Some(q) = filter.search_text() {
         let plan = match filter.search_plan {
             Some(plan) => plan,
             None => search_plan(conn, viewer, q)?,
@@ -571,17 +583,18 @@ pub const SEARCH_SAMPLE: i64 = 200;
 /// SQLite and 300 ms on PostgreSQL for a word in one message of six).
 pub const COMMON_ONE_IN: i64 = 20;
 
-/// The plan for a search of `q` by `viewer` (the trimmed, non-empty text): along the list when
-/// the text is common among the company's recent messages or contacts — at least
-/// [`SEARCH_SAMPLE`] of its newest `SEARCH_SAMPLE × COMMON_ONE_IN` hold it — or when the
-/// company has fewer messages and contacts than that (along the list it reads only its own; the
-/// trigram indexes hold every company's, so from the matches a small company's search would
-/// cost what the others' messages hold, and show it), and from the matches otherwise (rare text,
-/// text of old messages only): at most two bounded reads, once per read of the list. (Text of fewer than three characters has no trigram: from its
-/// matches, it is a scan of the company's messages, so only a common one is cheaper along the
-/// list.) On SQLite, text that is not ASCII is read from the matches: its trigram index folds
-/// the case of every letter, its `lower()` only of ASCII ones, and the two plans must find the
-/// same conversations.
+/// The plan for a search of `q` by `viewer` (the trimmed, non-empty text), from two bounded
+/// reads of the company's newest `SEARCH_SAMPLE × COMMON_ONE_IN` messages and contacts:
+/// - along the list when the text is common there (at least [`SEARCH_SAMPLE`] hold it);
+/// - along the list when the company has fewer rows than that: it then reads only its own,
+///   where from the matches it would read every company's (the trigram indexes hold them all),
+///   take longer the more another company's messages hold the text, and so show it;
+/// - from the matches otherwise (rare text, text of old messages only).
+///
+/// Text of fewer than three characters has no trigram: from its matches it is a scan of the
+/// company's messages, so only a common one is cheaper along the list. On SQLite, text that is
+/// not ASCII is read from the matches: its trigram index folds the case of every letter, its
+/// `lower()` only of ASCII ones, and the two plans must find the same conversations.
 pub fn search_plan(
     conn: &mut DbConnection,
     viewer: &Viewer,

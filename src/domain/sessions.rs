@@ -484,8 +484,8 @@ pub const LIVE_SESSIONS_SHOWN: i64 = 500;
 
 /// The live sessions of the company the caller may end, grouped by person (by name), each
 /// person's most recently seen first, at most [`LIVE_SESSIONS_SHOWN`] (the page says when
-/// there are more): a role limited to its holder's teams sees only the people it reaches (as ending a
-/// session is limited), and its holder.
+/// there are more): a role limited to its holder's teams sees only the people it reaches (as
+/// ending a session is limited), and its holder.
 pub fn list_live_for_company(
     conn: &mut DbConnection,
     me: &Caller,

@@ -105,6 +105,28 @@ impl Lab {
 }
 
 impl Lab {
+    /// ria signs out of her last session (`ria`): she is offline, and a new chat waits in the
+    /// queue, which the supervisor then reads (held by the inbox cache while the clock is
+    /// stopped). Returns the chat and its row's link, as the queue shows it.
+    async fn a_chat_waits_while_ria_is_away(
+        &mut self,
+        app: &TestApp,
+        ria: &mut Client,
+        sofia: &mut Client,
+    ) -> (i64, String) {
+        ria.get("/account").await;
+        ria.post("/logout", &[]).await.assert_status(303);
+        assert_eq!(availability(app, self.ria), "offline");
+        let waiting = self.deliver(app).await;
+        assert_eq!(assignee(app, waiting), None);
+        let row = format!(r#"href="/conversations/{waiting}""#);
+        sofia
+            .get("/conversations?unassigned=1")
+            .await
+            .assert_contains(&row);
+        (waiting, row)
+    }
+
     /// Nobody else on the channel takes chats: rob and rex are given no capacity.
     async fn only_ria_takes_chats(&self, sofia: &mut Client) {
         for user in [self.rob, self.rex] {
@@ -292,19 +314,12 @@ async fn availability_follows_sign_in_sign_out_and_idling(app: TestApp) {
     phone.post("/logout", &[]).await.assert_status(303);
     assert_eq!(availability(&app, lab.ria), "online");
     // the last one: offline, and new chats wait
-    laptop.get("/account").await;
-    laptop.post("/logout", &[]).await.assert_status(303);
-    assert_eq!(availability(&app, lab.ria), "offline");
-    let waiting = lab.deliver(&app).await;
-    assert_eq!(assignee(&app, waiting), None);
+    let (waiting, row) = lab
+        .a_chat_waits_while_ria_is_away(&app, &mut laptop, &mut sofia)
+        .await;
     // signing in again: online, and the queue comes to her. The supervisor's queue, just read
     // (and held by the inbox cache, the clock stopped), loses it at once: a sign-in that routes
     // chats is a change the pages show
-    let row = format!(r#"href="/conversations/{waiting}""#);
-    sofia
-        .get("/conversations?unassigned=1")
-        .await
-        .assert_contains(&row);
     let mut ria = app.signed_in("DEMO", "ria").await;
     assert_eq!(availability(&app, lab.ria), "online");
     assert_eq!(assignee(&app, waiting), Some(lab.ria));
@@ -639,16 +654,9 @@ async fn a_sign_in_with_a_code_is_seen_only_when_it_routes(app: TestApp) {
     // ria turns two-factor on, and signs out: offline, and a new chat waits
     let mut ria = app.signed_in("DEMO", "ria").await;
     let (secret, _) = enrol(&app, &mut ria).await;
-    ria.get("/account").await;
-    ria.post("/logout", &[]).await.assert_status(303);
-    assert_eq!(availability(&app, lab.ria), "offline");
-    let waiting = lab.deliver(&app).await;
-    assert_eq!(assignee(&app, waiting), None);
-    let row = format!(r#"href="/conversations/{waiting}""#);
-    sofia
-        .get("/conversations?unassigned=1")
-        .await
-        .assert_contains(&row);
+    let (waiting, row) = lab
+        .a_chat_waits_while_ria_is_away(&app, &mut ria, &mut sofia)
+        .await;
     // her password, then her code: online, and the queue comes to her at once
     let mut phone = password_step(&app, "ria").await;
     submit_code(&mut phone, &code_now(&app, &secret))
