@@ -183,8 +183,37 @@ impl Browser {
             .unwrap();
     }
 
+    /// Submits the form with its button. A form htmx sends (`data-hx-post`) changes the page in
+    /// place; any other form loads a new page, and this returns once that page has replaced the
+    /// old one: a test that reads straight after must never find the form it just sent (found:
+    /// an error the old page showed, read as the answer's).
     async fn submit(&self, form: &str) {
+        let sent_in_place = self
+            .wait_for(form)
+            .await
+            .attr("data-hx-post")
+            .await
+            .unwrap()
+            .is_some();
+        if sent_in_place {
+            self.click(&format!("{form} button[type=submit]")).await;
+            return;
+        }
+        self.mark_document().await;
         self.click(&format!("{form} button[type=submit]")).await;
+        self.wait_for_new_page(form).await;
+    }
+
+    /// Waits until a page load has replaced the document `mark_document` marked.
+    async fn wait_for_new_page(&self, after: &str) {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while self.still_marked().await {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{after}: the answer's page never came"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     async fn sign_in(&self, company: &str, username: &str, password: &str) {
@@ -260,7 +289,10 @@ impl Browser {
     async fn still_marked(&self) -> bool {
         let marker = self
             .c
-            .execute("return document.body.dataset.marker || null;", vec![])
+            .execute(
+                "return (document.body && document.body.dataset.marker) || null;",
+                vec![],
+            )
             .await
             .unwrap();
         marker.as_str() == Some("same-page")
@@ -749,13 +781,8 @@ async fn a_supervisor_reads_the_reports(backend: Backend) {
     // one channel, 30 days: the form sends them and the page keeps them
     b.go("/reports?range=30d").await;
     b.click("#report-filters input[name=channel]").await;
-    b.mark_document().await;
+    // `submit` returns on the filtered page, not the one the box was ticked on
     b.submit("#report-filters").await;
-    // the filtered page, not the one the box was ticked on
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while b.still_marked().await && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
     b.wait_for("#report-filters input[name=channel]:checked")
         .await;
     let url = b.url().await;
@@ -1083,11 +1110,7 @@ async fn every_filter_form_submits_as_it_stands(backend: Backend) {
                 )
                 .await
                 .unwrap();
-            let deadline = std::time::Instant::now() + PATIENCE;
-            while b.still_marked().await {
-                assert!(std::time::Instant::now() < deadline, "{path}: no answer");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            b.wait_for_new_page(path).await;
             b.wait_for("main").await;
             let refused =
                 b.c.execute(
