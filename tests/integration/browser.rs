@@ -204,6 +204,14 @@ impl Browser {
         self.wait_for_new_page(form).await;
     }
 
+    /// Follows a link (or presses a button that loads a page): returns once the new page has
+    /// replaced this one, so nothing read next can come from the page left behind.
+    async fn follow(&self, css: &str) {
+        self.mark_document().await;
+        self.click(css).await;
+        self.wait_for_new_page(css).await;
+    }
+
     /// Waits until a page load has replaced the document `mark_document` marked.
     async fn wait_for_new_page(&self, after: &str) {
         let deadline = std::time::Instant::now() + PATIENCE;
@@ -387,7 +395,7 @@ async fn supervisor_adds_an_agent_who_gets_to_work(backend: Backend) {
     b.sign_in("DEMO", "sofia", PASSWORD).await;
     b.wait_for("#main-nav").await;
     b.go("/users").await;
-    b.click("#add-user").await;
+    b.follow("#add-user").await;
     b.fill("#new-user-form", ERIN).await;
     // Agent is preselected; tick two channels by their labels
     for label in b.c.find_all(Locator::Css("label.check")).await.unwrap() {
@@ -429,7 +437,7 @@ async fn supervisor_adds_an_agent_who_gets_to_work(backend: Backend) {
     .await;
     b.submit("#password-form").await;
     b.wait_for(".flash").await;
-    b.click("#main-nav a[href='/conversations']").await;
+    b.follow("#main-nav a[href='/conversations']").await;
     assert_eq!(b.text("main h1").await, "Conversations");
     assert!(b.url().await.ends_with("/conversations"));
     b.screenshot("agent").await;
@@ -541,7 +549,7 @@ async fn agent_replies_in_place(backend: Backend) {
     let b = demo.browser().await;
 
     b.sign_in("DEMO", "alice", PASSWORD).await;
-    b.click("#conversations-table tbody a").await;
+    b.follow("#conversations-table tbody a").await;
     b.wait_for("#reply-form").await;
     let url = b.url().await;
     b.mark_document().await;
@@ -683,7 +691,7 @@ async fn an_agent_works_on_a_phone(backend: Backend) {
 
     // an agent answers a customer
     b.sign_in("DEMO", "alice", PASSWORD).await;
-    b.click("#conversations-table tbody a").await;
+    b.follow("#conversations-table tbody a").await;
     b.wait_for("#reply-form").await;
     assert!(sideways(&b).await <= 0, "the conversation scrolls sideways");
     let uncovered =
@@ -719,7 +727,7 @@ async fn a_refused_action_says_why(backend: Backend) {
     let demo = Demo::start(backend);
     let b = demo.browser().await;
     b.sign_in("DEMO", "alice", PASSWORD).await;
-    b.click("#conversations-table tbody a").await;
+    b.follow("#conversations-table tbody a").await;
     b.wait_for("#reply-form").await;
     let url = b.url().await;
     let id: i64 = url.rsplit('/').next().unwrap().parse().unwrap();
@@ -763,7 +771,7 @@ async fn a_supervisor_reads_the_reports(backend: Backend) {
     let b = demo.browser().await;
     b.sign_in("DEMO", "sofia", PASSWORD).await;
     b.wait_for("#main-nav").await;
-    b.click("#main-nav a[href='/reports']").await;
+    b.follow("#main-nav a[href='/reports']").await;
     let opened = b.text("#total-opened").await;
     assert!(opened.parse::<i64>().unwrap() > 0, "opened: {opened}");
     // the last 7 days: two bars a day; the heat map: 7 days of 24 hours
@@ -812,7 +820,7 @@ async fn a_broadcast_goes_out_once_a_second_supervisor_approves(backend: Backend
     let b = demo.browser().await;
     b.sign_in("DEMO", "sofia", PASSWORD).await;
     b.wait_for("#main-nav").await;
-    b.click("#main-nav a[href='/broadcasts']").await;
+    b.follow("#main-nav a[href='/broadcasts']").await;
     b.fill("#new-broadcast", &[("name", "Free shipping week")])
         .await;
     b.choose("#new-broadcast select[name=channel_id]", "Telegram")
@@ -820,7 +828,7 @@ async fn a_broadcast_goes_out_once_a_second_supervisor_approves(backend: Backend
     b.choose("#new-broadcast select[name=template_id]", "welcome (en) v1")
         .await;
     b.submit("#new-broadcast").await;
-    b.click("#submit-broadcast").await;
+    b.follow("#submit-broadcast").await;
     b.wait_for_text("broadcast-status", "submitted").await;
     // the creator is offered no way to approve it
     assert_eq!(b.count("#approve").await, 0);
@@ -829,7 +837,7 @@ async fn a_broadcast_goes_out_once_a_second_supervisor_approves(backend: Backend
     b.sign_in("DEMO", "sam", PASSWORD).await;
     b.wait_for("#main-nav").await;
     b.go("/approvals").await;
-    b.click("section[id^=approval-]:has(a[href^='/broadcasts/']) form[action$='/approve'] button")
+    b.follow("section[id^=approval-]:has(a[href^='/broadcasts/']) form[action$='/approve'] button")
         .await;
     b.wait_for(".flash").await;
     b.sign_out().await;
@@ -837,9 +845,9 @@ async fn a_broadcast_goes_out_once_a_second_supervisor_approves(backend: Backend
     b.sign_in("DEMO", "sofia", PASSWORD).await;
     b.wait_for("#main-nav").await;
     b.go("/broadcasts").await;
-    b.click("#broadcasts a").await;
+    b.follow("#broadcasts a").await;
     b.wait_for_text("broadcast-status", "approved").await;
-    b.click("#send-broadcast").await;
+    b.follow("#send-broadcast").await;
     b.wait_for_text("broadcast-status", "sent").await;
     let progress = b.text("#progress").await;
     assert!(progress.ends_with("(100 %)"), "{progress}");
@@ -949,7 +957,7 @@ async fn supervisor_enrols_two_factor_and_signs_in_with_a_code(backend: Backend)
     b.sign_in("DEMO", "sofia", PASSWORD).await;
     b.wait_for("#main-nav").await;
     b.go("/account").await;
-    b.click("a[href='/account/two-factor']").await;
+    b.follow("a[href='/account/two-factor']").await;
     b.wait_for("figure.qr svg").await;
     let secret =
         switchboard::core::totp::TotpSecret::from_base32(&b.text("#two-factor-secret").await)
@@ -1038,7 +1046,7 @@ async fn adding_a_user_judges_every_field_at_once(backend: Backend) {
     b.sign_in("DEMO", "sofia", PASSWORD).await;
     b.wait_for("#main-nav").await;
     b.go("/users").await;
-    b.click("#add-user").await;
+    b.follow("#add-user").await;
     assert!(
         b.text("#password-rules").await.contains("characters"),
         "the policy is stated before submitting"
@@ -1177,7 +1185,7 @@ async fn a_supervisor_works_through_the_queue(backend: Backend) {
     let b = demo.browser().await;
     b.sign_in("DEMO", "sofia", PASSWORD).await;
     b.wait_for("#conversations-table").await;
-    b.click("#view-unassigned").await;
+    b.follow("#view-unassigned").await;
     b.wait_for_xpath("//h1[.='Unassigned conversations']").await;
     let assignees = b
         .c
@@ -1190,20 +1198,20 @@ async fn a_supervisor_works_through_the_queue(backend: Backend) {
     let assignees = assignees.as_array().unwrap();
     assert!(!assignees.is_empty());
     assert!(assignees.iter().all(|a| a == "unassigned"), "{assignees:?}");
-    b.click("#view-missed").await;
+    b.follow("#view-missed").await;
     b.wait_for_xpath("//h1[.='Missed chats']").await;
-    b.click("#view-all").await;
+    b.follow("#view-all").await;
     b.wait_for_xpath("//h1[.='Conversations']").await;
     // one channel, oldest activity first
     b.choose("form.filters select[name=channel]", "Telegram")
         .await;
     b.choose("#sort", "Oldest activity first").await;
-    b.click("form.filters button[type=submit]").await;
+    b.submit("form.filters").await;
     b.wait_for_xpath("//table[@id='conversations-table']//a[.='Queued 00']")
         .await;
     let first_row = b.text("#conversations-table tbody tr:first-child a").await;
     assert_eq!(first_row, "Queued 00", "oldest first");
-    b.click("#next-page").await;
+    b.follow("#next-page").await;
     b.wait_for("#first-page").await;
     let chosen = b
         .c
@@ -1220,7 +1228,7 @@ async fn a_supervisor_works_through_the_queue(backend: Backend) {
         "the second page forgot the filter"
     );
     // an action under way: its button is disabled from the click until the answer
-    b.click("#conversations-table tbody a").await;
+    b.follow("#conversations-table tbody a").await;
     b.wait_for("#reply-form").await;
     b.fill("#reply-form", &[("body", "One moment, please.")])
         .await;
