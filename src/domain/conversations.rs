@@ -62,10 +62,8 @@ pub struct NavCounts {
 /// viewer), how many match (up to [`COUNT_CAP`] + 1), the navigation's counters and the
 /// channels the channel filter offers.
 pub struct Inbox {
-    /// Shared, not copied, by each page shown from the cache.
-    pub rows: Vec<std::sync::Arc<ConversationRow>>,
-    /// A next page holds more.
-    pub more: bool,
+    /// Its rows are shared, not copied, by each page shown from the cache.
+    pub page: Page<std::sync::Arc<ConversationRow>>,
     pub matched: i64,
     pub counts: NavCounts,
     pub channels: Vec<crate::domain::channels::Channel>,

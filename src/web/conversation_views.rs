@@ -5,6 +5,7 @@
 use chrono::Duration;
 use serde::Deserialize;
 
+use crate::core::cursor::Page;
 use crate::core::ids::{ChannelId, UserId};
 use crate::core::masking::ContactMask;
 use crate::core::status::ConversationStatus;
@@ -212,8 +213,10 @@ pub async fn read_inbox(cx: &Cx, filter: ListFilter) -> Result<(Arc<Inbox>, Stri
                 channels.retain(|c| mine.contains(&c.id));
             }
             Ok(Inbox {
-                rows: page.rows.into_iter().map(Arc::new).collect(),
-                more: page.more,
+                page: Page {
+                    rows: page.rows.into_iter().map(Arc::new).collect(),
+                    more: page.more,
+                },
                 matched,
                 counts: Layout::nav_counts(conn, me, counts_open)?,
                 channels,

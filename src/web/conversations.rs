@@ -63,12 +63,10 @@ pub async fn index(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
     let sort = filter.order.as_str();
     let (inbox, version) = read_inbox(&cx, filter).await?;
     let layout = Layout::build(&cx, "Conversations", "/conversations", inbox.counts);
-    let rows = &inbox.rows;
-    let next_cursor = rows
-        .last()
-        .filter(|_| inbox.more)
-        .map(|r| crate::core::cursor::format(r.last_message_at, r.id));
-    let rows = RowItem::all(rows, cx.now());
+    let next_cursor = inbox
+        .page
+        .next(|r| crate::core::cursor::format(r.last_message_at, r.id));
+    let rows = RowItem::all(&inbox.page.rows, cx.now());
     let regions = live::ListRegions::new(&rows, inbox.matched, missed, &layout.shown_counts())?;
     let live_url = live::list_url(&cx, &query, &live::seen(&version, &regions.fingerprint()));
     page(&ListPage {

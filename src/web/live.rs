@@ -271,7 +271,7 @@ pub async fn list(cx: Cx, Query(query): Query<ListQuery>) -> Answer {
     let missed = filter.waiting_since_before.is_some();
     // the version the rows were read at: at least the one compared above
     let (inbox, version) = read_inbox(&cx, filter).await?;
-    let rows = RowItem::all(&inbox.rows, cx.now());
+    let rows = RowItem::all(&inbox.page.rows, cx.now());
     let regions = ListRegions::new(&rows, inbox.matched, missed, &inbox.counts)?;
     let print = regions.fingerprint();
     let Some(url) = list_url(&cx, &query, &seen(&version, &print)) else {
