@@ -1065,6 +1065,17 @@ pub mod search {
         (text.chars().count() >= 3).then(|| format!("\"{}\"", text.replace('"', "\"\"")))
     }
 
+    /// What was typed into a filter's box, trimmed; None when nothing was.
+    pub fn typed(text: Option<&str>) -> Option<&str> {
+        text.map(str::trim).filter(|t| !t.is_empty())
+    }
+
+    /// The LIKE pattern (ESCAPE '\\') for lowercase text that starts with `text`: the beginning
+    /// of a username is enough, "ali" finds alice.
+    pub fn starting_with(text: &str) -> String {
+        format!("{}%", escape(&text.to_lowercase()))
+    }
+
     /// `text` with LIKE's wildcards (and the escape character) escaped, for ESCAPE '\\'.
     pub fn escape(text: &str) -> String {
         text.replace('\\', "\\\\")

@@ -7,8 +7,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::db::DbConnection;
 use crate::db::schema::audit_events;
+use crate::db::{DbConnection, search};
 use crate::domain::{Actor, now};
 use crate::error::AppError;
 
@@ -477,23 +477,12 @@ fn page_query(company_id: CompanyId, filter: &ActivityFilter, limit: i64) -> Pag
         .limit(limit)
         .select(Record::as_select())
         .into_boxed();
-    if let Some(actor) = filter
-        .actor
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-    {
-        // the beginning of a username is enough: "ali" finds alice
-        let prefix = format!("{}%", crate::db::search::escape(&actor.to_lowercase()));
+    if let Some(actor) = search::typed(filter.actor.as_deref()) {
+        let prefix = search::starting_with(actor);
         query = query.filter(audit_events::actor_username.like(prefix).escape('\\'));
     }
-    if let Some(action) = filter
-        .action
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-    {
-        let action = crate::db::search::escape(&action.to_lowercase());
+    if let Some(action) = search::typed(filter.action.as_deref()) {
+        let action = search::escape(&action.to_lowercase());
         // an area (`user.`) by its start; anything else anywhere in the code, so
         // "deactivate" finds user.deactivate
         let pattern = if action.ends_with('.') {

@@ -183,14 +183,8 @@ fn page_query(company_id: CompanyId, filter: &LoginFilter, limit: i64) -> PageQu
         .limit(limit)
         .select(LoginRow::as_select())
         .into_boxed();
-    if let Some(user) = filter
-        .user
-        .as_deref()
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-    {
-        // the beginning of a username is enough: "ali" finds alice
-        let prefix = format!("{}%", crate::db::search::escape(&user.to_lowercase()));
+    if let Some(user) = crate::db::search::typed(filter.user.as_deref()) {
+        let prefix = crate::db::search::starting_with(user);
         query = query.filter(login_events::username.like(prefix).escape('\\'));
     }
     if let Some(success) = filter.success {
