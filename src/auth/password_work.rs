@@ -36,35 +36,22 @@ impl Drop for Admission<'_> {
     }
 }
 
-/// Puts this thread behind the pages: `SCHED_IDLE`, so it runs only on what they leave. A check
-/// is 20 ms of one core; during a storm the password threads would take their share of the
-/// machine and every page would wait behind them. Measured (`scripts/bench-signin-storm`, two
-/// cores): at nice 10 or 19 the inbox's p99 during a storm was 4–6 × its value at rest, because
-/// a page woken while a check runs waits out the check's time slice; a `SCHED_IDLE` thread is
-/// set aside at once (1.4–2.2 ×), and the checks still have the whole machine when it is idle.
-/// Where the policy is refused, nice 10 is the fallback.
+/// Lowers this thread's scheduling priority by 10 (nice). A check is 20 ms of one core: during
+/// a storm the password threads would take their full share of the machine, and the pages
+/// (and `/readyz`) would wait behind them. Given a lower priority they run on what the pages
+/// leave; with nothing else to do the checks still have the whole machine.
+///
+/// Not `SCHED_IDLE`, measured (`scripts/bench-signin-storm`): under it a page woken while a
+/// check runs gets the core at once, where at nice 10 it may wait for the next scheduler tick
+/// (4 ms on a 250 Hz kernel), but while the pages keep both cores busy a check under
+/// `SCHED_IDLE` gets nothing: a sign-in took 6-10 s, until the load stopped, against 0.2-0.3 s
+/// at nice 10. One signed-in client's load must not lock everyone else out.
 fn give_way_to_pages() {
     #[cfg(target_os = "linux")]
-    {
-        use thread_priority::unix::{
-            NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
-            thread_native_id, thread_schedule_policy,
-        };
-        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
-        // (the call also sets a nice value, which SCHED_IDLE ignores: only the policy counts)
-        let _ = set_thread_priority_and_policy(
-            thread_native_id(),
-            thread_priority::ThreadPriority::Min,
-            idle,
-        );
-        if thread_schedule_policy().ok() == Some(idle) {
-            return;
-        }
-        if let Err(err) = rustix::process::getpriority_process(None).and_then(|nice| {
-            rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice + 10)
-        }) {
-            tracing::warn!(error = %err, "cannot lower the password threads' priority");
-        }
+    if let Err(err) = rustix::process::getpriority_process(None).and_then(|nice| {
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice + 10)
+    }) {
+        tracing::warn!(error = %err, "cannot lower the password threads' priority");
     }
 }
 
@@ -155,27 +142,20 @@ impl PasswordWork {
 mod tests {
     use super::*;
 
-    /// The pages come first: a check runs only on what the threads that serve them leave.
+    /// The pages come first: a check runs at a lower priority than the threads that serve them.
     #[actix_web::test]
-    async fn checks_run_only_when_the_pages_leave_the_core() {
-        use thread_priority::unix::{
-            NormalThreadSchedulePolicy, ThreadSchedulePolicy, thread_schedule_policy,
-        };
+    async fn checks_run_at_a_lower_priority_than_pages() {
         let work = PasswordWork::new(1, 0);
         let admission = work.admit().expect("a place");
-        let policy = work
-            .run(&admission, |_| thread_schedule_policy())
+        let priority = work
+            .run(&admission, |_| {
+                rustix::process::getpriority_process(Some(rustix::thread::gettid()))
+            })
             .await
             .expect("ran")
             .expect("read");
-        assert_eq!(
-            policy,
-            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle)
-        );
-        assert_ne!(
-            thread_schedule_policy().expect("read"),
-            policy,
-            "the pages' own"
-        );
+        let pages =
+            rustix::process::getpriority_process(Some(rustix::thread::gettid())).expect("read");
+        assert_eq!(priority, (pages + 10).min(19));
     }
 }
