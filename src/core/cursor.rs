@@ -44,6 +44,14 @@ impl<T> Page<T> {
         Self { rows, more }
     }
 
+    /// The same page with each row made into another.
+    pub fn map<U>(self, row: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            rows: self.rows.into_iter().map(row).collect(),
+            more: self.more,
+        }
+    }
+
     /// The next page's cursor, made from the last row shown, when there is a next page.
     pub fn next<C>(&self, cursor_of: impl FnOnce(&T) -> C) -> Option<C> {
         self.rows.last().filter(|_| self.more).map(cursor_of)

@@ -29,6 +29,12 @@ pub fn storable(text: &str) -> bool {
 /// the years people type in this product.
 pub const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
 
+/// What was typed into a form's or a filter's field, trimmed; `None` when nothing was (a
+/// browser sends every field of a form, the empty ones as `from=`).
+pub fn typed(text: Option<&str>) -> Option<&str> {
+    text.map(str::trim).filter(|t| !t.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::grouped;

@@ -1065,11 +1065,6 @@ pub mod search {
         (text.chars().count() >= 3).then(|| format!("\"{}\"", text.replace('"', "\"\"")))
     }
 
-    /// What was typed into a filter's box, trimmed; None when nothing was.
-    pub fn typed(text: Option<&str>) -> Option<&str> {
-        text.map(str::trim).filter(|t| !t.is_empty())
-    }
-
     /// The LIKE pattern (ESCAPE '\\') for lowercase text that starts with `text`: the beginning
     /// of a username is enough, "ali" finds alice.
     pub fn starting_with(text: &str) -> String {

@@ -7,6 +7,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::core::text::typed;
 use crate::db::schema::audit_events;
 use crate::db::{DbConnection, search};
 use crate::domain::{Actor, now};
@@ -477,11 +478,11 @@ fn page_query(company_id: CompanyId, filter: &ActivityFilter, limit: i64) -> Pag
         .limit(limit)
         .select(Record::as_select())
         .into_boxed();
-    if let Some(actor) = search::typed(filter.actor.as_deref()) {
+    if let Some(actor) = typed(filter.actor.as_deref()) {
         let prefix = search::starting_with(actor);
         query = query.filter(audit_events::actor_username.like(prefix).escape('\\'));
     }
-    if let Some(action) = search::typed(filter.action.as_deref()) {
+    if let Some(action) = typed(filter.action.as_deref()) {
         let action = search::escape(&action.to_lowercase());
         // an area (`user.`) by its start; anything else anywhere in the code, so
         // "deactivate" finds user.deactivate

@@ -193,7 +193,7 @@ pub struct ListFilter {
 impl ListFilter {
     /// The text the list searches for (`q`, trimmed), if any.
     pub fn search_text(&self) -> Option<&str> {
-        self.q.as_deref().map(str::trim).filter(|q| !q.is_empty())
+        crate::core::text::typed(self.q.as_deref())
     }
 
     /// The text of a search whose plan is still to be chosen ([`search_plan`]), if any.
@@ -613,9 +613,10 @@ pub fn search_plan(
     // a company with fewer rows than the sample is read whole along its list, in a few
     // milliseconds: from the matches it would read every company's (the trigram indexes hold
     // them all), and take longer the more another company's messages hold the text
-    Ok(match small {
-        true => SearchPlan::AlongTheList,
-        false => SearchPlan::FromMatches,
+    Ok(if small {
+        SearchPlan::AlongTheList
+    } else {
+        SearchPlan::FromMatches
     })
 }
 

@@ -183,7 +183,7 @@ fn page_query(company_id: CompanyId, filter: &LoginFilter, limit: i64) -> PageQu
         .limit(limit)
         .select(LoginRow::as_select())
         .into_boxed();
-    if let Some(user) = crate::db::search::typed(filter.user.as_deref()) {
+    if let Some(user) = crate::core::text::typed(filter.user.as_deref()) {
         let prefix = crate::db::search::starting_with(user);
         query = query.filter(login_events::username.like(prefix).escape('\\'));
     }

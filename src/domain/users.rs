@@ -927,7 +927,7 @@ impl<'f> UserList<'f> {
             .filter(users::company_id.eq(self.company_id))
             .filter(users::status.ne(UserStatus::Deleted))
             .into_boxed();
-        if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        if let Some(q) = crate::core::text::typed(filter.q.as_deref()) {
             let pattern = search::containing(q);
             query = query.filter(
                 search::lower(users::username)

@@ -5,7 +5,6 @@
 use chrono::Duration;
 use serde::Deserialize;
 
-use crate::core::cursor::Page;
 use crate::core::ids::{ChannelId, UserId};
 use crate::core::masking::ContactMask;
 use crate::core::status::ConversationStatus;
@@ -213,10 +212,7 @@ pub async fn read_inbox(cx: &Cx, filter: ListFilter) -> Result<(Arc<Inbox>, Stri
                 channels.retain(|c| mine.contains(&c.id));
             }
             Ok(Inbox {
-                page: Page {
-                    rows: page.rows.into_iter().map(Arc::new).collect(),
-                    more: page.more,
-                },
+                page: page.map(Arc::new),
                 matched,
                 counts: Layout::nav_counts(conn, me, counts_open)?,
                 channels,

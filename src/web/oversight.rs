@@ -29,7 +29,7 @@ fn parse_day(
     what: &str,
     end_of_day: bool,
 ) -> Result<Option<NaiveDateTime>, AppError> {
-    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+    let Some(value) = crate::core::text::typed(value) else {
         return Ok(None);
     };
     let day = NaiveDate::parse_from_str(value, "%Y-%m-%d")

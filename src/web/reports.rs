@@ -44,10 +44,9 @@ const RANGES: [(&str, &str, i64); 3] = [
     ("30d", "Last 30 days", 30),
 ];
 
-/// A field's value, `None` when empty: a browser sends every field of the form, the empty
-/// ones as `from=`.
+/// A field's value, `None` when empty.
 fn given(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    crate::core::text::typed(value.as_deref())
 }
 
 /// An id chosen from a list, or 422 with `otherwise`.

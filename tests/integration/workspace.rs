@@ -1314,9 +1314,19 @@ fn found_by_each_plan(
     permissions: &[Permission],
     q: &str,
 ) -> Vec<(SearchPlan, std::collections::BTreeSet<i64>)> {
+    found_in_company_by_each_plan(app, ("DEMO", username), permissions, q)
+}
+
+/// [`found_by_each_plan`] for someone of any company: `(company code, username)`.
+fn found_in_company_by_each_plan(
+    app: &TestApp,
+    (company, username): (&str, &str),
+    permissions: &[Permission],
+    q: &str,
+) -> Vec<(SearchPlan, std::collections::BTreeSet<i64>)> {
     let viewer = domain::Viewer::new(
-        switchboard::core::ids::UserId(id_of(app, "DEMO", username)),
-        company_id(app, "DEMO"),
+        switchboard::core::ids::UserId(id_of(app, company, username)),
+        company_id(app, company),
         permissions.iter().copied().collect(),
         switchboard::core::masking::PhoneRegion::from_stored(""),
     );
@@ -1706,7 +1716,8 @@ async fn a_common_word_is_searched_along_the_list(app: TestApp) {
 
     // a small company (fewer messages and contacts than the sample) searches along its own
     // list, whatever the text: from the matches it would read every company's, and its
-    // search would take longer the more of DEMO's messages hold the text
+    // search would take longer the more of DEMO's messages hold the text. Either way it finds
+    // its own conversations and no other company's: ACME's customers wrote what DEMO's did
     let acme = company_id(&app, "ACME");
     let olga = domain::Viewer::new(
         switchboard::core::ids::UserId(id_of(&app, "ACME", "olga")),
@@ -1714,21 +1725,49 @@ async fn a_common_word_is_searched_along_the_list(app: TestApp) {
         Permission::ALL.into_iter().collect(),
         switchboard::core::masking::PhoneRegion::from_stored(""),
     );
+    let acme_conversations: std::collections::BTreeSet<i64> = conversations::table
+        .filter(conversations::company_id.eq(acme))
+        .select(conversations::id)
+        .load(&mut app.conn())
+        .unwrap()
+        .into_iter()
+        .collect();
+    let (acme_chat, acme_text): (i64, String) = messages::table
+        .filter(messages::company_id.eq(acme))
+        .order(messages::id)
+        .select((messages::conversation_id, messages::body))
+        .first(&mut app.conn())
+        .unwrap();
     let mut olga_client = app.signed_in("ACME", "olga").await;
-    for q in ["courier 7", "depot", "courier"] {
+    for q in [acme_text.as_str(), "courier 7", "courier"] {
         assert_eq!(
             domain::conversations::search_plan(&mut app.conn(), &olga, q).unwrap(),
             SearchPlan::AlongTheList,
             "ACME: {q}"
         );
-        olga_client
+        let in_demo = found_by_each_plan(&app, "sofia", &Permission::ALL, q);
+        assert!(
+            in_demo.iter().all(|(_, found)| !found.is_empty()),
+            "DEMO holds {q}"
+        );
+        for (plan, found) in
+            found_in_company_by_each_plan(&app, ("ACME", "olga"), &Permission::ALL, q)
+        {
+            assert!(
+                found.is_subset(&acme_conversations),
+                "{plan:?}, {q}: {found:?}"
+            );
+            assert_eq!(found.contains(&acme_chat), q == acme_text, "{plan:?}, {q}");
+        }
+        let listed = olga_client
             .get(&format!(
                 "/conversations?status=all&q={}",
-                q.replace('+', "%2B").replace(' ', "+")
+                url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
             ))
-            .await
-            .assert_status(200)
-            .assert_contains("No conversations here.");
+            .await;
+        listed.assert_status(200);
+        let row = format!(r#"href="/conversations/{acme_chat}""#);
+        assert_eq!(listed.body.contains(&row), q == acme_text, "{q}");
     }
 }
 
