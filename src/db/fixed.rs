@@ -7,14 +7,15 @@
 //! a statement depends on the program alone and the connection's cache of prepared
 //! statements stays as small as the program.
 
+use chrono::NaiveDateTime;
 use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Bool, Text};
+use diesel::sql_types::{BigInt, Bool, Text, Timestamp};
 use diesel::{QueryResult, expression::is_aggregate};
 
 use super::MultiBackend;
 
-/// A boolean condition: program text, bound integers and lists of ids, in order. It renders
+/// A boolean condition: program text, bound integers, texts, times and lists of ids, in order. It renders
 /// in parentheses, so it combines with diesel's `and` / `or` as one term.
 #[derive(Clone, Debug)]
 pub struct Condition {
@@ -25,6 +26,8 @@ pub struct Condition {
 enum Part {
     Sql(&'static str),
     Int(i64),
+    Text(String),
+    Time(NaiveDateTime),
     /// ` IN (ids)` as one value: a JSON array for SQLite's `json_each`, an array literal for
     /// PostgreSQL's `ANY`.
     In {
@@ -48,6 +51,16 @@ impl Condition {
 
     pub fn int(mut self, value: i64) -> Self {
         self.parts.push(Part::Int(value));
+        self
+    }
+
+    pub fn text(mut self, value: String) -> Self {
+        self.parts.push(Part::Text(value));
+        self
+    }
+
+    pub fn time(mut self, value: NaiveDateTime) -> Self {
+        self.parts.push(Part::Time(value));
         self
     }
 
@@ -88,6 +101,8 @@ impl QueryFragment<MultiBackend> for Condition {
             match part {
                 Part::Sql(text) => out.push_sql(text),
                 Part::Int(value) => out.push_bind_param::<BigInt, i64>(value)?,
+                Part::Text(value) => out.push_bind_param::<Text, String>(value)?,
+                Part::Time(value) => out.push_bind_param::<Timestamp, NaiveDateTime>(value)?,
                 Part::In { json, array } => {
                     if sqlite {
                         out.push_sql(" IN (SELECT value FROM json_each(");

@@ -1062,7 +1062,12 @@ pub mod search {
         let super::DbConnection::Sqlite(_) = conn else {
             return None;
         };
-        (text.chars().count() >= 3).then(|| format!("\"{}\"", text.replace('"', "\"\"")))
+        has_trigrams(text).then(|| format!("\"{}\"", text.replace('"', "\"\"")))
+    }
+
+    /// Whether a trigram index can narrow a search for `text`: three characters or more.
+    pub fn has_trigrams(text: &str) -> bool {
+        text.chars().count() >= 3
     }
 
     /// The LIKE pattern (ESCAPE '\\') for lowercase text that starts with `text`: the beginning
