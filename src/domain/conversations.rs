@@ -733,12 +733,19 @@ impl Searched {
             Self::Messages => " ORDER BY created_at DESC, id DESC LIMIT ",
             Self::Contacts => " ORDER BY id DESC LIMIT ",
         };
+        // as `search::case_blind_like` says it, in program literals
+        let holds = match conn {
+            DbConnection::Sqlite(_) => {
+                "SELECT count(*) AS seen, coalesce(sum(CASE WHEN recent.searched LIKE ("
+            }
+            DbConnection::Postgres(_) => {
+                "SELECT count(*) AS seen, coalesce(sum(CASE WHEN lower(recent.searched) \
+                 LIKE lower("
+            }
+        };
         let mut sample = crate::db::raw::RawSql::new(conn);
         sample
-            .sql(
-                "SELECT count(*) AS seen, coalesce(sum(CASE WHEN lower(recent.searched) \
-                 LIKE lower(",
-            )
+            .sql(holds)
             .text(&search::containing(q))
             .sql(") ESCAPE '\\' THEN 1 ELSE 0 END), 0) AS held FROM (")
             .sql(rows)
@@ -769,6 +776,8 @@ impl SearchCondition {
             ("name", "body")
         };
         let pattern = search::containing(q);
+        let named_holds = search::case_blind_like(conn, &format!("named.{name}"));
+        let held_holds = search::case_blind_like(conn, &format!("held.{body}"));
         match (plan, search::indexed_phrase(conn, q)) {
             (SearchPlan::AlongTheList, _) => {
                 // PostgreSQL would turn either question into a hash of every match, read
@@ -784,15 +793,12 @@ impl SearchCondition {
                         "(EXISTS (SELECT 1 FROM contacts named \
                          WHERE named.id = conversations.contact_id AND named.company_id = "
                             .into(),
-                        format!(" AND lower(named.{name}) LIKE lower("),
+                        format!(" AND {named_holds}"),
                         format!(
                             ") ESCAPE '\\'{fence}) OR EXISTS (SELECT 1 FROM messages held \
                              WHERE held.company_id = "
                         ),
-                        format!(
-                            " AND held.conversation_id = conversations.id \
-                             AND lower(held.{body}) LIKE lower("
-                        ),
+                        format!(" AND held.conversation_id = conversations.id AND {held_holds}"),
                         format!(") ESCAPE '\\'{fence}))"),
                     ],
                     text: [pattern.clone(), pattern],
@@ -832,11 +838,11 @@ impl SearchCondition {
                         "(conversations.contact_id = ANY(ARRAY(SELECT named.id FROM contacts \
                          named WHERE named.company_id = "
                             .into(),
-                        format!(" AND lower(named.{name}) LIKE lower("),
+                        format!(" AND {named_holds}"),
                         ") ESCAPE '\\')) OR conversations.id = ANY(ARRAY(SELECT \
                          held.conversation_id FROM messages held WHERE held.company_id = "
                             .into(),
-                        format!(" AND lower(held.{body}) LIKE lower("),
+                        format!(" AND {held_holds}"),
                         ") ESCAPE '\\')))".into(),
                     ],
                     text: [pattern.clone(), pattern],
@@ -859,11 +865,11 @@ impl SearchCondition {
                              JOIN contacts named ON named.id = found.contact_id \
                              WHERE found.company_id = "
                         ),
-                        format!(" AND lower(named.{name}) LIKE lower("),
+                        format!(" AND {named_holds}"),
                         ") ESCAPE '\\' UNION SELECT held.conversation_id FROM messages held \
                          WHERE held.company_id = "
                             .into(),
-                        format!(" AND lower(held.{body}) LIKE lower("),
+                        format!(" AND {held_holds}"),
                         format!(") ESCAPE '\\'{ids_end}"),
                     ],
                     text: [pattern.clone(), pattern],
