@@ -15,8 +15,8 @@ use diesel::{QueryResult, expression::is_aggregate};
 
 use super::MultiBackend;
 
-/// A boolean condition: program text, bound integers, texts, times and lists of ids, in order. It renders
-/// in parentheses, so it combines with diesel's `and` / `or` as one term.
+/// A boolean condition: program text, bound integers, texts, times and lists of ids, in
+/// order. It renders in parentheses, so it combines with diesel's `and` / `or` as one term.
 #[derive(Clone, Debug)]
 pub struct Condition {
     parts: Vec<Part>,

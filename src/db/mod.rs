@@ -61,6 +61,12 @@ impl std::ops::Deref for Pool {
 }
 pub type PooledConnection = r2d2::PooledConnection<DbManager>;
 
+/// A condition built at run time for a query from `QS` (a table or a join), on either
+/// database: the visibility rule, a list's filters.
+pub type BoxedCondition<QS> = Box<
+    dyn diesel::expression::BoxableExpression<QS, MultiBackend, SqlType = diesel::sql_types::Bool>,
+>;
+
 /// What a cache of database state (sessions, scopes, channels) compares an entry against:
 /// taken when the entry is read, and again whenever it would serve (`auth::session_cache`'s
 /// `ReadStamp` holds the rule).
@@ -1071,9 +1077,16 @@ pub mod search {
     /// `lower()` folds, so it finds the same rows without lowering each row's text first (a
     /// scan of 300 000 messages in half the time).
     pub fn case_blind_like(conn: &super::DbConnection, column: &str) -> String {
+        let (before, after) = case_blind_like_around(conn);
+        format!("{before}{column}{after}")
+    }
+
+    /// [`case_blind_like`] as the program text before and after the column, for SQL built
+    /// from literals alone (`db::raw`).
+    pub fn case_blind_like_around(conn: &super::DbConnection) -> (&'static str, &'static str) {
         match conn {
-            super::DbConnection::Sqlite(_) => format!("{column} LIKE ("),
-            super::DbConnection::Postgres(_) => format!("lower({column}) LIKE lower("),
+            super::DbConnection::Sqlite(_) => ("", " LIKE ("),
+            super::DbConnection::Postgres(_) => ("lower(", ") LIKE lower("),
         }
     }
 

@@ -181,13 +181,7 @@ pub fn create(
 
 /// Conversations joined to their contacts: where a broadcast's recipients are found.
 type Recipients = diesel::helper_types::InnerJoinQuerySource<conversations::table, contacts::table>;
-type Condition = Box<
-    dyn diesel::expression::BoxableExpression<
-            Recipients,
-            crate::db::MultiBackend,
-            SqlType = diesel::sql_types::Bool,
-        >,
->;
+type Condition = crate::db::BoxedCondition<Recipients>;
 
 /// Whom the broadcast is for, as `viewer` sees them: the conversations of its channel that
 /// the viewer may see, of contacts who did not opt out, carrying its label and in touch since

@@ -17,7 +17,7 @@ use crate::db::schema::{
     channels, companies, contact_reveals, contacts, conversation_assignments, conversation_labels,
     conversations, messages, users,
 };
-use crate::db::{DbConnection, search};
+use crate::db::{BoxedCondition, DbConnection, search};
 use crate::domain::{Caller, Viewer, audit, channels as channel_domain, labels, now, routing};
 use crate::error::AppError;
 use crate::error::FieldErrors;
@@ -514,15 +514,6 @@ fn matching(
     Ok(rows_where(matching_condition(conn, viewer, filter)?))
 }
 
-/// A condition on a query of conversations, usable whatever else the query joins.
-type Condition<QS> = Box<
-    dyn diesel::expression::BoxableExpression<
-            QS,
-            crate::db::MultiBackend,
-            SqlType = diesel::sql_types::Bool,
-        >,
->;
-
 /// What the list's filters ask of a conversation, the visibility rule ([`visible_to`]) first:
 /// one condition for the page (which joins each conversation's contact, channel and
 /// assignee) and for its count (which reads the conversations alone, so that counting a
@@ -531,7 +522,7 @@ fn matching_condition<QS>(
     conn: &mut DbConnection,
     viewer: &Viewer,
     filter: &ListFilter,
-) -> Result<Condition<QS>, AppError>
+) -> Result<BoxedCondition<QS>, AppError>
 where
     QS: 'static,
     conversations::id: SelectableExpression<QS>,
@@ -541,7 +532,7 @@ where
     conversations::assignee_id: SelectableExpression<QS>,
     conversations::awaiting_reply_since: SelectableExpression<QS>,
 {
-    let mut condition: Condition<QS> = visible_to(conn, viewer)?;
+    let mut condition: BoxedCondition<QS> = visible_to(conn, viewer)?;
     if let Some(status) = filter.status {
         condition = Box::new(condition.and(conversations::status.eq(status)));
     }
@@ -579,12 +570,7 @@ where
             ),
         );
     }
-    if let Some(label) = filter
-        .label
-        .as_deref()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-    {
+    if let Some(label) = crate::core::text::typed(filter.label.as_deref()) {
         // program text: diesel checks a subselect against one query source, and this serves two
         let labelled = Fixed::sql(
             "conversations.id IN (SELECT labelled.conversation_id FROM conversation_labels \
@@ -733,19 +719,13 @@ impl Searched {
             Self::Messages => " ORDER BY created_at DESC, id DESC LIMIT ",
             Self::Contacts => " ORDER BY id DESC LIMIT ",
         };
-        // as `search::case_blind_like` says it, in program literals
-        let holds = match conn {
-            DbConnection::Sqlite(_) => {
-                "SELECT count(*) AS seen, coalesce(sum(CASE WHEN recent.searched LIKE ("
-            }
-            DbConnection::Postgres(_) => {
-                "SELECT count(*) AS seen, coalesce(sum(CASE WHEN lower(recent.searched) \
-                 LIKE lower("
-            }
-        };
+        let (before, after) = search::case_blind_like_around(conn);
         let mut sample = crate::db::raw::RawSql::new(conn);
         sample
-            .sql(holds)
+            .sql("SELECT count(*) AS seen, coalesce(sum(CASE WHEN ")
+            .sql(before)
+            .sql("recent.searched")
+            .sql(after)
             .text(&search::containing(q))
             .sql(") ESCAPE '\\' THEN 1 ELSE 0 END), 0) AS held FROM (")
             .sql(rows)

@@ -237,16 +237,7 @@ macro_rules! scope_filter {
         $vis fn visible_to<QS>(
             conn: &mut $crate::db::DbConnection,
             viewer: &$crate::domain::Viewer,
-        ) -> Result<
-            Box<
-                dyn diesel::expression::BoxableExpression<
-                        QS,
-                        $crate::db::MultiBackend,
-                        SqlType = diesel::sql_types::Bool,
-                    >,
-            >,
-            $crate::error::AppError,
-        >
+        ) -> Result<$crate::db::BoxedCondition<QS>, $crate::error::AppError>
         where
             QS: 'static,
             $table::company_id: diesel::SelectableExpression<QS>,
@@ -264,13 +255,7 @@ macro_rules! scope_filter {
             // the channel lists are one bound value each (`db::fixed`): the statement's text
             // is the same for every viewer of a shape, so it is prepared once
             let channel = concat!(stringify!($table), ".channel_id");
-            let reached: Box<
-                dyn diesel::expression::BoxableExpression<
-                        QS,
-                        $crate::db::MultiBackend,
-                        SqlType = diesel::sql_types::Bool,
-                    >,
-            > = match scope.reach {
+            let reached: $crate::db::BoxedCondition<QS> = match scope.reach {
                 Reach::Company => Box::new(same_company),
                 Reach::Limited { whole, assigned } => {
                     let only_theirs = whole.is_empty();
@@ -283,13 +268,7 @@ macro_rules! scope_filter {
                             .then(concat!(" AND ", stringify!($table), ".assignee_id = "))
                             .int(assigned.user_id.0)
                     });
-                    let seen: Box<
-                        dyn diesel::expression::BoxableExpression<
-                                QS,
-                                $crate::db::MultiBackend,
-                                SqlType = diesel::sql_types::Bool,
-                            >,
-                    > = match theirs {
+                    let seen: $crate::db::BoxedCondition<QS> = match theirs {
                         None => Box::new(in_whole),
                         // no `OR` around the assignee: the database then reads an agent's
                         // conversations from the assignee index instead of walking the company's

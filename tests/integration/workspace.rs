@@ -9,7 +9,8 @@ use diesel::prelude::*;
 use serde_json::json;
 use switchboard::core::permissions::Permission;
 use switchboard::db::schema::{
-    audit_events, call_tasks, channels, companies, contacts, conversations, messages,
+    audit_events, call_tasks, channel_members, channels, companies, contacts, conversation_labels,
+    conversations, messages,
 };
 use switchboard::domain;
 use switchboard::domain::conversations::{ListFilter, SearchPlan};
@@ -136,6 +137,174 @@ async fn the_conversation_list_pages_and_keeps_its_filters(app: TestApp) {
         .assert_contains("Sort by newest or oldest activity.");
 }
 
+/// Where the count tests add conversations: a company's channel, at one time.
+struct Counted {
+    company: switchboard::core::ids::CompanyId,
+    channel: i64,
+    at: chrono::NaiveDateTime,
+}
+
+impl Counted {
+    /// An open conversation of a new contact, "Counted `n`", active at `self.at`.
+    fn open_conversation(
+        &self,
+        conn: &mut switchboard::db::DbConnection,
+        n: i64,
+        assignee: Option<i64>,
+        waiting_since: Option<chrono::NaiveDateTime>,
+    ) -> diesel::QueryResult<i64> {
+        let name = format!("Counted {n}");
+        let contact: i64 = diesel::insert_into(contacts::table)
+            .values((
+                contacts::company_id.eq(self.company),
+                contacts::name.eq(&name),
+                contacts::name_masked.eq(Some(&name)),
+                contacts::created_at.eq(self.at),
+            ))
+            .returning(contacts::id)
+            .get_result(conn)?;
+        diesel::insert_into(conversations::table)
+            .values((
+                conversations::company_id.eq(self.company),
+                conversations::channel_id.eq(self.channel),
+                conversations::contact_id.eq(contact),
+                conversations::assignee_id.eq(assignee),
+                conversations::status.eq("open"),
+                conversations::last_message_at.eq(self.at),
+                conversations::created_at.eq(self.at),
+                conversations::awaiting_reply_since.eq(waiting_since),
+            ))
+            .returning(conversations::id)
+            .get_result(conn)
+    }
+}
+
+/// What the list says it counts ("52 conversations.").
+fn conversation_count(page: &Page) -> String {
+    let start = page
+        .body
+        .find("id=\"conversation-count\">")
+        .unwrap_or_else(|| panic!("{}", page.body))
+        + 24;
+    page.body[start..start + page.body[start..].find('<').unwrap()].to_string()
+}
+
+/// Past one page the count is a query of its own, on the conversations alone: it holds what
+/// the viewer may see and what the filters ask, no more. An agent's count is of her own
+/// conversations, not her channel's, under every search plan; a supervisor's narrows by
+/// assignee, label and waiting time.
+async fn the_count_past_one_page_holds_only_what_the_viewer_sees(app: TestApp) {
+    let company = company_id(&app, "DEMO");
+    let (alice, bob) = (id_of(&app, "DEMO", "alice"), id_of(&app, "DEMO", "bob"));
+    let (sales, _) = channel(&app, "WhatsApp Sales");
+    let at = app.clock().now();
+    let long_ago = at - chrono::TimeDelta::hours(5);
+    // on alice's channel: 60 of hers, 60 of bob's, 60 of nobody's; 55 of hers labelled,
+    // 55 waiting for a reply for five hours
+    let counted = Counted {
+        company,
+        channel: sales,
+        at,
+    };
+    switchboard::db::write_transaction(&mut app.conn(), |conn| {
+        for n in 0..180 {
+            let assignee = match n / 60 {
+                0 => Some(alice),
+                1 => Some(bob),
+                _ => None,
+            };
+            let id = counted.open_conversation(conn, n, assignee, (n < 55).then_some(long_ago))?;
+            if n < 55 {
+                diesel::insert_into(conversation_labels::table)
+                    .values((
+                        conversation_labels::conversation_id.eq(id),
+                        conversation_labels::company_id.eq(company),
+                        conversation_labels::label.eq("counted"),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        Ok::<_, switchboard::error::AppError>(())
+    })
+    .unwrap();
+    app.wait_for_change_elsewhere();
+    let open = || {
+        conversations::table
+            .filter(conversations::company_id.eq(company))
+            .filter(conversations::status.eq("open"))
+            .into_boxed()
+    };
+    let in_words = |n: i64| format!("{n} conversations.");
+    // alice sees her own on her channels, none of the 120 others beside them
+    let her_channels = channel_members::table
+        .filter(channel_members::user_id.eq(alice))
+        .select(channel_members::channel_id);
+    let hidden = conversation_labels::table
+        .filter(conversation_labels::label.eq("vip"))
+        .select(conversation_labels::conversation_id);
+    let hers: i64 = open()
+        .filter(conversations::assignee_id.eq(alice))
+        .filter(conversations::channel_id.eq_any(her_channels))
+        .filter(conversations::id.ne_all(hidden))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert!((60..1_000).contains(&hers), "{hers}");
+    let page = app
+        .signed_in("DEMO", "alice")
+        .await
+        .get("/conversations")
+        .await;
+    assert_eq!(page.table_rows(), 50);
+    assert_eq!(conversation_count(&page), in_words(hers));
+    // the same for a search of the 180 contacts' names, under each plan
+    let viewer = domain::Viewer::new(
+        switchboard::core::ids::UserId(alice),
+        company,
+        [Permission::ConversationsViewAssigned]
+            .into_iter()
+            .collect(),
+        switchboard::core::masking::PhoneRegion::from_stored(""),
+    );
+    for plan in [SearchPlan::FromMatches, SearchPlan::AlongTheList] {
+        let filter = ListFilter {
+            q: Some("counted".into()),
+            search_plan: Some(plan),
+            ..ListFilter::default()
+        };
+        let (page, count) =
+            domain::conversations::list_counted(&mut app.conn(), &viewer, &filter).unwrap();
+        assert_eq!((page.rows.len(), count), (50, 60), "{plan:?}");
+    }
+    // a supervisor's filters, each past one page
+    let mut sofia = app.signed_in("DEMO", "sofia").await;
+    let alices: i64 = open()
+        .filter(conversations::assignee_id.eq(alice))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    let by_alice = sofia.get(&format!("/conversations?assignee={alice}")).await;
+    assert_eq!(conversation_count(&by_alice), in_words(alices));
+    let labelled = sofia.get("/conversations?label=counted").await;
+    assert_eq!(conversation_count(&labelled), in_words(55));
+    let minutes: i32 = companies::table
+        .find(company)
+        .select(companies::missed_chat_minutes)
+        .first(&mut app.conn())
+        .unwrap();
+    let missed: i64 = open()
+        .filter(
+            conversations::awaiting_reply_since
+                .lt(app.clock().now() - chrono::TimeDelta::minutes(minutes.into())),
+        )
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert!((55..1_000).contains(&missed), "{missed}");
+    let waiting = sofia.get("/conversations?missed=1").await;
+    assert_eq!(conversation_count(&waiting), in_words(missed));
+}
+
 /// The count above the list is of every page, up to 1,000: exactly 1,000 is said as such, one
 /// more is "more than 1,000"; a list that fits one page counts its rows.
 async fn the_conversation_list_counts_up_to_a_thousand(app: TestApp) {
@@ -151,26 +320,14 @@ async fn the_conversation_list_counts_up_to_a_thousand(app: TestApp) {
     };
     let add = |app: &TestApp, how_many: i64| {
         let at = app.clock().now();
+        let counted = Counted {
+            company,
+            channel: sales,
+            at,
+        };
         switchboard::db::write_transaction(&mut app.conn(), |conn| {
             for n in 0..how_many {
-                let contact: i64 = diesel::insert_into(contacts::table)
-                    .values((
-                        contacts::company_id.eq(company),
-                        contacts::name.eq(format!("Counted {n}")),
-                        contacts::created_at.eq(at),
-                    ))
-                    .returning(contacts::id)
-                    .get_result(conn)?;
-                diesel::insert_into(conversations::table)
-                    .values((
-                        conversations::company_id.eq(company),
-                        conversations::channel_id.eq(sales),
-                        conversations::contact_id.eq(contact),
-                        conversations::status.eq("open"),
-                        conversations::last_message_at.eq(at),
-                        conversations::created_at.eq(at),
-                    ))
-                    .execute(conn)?;
+                counted.open_conversation(conn, n, None, None)?;
             }
             Ok::<_, switchboard::error::AppError>(())
         })
@@ -179,14 +336,7 @@ async fn the_conversation_list_counts_up_to_a_thousand(app: TestApp) {
     };
     let mut sofia = app.signed_in("DEMO", "sofia").await;
     let list = format!("/conversations?channel={sales}");
-    let count = |page: &Page| -> String {
-        let start = page
-            .body
-            .find("id=\"conversation-count\">")
-            .unwrap_or_else(|| panic!("{}", page.body))
-            + 24;
-        page.body[start..start + page.body[start..].find('<').unwrap()].to_string()
-    };
+    let count = conversation_count;
     // one page: its rows are the count
     let page = sofia.get(&list).await;
     let few = open_on_sales(&app);
@@ -1233,6 +1383,7 @@ async fn other_companies_conversations_are_not_found(app: TestApp) {
 on_both_databases!(
     the_conversation_list_pages_and_keeps_its_filters,
     the_conversation_list_counts_up_to_a_thousand,
+    the_count_past_one_page_holds_only_what_the_viewer_sees,
     visibility_follows_each_permission_level,
     agents_never_see_full_phone_numbers_or_emails,
     reply_close_reopen_and_their_records,
