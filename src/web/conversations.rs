@@ -15,9 +15,7 @@ use crate::core::status::ConversationStatus;
 use crate::domain::channels::{Channel, Holder};
 use crate::domain::conversations::{self, ContactCard, MessageWindow};
 use crate::error::{AppError, FieldErrors};
-use crate::web::conversation_views::{
-    HistoryItem, ListQuery, MessageItem, RowItem, list_filter, read_inbox,
-};
+use crate::web::conversation_views::{ListQuery, MessageItem, RowItem, list_filter, read_inbox};
 use crate::web::forms::AssigneeForm;
 use crate::web::layout::{Layout, set_flash};
 use crate::web::{Answer, Cx, Form, Query, form_page, live, page, render, see_other};
@@ -168,21 +166,14 @@ pub(crate) async fn show_page(
         })
         .await?;
     let version = cx.state.live_version();
-    let item = RowItem::new(std::sync::Arc::new(detail.row), cx.now());
     let (first, earlier) = (detail.messages.first, detail.messages.step_back());
-    let messages: Vec<MessageItem> = detail
-        .messages
-        .messages
-        .into_iter()
-        .map(MessageItem::new)
-        .collect();
-    let history: Vec<HistoryItem> = detail.history.into_iter().map(HistoryItem::new).collect();
-    let regions = live::ConversationRegions::new(
-        &item,
+    let live::ShownConversation { item, regions } = live::ConversationRegions::of(
+        detail.row,
+        detail.messages.messages,
+        detail.history,
         &detail.labels,
-        &messages,
-        &history,
         &layout.shown_counts(),
+        cx.now(),
     )?;
     let live_url = live::conversation_url(id, first, &live::seen(&version, &regions.fingerprint()));
     let page = ShowPage {

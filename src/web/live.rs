@@ -175,21 +175,42 @@ pub struct ConversationRegions {
     pub nav: NavRegions,
 }
 
+/// What the conversation's page and its live updates show of one read of it
+/// (`conversations::get`): its row as the list shows it, beside the regions rendered.
+pub struct ShownConversation {
+    pub item: RowItem,
+    pub regions: ConversationRegions,
+}
+
 impl ConversationRegions {
-    pub fn new(
-        item: &RowItem,
+    /// The regions of a conversation as read at `now`: its row, its window's messages, its
+    /// assignment history and labels, and the navigation's `counts`.
+    pub fn of(
+        row: conversations::ConversationRow,
+        messages: Vec<conversations::MessageView>,
+        history: Vec<conversations::AssignmentView>,
         labels: &[String],
-        messages: &[MessageItem],
-        history: &[HistoryItem],
         counts: &NavCounts,
-    ) -> Result<Self, AppError> {
-        Ok(Self {
-            head: HeadHtml { item, labels }.render()?,
-            timeline: TimelineHtml { messages }.render()?,
-            assignee: AssigneeHtml { item }.render()?,
-            history: HistoryHtml { history }.render()?,
+        now: chrono::NaiveDateTime,
+    ) -> Result<ShownConversation, AppError> {
+        let item = RowItem::new(std::sync::Arc::new(row), now);
+        let messages: Vec<MessageItem> = messages.into_iter().map(MessageItem::new).collect();
+        let history: Vec<HistoryItem> = history.into_iter().map(HistoryItem::new).collect();
+        let regions = Self {
+            head: HeadHtml {
+                item: &item,
+                labels,
+            }
+            .render()?,
+            timeline: TimelineHtml {
+                messages: &messages,
+            }
+            .render()?,
+            assignee: AssigneeHtml { item: &item }.render()?,
+            history: HistoryHtml { history: &history }.render()?,
             nav: NavRegions::new(counts)?,
-        })
+        };
+        Ok(ShownConversation { item, regions })
     }
 
     pub fn fingerprint(&self) -> String {
@@ -342,19 +363,18 @@ pub async fn conversation(
         }
         Err(other) => return Err(other),
     };
-    let item = RowItem::new(std::sync::Arc::new(detail.row), cx.now());
-    let messages: Vec<MessageItem> = detail
-        .messages
-        .messages
-        .into_iter()
-        .map(MessageItem::new)
-        .collect();
-    let history: Vec<HistoryItem> = detail.history.into_iter().map(HistoryItem::new).collect();
-    let regions =
-        ConversationRegions::new(&item, &detail.labels, &messages, &history, &nav_counts)?;
+    let first = detail.messages.first;
+    let ShownConversation { regions, .. } = ConversationRegions::of(
+        detail.row,
+        detail.messages.messages,
+        detail.history,
+        &detail.labels,
+        &nav_counts,
+        cx.now(),
+    )?;
     let print = regions.fingerprint();
     // an empty conversation's first message becomes the window's start
-    let from = from.or(detail.messages.first);
+    let from = from.or(first);
     answer(
         &conversation_url(id, from, &seen(&version, &print)),
         &[
