@@ -1090,6 +1090,20 @@ pub mod search {
         }
     }
 
+    /// [`case_blind_like_around`] folding the case of ASCII letters only, as SQLite's `LIKE`
+    /// does, on both databases: for a plan's sample, which estimates how many of a few
+    /// thousand rows hold a text, where PostgreSQL's `lower()` of every letter took most of
+    /// the time (4 000 messages: 2.6 ms, 1.6 ms in the "C" collation). Never for what a search
+    /// finds: there `lower()` folds every letter (`lower('İstanbul')` holds `is`).
+    pub fn ascii_case_blind_like_around(
+        conn: &super::DbConnection,
+    ) -> (&'static str, &'static str) {
+        match conn {
+            super::DbConnection::Sqlite(_) => ("", " LIKE ("),
+            super::DbConnection::Postgres(_) => ("lower(", " COLLATE \"C\") LIKE lower("),
+        }
+    }
+
     /// Whether a trigram index can narrow a search for `text`: three characters or more.
     pub fn has_trigrams(text: &str) -> bool {
         text.chars().count() >= 3

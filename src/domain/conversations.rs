@@ -719,7 +719,8 @@ impl Searched {
             Self::Messages => " ORDER BY created_at DESC, id DESC LIMIT ",
             Self::Contacts => " ORDER BY id DESC LIMIT ",
         };
-        let (before, after) = search::case_blind_like_around(conn);
+        // an estimate: case is folded as SQLite's LIKE folds it, ASCII letters only
+        let (before, after) = search::ascii_case_blind_like_around(conn);
         let mut sample = crate::db::raw::RawSql::new(conn);
         sample
             .sql("SELECT count(*) AS seen, coalesce(sum(CASE WHEN ")
