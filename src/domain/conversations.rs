@@ -630,7 +630,7 @@ pub const COMMON_ONE_IN: i64 = 20;
 /// Text of fewer than three characters has no trigram: from its matches it is a scan of the
 /// company's messages, so only a common one is cheaper along the list. On SQLite, text that is
 /// not ASCII is read from the matches: its trigram index folds the case of every letter, its
-/// `lower()` only of ASCII ones, and the two plans must find the same conversations.
+/// `LIKE` only of ASCII ones, and the two plans must find the same conversations.
 pub fn search_plan(
     conn: &mut DbConnection,
     viewer: &Viewer,
@@ -719,8 +719,8 @@ impl Searched {
             Self::Messages => " ORDER BY created_at DESC, id DESC LIMIT ",
             Self::Contacts => " ORDER BY id DESC LIMIT ",
         };
-        // an estimate: case is folded as SQLite's LIKE folds it, ASCII letters only
-        let (before, after) = search::ascii_case_blind_like_around(conn);
+        // an estimate: ASCII text is compared as SQLite's LIKE compares it
+        let (before, after) = search::sample_like_around(conn, q);
         let mut sample = crate::db::raw::RawSql::new(conn);
         sample
             .sql("SELECT count(*) AS seen, coalesce(sum(CASE WHEN ")

@@ -1728,10 +1728,12 @@ async fn a_common_word_is_searched_along_the_list(app: TestApp) {
         }
         let bodies = (0..300)
             .map(|n| format!("Your parcel {n} left the depot"))
-            .chain(
-                (0..4_100)
-                    .map(|n| format!("Your courier {n} calls from +90 532 {:03} 44 55", n % 1000)),
-            );
+            .chain((0..4_100).map(|n| {
+                format!(
+                    "Your courier {n} calls from +90 532 {:03} 44 55. Çok sağ ol",
+                    n % 1000
+                )
+            }));
         for (n, body) in bodies.enumerate() {
             domain::conversations::NewMessage {
                 company_id: company,
@@ -1804,6 +1806,13 @@ async fn a_common_word_is_searched_along_the_list(app: TestApp) {
     let mut sofia = app.signed_in("DEMO", "sofia").await;
     let mut dana = app.signed_in("DEMO", "dana").await;
     let all = &Permission::ALL[..];
+    // text that is not ASCII: SQLite reads it from its trigram index, which folds every
+    // letter; PostgreSQL's sample folds them too, so a word written capitalized and searched
+    // in small letters is as common as it is
+    let not_ascii_common = match *app.conn() {
+        switchboard::db::DbConnection::Sqlite(_) => SearchPlan::FromMatches,
+        switchboard::db::DbConnection::Postgres(_) => SearchPlan::AlongTheList,
+    };
     for (who, permissions, q, expected) in [
         // common among the newest messages
         ("sofia", all, "courier", SearchPlan::AlongTheList),
@@ -1815,6 +1824,7 @@ async fn a_common_word_is_searched_along_the_list(app: TestApp) {
         ("dana", &masked[..], "Walker", SearchPlan::AlongTheList),
         // too short for an index, but common
         ("sofia", all, "55", SearchPlan::AlongTheList),
+        ("sofia", all, "çok", not_ascii_common),
         // held by older messages only, by a few, by names only
         ("sofia", all, "parcel", SearchPlan::FromMatches),
         ("sofia", all, "courier 7", SearchPlan::FromMatches),
@@ -1835,7 +1845,7 @@ async fn a_common_word_is_searched_along_the_list(app: TestApp) {
         let mut listed = Vec::new();
         let mut path = format!(
             "/conversations?status=all&q={}",
-            q.replace('+', "%2B").replace(' ', "+")
+            url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
         );
         for _ in 0..10 {
             let page = client.get(&path).await;
