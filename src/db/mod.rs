@@ -1068,7 +1068,103 @@ pub mod search {
         let super::DbConnection::Sqlite(_) = conn else {
             return None;
         };
-        has_trigrams(text).then(|| format!("\"{}\"", text.replace('"', "\"\"")))
+        (has_trigrams(text) && !text.contains(INDEXED_TEXT_END))
+            .then(|| format!("\"{}\"", text.replace('"', "\"\"")))
+    }
+
+    /// The character SQLite's trigram tables index twice after every text (migration 29), so
+    /// that every character of a text, and every pair, begins a trigram there. Text holding it
+    /// is searched without those tables: they would find it at the end of every text.
+    pub const INDEXED_TEXT_END: char = '\u{1}';
+
+    /// Whether SQLite's `LIKE` and its trigram tables fold the case of `text` alike: the
+    /// tables fold every letter, `LIKE` ASCII ones, so text whose characters are ASCII or have
+    /// no case (digits, signs, Chinese, Arabic) is found the same either way.
+    pub fn folds_alike(text: &str) -> bool {
+        text.chars()
+            .all(|c| c.is_ascii() || (c.to_lowercase().eq([c]) && c.to_uppercase().eq([c])))
+    }
+
+    /// The trigrams that begin with `text` of one or two characters, on SQLite, in the
+    /// vocabulary order of its trigram tables: `[from, to)`, `text` folded as they fold it.
+    /// Every place `text` stands begins one of them, as every indexed text ends in two
+    /// [`INDEXED_TEXT_END`]. None for longer text, for text the tables fold unlike `LIKE`
+    /// ([`folds_alike`]) and for text holding `INDEXED_TEXT_END`.
+    pub fn short_text_range(text: &str) -> Option<(String, String)> {
+        let count = text.chars().count();
+        if !(1..=2).contains(&count) || text.contains(INDEXED_TEXT_END) || !folds_alike(text) {
+            return None;
+        }
+        let from = text.to_ascii_lowercase();
+        let last = from.chars().last()?;
+        // the next character (past the surrogates, which no text holds)
+        let next = match u32::from(last) + 1 {
+            0xD800 => '\u{E000}',
+            code => char::from_u32(code)?,
+        };
+        let mut to: String = from.chars().take(count - 1).collect();
+        to.push(next);
+        Some((from, to))
+    }
+
+    /// At most this many trigrams, holding at most [`SHORT_TEXT_ROWS`] rows, are read for
+    /// text of one or two characters; more, and reading the company's own rows costs less.
+    pub const SHORT_TEXT_TRIGRAMS: i64 = 2_000;
+
+    /// See [`SHORT_TEXT_TRIGRAMS`].
+    pub const SHORT_TEXT_ROWS: i64 = 30_000;
+
+    /// Where SQLite's trigram tables hold short text: the vocabulary of one column, and the
+    /// column. Program literals alone.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Vocabulary {
+        pub table: &'static str,
+        pub column: &'static str,
+    }
+
+    /// The FTS5 query of the rows whose `vocabulary.column` holds the text of `range`
+    /// ([`short_text_range`]): every trigram that begins with it, or'ed (a query no row
+    /// matches when none does). None when they are more than [`SHORT_TEXT_TRIGRAMS`] or hold
+    /// more than [`SHORT_TEXT_ROWS`] rows: the text is common, read the company's rows instead.
+    pub fn short_text_query(
+        conn: &mut super::DbConnection,
+        vocabulary: Vocabulary,
+        (from, to): (&str, &str),
+    ) -> diesel::QueryResult<Option<String>> {
+        #[derive(diesel::QueryableByName)]
+        struct Trigram {
+            #[diesel(sql_type = Text)]
+            term: String,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            doc: i64,
+        }
+        let mut terms = super::raw::RawSql::new(conn);
+        terms
+            .sql("SELECT term, doc FROM ")
+            .sql(vocabulary.table)
+            .sql(" WHERE term >= ")
+            .text(from)
+            .sql(" AND term < ")
+            .text(to)
+            .sql(" AND col = '")
+            .sql(vocabulary.column)
+            .sql("' LIMIT ")
+            .int(SHORT_TEXT_TRIGRAMS + 1);
+        let trigrams: Vec<Trigram> = terms.load(conn)?;
+        let rows: i64 = trigrams.iter().map(|trigram| trigram.doc).sum();
+        if trigrams.len() as i64 > SHORT_TEXT_TRIGRAMS || rows > SHORT_TEXT_ROWS {
+            return Ok(None);
+        }
+        if trigrams.is_empty() {
+            // a trigram no text ends in (two INDEXED_TEXT_END end each), and not it
+            let none = "\"\u{1}\u{1}\u{1}\"";
+            return Ok(Some(format!("{none} NOT {none}")));
+        }
+        let quoted: Vec<String> = trigrams
+            .iter()
+            .map(|trigram| format!("\"{}\"", trigram.term.replace('"', "\"\"")))
+            .collect();
+        Ok(Some(quoted.join(" OR ")))
     }
 
     /// The start of a case-blind `LIKE` of `column` (program text) against the pattern bound
@@ -1130,6 +1226,50 @@ pub mod search {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_text_is_read_as_the_trigrams_that_begin_with_it() {
+        use search::short_text_range as range;
+        let owned = |from: &str, to: &str| Some((from.to_string(), to.to_string()));
+        assert_eq!(range("ab"), owned("ab", "ac"));
+        assert_eq!(range("AB"), owned("ab", "ac"), "folded as the tables fold");
+        assert_eq!(range("k"), owned("k", "l"));
+        assert_eq!(range("?"), owned("?", "@"));
+        assert_eq!(range("谢"), owned("谢", "谣"));
+        assert_eq!(range("a谢"), owned("a谢", "a谣"));
+        assert_eq!(range("\u{D7FF}"), owned("\u{D7FF}", "\u{E000}"));
+        // longer text has trigrams; none: nothing to search
+        assert_eq!(range("abc"), None);
+        assert_eq!(range(""), None);
+        // letters whose case SQLite's LIKE does not fold, and the tables' own end
+        assert_eq!(range("Ça"), None);
+        assert_eq!(range("ß"), None);
+        assert_eq!(range("a\u{1}"), None);
+        assert_eq!(range("\u{10FFFF}"), None);
+    }
+
+    #[test]
+    fn only_ascii_and_caseless_text_folds_alike() {
+        for alike in ["abc", "ABC 12", "谢谢", "مرحبا", "١٢", "+90 532", "→ ✓"] {
+            assert!(search::folds_alike(alike), "{alike}");
+        }
+        for unlike in ["Ça", "çok", "ß", "Ω", "ǅ", "İ"] {
+            assert!(!search::folds_alike(unlike), "{unlike}");
+        }
+    }
+
+    #[test]
+    fn a_phrase_never_holds_the_tables_own_end() {
+        let sqlite = DbManager::new(DatabaseUrl::Sqlite(":memory:".into()))
+            .connect()
+            .expect("an in-memory database");
+        assert_eq!(
+            search::indexed_phrase(&sqlite, "say \"hi\""),
+            Some("\"say \"\"hi\"\"\"".into())
+        );
+        assert_eq!(search::indexed_phrase(&sqlite, "ab"), None);
+        assert_eq!(search::indexed_phrase(&sqlite, "ab\u{1}"), None);
+    }
 
     #[test]
     fn a_connection_back_from_good_work_skips_the_ping_for_half_a_second_and_a_failed_one_is_closed()

@@ -17,7 +17,8 @@ use crate::db::schema::{
     channels, companies, contact_reveals, contacts, conversation_assignments, conversation_labels,
     conversations, messages, users,
 };
-use crate::db::{BoxedCondition, DbConnection, search};
+use crate::db::search::{self, Vocabulary};
+use crate::db::{BoxedCondition, DbConnection};
 use crate::domain::{Caller, Viewer, audit, channels as channel_domain, labels, now, routing};
 use crate::error::AppError;
 use crate::error::FieldErrors;
@@ -555,7 +556,7 @@ where
         let SearchCondition {
             sql: [open, after_company, between, after_company_again, close],
             text: [first, second],
-        } = SearchCondition::new(conn, viewer, q, plan);
+        } = SearchCondition::new(conn, viewer, q, plan)?;
         condition = Box::new(
             condition.and(
                 diesel::dsl::sql::<Bool>(&open)
@@ -627,16 +628,16 @@ pub const COMMON_ONE_IN: i64 = 20;
 ///   take longer the more another company's messages hold the text, and so show it;
 /// - from the matches otherwise (rare text, text of old messages only).
 ///
-/// Text of fewer than three characters has no trigram: from its matches it is a scan of the
-/// company's messages, so only a common one is cheaper along the list. On SQLite, text that is
-/// not ASCII is read from the matches: its trigram index folds the case of every letter, its
+/// Text of one or two characters is read from its matches through the indexes of migration 29
+/// (on SQLite, the trigrams that begin with it). On SQLite, text with letters that are not
+/// ASCII is read from the matches: its trigram index folds the case of every letter, its
 /// `LIKE` only of ASCII ones, and the two plans must find the same conversations.
 pub fn search_plan(
     conn: &mut DbConnection,
     viewer: &Viewer,
     q: &str,
 ) -> Result<SearchPlan, AppError> {
-    if matches!(conn, DbConnection::Sqlite(_)) && !q.is_ascii() {
+    if matches!(conn, DbConnection::Sqlite(_)) && !search::folds_alike(q) {
         return Ok(SearchPlan::FromMatches);
     }
     let masked = viewer.contact_mask().is_masked();
@@ -749,7 +750,12 @@ struct SearchCondition {
 impl SearchCondition {
     /// The condition of a search of `q` by `viewer`, as `plan` finds its conversations. The
     /// company is named in each part, beside the visibility rule that names it too.
-    fn new(conn: &DbConnection, viewer: &Viewer, q: &str, plan: SearchPlan) -> Self {
+    fn new(
+        conn: &mut DbConnection,
+        viewer: &Viewer,
+        q: &str,
+        plan: SearchPlan,
+    ) -> Result<Self, AppError> {
         // program literals only: which columns a viewer searches
         let (name, body) = if viewer.contact_mask().is_masked() {
             ("name_masked", "body_masked")
@@ -759,7 +765,7 @@ impl SearchCondition {
         let pattern = search::containing(q);
         let named_holds = search::case_blind_like(conn, &format!("named.{name}"));
         let held_holds = search::case_blind_like(conn, &format!("held.{body}"));
-        match (plan, search::indexed_phrase(conn, q)) {
+        Ok(match (plan, search::indexed_phrase(conn, q)) {
             (SearchPlan::AlongTheList, _) => {
                 // PostgreSQL would turn either question into a hash of every match, read
                 // before the first row (200 ms and more for a common word at 300 000
@@ -786,26 +792,9 @@ impl SearchCondition {
                 }
             }
             // SQLite's trigram tables
-            (SearchPlan::FromMatches, Some(phrase)) => Self {
-                sql: [
-                    "conversations.id IN (SELECT found.id FROM conversations found \
-                     WHERE found.company_id = "
-                        .into(),
-                    format!(
-                        " AND found.contact_id IN (SELECT rowid FROM contacts_search \
-                         WHERE contacts_search.{name} MATCH "
-                    ),
-                    ") UNION SELECT held.conversation_id FROM messages held \
-                     WHERE held.company_id = "
-                        .into(),
-                    format!(
-                        " AND held.id IN (SELECT rowid FROM messages_search \
-                         WHERE messages_search.{body} MATCH "
-                    ),
-                    "))".into(),
-                ],
-                text: [phrase.clone(), phrase],
-            },
+            (SearchPlan::FromMatches, Some(phrase)) => {
+                Self::from_trigram_tables((name, body), [phrase.clone(), phrase])
+            }
             // PostgreSQL's trigram indexes serve LIKE as it is: the matching contacts and the
             // conversations of the matching messages, each read first as a list of ids, then
             // the conversations of either from their indexes at once (`BitmapOr`); a union of
@@ -829,33 +818,93 @@ impl SearchCondition {
                     text: [pattern.clone(), pattern],
                 }
             }
-            // short text (no trigram) is read from a scan of the matches on both databases
+            // short text: PostgreSQL's indexes of every character and pair (migration 29)
+            // narrow the matches, and search_holds decides
+            (SearchPlan::FromMatches, None) if matches!(conn, DbConnection::Postgres(_)) => Self {
+                sql: [
+                    "(conversations.contact_id = ANY(ARRAY(SELECT named.id FROM contacts \
+                         named WHERE named.company_id = "
+                        .into(),
+                    format!(" AND search_holds(lower(named.{name}), lower("),
+                    ")))) OR conversations.id = ANY(ARRAY(SELECT held.conversation_id \
+                         FROM messages held WHERE held.company_id = "
+                        .into(),
+                    format!(" AND search_holds(lower(held.{body}), lower("),
+                    ")))))".into(),
+                ],
+                text: [q.into(), q.into()],
+            },
+            // short text on SQLite: the trigrams that begin with it, when it is rare enough
             (SearchPlan::FromMatches, None) => {
-                // PostgreSQL reads the matches first, then their conversations by id; as `IN`
-                // it hashes them against every conversation of the company (15 % slower at
-                // 2 000 matches and at 11 000); its scans of contacts and messages are then
-                // one parallel plan (106 ms at 300 000 messages, 120 ms as two lists of ids)
-                let (ids_in, ids_end) = match conn {
-                    DbConnection::Sqlite(_) => ("IN (", ")"),
-                    DbConnection::Postgres(_) => ("= ANY(ARRAY(", "))"),
+                let short = match search::short_text_range(q) {
+                    Some((from, to)) => {
+                        let range = (from.as_str(), to.as_str());
+                        let contacts = Vocabulary {
+                            table: "contacts_search_terms",
+                            column: name,
+                        };
+                        let messages = Vocabulary {
+                            table: "messages_search_terms",
+                            column: body,
+                        };
+                        search::short_text_query(conn, contacts, range)?
+                            .zip(search::short_text_query(conn, messages, range)?)
+                    }
+                    None => None,
                 };
-                Self {
-                    sql: [
-                        format!(
-                            "conversations.id {ids_in}SELECT found.id FROM conversations found \
-                             JOIN contacts named ON named.id = found.contact_id \
-                             WHERE found.company_id = "
-                        ),
-                        format!(" AND {named_holds}"),
-                        ") ESCAPE '\\' UNION SELECT held.conversation_id FROM messages held \
-                         WHERE held.company_id = "
-                            .into(),
-                        format!(" AND {held_holds}"),
-                        format!(") ESCAPE '\\'{ids_end}"),
-                    ],
-                    text: [pattern.clone(), pattern],
+                match short {
+                    Some((contacts, messages)) => {
+                        Self::from_trigram_tables((name, body), [contacts, messages])
+                    }
+                    None => Self::scan(named_holds, held_holds, pattern),
                 }
             }
+        })
+    }
+
+    /// From SQLite's trigram tables: the conversations whose contact's `name` column matches
+    /// the first FTS5 query, or one of whose messages' `body` column matches the second.
+    fn from_trigram_tables((name, body): (&str, &str), queries: [String; 2]) -> Self {
+        Self {
+            sql: [
+                "conversations.id IN (SELECT found.id FROM conversations found \
+                 WHERE found.company_id = "
+                    .into(),
+                format!(
+                    " AND found.contact_id IN (SELECT rowid FROM contacts_search \
+                     WHERE contacts_search.{name} MATCH "
+                ),
+                ") UNION SELECT held.conversation_id FROM messages held \
+                 WHERE held.company_id = "
+                    .into(),
+                format!(
+                    " AND held.id IN (SELECT rowid FROM messages_search \
+                     WHERE messages_search.{body} MATCH "
+                ),
+                "))".into(),
+            ],
+            text: queries,
+        }
+    }
+
+    /// A scan of the company's contacts and messages, each asked `named_holds` and
+    /// `held_holds` (LIKE `pattern`): for text no index narrows (on SQLite, common short text,
+    /// or text its trigram tables fold unlike LIKE).
+    fn scan(named_holds: String, held_holds: String, pattern: String) -> Self {
+        Self {
+            sql: [
+                "conversations.id IN (SELECT found.id FROM conversations found \
+                 JOIN contacts named ON named.id = found.contact_id \
+                 WHERE found.company_id = "
+                    .into(),
+                format!(" AND {named_holds}"),
+                ") ESCAPE '\\' UNION SELECT held.conversation_id FROM messages held \
+                 WHERE held.company_id = "
+                    .into(),
+                format!(" AND {held_holds}"),
+                ") ESCAPE '\\')".into(),
+            ],
+            text: [pattern.clone(), pattern],
         }
     }
 }

@@ -416,7 +416,97 @@ async fn every_list_query_reads_through_an_index(app: TestApp) {
     }
 }
 
-on_both_databases!(every_list_query_reads_through_an_index);
+on_both_databases!(
+    every_list_query_reads_through_an_index,
+    short_rare_text_is_read_from_its_index
+);
+
+/// Text of one or two characters that few messages hold is read from the indexes of
+/// migration 29, for a viewer who sees contact details and for a masked one: SQLite's trigram
+/// tables (the trigrams that begin with the text), PostgreSQL's indexes of every character and
+/// pair; not from a scan of the company's messages.
+async fn short_rare_text_is_read_from_its_index(app: TestApp) {
+    let mut pooled = app.conn();
+    let conn: &mut DbConnection = &mut pooled;
+    // enough messages that reading the company's costs more than its indexes, as measured
+    // (PostgreSQL weighs the two)
+    let company = company_id(&app, "DEMO");
+    let (chat, channel): (i64, i64) = {
+        use diesel::prelude::*;
+        use switchboard::db::schema::conversations;
+        conversations::table
+            .filter(conversations::company_id.eq(company.0))
+            .select((conversations::id, conversations::channel_id))
+            .first(conn)
+            .unwrap()
+    };
+    switchboard::db::write_transaction(conn, |conn| {
+        for n in 0..3_000 {
+            chats::NewMessage {
+                company_id: company,
+                conversation_id: ConversationId(chat),
+                channel_id: ChannelId(channel),
+                direction: switchboard::core::status::Direction::Inbound,
+                author_id: None,
+                body: &format!("Parcel {n} is on its way"),
+                external_id: None,
+                delivery: "delivered",
+                created_at: now(),
+            }
+            .insert(conn)?;
+        }
+        Ok::<_, switchboard::error::AppError>(())
+    })
+    .unwrap();
+    match conn {
+        DbConnection::Sqlite(_) => conn.batch_execute("ANALYZE").unwrap(),
+        DbConnection::Postgres(_) => {
+            // as autovacuum leaves them: the rows counted, the indexes' pending entries
+            // merged; and, still few rows, told not to, PostgreSQL reads them whole only
+            // when no index can serve the query
+            conn.batch_execute("VACUUM ANALYZE messages, contacts")
+                .unwrap();
+            conn.batch_execute("SET enable_seqscan = off").unwrap()
+        }
+    }
+    let sees_all = viewer(&app, "sofia", &Permission::ALL);
+    let masked = viewer(&app, "dana", &[Permission::ConversationsViewAll]);
+    assert!(!sees_all.contact_mask().is_masked() && masked.contact_mask().is_masked());
+    for (who, viewer, messages) in [
+        (
+            "sees all",
+            &sees_all,
+            ["messages_search", "messages_body_grams"],
+        ),
+        (
+            "masked",
+            &masked,
+            ["messages_search", "messages_body_masked_grams"],
+        ),
+    ] {
+        for q in ["谢", "zq", "7"] {
+            let filter = ListFilter {
+                q: Some(q.into()),
+                search_plan: Some(chats::SearchPlan::FromMatches),
+                ..ListFilter::default()
+            };
+            let plans = chats::explain_list(conn, viewer, &filter).unwrap();
+            let index = match conn {
+                DbConnection::Sqlite(_) => messages[0],
+                DbConnection::Postgres(_) => messages[1],
+            };
+            // the page's and the count's (the rows of a page are then read by id)
+            let searched: Vec<_> = plans
+                .iter()
+                .filter(|(query, _)| ["page", "count"].contains(query))
+                .collect();
+            assert_eq!(searched.len(), 2, "{plans:?}");
+            for (query, plan) in searched {
+                assert!(plan.contains(index), "{who}, {q}, {query}: {plan}");
+            }
+        }
+    }
+}
 
 /// The plans above are the ones every request runs only while a plan never depends on the
 /// values bound to it: the bundled SQLite is built with the query planner stability guarantee

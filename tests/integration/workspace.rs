@@ -1593,8 +1593,10 @@ async fn masked_search_is_no_oracle(app: TestApp) {
 
 /// The conversations a search lists are those a plain scan of the text finds: the contact's
 /// name or any message holding the typed text, in any case, with `%`, `_` and quotes taken
-/// literally, short text too; and a message changed or removed is found by what it says now.
-/// (SQLite answers through its trigram index, PostgreSQL through its trigram indexes.)
+/// literally, short text too (one character, two, at the end of a text, a whole text, in
+/// scripts without case, beside control characters); and a message changed or removed is
+/// found by what it says now. (SQLite answers through its trigram tables, PostgreSQL through
+/// its trigram and character-pair indexes.)
 async fn search_finds_what_a_scan_of_the_text_finds(app: TestApp) {
     let (whatsapp, token) = channel(&app, "WhatsApp Sales");
     let mut client = app.client();
@@ -1602,6 +1604,11 @@ async fn search_finds_what_a_scan_of_the_text_finds(app: TestApp) {
         ("Percent Buyer", "Is the 50% off_now deal still on?"),
         ("Quote Sender", "He said \"hi there\" and left"),
         ("Plain Person", "Where is my parcel, Courier?"),
+        ("Short Note", "ok"),
+        ("Q", "!"),
+        ("谢 Wei", "谢谢你 来了"),
+        ("Ça Va", "Ça va bien"),
+        ("Odd Bytes", "tab\there and \u{1}soh"),
     ]
     .into_iter()
     .enumerate()
@@ -1640,10 +1647,7 @@ async fn search_finds_what_a_scan_of_the_text_finds(app: TestApp) {
     let search = |q: &str| {
         format!(
             "/conversations?status=all&q={}",
-            q.replace('%', "%25")
-                .replace(' ', "+")
-                .replace('"', "%22")
-                .replace('?', "%3F")
+            url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
         )
     };
     for q in [
@@ -1657,8 +1661,31 @@ async fn search_finds_what_a_scan_of_the_text_finds(app: TestApp) {
         "\"hi there\"",
         "percent",
         "er",
-        "e",
+        "y",
         "no such text anywhere",
+        // short: a whole message, its end, one character, a whole name
+        "ok",
+        "OK",
+        "k",
+        "!",
+        "n?",
+        "?",
+        "q",
+        // without case, and with letters of case beyond ASCII (as written: SQLite folds
+        // only ASCII letters of short text)
+        "谢谢",
+        "谢",
+        "了",
+        "Ça",
+        "Ç",
+        // control characters are text too (the search trims only its ends), and what
+        // SQLite's tables end each text with (U+0001) finds only where a message holds it
+        "b\th",
+        "\u{1}s",
+        "\u{1}",
+        "\u{1}so",
+        "n\u{1}",
+        "?\u{1}",
     ] {
         let page = sofia.get(&search(q)).await;
         page.assert_status(200);
@@ -1669,6 +1696,13 @@ async fn search_finds_what_a_scan_of_the_text_finds(app: TestApp) {
         }
     }
     assert!(!scan("courier").is_empty() && scan("no such text anywhere").is_empty());
+    for (q, held) in [("谢", 1), ("Ç", 1), ("n\u{1}", 0), ("\u{1}", 1)] {
+        assert_eq!(scan(q).len(), held, "scan for {q:?}");
+    }
+    // each search fits one page, so the page shows all it found
+    for q in ["y", "er"] {
+        assert!(scan(q).len() < 50, "{q} fills a page");
+    }
     // what a message says now is what finds it (changed behind the app's back: seen as a
     // change made elsewhere is, the inbox cache's entries aged out)
     diesel::update(messages::table.filter(messages::body.like("%parcel, Courier%")))
@@ -1676,18 +1710,25 @@ async fn search_finds_what_a_scan_of_the_text_finds(app: TestApp) {
         .execute(&mut app.conn())
         .unwrap();
     app.wait_for_change_elsewhere();
-    for q in ["parcel", "package"] {
+    let each_plan_finds = |q: &str| {
+        for (plan, found) in found_by_each_plan(&app, "sofia", &Permission::ALL, q) {
+            assert_eq!(found, scan(q), "search for {q:?} ({plan:?})");
+        }
+    };
+    for q in ["parcel", "package", "r?", "e?", "kag"] {
         assert_eq!(listed(&sofia.get(&search(q)).await), scan(q), "{q}");
+        each_plan_finds(q);
     }
+    assert!(!scan("kag").is_empty() && !scan("e?").is_empty());
     diesel::delete(messages::table.filter(messages::body.like("%package%")))
         .execute(&mut app.conn())
         .unwrap();
     app.wait_for_change_elsewhere();
-    assert_eq!(
-        listed(&sofia.get(&search("package")).await),
-        scan("package")
-    );
-    assert!(scan("package").is_empty());
+    for q in ["package", "e?", "kag"] {
+        assert_eq!(listed(&sofia.get(&search(q)).await), scan(q), "{q}");
+        each_plan_finds(q);
+    }
+    assert!(scan("package").is_empty() && scan("kag").is_empty());
 }
 
 /// A word many messages hold is searched along the list (the conversations in the list's
