@@ -1393,6 +1393,7 @@ on_both_databases!(
     names_that_are_numbers_are_masked,
     masked_search_is_no_oracle,
     search_finds_what_a_scan_of_the_text_finds,
+    short_text_written_before_its_index_is_found,
     a_common_word_is_searched_along_the_list,
     a_search_is_planned_once_a_minute,
     order_numbers_stay_readable_and_the_region_decides,
@@ -1732,6 +1733,32 @@ async fn search_finds_what_a_scan_of_the_text_finds(app: TestApp) {
         each_plan_finds(q);
     }
     assert!(scan("package").is_empty() && scan("kag").is_empty());
+}
+
+/// Messages and names written before migration 29 indexed short text are found by a search
+/// of one or two characters after it, by either plan: SQLite's tables are filled again from
+/// the rows, PostgreSQL's indexes are built over them.
+async fn short_text_written_before_its_index_is_found(app: TestApp) {
+    let reverted = switchboard::db::revert_last_migration(&mut app.conn()).unwrap();
+    assert!(reverted.contains("000029"), "reverted {reverted}");
+    let (whatsapp, token) = channel(&app, "WhatsApp Sales");
+    hook(&mut app.client(), whatsapp, &token, json!({"external_id": "wamid.before-29", "contact": {"name": "Wu Qi", "email": "wu@example.org"}, "text": "谢谢 zq"}))
+        .await
+        .assert_status(201);
+    switchboard::db::migrate(&mut app.conn()).unwrap();
+    let chat: i64 = messages::table
+        .filter(messages::body.eq("谢谢 zq"))
+        .select(messages::conversation_id)
+        .first(&mut app.conn())
+        .unwrap();
+    for q in ["谢", "谢谢", "zq", "ZQ", "q", "wu", "i"] {
+        for (plan, found) in found_by_each_plan(&app, "sofia", &Permission::ALL, q) {
+            assert!(
+                found.contains(&chat),
+                "{q:?} ({plan:?}) misses it: {found:?}"
+            );
+        }
+    }
 }
 
 /// A word many messages hold is searched along the list (the conversations in the list's
