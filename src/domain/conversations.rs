@@ -629,9 +629,10 @@ pub const COMMON_ONE_IN: i64 = 20;
 /// - from the matches otherwise (rare text, text of old messages only).
 ///
 /// Text of one or two characters is read from its matches through the indexes of migration 29
-/// (on SQLite, the trigrams that begin with it). On SQLite, text with letters that are not
-/// ASCII is read from the matches: its trigram index folds the case of every letter, its
-/// `LIKE` only of ASCII ones, and the two plans must find the same conversations.
+/// (on SQLite, the trigrams that begin with it). On SQLite, text with letters of case beyond
+/// ASCII (`Ç`, not `谢`: [`search::folds_alike`]) is read from the matches: its trigram index
+/// folds the case of every letter, its `LIKE` only of ASCII ones, and the two plans must find
+/// the same conversations.
 pub fn search_plan(
     conn: &mut DbConnection,
     viewer: &Viewer,
@@ -887,9 +888,9 @@ impl SearchCondition {
         }
     }
 
-    /// A scan of the company's contacts and messages, each asked `named_holds` and
-    /// `held_holds` (LIKE `pattern`): for text no index narrows (on SQLite, common short text,
-    /// or text its trigram tables fold unlike LIKE).
+    /// A scan of the company's contacts and messages on SQLite, each asked `named_holds` and
+    /// `held_holds` (LIKE `pattern`): for text its trigram tables do not narrow (short text
+    /// they fold unlike LIKE, text holding their end, short text in too many trigrams).
     fn scan(named_holds: String, held_holds: String, pattern: String) -> Self {
         Self {
             sql: [
