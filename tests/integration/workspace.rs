@@ -1394,6 +1394,7 @@ on_both_databases!(
     masked_search_is_no_oracle,
     search_finds_what_a_scan_of_the_text_finds,
     short_text_written_before_its_index_is_found,
+    short_text_in_many_trigrams_is_read_by_a_scan,
     a_common_word_is_searched_along_the_list,
     a_search_is_planned_once_a_minute,
     order_numbers_stay_readable_and_the_region_decides,
@@ -1758,6 +1759,99 @@ async fn short_text_written_before_its_index_is_found(app: TestApp) {
                 "{q:?} ({plan:?}) misses it: {found:?}"
             );
         }
+    }
+}
+
+/// Short text that begins more trigrams than SQLite reads for it
+/// (`search::SHORT_TEXT_TRIGRAMS`) is read there by a scan of the company's messages, and
+/// finds what a scan of the text finds, by either plan, on both databases.
+async fn short_text_in_many_trigrams_is_read_by_a_scan(app: TestApp) {
+    let company = company_id(&app, "DEMO");
+    let (chat, channel): (i64, i64) = conversations::table
+        .filter(conversations::company_id.eq(company))
+        .order(conversations::id)
+        .select((conversations::id, conversations::channel_id))
+        .first(&mut app.conn())
+        .unwrap();
+    // "x" then every pair of 48 characters: 2 304 trigrams, in three messages
+    let pieces: Vec<String> = (0..48u32 * 48)
+        .map(|n| {
+            let at = |k: u32| char::from_u32(0x4E00 + k).unwrap_or('?');
+            format!("x{}{}", at(n / 48), at(n % 48))
+        })
+        .collect();
+    let limit = usize::try_from(switchboard::db::search::SHORT_TEXT_TRIGRAMS).unwrap();
+    assert!(pieces.len() > limit);
+    switchboard::db::write_transaction(&mut app.conn(), |conn| {
+        for body in pieces.chunks(pieces.len().div_ceil(3)) {
+            domain::conversations::NewMessage {
+                company_id: company,
+                conversation_id: switchboard::core::ids::ConversationId(chat),
+                channel_id: switchboard::core::ids::ChannelId(channel),
+                direction: switchboard::core::status::Direction::Inbound,
+                author_id: None,
+                body: &body.join(" "),
+                external_id: None,
+                delivery: "delivered",
+                created_at: app.clock().now(),
+            }
+            .insert(conn)?;
+        }
+        Ok::<_, switchboard::error::AppError>(())
+    })
+    .unwrap();
+    // what a scan finds: the conversations whose contact or a message holds an x
+    let held: std::collections::BTreeSet<i64> = conversations::table
+        .inner_join(contacts::table)
+        .left_join(messages::table)
+        .filter(conversations::company_id.eq(company))
+        .select((conversations::id, contacts::name, messages::body.nullable()))
+        .load::<(i64, String, Option<String>)>(&mut app.conn())
+        .unwrap()
+        .into_iter()
+        .filter(|(_, name, body)| {
+            [Some(name), body.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|text| text.to_lowercase().contains('x'))
+        })
+        .map(|(id, ..)| id)
+        .collect();
+    assert!(held.contains(&chat));
+    for (plan, found) in found_by_each_plan(&app, "sofia", &Permission::ALL, "x") {
+        assert_eq!(found, held, "{plan:?}");
+    }
+    if let switchboard::db::DbConnection::Sqlite(_) = *app.conn() {
+        let viewer = domain::Viewer::new(
+            switchboard::core::ids::UserId(id_of(&app, "DEMO", "sofia")),
+            company,
+            Permission::ALL.into_iter().collect(),
+            switchboard::core::masking::PhoneRegion::from_stored(""),
+        );
+        let filter = ListFilter {
+            q: Some("x".into()),
+            search_plan: Some(SearchPlan::FromMatches),
+            ..ListFilter::default()
+        };
+        let plans = domain::conversations::explain_list(&mut app.conn(), &viewer, &filter).unwrap();
+        assert!(
+            plans
+                .iter()
+                .all(|(_, plan)| !plan.contains("messages_search")),
+            "read from the trigram tables: {plans:?}"
+        );
+        // a pair in as many is still read from them
+        let filter = ListFilter {
+            q: Some("x\u{4E00}".into()),
+            ..filter
+        };
+        let plans = domain::conversations::explain_list(&mut app.conn(), &viewer, &filter).unwrap();
+        assert!(
+            plans
+                .iter()
+                .any(|(_, plan)| plan.contains("messages_search")),
+            "{plans:?}"
+        );
     }
 }
 
