@@ -109,7 +109,7 @@ fn main() {
                     n / 7 % 100,
                     n / 11 % 100,
                     if n % 1000 == 999 {
-                        ". Ok, bye 谢谢"
+                        ". Ok, bye 谢谢, Спасибо"
                     } else {
                         ""
                     }
@@ -161,7 +161,8 @@ fn main() {
         "{} conversations; a word in 1 of 5 messages (\"courier\"), words in 1 of 128, a \
          number in a few, nothing, a name of 1 conversation in 9 (the older ones), two characters \
          nobody wrote, two every message holds, one and two in 1 of 1 000 (\"k\", \"ok\", \
-         \"谢谢\")",
+         \"谢谢\"), a word and two letters of case beyond ASCII in 1 of 1 000 (\"СПАСИБО\", \
+         \"сп\")",
         chats_of_demo.len()
     );
     for (who, viewer) in [("in full", &all), ("masked", &masked)] {
@@ -176,6 +177,8 @@ fn main() {
             "k",
             "ok",
             "谢谢",
+            "СПАСИБО",
+            "сп",
         ] {
             let chosen = chats::search_plan(&mut conn, viewer, q).unwrap();
             for plan in [

@@ -330,6 +330,9 @@ impl DbManager {
                 // wait for the first instead of failing.
                 conn.batch_execute("PRAGMA busy_timeout = 10000;")
                     .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                // searches compare letters beyond ASCII through it
+                search::register_fold_case(&mut conn)
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 wal_mode(&mut conn).map_err(ConnectionError::CouldntSetupConfiguration)?;
                 // mmap: the file's first GiB is read through the operating system's page cache,
                 // shared by every connection, instead of being copied into each connection's own
@@ -1077,25 +1080,113 @@ pub mod search {
     /// is searched without those tables: they would find it at the end of every text.
     pub const INDEXED_TEXT_END: char = '\u{1}';
 
-    /// Whether SQLite's `LIKE` and its trigram tables fold the case of `text` alike: the
-    /// tables fold every letter, `LIKE` ASCII ones, so text whose characters are ASCII or have
-    /// no case (digits, signs, Chinese, Arabic) is found the same either way.
+    /// Whether SQLite finds `text` the same through its trigram tables as by comparing the
+    /// rows ([`case_blind_like_for`]): every character is ASCII, has no case (digits, signs,
+    /// Chinese, Arabic), or is a letter of the Latin, Greek, Cyrillic or Armenian alphabets,
+    /// which [`fold_case`] folds as the tables do (a unit test holds it to the bundled
+    /// SQLite, character by character). Other letters (Cherokee, Georgian capitals, letters
+    /// added to Unicode since SQLite's tables were made) are read from the matches alone.
     pub fn folds_alike(text: &str) -> bool {
-        text.chars()
-            .all(|c| c.is_ascii() || (c.to_lowercase().eq([c]) && c.to_uppercase().eq([c])))
+        text.chars().all(|c| {
+            c.is_ascii()
+                || (has_no_case(c) && !('\u{FFFD}'..='\u{FFFF}').contains(&c))
+                || FOLDED_ALPHABETS.iter().any(|range| range.contains(&c))
+        })
+    }
+
+    /// The alphabets whose letters [`fold_case`] folds as SQLite's trigram tables do.
+    const FOLDED_ALPHABETS: [std::ops::RangeInclusive<char>; 6] = [
+        // Latin-1 letters, Latin Extended-A and -B
+        '\u{C0}'..='\u{24F}',
+        // Greek and Coptic (but U+037F, a letter the tables do not fold)
+        '\u{370}'..='\u{37E}',
+        '\u{380}'..='\u{3FF}',
+        // Cyrillic and the first of its supplement
+        '\u{400}'..='\u{527}',
+        // Armenian
+        '\u{531}'..='\u{587}',
+        // Latin Extended Additional and Greek Extended
+        '\u{1E00}'..='\u{1FFF}',
+    ];
+
+    fn has_no_case(c: char) -> bool {
+        c.to_lowercase().eq([c]) && c.to_uppercase().eq([c])
+    }
+
+    /// `text` with the case of its letters folded as SQLite's trigram tables fold it (FTS5's
+    /// fold: a letter's small form, and for a few the form Unicode's case folding gives, `ς`
+    /// as `σ`, `ſ` as `s`, `µ` as `μ`), for the letters [`folds_alike`] accepts; a letter whose
+    /// small form is more than one character stays as it is. SQLite's own `lower()` and `LIKE`
+    /// fold ASCII letters only; the `fold_case` SQL function ([`register_fold_case`]) is this.
+    pub fn fold_case(text: &str) -> String {
+        text.chars().map(fold_char).collect()
+    }
+
+    /// [`fold_case`] of one character.
+    pub fn fold_char(c: char) -> char {
+        if c.is_ascii() {
+            return c.to_ascii_lowercase();
+        }
+        match c {
+            'µ' => 'μ',
+            'ſ' => 's',
+            '\u{345}' | '\u{1FBE}' => 'ι',
+            'ς' => 'σ',
+            'ϐ' => 'β',
+            'ϑ' => 'θ',
+            'ϕ' => 'φ',
+            'ϖ' => 'π',
+            'ϰ' => 'κ',
+            'ϱ' => 'ρ',
+            'ϵ' => 'ε',
+            'ẛ' => 'ṡ',
+            // signs that are letters of these alphabets to the tables
+            '\u{2126}' => 'ω',
+            '\u{212A}' => 'k',
+            '\u{212B}' => 'å',
+            'Ȿ' => 'ȿ',
+            'Ɀ' => 'ɀ',
+            _ if FOLDED_ALPHABETS.iter().any(|range| range.contains(&c)) => {
+                let mut small = c.to_lowercase();
+                match (small.next(), small.next()) {
+                    (Some(one), None) => one,
+                    _ => c,
+                }
+            }
+            _ => c,
+        }
+    }
+
+    #[diesel::declare_sql_function]
+    extern "SQL" {
+        /// [`fold_case`] in SQL, on SQLite only.
+        #[sql_name = "fold_case"]
+        fn fold_case_in_sql(text: Text) -> Text;
+    }
+
+    /// Makes [`fold_case`] the `fold_case` SQL function of a SQLite connection.
+    pub fn register_fold_case(conn: &mut diesel::SqliteConnection) -> diesel::QueryResult<()> {
+        fold_case_in_sql_utils::register_impl(conn, |text: String| fold_case(&text))
+    }
+
+    /// Whether SQLite compares rows for `text` through [`fold_case`]: text with letters beyond
+    /// ASCII whose case it folds alike ([`folds_alike`]). ASCII text needs no more than
+    /// `LIKE`, which already ignores the case of ASCII letters.
+    fn folded_on_sqlite(text: &str) -> bool {
+        text.chars().any(|c| !c.is_ascii() && !has_no_case(c)) && folds_alike(text)
     }
 
     /// The trigrams that begin with `text` of one or two characters, on SQLite, in the
     /// vocabulary order of its trigram tables: `[from, to)`, `text` folded as they fold it.
     /// Every place `text` stands begins one of them, as every indexed text ends in two
-    /// [`INDEXED_TEXT_END`]. None for longer text, for text the tables fold unlike `LIKE`
-    /// ([`folds_alike`]) and for text holding `INDEXED_TEXT_END`.
+    /// [`INDEXED_TEXT_END`]. None for longer text, for text the tables fold unlike the
+    /// program ([`folds_alike`]) and for text holding `INDEXED_TEXT_END`.
     pub fn short_text_range(text: &str) -> Option<(String, String)> {
         let count = text.chars().count();
         if !(1..=2).contains(&count) || text.contains(INDEXED_TEXT_END) || !folds_alike(text) {
             return None;
         }
-        let from = text.to_ascii_lowercase();
+        let from = fold_case(text);
         let last = from.chars().last()?;
         // the next character (past the surrogates, which no text holds)
         let next = match u32::from(last) + 1 {
@@ -1167,22 +1258,39 @@ pub mod search {
         Ok(Some(quoted.join(" OR ")))
     }
 
-    /// The start of a case-blind `LIKE` of `column` (program text) against the pattern bound
-    /// next, closed by `) ESCAPE '\\'`: `lower(column) LIKE lower(` on PostgreSQL. On SQLite
-    /// `column LIKE (`: its LIKE already ignores the case of ASCII letters, the only ones its
-    /// `lower()` folds, so it finds the same rows without lowering each row's text first (a
-    /// scan of 300 000 messages in half the time).
-    pub fn case_blind_like(conn: &super::DbConnection, column: &str) -> String {
-        let (before, after) = case_blind_like_around(conn);
+    /// The start of a case-blind `LIKE` of `column` (program text) against the pattern of a
+    /// search of `text` ([`search_pattern`]) bound next, closed by `) ESCAPE '\\'`:
+    /// `lower(column) LIKE lower(` on PostgreSQL. On SQLite `column LIKE (`: its LIKE already
+    /// ignores the case of ASCII letters, the only ones its `lower()` folds, so it finds the
+    /// same rows without lowering each row's text first (a scan of 300 000 messages in half
+    /// the time); and `fold_case(column) LIKE (` for text with other letters that have case
+    /// ([`fold_case`]), so that `ça` finds `Ça va` as it does on PostgreSQL.
+    pub fn case_blind_like(conn: &super::DbConnection, column: &str, text: &str) -> String {
+        let (before, after) = case_blind_like_around(conn, text);
         format!("{before}{column}{after}")
     }
 
     /// [`case_blind_like`] as the program text before and after the column, for SQL built
     /// from literals alone (`db::raw`).
-    pub fn case_blind_like_around(conn: &super::DbConnection) -> (&'static str, &'static str) {
+    pub fn case_blind_like_around(
+        conn: &super::DbConnection,
+        text: &str,
+    ) -> (&'static str, &'static str) {
         match conn {
+            super::DbConnection::Sqlite(_) if folded_on_sqlite(text) => ("fold_case(", ") LIKE ("),
             super::DbConnection::Sqlite(_) => ("", " LIKE ("),
             super::DbConnection::Postgres(_) => ("lower(", ") LIKE lower("),
+        }
+    }
+
+    /// The `LIKE` pattern (ESCAPE '\\') [`case_blind_like`] compares with for a search of
+    /// `text`: `%text%`, folded as the rows are where SQLite folds them.
+    pub fn search_pattern(conn: &super::DbConnection, text: &str) -> String {
+        match conn {
+            super::DbConnection::Sqlite(_) if folded_on_sqlite(text) => {
+                containing(&fold_case(text))
+            }
+            _ => containing(text),
         }
     }
 
@@ -1200,7 +1308,7 @@ pub mod search {
             super::DbConnection::Postgres(_) if text.is_ascii() => {
                 ("lower(", " COLLATE \"C\") LIKE lower(")
             }
-            _ => case_blind_like_around(conn),
+            _ => case_blind_like_around(conn, text),
         }
     }
 
@@ -1241,21 +1349,149 @@ mod tests {
         // longer text has trigrams; none: nothing to search
         assert_eq!(range("abc"), None);
         assert_eq!(range(""), None);
-        // letters whose case SQLite's LIKE does not fold, and the tables' own end
-        assert_eq!(range("Ça"), None);
-        assert_eq!(range("ß"), None);
+        // letters beyond ASCII, folded as the tables fold them
+        assert_eq!(range("Ça"), owned("ça", "çb"));
+        assert_eq!(range("ΣΑ"), owned("σα", "σβ"));
+        assert_eq!(range("ς"), owned("σ", "τ"));
+        assert_eq!(range("Да"), owned("да", "дб"));
+        // letters the tables fold unlike the program, and the tables' own end
+        assert_eq!(range("Ꭰ"), None);
         assert_eq!(range("a\u{1}"), None);
         assert_eq!(range("\u{10FFFF}"), None);
     }
 
     #[test]
-    fn only_ascii_and_caseless_text_folds_alike() {
-        for alike in ["abc", "ABC 12", "谢谢", "مرحبا", "١٢", "+90 532", "→ ✓"] {
+    fn text_folds_alike_unless_it_holds_letters_the_tables_fold_otherwise() {
+        for alike in [
+            "abc",
+            "ABC 12",
+            "谢谢",
+            "مرحبا",
+            "١٢",
+            "+90 532",
+            "→ ✓",
+            "Ça",
+            "çok",
+            "ß",
+            "Ω",
+            "ǅ",
+            "İ",
+            "Да",
+            "Ἀθῆναι",
+            "Բարեւ",
+            "Việt",
+        ] {
             assert!(search::folds_alike(alike), "{alike}");
         }
-        for unlike in ["Ça", "çok", "ß", "Ω", "ǅ", "İ"] {
+        // Cherokee, Georgian capitals, a Greek letter and a Cyrillic one the tables leave as
+        // they are, a Deseret one, and what the tables read as U+FFFD
+        for unlike in ["Ꭰ", "ꭰ", "Ა", "Ϳ", "Ԩ", "𐐀", "\u{FFFE}", "\u{FFFD}"] {
             assert!(!search::folds_alike(unlike), "{unlike}");
         }
+        assert_eq!(
+            search::fold_case("ÇA VA, Σοφία? ẞ µ ſ"),
+            "ça va, σοφία? ß μ s"
+        );
+    }
+
+    /// `fold_case` folds every letter `folds_alike` accepts as the bundled SQLite's trigram
+    /// tables fold it; and a search of such a letter finds the same characters either way
+    /// (the characters the tables fold to it are those `fold_case` folds to it). Read from the
+    /// tables' vocabulary, for every character beyond ASCII.
+    #[test]
+    fn fold_case_folds_as_sqlites_trigram_tables() {
+        use diesel::RunQueryDsl;
+        use diesel::sql_types::{BigInt, Text};
+        use std::collections::{BTreeSet, HashMap};
+        #[derive(diesel::QueryableByName)]
+        struct Folded {
+            #[diesel(sql_type = BigInt)]
+            doc: i64,
+            #[diesel(sql_type = Text)]
+            term: String,
+        }
+        let mut conn = DbManager::new(DatabaseUrl::Sqlite(":memory:".into()))
+            .connect_once()
+            .expect("an in-memory database");
+        conn.batch_execute(
+            "CREATE VIRTUAL TABLE folded USING fts5(text, tokenize = 'trigram');
+             CREATE VIRTUAL TABLE folded_terms USING fts5vocab(folded, 'instance');
+             INSERT INTO folded(rowid, text)
+             WITH RECURSIVE code(point) AS (SELECT 128 UNION ALL SELECT point + 1 FROM code
+                                            WHERE point < 1114111)
+             SELECT point, char(point) || 'zz' FROM code WHERE point NOT BETWEEN 55296 AND 57343;",
+        )
+        .expect("the table of every character");
+        // the characters the tables fold to another one (each begins its text's one trigram)
+        let changed: Vec<Folded> = diesel::sql_query(
+            "SELECT doc, term FROM folded_terms WHERE \"offset\" = 0 \
+             AND substr(term, 1, 1) <> char(doc)",
+        )
+        .load(&mut conn)
+        .expect("the vocabulary");
+        let indexed: Vec<Folded> = diesel::sql_query(
+            "SELECT count(*) AS doc, '' AS term FROM folded_terms WHERE \"offset\" = 0",
+        )
+        .load(&mut conn)
+        .expect("the vocabulary's size");
+        assert_eq!(indexed[0].doc, 0x110000 - 0x80 - 0x800, "every character");
+        let mut by_tables = HashMap::new();
+        for Folded { doc, term } in changed {
+            let c = u32::try_from(doc)
+                .ok()
+                .and_then(char::from_u32)
+                .expect("a character");
+            by_tables.insert(c, term.chars().next().expect("a trigram"));
+        }
+        let every = || (0x80..0x110000).filter_map(char::from_u32);
+        let tables = |c: char| by_tables.get(&c).copied().unwrap_or(c);
+        let program = |c: char| search::fold_char(c);
+        // what each character is found by, where that is more than itself
+        let (mut found_by_tables, mut found_by_program) = (HashMap::new(), HashMap::new());
+        for c in every() {
+            let (by_tables, by_program) = (tables(c), program(c));
+            if by_tables != c {
+                found_by_tables
+                    .entry(by_tables)
+                    .or_insert_with(|| BTreeSet::from([by_tables]))
+                    .insert(c);
+            }
+            if by_program != c {
+                found_by_program
+                    .entry(by_program)
+                    .or_insert_with(|| BTreeSet::from([by_program]))
+                    .insert(c);
+            }
+        }
+        let found = |classes: &HashMap<char, BTreeSet<char>>, c: char| {
+            classes
+                .get(&c)
+                .cloned()
+                .unwrap_or_else(|| BTreeSet::from([c]))
+        };
+        let mut differ = Vec::new();
+        let mut alike = 0;
+        let mut one = [0; 4];
+        for c in every().filter(|&c| search::folds_alike(c.encode_utf8(&mut one))) {
+            alike += 1;
+            if tables(c) != program(c) {
+                differ.push(format!("{c:?} folds to {:?} / {:?}", tables(c), program(c)));
+            } else if found(&found_by_tables, tables(c)) != found(&found_by_program, program(c)) {
+                differ.push(format!(
+                    "{c:?} finds {:?} / {:?}",
+                    found(&found_by_tables, tables(c)),
+                    found(&found_by_program, program(c))
+                ));
+            }
+        }
+        assert!(differ.is_empty(), "folded otherwise: {differ:#?}");
+        assert!(alike > 1_000_000, "{alike}");
+        // the SQL function is the same fold
+        let sql: Vec<Folded> =
+            diesel::sql_query("SELECT 1 AS doc, fold_case('ÇA VA, Σοφία? Ꭰ İ ǅ') AS term")
+                .load(&mut conn)
+                .expect("fold_case in SQL");
+        assert_eq!(sql[0].term, search::fold_case("ÇA VA, Σοφία? Ꭰ İ ǅ"));
     }
 
     #[test]

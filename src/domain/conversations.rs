@@ -629,9 +629,9 @@ pub const COMMON_ONE_IN: i64 = 20;
 /// - from the matches otherwise (rare text, text of old messages only).
 ///
 /// Text of one or two characters is read from its matches through the indexes of migration 29
-/// (on SQLite, the trigrams that begin with it). On SQLite, text with letters of case beyond
-/// ASCII (`Ç`, not `谢`: [`search::folds_alike`]) is read from the matches: its trigram index
-/// folds the case of every letter, its `LIKE` only of ASCII ones, and the two plans must find
+/// (on SQLite, the trigrams that begin with it). On SQLite, text with letters its trigram
+/// tables fold unlike the program (Cherokee, Georgian capitals: not Latin, Greek, Cyrillic or
+/// Armenian ones, [`search::folds_alike`]) is read from the matches: the two plans must find
 /// the same conversations.
 pub fn search_plan(
     conn: &mut DbConnection,
@@ -729,7 +729,7 @@ impl Searched {
             .sql(before)
             .sql("recent.searched")
             .sql(after)
-            .text(&search::containing(q))
+            .text(&search::search_pattern(conn, q))
             .sql(") ESCAPE '\\' THEN 1 ELSE 0 END), 0) AS held FROM (")
             .sql(rows)
             .int(company.0)
@@ -763,9 +763,9 @@ impl SearchCondition {
         } else {
             ("name", "body")
         };
-        let pattern = search::containing(q);
-        let named_holds = search::case_blind_like(conn, &format!("named.{name}"));
-        let held_holds = search::case_blind_like(conn, &format!("held.{body}"));
+        let pattern = search::search_pattern(conn, q);
+        let named_holds = search::case_blind_like(conn, &format!("named.{name}"), q);
+        let held_holds = search::case_blind_like(conn, &format!("held.{body}"), q);
         Ok(match (plan, search::indexed_phrase(conn, q)) {
             (SearchPlan::AlongTheList, _) => {
                 // PostgreSQL would turn either question into a hash of every match, read
@@ -890,7 +890,7 @@ impl SearchCondition {
 
     /// A scan of the company's contacts and messages on SQLite, each asked `named_holds` and
     /// `held_holds` (LIKE `pattern`): for text its trigram tables do not narrow (short text
-    /// they fold unlike LIKE, text holding their end, short text in too many trigrams).
+    /// they fold unlike the program, text holding their end, short text in too many trigrams).
     fn scan(named_holds: String, held_holds: String, pattern: String) -> Self {
         Self {
             sql: [

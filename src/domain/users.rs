@@ -877,6 +877,8 @@ struct UserList<'f> {
     dormant_before: NaiveDateTime,
     members: Option<Vec<UserId>>,
     reached: Option<Vec<UserId>>,
+    /// Whether the list is read from SQLite, which folds case through `fold_case`.
+    on_sqlite: bool,
 }
 
 impl<'f> UserList<'f> {
@@ -916,6 +918,7 @@ impl<'f> UserList<'f> {
             dormant_before: at - chrono::Duration::days(i64::from(dormant_days)),
             members,
             reached,
+            on_sqlite: matches!(conn, DbConnection::Sqlite(_)),
         })
     }
 
@@ -928,15 +931,29 @@ impl<'f> UserList<'f> {
             .filter(users::status.ne(UserStatus::Deleted))
             .into_boxed();
         if let Some(q) = crate::core::text::typed(filter.q.as_deref()) {
-            let pattern = search::containing(q);
-            query = query.filter(
-                search::lower(users::username)
-                    .like(search::lower(pattern.clone()))
-                    .escape('\\')
-                    .or(search::lower(users::display_name)
-                        .like(search::lower(pattern))
-                        .escape('\\')),
-            );
+            query = if self.on_sqlite {
+                // SQLite's lower() folds ASCII letters only: `çağ` finds `Çağla` through
+                // fold_case, as lower() finds it on PostgreSQL
+                let pattern = search::containing(&search::fold_case(q));
+                query.filter(
+                    search::fold_case_in_sql(users::username)
+                        .like(pattern.clone())
+                        .escape('\\')
+                        .or(search::fold_case_in_sql(users::display_name)
+                            .like(pattern)
+                            .escape('\\')),
+                )
+            } else {
+                let pattern = search::containing(q);
+                query.filter(
+                    search::lower(users::username)
+                        .like(search::lower(pattern.clone()))
+                        .escape('\\')
+                        .or(search::lower(users::display_name)
+                            .like(search::lower(pattern))
+                            .escape('\\')),
+                )
+            };
         }
         if let Some(role_id) = filter.role_id {
             query = query.filter(users::role_id.eq(role_id));

@@ -1187,6 +1187,23 @@ async fn the_team_list_filters_and_pages(app: TestApp) {
         .await
         .assert_contains("Bob Tanaka");
     sofia.get("/users?q=%25").await.assert_lacks("Bob Tanaka");
+    // letters of case beyond ASCII, in either case (SQLite's lower() folds ASCII letters only)
+    diesel::update(users::table.filter(users::username.eq("dana")))
+        .set(users::display_name.eq("Dana Çelik-Орлова"))
+        .execute(&mut app.conn())
+        .unwrap();
+    for q in [
+        "%C3%A7el",
+        "%C3%87EL",
+        "%D0%BE%D1%80%D0%BB",
+        "%D0%9E%D0%A0%D0%9B%D0%9E%D0%92%D0%90",
+    ] {
+        sofia
+            .get(&format!("/users?q={q}"))
+            .await
+            .assert_contains("Dana Çelik-Орлова")
+            .assert_lacks("Bob Tanaka");
+    }
     let supervisor = role_id(&app, "DEMO", "Supervisor");
     sofia
         .get(&format!("/users?role={supervisor}"))

@@ -1596,7 +1596,8 @@ async fn masked_search_is_no_oracle(app: TestApp) {
 /// The conversations a search lists are those a plain scan of the text finds: the contact's
 /// name or any message holding the typed text, in any case, with `%`, `_` and quotes taken
 /// literally, short text too (one character, two, at the end of a text, a whole text, in
-/// scripts without case, beside control characters); and a message changed or removed is
+/// scripts without case, beside control characters), letters of case beyond ASCII in either
+/// case (Latin, Cyrillic, Greek); and a message changed or removed is
 /// found by what it says now. (SQLite answers through its trigram tables, PostgreSQL through
 /// its trigram and character-pair indexes.)
 async fn search_finds_what_a_scan_of_the_text_finds(app: TestApp) {
@@ -1611,6 +1612,8 @@ async fn search_finds_what_a_scan_of_the_text_finds(app: TestApp) {
         ("谢 Wei", "谢谢你 来了"),
         ("Ça Va", "Ça va bien"),
         ("Odd Bytes", "tab\there and \u{1}soh"),
+        ("Ирина", "Да, спасибо"),
+        ("Ελένη", "Ωραία μέρα"),
     ]
     .into_iter()
     .enumerate()
@@ -1676,13 +1679,25 @@ async fn search_finds_what_a_scan_of_the_text_finds(app: TestApp) {
         "n?",
         "?",
         "q",
-        // without case, and with letters of case beyond ASCII (as written: SQLite folds
-        // only ASCII letters of short text)
+        // without case, and with letters of case beyond ASCII, in either case (SQLite's
+        // LIKE folds ASCII letters only: it compares these through fold_case)
         "谢谢",
         "谢",
         "了",
         "Ça",
         "Ç",
+        "ça",
+        "ç",
+        "ÇA V",
+        "ça va",
+        "да",
+        "ДА",
+        "д",
+        "СПАСИБО",
+        "ирин",
+        "ωρ",
+        "ΩΡΑΊΑ",
+        "Ελ",
         // control characters are text too (the search trims only its ends), and what
         // SQLite's tables end each text with (U+0001) finds only where a message holds it
         "b\th",
@@ -1701,7 +1716,15 @@ async fn search_finds_what_a_scan_of_the_text_finds(app: TestApp) {
         }
     }
     assert!(!scan("courier").is_empty() && scan("no such text anywhere").is_empty());
-    for (q, held) in [("谢", 1), ("Ç", 1), ("n\u{1}", 0), ("\u{1}", 1)] {
+    for (q, held) in [
+        ("谢", 1),
+        ("Ç", 1),
+        ("ça", 1),
+        ("да", 1),
+        ("ΩΡΑΊΑ", 1),
+        ("n\u{1}", 0),
+        ("\u{1}", 1),
+    ] {
         assert_eq!(scan(q).len(), held, "scan for {q:?}");
     }
     // each search fits one page, so the page shows all it found
@@ -1764,7 +1787,8 @@ async fn short_text_written_before_its_index_is_found(app: TestApp) {
 
 /// Short text that begins more trigrams than SQLite reads for it
 /// (`search::SHORT_TEXT_TRIGRAMS`) is read there by a scan of the company's messages, and
-/// finds what a scan of the text finds, by either plan, on both databases.
+/// finds what a scan of the text finds, by either plan, on both databases: a letter of case
+/// beyond ASCII in either case too.
 async fn short_text_in_many_trigrams_is_read_by_a_scan(app: TestApp) {
     let company = company_id(&app, "DEMO");
     let (chat, channel): (i64, i64) = conversations::table
@@ -1773,17 +1797,21 @@ async fn short_text_in_many_trigrams_is_read_by_a_scan(app: TestApp) {
         .select((conversations::id, conversations::channel_id))
         .first(&mut app.conn())
         .unwrap();
-    // "x" then every pair of 48 characters: 2 304 trigrams, in three messages
-    let pieces: Vec<String> = (0..48u32 * 48)
-        .map(|n| {
-            let at = |k: u32| char::from_u32(0x4E00 + k).unwrap_or('?');
-            format!("x{}{}", at(n / 48), at(n % 48))
+    // "x", and a capital Ж, each then every pair of 48 characters: 2 304 trigrams each, in
+    // six messages
+    let pieces: Vec<String> = ['x', 'Ж']
+        .into_iter()
+        .flat_map(|first| {
+            (0..48u32 * 48).map(move |n| {
+                let at = |k: u32| char::from_u32(0x4E00 + k).unwrap_or('?');
+                format!("{first}{}{}", at(n / 48), at(n % 48))
+            })
         })
         .collect();
     let limit = usize::try_from(switchboard::db::search::SHORT_TEXT_TRIGRAMS).unwrap();
     assert!(pieces.len() > limit);
     switchboard::db::write_transaction(&mut app.conn(), |conn| {
-        for body in pieces.chunks(pieces.len().div_ceil(3)) {
+        for body in pieces.chunks(pieces.len().div_ceil(6)) {
             domain::conversations::NewMessage {
                 company_id: company,
                 conversation_id: switchboard::core::ids::ConversationId(chat),
@@ -1800,26 +1828,29 @@ async fn short_text_in_many_trigrams_is_read_by_a_scan(app: TestApp) {
         Ok::<_, switchboard::error::AppError>(())
     })
     .unwrap();
-    // what a scan finds: the conversations whose contact or a message holds an x
-    let held: std::collections::BTreeSet<i64> = conversations::table
-        .inner_join(contacts::table)
-        .left_join(messages::table)
-        .filter(conversations::company_id.eq(company))
-        .select((conversations::id, contacts::name, messages::body.nullable()))
-        .load::<(i64, String, Option<String>)>(&mut app.conn())
-        .unwrap()
-        .into_iter()
-        .filter(|(_, name, body)| {
-            [Some(name), body.as_ref()]
-                .into_iter()
-                .flatten()
-                .any(|text| text.to_lowercase().contains('x'))
-        })
-        .map(|(id, ..)| id)
-        .collect();
-    assert!(held.contains(&chat));
-    for (plan, found) in found_by_each_plan(&app, "sofia", &Permission::ALL, "x") {
-        assert_eq!(found, held, "{plan:?}");
+    // what a scan finds: the conversations whose contact or a message holds an x (a ж, in
+    // either case: SQLite's scan compares it through fold_case)
+    for q in ["x", "ж"] {
+        let held: std::collections::BTreeSet<i64> = conversations::table
+            .inner_join(contacts::table)
+            .left_join(messages::table)
+            .filter(conversations::company_id.eq(company))
+            .select((conversations::id, contacts::name, messages::body.nullable()))
+            .load::<(i64, String, Option<String>)>(&mut app.conn())
+            .unwrap()
+            .into_iter()
+            .filter(|(_, name, body)| {
+                [Some(name), body.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .any(|text| text.to_lowercase().contains(q))
+            })
+            .map(|(id, ..)| id)
+            .collect();
+        assert!(held.contains(&chat));
+        for (plan, found) in found_by_each_plan(&app, "sofia", &Permission::ALL, q) {
+            assert_eq!(found, held, "{q:?} {plan:?}");
+        }
     }
     if let switchboard::db::DbConnection::Sqlite(_) = *app.conn() {
         let viewer = domain::Viewer::new(
@@ -1828,18 +1859,26 @@ async fn short_text_in_many_trigrams_is_read_by_a_scan(app: TestApp) {
             Permission::ALL.into_iter().collect(),
             switchboard::core::masking::PhoneRegion::from_stored(""),
         );
+        for q in ["x", "ж"] {
+            let filter = ListFilter {
+                q: Some(q.into()),
+                search_plan: Some(SearchPlan::FromMatches),
+                ..ListFilter::default()
+            };
+            let plans =
+                domain::conversations::explain_list(&mut app.conn(), &viewer, &filter).unwrap();
+            assert!(
+                plans
+                    .iter()
+                    .all(|(_, plan)| !plan.contains("messages_search")),
+                "{q:?} read from the trigram tables: {plans:?}"
+            );
+        }
         let filter = ListFilter {
             q: Some("x".into()),
             search_plan: Some(SearchPlan::FromMatches),
             ..ListFilter::default()
         };
-        let plans = domain::conversations::explain_list(&mut app.conn(), &viewer, &filter).unwrap();
-        assert!(
-            plans
-                .iter()
-                .all(|(_, plan)| !plan.contains("messages_search")),
-            "read from the trigram tables: {plans:?}"
-        );
         // a pair in as many is still read from them
         let filter = ListFilter {
             q: Some("x\u{4E00}".into()),
