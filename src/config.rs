@@ -74,7 +74,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "SWITCHBOARD_MAIL_FROM")]
     pub mail_from: Option<String>,
 
-    /// The panel's address as people reach it, e.g. https://panel.example.com: e-mails link to
+    /// The panel's address as people reach it, e.g. `https://panel.example.com`: e-mails link to
     /// it (without it they name the page's path).
     #[arg(long, global = true, env = "SWITCHBOARD_PUBLIC_URL")]
     pub public_url: Option<String>,

@@ -1,7 +1,7 @@
 //! How each company's searches were last planned ([`SearchPlan`]), kept for a minute. A plan
 //! changes what a search costs, never what it finds (both plans find the same conversations),
 //! so an entry a minute old is safe, while it spares the two sample reads of
-//! [`search_plan`](crate::domain::conversations::search_plan) (half of a rare search's time on
+//! [`search_plan`] (half of a rare search's time on
 //! PostgreSQL) to the search's next page, its reload, its live updates and each batch of its
 //! export.
 

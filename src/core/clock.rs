@@ -3,7 +3,7 @@
 //!
 //! Each pool has a [`Clock`]; `db::run` makes it the clock of the work it runs, so
 //! [`now`] inside database work reads the clock of the instance doing it. In production a
-//! clock is the system's UTC time. Tests move their app's clock ([`Clock::freeze`],
+//! clock is the system's UTC time. Tests move their app's clock ([`Clock::stop`],
 //! [`Clock::advance`]) instead of waiting or rewriting timestamps, so no test depends on when
 //! or how fast it runs, and tests running side by side in one process keep their own time.
 

@@ -1081,7 +1081,7 @@ pub mod search {
     pub const INDEXED_TEXT_END: char = '\u{1}';
 
     /// Whether SQLite finds `text` the same through its trigram tables as by comparing the
-    /// rows ([`case_blind_like_for`]): every character is ASCII, has no case (digits, signs,
+    /// rows ([`case_blind_like`]): every character is ASCII, has no case (digits, signs,
     /// Chinese, Arabic), or is a letter of the Latin, Greek, Cyrillic or Armenian alphabets,
     /// which [`fold_case`] folds as the tables do (a unit test holds it to the bundled
     /// SQLite, character by character). Other letters (Cherokee, Georgian capitals, letters

@@ -1,5 +1,5 @@
 //! The visibility rule, decided here and nowhere else. Conversations and call tasks turn the
-//! scope into a filter on their own columns with [`scope_filter!`] (`conversations::visible_to`,
+//! scope into a filter on their own columns with `scope_filter!` (`conversations::visible_to`,
 //! `calls::visible_to`); every query for either goes through those filters.
 
 use crate::core::ids::{ChannelId, LabelId, UserId};
@@ -109,7 +109,7 @@ pub struct ScopeColumns {
 
 impl Scope {
     /// The scope as a condition in hand-written SQL (reports): the same cases as
-    /// [`scope_filter!`], next to it so they cannot drift apart.
+    /// `scope_filter!`, next to it so they cannot drift apart.
     pub fn push_sql(
         &self,
         query: &mut crate::db::raw::RawSql,
@@ -205,7 +205,7 @@ fn read_reach(conn: &mut DbConnection, viewer: &Viewer) -> Result<Reach, AppErro
 
 /// `NOT EXISTS` a hidden label on the conversation `conversation` (a column, program text),
 /// or nothing when no label is hidden: the label part of [`Scope`] in SQL, for
-/// [`scope_filter!`].
+/// `scope_filter!`.
 pub fn hidden_labels_condition(
     hidden: &[LabelId],
     conversation: &'static str,

@@ -1,5 +1,5 @@
 //! CSS and scripts, embedded in the binary. Pages link them as `/static/{path}?v={hash}`
-//! ([`url`]): a versioned address never changes content, so browsers keep it for a year;
+//! ([`url()`]): a versioned address never changes content, so browsers keep it for a year;
 //! text assets go out gzip-compressed to clients that accept it (compressed once, then kept).
 //! Only these public files are compressed, never a page: a page mixes secrets (the CSRF
 //! token) with what a visitor typed, which compression would leak (BREACH).
