@@ -378,21 +378,33 @@ pub fn list_counted(
 ) -> Result<(Page<ConversationRow>, i64), AppError> {
     // the page and its count search the same way, chosen once
     let filter = &with_search_plan(conn, viewer, filter)?;
-    if filter.search_plan == Some(SearchPlan::FromMatches)
-        && let Some(counted) = cut_from_the_count(conn, viewer, filter)?
-    {
-        return Ok(counted);
-    }
+    let counted = if filter.search_plan == Some(SearchPlan::FromMatches) {
+        match cut_from_the_count(conn, viewer, filter)? {
+            Cut::Page(page, count) => return Ok((page, count)),
+            Cut::Past(count) => Some(count),
+        }
+    } else {
+        None
+    };
     let read = list_page(conn, viewer, filter, cursor::rows_to_read(PAGE_SIZE))?;
     let page = Page::of(read, PAGE_SIZE);
     // a first page with no next one holds every match: no second query
-    let count = if filter.after.is_none() && !page.more {
-        page.rows.len() as i64
-    } else {
-        let keys: Vec<ListKey> = count_query(conn, viewer, filter)?.load(conn)?;
-        keys.len() as i64
+    let count = match counted {
+        Some(count) => count,
+        None if filter.after.is_none() && !page.more => page.rows.len() as i64,
+        None => {
+            let keys: Vec<ListKey> = count_query(conn, viewer, filter)?.load(conn)?;
+            keys.len() as i64
+        }
     };
     Ok((page, count))
+}
+
+/// What [`cut_from_the_count`] made of the count's keys: the page and the count, or the count
+/// alone when the page lies past the keys it read.
+enum Cut {
+    Page(Page<ConversationRow>, i64),
+    Past(i64),
 }
 
 /// Where a conversation stands in the list: its last activity and its id.
@@ -400,16 +412,17 @@ type ListKey = (NaiveDateTime, ConversationId);
 
 /// The page and its count from one read of the matches, for a search read from its matches
 /// (whose every query reads them all before its first row): the count's keys, in the list's
-/// order, hold the page, whose rows are then read by id. `None` when the page reaches past
-/// the keys the count read (a page deep in more than [`COUNT_CAP`] matches).
+/// order, hold the page, whose rows are then read by id. The count alone when the page
+/// reaches past the keys the count read (a page deep in more than [`COUNT_CAP`] matches),
+/// so that it is not read again.
 fn cut_from_the_count(
     conn: &mut DbConnection,
     viewer: &Viewer,
     filter: &ListFilter,
-) -> Result<Option<(Page<ConversationRow>, i64)>, AppError> {
+) -> Result<Cut, AppError> {
     let keys: Vec<ListKey> = count_query(conn, viewer, filter)?.load(conn)?;
     let Some(held) = page_of_keys(&keys, filter.order, filter.after) else {
-        return Ok(None);
+        return Ok(Cut::Past(keys.len() as i64));
     };
     let ids: Vec<ConversationId> = keys[held].iter().map(|key| key.1).collect();
     let rows: Vec<StoredRow> = in_list_order(
@@ -422,7 +435,7 @@ fn cut_from_the_count(
         .into_iter()
         .map(|row| ConversationRow::new(mask, row))
         .collect();
-    Ok(Some((Page::of(rows, PAGE_SIZE), keys.len() as i64)))
+    Ok(Cut::Page(Page::of(rows, PAGE_SIZE), keys.len() as i64))
 }
 
 /// Which of the count's `keys` (the matches' first, in the list's `order`) a page after the

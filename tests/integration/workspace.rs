@@ -349,6 +349,41 @@ async fn the_conversation_list_counts_up_to_a_thousand(app: TestApp) {
     let page = sofia.get(&list).await;
     assert_eq!(count(&page), "More than 1,000 conversations.");
     assert_eq!(page.table_rows(), 50);
+    // a search read from its matches, a page past the thousand and one keys its count read:
+    // the page is read along the list, the count is the one already read
+    add(&app, 200);
+    let counted: Vec<(chrono::NaiveDateTime, i64)> = conversations::table
+        .inner_join(contacts::table)
+        .filter(conversations::company_id.eq(company))
+        .filter(contacts::name.like("Counted %"))
+        .order((
+            conversations::last_message_at.desc(),
+            conversations::id.desc(),
+        ))
+        .select((conversations::last_message_at, conversations::id))
+        .load(&mut app.conn())
+        .unwrap();
+    assert!(counted.len() > 1_100, "{}", counted.len());
+    let viewer = domain::Viewer::new(
+        switchboard::core::ids::UserId(id_of(&app, "DEMO", "sofia")),
+        company,
+        Permission::ALL.into_iter().collect(),
+        switchboard::core::masking::PhoneRegion::from_stored(""),
+    );
+    let (at, id) = counted[1_009];
+    let deep = ListFilter {
+        q: Some("counted".into()),
+        search_plan: Some(SearchPlan::FromMatches),
+        after: Some((at, switchboard::core::ids::ConversationId(id))),
+        ..ListFilter::default()
+    };
+    let (page, matching) =
+        domain::conversations::list_counted(&mut app.conn(), &viewer, &deep).unwrap();
+    assert_eq!(matching, 1_001, "more than a thousand");
+    let ids: Vec<i64> = page.rows.iter().map(|row| row.id.0).collect();
+    let expected: Vec<i64> = counted[1_010..1_060].iter().map(|key| key.1).collect();
+    assert_eq!(ids, expected);
+    assert!(page.more);
     // a filter that leaves one says so in the singular
     let carl = id_of(&app, "DEMO", "carl");
     let carls: i64 = conversations::table
